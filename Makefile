@@ -1,0 +1,49 @@
+# riskpipe: two commands from a clean clone, `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+JARS_STAMP := .cache/jars/.resolved
+export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help venv jars demo test bench clean distclean
+
+help:
+	@echo "make demo   - install everything, simulate data and run the pipeline end to end"
+	@echo "make test   - install everything and run the test suite"
+	@echo "make bench  - benchmarks (not part of make test)"
+	@echo "make clean  - remove generated data (var/), keep the venv and jar cache"
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Installing Python packages (first time takes a few minutes)..."
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Delta Lake and PostgreSQL JDBC jars from Maven Central through Spark's Ivy,
+# cached in .cache/jars so that later runs start without downloading.
+$(JARS_STAMP): $(STAMP) conf/default.yaml
+	$(BIN)/riskpipe jars
+	@touch $(JARS_STAMP)
+
+jars: $(JARS_STAMP)
+
+demo: $(JARS_STAMP)
+	$(BIN)/riskpipe demo
+
+test: $(JARS_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(JARS_STAMP)
+	$(BIN)/riskpipe bench
+
+clean:
+	rm -rf var airflow_home spark-warehouse metastore_db derby.log
+
+distclean: clean
+	rm -rf $(VENV) .cache *.egg-info

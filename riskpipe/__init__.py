@@ -1,0 +1,1 @@
+"""riskpipe: SME credit-risk monitoring pipeline."""

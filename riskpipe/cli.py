@@ -1,0 +1,49 @@
+"""The ``riskpipe`` command line: one entry point for every step of the pipeline.
+
+Each subcommand module exposes ``register(subparsers)``; heavy imports happen
+inside the command functions so that ``riskpipe --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Sequence
+
+# Subcommand modules, each with register(subparsers). Order = order in --help.
+COMMAND_MODULES = (
+    "riskpipe.commands.info",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="riskpipe",
+        description="SME credit-risk monitoring pipeline: simulate sources, ingest to Delta, "
+                    "build features, train, score, warn and report.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if isinstance(result, dict):
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Operational tables: the file manifest and the quarantine."""
+
+from __future__ import annotations
+
+from pyspark.sql.types import ArrayType, LongType, StringType, StructType, TimestampType, DoubleType
+
+from schemas.registry import TableSpec, column, register
+
+S, TS = StringType(), TimestampType()
+
+MANIFEST_STATUSES = ("started", "succeeded", "failed", "rejected", "superseded")
+
+INGEST_MANIFEST = register(TableSpec(
+    "ingest_manifest", "ops",
+    StructType([
+        column("source", S, "feed name", nullable=False),
+        column("path", S, "file path relative to the landing root", nullable=False),
+        column("size_bytes", LongType(), "file size"),
+        column("checksum", S, "SHA-256 of the file content", nullable=False),
+        column("batch_id", S, "batch that processed the file", nullable=False),
+        column("status", S, "started, succeeded, failed, rejected or superseded", allowed=MANIFEST_STATUSES),
+        column("rows_read", LongType(), "rows read from the file"),
+        column("rows_published", LongType(), "rows published to silver"),
+        column("rows_quarantined", LongType(), "rows sent to quarantine"),
+        column("rows_duplicate", LongType(), "rows recognised as duplicates"),
+        column("error", S, "error message when not succeeded"),
+        column("logical_date", S, "Airflow logical date / data interval start of the run"),
+        column("started_at", TS, "processing start"),
+        column("finished_at", TS, "processing end"),
+    ]),
+    keys=("source", "path", "checksum"),
+    description="one row per source file and content version: exactly-once file processing"))
+
+QUARANTINE = register(TableSpec(
+    "quarantine", "ops",
+    StructType([
+        column("table_name", S, "silver table the row was meant for", nullable=False),
+        column("batch_id", S, "ingestion batch", nullable=False),
+        column("source_file", S, "file or API page"),
+        column("source_row", LongType(), "row number within the file or page"),
+        column("record_key", S, "business key of the row, when it could be read"),
+        column("record", S, "the row as received, JSON", nullable=False),
+        column("rules", ArrayType(S), "names of the rules the row broke", nullable=False),
+        column("reason", S, "human-readable reason"),
+        column("failure_rate", DoubleType(), "batch failure rate when quarantined"),
+        column("_record_hash", S, "payload hash", nullable=False),
+        column("quarantined_at", TS, "when the row was quarantined", nullable=False),
+    ]),
+    keys=("table_name", "batch_id", "_record_hash"),
+    partition_by=("table_name",),
+    description="one row per rejected input row with the rules it broke"))

@@ -1,0 +1,56 @@
+"""Shared fixtures: one session-scoped SparkSession on a throwaway lakehouse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+TEST_ENV = {
+    "RISKPIPE_SPARK_MASTER": "local[2]",
+    "RISKPIPE_SHUFFLE_PARTITIONS": "2",
+    "RISKPIPE_SPARK_UI": "false",
+    "RISKPIPE_DRIVER_MEMORY": "3g",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Settings are read from the environment, so point every table at a fresh
+    # lakehouse before anything loads them.
+    root = Path(tempfile.mkdtemp(prefix="riskpipe-test-"))
+    config._riskpipe_tmp = root  # type: ignore[attr-defined]
+    os.environ["RISKPIPE_LAKEHOUSE"] = str(root / "lakehouse")
+    os.environ["RISKPIPE_LANDING"] = str(root / "landing")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    for key, value in TEST_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = getattr(config, "_riskpipe_tmp", None)
+    if root is not None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from riskpipe.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def spark(settings):
+    from riskpipe.spark import get_spark
+
+    session = get_spark(settings, app_name="riskpipe-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def lakehouse_root(settings) -> str:
+    return settings.lakehouse_root
