@@ -7,7 +7,7 @@ leaves the table at its previous version.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -64,12 +64,13 @@ def version(spark: SparkSession, table: str | TableSpec, settings: Settings | No
     return int(history[0]["version"])
 
 
-def _conform(df: DataFrame, spec: TableSpec) -> DataFrame:
-    """Select exactly the declared columns, cast to the declared types."""
+def _conform(df: DataFrame, spec: TableSpec, extra_columns: Sequence[str] = ()) -> DataFrame:
+    """Select exactly the declared columns (plus evolved extras), cast to the declared types."""
     missing = [c for c in spec.columns if c not in df.columns]
     if missing:
         raise ValueError(f"writing {spec.name}: missing columns {missing}")
-    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields])
+    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields]
+                     + [F.col(c) for c in extra_columns])
 
 
 def append(df: DataFrame, table: str | TableSpec, *, settings: Settings | None = None,
@@ -89,12 +90,13 @@ def append(df: DataFrame, table: str | TableSpec, *, settings: Settings | None =
 
 
 def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] | None = None,
-                 settings: Settings | None = None, update_when_changed: str | None = "_record_hash") -> None:
+                 settings: Settings | None = None,
+                 update_when_changed: str | Sequence[str] | None = "_record_hash") -> None:
     """MERGE rows on the business keys: insert new keys, update changed rows.
 
     Args:
         keys: merge keys; default the table's declared keys.
-        update_when_changed: a column whose difference triggers an update; rows
+        update_when_changed: column(s) whose difference triggers an update; rows
             with equal values are left untouched, so a rerun writes nothing new.
     """
     spec = _spec(table)
@@ -105,9 +107,29 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     merge = target.alias("t").merge(_conform(df, spec).alias("s"), condition)
     if update_when_changed:
-        merge = merge.whenMatchedUpdateAll(condition=f"NOT (t.`{update_when_changed}` <=> s.`{update_when_changed}`)")
+        changed = [update_when_changed] if isinstance(update_when_changed, str) else list(update_when_changed)
+        merge = merge.whenMatchedUpdateAll(condition=" OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in changed))
     else:
         merge = merge.whenMatchedUpdateAll()
+    merge.whenNotMatchedInsertAll().execute()
+
+
+def insert_new(df: DataFrame, table: str | TableSpec, *, keys: Sequence[str],
+               settings: Settings | None = None, extra_columns: Sequence[str] = ()) -> None:
+    """Insert rows whose ``keys`` are not in the table yet; never rewrite a row.
+
+    Used for bronze: a rerun of the same batch (same batch id, file and row)
+    adds nothing, and rows already landed are never modified.
+
+    Args:
+        extra_columns: undeclared columns to add to the table by schema evolution.
+    """
+    spec = _spec(table)
+    target = ensure_table(df.sparkSession, spec, settings)
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    merge = target.alias("t").merge(_conform(df, spec, extra_columns).alias("s"), condition)
+    if extra_columns:
+        merge = merge.withSchemaEvolution()
     merge.whenNotMatchedInsertAll().execute()
 
 

@@ -49,3 +49,17 @@ QUARANTINE = register(TableSpec(
     keys=("table_name", "batch_id", "_record_hash"),
     partition_by=("table_name",),
     description="one row per rejected input row with the rules it broke"))
+
+INGEST_WATERMARKS = register(TableSpec(
+    "ingest_watermarks", "ops",
+    StructType([
+        column("source", S, "feed name", nullable=False),
+        column("source_table", S, "source table (e.g. core_banking.loans)", nullable=False),
+        column("watermark_column", S, "monotonic column used for increments"),
+        column("watermark", S, "highest watermark value ingested (ISO text)"),
+        column("batch_id", S, "batch that advanced the watermark", nullable=False),
+        column("rows", LongType(), "rows read in that batch"),
+        column("updated_at", TS, "when the watermark was advanced"),
+    ]),
+    keys=("source", "source_table"),
+    description="one row per incremental JDBC source table: the last ingested watermark"))

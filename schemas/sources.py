@@ -45,6 +45,7 @@ def _lineage() -> list:
         column("_source_row", LongType(), "1-based row number within the file or page"),
         column("_ingested_at", TS, "when the row was appended to bronze", nullable=False),
         column("_record_hash", S, "SHA-256 of the payload columns", nullable=False),
+        column("_corrupt_record", S, "the raw line when it could not be split into the declared fields"),
     ]
 
 
