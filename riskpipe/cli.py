@@ -15,6 +15,7 @@ from typing import Sequence
 # Subcommand modules, each with register(subparsers). Order = order in --help.
 COMMAND_MODULES = (
     "riskpipe.commands.info",
+    "riskpipe.simulate.cli",
 )
 
 

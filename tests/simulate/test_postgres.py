@@ -1,0 +1,30 @@
+"""load-postgres (skipped unless RISKPIPE_TEST_PG_DSN points at a PostgreSQL)."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from riskpipe.simulate.postgres import SCHEMA, load_postgres
+
+DSN = os.environ.get("RISKPIPE_TEST_PG_DSN")
+pytestmark = pytest.mark.skipif(not DSN, reason="set RISKPIPE_TEST_PG_DSN to run PostgreSQL tests")
+
+
+def test_load_is_complete_and_idempotent(dirty_data):
+    import psycopg2
+
+    root, summary = dirty_data
+    first = load_postgres(root, DSN)
+    second = load_postgres(root, DSN)
+    assert first == second
+    assert first["loan_balances"] == summary["rows_per_source"]["loan_balances"]
+    assert 0 < first["transactions"] <= summary["rows_per_source"]["bank"]
+    with psycopg2.connect(DSN) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT count(*), min(updated_at) FROM {SCHEMA}.loan_balances")
+        count, first_update = cur.fetchone()
+        assert count == first["loan_balances"]
+        assert pd.Timestamp(first_update).hour == 6
+        cur.execute(f"SELECT count(*) FROM {SCHEMA}.loans WHERE updated_at IS NULL")
+        assert cur.fetchone()[0] == 0
+    conn.close()
