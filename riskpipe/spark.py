@@ -35,7 +35,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": str(REPO_ROOT / "var" / "spark-warehouse"),
         # Delta tables here are created by path; keep the Derby metastore out of the cwd.
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={REPO_ROOT / 'var' / 'derby'}",
+        # JDBC timestamps without time zone are read in the JVM zone: pin it to UTC
+        # like the session, so watermarks never shift with the machine's zone.
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={REPO_ROOT / 'var' / 'derby'} -Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
     }
     jars = ensure_jars(settings)

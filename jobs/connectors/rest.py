@@ -1,0 +1,234 @@
+"""Paged REST client for JSON feeds (the court events API).
+
+Contract of a page: ``GET <base_url><path>?<params>&page=N&page_size=M`` with a bearer token,
+answering ``{"data": [...], "page": N, "page_size": M, "total": T, "next_page": N+1 | null}``.
+Pages are followed until ``next_page`` is null. Transient failures (429, 5xx, connection
+errors, timeouts) are retried with exponential backoff plus jitter, honouring ``Retry-After``;
+authentication failures and other client errors fail at once; a 200 whose body is not the
+expected JSON fails with the URL and page, so a feed never silently loses a page.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Iterator, Mapping
+
+import requests
+
+from jobs.connectors.credentials import get_connection
+from riskpipe.config import Settings
+
+log = logging.getLogger(__name__)
+
+COURT_EVENTS_PATH = "/api/v1/court-events"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+AUTH_STATUS = frozenset({401, 403})
+# A connection dropped mid-body surfaces as ChunkedEncodingError, not ConnectionError.
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+# Cap for any single wait, whatever Retry-After or the backoff formula says.
+MAX_WAIT_SECONDS = 300.0
+BODY_EXCERPT_CHARS = 200
+
+
+class RestError(RuntimeError):
+    """Base class of the REST connector errors."""
+
+
+class AuthenticationError(RestError):
+    """401/403: the token is missing, wrong or lacks rights; never retried."""
+
+
+class RestClientError(RestError):
+    """A 4xx other than 401/403/429: the request itself is wrong."""
+
+    def __init__(self, message: str, *, status: int, body: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class MalformedPageError(RestError):
+    """A 200 response whose body is not the expected JSON page."""
+
+
+class RetriesExhaustedError(RestError):
+    """A transient failure persisted beyond ``max_retries``."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records.
+
+    Attributes:
+        number: page number as requested.
+        url: full request URL (no credentials: the token travels in a header).
+        records: the ``data`` list.
+        attempts: requests it took (1 = no retry).
+    """
+
+    number: int
+    url: str
+    records: list[dict[str, Any]]
+    attempts: int = 1
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= BODY_EXCERPT_CHARS else text[:BODY_EXCERPT_CHARS] + "..."
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), if any."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _wait_seconds(attempt: int, backoff: float, retry_after: float | None) -> float:
+    """Exponential backoff with jitter; a server's ``Retry-After`` is a floor."""
+    base = backoff * (2 ** attempt)
+    # Jitter in [base/2, base) spreads out clients that failed together.
+    delay = base * (0.5 + random.random() / 2)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, MAX_WAIT_SECONDS)
+
+
+def _check_status(response: requests.Response, url: str) -> None:
+    """Raise the non-retryable errors for ``response``."""
+    status = response.status_code
+    if status in AUTH_STATUS:
+        raise AuthenticationError(f"HTTP {status} from {url}: check the API token / connection")
+    if 400 <= status < 500 and status not in RETRYABLE_STATUS:
+        body = _excerpt(response.text)
+        raise RestClientError(f"HTTP {status} from {url}: {body}", status=status, body=body)
+
+
+def _get(session: requests.Session, url: str, params: Mapping[str, Any], *, headers: Mapping[str, str],
+         timeout: float, max_retries: int, backoff: float) -> tuple[requests.Response, int]:
+    """GET with retries; returns the successful response and the number of attempts."""
+    full_url = requests.Request("GET", url, params=params).prepare().url
+    last = ""
+    for attempt in range(max_retries + 1):
+        retry_after = None
+        try:
+            response = session.get(url, params=params, headers=headers, timeout=timeout)
+        except TRANSIENT_ERRORS as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            _check_status(response, response.url)
+            if response.status_code not in RETRYABLE_STATUS:
+                return response, attempt + 1
+            last = f"HTTP {response.status_code}: {_excerpt(response.text)}"
+            retry_after = _retry_after(response)
+            response.close()
+        if attempt == max_retries:
+            break
+        wait = _wait_seconds(attempt, backoff, retry_after)
+        log.warning("GET %s failed (%s); retry %d/%d in %.2fs", full_url, last, attempt + 1, max_retries, wait)
+        time.sleep(wait)
+    raise RetriesExhaustedError(f"GET {full_url} failed after {max_retries + 1} attempts; "
+                                f"last error: {last}")
+
+
+def _parse_page(response: requests.Response, page: int) -> tuple[list[dict[str, Any]], int | None]:
+    """``(records, next_page)`` of a 200 response, or MalformedPageError."""
+    where = f"{response.url} (page {page})"
+    try:
+        body = response.json()
+    except ValueError:
+        raise MalformedPageError(f"{where}: body is not JSON (content-type "
+                                 f"{response.headers.get('Content-Type')!r}): "
+                                 f"{_excerpt(response.text)}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise MalformedPageError(f"{where}: expected an object with a 'data' list, got "
+                                 f"{_excerpt(response.text)}")
+    if "next_page" not in body:
+        raise MalformedPageError(f"{where}: 'next_page' is missing")
+    bad = [i for i, rec in enumerate(body["data"]) if not isinstance(rec, dict)]
+    if bad:
+        raise MalformedPageError(f"{where}: data items {bad[:10]} are not JSON objects")
+    next_page = body["next_page"]
+    if next_page is not None and (not isinstance(next_page, int) or next_page <= page):
+        # A next_page that does not move forward would loop forever or re-read pages.
+        raise MalformedPageError(f"{where}: next_page {next_page!r} does not follow page {page}")
+    return body["data"], next_page
+
+
+def fetch_pages(base_url: str, path: str, params: Mapping[str, Any] | None, *, token: str | None,
+                page_size: int, timeout: float, max_retries: int, backoff: float,
+                session: requests.Session | None = None) -> Iterator[Page]:
+    """Yield every page of a paged JSON endpoint, starting at page 1.
+
+    Args:
+        base_url: scheme, host and port, e.g. ``http://127.0.0.1:8765``.
+        path: endpoint path, e.g. ``/api/v1/court-events``.
+        params: query parameters other than ``page``/``page_size``.
+        token: bearer token (no ``Authorization`` header when None).
+        page_size: records per page requested.
+        timeout: seconds per request (connect and read).
+        max_retries: retries per page after the first attempt.
+        backoff: first backoff in seconds; doubles each retry.
+        session: a session to reuse (one is created and closed otherwise).
+
+    Raises:
+        AuthenticationError, RestClientError, MalformedPageError, RetriesExhaustedError.
+    """
+    url = base_url.rstrip("/") + "/" + path.lstrip("/")
+    own = session is None
+    session = session or requests.Session()
+    # Per-request headers: a caller's session is not left holding the token.
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        page: int | None = 1
+        while page is not None:
+            query = {**(params or {}), "page": page, "page_size": page_size}
+            response, attempts = _get(session, url, query, headers=headers, timeout=timeout,
+                                      max_retries=max_retries, backoff=backoff)
+            records, next_page = _parse_page(response, page)
+            log.info("GET %s page %d: %d records (%d attempts)", url, page, len(records), attempts)
+            yield Page(number=page, url=response.url, records=records, attempts=attempts)
+            page = next_page
+    finally:
+        if own:
+            session.close()
+
+
+def _iso(value: date | datetime | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def fetch_court_events(settings: Settings, *, published_from: date | datetime | str,
+                       published_to: date | datetime | str, token: str | None = None,
+                       session: requests.Session | None = None) -> Iterator[Page]:
+    """Yield the court-event pages published in ``[published_from, published_to]``.
+
+    Endpoint, paging, timeout and retries come from ``ingestion.court_api``; the token from
+    the argument or else the ``court_api.conn_id`` connection (password) / ``token_env``.
+    """
+    cfg = settings.raw["ingestion"]["court_api"]
+    if token is None:
+        token = get_connection(cfg["conn_id"], settings=settings)["password"]
+    return fetch_pages(
+        cfg["base_url"], cfg.get("path", COURT_EVENTS_PATH),
+        {"published_from": _iso(published_from), "published_to": _iso(published_to)},
+        token=token, page_size=int(cfg["page_size"]), timeout=float(cfg["timeout_seconds"]),
+        max_retries=int(cfg["max_retries"]), backoff=float(cfg["backoff_seconds"]), session=session)

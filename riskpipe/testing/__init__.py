@@ -1,0 +1,1 @@
+"""Helpers for tests and local integration runs (real services, no mocks)."""
