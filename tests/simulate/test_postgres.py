@@ -1,4 +1,4 @@
-"""load-postgres (skipped unless RISKPIPE_TEST_PG_DSN points at a PostgreSQL)."""
+"""load-postgres into a real PostgreSQL server started for the test (or RISKPIPE_TEST_PG_DSN)."""
 
 import os
 
@@ -7,13 +7,24 @@ import pytest
 
 from riskpipe.simulate.postgres import SCHEMA, load_postgres
 
-DSN = os.environ.get("RISKPIPE_TEST_PG_DSN")
-pytestmark = pytest.mark.skipif(not DSN, reason="set RISKPIPE_TEST_PG_DSN to run PostgreSQL tests")
+pytestmark = pytest.mark.postgres
 
 
-def test_load_is_complete_and_idempotent(dirty_data):
+@pytest.fixture(scope="module")
+def pg_dsn():
+    if os.environ.get("RISKPIPE_TEST_PG_DSN"):
+        yield os.environ["RISKPIPE_TEST_PG_DSN"]
+        return
+    from riskpipe.testing.postgres import PostgresServer
+
+    with PostgresServer() as server:
+        yield server.dsn
+
+
+def test_load_is_complete_and_idempotent(dirty_data, pg_dsn):
     import psycopg2
 
+    DSN = pg_dsn
     root, summary = dirty_data
     first = load_postgres(root, DSN)
     second = load_postgres(root, DSN)
