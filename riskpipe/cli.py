@@ -16,6 +16,10 @@ from typing import Sequence
 COMMAND_MODULES = (
     "riskpipe.commands.info",
     "riskpipe.simulate.cli",
+    "riskpipe.commands.ingest",
+    "riskpipe.commands.features",
+    "riskpipe.commands.airflow",
+    "riskpipe.commands.demo",
 )
 
 

@@ -74,16 +74,19 @@ def _conform(df: DataFrame, spec: TableSpec, extra_columns: Sequence[str] = ()) 
 
 
 def append(df: DataFrame, table: str | TableSpec, *, settings: Settings | None = None,
-           txn: tuple[str, int] | None = None) -> None:
-    """Append rows (bronze, quarantine).
+           txn: tuple[str, int] | None = None, extra_columns: Sequence[str] = ()) -> None:
+    """Append rows in one commit.
 
     Args:
         txn: optional Delta idempotent-write token ``(app_id, version)``; a retry
             with the same token is skipped by Delta instead of appending twice.
+        extra_columns: undeclared columns to add to the table by schema evolution.
     """
     spec = _spec(table)
     ensure_table(df.sparkSession, spec, settings)
-    writer = _conform(df, spec).write.format("delta").mode("append")
+    writer = _conform(df, spec, extra_columns).write.format("delta").mode("append")
+    if extra_columns:
+        writer = writer.option("mergeSchema", "true")
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
     writer.save(table_path(spec, settings))

@@ -1,0 +1,199 @@
+"""Shared pieces of the ingestion DAGs: schedules, default_args, tags, assets and the task factory.
+
+Parse-time rules (the DAG processor imports these files every few seconds): no I/O, no
+``Variable.get``, no Spark or runner import at module level. Everything heavy happens inside the
+task callables, at run time.
+
+Every ingestion task calls the runner ``jobs.ingest.run_source(source, data_interval_start=...,
+data_interval_end=...)`` with the run's data interval (ISO dates, end exclusive), runs in the
+``riskpipe_delta_writer`` pool (one lakehouse writer at a time; the ops tables ``ingest_manifest``
+and ``quarantine`` are shared by all sources) and declares the silver tables it publishes as
+outlets ``riskpipe://silver/<table>`` so downstream DAGs can be scheduled on them.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, get_current_context, task
+
+from riskpipe.airflow_env import DELTA_WRITER_POOL
+
+# The simulator's default window starts in January 2019; a real deployment sets the first
+# interval it wants to (back)fill. Read from the environment only: no I/O at parse time.
+START_DATE_ENV = "RISKPIPE_INGEST_START_DATE"
+START_DATE = datetime.fromisoformat(os.environ.get(START_DATE_ENV, "2019-01-01")).replace(tzinfo=timezone.utc)
+
+# Explicit data-interval timetables: Airflow 3 maps a bare cron string to a trigger timetable
+# whose runs have an empty data interval; ingestion needs [start, end) of a day or a month.
+DAILY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "riskpipe",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=2),
+    "depends_on_past": False,
+}
+BASE_TAGS = ("riskpipe", "ingestion")
+INGEST_MODES = ("auto", "files", "jdbc")
+
+
+def silver_asset_uri(table: str) -> str:
+    """The asset URI of a silver table: ``riskpipe://silver/<table>``."""
+    return f"riskpipe://silver/{table}"
+
+
+def silver_asset(table: str) -> Asset:
+    """The Asset a task publishing silver ``table`` declares (name and URI are the same string)."""
+    uri = silver_asset_uri(table)
+    return Asset(name=uri, uri=uri)
+
+
+def dag_kwargs(source_tag: str, *, schedule: CronDataIntervalTimetable, doc: str) -> dict[str, Any]:
+    """Keyword arguments shared by every ingestion ``@dag``."""
+    return {
+        "schedule": schedule,
+        "start_date": START_DATE,
+        "catchup": True,
+        "max_active_runs": 1,
+        "default_args": dict(DEFAULT_ARGS),
+        "tags": [*BASE_TAGS, source_tag],
+        "doc_md": doc,
+    }
+
+
+def mode_param() -> dict[str, Param]:
+    """The ``mode`` DAG param of sources that can also be read from core banking over JDBC."""
+    return {"mode": Param("auto", enum=list(INGEST_MODES),
+                          description="files: T+1 file drops; jdbc: PostgreSQL core banking through the "
+                                      "Airflow connection riskpipe_core_banking or RISKPIPE_CORE_BANKING_* "
+                                      "env vars; auto: jdbc when either is configured, else files")}
+
+
+def interval_dates(context: Any) -> tuple[str, str]:
+    """ISO dates ``(start, end)`` of the run's data interval (end exclusive).
+
+    Raises:
+        ValueError: when the interval is missing or not made of whole days.
+    """
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise ValueError("ingestion runs need a data interval; trigger them with a logical date")
+    for bound in (start, end):
+        if (bound.hour, bound.minute, bound.second, bound.microsecond) != (0, 0, 0, 0):
+            raise ValueError(f"data interval {start}..{end} is not made of whole days (UTC)")
+    return start.strftime("%Y-%m-%d"), end.strftime("%Y-%m-%d")
+
+
+def ingest_task(source: str, tables: tuple[str, ...] | None = None, *, jdbc_capable: bool = False):
+    """Build the TaskFlow task that ingests ``source`` for the run's data interval.
+
+    Args:
+        source: runner source name (e.g. ``"tax_filings"``).
+        tables: silver tables the source publishes (default: the table named like the source).
+        jdbc_capable: read the DAG param ``mode`` and pass ``mode="jdbc"`` to the runner when chosen.
+
+    Returns:
+        A TaskFlow task (call it inside the ``@dag`` function) returning a small summary dict.
+    """
+    outlets = [silver_asset(table) for table in (tables or (source,))]
+
+    @task(task_id=f"ingest_{source}", pool=DELTA_WRITER_POOL, outlets=outlets)
+    def _ingest() -> dict[str, Any]:
+        context = get_current_context()
+        start, end = interval_dates(context)
+        mode = resolve_mode(context["params"].get("mode", "files")) if jdbc_capable else "files"
+        return small_summary(_run(source, start, end, mode))
+
+    return _ingest()
+
+
+# Failures that retrying minutes later cannot fix: fail the task at once instead of burning
+# retries (a lock, a flaky disk or an API timeout is still retried by default_args).
+NON_RETRYABLE = ("jobs.batch:BatchRejectedError", "jobs.bronze:MalformedFileError",
+                 "jobs.connectors.files:ChangedFileError", "jobs.connectors.rest:AuthenticationError",
+                 "jobs.connectors.credentials:MissingCredentialsError")
+
+
+def _non_retryable() -> tuple[type[BaseException], ...]:
+    import importlib
+
+    found = []
+    for ref in NON_RETRYABLE:
+        module, name = ref.split(":")
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue  # an optional connector or a renamed class must not break every task
+    return tuple(found)
+
+
+def _run(source: str, start: str, end: str, mode: str) -> dict:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from jobs.ingest import run_source  # heavy (Spark) import: run time only
+
+    extra = {"mode": mode} if mode != "files" else {}
+    try:
+        return run_source(source, data_interval_start=start, data_interval_end=end, **extra)
+    except _non_retryable() as error:
+        raise AirflowFailException(f"{source} {start}..{end}: {type(error).__name__}: {error}") from error
+
+
+def small_summary(summary: Any, *, max_chars: int = 4000) -> dict[str, Any]:
+    """Keep XCom small: the runner's summary, or only its scalar fields when it is large."""
+    import json
+
+    if not isinstance(summary, dict):
+        return {"result": str(summary)[:max_chars]}
+    text = json.dumps(summary, default=str)
+    if len(text) <= max_chars:
+        return json.loads(text)
+    return {key: value for key, value in json.loads(text).items()
+            if isinstance(value, (str, int, float, bool)) or value is None}
+
+
+def resolve_mode(requested: str) -> str:
+    """Turn the ``mode`` param into ``"files"`` or ``"jdbc"``.
+
+    ``auto`` chooses ``jdbc`` when credentials for ``ingestion.core_banking.conn_id`` resolve
+    (the Airflow connection ``riskpipe_core_banking``, or the ``RISKPIPE_CORE_BANKING_*`` env vars).
+
+    Raises:
+        ValueError: for an unknown mode, or ``jdbc`` without credentials (names what was tried).
+    """
+    if requested not in INGEST_MODES:
+        raise ValueError(f"mode must be one of {INGEST_MODES}, got {requested!r}")
+    if requested == "files":
+        return "files"
+    from jobs.connectors.credentials import MissingCredentialsError, get_connection
+    from riskpipe.config import load_settings
+
+    settings = load_settings()
+    conn_id = settings.raw["ingestion"]["core_banking"]["conn_id"]
+    try:
+        get_connection(conn_id, settings=settings)
+    except MissingCredentialsError as error:
+        if requested == "jdbc":
+            raise ValueError(f"mode=jdbc: {error}") from error
+        return "files"
+    return "jdbc"
+
+
+def logical_date_for(dag: Any, interval_start: str) -> datetime:
+    """The ``dag.test(logical_date=...)`` whose data interval starts at ``interval_start``.
+
+    ``dag.test()`` infers a manual run's interval as the last complete one *before* the logical
+    date, so the date to pass is the end of the interval that starts at ``interval_start``.
+    """
+    from croniter import croniter
+
+    start = datetime.fromisoformat(interval_start).replace(tzinfo=timezone.utc)
+    end = croniter(dag.timetable.expression, start).get_next(datetime)
+    return end.astimezone(timezone.utc)

@@ -1,0 +1,178 @@
+"""The core of one ingestion batch: bronze → typed candidates → validation → quarantine / silver.
+
+Accounting invariant for every batch (asserted by the tests):
+``rows read = rows published to silver + rows quarantined + recognised duplicates``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from expectations.validate import BatchRejectedError  # noqa: F401  (re-exported for the DAGs)
+from jobs.history import chain_versions, split_batch_duplicates, split_known
+from jobs.sources import SourceDef
+from riskpipe import io
+from riskpipe.config import Settings, resolve_path
+from schemas.registry import get
+
+log = logging.getLogger(__name__)
+
+FAILED_RULES, REASON = "_failed_rules", "_reason"
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """One batch of raw rows of one source (before lineage)."""
+
+    source: SourceDef
+    batch_id: str
+    raw: DataFrame
+    file_dates: Mapping[str, dt.date]
+    logical_date: dt.date
+    extra_columns: tuple[str, ...] = ()
+    files: tuple = field(default=())
+    ingested_at: dt.datetime | None = None
+
+
+def data_docs_dir(settings: Settings) -> str | None:
+    """Folder for Great Expectations Data Docs (``RISKPIPE_DATA_DOCS_DIR`` wins; empty disables)."""
+    value = os.environ.get("RISKPIPE_DATA_DOCS_DIR", settings.raw.get("ingestion", {}).get("data_docs_dir", ""))
+    return resolve_path(value) if value else None
+
+
+def _silver_candidates(spark: SparkSession, source: SourceDef, bronze: DataFrame,
+                       file_dates: Mapping[str, dt.date], settings: Settings) -> DataFrame:
+    module = importlib.import_module(f"jobs.silver_{source.name}")
+    if source.name == "court_events":
+        enterprises = io.read(spark, "enterprises", settings=settings).where(F.col("is_current"))
+        return module.transform(bronze, enterprises=enterprises)
+    return module.transform(bronze, file_dates=file_dates)
+
+
+def _split_parse_failures(candidates: DataFrame) -> tuple[DataFrame, DataFrame]:
+    has_parse_errors = F.size(F.col("_parse_errors")) > 0
+    bad = (candidates.where(has_parse_errors)
+           .withColumn(FAILED_RULES, F.col("_parse_errors"))
+           .withColumn(REASON, F.concat(F.lit("could not parse: "), F.array_join(F.col("_parse_errors"), ", "))))
+    return candidates.where(~has_parse_errors).drop("_parse_errors"), bad.drop("_parse_errors")
+
+
+def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Settings) -> tuple[int, int]:
+    """MERGE valid rows into silver; returns (published, duplicates)."""
+    spec = get(spec_name)
+    existing = io.read(spark, spec, settings=settings)
+    unique, in_batch_dups = split_batch_duplicates(valid, spec.keys)
+    fresh, already = split_known(unique, existing, spec.keys)
+    fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
+    published, duplicates = fresh.count(), in_batch_dups.count() + already.count()
+    if published:
+        if "known_from" in spec.keys:
+            entity_keys = [k for k in spec.keys if k != "known_from"]
+            rows = chain_versions(existing, fresh, entity_keys=entity_keys, columns=spec.columns)
+            rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+            rows.count()  # materialise before the MERGE rewrites the files it was read from
+            io.merge_upsert(rows, spec, settings=settings,
+                            update_when_changed=("_record_hash", "known_to", "is_current"))
+            rows.unpersist()
+        else:
+            io.merge_upsert(fresh.select(*spec.columns), spec, settings=settings)
+    fresh.unpersist()
+    return published, duplicates
+
+
+def _reject_message(table: str, batch_id: str, rows: int, failed: int, rate: float, limit: float,
+                    rule_counts: Mapping[str, int]) -> str:
+    rules = "; ".join(f"{name}: {count} rows" for name, count in
+                      sorted(rule_counts.items(), key=lambda kv: (-kv[1], kv[0])) if count)
+    return (f"table {table}, batch {batch_id}: {failed} of {rows} rows failed validation, failure rate "
+            f"{rate:.2%} > threshold {limit:.2%}; broken rules: {rules}. The failing rows are quarantined; "
+            f"nothing was published to silver.")
+
+
+def _rule_counts(invalid: DataFrame) -> dict[str, int]:
+    exploded = invalid.select(F.explode(F.col(FAILED_RULES)).alias("rule")).groupBy("rule").count()
+    return {r["rule"]: int(r["count"]) for r in exploded.collect()}
+
+
+def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) -> dict[str, Any]:
+    """Land, validate and publish one batch; see the module docstring for the invariant.
+
+    Raises:
+        expectations.validate.BatchRejectedError: failure rate above the table's
+            threshold (bronze and quarantine hold the rows; silver is unchanged).
+    """
+    from expectations.validate import max_failure_rate_for, validate_batch
+    from jobs.bronze import with_lineage
+    from jobs.connectors import files as landed_files
+    from jobs.quarantine import to_quarantine, write_quarantine
+
+    source, table = batch.source, batch.source.name
+    ingested_at = batch.ingested_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    bronze = with_lineage(batch.raw, source=source, batch_id=batch.batch_id, ingested_at=ingested_at,
+                          landing_root=settings.landing_root, extra_columns=batch.extra_columns)
+    bronze = bronze.persist(StorageLevel.MEMORY_AND_DISK)
+    rows_read = bronze.count()
+    log.info("%s batch %s: %d rows read", table, batch.batch_id, rows_read)
+    candidates = _silver_candidates(spark, source, bronze, batch.file_dates, settings)
+    parsed, parse_bad = _split_parse_failures(candidates.persist(StorageLevel.MEMORY_AND_DISK))
+    limit = max_failure_rate_for(table, settings)
+    result = validate_batch(parsed, table, logical_date=batch.logical_date, batch_id=batch.batch_id,
+                            max_failure_rate=1.0, id_columns=("_row_id",),
+                            data_docs_dir=data_docs_dir(settings))
+    invalid = result.invalid_df.unionByName(parse_bad).persist(StorageLevel.MEMORY_AND_DISK)
+    failed = invalid.count()
+    log.info("%s batch %s: validated, %d rows fail", table, batch.batch_id, failed)
+    rate = failed / rows_read if rows_read else 0.0
+
+    # A batch lands in bronze in one commit, so it is either wholly there (a rerun after a
+    # later failure) or absent; appending only when absent keeps bronze free of doubles
+    # without a MERGE against the whole table. New source columns (on_new_column=evolve)
+    # are added by Delta schema evolution.
+    landed = io.read(spark, source.bronze_table, settings=settings).where(F.col("_batch_id") == batch.batch_id)
+    if landed.limit(1).count() == 0:
+        io.append(bronze, source.bronze_table, settings=settings, extra_columns=batch.extra_columns)
+    if failed:
+        write_quarantine(to_quarantine(invalid, table_name=table, batch_id=batch.batch_id,
+                                       failure_rate=rate, quarantined_at=ingested_at))
+    counts = {"rows_read": rows_read, "rows_quarantined": failed}
+    if rate > limit:
+        message = _reject_message(table, batch.batch_id, rows_read, failed, rate, limit, _rule_counts(invalid))
+        if batch.files:
+            landed_files.record(spark, table, list(batch.files), batch_id=batch.batch_id, status="rejected",
+                                logical_date=str(batch.logical_date), error=message)
+        _release(bronze, candidates, invalid, result)
+        raise BatchRejectedError(message)
+
+    published, duplicates = _publish(spark, result.valid_df, table, settings)
+    counts.update(rows_published=published, rows_duplicate=duplicates)
+    if batch.files:
+        per_file = _per_file_counts(bronze, invalid, batch) if len(batch.files) > 1 else \
+            {batch.files[0].rel_path: counts}
+        landed_files.record(spark, table, list(batch.files), batch_id=batch.batch_id, status="succeeded",
+                            logical_date=str(batch.logical_date), counts=per_file)
+    rules = _rule_counts(invalid) if failed else {}
+    _release(bronze, candidates, invalid, result)
+    log.info("%s batch %s: %s", table, batch.batch_id, counts)
+    return {"batch_id": batch.batch_id, **counts, "failure_rate": rate, "broken_rules": rules}
+
+
+def _per_file_counts(bronze: DataFrame, invalid: DataFrame, batch: BatchInput) -> dict[str, dict[str, int]]:
+    read = {r["_source_file"]: int(r["count"]) for r in bronze.groupBy("_source_file").count().collect()}
+    bad = {r["_source_file"]: int(r["count"]) for r in invalid.groupBy("_source_file").count().collect()}
+    return {f.rel_path: {"rows_read": read.get(f.rel_path, 0), "rows_quarantined": bad.get(f.rel_path, 0)}
+            for f in batch.files}
+
+
+def _release(*frames: Any) -> None:
+    for frame in frames:
+        if hasattr(frame, "unpersist"):
+            frame.unpersist()

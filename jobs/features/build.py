@@ -1,0 +1,108 @@
+"""Assemble the gold rows of one or many snapshots from silver DataFrames (pure, no I/O).
+
+``features_frame`` joins every family onto the population of each snapshot and
+``labels_frame`` labels the same population. Both take ``as_of`` as one month-end
+or a list: a range is built in one pass (each family aggregates its source once
+and pairs the aggregates with the broadcast list of snapshots), not as a loop of
+single-snapshot builds. ``silver_filters`` gives the row filters that limit what
+a build reads to the lookback of its snapshots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Mapping
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.features import consistency, court, labels, loans, profile, tax, transactions, utility
+from jobs.features.catalogue import FEATURES_VERSION, fill_values, names
+from jobs.features.pit import SNAPSHOT, AsOf, add_months, snapshot_month, to_snapshots
+
+SILVER_TABLES = ("enterprises", "tax_filings", "tax_ratings", "utility_reads", "court_events", "transactions",
+                 "loans", "loan_balances")
+KEYS = ["uscc", SNAPSHOT]
+MONTHLY_LOOKBACK = max(tax.LOOKBACK_MONTHS, utility.LOOKBACK_MONTHS)
+DAILY_LOOKBACK = max(transactions.LOOKBACK_MONTHS, loans.LOOKBACK_MONTHS)
+
+
+def built_from_json(versions: Mapping[str, int]) -> str:
+    """The ``_built_from`` lineage value: silver table -> Delta version, as sorted JSON."""
+    return json.dumps({k: int(v) for k, v in sorted(versions.items())}, separators=(",", ":"))
+
+
+def silver_filters(as_of: AsOf) -> dict[str, Column]:
+    """Row filters limiting each silver table to what the snapshots can use.
+
+    History tables are cut at the latest snapshot's ``known_from``; monthly feeds
+    at their 24-month lookback; daily T+1 feeds at their 12-month lookback, on the
+    partition column too so Delta prunes whole months.
+    """
+    days = to_snapshots(as_of)
+    first, last = days[0], days[-1]
+    monthly_from = add_months(first, -MONTHLY_LOOKBACK)
+    # daily rows available in month first-11 onwards: business dates from the day before it
+    daily_from = add_months(first, -(DAILY_LOOKBACK - 1)) - dt.timedelta(days=1)
+    known = F.col("known_from") <= F.lit(last)
+
+    def daily(date_col: str, month_col: str) -> Column:
+        return ((F.col(month_col) >= F.lit(snapshot_month(daily_from))) & (F.col(date_col) >= F.lit(daily_from))
+                & (F.col(date_col) < F.lit(last)))
+
+    return {
+        "enterprises": known, "tax_ratings": known, "court_events": known, "loans": known,
+        "tax_filings": known & (F.col("period") >= F.lit(monthly_from)),
+        "utility_reads": known & (F.col("period") >= F.lit(monthly_from)),
+        "transactions": daily("txn_date", "txn_month"),
+        "loan_balances": daily("as_of_date", "as_of_month"),
+    }
+
+
+def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: str) -> DataFrame:
+    """``enterprise_features`` rows for the snapshots ``as_of``.
+
+    Args:
+        silver: silver table name -> DataFrame (``SILVER_TABLES``), possibly pre-filtered
+            with ``silver_filters``.
+        as_of: one month-end or a list of month-ends.
+        built_from: the ``_built_from`` lineage JSON.
+
+    Returns:
+        The ``enterprise_features`` columns: keys, county, industry, is_active_borrower, every
+        catalogue feature (missing-source values filled per the catalogue) and lineage.
+    """
+    families = [
+        tax.transform(silver["tax_filings"], ratings=silver["tax_ratings"], as_of=as_of),
+        utility.transform(silver["utility_reads"], as_of=as_of),
+        court.transform(silver["court_events"], as_of=as_of),
+        transactions.transform(silver["transactions"], as_of=as_of),
+        loans.transform(silver["loan_balances"], loans=silver["loans"], as_of=as_of),
+    ]
+    joined = profile.transform(silver["enterprises"], as_of=as_of)
+    for family in families:
+        joined = joined.join(family, on=KEYS, how="left")
+    with_consistency = consistency.transform(joined.fillna(fill_values()), as_of=as_of)
+    return with_consistency.select(
+        SNAPSHOT, "snapshot_month", "uscc", "county", "industry",
+        (F.col("loan_n_active") > 0).alias("is_active_borrower"),
+        *names(),
+        F.lit(FEATURES_VERSION).alias("_features_version"),
+        F.lit(built_from).alias("_built_from"),
+    )
+
+
+def labels_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, observed_until: dt.date | None,
+                 built_from: str) -> DataFrame:
+    """``default_labels`` rows for the snapshots ``as_of`` (population: enterprises known on D).
+
+    Args:
+        silver: needs ``enterprises`` and ``loan_balances`` (the *unfiltered* balances, or at
+            least all default rows: labels look 12 months ahead and far back).
+        observed_until: last as_of_date in loan_balances known to the build.
+    """
+    population = profile.transform(silver["enterprises"], as_of=as_of)
+    labelled = labels.transform(silver["loan_balances"], population=population, as_of=as_of,
+                                observed_until=observed_until)
+    return labelled.select(*labels.OUTPUT, F.lit(built_from).alias("_built_from"))

@@ -1,0 +1,83 @@
+"""Quarantine: rows that failed validation, kept with the rules they broke.
+
+Nothing is lost: every failing row is stored as received (JSON) with its batch,
+source position, rules and a readable reason. The MERGE key
+(``table_name``, ``batch_id``, ``_record_hash``) makes a rerun of a batch idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+from functools import reduce
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from expectations.rules import PIPELINE_COLUMNS
+from schemas.registry import get
+
+FAILED_RULES = "_failed_rules"
+REASON = "_reason"
+KEY_SEPARATOR = "|"
+
+
+def _optional(df: DataFrame, name: str, dtype: str):
+    return F.col(name).cast(dtype) if name in df.columns else F.lit(None).cast(dtype)
+
+
+def _record_key(df: DataFrame, table_name: str):
+    """Business key (without version columns) joined by ``|``; null when any part is unreadable."""
+    keys = [k for k in get(table_name).keys if k not in PIPELINE_COLUMNS and k in df.columns]
+    if not keys:
+        return F.lit(None).cast("string")
+    parts = [F.col(k).cast("string") for k in keys]
+    unreadable = reduce(operator.or_, [p.isNull() for p in parts])
+    return F.when(~unreadable, F.concat_ws(KEY_SEPARATOR, *parts))
+
+
+def to_quarantine(invalid_df: DataFrame, *, table_name: str, batch_id: str, failure_rate: float,
+                  quarantined_at: dt.datetime) -> DataFrame:
+    """Shape failing rows as ``quarantine`` rows (see ``schemas/ops.py``).
+
+    Args:
+        invalid_df: failing rows: the columns as validated plus ``_failed_rules``
+            (array<string>) and ``_reason``; ``_source_file``/``_source_row`` when present.
+        table_name: silver table the rows were meant for.
+        batch_id: ingestion batch id.
+        failure_rate: the batch's failure rate.
+        quarantined_at: timestamp supplied by the caller (the batch's ingestion time).
+
+    Returns:
+        Columns ``table_name, batch_id, source_file, source_row, record_key, record,
+        rules, reason, failure_rate, _record_hash, quarantined_at``; ``record`` is the row
+        (every column except the rule outcome) as JSON with nulls kept, ``_record_hash``
+        its SHA-256.
+    """
+    missing = [c for c in (FAILED_RULES, REASON) if c not in invalid_df.columns]
+    if missing:
+        raise ValueError(f"to_quarantine({table_name}): invalid_df lacks {missing}")
+    payload = [c for c in invalid_df.columns if c not in (FAILED_RULES, REASON)]
+    record = F.to_json(F.struct(*[F.col(c) for c in payload]), {"ignoreNullFields": "false"})
+    return (invalid_df
+            .withColumn("record", record)
+            .select(
+                F.lit(table_name).alias("table_name"),
+                F.lit(batch_id).alias("batch_id"),
+                _optional(invalid_df, "_source_file", "string").alias("source_file"),
+                _optional(invalid_df, "_source_row", "long").alias("source_row"),
+                _record_key(invalid_df, table_name).alias("record_key"),
+                F.col("record"),
+                F.coalesce(F.col(FAILED_RULES).cast("array<string>"), F.array().cast("array<string>")).alias("rules"),
+                F.col(REASON).cast("string").alias("reason"),
+                F.lit(float(failure_rate)).cast("double").alias("failure_rate"),
+                F.sha2(F.col("record"), 256).alias("_record_hash"),
+                F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
+            ))
+
+
+def write_quarantine(df: DataFrame, *, settings=None) -> None:
+    """MERGE quarantine rows on (table_name, batch_id, _record_hash): a rerun adds nothing."""
+    from riskpipe import io
+
+    io.merge_upsert(df, "quarantine", settings=settings)

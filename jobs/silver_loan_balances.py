@@ -1,0 +1,28 @@
+"""Silver ``loan_balances``: one row per loan and business day (days past due, balances)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Mapping
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.conform import normalise_uscc
+from jobs.silver_common import delivery_date_col, typed_candidates
+from jobs.sources import get_source
+from schemas.registry import get
+
+
+def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date] | None = None) -> DataFrame:
+    """Bronze balance rows → silver candidates with the ``as_of_month`` partition."""
+    return typed_candidates(
+        bronze, get("loan_balances"), payload=get_source("loan_balances").columns,
+        derived={
+            "uscc": normalise_uscc(F.col("uscc")),
+            "status": F.lower(F.trim(F.col("status"))),
+            "as_of_month": F.date_format(F.col("as_of_date"), "yyyy-MM"),
+        },
+        known_from=F.lit(None).cast("date"),
+        not_after={"as_of_date": F.date_sub(delivery_date_col(file_dates or {}), 1)},
+    )

@@ -1,0 +1,108 @@
+"""How each source feed arrives: format, landing pattern, delivery date and lag.
+
+A run for the Airflow data interval ``[start, end)`` ingests the files whose
+*delivery date* falls in the interval. ``known_from`` in silver (the date a
+record became available to the bank) is derived from the delivery date, so a
+rebuild from the same files is reproducible and point-in-time queries respect
+each feed's lag (tax filed by the 15th of the next month; utility reads about
+10 days after the period; T+1 extracts the day after the business date).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+# Day of the delivery month on which a monthly file is available to the bank.
+# A monthly tax drop holds the returns filed during its month (returns are due by the
+# 15th of the month after the period); it is complete, and available, on the next 1st.
+UTILITY_FILE_AVAILABLE_DAY = 11  # meter reads arrive ~10 days after period end
+T_PLUS = 1                       # daily extracts arrive the day after the business date
+RATINGS_FILE_MONTH = 5           # yearly rating files (named by publication year) land after spring publication
+
+
+def _month(text: str) -> dt.date:
+    return dt.date(int(text[:4]), int(text[4:6]), 1)
+
+
+def _day(text: str) -> dt.date:
+    return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
+@dataclass(frozen=True)
+class SourceDef:
+    """One feed.
+
+    Attributes:
+        name: source name, also the silver table name.
+        fmt: csv, jsonl, parquet or rest.
+        pattern: regex on the path relative to the landing root; group 1 is the file date.
+        file_date: parses group 1 into the *nominal* date of the file.
+        available: delivery date of a file given its nominal date (the known_from of its rows).
+        columns: payload columns expected in the file, in order.
+    """
+
+    name: str
+    fmt: str
+    pattern: str
+    file_date: Callable[[str], dt.date] | None
+    available: Callable[[dt.date], dt.date]
+    columns: tuple[str, ...]
+
+    @property
+    def bronze_table(self) -> str:
+        return f"bronze_{self.name}"
+
+    def match(self, rel_path: str) -> re.Match | None:
+        return re.fullmatch(self.pattern, rel_path)
+
+    def delivery_date(self, rel_path: str) -> dt.date | None:
+        """Date the file became available, or None when the name carries no date."""
+        found = self.match(rel_path)
+        if found is None or self.file_date is None:
+            return None
+        return self.available(self.file_date(found.group(1)))
+
+
+def _payload(table: str) -> tuple[str, ...]:
+    from schemas.registry import get
+
+    return tuple(c for c in get(f"bronze_{table}").columns if not c.startswith("_"))
+
+
+def _next_month(month: dt.date) -> dt.date:
+    return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _same_day(day: dt.date) -> dt.date:
+    return day
+
+
+SOURCES: dict[str, SourceDef] = {
+    s.name: s for s in (
+        SourceDef("enterprises", "csv", r"registry/enterprises(?:_(\d{8}))?\.csv", None, _same_day,
+                  _payload("enterprises")),
+        SourceDef("tax_filings", "csv", r"tax/filings/tax_filings_(\d{6})(?:_redelivery)?\.csv", _month,
+                  _next_month, _payload("tax_filings")),
+        SourceDef("tax_ratings", "csv", r"tax/ratings/tax_ratings_(\d{4})\.csv",
+                  lambda y: dt.date(int(y), RATINGS_FILE_MONTH, 1), _same_day, _payload("tax_ratings")),
+        SourceDef("utility_reads", "jsonl", r"utility/utility_reads_(\d{6})(?:_redelivery)?\.jsonl", _month,
+                  lambda m: m.replace(day=UTILITY_FILE_AVAILABLE_DAY), _payload("utility_reads")),
+        SourceDef("court_events", "rest", r"court/events\.jsonl", None, _same_day, _payload("court_events")),
+        SourceDef("transactions", "parquet", r"bank/transactions/transactions_(\d{8})\.parquet", _day,
+                  lambda d: d + dt.timedelta(days=T_PLUS), _payload("transactions")),
+        SourceDef("loans", "parquet", r"bank/loans/loans_(\d{8})\.parquet", _day,
+                  lambda d: d + dt.timedelta(days=T_PLUS), _payload("loans")),
+        SourceDef("loan_balances", "parquet", r"bank/loan_balances/loan_balances_(\d{8})\.parquet", _day,
+                  lambda d: d + dt.timedelta(days=T_PLUS), _payload("loan_balances")),
+    )
+}
+
+
+def get_source(name: str) -> SourceDef:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise KeyError(f"unknown source {name!r}; known: {sorted(SOURCES)}") from None
