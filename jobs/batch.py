@@ -142,7 +142,7 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
         io.append(bronze, source.bronze_table, settings=settings, extra_columns=batch.extra_columns)
     if failed:
         write_quarantine(to_quarantine(invalid, table_name=table, batch_id=batch.batch_id,
-                                       failure_rate=rate, quarantined_at=ingested_at))
+                                       failure_rate=rate, quarantined_at=ingested_at), settings=settings)
     counts = {"rows_read": rows_read, "rows_quarantined": failed}
     if rate > limit:
         message = _reject_message(table, batch.batch_id, rows_read, failed, rate, limit, _rule_counts(invalid))

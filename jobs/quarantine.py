@@ -77,7 +77,20 @@ def to_quarantine(invalid_df: DataFrame, *, table_name: str, batch_id: str, fail
 
 
 def write_quarantine(df: DataFrame, *, settings=None) -> None:
-    """MERGE quarantine rows on (table_name, batch_id, _record_hash): a rerun adds nothing."""
+    """Append a batch's quarantine rows once: a rerun of the batch adds nothing.
+
+    The rows of one batch are written in a single commit, so a batch is either
+    wholly present or absent; checking for it (partition pruning on table_name,
+    file skipping on batch_id) is much cheaper than a MERGE against the table.
+    """
+    from pyspark.sql import functions as F
+
     from riskpipe import io
 
-    io.merge_upsert(df, "quarantine", settings=settings)
+    keys = df.select("table_name", "batch_id").distinct().collect()
+    existing = io.read(df.sparkSession, "quarantine", settings=settings)
+    for key in keys:
+        present = existing.where((F.col("table_name") == key["table_name"]) & (F.col("batch_id") == key["batch_id"]))
+        if present.limit(1).count():
+            return
+    io.append(df, "quarantine", settings=settings)

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "riskpipe.simulate.cli",
     "riskpipe.commands.ingest",
     "riskpipe.commands.features",
+    "riskpipe.commands.models",
     "riskpipe.commands.airflow",
     "riskpipe.commands.demo",
 )

@@ -17,6 +17,7 @@ Resolution order (later wins):
    ``RISKPIPE_SPARK_CONF``         extra Spark conf, ``key=value`` pairs separated by ``;`` or newlines
    ``RISKPIPE_JARS_DIR``           jar cache folder
    ``MLFLOW_TRACKING_URI``         MLflow tracking store
+   ``RISKPIPE_MLFLOW_ARTIFACT_ROOT`` artifact folder of a local tracking store
    ==============================  ==========================================
 """
 
@@ -140,7 +141,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jar_fallback_artifacts=tuple(jars.get("fallback_artifacts", [])),
         jars_dir=resolve_path(env.get("RISKPIPE_JARS_DIR", jars.get("cache_dir", ".cache/jars"))),
         mlflow_tracking_uri=tracking,
-        mlflow_artifact_root=resolve_path(mlflow_cfg.get("artifact_root", "var/mlflow/artifacts")),
+        mlflow_artifact_root=resolve_path(env.get("RISKPIPE_MLFLOW_ARTIFACT_ROOT",
+                                                  mlflow_cfg.get("artifact_root", "var/mlflow/artifacts"))),
         model_name=env.get("RISKPIPE_MODEL_NAME", mlflow_cfg.get("model_name", "sme_pd")),
         raw=data,
     )

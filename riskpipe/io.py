@@ -7,6 +7,7 @@ leaves the table at its previous version.
 
 from __future__ import annotations
 
+import os
 from typing import Iterable, Mapping, Sequence
 
 from delta.tables import DeltaTable
@@ -29,6 +30,10 @@ def table_path(table: str | TableSpec, settings: Settings | None = None) -> str:
 def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> DeltaTable:
     """Create the Delta table from its declaration when it does not exist yet."""
     spec = _spec(table)
+    path = table_path(spec, settings)
+    if _local_log_exists(path):
+        # the common case: skip the builder's schema checks, which cost a few Spark jobs per call
+        return DeltaTable.forPath(spark, path)
     builder = (
         DeltaTable.createIfNotExists(spark)
         .location(table_path(spec, settings))
@@ -40,6 +45,12 @@ def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings
     for key, value in spec.properties.items():
         builder = builder.property(key, value)
     return builder.execute()
+
+
+def _local_log_exists(path: str) -> bool:
+    local = path[len("file:"):] if path.startswith("file:") else path
+    return "://" not in local and os.path.isdir(os.path.join(local, "_delta_log")) and bool(
+        os.listdir(os.path.join(local, "_delta_log")))
 
 
 def exists(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> bool:

@@ -25,6 +25,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["RISKPIPE_LAKEHOUSE"] = str(root / "lakehouse")
     os.environ["RISKPIPE_LANDING"] = str(root / "landing")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ["RISKPIPE_MLFLOW_ARTIFACT_ROOT"] = str(root / "mlartifacts")
+    os.environ["RISKPIPE_DATA_DOCS_DIR"] = str(root / "data_docs")
+    # Airflow must never touch the repo's airflow_home (or ~/airflow) from tests.
+    os.environ["AIRFLOW_HOME"] = str(root / "airflow")
     for key, value in TEST_ENV.items():
         os.environ.setdefault(key, value)
 

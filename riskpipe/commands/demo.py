@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 DEMO_ENTERPRISES = 600
-DEMO_MONTHS = 36
-DEMO_START = "2019-01"
+DEMO_MONTHS = 48
+DEMO_START = "2018-01"
 DEMO_SEED = 20181
 
 
@@ -41,19 +43,41 @@ def _simulate(args: argparse.Namespace, landing: Path) -> None:
 
     config = SimConfig(enterprises=args.enterprises, months=args.months, seed=args.seed, start=args.start)
     summary = simulate(config, landing)
-    print(json.dumps({k: v for k, v in summary.items() if k in ("rows", "defects", "seconds")}, default=str)[:2000])
+    print(f"    rows per source: {json.dumps(summary.get('rows_per_source', {}))}", flush=True)
+    print(f"    injected defects: {json.dumps(summary.get('defects_per_type', {}))}", flush=True)
 
 
-def _ingest(args: argparse.Namespace) -> None:
+def _window(args: argparse.Namespace) -> tuple[str, str, str]:
+    """(first day, first day after the simulated window, first day after the last delivery)."""
+    first = dt.date.fromisoformat(f"{args.start}-01")
+    months = first.year * 12 + first.month - 1 + args.months
+    end = dt.date(months // 12, months % 12 + 1, 1)
+    # monthly feeds deliver the window's last period one month later
+    last_delivery = dt.date((months + 1) // 12, (months + 1) % 12 + 1, 1)
+    return first.isoformat(), end.isoformat(), last_delivery.isoformat()
+
+
+def _ingest_history(args: argparse.Namespace) -> None:
+    """Backfill the whole window in one interval per source (what a first load does)."""
     from jobs.ingest import run_source
     from riskpipe.commands.ingest import ALL_SOURCES
 
-    for start, end in _years(args.start, args.months):
-        for source in ALL_SOURCES:
-            summary = run_source(source, data_interval_start=start, data_interval_end=end)
-            counts = {k: summary.get(k) for k in ("rows_read", "rows_published", "rows_quarantined",
-                                                 "rows_duplicate")}
-            print(f"    {start[:4]} {source:14s} {counts}", flush=True)
+    start, end, _ = _window(args)
+    for source in ALL_SOURCES:
+        began = time.perf_counter()
+        summary = run_source(source, data_interval_start=start, data_interval_end=end)
+        counts = {k: summary.get(k) for k in ("rows_read", "rows_published", "rows_quarantined",
+                                             "rows_duplicate")}
+        print(f"    {source:14s} {start}..{end} {counts} {time.perf_counter() - began:.0f}s", flush=True)
+
+
+def _ingest_with_airflow(args: argparse.Namespace) -> None:
+    """The last monthly deliveries go through the Airflow DAGs (dag.test on the SQLite metadata DB)."""
+    _, end, last_delivery = _window(args)
+    cmd = [sys.executable, "-m", "riskpipe.cli", "airflow", "run", "ingest_tax", "ingest_utility",
+           "--start", end, "--end", last_delivery]
+    print("    " + " ".join(cmd[2:]), flush=True)
+    subprocess.run(cmd, check=True)
 
 
 def _features(args: argparse.Namespace) -> None:
@@ -69,6 +93,25 @@ def _features(args: argparse.Namespace) -> None:
           f" rows {summary.get('rows')}", flush=True)
 
 
+def _train(args: argparse.Namespace) -> None:
+    """Train the scorecard champion and the LightGBM challenger, then run the promotion gate."""
+    from models.config import model_config
+    from models.registry import promote
+    from models.train import train
+
+    first = dt.date.fromisoformat(f"{args.start}-01")
+    months = first.year * 12 + first.month - 1 + args.months
+    # labels need 12 observed months: the last uncensored snapshot is a year before the end;
+    # the out-of-time sample is its last six months
+    split_months = months - 12 - 6
+    split = dt.date(split_months // 12, split_months % 12 + 1, 1)
+    config = model_config(None, {"data": {"split_date": split.isoformat()}})
+    result = train(config)
+    print(f"    trained {result}"[:600], flush=True)
+    decision = promote(config)
+    print(f"    promotion gate: passed={decision.passed} reasons={decision.reasons}", flush=True)
+
+
 def _demo(args: argparse.Namespace) -> int:
     import os
 
@@ -76,25 +119,34 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     landing = Path(settings.landing_root)
-    started = _step(f"1/3 simulate {args.enterprises} enterprises x {args.months} months into {landing}")
+    started = _step(f"1/5 simulate {args.enterprises} enterprises x {args.months} months into {landing}")
     if args.skip_simulate and (landing / "manifest" / "summary.json").exists():
         print("    reusing existing simulator output")
     else:
         _simulate(args, landing)
     _done(started)
     os.environ.setdefault("RISKPIPE_COURT_API_TOKEN", "demo-token")
-    started = _step(f"2/3 ingest all sources into {settings.lakehouse_root} (bronze, quarantine, silver)")
+    started = _step(f"2/5 ingest the history of every source into {settings.lakehouse_root}")
     from riskpipe.simulate.server import start_server
 
     server, _thread = start_server(str(landing), "127.0.0.1", 0, os.environ["RISKPIPE_COURT_API_TOKEN"])
     os.environ["RISKPIPE_COURT_API_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        _ingest(args)
+        _ingest_history(args)
     finally:
         server.shutdown()
     _done(started)
-    started = _step("3/3 point-in-time features and default labels for every month-end (gold)")
+    from riskpipe.spark import stop_spark
+
+    stop_spark()  # the Airflow run below is another process writing the same tables
+    started = _step("3/5 the latest monthly deliveries through the Airflow ingestion DAGs")
+    _ingest_with_airflow(args)
+    _done(started)
+    started = _step("4/5 point-in-time features and default labels for every month-end (gold)")
     _features(args)
+    _done(started)
+    started = _step("5/5 train, evaluate and register the models in MLflow; promotion gate")
+    _train(args)
     _done(started)
     print(f"\nDemo finished. Lakehouse: {settings.lakehouse_root}\nLanding files: {landing}")
     return 0

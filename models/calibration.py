@@ -1,0 +1,103 @@
+"""Calibrate raw model log-odds to PD, and map PD to master-scale grades.
+
+* Platt scaling: ``pd = sigmoid(a + b * raw)`` fitted by (nearly unpenalised) logistic regression.
+* Isotonic: a monotone step function of ``raw``, stored as thresholds and interpolated.
+
+Both are plain numbers after fitting, so scoring needs numpy only.
+The master scale has ``len(bounds) + 1`` grades: grade 1 holds PD < bounds[0], grade k holds
+bounds[k-2] <= PD < bounds[k-1], the last grade everything above the last bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PD_FLOOR, PD_CAP = 1e-5, 1 - 1e-5
+
+
+@dataclass
+class Calibrator:
+    method: str
+    coef: list[float] = field(default_factory=list)  # platt: [a, b]
+    x: list[float] = field(default_factory=list)  # isotonic thresholds
+    y: list[float] = field(default_factory=list)
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=float)
+        if self.method == "platt":
+            p = 1.0 / (1.0 + np.exp(-(self.coef[0] + self.coef[1] * raw)))
+        else:
+            p = np.interp(raw, self.x, self.y)
+        return np.clip(p, PD_FLOOR, PD_CAP)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str = "platt") -> Calibrator:
+    """Fit ``raw`` log-odds -> observed defaults ``y`` (0/1)."""
+    raw = np.asarray(raw, dtype=float)
+    y = np.asarray(y, dtype=int)
+    if method == "platt":
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+        return Calibrator("platt", coef=[float(model.intercept_[0]), float(model.coef_[0][0])])
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        model = IsotonicRegression(out_of_bounds="clip", y_min=PD_FLOOR, y_max=PD_CAP).fit(raw, y)
+        return Calibrator("isotonic", x=[float(v) for v in model.X_thresholds_],
+                          y=[float(v) for v in model.y_thresholds_])
+    raise ValueError(f"unknown calibration method {method!r}; use platt or isotonic")
+
+
+@dataclass
+class MasterScale:
+    bounds: list[float]
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(i) for i in range(1, len(self.bounds) + 2)]
+
+    def grade_index(self, pd_: np.ndarray) -> np.ndarray:
+        return np.searchsorted(np.asarray(self.bounds), np.asarray(pd_, dtype=float), side="right")
+
+    def grade(self, pd_: np.ndarray) -> np.ndarray:
+        return np.asarray(self.labels, dtype=object)[self.grade_index(pd_)]
+
+    def table(self) -> pd.DataFrame:
+        """grade, pd_lower (inclusive), pd_upper (exclusive)."""
+        lows, highs = [0.0, *self.bounds], [*self.bounds, 1.0]
+        return pd.DataFrame({"grade": self.labels, "pd_lower": lows, "pd_upper": highs})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bounds": list(self.bounds)}
+
+
+def grade_table(pd_: np.ndarray, y: np.ndarray, scale: MasterScale) -> pd.DataFrame:
+    """Observed default rate against mean PD per grade.
+
+    Output columns: grade, pd_lower, pd_upper, count, defaults, default_rate, mean_pd, gap
+    (``mean_pd - default_rate``; NaN for empty grades).
+    """
+    frame = pd.DataFrame({"idx": scale.grade_index(pd_), "pd": pd_, "y": y})
+    stats = frame.groupby("idx").agg(count=("y", "size"), defaults=("y", "sum"),
+                                     default_rate=("y", "mean"), mean_pd=("pd", "mean"))
+    table = scale.table().join(stats, how="left")
+    table[["count", "defaults"]] = table[["count", "defaults"]].fillna(0).astype(int)
+    table["gap"] = table["mean_pd"] - table["default_rate"]
+    return table[["grade", "pd_lower", "pd_upper", "count", "defaults", "default_rate", "mean_pd", "gap"]]
+
+
+def calibration_errors(table: pd.DataFrame, min_count: int) -> dict[str, float]:
+    """``ece``: count-weighted mean |gap| over grades; ``max_grade_gap``: largest |gap| among
+    grades with at least ``min_count`` rows (small grades are too noisy to judge alone)."""
+    filled = table[table["count"] > 0]
+    ece = float((filled["gap"].abs() * filled["count"]).sum() / filled["count"].sum())
+    big = filled[filled["count"] >= min_count]
+    return {"ece": ece, "max_grade_gap": float(big["gap"].abs().max()) if len(big) else float("nan")}

@@ -1,0 +1,208 @@
+"""Configuration of model training, calibration and promotion.
+
+Every business convention (scorecard scaling, minimum information value, master-scale PD
+bounds, promotion thresholds) lives here with a default, overridable from the ``models:``
+mapping of the riskpipe profile (``settings.raw["models"]``), from a YAML file given to
+``riskpipe train --config``, and from command-line flags, in that order (later wins).
+Unknown keys are an error, so a typo in a profile never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+MODEL_KINDS = ("scorecard", "lightgbm")
+
+# Upper PD bound of grades 1..9; grade 10 is everything above the last bound.
+DEFAULT_GRADE_BOUNDS = (0.0025, 0.005, 0.01, 0.02, 0.035, 0.06, 0.10, 0.18, 0.30)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training table is and what its columns mean.
+
+    ``table`` is a table declared in ``schemas/`` (e.g. ``enterprise_features``) or a path/URI.
+    ``label_table`` (optional) is joined on ``(id_col, date_col)`` to bring the label and the
+    exclusion columns when they live in a separate table (e.g. ``default_labels``).
+    """
+
+    table: str = "enterprise_features"
+    format: str = "delta"  # delta | parquet
+    version: int | None = None  # Delta version to pin; None = latest, resolved and logged
+    label_table: str | None = None
+    label_version: int | None = None
+    id_col: str = "uscc"
+    date_col: str = "snapshot_date"
+    label_col: str = "default_12m"
+    features: tuple[str, ...] = ()  # empty = every numeric column not excluded
+    exclude_cols: tuple[str, ...] = ()  # numeric columns that are never features
+    # Rows where any of these boolean columns is true are dropped (not scoreable, no outcome).
+    exclusion_flags: tuple[str, ...] = ("in_default_at_snapshot", "censored")
+    split_date: str = "2021-01-01"  # train on snapshots < split_date, validate on >= split_date
+    max_rows: int = 2_000_000  # collected to the driver as pandas; refuse bigger tables
+
+
+@dataclass(frozen=True)
+class ScorecardConfig:
+    base_score: float = 600.0
+    base_odds: float = 50.0  # good:bad odds at base_score
+    pdo: float = 20.0  # points to double the good:bad odds
+    min_iv: float = 0.02
+    monotonic_trend: str = "auto_asc_desc"
+    max_n_prebins: int = 20
+    min_prebin_size: float = 0.05
+    max_n_bins: int = 8
+    regularization_c: float = 1.0
+
+
+@dataclass(frozen=True)
+class LightGBMConfig:
+    num_boost_round: int = 100
+    learning_rate: float = 0.05
+    num_leaves: int = 7
+    min_data_in_leaf: int = 100
+    feature_fraction: float = 0.9
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    lambda_l2: float = 5.0
+    n_jobs: int = 1  # OpenMP threads spin when cores are shared with Spark; raise on a dedicated box
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    method: str = "platt"  # platt | isotonic
+    fit_on: str = "train"  # train | validation (validation makes OOT calibration in-sample)
+    cv_folds: int = 3  # out-of-fold LightGBM predictions for calibrating on train
+    grade_bounds: tuple[float, ...] = DEFAULT_GRADE_BOUNDS
+    min_grade_count: int = 30  # grades with fewer rows are not used for the max-gap metric
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    max_auc_drop: float = 0.01  # candidate OOT AUC >= champion OOT AUC - this
+    min_auc: float = 0.60
+    max_calibration_error: float = 0.02  # count-weighted |mean PD - default rate| by grade (ECE)
+    max_score_psi: float = 0.25
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything :func:`models.train.train` needs."""
+
+    name: str = "sme_pd"  # registered model name
+    experiment: str = "riskpipe-pd"
+    tracking_uri: str = ""  # "" = settings.mlflow_tracking_uri
+    artifact_root: str = ""  # "" = settings.mlflow_artifact_root (local stores only)
+    seed: int = 42
+    kinds: tuple[str, ...] = MODEL_KINDS
+    candidate: str = "scorecard"  # kind that gets the `challenger` alias after training
+    register: bool = True
+    psi_bins: int = 10
+    reason_texts: Mapping[str, str] = field(default_factory=dict)  # feature -> readable text
+    data: DataConfig = field(default_factory=DataConfig)
+    scorecard: ScorecardConfig = field(default_factory=ScorecardConfig)
+    lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+
+    def to_params(self) -> dict[str, str]:
+        """Flat ``section.key -> str`` view, for logging as MLflow params."""
+        return {key: str(value) for key, value in _flatten(dataclasses.asdict(self)).items()}
+
+
+def _flatten(data: Mapping, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and key != "reason_texts":
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, recursing into nested sections."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{where}.{name}: expected a mapping, got {value!r}")
+            value = _build(type(default), {**dataclasses.asdict(default), **value}, f"{where}.{name}")
+        elif isinstance(default, tuple) and value is not None:
+            value = tuple(value) if not isinstance(value, str) else tuple(v.strip() for v in value.split(","))
+        kwargs[name] = value
+    config = cls(**{**{f: getattr(cls(), f) for f in known}, **kwargs})
+    _validate(config, where)
+    return config
+
+
+def _validate(config: Any, where: str) -> None:
+    if isinstance(config, ModelConfig):
+        bad = sorted(set(config.kinds) - set(MODEL_KINDS))
+        if bad or not config.kinds:
+            raise ValueError(f"{where}.kinds: {list(config.kinds)}; allowed: {MODEL_KINDS}")
+        if config.candidate not in config.kinds:
+            raise ValueError(f"{where}.candidate={config.candidate!r} is not among kinds {config.kinds}")
+    if isinstance(config, CalibrationConfig):
+        if config.method not in ("platt", "isotonic") or config.fit_on not in ("train", "validation"):
+            raise ValueError(f"{where}: method must be platt|isotonic and fit_on train|validation")
+        if list(config.grade_bounds) != sorted(config.grade_bounds) or not all(
+                0 < b < 1 for b in config.grade_bounds):
+            raise ValueError(f"{where}.grade_bounds must increase strictly inside (0, 1)")
+    if isinstance(config, DataConfig) and config.format not in ("delta", "parquet"):
+        raise ValueError(f"{where}.format must be delta or parquet, got {config.format!r}")
+
+
+def _deep_merge(base: Mapping, override: Mapping) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key != "reason_texts":
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_yaml_overrides(path: str | Path) -> dict:
+    """Read a YAML file holding either a ``models:`` mapping or the mapping itself."""
+    with Path(path).open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping")
+    return data.get("models", data)
+
+
+def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelConfig:
+    """Build the :class:`ModelConfig` from settings and any number of override mappings.
+
+    Args:
+        settings: a :class:`riskpipe.config.Settings`; loaded from the environment when None.
+            Supplies ``name`` (``mlflow.model_name``), ``tracking_uri``, ``artifact_root`` and the
+            ``models:`` mapping of the profile.
+        overrides: nested mappings applied in order (later wins), e.g. a ``--config`` YAML and
+            the command-line flags.
+
+    Raises:
+        ValueError: naming any unknown key or invalid value.
+    """
+    if settings is None:
+        from riskpipe.config import load_settings
+
+        settings = load_settings()
+    merged: dict = {"name": settings.model_name, "tracking_uri": settings.mlflow_tracking_uri,
+                    "artifact_root": settings.mlflow_artifact_root}
+    merged = _deep_merge(merged, settings.raw.get("models") or {})
+    for override in overrides:
+        merged = _deep_merge(merged, override or {})
+    return _build(ModelConfig, merged, "models")

@@ -1,0 +1,103 @@
+"""Model quality on the training and out-of-time samples.
+
+Discrimination (AUC, Gini = 2·AUC − 1, KS), accuracy of the PD (Brier, log loss), calibration
+by master-scale grade (count-weighted ECE and the largest gap), stability by PSI of the score
+and of each feature between the training and the out-of-time sample (< 0.10 stable,
+0.10–0.25 watch, > 0.25 act).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from models.calibration import MasterScale, calibration_errors, grade_table
+
+PSI_EPSILON = 1e-4  # floor of a bin share, so an empty bin does not make PSI infinite
+PSI_STABLE, PSI_ACT = 0.10, 0.25
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of ``actual`` against ``expected``.
+
+    Bin edges are the deciles (``bins`` quantiles) of ``expected``; missing values get a bin
+    of their own. ``psi(x, x) == 0``.
+    """
+    e, a = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
+    finite = e[~np.isnan(e)]
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if finite.size else np.array([])
+    n_bins = len(edges) + 2  # regular bins plus the missing bin
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        idx = np.where(np.isnan(values), n_bins - 1, np.searchsorted(edges, values, side="right"))
+        return np.maximum(np.bincount(idx, minlength=n_bins) / max(len(values), 1), PSI_EPSILON)
+
+    pe, pa = shares(e), shares(a)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+def psi_status(value: float) -> str:
+    return "stable" if value < PSI_STABLE else ("watch" if value <= PSI_ACT else "act")
+
+
+def discrimination(y: np.ndarray, pd_: np.ndarray) -> dict[str, float]:
+    """auc, gini, ks, brier, log_loss, default_rate and mean_pd of one sample."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
+
+    fpr, tpr, _ = roc_curve(y, pd_)
+    auc = float(roc_auc_score(y, pd_))
+    return {"auc": auc, "gini": 2 * auc - 1, "ks": float(np.max(tpr - fpr)),
+            "brier": float(brier_score_loss(y, pd_)), "log_loss": float(log_loss(y, pd_, labels=[0, 1])),
+            "default_rate": float(np.mean(y)), "mean_pd": float(np.mean(pd_)), "rows": float(len(y))}
+
+
+@dataclass
+class Evaluation:
+    """Metrics and tables of one model.
+
+    Attributes:
+        metrics: flat ``name -> float`` (``train_*``, ``oot_*``, ``psi_score``, ``psi.<feature>``,
+            ``iv.<feature>``), logged to MLflow in one batch.
+        grades: ``{"train": table, "oot": table}`` from :func:`models.calibration.grade_table`.
+        stability: feature, psi, status (train vs out-of-time), score first.
+        scored: ``{"train": frame, "oot": frame}`` with y, pd and score (for the plots).
+    """
+
+    metrics: dict[str, float]
+    grades: dict[str, pd.DataFrame]
+    stability: pd.DataFrame
+    scored: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def evaluate(scored: dict[str, pd.DataFrame], samples: dict[str, pd.DataFrame], *, features: list[str],
+             scale: MasterScale, iv: pd.DataFrame | None = None, psi_bins: int = 10,
+             min_grade_count: int = 30) -> Evaluation:
+    """Evaluate predictions on the train and out-of-time samples.
+
+    Args:
+        scored: ``{"train": frame, "oot": frame}``, each with columns y (0/1), pd, score.
+        samples: the same keys, the input rows (for feature PSI).
+        features: features to check for stability.
+        iv: optional IV table (feature, iv) to add ``iv.<feature>`` metrics.
+    """
+    metrics: dict[str, float] = {}
+    grades: dict[str, pd.DataFrame] = {}
+    for name, frame in scored.items():
+        y, pd_ = frame["y"].to_numpy(), frame["pd"].to_numpy()
+        metrics.update({f"{name}_{k}": v for k, v in discrimination(y, pd_).items()})
+        grades[name] = grade_table(pd_, y, scale)
+        errors = calibration_errors(grades[name], min_grade_count)
+        metrics.update({f"{name}_{k}": v for k, v in errors.items()})
+    rows = [{"feature": "score", "psi": psi(scored["train"]["score"], scored["oot"]["score"], psi_bins)}]
+    rows += [{"feature": f, "psi": psi(samples["train"][f], samples["oot"][f], psi_bins)} for f in features]
+    stability = pd.DataFrame(rows)
+    stability["status"] = stability["psi"].map(psi_status)
+    metrics["psi_score"] = float(stability["psi"].iloc[0])
+    metrics["psi_max_feature"] = float(stability["psi"].iloc[1:].max()) if len(rows) > 1 else 0.0
+    metrics.update({f"psi.{f}": float(v) for f, v in zip(stability["feature"][1:], stability["psi"][1:])})
+    if iv is not None:
+        metrics.update({f"iv.{f}": float(v) for f, v in zip(iv["feature"], iv["iv"])})
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    return Evaluation(metrics=clean, grades=grades, stability=stability, scored=scored)

@@ -1,0 +1,104 @@
+"""The served model: feature columns in, ``pd, score, grade, reason_1..3`` out.
+
+:class:`Scorer` turns a fitted *state* (a JSON-able dict: scorecard tables or a LightGBM model
+string, the calibrator, the master scale and the reason catalogue) into predictions. The same
+Scorer evaluates the model during training and serves it inside :class:`RiskPipeModel`, the
+``mlflow.pyfunc.PythonModel`` that ``mlflow.pyfunc.load_model`` and
+``mlflow.pyfunc.spark_udf`` call, so what is evaluated is exactly what is served.
+
+Output columns: ``pd`` (double, calibrated 12-month PD), ``score`` (double, points on the
+scorecard scale; for LightGBM the points of its calibrated PD), ``grade`` (string, master
+scale "1" best .. "10" worst), ``reason_1..3`` (string codes or null).
+Input: the model's feature columns as doubles (cast integer columns before scoring); NaN is
+allowed and means missing. Other columns are ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from models.calibration import Calibrator, MasterScale
+from models.reasons import N_REASONS, top_reasons
+from models.scorecard import Scorecard, score_from_pd
+
+OUTPUT_COLUMNS = ("pd", "score", "grade", *(f"reason_{i}" for i in range(1, N_REASONS + 1)))
+
+
+class Scorer:
+    """Predictions of a fitted model state (see the module docstring)."""
+
+    def __init__(self, state: dict[str, Any]):
+        self.state = state
+        self.kind = state["kind"]
+        self.features: list[str] = list(state["features"])
+        self.calibrator = Calibrator(**state["calibrator"])
+        self.scale = MasterScale(**state["master_scale"])
+        self.factor, self.offset = state["scaling"]["factor"], state["scaling"]["offset"]
+        self.card = Scorecard.from_dict(state["scorecard"]) if self.kind == "scorecard" else None
+        self.booster = None
+        if self.kind == "lightgbm":
+            from models.challenger import booster_from_string
+
+            self.booster = booster_from_string(state["booster"])
+
+    def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise ValueError(f"input lacks feature column(s) {missing}; model needs {self.features}")
+        return frame[self.features].astype(float).reset_index(drop=True)
+
+    def raw_and_contributions(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(raw log-odds, toward-default contributions, scorecard points or None)``."""
+        x = self._matrix(frame)
+        if self.card is not None:
+            return self.card.log_odds(x), self.card.points_lost(x), self.card.score(x)
+        values = x.to_numpy(float)
+        raw = self.booster.predict(values, raw_score=True, num_threads=1)
+        contrib = self.booster.predict(values, pred_contrib=True, num_threads=1)[:, :-1]
+        return raw, contrib, None
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Score ``frame``; output columns :data:`OUTPUT_COLUMNS`."""
+        raw, contrib, points = self.raw_and_contributions(frame)
+        pd_ = self.calibrator.predict(raw)
+        score = points if points is not None else score_from_pd(pd_, self.factor, self.offset)
+        reason_features = self.card.features if self.card is not None else self.features
+        reasons = top_reasons(contrib, reason_features)
+        out = pd.DataFrame({"pd": pd_, "score": np.round(score, 2), "grade": self.scale.grade(pd_)})
+        for i, codes in enumerate(reasons, start=1):
+            out[f"reason_{i}"] = pd.Series(codes, dtype=object)
+        return out[list(OUTPUT_COLUMNS)]
+
+
+class RiskPipeModel(mlflow.pyfunc.PythonModel):
+    """MLflow wrapper of :class:`Scorer`; the state is the ``state`` artifact (JSON)."""
+
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts["state"], encoding="utf-8") as handle:
+            self._scorer = Scorer(json.load(handle))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return self._scorer.predict(pd.DataFrame(model_input))
+
+
+def model_signature(features: list[str]) -> Any:
+    """Input: the features as doubles; output: :data:`OUTPUT_COLUMNS`."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec("double", f) for f in features])
+    outputs = Schema([ColSpec("double", "pd"), ColSpec("double", "score"), ColSpec("string", "grade")]
+                     + [ColSpec("string", f"reason_{i}", required=False) for i in range(1, N_REASONS + 1)])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def pip_requirements(kind: str) -> list[str]:
+    """Pinned scoring requirements (explicit, so MLflow does not spend time inferring them)."""
+    packages = ["mlflow", "pandas", "numpy", "cloudpickle"] + (["lightgbm"] if kind == "lightgbm" else [])
+    return [f"{name}=={metadata.version(name)}" for name in packages]

@@ -1,0 +1,205 @@
+"""Train the scorecard and its LightGBM challenger, evaluate out of time, log and register.
+
+One MLflow parent run per training (data source, Delta version, configuration) with one child
+run per model (parameters, metrics in one batch, plots, tables, model card and the pyfunc
+model). Deterministic for a given data version and seed. When a ``champion`` already exists,
+it is scored on the same out-of-time sample (``champion_oot_auc``) so the promotion gate
+compares like with like.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.calibration import MasterScale, fit_calibrator
+from models.config import ModelConfig
+from models.data import TrainingData, load_training_data
+from models.evaluate import Evaluation, evaluate
+from models.pyfunc import RiskPipeModel, Scorer, model_signature, pip_requirements
+from models.reasons import reason_catalogue
+from models.scorecard import fit_binning, fit_scorecard, scaling
+
+MODELS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class ModelResult:
+    kind: str
+    run_id: str
+    model_uri: str
+    metrics: dict[str, float]
+    version: str | None = None
+
+
+@dataclass
+class TrainResult:
+    parent_run_id: str
+    source: dict[str, Any]
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    candidate_version: str | None = None
+
+
+def _calibration_sample(kind: str, data: TrainingData, config: ModelConfig, raw_fn) -> tuple[np.ndarray, np.ndarray]:
+    label = config.data.label_col
+    if config.calibration.fit_on == "validation":
+        return raw_fn(data.valid), data.valid[label].to_numpy()
+    if kind == "lightgbm":
+        from models.challenger import out_of_fold_log_odds
+
+        raw = out_of_fold_log_odds(data.train, data.features, label, config.lightgbm, config.seed,
+                                   config.calibration.cv_folds)
+        return raw, data.train[label].to_numpy()
+    return raw_fn(data.train), data.train[label].to_numpy()
+
+
+def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Fit one model and its calibrator; return the JSON-able scoring state and extra tables."""
+    label = config.data.label_col
+    factor, offset = scaling(config.scorecard.base_score, config.scorecard.base_odds, config.scorecard.pdo)
+    tables: dict[str, pd.DataFrame] = {}
+    if kind == "scorecard":
+        card, iv = fit_scorecard(data.train, data.features, label, config.scorecard)
+        features, body = card.features, {"scorecard": card.to_dict()}
+        raw_fn = card.log_odds
+        tables.update(iv=iv, points_table=card.points_table())
+    else:
+        from models.challenger import booster_to_string, fit_lightgbm
+
+        booster = fit_lightgbm(data.train, data.features, label, config.lightgbm, config.seed)
+        features, body = list(data.features), {"booster": booster_to_string(booster)}
+
+        def raw_fn(frame: pd.DataFrame) -> np.ndarray:
+            return booster.predict(frame[features].to_numpy(float), raw_score=True)
+    raw, y = _calibration_sample(kind, data, config, raw_fn)
+    calibrator = fit_calibrator(raw, y, config.calibration.method)
+    state = {"kind": kind, "features": features, **body, "calibrator": calibrator.to_dict(),
+             "master_scale": MasterScale(list(config.calibration.grade_bounds)).to_dict(),
+             "scaling": {"factor": factor, "offset": offset},
+             "reasons": reason_catalogue(features, config.reason_texts)}
+    return state, tables
+
+
+def evaluate_state(state: dict[str, Any], data: TrainingData, config: ModelConfig,
+                   iv: pd.DataFrame | None) -> Evaluation:
+    """Score train and out-of-time samples with the served Scorer and evaluate."""
+    scorer = Scorer(state)
+    label = config.data.label_col
+    scored = {}
+    for name, frame in (("train", data.train), ("oot", data.valid)):
+        out = scorer.predict(frame)
+        scored[name] = pd.DataFrame({"y": frame[label].to_numpy(), "pd": out["pd"], "score": out["score"]})
+    return evaluate(scored, {"train": data.train, "oot": data.valid}, features=data.features,
+                    scale=scorer.scale, iv=iv, psi_bins=config.psi_bins,
+                    min_grade_count=config.calibration.min_grade_count)
+
+
+def _benchmark_champion(config: ModelConfig, data: TrainingData) -> dict[str, Any]:
+    """OOT AUC of the current champion on this training's out-of-time sample, if possible."""
+    import mlflow
+    from sklearn.metrics import roc_auc_score
+
+    from models.registry import champion_version
+
+    version = champion_version(config)
+    if version is None:
+        return {}
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{config.name}/{version}")
+        out = model.predict(data.valid)
+    except Exception as error:  # a champion on other features cannot be scored here
+        return {"champion_version": version, "note": f"champion v{version} not scoreable on this data: {error}"}
+    auc = float(roc_auc_score(data.valid[config.data.label_col], out["pd"]))
+    return {"champion_version": version, "champion_oot_auc": auc}
+
+
+def _log_model_run(kind: str, state: dict, tables: dict, evaluation: Evaluation, data: TrainingData,
+                   config: ModelConfig, bench: dict) -> ModelResult:
+    import mlflow
+
+    from models.registry import register_version
+    from models.report import model_card, write_plots, write_tables
+
+    params = config.to_params()
+    if kind == "lightgbm":
+        from models.challenger import lightgbm_params
+
+        booster_params = lightgbm_params(config.lightgbm, config.seed)
+        params.update({f"lightgbm_params.{k}": str(v) for k, v in booster_params.items()})
+    metrics = dict(evaluation.metrics)
+    if "champion_oot_auc" in bench:
+        metrics["champion_oot_auc"] = bench["champion_oot_auc"]
+    with mlflow.start_run(run_name=kind, nested=True) as run, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        mlflow.log_params(params)
+        mlflow.set_tags({"model_kind": kind, "data.table": data.source["table"],
+                         "data.version": str(data.source["version"]),
+                         "benchmark.champion_version": str(bench.get("champion_version", ""))})
+        mlflow.log_metrics(metrics)  # one batch request
+        write_plots(evaluation, out, kind)
+        write_tables(evaluation, out, tables)
+        note = bench.get("note", "")
+        if "champion_oot_auc" in bench:
+            note = f"Champion v{bench['champion_version']} on the same OOT sample: AUC {bench['champion_oot_auc']:.4f}."
+        (out / "model_card.md").write_text(model_card(
+            kind=kind, name=config.name, evaluation=evaluation, source=data.source, params=params,
+            features=state["features"], reasons=state["reasons"], champion_note=note), encoding="utf-8")
+        mlflow.log_artifacts(str(out), artifact_path="evaluation")
+        state_path = out / "state.json"
+        state_path.write_text(json.dumps(state), encoding="utf-8")
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=RiskPipeModel(), artifacts={"state": str(state_path)},
+            code_paths=[str(MODELS_DIR)], signature=model_signature(state["features"]),
+            input_example=data.valid[state["features"]].head(5), pip_requirements=pip_requirements(kind))
+        result = ModelResult(kind=kind, run_id=run.info.run_id, model_uri=info.model_uri, metrics=metrics)
+    if config.register:
+        result.version = register_version(config, result.model_uri, run_id=result.run_id,
+                                          tags={"model_kind": kind, "data.version": str(data.source["version"])})
+    return result
+
+
+def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
+          data: TrainingData | None = None) -> TrainResult:
+    """Train every model kind of ``config``; log, register and mark the candidate ``challenger``.
+
+    Args:
+        config: from :func:`models.config.model_config`.
+        spark: SparkSession used to read the table (default: :func:`riskpipe.spark.get_spark`).
+        data: an already loaded :class:`TrainingData` (skips reading).
+
+    Returns:
+        TrainResult with one ModelResult per kind (run id, model URI, metrics, registered version).
+    """
+    import mlflow
+
+    from models.registry import ensure_experiment, set_alias
+
+    data = data or load_training_data(config.data, spark=spark, settings=settings)
+    experiment_id = ensure_experiment(config)
+    bench = _benchmark_champion(config, data) if config.register else {}
+    iv = None
+    run_name = f"train-{config.data.table.rstrip('/').rsplit('/', 1)[-1]}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent:
+        mlflow.log_params({f"data.source.{k}": str(v) for k, v in data.source.items()})
+        mlflow.set_tags({"riskpipe.step": "train", "data.version": str(data.source["version"])})
+        result = TrainResult(parent_run_id=parent.info.run_id, source=data.source)
+        for kind in config.kinds:
+            state, tables = fit_state(kind, data, config)
+            if iv is None:
+                iv = tables.get("iv")
+                if iv is None:
+                    iv = fit_binning(data.train, data.features, config.data.label_col, config.scorecard)[1]
+                    tables["iv"] = iv
+            evaluation = evaluate_state(state, data, config, iv)
+            result.models[kind] = _log_model_run(kind, state, tables, evaluation, data, config, bench)
+    candidate = result.models[config.candidate]
+    if candidate.version is not None:
+        set_alias(config, "challenger", candidate.version)
+        result.candidate_version = candidate.version
+    return result

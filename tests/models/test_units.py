@@ -1,0 +1,120 @@
+"""Pure pieces: points scaling, PSI, reason codes, the promotion gate, calibration, configuration."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from models.calibration import MasterScale, calibration_errors, fit_calibrator, grade_table
+from models.config import GateConfig, model_config
+from models.evaluate import psi, psi_status
+from models.reasons import reason_catalogue, reason_code, top_reasons
+from models.registry import promotion_gate
+from models.scorecard import scaling, score_from_pd
+
+
+def test_points_scaling_gives_600_at_50_to_1_and_20_per_doubling():
+    factor, offset = scaling(600, 50, 20)
+    pd_at = lambda good_odds: 1.0 / (1.0 + good_odds)  # noqa: E731  good:bad odds -> PD
+    assert score_from_pd(pd_at(50), factor, offset) == pytest.approx(600.0, abs=1e-6)
+    assert score_from_pd(pd_at(100), factor, offset) == pytest.approx(620.0, abs=1e-6)
+    assert score_from_pd(pd_at(25), factor, offset) == pytest.approx(580.0, abs=1e-6)
+    assert factor == pytest.approx(20 / math.log(2))
+
+
+def test_psi_of_a_sample_against_itself_is_zero_and_a_shift_acts():
+    rng = np.random.default_rng(1)
+    sample = rng.normal(0, 1, 5000)
+    sample[:100] = np.nan
+    assert psi(sample, sample) == 0.0
+    shifted = rng.normal(0.8, 1, 5000)
+    assert psi(sample, shifted) > 0.25
+    assert psi_status(psi(sample, shifted)) == "act"
+    same_population = rng.normal(0, 1, 5000)
+    same_population[:100] = np.nan
+    assert psi(sample, same_population) < 0.10
+    # the missing share counts too: a feed that stops being missing is a shift
+    assert psi(sample, rng.normal(0, 1, 5000)) > psi(sample, same_population)
+
+
+def test_reason_codes_rank_contributions_and_are_stable():
+    features = ["tax_sales_growth_12m", "court cases (12m)", "utility_consumption_yoy", "age"]
+    contributions = np.array([
+        [0.0, 5.0, 1.0, 3.0],   # court > age > utility
+        [2.0, 0.0, 0.0, 0.0],   # only one reason
+        [1.0, 1.0, 1.0, 1.0],   # ties keep feature order
+    ])
+    r1, r2, r3 = top_reasons(contributions, features)
+    assert (r1[0], r2[0], r3[0]) == ("COURT_CASES_12M", "AGE", "UTILITY_CONSUMPTION_YOY")
+    assert (r1[1], r2[1], r3[1]) == ("TAX_SALES_GROWTH_12M", None, None)
+    assert (r1[2], r2[2], r3[2]) == ("TAX_SALES_GROWTH_12M", "COURT_CASES_12M", "UTILITY_CONSUMPTION_YOY")
+    assert top_reasons(contributions, features) == [r1, r2, r3]
+    assert reason_code("tax_sales_growth_12m") == "TAX_SALES_GROWTH_12M"
+    catalogue = reason_catalogue(["tax_sales_growth_12m"], {"tax_sales_growth_12m": "Taxable sales falling"})
+    assert catalogue == {"TAX_SALES_GROWTH_12M": "Taxable sales falling"}
+    with pytest.raises(ValueError, match="collide"):
+        reason_catalogue(["a_b", "a-b"])
+
+
+def test_gate_refuses_a_worse_model_and_accepts_a_better_one():
+    gate = GateConfig(max_auc_drop=0.01, min_auc=0.6, max_calibration_error=0.02, max_score_psi=0.25)
+    champion = {"oot_auc": 0.80}
+    worse = promotion_gate({"oot_auc": 0.78, "oot_ece": 0.01, "psi_score": 0.05}, champion, gate)
+    assert not worse.passed and worse.checks["auc_vs_champion"] is False
+    assert any(r.startswith("FAIL auc_vs_champion") for r in worse.reasons)
+    better = promotion_gate({"oot_auc": 0.81, "oot_ece": 0.01, "psi_score": 0.05}, champion, gate)
+    assert better.passed and all(r.startswith("PASS") for r in better.reasons)
+    within_margin = promotion_gate({"oot_auc": 0.795, "oot_ece": 0.01, "psi_score": 0.05}, champion, gate)
+    assert within_margin.passed
+    drifted = promotion_gate({"oot_auc": 0.85, "oot_ece": 0.01, "psi_score": 0.30}, champion, gate)
+    assert not drifted.passed and drifted.checks == {"min_auc": True, "auc_vs_champion": True,
+                                                      "calibration": True, "stability": False}
+    miscalibrated = promotion_gate({"oot_auc": 0.85, "oot_ece": 0.05, "psi_score": 0.01}, None, gate)
+    assert not miscalibrated.passed and "auc_vs_champion" not in miscalibrated.checks
+    missing = promotion_gate({"oot_auc": 0.85}, None, gate)
+    assert not missing.passed and any("metric missing" in r for r in missing.reasons)
+
+
+def test_calibration_and_master_scale():
+    rng = np.random.default_rng(3)
+    raw = rng.normal(-3.5, 1.0, 20000)
+    y = (rng.random(raw.size) < 1 / (1 + np.exp(-raw))).astype(int)
+    for method in ("platt", "isotonic"):
+        pd_ = fit_calibrator(raw, y, method).predict(raw)
+        assert abs(pd_.mean() - y.mean()) < 0.002, method
+    scale = MasterScale([0.01, 0.05, 0.2])
+    assert list(scale.grade(np.array([0.001, 0.01, 0.049, 0.5]))) == ["1", "2", "2", "4"]
+    table = grade_table(np.array([0.001, 0.03, 0.03, 0.5]), np.array([0, 0, 1, 1]), scale)
+    assert list(table["count"]) == [1, 2, 0, 1]
+    errors = calibration_errors(table, min_count=2)
+    assert errors["max_grade_gap"] == pytest.approx(0.47)
+
+
+def test_config_overrides_and_unknown_keys(settings):
+    config = model_config(settings, {"scorecard": {"pdo": 40}, "data": {"features": "a, b"}})
+    assert config.scorecard.pdo == 40 and config.scorecard.base_score == 600
+    assert config.data.features == ("a", "b")
+    assert config.name == settings.model_name
+    with pytest.raises(ValueError, match="unknown key"):
+        model_config(settings, {"scorecard": {"pdo_typo": 1}})
+    with pytest.raises(ValueError, match="candidate"):
+        model_config(settings, {"kinds": ["lightgbm"]})
+
+
+def test_cli_help_and_parsing():
+    import argparse
+
+    from riskpipe.commands.models import register
+
+    parser = argparse.ArgumentParser(prog="riskpipe")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--table", "t", "--split-date", "2021-01-01", "--data-version", "3"])
+    assert args.func.__name__ == "_train" and args.data_version == 3
+    assert parser.parse_args(["models", "list"]).func.__name__ == "_list"
+    assert parser.parse_args(["rollback", "--to-version", "2"]).to_version == "2"
+    for command in (["train"], ["promote"], ["rollback"], ["models", "list"]):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([*command, "--help"])
+        assert exit_info.value.code == 0
