@@ -157,30 +157,33 @@ def _spark_counts(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]) 
     return row["rows"], row["failed"], row["distinct_ids"], {r.name: row[f"r{i}"] for i, r in enumerate(rules)}
 
 
-def _pandas_value(column: str, data_type) -> Any:
-    """Spark column whose pandas value compares like the Spark value (see ``_to_pandas``)."""
-    if isinstance(data_type, (DoubleType, FloatType)):
-        # Spark orders NaN above every number and treats it as not null; pandas treats it as
-        # null. +inf compares like Spark's NaN against every bound and every other value.
-        return F.when(F.isnan(column), F.lit(float("inf"))).otherwise(F.col(column)).alias(column)
-    if isinstance(data_type, TimestampType):
-        # Instants travel as epoch microseconds: exact, whatever the session time zone.
-        return F.unix_micros(F.col(column)).alias(column)
-    return F.col(column)
+def _ge_view(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]) -> DataFrame:
+    """The id, rule and flag columns of ``prepared`` as Great Expectations sees them.
 
-
-def _to_pandas(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]):
-    """Driver-side copy of the id, rule and flag columns that compares like Spark does.
-
-    Dates stay ``datetime.date`` objects (bounds are dates); timestamps become UTC-aware
-    pandas timestamps (bounds are UTC-aware datetimes); nulls are None/NaN/NaT, which
-    Great Expectations skips exactly where the Spark conditions pass on null.
+    Spark orders NaN above every number and does not count it as null, and so do the rule
+    conditions; but GE's Spark engine counts a NaN failure without listing its row, and
+    pandas takes NaN for null. NaN is therefore shown to GE as +inf, which compares like
+    Spark's NaN against every bound and every other value.
     """
-    wanted = list(dict.fromkeys([*ids, *(c for r in rules for c in r.columns),
-                                 *(r.flag_column for r in rules if r.flag_column)]))
+    wanted = dict.fromkeys([*ids, *(c for r in rules for c in r.columns),
+                            *(r.flag_column for r in rules if r.flag_column)])
     types = {f.name: f.dataType for f in prepared.schema.fields}
-    projected = prepared.select(*[_pandas_value(c, types[c]) for c in wanted])
-    conf = prepared.sparkSession.conf
+    return prepared.select(*[
+        F.when(F.isnan(c), F.lit(float("inf"))).otherwise(F.col(c)).alias(c)
+        if isinstance(types[c], (DoubleType, FloatType)) else F.col(c) for c in wanted])
+
+
+def _to_pandas(view: DataFrame) -> pd.DataFrame:
+    """Driver-side copy of ``view`` whose values compare like the Spark values.
+
+    Dates stay ``datetime.date`` objects (their bounds are dates); timestamps travel as
+    epoch microseconds (exact whatever the session time zone) and become UTC-aware pandas
+    timestamps (their bounds are UTC-aware datetimes); nulls become None/NaN/NaT, which
+    GE skips exactly where the Spark conditions pass on null.
+    """
+    instants = [f.name for f in view.schema.fields if isinstance(f.dataType, TimestampType)]
+    projected = view.withColumns({c: F.unix_micros(F.col(c)) for c in instants})
+    conf = view.sparkSession.conf
     arrow_unset = conf.get(ARROW_ENABLED, None) is None
     if arrow_unset:
         conf.set(ARROW_ENABLED, "true")
@@ -189,20 +192,20 @@ def _to_pandas(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]):
     finally:
         if arrow_unset:
             conf.unset(ARROW_ENABLED)
-    for c in wanted:
-        if isinstance(types[c], TimestampType):
-            frame[c] = pd.to_datetime(frame[c], unit="us", utc=True)
+    for c in instants:
+        frame[c] = pd.to_datetime(frame[c], unit="us", utc=True)
     return frame
 
 
 def _run_ge(prepared: DataFrame, table_name: str, day: dt.date, batch_id: str, ids: tuple[str, ...],
             data_docs_dir, *, engine: str, rules: list[Rule]) -> tuple[Any, str | None]:
     context = quiet_context(data_docs_dir)
+    view = _ge_view(prepared, rules, ids)
     if engine == "pandas":
-        source, data = context.data_sources.add_pandas(name="riskpipe"), _to_pandas(prepared, rules, ids)
+        source, data = context.data_sources.add_pandas(name="riskpipe"), _to_pandas(view)
     else:
         # The batch is already persisted by validate_batch; a second cache would double memory.
-        source, data = context.data_sources.add_spark(name="riskpipe", persist=False), prepared
+        source, data = context.data_sources.add_spark(name="riskpipe", persist=False), view
     batch_definition = source.add_dataframe_asset(name=table_name).add_batch_definition_whole_dataframe("whole_batch")
     suite = context.suites.add(build_suite(table_name, logical_date=day))
     definition = context.validation_definitions.add(

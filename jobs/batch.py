@@ -126,7 +126,7 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
     parsed, parse_bad = _split_parse_failures(candidates.persist(StorageLevel.MEMORY_AND_DISK))
     limit = max_failure_rate_for(table, settings)
     result = validate_batch(parsed, table, logical_date=batch.logical_date, batch_id=batch.batch_id,
-                            max_failure_rate=1.0, id_columns=("_row_id",),
+                            max_failure_rate=1.0, id_columns=("_row_id",), settings=settings,
                             data_docs_dir=data_docs_dir(settings))
     invalid = result.invalid_df.unionByName(parse_bad).persist(StorageLevel.MEMORY_AND_DISK)
     failed = invalid.count()
