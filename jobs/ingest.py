@@ -112,6 +112,10 @@ def run_files(spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt
                        logical_date=end - dt.timedelta(days=1), extra_columns=tuple(extras),
                        files=tuple(plan.to_process))
     result = ingest_batch(spark, batch, settings=settings)
+    from jobs import gaps
+
+    if source.name in gaps.MONTHLY_FEEDS:
+        result["gaps"] = gaps.main(source.name, settings=settings)
     return {**summary, **result, "files": [f.rel_path for f in plan.to_process]}
 
 

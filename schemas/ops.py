@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql.types import ArrayType, LongType, StringType, StructType, TimestampType, DoubleType
+from pyspark.sql.types import ArrayType, DateType, DoubleType, LongType, StringType, StructType, TimestampType
 
 from schemas.registry import TableSpec, column, register
 
@@ -63,3 +63,17 @@ INGEST_WATERMARKS = register(TableSpec(
     ]),
     keys=("source", "source_table"),
     description="one row per incremental JDBC source table: the last ingested watermark"))
+
+DATA_GAPS = register(TableSpec(
+    "data_gaps", "ops",
+    StructType([
+        column("table_name", S, "silver table checked", nullable=False),
+        column("entity_key", S, "the enterprise (uscc) or meter the gap belongs to", nullable=False),
+        column("period", DateType(),
+               "the expected month that never arrived", nullable=False),
+        column("rule", S, "named completeness rule, e.g. tax_filings.missing_month", nullable=False),
+        column("detected_at", TS, "when the check last ran"),
+    ]),
+    keys=("table_name", "entity_key", "period"),
+    partition_by=("table_name",),
+    description="one row per expected monthly record that was never delivered (a gap in a feed)"))

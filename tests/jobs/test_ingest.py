@@ -159,3 +159,23 @@ def test_court_events_are_matched_to_enterprises_by_name(spark, first_run):
     matches = {r["uscc_match"]: r["count"] for r in events.groupBy("uscc_match").count().collect()}
     assert matches.get("name_exact", 0) + matches.get("name_normalised", 0) > 0
     assert matches.get("name_normalised", 0) > 0, matches
+
+
+def test_missing_months_are_recorded_as_gaps(spark, first_run, landed):
+    """A row that never arrives cannot be quarantined; the completeness rule names it."""
+    gaps = {(r["table_name"], r["entity_key"], str(r["period"])[:7]) for r in io.read(spark, "data_gaps").collect()}
+    first = {}
+    for table, entity_col in (("tax_filings", "uscc"), ("utility_reads", "meter_id")):
+        for row in io.read(spark, table).groupBy(entity_col).agg(F.min("period").alias("p")).collect():
+            first[(table, row[entity_col])] = str(row["p"])[:7]
+    checked = 0
+    for defect in _defects(landed):
+        if defect["defect_type"] != "missing_month" or defect["source"] not in ("tax", "utility"):
+            continue
+        table = "tax_filings" if defect["source"] == "tax" else "utility_reads"
+        entity = defect["key"]["uscc" if table == "tax_filings" else "meter_id"]
+        if first.get((table, entity), "9999") > defect["key"]["period"]:
+            continue  # nothing delivered before it: no span to miss it from
+        assert (table, entity, defect["key"]["period"]) in gaps, defect
+        checked += 1
+    assert checked > 0
