@@ -137,6 +137,9 @@ def _bins_from_optbinning(name: str, optb: Any) -> FeatureBins:
     )
 
 
+MIN_OBSERVED = 30  # non-missing training values a feature needs to be binned
+
+
 def fit_binning(train: pd.DataFrame, features: list[str], label: str,
                 config: ScorecardConfig) -> tuple[list[FeatureBins], pd.DataFrame]:
     """Optimal binning of every candidate feature; keep those with IV >= ``min_iv``.
@@ -146,14 +149,20 @@ def fit_binning(train: pd.DataFrame, features: list[str], label: str,
     """
     from optbinning import BinningProcess
 
+    # A feature with no observed values (or a single value) in the training window
+    # cannot be binned; it enters the IV table with IV 0 and is not selected.
+    usable = [f for f in features if train[f].notna().sum() >= MIN_OBSERVED and train[f].nunique() > 1]
+    if not usable:
+        raise ValueError(f"no feature has at least {MIN_OBSERVED} observed values in the training sample")
     process = BinningProcess(
-        features, max_n_prebins=config.max_n_prebins, min_prebin_size=config.min_prebin_size,
+        usable, max_n_prebins=config.max_n_prebins, min_prebin_size=config.min_prebin_size,
         max_n_bins=config.max_n_bins,
-        binning_fit_params={f: {"monotonic_trend": config.monotonic_trend} for f in features},
+        binning_fit_params={f: {"monotonic_trend": config.monotonic_trend} for f in usable},
     )
-    process.fit(train[features], train[label].to_numpy())
-    all_bins = [_bins_from_optbinning(f, process.get_binned_variable(f)) for f in features]
-    iv_table = pd.DataFrame({"feature": features, "iv": [b.iv for b in all_bins]})
+    process.fit(train[usable], train[label].to_numpy())
+    all_bins = [_bins_from_optbinning(f, process.get_binned_variable(f)) for f in usable]
+    unusable = [f for f in features if f not in usable]
+    iv_table = pd.DataFrame({"feature": usable + unusable, "iv": [b.iv for b in all_bins] + [0.0] * len(unusable)})
     iv_table["selected"] = iv_table["iv"] >= config.min_iv
     selected = [b for b in all_bins if b.iv >= config.min_iv and len(b.splits) > 0]
     if not selected:
