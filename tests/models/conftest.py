@@ -49,7 +49,8 @@ def make_config(settings, artifact_root, delta_table, tracking_uri):
             "experiment": f"test-{name}",
             "tracking_uri": tracking_uri,
             "artifact_root": artifact_root,
-            "data": {"table": delta_table, "version": 0, "split_date": SPLIT_DATE},
+            # the synthetic table carries its own label (no separate label table)
+            "data": {"table": delta_table, "label_table": None, "version": 0, "split_date": SPLIT_DATE},
             "lightgbm": {"num_boost_round": 60},
             "calibration": {"cv_folds": 2},
         }
