@@ -135,7 +135,11 @@ def _log_model_run(kind: str, state: dict, tables: dict, evaluation: Evaluation,
     metrics = dict(evaluation.metrics)
     if "champion_oot_auc" in bench:
         metrics["champion_oot_auc"] = bench["champion_oot_auc"]
-    with mlflow.start_run(run_name=kind, nested=True) as run, tempfile.TemporaryDirectory() as tmp:
+    # the child run must name the parent's experiment, or MLflow files it (and its
+    # artifacts) under the Default experiment in ./mlruns
+    parent_experiment = mlflow.active_run().info.experiment_id
+    with mlflow.start_run(run_name=kind, nested=True, experiment_id=parent_experiment) as run, \
+            tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         mlflow.log_params(params)
         mlflow.set_tags({"model_kind": kind, "data.table": data.source["table"],
