@@ -18,7 +18,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.validate import BatchRejectedError  # noqa: F401  (re-exported for the DAGs)
+from expectations.validate import max_failure_rate_for, validate_batch
+from jobs.bronze import with_lineage
+from jobs.connectors import files as landed_files
 from jobs.history import chain_versions, split_batch_duplicates, split_known
+from jobs.quarantine import to_quarantine, write_quarantine
 from jobs.sources import SourceDef
 from riskpipe import io
 from riskpipe.config import Settings, resolve_path
@@ -110,11 +114,6 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
         expectations.validate.BatchRejectedError: failure rate above the table's
             threshold (bronze and quarantine hold the rows; silver is unchanged).
     """
-    from expectations.validate import max_failure_rate_for, validate_batch
-    from jobs.bronze import with_lineage
-    from jobs.connectors import files as landed_files
-    from jobs.quarantine import to_quarantine, write_quarantine
-
     source, table = batch.source, batch.source.name
     ingested_at = batch.ingested_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     bronze = with_lineage(batch.raw, source=source, batch_id=batch.batch_id, ingested_at=ingested_at,
