@@ -156,6 +156,31 @@ def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *,
      .option("replaceWhere", condition).save(table_path(spec, settings)))
 
 
+def same_content(left: DataFrame, right: DataFrame) -> bool:
+    """True when both frames hold the same rows (as multisets; column order of ``left``)."""
+    right = right.select(*left.columns)
+    return left.count() == right.count() and left.exceptAll(right).isEmpty() and right.exceptAll(left).isEmpty()
+
+
+def replace_partition(df: DataFrame, table: str | TableSpec, condition: str, *,
+                      settings: Settings | None = None) -> bool:
+    """``replace_where``, skipped when the rows matching ``condition`` already equal ``df``.
+
+    A rerun of a snapshot then commits nothing: the table keeps its version and its Change
+    Data Feed shows no spurious updates to downstream readers. ``df`` is evaluated twice
+    (compare, write), so cache it when it is expensive.
+
+    Returns:
+        True when a new version was committed.
+    """
+    spec = _spec(table)
+    current = read(df.sparkSession, spec, settings=settings).where(condition)
+    if same_content(_conform(df, spec), current):
+        return False
+    replace_where(df, spec, condition, settings=settings)
+    return True
+
+
 def restore(spark: SparkSession, table: str | TableSpec, to_version: int,
             settings: Settings | None = None) -> None:
     """Restore ``table`` to an earlier Delta version."""

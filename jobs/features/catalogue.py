@@ -95,6 +95,8 @@ FEATURES: tuple[Feature, ...] = (
     _f("util_water_yoy_3m", "utility", "water M-3..M-1 / water M-15..M-13", _UTIL, "ratio"),
     _f("util_elec_decline_streak", "utility", "consecutive months ending at M-1 in which electricity was below "
        "the same month a year earlier (0-12; a missing read ends the streak)", _UTIL, "months", "int", 0),
+    _f("util_elec_drop30_streak", "utility", "consecutive months ending at M-1 in which electricity was at least "
+       "30% below the same month a year earlier (0-12; a missing read ends the streak)", _UTIL, "months", "int", 0),
     _f("util_elec_zero_months_12m", "utility", "periods in M-12..M-1 with electricity read at zero "
        "(production halt)", _UTIL, "count", "int", 0),
     _f("util_elec_reads_12m", "utility", "periods in M-12..M-1 with an electricity read known", _UTIL,

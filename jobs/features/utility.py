@@ -14,8 +14,10 @@ from jobs.features.pit import AsOf, SNAPSHOT, known_versions, months_back, safe_
 
 LOOKBACK_MONTHS = 24
 YEAR = 12
+# "down 30% or more against the same month last year" (the early-warning convention)
+SHARP_DROP_RATIO = 0.70
 OUTPUT = ["uscc", SNAPSHOT, "util_elec_kwh_1m", "util_elec_kwh_3m", "util_elec_yoy_1m", "util_elec_yoy_3m",
-          "util_water_yoy_3m", "util_elec_decline_streak", "util_elec_zero_months_12m", "util_elec_reads_12m",
+          "util_water_yoy_3m", "util_elec_decline_streak", "util_elec_drop30_streak", "util_elec_zero_months_12m", "util_elec_reads_12m",
           "util_unpaid_bills_12m", "util_arrears_latest", "util_bill_amount_3m"]
 
 
@@ -30,7 +32,8 @@ def monthly_reads(reads: DataFrame, *, as_of: AsOf) -> DataFrame:
         ``uscc``, ``snapshot_date``, ``k`` (1 = M-1), ``elec``, ``water`` (null when no read of
         that type), ``unpaid`` (bills not paid), ``arrears``, ``bills``, ``elec_ly`` (electricity
         of offset k + 12), ``elec_decline`` (elec < elec_ly), ``streak_ok`` (offsets 1..k all
-        present and declining).
+        present and declining), ``drop_streak_ok`` (offsets 1..k all at most
+        :data:`SHARP_DROP_RATIO` of the year before).
     """
     snaps = snapshots_frame(reads.sparkSession, as_of)
     k = months_back(F.col("period"))
@@ -47,12 +50,16 @@ def monthly_reads(reads: DataFrame, *, as_of: AsOf) -> DataFrame:
     # offsets are unique per (uscc, snapshot): the k + 12 frame holds at most the year-earlier row
     year_before = by_enterprise.rangeBetween(YEAR, YEAR)
     decline = F.coalesce(F.col("elec") < F.col("elec_ly"), F.lit(False))
-    declines_so_far = F.sum(F.when(decline, 1).otherwise(0)).over(
-        by_enterprise.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    sharp_drop = F.coalesce((F.col("elec_ly") > 0) & (F.col("elec") <= F.col("elec_ly") * SHARP_DROP_RATIO),
+                            F.lit(False))
+    so_far = by_enterprise.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    declines_so_far = F.sum(F.when(decline, 1).otherwise(0)).over(so_far)
+    drops_so_far = F.sum(F.when(sharp_drop, 1).otherwise(0)).over(so_far)
     return (monthly
             .withColumn("elec_ly", F.sum("elec").over(year_before))
             .withColumn("elec_decline", decline)
-            .withColumn("streak_ok", decline & (declines_so_far == F.col("k"))))
+            .withColumn("streak_ok", decline & (declines_so_far == F.col("k")))
+            .withColumn("drop_streak_ok", sharp_drop & (drops_so_far == F.col("k"))))
 
 
 def transform(reads: DataFrame, *, as_of: AsOf) -> DataFrame:
@@ -76,6 +83,8 @@ def transform(reads: DataFrame, *, as_of: AsOf) -> DataFrame:
         safe_ratio(_sum("water", 1, 3), _sum("water", 13, 15)).alias("util_water_yoy_3m"),
         F.coalesce(F.max(F.when(F.col("streak_ok") & in_12m, F.col("k"))), F.lit(0))
         .cast("int").alias("util_elec_decline_streak"),
+        F.coalesce(F.max(F.when(F.col("drop_streak_ok") & in_12m, F.col("k"))), F.lit(0))
+        .cast("int").alias("util_elec_drop30_streak"),
         F.sum(F.when(in_12m & (F.col("elec") == 0), 1).otherwise(0)).cast("int").alias("util_elec_zero_months_12m"),
         F.sum(F.when(in_12m & F.col("elec").isNotNull(), 1).otherwise(0)).cast("int").alias("util_elec_reads_12m"),
         _sum("unpaid", 1, 12).cast("int").alias("util_unpaid_bills_12m"),

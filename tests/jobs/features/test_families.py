@@ -82,7 +82,7 @@ def test_utility_family(spark):
     ])
     out = _one(utility.transform(get("utility_reads").rows_to_df(spark, rows), as_of=D))
     _check(out, dict(util_elec_kwh_1m=85.0, util_elec_kwh_3m=175.0, util_elec_yoy_1m=0.85,
-                     util_elec_yoy_3m=175.0 / 300.0, util_water_yoy_3m=0.5, util_elec_decline_streak=3,
+                     util_elec_yoy_3m=175.0 / 300.0, util_water_yoy_3m=0.5, util_elec_decline_streak=3, util_elec_drop30_streak=0,
                      util_elec_zero_months_12m=1, util_elec_reads_12m=4, util_unpaid_bills_12m=1,
                      util_arrears_latest=35.0, util_bill_amount_3m=47.0))
 

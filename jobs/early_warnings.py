@@ -1,0 +1,148 @@
+"""Post-loan early warnings: a rule engine driven by the YAML catalogue ``conf/early_warnings.yaml``.
+
+Each signal is a Spark SQL condition over one row per active loan and snapshot that holds
+the enterprise's features on D, the same features one snapshot earlier (``prev_*``), the
+score on D with its recent grade history, and the loan's own state (days past due...).
+Evaluation is one pass: every signal becomes an element of an array, fired ones are
+exploded into ``early_warnings`` rows with the evidence values as JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
+
+from jobs.features.catalogue import FEATURES
+from schemas.gold_scores import EARLY_WARNINGS, SEVERITIES
+
+LOAN_COLUMNS = ("days_past_due", "outstanding_principal", "loan_status", "product")
+SCORE_COLUMNS = ("pd", "grade_num", "grade_jump_3m")
+GRADE_HISTORY_MONTHS = 3
+REQUIRED_KEYS = ("id", "description", "severity", "condition")
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One early-warning signal of the catalogue."""
+
+    id: str
+    description: str
+    severity: str
+    condition: str
+    evidence: tuple[str, ...] = ()
+
+
+def parse_catalogue(data: Any, *, source: str = "catalogue") -> tuple[Signal, ...]:
+    """Validate a loaded catalogue and return its signals.
+
+    Raises:
+        ValueError: naming ``source`` and the entry, for a missing key, an unknown severity or a
+            duplicate id.
+    """
+    entries = (data or {}).get("signals") if isinstance(data, dict) else None
+    if not entries:
+        raise ValueError(f"{source}: no 'signals' list")
+    signals, seen = [], set()
+    for i, entry in enumerate(entries):
+        where = f"{source}: signal #{i + 1} ({entry.get('id', '?') if isinstance(entry, dict) else entry!r})"
+        if not isinstance(entry, dict) or any(not entry.get(k) for k in REQUIRED_KEYS):
+            raise ValueError(f"{where}: needs {', '.join(REQUIRED_KEYS)}")
+        if entry["severity"] not in SEVERITIES:
+            raise ValueError(f"{where}: severity {entry['severity']!r} not in {SEVERITIES}")
+        if entry["id"] in seen:
+            raise ValueError(f"{where}: duplicate id")
+        seen.add(entry["id"])
+        signals.append(Signal(str(entry["id"]), str(entry["description"]), entry["severity"],
+                              str(entry["condition"]), tuple(entry.get("evidence") or ())))
+    return tuple(signals)
+
+
+def load_catalogue(path: str | Path) -> tuple[Signal, ...]:
+    """Read and validate the YAML catalogue at ``path``."""
+    with open(path, encoding="utf-8") as handle:
+        return parse_catalogue(yaml.safe_load(handle), source=str(path))
+
+
+def catalogue_version(signals: Sequence[Signal]) -> str:
+    """Short content hash of the catalogue: warnings record which rules produced them."""
+    text = json.dumps([s.__dict__ for s in signals], sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def warning_inputs(features: DataFrame, *, previous: DataFrame, scores: DataFrame, loans: DataFrame,
+                   as_of: dt.date) -> DataFrame:
+    """The per-loan frame the conditions are evaluated on.
+
+    Args:
+        features: ``enterprise_features`` of snapshot D (``as_of``).
+        previous: ``enterprise_features`` of the snapshot before D (may be empty).
+        scores: ``risk_scores`` of D and of the snapshots before it (only the last
+            :data:`GRADE_HISTORY_MONTHS` before D are used).
+        loans: ``jobs.loan_state.loan_state`` of D.
+        as_of: the snapshot date D.
+
+    Returns:
+        One row per active loan: uscc, loan_id, snapshot_date, snapshot_month, the features,
+        ``prev_<feature>``, pd, grade_num, grade_jump_3m and :data:`LOAN_COLUMNS`.
+    """
+    names = [f.name for f in FEATURES]
+    prev = previous.select("uscc", *[F.col(n).alias(f"prev_{n}") for n in names])
+    is_now = F.col("snapshot_date") == F.lit(as_of)
+    in_history = (F.col("snapshot_date") < F.lit(as_of)) & (F.col("snapshot_date") >= F.lit(history_start(as_of)))
+    best_before = scores.where(in_history).groupBy("uscc").agg(F.min("grade_num").alias("best_grade_before"))
+    score_cols = (scores.where(is_now).join(best_before, on="uscc", how="left")
+                  .select("uscc", "pd", "grade_num",
+                          (F.col("grade_num") - F.col("best_grade_before")).alias("grade_jump_3m")))
+    active = loans.where(F.col("is_active")).select("uscc", "loan_id", *LOAN_COLUMNS)
+    return (features.select("uscc", "snapshot_date", "snapshot_month", *names)
+            .join(active, on="uscc", how="inner")
+            .join(prev, on="uscc", how="left")
+            .join(score_cols, on="uscc", how="left")
+            .select("uscc", "loan_id", "snapshot_date", "snapshot_month", *names, *[f"prev_{n}" for n in names],
+                    *SCORE_COLUMNS, *LOAN_COLUMNS))
+
+
+def history_start(as_of: dt.date) -> dt.date:
+    """Earliest snapshot of the grade history of ``as_of``: the month-end three months before."""
+    from jobs.features.pit import add_months
+
+    return add_months(as_of, -(GRADE_HISTORY_MONTHS - 1)) - dt.timedelta(days=1)
+
+
+def check_conditions(inputs: DataFrame, signals: Sequence[Signal]) -> None:
+    """Fail early, naming the signal, when a condition or evidence column does not resolve."""
+    for signal in signals:
+        try:
+            inputs.select(F.expr(signal.condition).cast("boolean"), *[F.col(c) for c in signal.evidence]).schema
+        except AnalysisException as error:
+            raise ValueError(f"early-warning signal {signal.id}: condition or evidence does not resolve on the "
+                             f"inputs ({str(error).splitlines()[0]})") from None
+
+
+def evaluate(inputs: DataFrame, signals: Sequence[Signal], *, version: str) -> DataFrame:
+    """Fire every signal on ``inputs`` (output of :func:`warning_inputs`).
+
+    Returns:
+        The ``early_warnings`` columns: one row per loan, snapshot and fired signal.
+    """
+    check_conditions(inputs, signals)
+    fired = F.array(*[
+        F.when(F.coalesce(F.expr(s.condition).cast("boolean"), F.lit(False)), F.struct(
+            F.lit(s.id).alias("signal_id"), F.lit(s.severity).alias("severity"),
+            F.lit(s.description).alias("description"),
+            F.to_json(F.struct(*[F.col(c) for c in s.evidence]), {"ignoreNullFields": "false"}).alias("evidence")))
+        for s in signals])
+    return (inputs.select("uscc", "loan_id", "snapshot_date", "snapshot_month", F.explode(fired).alias("w"))
+            .where(F.col("w").isNotNull())
+            .select("uscc", "loan_id", "snapshot_date", "snapshot_month", "w.signal_id", "w.severity",
+                    "w.description", "w.evidence", F.lit(version).alias("catalogue_version"))
+            .select(*EARLY_WARNINGS.columns))

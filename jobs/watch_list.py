@@ -1,0 +1,59 @@
+"""The watch list: loans with early warnings, and how their status changed since last month.
+
+A loan is ``new`` on the list when it has warnings on D and had none on the previous
+month-end, ``ongoing`` when it has both, ``cleared`` when its warnings of last month are
+gone. It is a pure function of two months of ``early_warnings``, so rerunning or
+backfilling any month gives the same list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from jobs.features.pit import snapshot_month
+from schemas.gold_scores import SEVERITIES, WATCH_LIST
+
+def _severity_order() -> Column:
+    return F.array(*[F.lit(s) for s in SEVERITIES])
+
+
+def severity_rank(severity: Column) -> Column:
+    """1 (low) .. 4 (critical)."""
+    return F.array_position(_severity_order(), severity).cast("int")
+
+
+def _per_loan(warnings: DataFrame, prefix: str) -> DataFrame:
+    return warnings.groupBy("uscc", "loan_id").agg(
+        F.array_sort(F.collect_set("signal_id")).alias(f"{prefix}_signals"),
+        F.max(severity_rank(F.col("severity"))).alias(f"{prefix}_rank"))
+
+
+def watch_list(warnings_now: DataFrame, warnings_prev: DataFrame, *, as_of: dt.date) -> DataFrame:
+    """Build the watch list of ``as_of``.
+
+    Args:
+        warnings_now: ``early_warnings`` rows of D.
+        warnings_prev: ``early_warnings`` rows of the previous month-end.
+        as_of: the snapshot date D.
+
+    Returns:
+        The ``watch_list`` columns: uscc, loan_id, snapshot_date, snapshot_month, status,
+        max_severity, signals, new_signals, n_signals.
+    """
+    now, prev = _per_loan(warnings_now, "now"), _per_loan(warnings_prev, "prev")
+    has_now, has_prev = F.col("now_signals").isNotNull(), F.col("prev_signals").isNotNull()
+    empty = F.array().cast("array<string>")
+    status = F.when(has_now & has_prev, "ongoing").when(has_now, "new").otherwise("cleared")
+    signals = F.coalesce(F.col("now_signals"), empty)
+    return (now.join(prev, on=["uscc", "loan_id"], how="full")
+            .select("uscc", "loan_id", F.lit(as_of).alias("snapshot_date"),
+                    F.lit(snapshot_month(as_of)).alias("snapshot_month"), status.alias("status"),
+                    F.element_at(_severity_order(), F.coalesce(F.col("now_rank"), F.col("prev_rank")))
+                    .alias("max_severity"),
+                    signals.alias("signals"),
+                    F.array_except(signals, F.coalesce(F.col("prev_signals"), empty)).alias("new_signals"),
+                    F.size(signals).cast("int").alias("n_signals"))
+            .select(*WATCH_LIST.columns))
