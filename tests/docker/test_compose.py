@@ -127,7 +127,7 @@ def test_depends_on_targets_exist_with_the_state_they_wait_for(services):
     for name, service in services.items():
         depends = service.get("depends_on") or {}
         for target, spec in (depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends)):
-            assert target in services, f"{name} depends on unknown service {target}"
+            assert target in services and target != name, f"{name} depends on unknown service {target}"
             condition = (spec or {}).get("condition", "service_started")
             if condition == "service_healthy":
                 assert "healthcheck" in services[target], f"{name} waits for {target} to be healthy"
