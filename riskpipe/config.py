@@ -16,9 +16,19 @@ Resolution order (later wins):
    ``RISKPIPE_SPARK_UI``           ``true``/``false``
    ``RISKPIPE_SPARK_CONF``         extra Spark conf, ``key=value`` pairs separated by ``;`` or newlines
    ``RISKPIPE_JARS_DIR``           jar cache folder
+   ``RISKPIPE_JARS_ON_EVERY_NODE`` ``true`` when every Spark node has the jar cache at the same path
+                                   (the docker/ image): executors load the jars in place (``local:``)
    ``MLFLOW_TRACKING_URI``         MLflow tracking store
    ``RISKPIPE_MLFLOW_ARTIFACT_ROOT`` artifact folder of a local tracking store
+   ``RISKPIPE_S3_ENDPOINT``        S3 endpoint of an ``s3a://`` lakehouse (e.g. ``http://minio:9000``)
+   ``RISKPIPE_S3_PATH_STYLE``      ``true`` for path-style bucket access (MinIO and most on-premise stores)
+   ``AWS_REGION``                  S3 region (``AWS_DEFAULT_REGION`` also read)
+   ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``  S3 credentials
    ==============================  ==========================================
+
+The S3 variables become ``spark.hadoop.fs.s3a.*`` settings (see :func:`object_store_conf`); without
+credentials S3A falls back to its own provider chain (instance profile, web identity). The
+``hadoop-aws`` jar comes from ``jars.extra_packages`` of a profile such as ``conf/production.yaml``.
 """
 
 from __future__ import annotations
@@ -73,6 +83,42 @@ def parse_spark_conf(text: str) -> dict[str, str]:
     return conf
 
 
+# Environment variable -> Hadoop S3A option (spark.hadoop.* reaches the driver and every executor).
+# Credentials are read from the environment only, never from a profile file.
+S3A_ENV = {
+    "RISKPIPE_S3_ENDPOINT": "spark.hadoop.fs.s3a.endpoint",
+    "RISKPIPE_S3_PATH_STYLE": "spark.hadoop.fs.s3a.path.style.access",
+    "AWS_ACCESS_KEY_ID": "spark.hadoop.fs.s3a.access.key",
+    "AWS_SECRET_ACCESS_KEY": "spark.hadoop.fs.s3a.secret.key",
+    "AWS_SESSION_TOKEN": "spark.hadoop.fs.s3a.session.token",
+}
+S3A_TEMPORARY_CREDENTIALS = "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+
+
+def object_store_conf(env: Mapping[str, str]) -> dict[str, str]:
+    """Spark settings for ``s3a://`` paths from the S3 environment variables (pure).
+
+    Returns:
+        ``spark.hadoop.fs.s3a.*`` keys for the variables that are set and non-empty; an
+        ``http://`` endpoint also turns TLS off, a session token selects the temporary
+        credentials provider.
+    """
+    conf = {key: env[name].strip() for name, key in S3A_ENV.items() if env.get(name, "").strip()}
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    if conf.get("spark.hadoop.fs.s3a.endpoint", "").startswith("http://"):
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = "false"
+    if "spark.hadoop.fs.s3a.session.token" in conf:
+        conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = S3A_TEMPORARY_CREDENTIALS
+    return conf
+
+
+def _unique(*groups: Any) -> tuple[str, ...]:
+    """Concatenate lists of Maven coordinates, dropping repeats (first wins)."""
+    return tuple(dict.fromkeys(str(item) for group in groups for item in (group or [])))
+
+
 def resolve_path(value: str) -> str:
     """Return a local path made absolute against the repo, or a URI unchanged."""
     if "://" in value or value.startswith("file:"):
@@ -101,6 +147,9 @@ class Settings:
     mlflow_artifact_root: str
     model_name: str
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+    # spark.hadoop.fs.s3a.* from the environment; kept out of repr because it may hold credentials
+    object_store_conf: dict = field(default_factory=dict, repr=False)
+    jars_on_every_node: bool = False
 
     def replace(self, **changes: Any) -> "Settings":
         """Return a copy with some fields changed."""
@@ -123,7 +172,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     jars = data.get("jars", {})
     mlflow_cfg = data.get("mlflow", {})
     spark_conf = {str(k): str(v) for k, v in (spark.get("conf") or {}).items()}
-    spark_conf.update(parse_spark_conf(env.get("RISKPIPE_SPARK_CONF", "")))
+    explicit_conf = parse_spark_conf(env.get("RISKPIPE_SPARK_CONF", ""))
+    spark_conf.update(explicit_conf)
     tracking = env.get("MLFLOW_TRACKING_URI") or mlflow_cfg.get("tracking_uri", "")
     if tracking.startswith("sqlite:///") and not tracking.startswith("sqlite:////"):
         tracking = "sqlite:///" + resolve_path(tracking[len("sqlite:///"):])
@@ -137,12 +187,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         spark_conf=spark_conf,
         lakehouse_root=resolve_path(env.get("RISKPIPE_LAKEHOUSE", data.get("lakehouse_root", "var/lakehouse"))),
         landing_root=resolve_path(env.get("RISKPIPE_LANDING", data.get("landing_root", "var/landing"))),
-        jar_packages=tuple(jars.get("packages", [])),
-        jar_fallback_artifacts=tuple(jars.get("fallback_artifacts", [])),
+        # extra_* lets a profile add jars (hadoop-aws) without repeating the default list
+        jar_packages=_unique(jars.get("packages"), jars.get("extra_packages")),
+        jar_fallback_artifacts=_unique(jars.get("fallback_artifacts"), jars.get("extra_fallback_artifacts")),
         jars_dir=resolve_path(env.get("RISKPIPE_JARS_DIR", jars.get("cache_dir", ".cache/jars"))),
         mlflow_tracking_uri=tracking,
         mlflow_artifact_root=resolve_path(env.get("RISKPIPE_MLFLOW_ARTIFACT_ROOT",
                                                   mlflow_cfg.get("artifact_root", "var/mlflow/artifacts"))),
         model_name=env.get("RISKPIPE_MODEL_NAME", mlflow_cfg.get("model_name", "sme_pd")),
         raw=data,
+        # the S3 variables beat the profile; a key given in RISKPIPE_SPARK_CONF beats both
+        object_store_conf={k: v for k, v in object_store_conf(env).items() if k not in explicit_conf},
+        jars_on_every_node=_env_bool(env.get("RISKPIPE_JARS_ON_EVERY_NODE", str(jars.get("on_every_node", False)))),
     )

@@ -43,8 +43,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
     jars = ensure_jars(settings)
     if jars:
-        conf["spark.jars"] = ",".join(jars)
+        # With the jar cache on every node (the docker/ image), executors load the jars in place
+        # instead of each fetching them from the driver (the AWS SDK bundle alone is ~600 MB).
+        prefix = "local:" if settings.jars_on_every_node else ""
+        conf["spark.jars"] = ",".join(prefix + jar for jar in jars)
     conf.update(settings.spark_conf)
+    conf.update(settings.object_store_conf)
     return conf
 
 

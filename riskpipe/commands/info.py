@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
+
+# Spark's own default redaction pattern: keys that name credentials.
+_SECRET_KEY = re.compile(r"(?i)secret|password|token|access[.]?key")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -12,12 +16,21 @@ def _info(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     for name in settings.__dataclass_fields__:
-        if name != "raw":
+        # object_store_conf may hold credentials; its keys appear (redacted) with --spark-conf
+        if name not in ("raw", "object_store_conf"):
             print(f"{name:24s} {getattr(settings, name)}")
     if args.spark_conf:
         for key, value in sorted(spark_conf(settings).items()):
-            print(f"  {key} = {value if key != 'spark.jars' else '<' + str(value.count(',') + 1) + ' jars>'}")
+            print(f"  {key} = {_shown(key, value)}")
     return 0
+
+
+def _shown(key: str, value: str) -> str:
+    if key == "spark.jars":
+        return f"<{value.count(',') + 1} jars>"
+    if _SECRET_KEY.search(key):
+        return "<redacted>"
+    return value
 
 
 def _jars(args: argparse.Namespace) -> int:
