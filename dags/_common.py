@@ -109,7 +109,11 @@ def ingest_task(source: str, tables: tuple[str, ...] | None = None, *, jdbc_capa
         context = get_current_context()
         start, end = interval_dates(context)
         mode = resolve_mode(context["params"].get("mode", "files")) if jdbc_capable else "files"
-        return small_summary(_run(source, start, end, mode))
+        summary = small_summary(_run(source, start, end, mode))
+        for outlet in outlets:
+            # downstream asset-triggered runs (features) read the interval from the event
+            context["outlet_events"][outlet].extra = {"data_interval_start": start, "data_interval_end": end}
+        return summary
 
     return _ingest()
 
@@ -195,5 +199,43 @@ def logical_date_for(dag: Any, interval_start: str) -> datetime:
     from croniter import croniter
 
     start = datetime.fromisoformat(interval_start).replace(tzinfo=timezone.utc)
-    end = croniter(dag.timetable.expression, start).get_next(datetime)
+    timetable = getattr(dag.timetable, "timetable", dag.timetable)   # AssetOrTimeSchedule wraps a cron one
+    end = croniter(timetable.expression, start).get_next(datetime)
     return end.astimezone(timezone.utc)
+
+
+def _last_month_end_before(day: str) -> str:
+    """The last month-end strictly before ``day`` (ISO), as ISO: the latest complete month."""
+    from datetime import date
+
+    return (date.fromisoformat(day[:10]).replace(day=1) - timedelta(days=1)).isoformat()
+
+
+def snapshot_dates(context: Any) -> list[str]:
+    """Month-end snapshot date(s) a gold run works on, from whichever trigger started it.
+
+    In order: the ``snapshot_date`` param (a manual run or a backfill by hand); the data
+    interval of a scheduled run (its month's last day); the asset events that triggered the
+    run (their ``snapshot_date`` extra, or the last month-end before their ingestion interval's
+    end). Raises ValueError when none of them gives a date.
+    """
+    from datetime import date
+
+    param = (context.get("params") or {}).get("snapshot_date")
+    if param:
+        return [date.fromisoformat(str(param)[:10]).isoformat()]
+    end = context.get("data_interval_end")
+    if end is not None and context.get("data_interval_start") is not None:
+        return [_last_month_end_before(end.strftime("%Y-%m-%d"))]
+    days = set()
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            extra = getattr(event, "extra", None) or {}
+            if extra.get("snapshot_date"):
+                days.add(str(extra["snapshot_date"]))
+            elif extra.get("data_interval_end"):
+                days.add(_last_month_end_before(str(extra["data_interval_end"])))
+    if not days:
+        raise ValueError("no snapshot date: set the snapshot_date param, or trigger the run by its schedule or "
+                         "by an asset event that carries snapshot_date / data_interval_end")
+    return sorted(days)

@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-from jobs.features.pit import snapshot_month, to_snapshots
+from jobs.features.pit import AsOf, snapshot_month, to_snapshots
 from riskpipe import io
 from riskpipe.config import Settings, load_settings
 from schemas.gold_scores import RISK_SCORES
@@ -93,17 +93,23 @@ def score_frame(features: DataFrame, *, predict: Any, model: ResolvedModel, feat
             .select(*RISK_SCORES.columns))
 
 
-def _selection(as_of: dt.date, active_only: bool) -> Column:
-    condition = F.col("snapshot_month") == snapshot_month(as_of)
+def _months(days: list[dt.date]) -> str:
+    return ", ".join(f"'{snapshot_month(d)}'" for d in days)
+
+
+def _selection(days: list[dt.date], active_only: bool) -> Column:
+    condition = F.col("snapshot_month").isin(*[snapshot_month(d) for d in days])
     return condition & F.col("is_active_borrower") if active_only else condition
 
 
-def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None,
+def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | None = None,
         model_name: str | None = None, alias: str | None = None, version: str | None = None) -> dict[str, Any]:
-    """Score snapshot ``as_of`` (a month-end) into ``risk_scores`` (replaces its month).
+    """Score snapshot(s) ``as_of`` (month-ends) into ``risk_scores``, replacing their months in one commit.
+
+    Several snapshots (a backfill) are scored in one distributed pass by the same model version.
 
     Returns:
-        Summary: snapshot, rows, model name/version, features version, whether a version was committed.
+        Summary: snapshots, rows, model name/version, features version, whether a version was committed.
     """
     import mlflow.pyfunc
 
@@ -111,22 +117,24 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
 
     settings = settings or load_settings()
     spark = spark or get_spark(settings, app_name="riskpipe-scoring")
-    (day,) = to_snapshots(as_of)
+    days = to_snapshots(as_of)
     model = resolve_model(settings=settings, name=model_name, alias=alias, version=version)
     features_version = io.version(spark, "enterprise_features", settings)
     active_only = bool(settings.raw.get("scoring", {}).get("active_only", True))
     features = (io.read(spark, "enterprise_features", version=features_version, settings=settings)
-                .where(_selection(day, active_only)))
-    if features.isEmpty():
-        raise ValueError(f"enterprise_features has no {'active ' if active_only else ''}rows for snapshot {day}; "
-                         f"build the features first (riskpipe features build --as-of {day})")
+                .where(_selection(days, active_only)))
+    found = {r["snapshot_month"] for r in features.select("snapshot_month").distinct().collect()}
+    missing = [d.isoformat() for d in days if snapshot_month(d) not in found]
+    if missing:
+        raise ValueError(f"enterprise_features has no {'active ' if active_only else ''}rows for snapshot(s) "
+                         f"{missing}; build the features first (riskpipe features build --as-of {missing[0]})")
     predict = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=PREDICTION, env_manager="local")
     scores = score_frame(features, predict=predict, model=model, features_version=features_version).cache()
     try:
         rows = scores.count()
-        committed = io.replace_partition(scores, RISK_SCORES, f"snapshot_month = '{snapshot_month(day)}'",
+        committed = io.replace_partition(scores, RISK_SCORES, f"snapshot_month IN ({_months(days)})",
                                          settings=settings)
     finally:
         scores.unpersist()
-    return {"snapshot_date": day.isoformat(), "rows": rows, "model_name": model.name,
+    return {"snapshot_dates": [d.isoformat() for d in days], "rows": rows, "model_name": model.name,
             "model_version": model.version, "features_version": features_version, "committed": committed}

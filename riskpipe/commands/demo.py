@@ -20,6 +20,7 @@ DEMO_ENTERPRISES = 600
 DEMO_MONTHS = 48
 DEMO_START = "2018-01"
 DEMO_SEED = 20181
+MONITORED_MONTHS = 12
 
 
 def _step(title: str):
@@ -112,6 +113,28 @@ def _train(args: argparse.Namespace) -> None:
     print(f"    promotion gate: passed={decision.passed} reasons={decision.reasons}", flush=True)
 
 
+def _last_snapshot(args: argparse.Namespace) -> dt.date:
+    first = dt.date.fromisoformat(f"{args.start}-01")
+    months = first.year * 12 + first.month - 1 + args.months
+    return dt.date(months // 12, months % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+def _score_and_monitor(args: argparse.Namespace) -> None:
+    """Score the last two years of month-ends with the champion; monitor the last year month by month."""
+    from jobs import post_loan, scoring
+    from jobs.features.pit import add_months, month_ends
+
+    last = _last_snapshot(args)
+    scored = month_ends(add_months(last, -MONITORED_MONTHS * 2 + 1), last)
+    summary = scoring.run(scored)
+    print(f"    scored {summary['rows']} borrower-months {scored[0]}..{scored[-1]} with "
+          f"{summary['model_name']} v{summary['model_version']}", flush=True)
+    for day in scored[-MONITORED_MONTHS:]:
+        result = post_loan.run(day)
+        print(f"    {day}: {result['warnings']} warnings on {result['loans_warned']} loans, watch list "
+              f"{result['watch_list']}, classes {result['classes']}", flush=True)
+
+
 def _demo(args: argparse.Namespace) -> int:
     import os
 
@@ -119,14 +142,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     landing = Path(settings.landing_root)
-    started = _step(f"1/5 simulate {args.enterprises} enterprises x {args.months} months into {landing}")
+    started = _step(f"1/6 simulate {args.enterprises} enterprises x {args.months} months into {landing}")
     if args.skip_simulate and (landing / "manifest" / "summary.json").exists():
         print("    reusing existing simulator output")
     else:
         _simulate(args, landing)
     _done(started)
     os.environ.setdefault("RISKPIPE_COURT_API_TOKEN", "demo-token")
-    started = _step(f"2/5 ingest the history of every source into {settings.lakehouse_root}")
+    started = _step(f"2/6 ingest the history of every source into {settings.lakehouse_root}")
     from riskpipe.simulate.server import start_server
 
     server, _thread = start_server(str(landing), "127.0.0.1", 0, os.environ["RISKPIPE_COURT_API_TOKEN"])
@@ -139,14 +162,17 @@ def _demo(args: argparse.Namespace) -> int:
     from riskpipe.spark import stop_spark
 
     stop_spark()  # the Airflow run below is another process writing the same tables
-    started = _step("3/5 the latest monthly deliveries through the Airflow ingestion DAGs")
+    started = _step("3/6 the latest monthly deliveries through the Airflow ingestion DAGs")
     _ingest_with_airflow(args)
     _done(started)
-    started = _step("4/5 point-in-time features and default labels for every month-end (gold)")
+    started = _step("4/6 point-in-time features and default labels for every month-end (gold)")
     _features(args)
     _done(started)
-    started = _step("5/5 train, evaluate and register the models in MLflow; promotion gate")
+    started = _step("5/6 train, evaluate and register the models in MLflow; promotion gate")
     _train(args)
+    _done(started)
+    started = _step("6/6 monthly scoring with the champion, early warnings, watch list, loan classification")
+    _score_and_monitor(args)
     _done(started)
     print(f"\nDemo finished. Lakehouse: {settings.lakehouse_root}\nLanding files: {landing}")
     return 0
