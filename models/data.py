@@ -125,20 +125,13 @@ def out_of_time_split(frame: pd.DataFrame, *, date_col: str, split_date: str) ->
     return train.reset_index(drop=True), valid.reset_index(drop=True)
 
 
-def load_training_data(config: DataConfig, *, spark: Any = None, settings: Any = None) -> TrainingData:
-    """Read, filter, collect and split the training table.
+def read_modelling_frame(config: DataConfig, *, spark: Any, settings: Any = None) -> tuple[Any, list[str], dict]:
+    """Read the table (and the label table) at pinned versions and select the modelling rows, in Spark.
 
-    Args:
-        config: the ``models.data`` section.
-        spark: a SparkSession; :func:`riskpipe.spark.get_spark` when None.
-
-    Raises:
-        ValueError: for missing columns, a non-binary label, too many rows or an empty split.
+    Returns:
+        ``(DataFrame, features, source)``: the :func:`modelling_frame` output (not collected),
+        the feature columns, and the source (table, location, format, Delta version(s)).
     """
-    if spark is None:
-        from riskpipe.spark import get_spark
-
-        spark = get_spark(settings, app_name="riskpipe-train")
     location = resolve_location(config.table, settings)
     df, version = read_pinned(spark, location, config.format, config.version)
     source: dict[str, Any] = {"table": config.table, "location": location, "format": config.format,
@@ -153,7 +146,24 @@ def load_training_data(config: DataConfig, *, spark: Any = None, settings: Any =
         source.update(label_table=config.label_table, label_location=label_location,
                       label_version=label_version)
     features = numeric_features(df, config)
-    frame_df = modelling_frame(df, config=config, features=features)
+    return modelling_frame(df, config=config, features=features), features, source
+
+
+def load_training_data(config: DataConfig, *, spark: Any = None, settings: Any = None) -> TrainingData:
+    """Read, filter, collect and split the training table.
+
+    Args:
+        config: the ``models.data`` section.
+        spark: a SparkSession; :func:`riskpipe.spark.get_spark` when None.
+
+    Raises:
+        ValueError: for missing columns, a non-binary label, too many rows or an empty split.
+    """
+    if spark is None:
+        from riskpipe.spark import get_spark
+
+        spark = get_spark(settings, app_name="riskpipe-train")
+    frame_df, features, source = read_modelling_frame(config, spark=spark, settings=settings)
     rows = frame_df.count()
     if rows > config.max_rows:
         raise ValueError(f"{rows} rows exceed data.max_rows={config.max_rows}; sample the table "

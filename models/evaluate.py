@@ -19,27 +19,43 @@ PSI_EPSILON = 1e-4  # floor of a bin share, so an empty bin does not make PSI in
 PSI_STABLE, PSI_ACT = 0.10, 0.25
 
 
+def quantile_edges(values: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Inner bin edges of a PSI binning: the distinct ``bins``-quantiles of the non-missing ``values``."""
+    v = np.asarray(values, dtype=float)
+    finite = v[~np.isnan(v)]
+    return np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if finite.size else np.array([])
+
+
+def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each value: ``i`` when ``edges[i-1] <= v < edges[i]``; ``len(edges) + 1`` when missing."""
+    v = np.asarray(values, dtype=float)
+    return np.where(np.isnan(v), len(edges) + 1, np.searchsorted(edges, v, side="right"))
+
+
+def psi_from_counts(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI between two count (or share) vectors over the same bins; empty bins floored at
+    :data:`PSI_EPSILON`. Equal distributions give 0."""
+    e, a = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
+    pe = np.maximum(e / max(e.sum(), 1.0), PSI_EPSILON)
+    pa = np.maximum(a / max(a.sum(), 1.0), PSI_EPSILON)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     """Population stability index of ``actual`` against ``expected``.
 
     Bin edges are the deciles (``bins`` quantiles) of ``expected``; missing values get a bin
     of their own. ``psi(x, x) == 0``.
     """
-    e, a = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    finite = e[~np.isnan(e)]
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])) if finite.size else np.array([])
+    edges = quantile_edges(expected, bins)
     n_bins = len(edges) + 2  # regular bins plus the missing bin
-
-    def shares(values: np.ndarray) -> np.ndarray:
-        idx = np.where(np.isnan(values), n_bins - 1, np.searchsorted(edges, values, side="right"))
-        return np.maximum(np.bincount(idx, minlength=n_bins) / max(len(values), 1), PSI_EPSILON)
-
-    pe, pa = shares(e), shares(a)
-    return float(np.sum((pa - pe) * np.log(pa / pe)))
+    return psi_from_counts(np.bincount(bin_index(expected, edges), minlength=n_bins),
+                           np.bincount(bin_index(actual, edges), minlength=n_bins))
 
 
-def psi_status(value: float) -> str:
-    return "stable" if value < PSI_STABLE else ("watch" if value <= PSI_ACT else "act")
+def psi_status(value: float, stable: float = PSI_STABLE, act: float = PSI_ACT) -> str:
+    """``stable`` below ``stable``, ``act`` above ``act``, ``watch`` in between."""
+    return "stable" if value < stable else ("watch" if value <= act else "act")
 
 
 def discrimination(y: np.ndarray, pd_: np.ndarray) -> dict[str, float]:
