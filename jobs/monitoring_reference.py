@@ -152,12 +152,12 @@ def load_reference(spark: SparkSession, name: str, version: str, *, settings: Se
         ``monitoring_reference`` rows of the version as pandas (a few hundred rows).
     """
     condition = version_condition(name, str(version))
-    stored = io.read(spark, MONITORING_REFERENCE, settings=settings).where(condition)
-    if stored.isEmpty():
+    stored = io.read(spark, MONITORING_REFERENCE, settings=settings).where(condition).toPandas()
+    if stored.empty:
         built = build_reference(spark, name, str(version), settings=settings, config=config).cache()
         try:
             io.replace_partition(built, MONITORING_REFERENCE, condition, settings=settings)
+            stored = built.toPandas()
         finally:
             built.unpersist()
-        stored = io.read(spark, MONITORING_REFERENCE, settings=settings).where(condition)
-    return stored.toPandas().sort_values(["subject", "bin"], kind="mergesort").reset_index(drop=True)
+    return stored.sort_values(["subject", "bin"], kind="mergesort").reset_index(drop=True)
