@@ -6,7 +6,7 @@ snapshot (PSI of the score and features against the training sample, the PD back
 on matured snapshots, AUC and KS; ``monitoring:`` section of the profile) and publishes
 ``riskpipe://gold/model_monitoring``. ``drift_decision`` then follows ``trigger_retraining``
 (a run of ``train_models``, whose candidate still has to pass the promotion gate) only when the
-latest snapshot has an alert of a metric listed in ``monitoring.retrain.on_metrics`` (default:
+latest snapshot has an alert listed in ``monitoring.retrain.triggers`` (default: the score's
 PSI above 0.25), else ``no_retraining``. The triggered run is named after the snapshot, so
 clearing this DAG never retrains twice for the same month. A manual run or a backfill sets the
 ``snapshot_date`` param (a month-end).

@@ -149,10 +149,11 @@ def _population(spark: SparkSession, scores: DataFrame, features: list[str], *, 
 
 
 def retraining(alerts: list[dict[str, Any]], day: dt.date, config: MonitoringConfig) -> dict[str, Any]:
-    """Whether the alerts call for retraining, and the split date of that training (the last
-    ``retrain_oot_months`` matured snapshots out of time)."""
+    """Whether the alerts call for retraining (an alert matching ``monitoring.retrain.triggers``: a metric,
+    or ``metric:subject``), and the split date of that training (the last ``retrain_oot_months``
+    matured snapshots out of time)."""
     reasons = [f"{a['metric']} {a['subject']} = {a['value']:.4f} ({a['status']})" for a in alerts
-               if a["metric"] in config.retrain_on]
+               if a["metric"] in config.retrain_on or f"{a['metric']}:{a['subject']}" in config.retrain_on]
     _, last_matured = matured_window(day, config)
     split = add_months(last_matured, -(config.retrain_oot_months - 1))
     return {"retrain": bool(reasons), "retrain_reasons": reasons, "retrain_split_date": split.isoformat()}

@@ -42,13 +42,23 @@ class MonitoringConfig:
     auc_red: float = 0.60
     ks_amber: float = 0.30
     ks_red: float = 0.20
-    retrain_on: tuple[str, ...] = ("psi",)  # alerts of these metrics trigger retraining
+    # alerts that trigger retraining: "metric" (any subject) or "metric:subject"; by default the
+    # score's PSI only (a feature's PSI is an alert to look at, e.g. an age feature always drifts)
+    retrain_on: tuple[str, ...] = ("psi:score",)
     retrain_oot_months: int = 6  # out-of-time months of the retraining triggered by drift
+    # PSI reference: the training sample restricted to the population scoring applies the model
+    # to ("scored": active borrowers when scoring.active_only), or the whole training sample
+    reference_population: str = "scored"
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> "MonitoringConfig":
-        """Build and validate from ``settings.raw["monitoring"]``."""
+        """Build and validate from ``settings.raw["monitoring"]``.
+
+        Raises:
+            ValueError: naming an unknown key, or for inconsistent thresholds.
+        """
         section = raw.get("monitoring") or {}
+        _check_keys(section)
         psi, back = section.get("psi") or {}, section.get("backtest") or {}
         auc, ks = section.get("auc") or {}, section.get("ks") or {}
         retrain = section.get("retrain") or {}
@@ -61,14 +71,30 @@ class MonitoringConfig:
                      float(back.get("red_confidence", d.red_confidence)),
                      float(auc.get("amber_below", d.auc_amber)), float(auc.get("red_below", d.auc_red)),
                      float(ks.get("amber_below", d.ks_amber)), float(ks.get("red_below", d.ks_red)),
-                     tuple(retrain.get("on_metrics", d.retrain_on)),
-                     int(retrain.get("oot_months", d.retrain_oot_months)))
+                     tuple(retrain.get("triggers", d.retrain_on)),
+                     int(retrain.get("oot_months", d.retrain_oot_months)),
+                     str(psi.get("reference_population", d.reference_population)))
         if not (0 < config.psi_stable <= config.psi_act and config.psi_bins >= 2
                 and 0 < config.amber_confidence < config.red_confidence < 1
                 and config.auc_red <= config.auc_amber and config.ks_red <= config.ks_amber
-                and config.window_months >= 1 and config.maturity_months >= 1):
+                and config.window_months >= 1 and config.maturity_months >= 1
+                and config.reference_population in ("scored", "training")):
             raise ValueError(f"monitoring config: inconsistent thresholds {config}")
         return config
+
+
+SECTION_KEYS = {"psi": {"bins", "stable_below", "act_above", "reference_population"},
+                "backtest": {"maturity_months", "window_months", "amber_confidence", "red_confidence"},
+                "auc": {"amber_below", "red_below"}, "ks": {"amber_below", "red_below"},
+                "retrain": {"triggers", "oot_months"}}
+
+
+def _check_keys(section: Mapping[str, Any]) -> None:
+    unknown = [f"monitoring.{k}" for k in section if k not in SECTION_KEYS]
+    unknown += [f"monitoring.{k}.{key}" for k, keys in SECTION_KEYS.items()
+                for key in (section.get(k) or {}) if key not in keys]
+    if unknown:
+        raise ValueError(f"unknown monitoring config key(s) {unknown}; allowed: {SECTION_KEYS}")
 
 
 def traffic_light(value: float, *, amber_below: float, red_below: float) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from riskpipe.config import Settings
 from schemas.gold_monitoring import MONITORING_REFERENCE
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+ACTIVE = "is_active_borrower"  # the column scoring selects on (scoring.active_only)
 
 
 def version_condition(name: str, version: str) -> str:
@@ -83,15 +84,36 @@ def training_data_config(settings: Settings, name: str, version: str, features: 
     return config, described
 
 
-def training_sample(spark: SparkSession, config: Any, *, settings: Settings) -> DataFrame:
+def scored_population(settings: Settings, config: MonitoringConfig) -> Callable[[DataFrame], DataFrame] | None:
+    """Row filter keeping the training rows of the population scoring applies the model to.
+
+    Scoring keeps active borrowers (``scoring.active_only``); a training table may hold every
+    enterprise. Comparing borrowers with everyone would show "drift" that is only a difference
+    of populations, so the reference keeps the borrowers too (``monitoring.psi.reference_population``).
+    """
+    active_only = bool((settings.raw.get("scoring") or {}).get("active_only", True))
+    if config.reference_population == "training" or not active_only:
+        return None
+
+    def keep_active(table: DataFrame) -> DataFrame:
+        return table.where(F.col(ACTIVE)) if ACTIVE in table.columns else table
+
+    return keep_active
+
+
+def training_sample(spark: SparkSession, config: Any, *, settings: Settings,
+                    row_filter: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
     """The training rows (snapshots before ``config.split_date``), as the training code selects them.
+
+    Args:
+        row_filter: optional restriction of the table's rows (:func:`scored_population`).
 
     Returns:
         ``uscc``, ``snapshot_date``, ``snapshot_month`` and the feature columns (doubles).
     """
     from models.data import read_modelling_frame
 
-    frame, features, _ = read_modelling_frame(config, spark=spark, settings=settings)
+    frame, features, _ = read_modelling_frame(config, spark=spark, settings=settings, row_filter=row_filter)
     before_split = F.col(config.date_col) < F.to_date(F.lit(config.split_date))
     return frame.where(before_split).select(
         F.col(config.id_col).alias("uscc"), F.col(config.date_col).alias("snapshot_date"),
@@ -126,14 +148,20 @@ def reference_frame(spark: SparkSession, tables: dict[str, pd.DataFrame], *, nam
 
 def build_reference(spark: SparkSession, name: str, version: str, *, settings: Settings,
                     config: MonitoringConfig) -> DataFrame:
-    """Rebuild the training sample of ``name`` v``version`` from MLflow, score it and bin it."""
+    """Rebuild the training sample of ``name`` v``version`` from MLflow, score it and bin it.
+
+    ``source`` of the rows records the run, the tables and versions read, the split date and the
+    population (``scored``: restricted to active borrowers like scoring; ``training``: all of it).
+    """
     import mlflow.pyfunc
 
     from jobs.scoring import PREDICTION, resolve_model, score_frame
 
     model = resolve_model(settings=settings, name=name, version=str(version))
     data_config, source = training_data_config(settings, name, str(version), model.features)
-    sample = training_sample(spark, data_config, settings=settings).cache()
+    row_filter = scored_population(settings, config)
+    source["population"] = "scored" if row_filter else "training"
+    sample = training_sample(spark, data_config, settings=settings, row_filter=row_filter).cache()
     try:
         predict = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=PREDICTION, env_manager="local")
         scored = score_frame(sample, predict=predict, model=model, features_version=data_config.version or -1)

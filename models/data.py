@@ -14,7 +14,7 @@ raise the limit together with the driver memory, for bigger portfolios.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -125,8 +125,13 @@ def out_of_time_split(frame: pd.DataFrame, *, date_col: str, split_date: str) ->
     return train.reset_index(drop=True), valid.reset_index(drop=True)
 
 
-def read_modelling_frame(config: DataConfig, *, spark: Any, settings: Any = None) -> tuple[Any, list[str], dict]:
+def read_modelling_frame(config: DataConfig, *, spark: Any, settings: Any = None,
+                         row_filter: Callable[[Any], Any] | None = None) -> tuple[Any, list[str], dict]:
     """Read the table (and the label table) at pinned versions and select the modelling rows, in Spark.
+
+    Args:
+        row_filter: optional ``DataFrame -> DataFrame`` applied to the joined table before the
+            selection (e.g. model monitoring keeps the population that is scored).
 
     Returns:
         ``(DataFrame, features, source)``: the :func:`modelling_frame` output (not collected),
@@ -146,6 +151,8 @@ def read_modelling_frame(config: DataConfig, *, spark: Any, settings: Any = None
         source.update(label_table=config.label_table, label_location=label_location,
                       label_version=label_version)
     features = numeric_features(df, config)
+    if row_filter is not None:
+        df = row_filter(df)
     return modelling_frame(df, config=config, features=features), features, source
 
 

@@ -32,9 +32,10 @@ def test_the_dag_parses_is_scheduled_on_scores_and_triggers_train_models(dagbag)
     assert trigger.skip_when_already_exists and "retrain_split_date" in trigger.conf["split_date"]
 
 
-def _summary(metric: str, value: float, status: str) -> dict:
-    alerts = [{"metric": metric, "subject": "score", "value": value, "status": status}]
-    return retraining([a for a in alerts if a["status"] in ALERT_STATUSES], dt.date(2021, 12, 31), CONFIG)
+def _summary(metric: str, value: float, status: str, subject: str = "score",
+             config: MonitoringConfig = CONFIG) -> dict:
+    alerts = [{"metric": metric, "subject": subject, "value": value, "status": status}]
+    return retraining([a for a in alerts if a["status"] in ALERT_STATUSES], dt.date(2021, 12, 31), config)
 
 
 @pytest.mark.parametrize("psi, task", [(0.05, SKIP_TASK), (0.18, SKIP_TASK), (0.25, SKIP_TASK),
@@ -46,5 +47,13 @@ def test_retraining_is_triggered_only_above_the_act_threshold(psi, task):
         assert summary["retrain_split_date"] == "2020-07-01" and summary["retrain_reasons"]
 
 
-def test_a_red_backtest_alone_does_not_retrain_by_default():
-    assert retraining_branch(_summary("backtest_default_rate", 0.2, "red")) == SKIP_TASK
+def test_feature_drift_and_a_red_backtest_retrain_only_when_configured():
+    assert retraining_branch(_summary("backtest_default_rate", 0.2, "red", subject="7")) == SKIP_TASK
+    assert retraining_branch(_summary("psi", 0.9, "act", subject="ent_age_months")) == SKIP_TASK
+    any_psi = MonitoringConfig.from_settings({"monitoring": {"retrain": {"triggers": ["psi"]}}})
+    assert retraining_branch(_summary("psi", 0.9, "act", subject="ent_age_months", config=any_psi)) == TRIGGER_TASK
+
+
+def test_an_unknown_monitoring_key_is_an_error():
+    with pytest.raises(ValueError, match="monitoring.retrain.on"):
+        MonitoringConfig.from_settings({"monitoring": {"retrain": {"on": ["psi"]}}})
