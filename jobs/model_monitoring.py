@@ -3,7 +3,8 @@
 For the model version that scored D (read from ``risk_scores``, not from the alias):
 
 * **PSI** of the score and of each model feature, D's scored population against the
-  version's training sample (bins from ``monitoring_reference``, built on first use);
+  version's training sample restricted to the scored population (bins from
+  ``monitoring_reference``, built on first use);
   stable < 0.10 <= watch <= 0.25 < act (``monitoring.psi``).
 * **Backtest** on the matured snapshots D' in [D - 12 - window + 1, D - 12] months with final
   labels (uncensored, not in default on D'): realised 12-month default rate against the mean

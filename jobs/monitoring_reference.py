@@ -4,7 +4,8 @@ The training sample is rebuilt from what training logged to MLflow: the parent r
 ``data.source.*`` params (table, format, pinned Delta version, label table and its version,
 split date) and the model run's ``data.*`` params (id, date and label columns, exclusion
 flags). It is read at exactly those versions with the training code's own selection
-(:func:`models.data.read_modelling_frame`), cut at the split date, scored by the version in
+(:func:`models.data.read_modelling_frame`), restricted by default to the population scoring
+applies the model to (active borrowers), cut at the split date, scored by the version in
 Spark (:func:`jobs.scoring.score_frame`) and binned. The bins are stored once per version in
 ``monitoring_reference``: later months read them, so they never depend on the training
 table's Delta history still being there (``VACUUM``).
