@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "riskpipe.commands.ingest",
     "riskpipe.commands.features",
     "riskpipe.commands.models",
+    "riskpipe.commands.assess",
     "riskpipe.commands.score",
     "riskpipe.commands.report",
     "riskpipe.commands.airflow",
