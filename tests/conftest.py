@@ -67,3 +67,26 @@ def spark(settings):
 @pytest.fixture(scope="session")
 def lakehouse_root(settings) -> str:
     return settings.lakehouse_root
+
+
+# Size of the shared simulator pipeline: big enough for a few dozen defaults, small enough for
+# make test. Bank transactions (the largest feed by far) are left out; every other source is in.
+SIM_PIPELINE = {"enterprises": 300, "months": 30, "sources": ("tax", "utility", "court", "loans")}
+
+
+@pytest.fixture(scope="session")
+def sim_pipeline(pytestconfig, spark, settings, tmp_path_factory):
+    """The whole pipeline on real simulator data, built once per session and shared.
+
+    Simulated, ingested, features and labels built, champion trained and promoted in the
+    session's MLflow store; see :mod:`riskpipe.testing.pipeline`. Tests must treat its silver
+    and feature tables as read-only (the gold scoring tables are theirs to write).
+    """
+    from riskpipe.testing.pipeline import build_sim_pipeline
+
+    # The store of pytest_configure: MLFLOW_TRACKING_URI may since have been rewritten
+    # by ``mlflow.set_tracking_uri`` (e.g. by a test talking to a real tracking server).
+    root = pytestconfig._riskpipe_tmp  # type: ignore[attr-defined]
+    return build_sim_pipeline(tmp_path_factory.mktemp("sim_pipeline"), spark=spark, settings=settings,
+                              tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                              artifact_root=str(root / "mlartifacts"), **SIM_PIPELINE)
