@@ -12,7 +12,8 @@ two rows of the same build:
   available on D (versions with ``known_from <= D``, later supersessions undone, daily rows
   with ``date + 1 day <= D``, ratings published by D, court events dated by D, contracts
   started by D). The hard rules read it, so a dishonest-debtor listing published on the 5th
-  declines an application on the 20th, and nothing published after D is seen.
+  declines an application on the 20th, and nothing published after D is seen. (Durations in
+  that view, such as ``ent_age_months``, are measured to E, at most a month after D.)
 
 The cut does not change snapshot P (everything P uses was available on P <= D), so both rows
 come from one ``features_frame`` call on the applicant's rows only.

@@ -113,16 +113,10 @@ def assess(uscc: str, amount: float, term_months: int, *, as_of: dt.date | str, 
     policy = decision_config(settings, config)
     day, code = _day(as_of), normalise(uscc)
     valid = is_valid(code)
-    if spark is None:
-        from riskpipe.spark import get_spark
-
-        spark = get_spark(settings, app_name="riskpipe-assess")
+    spark = spark or _spark(settings)
     applicant = read_applicant(spark, code, day, settings=settings) if valid else None
     model_row = applicant.model_row if applicant else None
-    ref, score = None, None
-    if model_row is not None:
-        ref = resolve_model(model_uri, settings=settings, alias=policy.model_alias)
-        score = score_values(load_model(ref, settings=settings), model_row, settings=settings)
+    ref, score = _score(model_row, model_uri=model_uri, settings=settings, alias=policy.model_alias)
     values = _policy_values(applicant, valid=valid, amount=amount, term=term_months)
     outcome = decide(values, score, limit_values=model_row or {}, amount=float(amount), config=policy)
     record = Assessment(
@@ -134,6 +128,21 @@ def assess(uscc: str, amount: float, term_months: int, *, as_of: dt.date | str, 
         **_model_fields(ref, score))
     io.append(get(TABLE).rows_to_df(spark, [record.to_row()]), TABLE, settings=settings)
     return record
+
+
+def _spark(settings: Settings) -> Any:
+    from riskpipe.spark import get_spark
+
+    return get_spark(settings, app_name="riskpipe-assess")
+
+
+def _score(model_row: Mapping[str, Any] | None, *, model_uri: str | None, settings: Settings,
+           alias: str) -> tuple[ModelRef | None, dict[str, Any] | None]:
+    """Score the model snapshot's row with the version-pinned model (nothing when there is no row)."""
+    if model_row is None:
+        return None, None
+    ref = resolve_model(model_uri, settings=settings, alias=alias)
+    return ref, score_values(load_model(ref, settings=settings), model_row, settings=settings)
 
 
 def _applicant_fields(applicant: ApplicantValues | None) -> dict[str, Any]:
@@ -186,12 +195,10 @@ def replay(decision_id: str, *, settings: Settings | None = None, spark: Any = N
     Raises:
         KeyError: no such decision.
     """
-    settings = settings or load_settings()
-    if spark is None:
-        from riskpipe.spark import get_spark
-
-        spark = get_spark(settings, app_name="riskpipe-assess")
     from pyspark.sql import functions as F
+
+    settings = settings or load_settings()
+    spark = spark or _spark(settings)
 
     rows = io.read(spark, TABLE, settings=settings).where(F.col("decision_id") == decision_id).collect()
     if len(rows) != 1:

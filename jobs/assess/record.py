@@ -99,7 +99,8 @@ class Assessment:
             f"applicant: {self.uscc} {self.company_name or '(name unknown)'}"
             + ("" if self.uscc_valid else "  [INVALID USCC]"),
             f"request: {amount(self.requested_amount)} over {self.term_months} months"
-            + (f", product {self.product}" if self.product else "") + (f", purpose {self.purpose}" if self.purpose else ""),
+            + (f", product {self.product}" if self.product else "")
+            + (f", purpose {self.purpose}" if self.purpose else ""),
             f"assessed as of {self.assessed_at} (model snapshot {self.features_snapshot_date or '-'})",
             f"government recommended: {gov}",
         ]

@@ -97,7 +97,10 @@ def score_values(model: Any, values: Mapping[str, Any], *, settings: Settings) -
     """
     import pandas as pd
 
-    inputs = model.metadata.get_input_schema().input_names()
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise ValueError("the model has no input signature naming its feature columns")
+    inputs = schema.input_names()
     missing = [name for name in inputs if name not in values]
     if missing:
         raise ValueError(f"the model needs feature(s) {missing} that the applicant's snapshot lacks")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 
 
 def _iso_date(text: str) -> dt.date:
@@ -23,7 +24,25 @@ def _positive_amount(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of months: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"term must be at least 1 month, got {text!r}")
+    return value
+
+
 def _assess(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (LookupError, ValueError) as error:  # no champion, unknown decision id, bad policy
+        print(f"riskpipe assess: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from jobs.assess.main import assess, replay
 
     if args.replay:
@@ -53,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "government recommendation is shown but never approves by itself.")
     parser.add_argument("--uscc", help="applicant's Unified Social Credit Code")
     parser.add_argument("--amount", type=_positive_amount, help="requested amount, CNY")
-    parser.add_argument("--term", type=int, help="requested term, months")
+    parser.add_argument("--term", type=_positive_int, help="requested term, months")
     parser.add_argument("--as-of", type=_iso_date, metavar="YYYY-MM-DD",
                         help="assessment date (default: today); only data available on it is used")
     parser.add_argument("--purpose", help="loan purpose (recorded)")

@@ -5,8 +5,7 @@ Applicants (silver rows built from the ``schemas`` specs):
 * ``GOOD``: registered 2012, monthly VAT filings since 2019 with sales growing 10% a year,
   electricity up 10% a year, no court record, one performing loan of 300,000 CNY;
 * ``LISTED``: the same excellent profile, government-recommended, and put on the
-  dishonest-debtor list on 2021-06-03 (published, hence known, from 2021-06-08);
-* ``THIN``: registered, but no tax filing, utility read or loan.
+  dishonest-debtor list on 2021-06-03 (published, hence known, from 2021-06-08).
 
 The champion is a scorecard trained on a synthetic sample of six catalogue features with a
 known logistic default relationship, so the assessment's own features feed it.
@@ -15,6 +14,7 @@ known logistic default relationship, so the assessment's own features feed it.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ def uscc(i: int) -> str:
     return body + check_digit(body)
 
 
-GOOD, LISTED, THIN = uscc(901), uscc(902), uscc(903)
+GOOD, LISTED = uscc(901), uscc(902)
 LISTING_DATE, LISTING_PUBLISHED = dt.date(2021, 6, 3), dt.date(2021, 6, 8)
 MODEL_FEATURES = {  # log-odds effect per unit
     "tax_sales_growth_12m": -3.0, "util_elec_yoy_3m": -2.5, "court_defendant_cases_12m": 0.6,
@@ -50,8 +50,11 @@ def _periods() -> list[dt.date]:
     return out
 
 
+_HASHES = itertools.count()
+
+
 def _version(row: dict) -> dict:
-    return {"known_to": None, "is_current": True, "_batch_id": "b1", "_record_hash": f"h{id(row)}", **row}
+    return {"known_to": None, "is_current": True, "_batch_id": "b1", "_record_hash": f"h{next(_HASHES)}", **row}
 
 
 def _monthly(code: str) -> tuple[list[dict], list[dict]]:
@@ -85,16 +88,14 @@ def _loan(code: str) -> tuple[list[dict], list[dict]]:
 
 
 def silver_rows() -> dict[str, list[dict]]:
-    """Silver table name -> rows of the three applicants."""
+    """Silver table name -> rows of the two applicants."""
     data: dict[str, list[dict]] = {t: [] for t in ("enterprises", "tax_filings", "tax_ratings", "utility_reads",
                                                     "court_events", "transactions", "loans", "loan_balances")}
-    for code, name, recommended in ((GOOD, "核桃食品有限公司", False), (LISTED, "红枣加工有限公司", True),
-                                    (THIN, "新开杂粮合作社", False)):
+    for code, name, recommended in ((GOOD, "核桃食品有限公司", False), (LISTED, "红枣加工有限公司", True)):
         data["enterprises"].append(_version(dict(
             uscc=code, company_name=name, county="离石区", industry="walnut", size_class="small",
             founded_date=dt.date(2012, 3, 1), gov_recommended=recommended,
             recommended_date=dt.date(2020, 1, 1) if recommended else None, known_from=dt.date(2019, 1, 1))))
-    for code in (GOOD, LISTED):
         filings, reads = _monthly(code)
         data["tax_filings"] += filings
         data["utility_reads"] += reads

@@ -79,9 +79,9 @@ def test_cut_keeps_only_what_was_available_on_the_assessment_date(spark):
     for day, listed in ((LISTING_PUBLISHED - dt.timedelta(days=1), 0), (LISTING_PUBLISHED, 1)):
         cut = available_on(silver, uscc=LISTED, as_of=day)
         assert cut["court_events"].count() == listed
-        latest = cut["tax_filings"].agg({"period": "max"}).first()[0]
-        assert latest == dt.date(2021, 5 if day.day >= 16 else 4, 1)  # May is filed and known on June 16
-        assert cut["loan_balances"].count() == 0 and cut["enterprises"].count() == 1
+    # the May filing is known from June 16: not on the 15th
+    latest = available_on(silver, uscc=LISTED, as_of=dt.date(2021, 6, 15))["tax_filings"].agg({"period": "max"})
+    assert latest.first()[0] == dt.date(2021, 4, 1)
 
 
 @pytest.fixture(scope="module")
