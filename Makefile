@@ -36,6 +36,11 @@ jars: $(JARS_STAMP)
 demo: $(JARS_STAMP)
 	$(BIN)/riskpipe demo
 
+# Two pytest workers (pytest-xdist): most tests wait on Spark's JVM, Delta commits or a service, so
+# two processes keep both cores busy. Each module's tests stay on one worker (tests/conftest.py).
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: $(JARS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

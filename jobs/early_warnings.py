@@ -78,44 +78,47 @@ def catalogue_version(signals: Sequence[Signal]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def warning_inputs(features: DataFrame, *, previous: DataFrame, scores: DataFrame, loans: DataFrame,
-                   as_of: dt.date) -> DataFrame:
-    """The per-loan frame the conditions are evaluated on.
+def warning_inputs(features: DataFrame, *, scores: DataFrame, loans: DataFrame) -> DataFrame:
+    """The per-loan frame the conditions are evaluated on, for every snapshot D of ``loans``.
 
     Args:
-        features: ``enterprise_features`` of snapshot D (``as_of``).
-        previous: ``enterprise_features`` of the snapshot before D (may be empty).
-        scores: ``risk_scores`` of D and of the snapshots before it (only the last
-            :data:`GRADE_HISTORY_MONTHS` before D are used).
-        loans: ``jobs.loan_state.loan_state`` of D.
-        as_of: the snapshot date D.
+        features: ``enterprise_features`` of the snapshots D and of the month-ends before them
+            (``prev_*`` columns come from the month-end before D; null when it is missing).
+        scores: ``risk_scores`` of the snapshots D and of the :data:`GRADE_HISTORY_MONTHS`
+            month-ends before them.
+        loans: ``jobs.loan_state.loan_state`` of the snapshots D (only active loans are monitored).
 
     Returns:
-        One row per active loan: uscc, loan_id, snapshot_date, snapshot_month, the features,
+        One row per active loan and D: uscc, loan_id, snapshot_date, snapshot_month, the features,
         ``prev_<feature>``, pd, grade_num, grade_jump_3m and :data:`LOAN_COLUMNS`.
     """
     names = [f.name for f in FEATURES]
-    prev = previous.select("uscc", *[F.col(n).alias(f"prev_{n}") for n in names])
-    is_now = F.col("snapshot_date") == F.lit(as_of)
-    in_history = (F.col("snapshot_date") < F.lit(as_of)) & (F.col("snapshot_date") >= F.lit(history_start(as_of)))
-    best_before = scores.where(in_history).groupBy("uscc").agg(F.min("grade_num").alias("best_grade_before"))
-    score_cols = (scores.where(is_now).join(best_before, on="uscc", how="left")
-                  .select("uscc", "pd", "grade_num",
-                          (F.col("grade_num") - F.col("best_grade_before")).alias("grade_jump_3m")))
-    active = loans.where(F.col("is_active")).select("uscc", "loan_id", *LOAN_COLUMNS)
-    return (features.select("uscc", "snapshot_date", "snapshot_month", *names)
-            .join(active, on="uscc", how="inner")
-            .join(prev, on="uscc", how="left")
-            .join(score_cols, on="uscc", how="left")
+    keys = ["uscc", "snapshot_date"]
+    prev = features.select("uscc", F.last_day(F.add_months("snapshot_date", 1)).alias("snapshot_date"),
+                           *[F.col(n).alias(f"prev_{n}") for n in names])
+    now = scores.select("uscc", "snapshot_date", "pd", "grade_num")
+    history = scores.select("uscc", F.col("snapshot_date").alias("h_date"), F.col("grade_num").alias("h_grade"))
+    in_history = ((F.col("h_date") < F.col("snapshot_date"))
+                  & (F.col("h_date") >= F.last_day(F.add_months("snapshot_date", -GRADE_HISTORY_MONTHS))))
+    best_before = (now.select(*keys).join(history, on="uscc", how="inner").where(in_history)
+                   .groupBy(*keys).agg(F.min("h_grade").alias("best_grade_before")))
+    score_cols = (now.join(best_before, on=keys, how="left")
+                  .select(*keys, "pd", "grade_num", (F.col("grade_num") - F.col("best_grade_before"))
+                          .alias("grade_jump_3m")))
+    active = loans.where(F.col("is_active")).select(*keys, "loan_id", *LOAN_COLUMNS)
+    return (features.select(*keys, "snapshot_month", *names)
+            .join(active, on=keys, how="inner")
+            .join(prev, on=keys, how="left")
+            .join(score_cols, on=keys, how="left")
             .select("uscc", "loan_id", "snapshot_date", "snapshot_month", *names, *[f"prev_{n}" for n in names],
                     *SCORE_COLUMNS, *LOAN_COLUMNS))
 
 
-def history_start(as_of: dt.date) -> dt.date:
-    """Earliest snapshot of the grade history of ``as_of``: the month-end three months before."""
+def history_start(first: dt.date) -> dt.date:
+    """Earliest month-end whose features or scores the snapshots from ``first`` on need."""
     from jobs.features.pit import add_months
 
-    return add_months(as_of, -(GRADE_HISTORY_MONTHS - 1)) - dt.timedelta(days=1)
+    return add_months(first, -(GRADE_HISTORY_MONTHS - 1)) - dt.timedelta(days=1)
 
 
 def check_conditions(inputs: DataFrame, signals: Sequence[Signal]) -> None:

@@ -86,24 +86,26 @@ def origination_pd(loans: DataFrame, scores: DataFrame) -> DataFrame:
 
 
 def classify(loans: DataFrame, *, warnings: DataFrame, scores: DataFrame, config: ClassificationConfig) -> DataFrame:
-    """Classify the active loans of one snapshot.
+    """Classify the active loans of each snapshot D.
 
     Args:
-        loans: ``jobs.loan_state.loan_state`` of D (only ``is_active`` rows are classified).
-        warnings: ``early_warnings`` of D.
-        scores: ``risk_scores`` up to D (D's row gives pd and grade; earlier rows the origination PD).
+        loans: ``jobs.loan_state.loan_state`` of the D(s) (only ``is_active`` rows are classified).
+        warnings: ``early_warnings`` of the D(s).
+        scores: ``risk_scores`` up to the last D (D's row gives pd and grade; the first score on or
+            after a loan's start date its origination PD).
         config: floors and IFRS 9 thresholds.
 
     Returns:
         The ``loan_classification`` columns.
     """
     active = loans.where(F.col("is_active"))
-    day_scores = scores.join(active.select("snapshot_date").distinct(), on="snapshot_date", how="inner")
-    worst = warnings.groupBy("loan_id").agg(F.max(severity_rank(F.col("severity"))).alias("sev_rank"),
-                                            F.array_sort(F.collect_set("signal_id")).alias("signals"))
-    frame = (active.join(worst, on="loan_id", how="left")
-             .join(day_scores.select("uscc", "pd", "grade"), on="uscc", how="left")
-             .join(origination_pd(active, scores), on="loan_id", how="left"))
+    worst = (warnings.groupBy("loan_id", "snapshot_date")
+             .agg(F.max(severity_rank(F.col("severity"))).alias("sev_rank"),
+                  F.array_sort(F.collect_set("signal_id")).alias("signals")))
+    contracts = active.select("loan_id", "uscc", "start_date").distinct()
+    frame = (active.join(worst, on=["loan_id", "snapshot_date"], how="left")
+             .join(scores.select("uscc", "snapshot_date", "pd", "grade"), on=["uscc", "snapshot_date"], how="left")
+             .join(origination_pd(contracts, scores), on="loan_id", how="left"))
     dpd = F.col("days_past_due")
     dpd_rank = _dpd_floor_rank(dpd, config)
     warn_rank = _severity_floor_rank(F.coalesce(F.col("sev_rank"), F.lit(0)), config)

@@ -7,12 +7,10 @@ latest balance known on D has a business date before D).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import known_on, snapshot_month
+from jobs.features.pit import AsOf, known_versions, snapshots_frame
 
 ACTIVE_STATUSES = ("active", "restructured")
 # a loan whose latest balance is older than this is not treated as active (the ledger stopped)
@@ -24,13 +22,13 @@ OUTPUT = ["uscc", "loan_id", "snapshot_date", "snapshot_month", "product", "prin
           "days_past_due", "loan_status", "is_active"]
 
 
-def _is_active(status: Column, balance_date: Column, day: dt.date) -> Column:
-    recent = F.datediff(F.lit(day), balance_date) <= STALE_BALANCE_DAYS
+def _is_active(status: Column, balance_date: Column) -> Column:
+    recent = F.datediff(F.col("snapshot_date"), balance_date) <= STALE_BALANCE_DAYS
     return F.coalesce(status.isin(*ACTIVE_STATUSES) & recent, F.lit(False))
 
 
-def loan_state(loans: DataFrame, balances: DataFrame, *, as_of: dt.date) -> DataFrame:
-    """One row per loan started on or before ``as_of`` with its contract and latest balance.
+def loan_state(loans: DataFrame, balances: DataFrame, *, as_of: AsOf) -> DataFrame:
+    """One row per loan and snapshot: loans started on or before D with their contract and latest balance.
 
     Args:
         loans: silver ``loans`` history (loan_id, uscc, product, principal, credit_limit, start_date,
@@ -38,27 +36,29 @@ def loan_state(loans: DataFrame, balances: DataFrame, *, as_of: dt.date) -> Data
             status, known_from, known_to).
         balances: silver ``loan_balances`` (loan_id, as_of_date, outstanding_principal,
             undrawn_amount, overdue_principal, days_past_due, status).
-        as_of: the month-end D.
+        as_of: the month-end(s) D.
 
     Returns:
         :data:`OUTPUT`: ``balance_date`` is the business date of the latest balance known on D
-        (null when none), ``days_past_due`` is 0 without a balance, ``loan_status`` is the
-        balance's status (the contract's when no balance is known), ``is_active`` means active
-        or restructured on a balance at most :data:`STALE_BALANCE_DAYS` old.
+        (null when none in the :data:`STALE_BALANCE_DAYS` before D), ``days_past_due`` is 0
+        without a balance, ``loan_status`` is the balance's status (the contract's when no
+        balance is known), ``is_active`` means active or restructured on such a recent balance.
     """
-    day = F.lit(as_of)
-    contracts = (loans.where(known_on(day) & (F.col("start_date") <= day))
-                 .select("loan_id", "uscc", "product", "principal", "credit_limit", "start_date", "maturity_date",
-                         "guarantee_type", "collateral_type", "fund_coverage_share", "gov_recommended",
-                         F.col("status").alias("contract_status")))
+    snaps = F.broadcast(snapshots_frame(loans.sparkSession, as_of).select("snapshot_date", "snapshot_month"))
+    day = F.col("snapshot_date")
+    contracts = (known_versions(loans, snapshots_frame(loans.sparkSession, as_of), extra=F.col("start_date") <= day)
+                 .select("snapshot_date", "loan_id", "uscc", "product", "principal", "credit_limit", "start_date",
+                         "maturity_date", "guarantee_type", "collateral_type", "fund_coverage_share",
+                         "gov_recommended", F.col("status").alias("contract_status")))
     last = F.struct("outstanding_principal", "undrawn_amount", "overdue_principal", "days_past_due", "status")
     # T+1: the balance of business date d is available on d + 1, so on D the latest is before D
-    latest = (balances.where(F.col("as_of_date") < day)
-              .groupBy("loan_id").agg(F.max("as_of_date").alias("balance_date"),
-                                      F.max_by(last, "as_of_date").alias("b")))
+    recent = (F.col("as_of_date") < day) & (F.col("as_of_date") >= F.date_sub(day, STALE_BALANCE_DAYS))
+    latest = (balances.join(snaps, on=recent, how="inner")
+              .groupBy("loan_id", "snapshot_date").agg(F.max("as_of_date").alias("balance_date"),
+                                                       F.max_by(last, "as_of_date").alias("b")))
     status = F.coalesce(F.col("b.status"), F.col("contract_status"))
-    return (contracts.join(latest, on="loan_id", how="left")
-            .select("uscc", "loan_id", day.alias("snapshot_date"), F.lit(snapshot_month(as_of)).alias("snapshot_month"),
+    return (contracts.join(latest, on=["loan_id", "snapshot_date"], how="left").join(snaps, on="snapshot_date")
+            .select("uscc", "loan_id", "snapshot_date", "snapshot_month",
                     "product", "principal", "credit_limit", "start_date", "maturity_date", "guarantee_type",
                     "collateral_type", "fund_coverage_share", "gov_recommended", "balance_date",
                     F.col("b.outstanding_principal").alias("outstanding_principal"),
@@ -66,5 +66,5 @@ def loan_state(loans: DataFrame, balances: DataFrame, *, as_of: dt.date) -> Data
                     F.col("b.overdue_principal").alias("overdue_principal"),
                     F.coalesce(F.col("b.days_past_due"), F.lit(0)).cast("int").alias("days_past_due"),
                     status.alias("loan_status"),
-                    _is_active(status, F.col("balance_date"), as_of).alias("is_active"))
+                    _is_active(status, F.col("balance_date")).alias("is_active"))
             .select(*OUTPUT))

@@ -205,8 +205,11 @@ def summary(spark: SparkSession, as_of: dt.date | str | None = None, *,
 
     Returns:
         ``model_monitoring`` rows of that month-end as pandas (every column; ``details`` is a JSON
-        string), sorted by metric and subject; empty when nothing was monitored yet.
+        string), sorted by metric and subject; empty when nothing was monitored yet (the table is
+        not created by reading it).
     """
+    if not io.exists(spark, MODEL_MONITORING, settings):
+        return pd.DataFrame(columns=MODEL_MONITORING.columns)
     table = io.read(spark, MODEL_MONITORING, settings=settings)
     if as_of is not None:
         table = table.where(F.col("snapshot_date") <= F.lit(to_snapshots(as_of)[0]))
@@ -222,8 +225,11 @@ def history(spark: SparkSession, *, metric: str = "psi", subject: str = "score",
     """One metric of one subject over every monitored month-end (e.g. the PSI of the score, for a plot).
 
     Returns:
-        ``snapshot_date``, ``model_version``, ``value``, ``status``, ``alert``, sorted by date.
+        ``snapshot_date``, ``model_version``, ``value``, ``status``, ``alert``, sorted by date
+        (empty when nothing was monitored yet).
     """
+    if not io.exists(spark, MODEL_MONITORING, settings):
+        return pd.DataFrame(columns=["snapshot_date", "model_version", "value", "status", "alert"])
     table = io.read(spark, MODEL_MONITORING, settings=settings).where(
         (F.col("metric") == metric) & (F.col("subject") == subject))
     if as_of is not None:

@@ -1,10 +1,10 @@
 """Post-loan monitoring of one month-end: early warnings, the watch list and loan classification.
 
-Reads the snapshot's features (and the previous month's), the risk scores (run
+Reads the snapshots' features (and the previous months'), the risk scores (run
 ``jobs.scoring`` first), and the loan ledger from silver; writes ``early_warnings``,
-``watch_list`` and ``loan_classification`` for the snapshot's month with
-``replaceWhere`` (skipped when unchanged), so a rerun changes nothing and any month can
-be backfilled on its own (the watch list of month M reads the warnings of M-1).
+``watch_list`` and ``loan_classification`` for the snapshots' months with one
+``replaceWhere`` each (skipped when unchanged), so a rerun changes nothing. Any month or
+range can be backfilled on its own: the watch list of month M reads the warnings of M-1.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.early_warnings import catalogue_version, evaluate, history_start, load_catalogue, warning_inputs
-from jobs.features.pit import snapshot_month, to_snapshots
+from jobs.features.pit import AsOf, snapshot_month, to_snapshots
 from jobs.loan_classification import ClassificationConfig, classify
 from jobs.loan_state import STALE_BALANCE_DAYS, loan_state
 from jobs.watch_list import watch_list
@@ -29,69 +29,84 @@ def previous_month_end(day: dt.date) -> dt.date:
     return day.replace(day=1) - dt.timedelta(days=1)
 
 
-def _month(day: dt.date) -> str:
-    return f"snapshot_month = '{snapshot_month(day)}'"
+def _months(days: list[dt.date]) -> str:
+    return "snapshot_month IN (" + ", ".join(f"'{snapshot_month(d)}'" for d in days) + ")"
 
 
-def read_loan_state(spark: SparkSession, day: dt.date, settings: Settings) -> DataFrame:
-    """``loan_state`` of ``day`` from silver, reading only the balance months it can use."""
-    first_month = snapshot_month(day - dt.timedelta(days=STALE_BALANCE_DAYS + 31))
-    balances = io.read(spark, "loan_balances", settings=settings).where(F.col("as_of_month") >= first_month)
-    return loan_state(io.read(spark, "loans", settings=settings), balances, as_of=day)
+def _between(first: dt.date, last: dt.date):
+    return F.col("snapshot_date").between(F.lit(first), F.lit(last))
 
 
-def _scores_until(spark: SparkSession, day: dt.date, settings: Settings) -> DataFrame:
-    scores = io.read(spark, "risk_scores", settings=settings).where(F.col("snapshot_date") <= F.lit(day))
-    if scores.where(F.col("snapshot_date") == F.lit(day)).isEmpty():
-        raise ValueError(f"risk_scores has no rows for {day}: score the snapshot first (riskpipe score --as-of {day})")
+def read_loan_state(spark: SparkSession, days: list[dt.date], settings: Settings) -> DataFrame:
+    """``loan_state`` of ``days`` from silver, reading only the balance months they can use."""
+    first_month = snapshot_month(days[0] - dt.timedelta(days=STALE_BALANCE_DAYS + 31))
+    balances = (io.read(spark, "loan_balances", settings=settings)
+                .where((F.col("as_of_month") >= first_month) & (F.col("as_of_month") <= snapshot_month(days[-1]))))
+    return loan_state(io.read(spark, "loans", settings=settings), balances, as_of=days)
+
+
+def _scores_until(spark: SparkSession, days: list[dt.date], settings: Settings) -> DataFrame:
+    scores = io.read(spark, "risk_scores", settings=settings).where(F.col("snapshot_date") <= F.lit(days[-1]))
+    scored = {r[0] for r in scores.where(F.col("snapshot_date").isin(*days)).select("snapshot_date").distinct()
+              .collect()}
+    missing = [d.isoformat() for d in days if d not in scored]
+    if missing:
+        raise ValueError(f"risk_scores has no rows for {missing}: score first (riskpipe score --as-of {missing[0]})")
     return scores
 
 
-def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None) -> dict[str, Any]:
-    """Warnings, watch list and classification of snapshot ``as_of`` (a month-end).
+def _summary(days, signals, warnings, watch, classes, committed) -> dict[str, Any]:
+    def counts(frame: DataFrame, column: str) -> dict[str, int]:
+        return {str(r[column]): r["count"] for r in frame.groupBy(column).count().collect()}
+
+    last = F.col("snapshot_date") == F.lit(days[-1])
+    return {
+        "snapshot_dates": [d.isoformat() for d in days], "catalogue_version": catalogue_version(signals),
+        "warnings": warnings.where(last).count(),
+        "loans_warned": warnings.where(last).select("loan_id").distinct().count(),
+        "watch_list": counts(watch.where(last), "status"),
+        "classes": counts(classes.where(last), "suggested_class"),
+        "stages": counts(classes.where(last), "ifrs9_stage"),
+        "committed": committed,
+    }
+
+
+def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | None = None) -> dict[str, Any]:
+    """Warnings, watch list and classification of the snapshot(s) ``as_of`` (month-ends), one pass.
 
     Returns:
-        Summary: rows per table, loans on the watch list by status, loans by suggested class.
+        Summary of the last snapshot: warnings, loans warned, watch list by status, loans by
+        suggested class and stage; and which tables committed a new version.
     """
     from riskpipe.spark import get_spark
 
     settings = settings or load_settings()
     spark = spark or get_spark(settings, app_name="riskpipe-post-loan")
-    (day,) = to_snapshots(as_of)
-    features = io.read(spark, "enterprise_features", settings=settings)
-    scores = _scores_until(spark, day, settings).cache()
-    loans = read_loan_state(spark, day, settings).cache()
+    days = to_snapshots(as_of)
+    start = history_start(days[0])
+    features = io.read(spark, "enterprise_features", settings=settings).where(_between(start, days[-1]))
+    scores = _scores_until(spark, days, settings).cache()
+    loans = read_loan_state(spark, days, settings).cache()
     cached = [scores, loans]
     path = resolve_path(settings.raw.get("early_warnings", {}).get("catalogue", "conf/early_warnings.yaml"))
     signals = load_catalogue(path)
     try:
-        inputs = warning_inputs(features.where(F.col("snapshot_date") == F.lit(day)),
-                                previous=features.where(F.col("snapshot_date") == F.lit(previous_month_end(day))),
-                                scores=scores.where(F.col("snapshot_date") >= F.lit(history_start(day))),
-                                loans=loans, as_of=day)
+        inputs = warning_inputs(features, scores=scores.where(F.col("snapshot_date") >= F.lit(start)), loans=loans)
         warnings = evaluate(inputs, signals, version=catalogue_version(signals)).cache()
         cached.append(warnings)
-        committed = {"early_warnings": io.replace_partition(warnings, EARLY_WARNINGS, _month(day),
+        committed = {"early_warnings": io.replace_partition(warnings, EARLY_WARNINGS, _months(days),
                                                             settings=settings)}
         previous = io.read(spark, EARLY_WARNINGS, settings=settings).where(
-            F.col("snapshot_month") == snapshot_month(previous_month_end(day)))
-        watch = watch_list(warnings, previous, as_of=day).cache()
+            F.col("snapshot_month") == snapshot_month(previous_month_end(days[0])))
+        watch = watch_list(warnings.unionByName(previous), as_of=days).cache()
         cached.append(watch)
-        committed["watch_list"] = io.replace_partition(watch, WATCH_LIST, _month(day), settings=settings)
+        committed["watch_list"] = io.replace_partition(watch, WATCH_LIST, _months(days), settings=settings)
         classes = classify(loans, warnings=warnings, scores=scores,
                            config=ClassificationConfig.from_settings(settings.raw)).cache()
         cached.append(classes)
-        committed["loan_classification"] = io.replace_partition(classes, LOAN_CLASSIFICATION, _month(day),
+        committed["loan_classification"] = io.replace_partition(classes, LOAN_CLASSIFICATION, _months(days),
                                                                 settings=settings)
-        summary = {
-            "snapshot_date": day.isoformat(), "catalogue_version": catalogue_version(signals),
-            "warnings": warnings.count(), "loans_warned": warnings.select("loan_id").distinct().count(),
-            "watch_list": {r["status"]: r["count"] for r in watch.groupBy("status").count().collect()},
-            "classes": {r["suggested_class"]: r["count"] for r in classes.groupBy("suggested_class").count().collect()},
-            "stages": {str(r["ifrs9_stage"]): r["count"] for r in classes.groupBy("ifrs9_stage").count().collect()},
-            "committed": committed,
-        }
+        return _summary(days, signals, warnings, watch, classes, committed)
     finally:
         for frame in cached:
             frame.unpersist()
-    return summary

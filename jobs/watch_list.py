@@ -2,18 +2,16 @@
 
 A loan is ``new`` on the list when it has warnings on D and had none on the previous
 month-end, ``ongoing`` when it has both, ``cleared`` when its warnings of last month are
-gone. It is a pure function of two months of ``early_warnings``, so rerunning or
-backfilling any month gives the same list.
+gone. It is a pure function of two consecutive months of ``early_warnings``, so rerunning
+or backfilling any month gives the same list.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import snapshot_month
+from jobs.features.pit import AsOf, snapshots_frame
 from schemas.gold_scores import SEVERITIES, WATCH_LIST
 
 def _severity_order() -> Column:
@@ -26,31 +24,33 @@ def severity_rank(severity: Column) -> Column:
 
 
 def _per_loan(warnings: DataFrame, prefix: str) -> DataFrame:
-    return warnings.groupBy("uscc", "loan_id").agg(
+    return warnings.groupBy("uscc", "loan_id", "snapshot_date").agg(
         F.array_sort(F.collect_set("signal_id")).alias(f"{prefix}_signals"),
         F.max(severity_rank(F.col("severity"))).alias(f"{prefix}_rank"))
 
 
-def watch_list(warnings_now: DataFrame, warnings_prev: DataFrame, *, as_of: dt.date) -> DataFrame:
-    """Build the watch list of ``as_of``.
+def watch_list(warnings: DataFrame, *, as_of: AsOf) -> DataFrame:
+    """Build the watch list of each snapshot D of ``as_of``.
 
     Args:
-        warnings_now: ``early_warnings`` rows of D.
-        warnings_prev: ``early_warnings`` rows of the previous month-end.
-        as_of: the snapshot date D.
+        warnings: ``early_warnings`` rows of the snapshots D and of the month-end before each D.
+        as_of: the snapshot date(s) D.
 
     Returns:
         The ``watch_list`` columns: uscc, loan_id, snapshot_date, snapshot_month, status,
         max_severity, signals, new_signals, n_signals.
     """
-    now, prev = _per_loan(warnings_now, "now"), _per_loan(warnings_prev, "prev")
+    snaps = F.broadcast(snapshots_frame(warnings.sparkSession, as_of).select("snapshot_date", "snapshot_month"))
+    now = _per_loan(warnings, "now")
+    # last month's warnings, moved to the month-end they are compared with
+    prev = _per_loan(warnings, "prev").withColumn("snapshot_date", F.last_day(F.add_months("snapshot_date", 1)))
     has_now, has_prev = F.col("now_signals").isNotNull(), F.col("prev_signals").isNotNull()
     empty = F.array().cast("array<string>")
     status = F.when(has_now & has_prev, "ongoing").when(has_now, "new").otherwise("cleared")
     signals = F.coalesce(F.col("now_signals"), empty)
-    return (now.join(prev, on=["uscc", "loan_id"], how="full")
-            .select("uscc", "loan_id", F.lit(as_of).alias("snapshot_date"),
-                    F.lit(snapshot_month(as_of)).alias("snapshot_month"), status.alias("status"),
+    return (now.join(prev, on=["uscc", "loan_id", "snapshot_date"], how="full")
+            .join(snaps, on="snapshot_date", how="inner")
+            .select("uscc", "loan_id", "snapshot_date", "snapshot_month", status.alias("status"),
                     F.element_at(_severity_order(), F.coalesce(F.col("now_rank"), F.col("prev_rank")))
                     .alias("max_severity"),
                     signals.alias("signals"),

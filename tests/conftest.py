@@ -33,6 +33,15 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(key, value)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # With `-n 2 --dist loadgroup` (make test) a module's tests stay on one worker, so module
+    # fixtures are built once; every test of the shared simulator pipeline goes to the same
+    # worker, so the session fixture `sim_pipeline` is built once too.
+    for item in items:
+        group = "sim_pipeline" if "sim_pipeline" in getattr(item, "fixturenames", ()) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     root = getattr(config, "_riskpipe_tmp", None)
     if root is not None:
@@ -58,3 +67,26 @@ def spark(settings):
 @pytest.fixture(scope="session")
 def lakehouse_root(settings) -> str:
     return settings.lakehouse_root
+
+
+# Size of the shared simulator pipeline: big enough for a few dozen defaults, small enough for
+# make test. Bank transactions (the largest feed by far) are left out; every other source is in.
+SIM_PIPELINE = {"enterprises": 300, "months": 30, "sources": ("tax", "utility", "court", "loans")}
+
+
+@pytest.fixture(scope="session")
+def sim_pipeline(pytestconfig, spark, settings, tmp_path_factory):
+    """The whole pipeline on real simulator data, built once per session and shared.
+
+    Simulated, ingested, features and labels built, champion trained and promoted in the
+    session's MLflow store; see :mod:`riskpipe.testing.pipeline`. Tests must treat its silver
+    and feature tables as read-only (the gold scoring tables are theirs to write).
+    """
+    from riskpipe.testing.pipeline import build_sim_pipeline
+
+    # The store of pytest_configure: MLFLOW_TRACKING_URI may since have been rewritten
+    # by ``mlflow.set_tracking_uri`` (e.g. by a test talking to a real tracking server).
+    root = pytestconfig._riskpipe_tmp  # type: ignore[attr-defined]
+    return build_sim_pipeline(tmp_path_factory.mktemp("sim_pipeline"), spark=spark, settings=settings,
+                              tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                              artifact_root=str(root / "mlartifacts"), **SIM_PIPELINE)

@@ -129,10 +129,10 @@ def _score_and_monitor(args: argparse.Namespace) -> None:
     summary = scoring.run(scored)
     print(f"    scored {summary['rows']} borrower-months {scored[0]}..{scored[-1]} with "
           f"{summary['model_name']} v{summary['model_version']}", flush=True)
-    for day in scored[-MONITORED_MONTHS:]:
-        result = post_loan.run(day)
-        print(f"    {day}: {result['warnings']} warnings on {result['loans_warned']} loans, watch list "
-              f"{result['watch_list']}, classes {result['classes']}", flush=True)
+    result = post_loan.run(scored[-MONITORED_MONTHS:])
+    print(f"    monitored {scored[-MONITORED_MONTHS]}..{last}; on {last}: {result['warnings']} warnings on "
+          f"{result['loans_warned']} loans, watch list {result['watch_list']}, classes {result['classes']}",
+          flush=True)
 
 
 def _demo(args: argparse.Namespace) -> int:

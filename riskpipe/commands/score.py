@@ -36,8 +36,8 @@ def _score(args: argparse.Namespace) -> int:
 def _monitor(args: argparse.Namespace) -> int:
     from jobs import post_loan
 
-    for day in _days(args):
-        print(json.dumps(post_loan.run(day), default=str), flush=True)
+    # a range is evaluated in one pass and one commit per table
+    print(json.dumps(post_loan.run(_days(args)), default=str), flush=True)
     return 0
 
 

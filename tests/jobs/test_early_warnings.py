@@ -52,13 +52,13 @@ def test_duplicate_ids_are_rejected():
 
 
 def _inputs(spark, features_rows, loan_rows, score_rows, *, as_of, previous_rows=()):
-    features = get("enterprise_features").rows_to_df(spark, features_rows)
-    previous = get("enterprise_features").rows_to_df(spark, list(previous_rows))
+    features = get("enterprise_features").rows_to_df(spark, list(features_rows) + list(previous_rows))
     scores = get("risk_scores").rows_to_df(spark, score_rows)
-    loans = spark.createDataFrame(loan_rows, "uscc string, loan_id string, days_past_due int, "
-                                             "outstanding_principal double, loan_status string, product string, "
-                                             "is_active boolean")
-    return warning_inputs(features, previous=previous, scores=scores, loans=loans, as_of=as_of)
+    loans = spark.createDataFrame([(code, as_of, *rest) for code, *rest in loan_rows],
+                                  "uscc string, snapshot_date date, loan_id string, days_past_due int, "
+                                  "outstanding_principal double, loan_status string, product string, "
+                                  "is_active boolean")
+    return warning_inputs(features, scores=scores, loans=loans)
 
 
 def _feature_row(code, day, **values):
@@ -109,35 +109,28 @@ def _collapse(data: dict, code: str, first_period: dt.date, late: dict | None = 
     reads = [r for r in data["utility_reads"] if not (r["uscc"] == code and r["utility_type"] == "electricity")]
     for period in synthetic._periods():
         known = (late or {}).get(period, synthetic._month(period, 1).replace(day=11))
-        reads.append(dict(meter_id="E-collapse", uscc=code, utility_type="electricity", period=period,
+        reads.append(dict(meter_id=f"E-{code}", uscc=code, utility_type="electricity", period=period,
                           read_date=known, consumption=3000.0 if period >= first_period else 30000.0, unit="kWh",
                           bill_amount=1.0, paid_flag=True, arrears_amount=0.0, known_from=known,
-                          known_to=None, is_current=True, _batch_id="b", _record_hash=f"e{period}"))
+                          known_to=None, is_current=True, _batch_id="b", _record_hash=f"e{code}{period}"))
     return {**data, "utility_reads": reads}
 
 
-def _first_firing(spark, data: dict, code: str, snapshots: list[dt.date]) -> dt.date | None:
-    silver = frames(spark, data)
-    features = features_frame(silver, as_of=snapshots, built_from="{}").cache()
-    scores = get("risk_scores").rows_to_df(spark, [])
-    signals = [s for s in load_catalogue(CATALOGUE) if s.id == "ELEC_YOY_DROP_2M"]
-    for prev, day in zip(snapshots, snapshots[1:]):
-        loans = loan_state(silver["loans"], silver["loan_balances"], as_of=day)
-        inputs = warning_inputs(features.where(F.col("snapshot_date") == day),
-                                previous=features.where(F.col("snapshot_date") == prev),
-                                scores=scores, loans=loans, as_of=day)
-        if not evaluate(inputs, signals, version="v").where(F.col("uscc") == code).isEmpty():
-            return day
-    return None
-
-
 def test_electricity_collapse_warns_in_the_month_the_second_read_becomes_available(spark, silver_rows):
-    code = synthetic.uscc(1)   # enterprise 0: loan LN0000, active through 2021
-    snapshots = [dt.date(2021, 2, 28), dt.date(2021, 3, 31), dt.date(2021, 4, 30), dt.date(2021, 5, 31),
-                 dt.date(2021, 6, 30)]
+    on_time, late = synthetic.uscc(1), synthetic.uscc(3)   # enterprises 0 and 2: loans active through 2021
     collapse = dt.date(2021, 3, 1)
-    # reads of March and April 2021 are known from 11 April and 11 May: two months down by end of May
-    assert _first_firing(spark, _collapse(silver_rows, code, collapse), code, snapshots) == dt.date(2021, 5, 31)
-    # the April read delivered late, on 20 June: the warning waits for it
-    late = {dt.date(2021, 4, 1): dt.date(2021, 6, 20)}
-    assert _first_firing(spark, _collapse(silver_rows, code, collapse, late), code, snapshots) == dt.date(2021, 6, 30)
+    data = _collapse(silver_rows, on_time, collapse)
+    # for the second enterprise the April read is delivered late, on 20 June
+    data = _collapse(data, late, collapse, {dt.date(2021, 4, 1): dt.date(2021, 6, 20)})
+    snapshots = [dt.date(2021, 3, 31), dt.date(2021, 4, 30), dt.date(2021, 5, 31), dt.date(2021, 6, 30)]
+    silver = frames(spark, data)
+    features = features_frame(silver, as_of=snapshots, built_from="{}")
+    loans = loan_state(silver["loans"], silver["loan_balances"], as_of=snapshots)
+    signals = [s for s in load_catalogue(CATALOGUE) if s.id == "ELEC_YOY_DROP_2M"]
+    inputs = warning_inputs(features, scores=get("risk_scores").rows_to_df(spark, []), loans=loans)
+    fired = evaluate(inputs, signals, version="v").groupBy("uscc").agg(F.min("snapshot_date").alias("first"))
+    first = {r["uscc"]: r["first"] for r in fired.collect()}
+    # reads of March and April 2021 are known from 11 April and 11 May: two months down by the end of May
+    assert first.get(on_time) == dt.date(2021, 5, 31)
+    # the late April read: the warning waits for it, and fires in the month it arrives
+    assert first.get(late) == dt.date(2021, 6, 30)

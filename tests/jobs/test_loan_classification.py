@@ -92,7 +92,7 @@ def test_watch_list_marks_new_ongoing_and_cleared_loans(spark):
     now = _warnings(spark, [("A", DAY, "ELEC_ZERO", "high"), ("A", DAY, "DPD_1_30", "medium"),
                             ("B", DAY, "TAX_SALES_DROP", "medium")])
     prev = _warnings(spark, [("A", before, "ELEC_ZERO", "high"), ("C", before, "COURT_ENFORCEMENT", "high")])
-    out = watch_list(now, prev, as_of=DAY)
+    out = watch_list(now.unionByName(prev), as_of=DAY)
     expected = get("watch_list").rows_to_df(spark, [
         dict(uscc=CODE, loan_id="A", snapshot_date=DAY, snapshot_month="2021-06", status="ongoing",
              max_severity="high", signals=["DPD_1_30", "ELEC_ZERO"], new_signals=["DPD_1_30"], n_signals=2),

@@ -1,0 +1,1 @@
+"""The monthly risk report: one self-contained HTML file (plots embedded), from the gold tables."""

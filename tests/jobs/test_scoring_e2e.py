@@ -1,0 +1,130 @@
+"""Scoring, post-loan monitoring and the report on real simulator data (the session's ``sim_pipeline``).
+
+The champion registered by ``sim_pipeline`` scores the last months through
+``mlflow.pyfunc.spark_udf``; warnings, the watch list and the loan classes are built for the
+last year; the report is rendered in a real headless Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from riskpipe import io
+
+SCORED_MONTHS = 18
+MONITORED_MONTHS = 12
+TABLES = ("risk_scores", "early_warnings", "watch_list", "loan_classification")
+
+
+@pytest.fixture(scope="module")
+def monitored(spark, sim_pipeline):
+    from jobs import post_loan, scoring
+
+    sim = sim_pipeline
+    days = sim.snapshots[-SCORED_MONTHS:]
+    features_version = io.version(spark, "enterprise_features", sim.settings)
+    scored = scoring.run(days, settings=sim.settings, spark=spark, model_name=sim.model_config.name)
+    watched = post_loan.run(days[-MONITORED_MONTHS:], settings=sim.settings, spark=spark)
+    return SimpleNamespace(sim=sim, settings=sim.settings, days=days, monitored=days[-MONITORED_MONTHS:],
+                           scored=scored, watched=watched, features_version=features_version)
+
+
+def _read(spark, m, table):
+    return io.read(spark, table, settings=m.settings)
+
+
+def test_every_active_borrower_is_scored_by_the_champion(spark, monitored):
+    m = monitored
+    features = _read(spark, m, "enterprise_features").where(F.col("snapshot_date").isin(*m.days))
+    scores = _read(spark, m, "risk_scores")
+    assert scores.count() == features.where("is_active_borrower").count() == m.scored["rows"] > 0
+    assert scores.join(features.where("is_active_borrower"), on=["uscc", "snapshot_date"], how="left_anti").isEmpty()
+    assert {r[0] for r in scores.select("model_version").distinct().collect()} == {m.sim.champion_version}
+    assert {r[0] for r in scores.select("features_version").distinct().collect()} == {m.features_version}
+    bad = scores.where((F.col("pd") < 0) | (F.col("pd") > 1) | ~F.col("grade_num").between(1, 10)
+                       | (F.col("grade").cast("int") != F.col("grade_num")))
+    assert bad.isEmpty()
+    # PD tracks the scorecard points: higher points, lower PD
+    pdf = scores.select("pd", "score").toPandas()
+    assert np.corrcoef(pdf["pd"], pdf["score"])[0, 1] < -0.5
+
+
+def test_rerunning_a_snapshot_leaves_every_table_unchanged(spark, monitored):
+    from jobs import post_loan, scoring
+
+    m = monitored
+    before = {t: io.version(spark, t, m.settings) for t in TABLES}
+    content = {t: _read(spark, m, t).count() for t in TABLES}
+    again = scoring.run(m.days[-1], settings=m.settings, spark=spark, model_name=m.sim.model_config.name)
+    watched = post_loan.run(m.days[-1], settings=m.settings, spark=spark)
+    assert not again["committed"] and not any(watched["committed"].values())
+    assert {t: io.version(spark, t, m.settings) for t in TABLES} == before
+    assert {t: _read(spark, m, t).count() for t in TABLES} == content
+
+
+def test_another_engine_reads_the_same_scores(spark, monitored):
+    from deltalake import DeltaTable
+
+    path = io.table_path("risk_scores", monitored.settings)
+    theirs = DeltaTable(path).to_pandas()
+    ours = _read(spark, monitored, "risk_scores").toPandas()
+    key = ["uscc", "snapshot_date"]
+    theirs = theirs[list(ours.columns)].sort_values(key).reset_index(drop=True)
+    ours = ours.sort_values(key).reset_index(drop=True)
+    assert len(theirs) == len(ours)
+    assert (theirs["uscc"] == ours["uscc"]).all() and (theirs["grade"] == ours["grade"]).all()
+    assert np.allclose(theirs["pd"], ours["pd"]) and (theirs["model_version"] == ours["model_version"]).all()
+
+
+def test_change_data_feed_gives_downstream_the_increments(spark, monitored):
+    m = monitored
+    assert io.table_properties(spark, "risk_scores", m.settings).get("delta.enableChangeDataFeed") == "true"
+    changes = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0)
+               .load(io.table_path("risk_scores", m.settings)))
+    assert changes.where(F.col("_change_type") == "insert").count() == _read(spark, m, "risk_scores").count()
+
+
+def test_warnings_fire_earlier_for_enterprises_that_later_default(spark, monitored, capsys):
+    from jobs.warning_evaluation import lead_times
+
+    m = monitored
+    result = lead_times(_read(spark, m, "early_warnings"), _read(spark, m, "default_labels"),
+                        _read(spark, m, "risk_scores"), first=m.monitored[0], last=m.monitored[-1])
+    with capsys.disabled():
+        print(f"\nearly-warning backtest on simulator data: {json.dumps(result)}")
+    assert result["defaulters"] >= 5, result
+    assert result["catch_rate"] > result["false_alarm_rate"], result
+    assert result["median_lead_months"] >= 1, result
+
+
+def test_watch_list_and_classes_are_consistent_with_the_warnings(spark, monitored):
+    m = monitored
+    last = F.col("snapshot_date") == F.lit(m.monitored[-1])
+    warned = {r[0] for r in _read(spark, m, "early_warnings").where(last).select("loan_id").distinct().collect()}
+    watch = _read(spark, m, "watch_list").where(last)
+    assert {r[0] for r in watch.where(F.col("status") != "cleared").select("loan_id").collect()} == warned
+    classes = _read(spark, m, "loan_classification").where(last)
+    assert classes.where((F.col("days_past_due") > 90) & (F.col("suggested_class") == "normal")).isEmpty()
+    assert classes.where((F.col("ifrs9_stage") == 3) != F.col("is_default")).isEmpty()
+
+
+def test_report_renders_in_a_real_browser_with_its_plots(spark, monitored, tmp_path):
+    from PIL import Image
+
+    from jobs.report.main import run
+    from riskpipe.testing.browser import render
+
+    summary = run(monitored.monitored[-1], settings=monitored.settings, spark=spark, out=str(tmp_path))
+    html = open(summary["path"], encoding="utf-8").read()
+    assert html.count('src="data:image/png;base64,') >= 4
+    assert {"grades", "classification", "warnings"} <= set(summary["sections"])
+    shot = render(summary["path"], tmp_path / "report.png", width=1280, height=2600)
+    assert shot.console == [], shot.console
+    pixels = np.asarray(Image.open(shot.screenshot).convert("RGB")).astype(int)
+    colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 60   # plot bars and lines, not text or background
+    assert colourful.mean() > 0.01, f"screenshot looks empty: {colourful.mean():.4f} coloured pixels"
