@@ -87,3 +87,10 @@ def test_the_job_writes_every_metric_and_a_rerun_commits_nothing(spark, lakehous
 def test_an_unscored_month_fails_clearly(spark, lakehouse):
     with pytest.raises(ValueError, match="riskpipe score --as-of 2021-11-30"):
         model_monitoring.run(dt.date(2021, 11, 30), settings=lakehouse, spark=spark)
+
+
+def test_reading_results_before_any_monitoring_creates_nothing(spark, settings, tmp_path):
+    empty = settings.replace(lakehouse_root=str(tmp_path / "lakehouse"))
+    assert model_monitoring.summary(spark, D, settings=empty).empty
+    assert model_monitoring.history(spark, settings=empty).empty
+    assert not io.exists(spark, MODEL_MONITORING, empty)
