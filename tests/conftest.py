@@ -58,3 +58,21 @@ def spark(settings):
 @pytest.fixture(scope="session")
 def lakehouse_root(settings) -> str:
     return settings.lakehouse_root
+
+
+@pytest.fixture(scope="session")
+def sim_pipeline(pytestconfig, spark, settings, tmp_path_factory):
+    """The whole pipeline on real simulator data, built once per session and shared.
+
+    Simulated, ingested (every source), features and labels built, champion trained and
+    promoted in the session's MLflow store; see :mod:`riskpipe.testing.pipeline`. Tests must
+    treat it as read-only (write into their own tables or a copy).
+    """
+    from riskpipe.testing.pipeline import build_sim_pipeline
+
+    # The store of pytest_configure: MLFLOW_TRACKING_URI may since have been rewritten
+    # by ``mlflow.set_tracking_uri`` (e.g. by a test talking to a real tracking server).
+    root = pytestconfig._riskpipe_tmp  # type: ignore[attr-defined]
+    return build_sim_pipeline(tmp_path_factory.mktemp("sim_pipeline"), spark=spark, settings=settings,
+                              tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                              artifact_root=str(root / "mlartifacts"))
