@@ -133,7 +133,10 @@ def run_source(source: str, *, data_interval_start: str | dt.date, data_interval
             (loans, loan_balances and transactions from the core banking database).
 
     Returns:
-        Summary: batch id, files, rows read / published / quarantined / duplicate.
+        Summary: batch id, files, rows read / published / quarantined / duplicate, and the
+        gaps recorded by the feed's completeness rule (``gaps`` for the monthly feeds, see
+        ``jobs/gaps.py``; ``continuity_gaps`` for transactions and court events, see
+        ``jobs/continuity.py``).
 
     Raises:
         MalformedFileError: a file cannot be read; nothing was written.
@@ -150,9 +153,16 @@ def run_source(source: str, *, data_interval_start: str | dt.date, data_interval
     if mode == "jdbc":
         from jobs.ingest_jdbc import run_jdbc
 
-        return run_jdbc(spark, src, start=start, end=end, settings=settings)
-    if src.fmt == "rest":
+        result = run_jdbc(spark, src, start=start, end=end, settings=settings)
+    elif src.fmt == "rest":
         from jobs.ingest_api import run_court_api
 
-        return run_court_api(spark, src, start=start, end=end, settings=settings)
-    return run_files(spark, src, start=start, end=end, settings=settings)
+        result = run_court_api(spark, src, start=start, end=end, settings=settings)
+    else:
+        result = run_files(spark, src, start=start, end=end, settings=settings)
+    from jobs import continuity
+
+    # Daily and event feeds have no expected periods to enumerate; their chains show missing rows.
+    if src.name in continuity.CHECKED_FEEDS and result.get("batch_id"):
+        result["continuity_gaps"] = continuity.main(src.name, since=start, settings=settings)
+    return result

@@ -77,3 +77,22 @@ DATA_GAPS = register(TableSpec(
     keys=("table_name", "entity_key", "period"),
     partition_by=("table_name",),
     description="one row per expected monthly record that was never delivered (a gap in a feed)"))
+
+CONTINUITY_GAPS = register(TableSpec(
+    "continuity_gaps", "ops",
+    StructType([
+        column("table_name", S, "silver table whose feed was checked", nullable=False),
+        column("entity_key", S, "the chain: account (transactions) or id prefix (court events)", nullable=False),
+        column("rule", S, "named continuity rule, e.g. transactions.balance_discontinuity", nullable=False),
+        column("key_before", S, "id of the last row received before the break", nullable=False),
+        column("key_after", S, "id of the first row received after the break", nullable=False),
+        column("date_before", DateType(), "date of the row before the break"),
+        column("date_after", DateType(), "date of the row after the break"),
+        column("missing_rows", LongType(), "rows missing in the break, when the ids tell (sequence gaps)"),
+        column("unexplained_amount", DoubleType(),
+               "balance change no received row explains: the signed sum of the missing rows", unit="CNY"),
+        column("detected_at", TS, "when the check last ran"),
+    ]),
+    keys=("table_name", "entity_key", "key_after"),
+    partition_by=("table_name",),
+    description="one row per break in a feed's chain (balance or id sequence): rows that never arrived"))

@@ -92,3 +92,55 @@ def test_a_changed_file_under_an_old_name_is_detected(spark, lake):
     with pytest.raises(ChangedFileError, match="tax_filings_202003.csv"):
         _run()
     assert io.read(spark, "tax_filings").where(F.col("taxable_sales") == 2000.0).count() == 0
+
+
+def _settings(on_new_column: str):
+    """The environment's settings with ``ingestion.on_new_column`` set."""
+    import copy
+
+    from riskpipe.config import load_settings
+
+    settings = load_settings()
+    raw = copy.deepcopy(settings.raw)
+    raw["ingestion"]["on_new_column"] = on_new_column
+    return settings.replace(raw=raw)
+
+
+def _deliver(lake, month: str, rows: list[str], *, extra_column: str | None = None) -> None:
+    header = HEADER + (f",{extra_column}" if extra_column else "")
+    (lake / f"tax_filings_{month}.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+def test_an_added_column_is_rejected_naming_the_file_and_the_column(spark, lake):
+    from jobs.bronze import MalformedFileError
+    from jobs.ingest import run_source
+
+    _deliver(lake, "202003", [_row(n) + ",LL-01" for n in range(5)], extra_column="branch_code")
+    with pytest.raises(MalformedFileError, match=r"tax_filings_202003\.csv: new columns \['branch_code'\]"):
+        run_source("tax_filings", data_interval_start="2020-03-01", data_interval_end="2020-04-01",
+                   settings=_settings("reject"))
+    for table in ("bronze_tax_filings", "tax_filings", "quarantine", "ingest_manifest"):
+        assert _count(spark, table) == 0, table
+
+
+def test_an_added_column_is_evolved_into_bronze_and_the_rows_published(spark, lake):
+    """Bronze keeps everything received, so it gains the column (earlier rows read null);
+    silver keeps its declared contract and publishes the rows."""
+    from jobs.ingest import run_source
+
+    evolve = _settings("evolve")
+    february = [_row(n).replace(",2020-02,2020-03-10,", ",2020-01,2020-02-10,") for n in range(3)]
+    _deliver(lake, "202002", february)
+    run_source("tax_filings", data_interval_start="2020-02-01", data_interval_end="2020-03-01", settings=evolve)
+    _deliver(lake, "202003", [_row(n) + f",LL-{n:02d}" for n in range(5)], extra_column="branch_code")
+    summary = run_source("tax_filings", data_interval_start="2020-03-01", data_interval_end="2020-04-01",
+                         settings=evolve)
+
+    assert summary["rows_read"] == 5 and summary["rows_published"] == 5
+    bronze = io.read(spark, "bronze_tax_filings")
+    assert "branch_code" in bronze.columns
+    by_file = {(r["_source_file"], r["branch_code"]) for r in bronze.select("_source_file", "branch_code").collect()}
+    assert by_file == {("tax/filings/tax_filings_202002.csv", None),
+                       *{("tax/filings/tax_filings_202003.csv", f"LL-{n:02d}") for n in range(5)}}
+    silver = io.read(spark, "tax_filings")
+    assert "branch_code" not in silver.columns and silver.count() == 8
