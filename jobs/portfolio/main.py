@@ -36,10 +36,11 @@ def portfolio_tables(loans: DataFrame, scores: DataFrame, enterprises: DataFrame
                      config: PortfolioConfig) -> PortfolioTables:
     """Per-loan risk, breakdowns and metrics (pure; see :func:`jobs.portfolio.risk.exposures` for inputs).
 
-    ``risk`` is the input of the other two: cache it when the frames are evaluated more than once.
+    Each frame is the input of the next: cache them when they are evaluated more than once.
     """
     risk = portfolio_risk(loans, scores, enterprises, config=config)
-    return PortfolioTables(risk, breakdown(risk, config=config), metrics(risk, config=config))
+    summary = breakdown(risk, config=config)
+    return PortfolioTables(risk, summary, metrics(risk, summary, config=config))
 
 
 def month_condition(day: dt.date) -> str:
@@ -90,13 +91,15 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
     config = PortfolioConfig.from_settings(settings.raw, **overrides)
     loans, scores, places = read_inputs(spark, day, settings)
     risk = portfolio_risk(loans, scores, places, config=config).cache()
+    summary = breakdown(risk, config=config).cache()
+    # each frame is compared with the table, then written: computed once
+    tables = PortfolioTables(risk, summary, metrics(risk, summary, config=config).cache())
     try:
-        frames = ((PORTFOLIO_RISK, risk), (PORTFOLIO_SUMMARY, breakdown(risk, config=config)),
-                  (PORTFOLIO_METRICS, metrics(risk, config=config)))
         committed = {spec.name: io.replace_partition(frame, spec, month_condition(day), settings=settings)
-                     for spec, frame in frames}
-        row = frames[2][1].first()
+                     for spec, frame in zip((PORTFOLIO_RISK, PORTFOLIO_SUMMARY, PORTFOLIO_METRICS), tables)}
+        row = tables.metrics.first()
     finally:
-        risk.unpersist()
+        for frame in tables:
+            frame.unpersist()
     return {"snapshot_date": day.isoformat(), "config_hash": config.version(), **_totals(row),
             "committed": committed}

@@ -65,44 +65,47 @@ def adequacy(balance: Column, claim: Column) -> Column:
     return F.when(claim > 0, balance / claim)
 
 
-def hhi(frame: DataFrame, by: str) -> DataFrame:
-    """Herfindahl index of EAD by ``by`` per snapshot: sum of squared EAD shares (snapshot_date, hhi)."""
-    shares = (frame.groupBy("snapshot_date", by).agg(F.sum("ead").alias("ead"))
-              .withColumn("share", F.try_divide(F.col("ead"), F.sum("ead").over(Window.partitionBy("snapshot_date")))))
-    return shares.groupBy("snapshot_date").agg(F.sum(F.col("share") * F.col("share")).alias("hhi"))
+def _hhi_by(summary: DataFrame, dimension: str) -> Column:
+    share = F.when(F.col("dimension") == dimension, F.col("ead_share"))
+    return F.sum(share * share).alias(f"hhi_{dimension}")
 
 
-def top_share(risk: DataFrame, *, n: int) -> DataFrame:
-    """EAD share of the ``n`` largest borrowers (ties by USCC) per snapshot (snapshot_date, top_n_share)."""
-    by_borrower = risk.groupBy("snapshot_date", "uscc").agg(F.sum("ead").alias("ead"))
-    rank = F.row_number().over(Window.partitionBy("snapshot_date").orderBy(F.col("ead").desc(), "uscc"))
-    return (by_borrower.withColumn("rank", rank).groupBy("snapshot_date")
-            .agg(F.try_divide(F.sum(F.when(F.col("rank") <= n, F.col("ead")).otherwise(0.0)),
-                              F.sum("ead")).alias("top_n_share")))
+def borrower_concentration(risk: DataFrame, *, n: int) -> DataFrame:
+    """Per snapshot: Herfindahl index of EAD by borrower (sum of squared EAD shares) and the EAD
+    share of the ``n`` largest borrowers, ties by USCC (snapshot_date, hhi_borrower, top_n_share)."""
+    by_borrower = (risk.groupBy("snapshot_date", "uscc").agg(F.sum("ead").alias("ead"))
+                   .withColumn("share", F.try_divide(F.col("ead"), F.sum("ead").over(Window.partitionBy("snapshot_date"))))
+                   .withColumn("rank", F.row_number().over(Window.partitionBy("snapshot_date")
+                                                           .orderBy(F.col("ead").desc(), "uscc"))))
+    return by_borrower.groupBy("snapshot_date").agg(
+        F.sum(F.col("share") * F.col("share")).alias("hhi_borrower"),
+        F.sum(F.when(F.col("rank") <= n, F.col("share")).otherwise(0.0)).alias("top_n_share"))
 
 
-def metrics(risk: DataFrame, *, config: PortfolioConfig) -> DataFrame:
+def metrics(risk: DataFrame, summary: DataFrame, *, config: PortfolioConfig) -> DataFrame:
     """One row per snapshot: totals, fund adequacy and shortfall, counts and concentration.
 
     Args:
-        risk: ``portfolio_risk`` rows.
+        risk: ``portfolio_risk`` rows (snapshot_date, uscc, ead, pd_source, fund_capped).
+        summary: :func:`breakdown` of ``risk`` (its ``total`` rows give the totals, its county and
+            industry rows the concentration by county and industry).
         config: fund balance, top-n size and the configuration hash.
 
     Returns:
         The ``portfolio_metrics`` columns.
     """
-    totals = risk.groupBy("snapshot_date", "snapshot_month").agg(
-        *loss_aggregates(),
+    totals = (summary.groupBy("snapshot_date")
+              .agg(*[F.max(F.when(F.col("dimension") == "total", F.col(c))).alias(c) for c in
+                     ("snapshot_month", "n_loans", "n_borrowers", "ead", "el", "bank_el", "fund_el", "fund_claim",
+                      "pd_weighted")],
+                   _hhi_by(summary, "county"), _hhi_by(summary, "industry")))
+    counts = risk.groupBy("snapshot_date").agg(
         F.count_if(F.col("fund_capped")).alias("n_fund_capped"),
         F.count_if(F.col("pd_source") == "in_default").alias("n_in_default"),
         F.count_if(F.col("pd_source") == "unscored").alias("n_unscored"))
-    county = hhi(risk.withColumn("county", _value("county")), "county").withColumnRenamed("hhi", "hhi_county")
-    industry = hhi(risk.withColumn("industry", _value("industry")), "industry").withColumnRenamed("hhi", "hhi_industry")
-    borrower = hhi(risk, "uscc").withColumnRenamed("hhi", "hhi_borrower")
     balance = F.lit(config.total_balance)
-    return (totals.join(borrower, on="snapshot_date", how="left")
-            .join(top_share(risk, n=config.top_n_borrowers), on="snapshot_date", how="left")
-            .join(county, on="snapshot_date", how="left").join(industry, on="snapshot_date", how="left")
+    return (totals.join(counts, on="snapshot_date", how="inner")
+            .join(borrower_concentration(risk, n=config.top_n_borrowers), on="snapshot_date", how="inner")
             .withColumn("fund_balance", balance)
             .withColumn("fund_adequacy", adequacy(balance, F.col("fund_claim")))
             .withColumn("fund_shortfall", F.greatest(F.col("fund_claim") - F.col("fund_el"), F.lit(0.0)))

@@ -68,19 +68,21 @@ def _stress_one(scenario: Scenario, *, day: dt.date, features: DataFrame, predic
                                   features_version=features_version).cache()
     stressed = portfolio_risk(loans, stressed_scores, places, config=config).cache()
     moves = grade_moves(scores, stressed_scores, baseline).cache()
+    cached = [stressed_scores, stressed, moves]
     try:
         row = results(baseline, scores, stressed, stressed_scores, moves, scenario=scenario, day=day, config=config,
                       model=(model.name, model.version, features_version)).cache()
+        matrix = migration(moves, scenario=scenario.name, day=day).cache()
+        cached.extend([row, matrix])
         condition = f"snapshot_month = '{snapshot_month(day)}' AND scenario = '{scenario.name}'"
-        committed = {
-            STRESS_RESULTS.name: io.replace_partition(row, STRESS_RESULTS, condition, settings=settings),
-            STRESS_MIGRATION.name: io.replace_partition(migration(moves, scenario=scenario.name, day=day),
-                                                        STRESS_MIGRATION, condition, settings=settings)}
+        committed = {STRESS_RESULTS.name: io.replace_partition(row, STRESS_RESULTS, condition, settings=settings),
+                     STRESS_MIGRATION.name: io.replace_partition(matrix, STRESS_MIGRATION, condition,
+                                                                 settings=settings)}
         summary = row.select("baseline_el", "stressed_el", "baseline_pd_mean", "stressed_pd_mean",
                              "baseline_fund_adequacy", "stressed_fund_adequacy", "n_downgraded",
                              "n_upgraded").first().asDict()
     finally:
-        for frame in (stressed_scores, stressed, moves):
+        for frame in cached:
             frame.unpersist()
     return {"scenario": scenario.name, **summary, "committed": committed}
 

@@ -121,11 +121,13 @@ def apply_scenario(features: DataFrame, scenario: Scenario) -> DataFrame:
     missing = sorted({f for s in scenario.shocks for f in s.features} - set(features.columns))
     if missing:
         raise ValueError(f"scenario {scenario.name!r}: features {missing} are not columns of the frame")
+    if not scenario.shocks:
+        return features
     columns = {c: F.col(c) for c in features.columns}
     for shock in scenario.shocks:
         for name in shock.features:
             value = shock.apply(columns[name].cast("double"))
             columns[name] = F.round(value).cast("int") if _DTYPES[name] == "int" else value
-    if not scenario.shocks:
-        return features
-    return features.select(*[column.alias(name) for name, column in columns.items()])
+    # keep each column's metadata (descriptions) so the shocked frame has the input's exact schema
+    return features.select(*[column.alias(name, metadata=features.schema[name].metadata)
+                             for name, column in columns.items()])

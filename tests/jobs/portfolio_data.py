@@ -72,3 +72,45 @@ def place_frame(spark, rows: dict[int, tuple[str | None, str | None]], *, day: d
         uscc=uscc(b), snapshot_date=day, snapshot_month=f"{day:%Y-%m}", county=county, industry=industry,
         is_active_borrower=True, _features_version="test", _built_from="{}", **features.get(b, {}))
         for b, (county, industry) in rows.items()])
+
+
+MODEL_FEATURES = ("tax_sales_growth_12m", "util_elec_yoy_3m", "court_defendant_cases_12m")
+
+
+def feature_values(rng, n: int) -> dict[str, list]:
+    """``n`` draws of :data:`MODEL_FEATURES`: sales growth, electricity year over year, defendant cases."""
+    return {"tax_sales_growth_12m": rng.normal(0.0, 0.25, n), "util_elec_yoy_3m": rng.lognormal(0.0, 0.2, n),
+            "court_defendant_cases_12m": rng.poisson(0.4, n)}
+
+
+def train_champion(settings, name: str, *, seed: int = 1) -> str:
+    """Train a scorecard on :data:`MODEL_FEATURES` with the real trainer, register it and alias it champion.
+
+    The default relationship is known (lower sales growth and electricity, more court cases:
+    riskier), so the shocks of the stress scenarios must raise its PD.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from models.config import model_config
+    from models.data import TrainingData
+    from models.registry import set_alias
+    from models.train import train
+
+    rng = np.random.default_rng(seed)
+    n, months = 3000, 6
+    frame = pd.DataFrame(feature_values(rng, n)).astype(float)
+    logit = (-3.5 - 3.0 * frame["tax_sales_growth_12m"] - 2.5 * (frame["util_elec_yoy_3m"] - 1)
+             + 0.7 * frame["court_defendant_cases_12m"])
+    frame["default_12m"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame.insert(0, "snapshot_date", np.repeat(pd.date_range("2020-01-31", periods=months, freq="ME").date,
+                                               n // months))
+    frame.insert(0, "uscc", [f"T{i:05d}" for i in range(n)])
+    split = frame["snapshot_date"] >= dt.date(2020, 5, 1)
+    data = TrainingData(frame[~split].reset_index(drop=True), frame[split].reset_index(drop=True),
+                        list(MODEL_FEATURES), {"table": "inline", "version": 0})
+    config = model_config(settings, {"name": name, "experiment": f"test-{name}", "kinds": ["scorecard"],
+                                     "candidate": "scorecard"})
+    version = train(config, data=data).models["scorecard"].version
+    set_alias(config, "champion", version)
+    return version
