@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "riskpipe.commands.features",
     "riskpipe.commands.models",
     "riskpipe.commands.score",
+    "riskpipe.commands.portfolio",
     "riskpipe.commands.airflow",
     "riskpipe.commands.demo",
 )

@@ -73,10 +73,10 @@ def _hhi_by(summary: DataFrame, dimension: str) -> Column:
 def borrower_concentration(risk: DataFrame, *, n: int) -> DataFrame:
     """Per snapshot: Herfindahl index of EAD by borrower (sum of squared EAD shares) and the EAD
     share of the ``n`` largest borrowers, ties by USCC (snapshot_date, hhi_borrower, top_n_share)."""
+    snapshot = Window.partitionBy("snapshot_date")
     by_borrower = (risk.groupBy("snapshot_date", "uscc").agg(F.sum("ead").alias("ead"))
-                   .withColumn("share", F.try_divide(F.col("ead"), F.sum("ead").over(Window.partitionBy("snapshot_date"))))
-                   .withColumn("rank", F.row_number().over(Window.partitionBy("snapshot_date")
-                                                           .orderBy(F.col("ead").desc(), "uscc"))))
+                   .withColumn("share", F.try_divide(F.col("ead"), F.sum("ead").over(snapshot)))
+                   .withColumn("rank", F.row_number().over(snapshot.orderBy(F.col("ead").desc(), "uscc"))))
     return by_borrower.groupBy("snapshot_date").agg(
         F.sum(F.col("share") * F.col("share")).alias("hhi_borrower"),
         F.sum(F.when(F.col("rank") <= n, F.col("share")).otherwise(0.0)).alias("top_n_share"))

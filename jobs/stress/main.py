@@ -23,7 +23,7 @@ from jobs.portfolio.main import read_inputs
 from jobs.portfolio.risk import portfolio_risk
 from jobs.scoring import PREDICTION, ResolvedModel, resolve_model, score_frame
 from jobs.stress.compare import grade_moves, migration, results
-from jobs.stress.scenarios import Scenario, apply_scenario, load_scenarios
+from jobs.stress.scenarios import Scenario, absent_features, apply_scenario, load_scenarios
 from riskpipe import io
 from riskpipe.config import Settings, load_settings, resolve_path
 from schemas.gold_portfolio import STRESS_MIGRATION, STRESS_RESULTS
@@ -70,7 +70,7 @@ def _stress_one(scenario: Scenario, *, day: dt.date, features: DataFrame, predic
     moves = grade_moves(scores, stressed_scores, baseline).cache()
     cached = [stressed_scores, stressed, moves]
     try:
-        row = results(baseline, scores, stressed, stressed_scores, moves, scenario=scenario, day=day, config=config,
+        row = results(baseline, stressed, moves, scenario=scenario, day=day, config=config,
                       model=(model.name, model.version, features_version)).cache()
         matrix = migration(moves, scenario=scenario.name, day=day).cache()
         cached.extend([row, matrix])
@@ -84,7 +84,8 @@ def _stress_one(scenario: Scenario, *, day: dt.date, features: DataFrame, predic
     finally:
         for frame in cached:
             frame.unpersist()
-    return {"scenario": scenario.name, **summary, "committed": committed}
+    return {"scenario": scenario.name, **summary, "not_shocked": absent_features(features, scenario),
+            "committed": committed}
 
 
 def run(as_of: dt.date | str, *, scenarios: Iterable[str] | None = None, settings: Settings | None = None,
@@ -98,7 +99,8 @@ def run(as_of: dt.date | str, *, scenarios: Iterable[str] | None = None, setting
 
     Returns:
         Summary: snapshot, model and features versions, and per scenario the baseline and stressed
-        EL, mean PD and fund adequacy, downgrades, upgrades and whether each table committed.
+        EL, mean PD and fund adequacy, downgrades, upgrades, the shocked features absent from the
+        snapshot (``not_shocked``) and whether each table committed.
     """
     import mlflow.pyfunc
 
@@ -129,6 +131,7 @@ def run(as_of: dt.date | str, *, scenarios: Iterable[str] | None = None, setting
             "features_version": features_version, "scenarios": outcomes}
 
 
-def run_all(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None) -> dict[str, Any]:
+def run_all(as_of: dt.date | str, *, settings: Settings | None = None,
+            spark: SparkSession | None = None) -> dict[str, Any]:
     """Every configured scenario of snapshot ``as_of`` (what the demo and the monthly DAG call)."""
     return run(as_of, settings=settings, spark=spark)

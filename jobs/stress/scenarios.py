@@ -92,7 +92,8 @@ def parse_scenarios(data: Mapping[str, Any], *, source: str = "scenarios") -> di
     scenarios = {}
     for name, entry in entries.items():
         entry = entry or {}
-        shocks = tuple(_shock(s, f"{source}: scenario {name!r} shock {i}") for i, s in enumerate(entry.get("shocks") or ()))
+        shocks = tuple(_shock(s, f"{source}: scenario {name!r} shock {i}")
+                       for i, s in enumerate(entry.get("shocks") or ()))
         scenarios[str(name)] = Scenario(str(name), str(entry.get("description", name)), shocks)
     if BASELINE not in scenarios or scenarios[BASELINE].shocks:
         raise ValueError(f"{source}: a scenario {BASELINE!r} with no shocks is required (the baseline)")
@@ -105,27 +106,30 @@ def load_scenarios(path: str | Path) -> dict[str, Scenario]:
         return parse_scenarios(yaml.safe_load(handle) or {}, source=str(path))
 
 
+def absent_features(features: DataFrame, scenario: Scenario) -> list[str]:
+    """Features ``scenario`` shocks that are not columns of ``features`` (built by an older catalogue)."""
+    return sorted({f for s in scenario.shocks for f in s.features} - set(features.columns))
+
+
 def apply_scenario(features: DataFrame, scenario: Scenario) -> DataFrame:
     """Shock the feature columns of ``features`` (pure; every other column unchanged).
 
+    A shocked catalogue feature that is not a column of ``features`` (a snapshot built before the
+    feature was added to the catalogue, see :func:`absent_features`) is left out: no model scoring
+    that snapshot can use it either.
+
     Args:
-        features: ``enterprise_features`` rows (any columns; shocked features must be present).
+        features: ``enterprise_features`` rows (any columns).
         scenario: the scenario.
 
     Returns:
         ``features`` with the same columns, order and types; shocked columns replaced.
-
-    Raises:
-        ValueError: when a shocked feature is not a column of ``features``.
     """
-    missing = sorted({f for s in scenario.shocks for f in s.features} - set(features.columns))
-    if missing:
-        raise ValueError(f"scenario {scenario.name!r}: features {missing} are not columns of the frame")
     if not scenario.shocks:
         return features
     columns = {c: F.col(c) for c in features.columns}
     for shock in scenario.shocks:
-        for name in shock.features:
+        for name in (f for f in shock.features if f in columns):
             value = shock.apply(columns[name].cast("double"))
             columns[name] = F.round(value).cast("int") if _DTYPES[name] == "int" else value
     # keep each column's metadata (descriptions) so the shocked frame has the input's exact schema

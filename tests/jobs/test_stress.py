@@ -15,7 +15,7 @@ from jobs.portfolio import PortfolioConfig
 from jobs.portfolio.main import read_inputs
 from jobs.portfolio.risk import portfolio_risk
 from jobs.stress.main import scenarios_from_settings, scoring_model
-from jobs.stress.scenarios import BASELINE, apply_scenario, parse_scenarios
+from jobs.stress.scenarios import BASELINE, absent_features, apply_scenario, parse_scenarios
 from riskpipe import io
 from riskpipe.config import load_settings
 from tests.jobs.portfolio_data import DAY, Loan, feature_values, place_frame, silver_ledger, train_champion
@@ -59,9 +59,13 @@ def test_shocks_scale_add_grow_set_and_clip_keep_missing_values_and_the_schema(s
                          .select("tax_sales_1m"), spark.createDataFrame([(5.0,), (None,)], "tax_sales_1m double"))
 
 
-def test_the_zero_shock_returns_the_features_unchanged(spark):
+def test_the_zero_shock_and_shocks_of_absent_features_return_the_features_unchanged(spark):
     frame = _frame(spark)
     assertDataFrameEqual(apply_scenario(frame, scenarios_from_settings(load_settings(), [BASELINE])[0]), frame)
+    older = frame.drop("tax_sales_1m")  # a snapshot built before a feature entered the catalogue
+    scenario = _scenario({"features": ["tax_sales_1m"], "scale": 0.5})
+    assertDataFrameEqual(apply_scenario(older, scenario), older)
+    assert absent_features(older, scenario) == ["tax_sales_1m"] and absent_features(frame, scenario) == []
 
 
 @pytest.mark.parametrize("shock, message", [
