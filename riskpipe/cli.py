@@ -21,8 +21,9 @@ COMMAND_MODULES = (
     "riskpipe.commands.models",
     "riskpipe.commands.assess",
     "riskpipe.commands.score",
-    "riskpipe.commands.report",
     "riskpipe.commands.model_monitoring",
+    "riskpipe.commands.portfolio",
+    "riskpipe.commands.report",
     "riskpipe.commands.airflow",
     "riskpipe.commands.demo",
 )
