@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from jobs.features.pit import to_snapshots
 from jobs.report.data import ReportData, gather
+from jobs.report.extra import monitoring_section, portfolio_section, stress_section
 from jobs.report.render import core_sections, render
 from riskpipe.config import Settings, load_settings, resolve_path
 
@@ -45,8 +46,10 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
     spark = spark or get_spark(settings, app_name="riskpipe-report")
     (day,) = to_snapshots(as_of)
     data = gather(spark, day, settings)
-    sections = core_sections(data)
-    html = render(data, kpis=kpis(data), sections=sections)
+    money_kpis, portfolio = portfolio_section(spark, day, settings)
+    sections = portfolio + core_sections(data) + stress_section(spark, day, settings) \
+        + monitoring_section(spark, day, settings)
+    html = render(data, kpis=kpis(data) + money_kpis, sections=sections)
     path = output_path(day, settings, out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")

@@ -135,6 +135,24 @@ def _score_and_monitor(args: argparse.Namespace) -> None:
           flush=True)
 
 
+def _portfolio_and_report(args: argparse.Namespace) -> None:
+    """Portfolio risk under the fund, stress scenarios, model monitoring and the HTML report of the last month."""
+    from jobs import model_monitoring
+    from jobs.portfolio.main import run as portfolio
+    from jobs.report.main import run as report
+    from jobs.stress.main import run_all as stress
+
+    last = _last_snapshot(args)
+    totals = portfolio(last)
+    print(f"    portfolio {last}: {json.dumps(totals.get('metrics', totals), default=str)[:400]}", flush=True)
+    print(f"    stress: {json.dumps(stress(last), default=str)[:400]}", flush=True)
+    monitored = model_monitoring.run(last)
+    print(f"    model monitoring: alerts {len(monitored.get('alerts', []))}, retrain {monitored.get('retrain')}",
+          flush=True)
+    written = report(last)
+    print(f"    report: {written['path']}", flush=True)
+
+
 def _demo(args: argparse.Namespace) -> int:
     import os
 
@@ -142,14 +160,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     landing = Path(settings.landing_root)
-    started = _step(f"1/6 simulate {args.enterprises} enterprises x {args.months} months into {landing}")
+    started = _step(f"1/7 simulate {args.enterprises} enterprises x {args.months} months into {landing}")
     if args.skip_simulate and (landing / "manifest" / "summary.json").exists():
         print("    reusing existing simulator output")
     else:
         _simulate(args, landing)
     _done(started)
     os.environ.setdefault("RISKPIPE_COURT_API_TOKEN", "demo-token")
-    started = _step(f"2/6 ingest the history of every source into {settings.lakehouse_root}")
+    started = _step(f"2/7 ingest the history of every source into {settings.lakehouse_root}")
     from riskpipe.simulate.server import start_server
 
     server, _thread = start_server(str(landing), "127.0.0.1", 0, os.environ["RISKPIPE_COURT_API_TOKEN"])
@@ -162,17 +180,20 @@ def _demo(args: argparse.Namespace) -> int:
     from riskpipe.spark import stop_spark
 
     stop_spark()  # the Airflow run below is another process writing the same tables
-    started = _step("3/6 the latest monthly deliveries through the Airflow ingestion DAGs")
+    started = _step("3/7 the latest monthly deliveries through the Airflow ingestion DAGs")
     _ingest_with_airflow(args)
     _done(started)
-    started = _step("4/6 point-in-time features and default labels for every month-end (gold)")
+    started = _step("4/7 point-in-time features and default labels for every month-end (gold)")
     _features(args)
     _done(started)
-    started = _step("5/6 train, evaluate and register the models in MLflow; promotion gate")
+    started = _step("5/7 train, evaluate and register the models in MLflow; promotion gate")
     _train(args)
     _done(started)
-    started = _step("6/6 monthly scoring with the champion, early warnings, watch list, loan classification")
+    started = _step("6/7 monthly scoring with the champion, early warnings, watch list, loan classification")
     _score_and_monitor(args)
+    _done(started)
+    started = _step("7/7 portfolio risk under the fund, stress tests, model monitoring, the HTML report")
+    _portfolio_and_report(args)
     _done(started)
     print(f"\nDemo finished. Lakehouse: {settings.lakehouse_root}\nLanding files: {landing}")
     return 0
