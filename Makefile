@@ -37,9 +37,10 @@ demo: $(JARS_STAMP)
 	$(BIN)/riskpipe demo
 
 # Two pytest workers (pytest-xdist): most tests wait on Spark's JVM, Delta commits or a service, so
-# two processes keep both cores busy. Each module's tests stay on one worker (tests/conftest.py).
+# two processes keep both cores busy. --dist loadfile keeps a module's tests (and its module
+# fixtures) on one worker; the simulator-pipeline tests are one module (tests/test_end_to_end.py).
 PYTEST_WORKERS ?= 2
-PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile
 
 test: $(JARS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -37,8 +37,9 @@ def _between(first: dt.date, last: dt.date):
     return F.col("snapshot_date").between(F.lit(first), F.lit(last))
 
 
-def read_loan_state(spark: SparkSession, days: list[dt.date], settings: Settings) -> DataFrame:
-    """``loan_state`` of ``days`` from silver, reading only the balance months they can use."""
+def read_loan_state(spark: SparkSession, as_of: AsOf, settings: Settings) -> DataFrame:
+    """``loan_state`` of the month-end(s) ``as_of`` from silver, reading only the balance months they can use."""
+    days = to_snapshots(as_of)
     first_month = snapshot_month(days[0] - dt.timedelta(days=STALE_BALANCE_DAYS + 31))
     balances = (io.read(spark, "loan_balances", settings=settings)
                 .where((F.col("as_of_month") >= first_month) & (F.col("as_of_month") <= snapshot_month(days[-1]))))

@@ -22,6 +22,9 @@ from riskpipe import io
 from riskpipe.config import Settings, load_settings
 from schemas.gold_scores import RISK_SCORES
 
+# numpy's vectorised arithmetic can differ in the last bit with the size of the batch the UDF
+# gets; rounding keeps a rerun of the same snapshot identical (and so a no-op commit-wise)
+PD_DECIMALS = 12
 PREDICTION = StructType([StructField("pd", DoubleType()), StructField("score", DoubleType()),
                          StructField("grade", StringType()), StructField("reason_1", StringType()),
                          StructField("reason_2", StringType()), StructField("reason_3", StringType())])
@@ -83,7 +86,8 @@ def score_frame(features: DataFrame, *, predict: Any, model: ResolvedModel, feat
     inputs = F.struct(*[F.col(c).cast("double").alias(c) for c in model.features])
     return (features.withColumn("p", predict(inputs))
             .select("uscc", "snapshot_date", "snapshot_month",
-                    F.col("p.pd").alias("pd"), F.col("p.score").alias("score"), F.col("p.grade").alias("grade"),
+                    F.round(F.col("p.pd"), PD_DECIMALS).alias("pd"), F.col("p.score").alias("score"),
+                    F.col("p.grade").alias("grade"),
                     F.col("p.grade").cast("int").alias("grade_num"),
                     F.col("p.reason_1").alias("reason_1"), F.col("p.reason_2").alias("reason_2"),
                     F.col("p.reason_3").alias("reason_3"),

@@ -33,15 +33,6 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(key, value)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # With `-n 2 --dist loadgroup` (make test) a module's tests stay on one worker, so module
-    # fixtures are built once; every test of the shared simulator pipeline goes to the same
-    # worker, so the session fixture `sim_pipeline` is built once too.
-    for item in items:
-        group = "sim_pipeline" if "sim_pipeline" in getattr(item, "fixturenames", ()) else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     root = getattr(config, "_riskpipe_tmp", None)
     if root is not None:
