@@ -23,6 +23,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from jobs.aggregates import exact_sum
 from jobs.features.pit import add_months, month_end
 from models.evaluate import PSI_ACT, PSI_STABLE
 
@@ -188,18 +189,12 @@ def matured_predictions(scores: DataFrame, labels: DataFrame, *, as_of: dt.date,
                     F.col("default_12m").cast("int").alias("defaulted")))
 
 
-def _exact_sum(value: Column) -> Column:
-    """Sum of doubles through decimals: independent of the order Spark adds rows in, so a rerun
-    gives bit-identical results (and :func:`riskpipe.io.replace_partition` commits nothing)."""
-    return F.sum(value.cast("decimal(38,18)")).cast("double")
-
-
 def grade_counts(matured: DataFrame) -> DataFrame:
     """Per grade: ``grade``, ``grade_num``, ``rows``, ``defaults``, ``sum_pd``, ``first_snapshot``,
     ``last_snapshot``, ``model_versions`` (sorted array)."""
     return (matured.groupBy("grade", "grade_num")
             .agg(F.count(F.lit(1)).alias("rows"), F.sum("defaulted").alias("defaults"),
-                 _exact_sum(F.col("pd")).alias("sum_pd"), F.min("snapshot_date").alias("first_snapshot"),
+                 exact_sum(F.col("pd")).alias("sum_pd"), F.min("snapshot_date").alias("first_snapshot"),
                  F.max("snapshot_date").alias("last_snapshot"),
                  F.array_sort(F.collect_set("model_version")).alias("model_versions"))
             .select("grade", "grade_num", "rows", "defaults", "sum_pd", "first_snapshot", "last_snapshot",
@@ -233,7 +228,7 @@ def discrimination(matured: DataFrame) -> DataFrame:
     has_both = (F.col("total_bads") > 0) & (F.col("total_goods") > 0)
     return (ranked.where(has_both).groupBy("snapshot_date")
             .agg(F.first("total_bads").alias("b"), F.first("total_goods").alias("g"),
-                 _exact_sum(F.col("pd") * (F.col("bads") + F.col("goods"))).alias("sum_pd"),
+                 exact_sum(F.col("pd") * (F.col("bads") + F.col("goods"))).alias("sum_pd"),
                  F.sum(F.col("bads") * (F.col("goods_below") + 0.5 * F.col("goods"))).alias("concordant"),
                  F.max(F.col("bads_above") / F.col("total_bads") - F.col("goods_above") / F.col("total_goods"))
                  .alias("max_gap"))

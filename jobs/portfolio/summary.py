@@ -10,6 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from jobs.aggregates import exact_sum
 from jobs.portfolio.config import PortfolioConfig
 from jobs.portfolio.risk import lookup
 from schemas.gold_portfolio import DIMENSIONS, PORTFOLIO_METRICS, PORTFOLIO_SUMMARY, UNKNOWN
@@ -19,11 +20,11 @@ ALL = "all"  # value of the total row
 
 def loss_aggregates() -> list[Column]:
     """Aggregates shared by every table: n_loans, n_borrowers, ead, el, bank_el, fund_el, fund_claim,
-    pd_weighted (EAD-weighted PD)."""
+    pd_weighted (EAD-weighted PD); sums are exact, so a rerun gives bit-identical totals."""
     return [F.count("loan_id").alias("n_loans"), F.countDistinct("uscc").alias("n_borrowers"),
-            F.sum("ead").alias("ead"), F.sum("el").alias("el"), F.sum("bank_el").alias("bank_el"),
-            F.sum("fund_el").alias("fund_el"), F.sum("fund_claim").alias("fund_claim"),
-            F.try_divide(F.sum(F.col("pd") * F.col("ead")), F.sum("ead")).alias("pd_weighted")]
+            exact_sum("ead").alias("ead"), exact_sum("el").alias("el"), exact_sum("bank_el").alias("bank_el"),
+            exact_sum("fund_el").alias("fund_el"), exact_sum("fund_claim").alias("fund_claim"),
+            F.try_divide(exact_sum(F.col("pd") * F.col("ead")), exact_sum("ead")).alias("pd_weighted")]
 
 
 def _value(dimension: str) -> Column:
@@ -53,7 +54,7 @@ def breakdown(risk: DataFrame, *, config: PortfolioConfig) -> DataFrame:
                      F.col("dv.value").alias("value"))
             .agg(*loss_aggregates())
             .withColumn("el_rate", F.try_divide(F.col("el"), F.col("ead")))
-            .withColumn("ead_share", F.try_divide(F.col("ead"), F.sum("ead").over(per_dimension)))
+            .withColumn("ead_share", F.try_divide(F.col("ead"), exact_sum("ead", over=per_dimension)))
             .withColumn("fund_balance", balance)
             .withColumn("fund_adequacy", adequacy(F.col("fund_balance"), F.col("fund_claim")))
             .select(*PORTFOLIO_SUMMARY.columns))
@@ -67,19 +68,19 @@ def adequacy(balance: Column, claim: Column) -> Column:
 
 def _hhi_by(summary: DataFrame, dimension: str) -> Column:
     share = F.when(F.col("dimension") == dimension, F.col("ead_share"))
-    return F.sum(share * share).alias(f"hhi_{dimension}")
+    return exact_sum(share * share).alias(f"hhi_{dimension}")
 
 
 def borrower_concentration(risk: DataFrame, *, n: int) -> DataFrame:
     """Per snapshot: Herfindahl index of EAD by borrower (sum of squared EAD shares) and the EAD
     share of the ``n`` largest borrowers, ties by USCC (snapshot_date, hhi_borrower, top_n_share)."""
     snapshot = Window.partitionBy("snapshot_date")
-    by_borrower = (risk.groupBy("snapshot_date", "uscc").agg(F.sum("ead").alias("ead"))
-                   .withColumn("share", F.try_divide(F.col("ead"), F.sum("ead").over(snapshot)))
+    by_borrower = (risk.groupBy("snapshot_date", "uscc").agg(exact_sum("ead").alias("ead"))
+                   .withColumn("share", F.try_divide(F.col("ead"), exact_sum("ead", over=snapshot)))
                    .withColumn("rank", F.row_number().over(snapshot.orderBy(F.col("ead").desc(), "uscc"))))
     return by_borrower.groupBy("snapshot_date").agg(
-        F.sum(F.col("share") * F.col("share")).alias("hhi_borrower"),
-        F.sum(F.when(F.col("rank") <= n, F.col("share")).otherwise(0.0)).alias("top_n_share"))
+        exact_sum(F.col("share") * F.col("share")).alias("hhi_borrower"),
+        exact_sum(F.when(F.col("rank") <= n, F.col("share")).otherwise(0.0)).alias("top_n_share"))
 
 
 def metrics(risk: DataFrame, summary: DataFrame, *, config: PortfolioConfig) -> DataFrame:

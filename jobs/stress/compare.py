@@ -7,6 +7,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from jobs.aggregates import exact_sum
 from jobs.features.pit import snapshot_month
 from jobs.portfolio.config import PortfolioConfig
 from jobs.portfolio.summary import adequacy
@@ -19,7 +20,7 @@ SIDES = ("baseline", "stressed")
 
 
 def _sum(name: str) -> Column:
-    return F.coalesce(F.sum(name), F.lit(0.0))
+    return F.coalesce(exact_sum(name), F.lit(0.0))
 
 
 def side_by_side(baseline_risk: DataFrame, stressed_risk: DataFrame, moves: DataFrame, *, balance: float) -> DataFrame:
@@ -41,13 +42,14 @@ def side_by_side(baseline_risk: DataFrame, stressed_risk: DataFrame, moves: Data
                            *(["ead"] if side == "baseline" else []))
 
     pairs = values(baseline_risk, "baseline").join(values(stressed_risk, "stressed"), on="loan_id", how="inner")
-    weighted = [F.try_divide(F.sum(F.col(f"{side}_pd") * F.col("ead")), F.sum("ead")).alias(f"{side}_pd_weighted")
-                for side in SIDES]
+    weighted = [F.try_divide(exact_sum(F.col(f"{side}_pd") * F.col("ead")), exact_sum("ead"))
+                .alias(f"{side}_pd_weighted") for side in SIDES]
     loans = pairs.agg(F.count("loan_id").alias("n_loans"), _sum("ead").alias("ead"), *weighted,
                       *[_sum(f"{side}_{m}").alias(f"{side}_{m}") for side in SIDES for m in MEASURES])
     borrowers = moves.agg(F.count("uscc").alias("n_scored"), F.count_if(F.col("move") > 0).alias("n_downgraded"),
                           F.count_if(F.col("move") < 0).alias("n_upgraded"),
-                          F.avg("from_pd").alias("baseline_pd_mean"), F.avg("to_pd").alias("stressed_pd_mean"))
+                          F.try_divide(exact_sum("from_pd"), F.count("from_pd")).alias("baseline_pd_mean"),
+                          F.try_divide(exact_sum("to_pd"), F.count("to_pd")).alias("stressed_pd_mean"))
     return loans.crossJoin(borrowers).withColumns(
         {f"{side}_fund_adequacy": adequacy(F.lit(float(balance)), F.col(f"{side}_fund_claim")) for side in SIDES})
 
@@ -64,7 +66,7 @@ def grade_moves(baseline: DataFrame, stressed: DataFrame, risk: DataFrame) -> Da
         uscc, from_grade, to_grade, move (stressed grade_num - baseline grade_num; > 0 is a
         downgrade), from_pd, to_pd, n_loans, ead.
     """
-    exposure = risk.groupBy("uscc").agg(F.count("loan_id").alias("n_loans"), F.sum("ead").alias("ead"))
+    exposure = risk.groupBy("uscc").agg(F.count("loan_id").alias("n_loans"), exact_sum("ead").alias("ead"))
     return (baseline.select("uscc", F.col("grade").alias("from_grade"), F.col("grade_num").alias("from_num"),
                             F.col("pd").alias("from_pd"))
             .join(stressed.select("uscc", F.col("grade").alias("to_grade"), F.col("grade_num").alias("to_num"),
@@ -78,7 +80,7 @@ def grade_moves(baseline: DataFrame, stressed: DataFrame, risk: DataFrame) -> Da
 def migration(moves: DataFrame, *, scenario: str, day: dt.date) -> DataFrame:
     """The ``stress_migration`` rows: counts of :func:`grade_moves` by (from_grade, to_grade)."""
     return (moves.groupBy("from_grade", "to_grade")
-            .agg(F.count("uscc").alias("n_borrowers"), F.sum("n_loans").alias("n_loans"), F.sum("ead").alias("ead"))
+            .agg(F.count("uscc").alias("n_borrowers"), F.sum("n_loans").alias("n_loans"), exact_sum("ead").alias("ead"))
             .select(F.lit(scenario).alias("scenario"), F.lit(day).alias("snapshot_date"),
                     F.lit(snapshot_month(day)).alias("snapshot_month"), "*")
             .select(*STRESS_MIGRATION.columns))

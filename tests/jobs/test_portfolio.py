@@ -166,3 +166,15 @@ def test_fund_adequacy_shortfall_and_concentration(portfolio):
     counties = [r for r in summary.collect() if r["dimension"] == "county"]
     assert metrics["hhi_county"] == pytest.approx(sum(r["ead_share"] ** 2 for r in counties))
     assert uscc(1) in exposure
+
+
+def test_totals_are_bit_identical_whatever_the_row_order(spark, portfolio):
+    """A rerun must not commit a new version: sums may not depend on the order Spark adds rows in."""
+    from jobs.portfolio.summary import breakdown, metrics
+
+    config, risk, summary, first = portfolio
+    shuffled = risk.repartition(7, "loan_id").orderBy(risk["loan_id"].desc())
+    again = breakdown(shuffled, config=config)
+    key = ["snapshot_date", "dimension", "value"]
+    assert sorted(map(tuple, summary.orderBy(*key).collect())) == sorted(map(tuple, again.orderBy(*key).collect()))
+    assert tuple(metrics(shuffled, again, config=config).first()) == tuple(first)
