@@ -87,3 +87,36 @@ def monitoring_section(spark: SparkSession, day: dt.date, settings: Settings) ->
                          "default rates with predicted PD by grade once labels mature.",
                     plots_=[(plot, "PSI by feature")],
                     tables=[table(perf, "performance and backtest"), table(alerts, "alerts")])]
+
+
+BACKTEST_MONTHS = 12
+
+
+def warning_backtest_section(spark: SparkSession, day: dt.date, settings: Settings) -> list[dict[str, Any]]:
+    """How early the warnings of the last 12 monitored months pointed at the defaults that followed.
+
+    Only defaults known on ``day`` count (their dates are at most ``day``), so the section is point
+    in time; left out when warnings, scores or labels are missing.
+    """
+    from jobs.features.pit import add_months, month_end
+    from jobs.warning_evaluation import backtest
+
+    if not all(io.exists(spark, t, settings) for t in ("early_warnings", "risk_scores", "default_labels")):
+        return []
+    first = month_end(add_months(day, -(BACKTEST_MONTHS - 1)))
+    labels = io.read(spark, "default_labels", settings=settings).where(F.col("default_date") <= F.lit(day))
+    result = backtest(io.read(spark, "early_warnings", settings=settings), labels,
+                      io.read(spark, "risk_scores", settings=settings), first=first, last=day)
+    severity = pd.DataFrame(result["by_severity"])
+    if severity.empty or not severity["defaulters"].iloc[0]:
+        return []
+    severity = severity[["min_severity", "defaulters", "caught", "catch_rate", "median_lead_months",
+                         "non_defaulters", "false_alarms", "false_alarm_rate"]]
+    signals = pd.DataFrame(result["by_signal"])
+    plot = plots.catch_vs_false_alarms(severity)
+    text = (f"Window {result['window']}: borrowers that defaulted in it, and how many months before their default "
+            "the first warning fired, against the non-defaulters warned at least once (false alarms). Lift: how "
+            "many times more often a signal warns a later defaulter than a non-defaulter.")
+    return [section("warning_backtest", "Early-warning backtest", text=text, plots_=[(plot, "catch rate")],
+                    tables=[table(severity, "lead time and false alarms by minimum severity"),
+                            table(signals, "by signal")])]

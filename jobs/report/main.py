@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from jobs.features.pit import to_snapshots
 from jobs.report.data import ReportData, gather
-from jobs.report.extra import monitoring_section, portfolio_section, stress_section
+from jobs.report.extra import monitoring_section, portfolio_section, stress_section, warning_backtest_section
 from jobs.report.render import core_sections, render
 from riskpipe.config import Settings, load_settings, resolve_path
 
@@ -47,8 +47,8 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
     (day,) = to_snapshots(as_of)
     data = gather(spark, day, settings)
     money_kpis, portfolio = portfolio_section(spark, day, settings)
-    sections = portfolio + core_sections(data) + stress_section(spark, day, settings) \
-        + monitoring_section(spark, day, settings)
+    sections = portfolio + core_sections(data) + warning_backtest_section(spark, day, settings) \
+        + stress_section(spark, day, settings) + monitoring_section(spark, day, settings)
     html = render(data, kpis=kpis(data) + money_kpis, sections=sections)
     path = output_path(day, settings, out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -101,3 +101,23 @@ def bar(frame: pd.DataFrame, *, x: str, y: str, title: str, ylabel: str, colour:
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=60, labelsize=7)
     return to_data_uri(fig)
+
+
+def catch_vs_false_alarms(frame: pd.DataFrame) -> str:
+    """Side-by-side bars per minimum severity: share of defaulters warned before default, and share
+    of non-defaulters warned (false alarms); the median lead time is written over each pair."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = np.arange(len(frame))
+    ax.bar(x - 0.2, frame["catch_rate"].fillna(0.0) * 100, width=0.4, color="#2c7fb8", label="defaulters warned")
+    ax.bar(x + 0.2, frame["false_alarm_rate"].fillna(0.0) * 100, width=0.4, color="#fdae61",
+           label="non-defaulters warned")
+    for i, lead in enumerate(frame["median_lead_months"]):
+        if pd.notna(lead):
+            ax.annotate(f"{lead:g} mo", (i - 0.2, float(frame["catch_rate"].iloc[i] or 0) * 100),
+                        ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, [f"{s}+" for s in frame["min_severity"]])
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 110)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("Warnings before default vs false alarms (median lead time)")
+    return to_data_uri(fig)

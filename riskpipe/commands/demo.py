@@ -133,6 +133,47 @@ def _score_and_monitor(args: argparse.Namespace) -> None:
     print(f"    monitored {scored[-MONITORED_MONTHS]}..{last}; on {last}: {result['warnings']} warnings on "
           f"{result['loans_warned']} loans, watch list {result['watch_list']}, classes {result['classes']}",
           flush=True)
+    _warning_backtest(scored[-MONITORED_MONTHS], last)
+    _assess_applicants(last)
+
+
+def _warning_backtest(first: dt.date, last: dt.date) -> None:
+    """How early the monitored year's warnings pointed at its defaults (defaults known on ``last``)."""
+    from pyspark.sql import functions as F
+
+    from jobs.warning_evaluation import backtest
+    from riskpipe import io
+    from riskpipe.spark import get_spark
+
+    spark = get_spark()
+    labels = io.read(spark, "default_labels").where(F.col("default_date") <= F.lit(last))
+    result = backtest(io.read(spark, "early_warnings"), labels, io.read(spark, "risk_scores"), first=first, last=last)
+    for row in result["by_severity"]:
+        rates = [f"{row[k]:.0%}" if row[k] is not None else "-" for k in ("catch_rate", "false_alarm_rate")]
+        print(f"    warnings {row['min_severity']:>8s}+: {row['caught']}/{row['defaulters']} defaulters warned before "
+              f"default ({rates[0]}), median lead {row['median_lead_months']} months; false alarms "
+              f"{row['false_alarms']}/{row['non_defaulters']} ({rates[1]})", flush=True)
+
+
+def _assess_applicants(day: dt.date) -> None:
+    """Two pre-loan assessments as of ``day``: the best-scored government-recommended borrower, and
+    one on the dishonest-debtor list (declined whatever its score). Both land in credit_decisions."""
+    from pyspark.sql import functions as F
+
+    from jobs.assess.main import assess
+    from riskpipe import io
+    from riskpipe.spark import get_spark
+
+    features = io.read(get_spark(), "enterprise_features").where(F.col("snapshot_date") == F.lit(day))
+    scores = io.read(get_spark(), "risk_scores").where(F.col("snapshot_date") == F.lit(day)).select("uscc", "pd")
+    recommended = (features.where(F.col("ent_gov_recommended") & ~F.col("court_dishonest_listed"))
+                   .join(scores, on="uscc", how="inner").orderBy("pd", "uscc").select("uscc").first())
+    listed = features.where(F.col("court_dishonest_listed")).orderBy("uscc").select("uscc").first()
+    for row in (recommended, listed):
+        if row is None:
+            continue
+        record = assess(row["uscc"], 500000, 12, as_of=day, purpose="working capital (demo)")
+        print("    " + record.render().replace("\n", "\n    "), flush=True)
 
 
 def _portfolio_and_report(args: argparse.Namespace) -> None:
