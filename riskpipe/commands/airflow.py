@@ -74,6 +74,15 @@ def _utc(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
+def _test(dag, dag_id: str, label: str, *, logical_date: datetime | None, conf: dict | None) -> bool:
+    """One ``dag.test()`` run, printed as a line; True when it succeeded."""
+    began = time.monotonic()
+    run = dag.test(logical_date=logical_date, run_conf=conf) if logical_date else dag.test(run_conf=conf)
+    state = str(getattr(run, "state", "unknown"))
+    print(f"{dag_id:22s} {label} {state:8s} {time.monotonic() - began:6.1f}s", flush=True)
+    return state == "success"
+
+
 def _run(args: argparse.Namespace) -> int:
     from riskpipe.airflow_env import apply_to_process, ensure_airflow_db
 
@@ -90,23 +99,28 @@ def _run(args: argparse.Namespace) -> int:
         print(f"DAG import errors: {json.dumps(bag.import_errors, indent=2)}", file=sys.stderr)
         return 1
     conf = json.loads(args.conf) if args.conf else None
-    start = _utc(args.start)
     try:
         for dag_id in args.dag_ids or INGESTION_DAGS:
             dag = bag.dags[dag_id]
-            cron = croniter(dag.timetable.expression, start - timedelta(seconds=1))
+            timetable = getattr(dag.timetable, "timetable", dag.timetable)   # AssetOrTimeSchedule wraps a cron one
+            if not hasattr(timetable, "expression"):
+                # asset-triggered or manual (score_monthly, train_models): one run, told what to do by --conf
+                if not _test(dag, dag_id, "manual run", logical_date=None, conf=conf):
+                    return 1
+                continue
+            if args.start is None:
+                print(f"{dag_id} runs on data intervals: give --start", file=sys.stderr)
+                return 2
+            start = _utc(args.start)
+            cron = croniter(timetable.expression, start - timedelta(seconds=1))
             interval_start = cron.get_next(datetime)
-            end = _utc(args.end) if args.end else croniter(dag.timetable.expression, interval_start).get_next(datetime)
+            end = _utc(args.end) if args.end else croniter(timetable.expression, interval_start).get_next(datetime)
             while interval_start < end:
-                interval_end = croniter(dag.timetable.expression, interval_start).get_next(datetime)
-                began = time.monotonic()
+                interval_end = croniter(timetable.expression, interval_start).get_next(datetime)
                 # dag.test() infers a manual run's interval as the last complete one before
                 # the logical date: pass the interval's end.
-                run = dag.test(logical_date=interval_end, run_conf=conf)
-                state = str(getattr(run, "state", "unknown"))
-                print(f"{dag_id:22s} {interval_start:%Y-%m-%d}..{interval_end:%Y-%m-%d} "
-                      f"{state:8s} {time.monotonic() - began:6.1f}s", flush=True)
-                if state != "success":
+                if not _test(dag, dag_id, f"{interval_start:%Y-%m-%d}..{interval_end:%Y-%m-%d}",
+                             logical_date=interval_end, conf=conf):
                     return 1
                 interval_start = interval_end
     except KeyError as error:
@@ -151,8 +165,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      "failed run.")
     run.add_argument("dag_ids", nargs="*", metavar="DAG_ID",
                      help=f"DAGs to run, in order (default: {' '.join(INGESTION_DAGS)})")
-    run.add_argument("--start", type=date.fromisoformat, required=True,
-                     help="first day of the window (YYYY-MM-DD); the first interval starts on or after it")
+    run.add_argument("--start", type=date.fromisoformat, default=None,
+                     help="first day of the window (YYYY-MM-DD); the first interval starts on or after it "
+                          "(DAGs on data intervals); an asset-triggered or manual DAG runs once, with --conf")
     run.add_argument("--end", type=date.fromisoformat, default=None,
                      help="end of the window, exclusive (default: one interval after --start)")
     run.add_argument("--conf", default=None, help='JSON run conf / params, e.g. \'{"mode": "files"}\'')

@@ -120,19 +120,25 @@ def _last_snapshot(args: argparse.Namespace) -> dt.date:
 
 
 def _score_and_monitor(args: argparse.Namespace) -> None:
-    """Score the last two years of month-ends with the champion; monitor the last year month by month."""
+    """Backfill the scores of the last two years and the monitoring of the last year but one month,
+    then the last month the way production does it: through the Airflow DAG score_monthly."""
     from jobs import post_loan, scoring
     from jobs.features.pit import add_months, month_ends
+    from riskpipe.spark import stop_spark
 
     last = _last_snapshot(args)
     scored = month_ends(add_months(last, -MONITORED_MONTHS * 2 + 1), last)
-    summary = scoring.run(scored)
-    print(f"    scored {summary['rows']} borrower-months {scored[0]}..{scored[-1]} with "
+    summary = scoring.run(scored[:-1])
+    print(f"    backfilled {summary['rows']} borrower-months {scored[0]}..{scored[-2]} with "
           f"{summary['model_name']} v{summary['model_version']}", flush=True)
-    result = post_loan.run(scored[-MONITORED_MONTHS:])
-    print(f"    monitored {scored[-MONITORED_MONTHS]}..{last}; on {last}: {result['warnings']} warnings on "
-          f"{result['loans_warned']} loans, watch list {result['watch_list']}, classes {result['classes']}",
-          flush=True)
+    result = post_loan.run(scored[-MONITORED_MONTHS:-1])
+    print(f"    monitored {scored[-MONITORED_MONTHS]}..{scored[-2]}: {result['warnings']} warnings on "
+          f"{result['loans_warned']} loans on {scored[-2]}", flush=True)
+    stop_spark()  # the DAG run below is another process writing the same tables
+    cmd = [sys.executable, "-m", "riskpipe.cli", "airflow", "run", "score_monthly",
+           "--conf", json.dumps({"snapshot_date": last.isoformat()})]
+    print("    " + " ".join(cmd[2:]), flush=True)
+    subprocess.run(cmd, check=True)
     _warning_backtest(scored[-MONITORED_MONTHS], last)
     _assess_applicants(last)
 
@@ -230,7 +236,7 @@ def _demo(args: argparse.Namespace) -> int:
     started = _step("5/7 train, evaluate and register the models in MLflow; promotion gate")
     _train(args)
     _done(started)
-    started = _step("6/7 monthly scoring with the champion, early warnings, watch list, loan classification")
+    started = _step("6/7 scoring with the champion, early warnings, watch list, loan classes; pre-loan decisions")
     _score_and_monitor(args)
     _done(started)
     started = _step("7/7 portfolio risk under the fund, stress tests, model monitoring, the HTML report")
