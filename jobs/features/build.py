@@ -37,7 +37,7 @@ def silver_filters(as_of: AsOf) -> dict[str, Column]:
     """Row filters limiting each silver table to what the snapshots can use.
 
     History tables are cut at the latest snapshot's ``known_from``; monthly feeds
-    at their 24-month lookback; daily T+1 feeds at their 12-month lookback, on the
+    at their lookback (25 months for tax); daily T+1 feeds at their 12-month lookback, on the
     partition column too so Delta prunes whole months.
     """
     days = to_snapshots(as_of)

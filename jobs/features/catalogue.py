@@ -7,8 +7,9 @@ with ``Feature.fill`` and selects the columns in catalogue order, and
 
 Notation used in the descriptions: D is the snapshot date (a month-end), M its
 month. Monthly feeds (tax, utility) are indexed by period: "M-3..M-1" are the
-three periods before M (the filing for M-1 is known from the 16th of M, reads
-from the 11th). Daily feeds (transactions, loan balances) are available T+1:
+three periods before M. Utility reads of M-1 are known from the 11th of M; the tax
+bureau's file of the VAT filings made in M (period M-1, due the 15th) arrives on the
+first of M+1, so tax windows end at M-2, the latest period known on D. Daily feeds (transactions, loan balances) are available T+1:
 "last n months" means the records *available* in months M-n+1..M, i.e. business
 dates from the last day of month M-n to D-1.
 """
@@ -64,24 +65,26 @@ FEATURES: tuple[Feature, ...] = (
     _f("ent_gov_recommended", "profile", "on the government recommendation list with recommended_date <= D "
        "(an input to the decision, never an approval)", _ENT, "flag", "boolean", False),
     # ---- tax ---------------------------------------------------------------------------------
-    _f("tax_sales_1m", "tax", "taxable sales of period M-1 (version known on D)", _TAX, "CNY"),
-    _f("tax_sales_3m", "tax", "taxable sales summed over periods M-3..M-1", _TAX, "CNY", fill=0.0),
-    _f("tax_sales_12m", "tax", "taxable sales summed over periods M-12..M-1", _TAX, "CNY", fill=0.0),
-    _f("tax_sales_growth_3m", "tax", "sales M-3..M-1 / sales M-15..M-13 - 1 (year over year; null when the "
+    _f("tax_sales_1m", "tax", "taxable sales of period M-2, the latest the bank can know on D (M-1 is filed by "
+       "the 15th of M and delivered in M+1; version known on D)", _TAX, "CNY"),
+    _f("tax_sales_3m", "tax", "taxable sales summed over periods M-4..M-2 (the three latest known on D)", _TAX,
+       "CNY", fill=0.0),
+    _f("tax_sales_12m", "tax", "taxable sales summed over periods M-13..M-2", _TAX, "CNY", fill=0.0),
+    _f("tax_sales_growth_3m", "tax", "sales M-4..M-2 / sales M-16..M-14 - 1 (year over year; null when the "
        "base is missing or 0)", _TAX, "ratio"),
-    _f("tax_sales_growth_6m", "tax", "sales M-6..M-1 / sales M-18..M-13 - 1", _TAX, "ratio"),
-    _f("tax_sales_growth_12m", "tax", "sales M-12..M-1 / sales M-24..M-13 - 1", _TAX, "ratio"),
+    _f("tax_sales_growth_6m", "tax", "sales M-7..M-2 / sales M-19..M-14 - 1", _TAX, "ratio"),
+    _f("tax_sales_growth_12m", "tax", "sales M-13..M-2 / sales M-25..M-14 - 1", _TAX, "ratio"),
     _f("tax_sales_cv_12m", "tax", "coefficient of variation (sample stddev / mean) of monthly sales over the "
-       "filed periods M-12..M-1", _TAX, "ratio"),
-    _f("tax_zero_filings_12m", "tax", "filed periods in M-12..M-1 declaring zero sales", _TAX, "count", "int", 0),
-    _f("tax_missed_filings_12m", "tax", "periods in M-12..M-1 without a known filing, counting only periods "
-       "from the first known period of the 24-month lookback on", _TAX, "count", "int", 0),
-    _f("tax_months_since_last_filing", "tax", "months from the latest known period to M (1 = up to date); "
-       "null without a filing in the 24-month lookback", _TAX, "months", "int"),
+       "filed periods M-13..M-2", _TAX, "ratio"),
+    _f("tax_zero_filings_12m", "tax", "filed periods in M-13..M-2 declaring zero sales", _TAX, "count", "int", 0),
+    _f("tax_missed_filings_12m", "tax", "periods in M-13..M-2 without a known filing, counting only periods "
+       "from the first known period of the 25-month lookback on", _TAX, "count", "int", 0),
+    _f("tax_months_since_last_filing", "tax", "months from the latest known period to M (2 = up to date, 1 when "
+       "M-1 arrived early); null without a filing in the 25-month lookback", _TAX, "months", "int"),
     _f("tax_arrears_latest", "tax", "tax arrears reported for the latest known period", _TAX, "CNY", fill=0.0),
-    _f("tax_penalties_12m", "tax", "penalties and late fees over periods M-12..M-1", _TAX, "CNY", fill=0.0),
-    _f("tax_vat_paid_12m", "tax", "VAT paid over periods M-12..M-1", _TAX, "CNY", fill=0.0),
-    _f("tax_amendments_12m", "tax", "periods in M-12..M-1 whose known version is an amendment", _TAX,
+    _f("tax_penalties_12m", "tax", "penalties and late fees over periods M-13..M-2", _TAX, "CNY", fill=0.0),
+    _f("tax_vat_paid_12m", "tax", "VAT paid over periods M-13..M-2", _TAX, "CNY", fill=0.0),
+    _f("tax_amendments_12m", "tax", "periods in M-13..M-2 whose known version is an amendment", _TAX,
        "count", "int", 0),
     _f("tax_rating_ordinal", "tax", "latest tax credit rating known on D (rating published and delivered) as "
        "ordinal A=1, B=2, M=3, C=4, D=5 (higher is riskier)", _RAT, "grade", "int"),

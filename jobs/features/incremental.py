@@ -5,7 +5,7 @@ see it:
 
 * history tables: snapshots D >= ``known_from`` (the new version, and the
   ``known_to`` it sets on the previous version, only matter from then on), and for
-  monthly feeds only while the period is inside the 24-month lookback;
+  monthly feeds only while the period is inside the family's lookback (25 months for tax);
 * transactions and loan balances (T+1): snapshots whose 12-month window holds the
   row's availability month; balances also feed the labels of the snapshots D with
   D < as_of_date <= D + 12 months, and a default row the ``in_default_at_snapshot`` of

@@ -38,14 +38,16 @@ def test_tax_family(spark):
         return dict(uscc=E, period=period, taxable_sales=sales, vat_paid=sales * 0.03, known_from=known_from,
                     **extra)
 
+    # on D (June 2021) the latest period known is M-2 = April: the windows end there
     filings = _versioned([
-        filing(d(2021, 5, 1), 300.0, arrears_amount=50.0),
-        filing(d(2021, 4, 1), 200.0, penalty_amount=10.0, is_amendment=True),
-        filing(d(2021, 3, 1), 100.0),
-        filing(d(2020, 6, 1), 0.0),
-        filing(d(2020, 5, 1), 100.0), filing(d(2020, 4, 1), 100.0), filing(d(2020, 3, 1), 100.0),
+        filing(d(2021, 5, 1), 999.0, arrears_amount=50.0),         # M-1 known early: latest filing, in no window
+        filing(d(2021, 4, 1), 300.0),
+        filing(d(2021, 3, 1), 200.0, penalty_amount=10.0, is_amendment=True),
+        filing(d(2021, 2, 1), 100.0),
+        filing(d(2020, 5, 1), 0.0),
+        filing(d(2020, 4, 1), 100.0), filing(d(2020, 3, 1), 100.0), filing(d(2020, 2, 1), 100.0),
         filing(d(2021, 6, 1), 999.0),                              # period M: not expected yet
-        filing(d(2021, 2, 1), 999.0, known_from=d(2021, 7, 16)),   # filed late, after D
+        filing(d(2021, 1, 1), 999.0, known_from=d(2021, 7, 16)),   # filed late, after D
     ])
     ratings = _versioned([
         dict(uscc=E, rating_year=2019, rating="A", published_date=d(2020, 4, 20), known_from=d(2020, 4, 21)),

@@ -27,7 +27,8 @@ def test_restated_filing_is_used_only_from_the_date_it_is_known(spark):
     ]
     out = (tax.filing_features(get("tax_filings").rows_to_df(spark, rows), as_of=[JUNE, JULY])
            .select("snapshot_date", "tax_sales_3m", "tax_amendments_12m"))
-    expected = spark.createDataFrame([(JUNE, 500.0, 0), (JULY, 550.0, 1)], out.schema)
+    # windows end at M-2: April alone in June (May is outside), May + the restated April in July
+    expected = spark.createDataFrame([(JUNE, 200.0, 0), (JULY, 550.0, 1)], out.schema)
     assertDataFrameEqual(out, expected)
 
 

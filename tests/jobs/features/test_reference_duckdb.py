@@ -16,13 +16,16 @@ KNOWN = "x.known_from <= s.snapshot_date AND (x.known_to IS NULL OR x.known_to >
 M = "date_trunc('month', s.snapshot_date)"
 SQL = f"""
 WITH grid AS (SELECT s.snapshot_date, e.uscc FROM snaps s CROSS JOIN (SELECT DISTINCT uscc FROM enterprises) e),
-tax AS (
+tax AS (  -- windows end at M-2, the latest VAT period known on D
   SELECT s.snapshot_date, x.uscc,
-    SUM(taxable_sales) FILTER (WHERE period >= {M} - INTERVAL 3 MONTH AND period < {M}) AS tax_sales_3m,
-    SUM(taxable_sales) FILTER (WHERE period >= {M} - INTERVAL 12 MONTH AND period < {M}) AS tax_sales_12m,
-    date_diff('month', greatest(MIN(period), {M} - INTERVAL 12 MONTH), {M})
-      - COUNT(*) FILTER (WHERE period >= {M} - INTERVAL 12 MONTH) AS tax_missed_filings_12m
-  FROM snaps s JOIN tax_filings x ON {KNOWN} AND period >= {M} - INTERVAL 24 MONTH AND period < {M}
+    SUM(taxable_sales) FILTER (WHERE period >= {M} - INTERVAL 4 MONTH AND period < {M} - INTERVAL 1 MONTH)
+      AS tax_sales_3m,
+    SUM(taxable_sales) FILTER (WHERE period >= {M} - INTERVAL 13 MONTH AND period < {M} - INTERVAL 1 MONTH)
+      AS tax_sales_12m,
+    date_diff('month', greatest(MIN(period), {M} - INTERVAL 13 MONTH), {M} - INTERVAL 1 MONTH)
+      - COUNT(*) FILTER (WHERE period >= {M} - INTERVAL 13 MONTH AND period < {M} - INTERVAL 1 MONTH)
+      AS tax_missed_filings_12m
+  FROM snaps s JOIN tax_filings x ON {KNOWN} AND period >= {M} - INTERVAL 25 MONTH AND period < {M}
   GROUP BY s.snapshot_date, x.uscc),
 util AS (
   SELECT s.snapshot_date, x.uscc,
