@@ -89,7 +89,8 @@ def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | 
     scores = _scores_until(spark, days, settings).cache()
     loans = read_loan_state(spark, days, settings).cache()
     cached = [scores, loans]
-    path = resolve_path(settings.raw.get("early_warnings", {}).get("catalogue", "conf/early_warnings.yaml"))
+    warning_settings = settings.raw.get("early_warnings", {})
+    path = resolve_path(warning_settings.get("catalogue", "conf/early_warnings.yaml"))
     signals = load_catalogue(path)
     try:
         inputs = warning_inputs(features, scores=scores.where(F.col("snapshot_date") >= F.lit(start)), loans=loans)
@@ -99,7 +100,8 @@ def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | 
                                                             settings=settings)}
         previous = io.read(spark, EARLY_WARNINGS, settings=settings).where(
             F.col("snapshot_month") == snapshot_month(previous_month_end(days[0])))
-        watch = watch_list(warnings.unionByName(previous), as_of=days).cache()
+        watch = watch_list(warnings.unionByName(previous), as_of=days,
+                           min_severity=warning_settings.get("watch_list_min_severity", "low")).cache()
         cached.append(watch)
         committed["watch_list"] = io.replace_partition(watch, WATCH_LIST, _months(days), settings=settings)
         classes = classify(loans, warnings=warnings, scores=scores,

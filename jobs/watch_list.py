@@ -1,4 +1,5 @@
-"""The watch list: loans with early warnings, and how their status changed since last month.
+"""The watch list: loans with early warnings (of a configured severity or worse), and how their
+status changed since last month.
 
 A loan is ``new`` on the list when it has warnings on D and had none on the previous
 month-end, ``ongoing`` when it has both, ``cleared`` when its warnings of last month are
@@ -29,17 +30,22 @@ def _per_loan(warnings: DataFrame, prefix: str) -> DataFrame:
         F.max(severity_rank(F.col("severity"))).alias(f"{prefix}_rank"))
 
 
-def watch_list(warnings: DataFrame, *, as_of: AsOf) -> DataFrame:
+def watch_list(warnings: DataFrame, *, as_of: AsOf, min_severity: str = SEVERITIES[0]) -> DataFrame:
     """Build the watch list of each snapshot D of ``as_of``.
 
     Args:
         warnings: ``early_warnings`` rows of the snapshots D and of the month-end before each D.
         as_of: the snapshot date(s) D.
+        min_severity: only warnings of this severity or worse put a loan on the list (and keep
+            it there); the others stay in ``early_warnings`` for the loan officer.
 
     Returns:
         The ``watch_list`` columns: uscc, loan_id, snapshot_date, snapshot_month, status,
         max_severity, signals, new_signals, n_signals.
     """
+    if min_severity not in SEVERITIES:
+        raise ValueError(f"watch list min_severity {min_severity!r} not in {SEVERITIES}")
+    warnings = warnings.where(severity_rank(F.col("severity")) >= SEVERITIES.index(min_severity) + 1)
     snaps = F.broadcast(snapshots_frame(warnings.sparkSession, as_of).select("snapshot_date", "snapshot_month"))
     now = _per_loan(warnings, "now")
     # last month's warnings, moved to the month-end they are compared with

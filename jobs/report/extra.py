@@ -20,6 +20,8 @@ from riskpipe import io
 from riskpipe.config import Settings
 
 MONEY = 1e4   # figures are shown in 10,000 CNY (万元), the unit loan officers use
+# plots are drawn with matplotlib's bundled fonts, which have no CJK glyphs: the HTML says 万元
+PLOT_MONEY = "10k CNY"
 
 
 def _month(spark: SparkSession, name: str, day: dt.date, settings: Settings) -> pd.DataFrame:
@@ -39,13 +41,16 @@ def portfolio_section(spark: SparkSession, day: dt.date, settings: Settings) -> 
             ("bank EL / fund EL (万元)", f"{m['bank_el'] / MONEY:,.1f} / {m['fund_el'] / MONEY:,.1f}"),
             ("fund adequacy", "n/a" if pd.isna(m["fund_adequacy"]) else f"{m['fund_adequacy']:.2f}×"),
             ("top-10 borrower share", f"{m['top_n_share']:.1%}")]
-    by_grade = summary[summary["dimension"] == "grade"].sort_values("value")
+    by_grade = summary[summary["dimension"] == "grade"]
+    # grades are strings in the summary ("1".."10", "unknown"): order them as the master scale
+    by_grade = by_grade.assign(_order=pd.to_numeric(by_grade["value"], errors="coerce").fillna(99)) \
+        .sort_values("_order").drop(columns="_order")
     shown = summary[summary["dimension"].isin(["county", "industry", "product"])].copy()
     for column in ("ead", "el", "bank_el", "fund_el"):
         shown[column] = shown[column] / MONEY
     shown = shown[["dimension", "value", "n_loans", "ead", "el", "bank_el", "fund_el", "el_rate"]]
     plot = plots.bar(by_grade.assign(el=by_grade["el"] / MONEY), x="value", y="el", title="Expected loss by grade",
-                     ylabel="EL (万元)", colour="#d7301f") if len(by_grade) else None
+                     ylabel=f"EL ({PLOT_MONEY})", colour="#d7301f") if len(by_grade) else None
     text = (f"EL = PD × LGD × EAD. The risk compensation fund pays its coverage share of each loss until its balance "
             f"({m['fund_balance'] / MONEY:,.0f} 万元) is used up; {int(m['n_fund_capped'])} loans hit the cap. "
             f"HHI by borrower {m['hhi_borrower']:.3f}.")
@@ -63,8 +68,8 @@ def stress_section(spark: SparkSession, day: dt.date, settings: Settings) -> lis
                      "baseline_fund_adequacy", "stressed_fund_adequacy", "n_downgraded"]].copy()
     for column in ("baseline_el", "stressed_el"):
         shown[column] = shown[column] / MONEY
-    plot = plots.bar(shown, x="scenario", y="stressed_el", title="Stressed expected loss by scenario (万元)",
-                     ylabel="EL (万元)", colour="#fc8d59")
+    plot = plots.bar(shown, x="scenario", y="stressed_el", title=f"Stressed expected loss by scenario ({PLOT_MONEY})",
+                     ylabel=f"EL ({PLOT_MONEY})", colour="#fc8d59")
     return [section("stress", "Stress tests", text="Scenario shocks applied to the snapshot's features, rescored by the "
                     "champion; baseline and stressed side by side (EL in 万元).",
                     plots_=[(plot, "stressed EL")], tables=[table(shown)])]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import io as _io
+import logging
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: no display on servers and in CI
+# grades and months are drawn as categories on purpose; matplotlib logs each such axis
+logging.getLogger("matplotlib.category").setLevel(logging.WARNING)
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

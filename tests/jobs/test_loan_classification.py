@@ -103,3 +103,16 @@ def test_watch_list_marks_new_ongoing_and_cleared_loans(spark):
     ])
     assertDataFrameEqual(out.select(*expected.columns), expected, checkRowOrder=False)
     assert out.where(F.col("status") == "cleared").count() == 1
+
+
+def test_the_watch_list_takes_only_warnings_of_the_minimum_severity(spark):
+    before = dt.date(2021, 5, 31)
+    now = _warnings(spark, [("A", DAY, "ELEC_ZERO", "high"), ("A", DAY, "DPD_1_30", "medium"),
+                            ("B", DAY, "TAX_SALES_DROP", "medium")])
+    prev = _warnings(spark, [("B", before, "COURT_ENFORCEMENT", "high")])
+    out = {r["loan_id"]: r for r in watch_list(now.unionByName(prev), as_of=DAY, min_severity="high").collect()}
+    assert set(out) == {"A", "B"}
+    assert out["A"]["status"] == "new" and out["A"]["signals"] == ["ELEC_ZERO"]
+    assert out["B"]["status"] == "cleared"     # only a medium warning left: off the list
+    with pytest.raises(ValueError, match="min_severity"):
+        watch_list(now, as_of=DAY, min_severity="severe")
