@@ -132,13 +132,27 @@ def build_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *
     return build_snapshots(spark, todo, settings=settings)
 
 
+def first_snapshot(settings: Settings) -> dt.date | None:
+    """``features.first_snapshot`` of the profile: the first month-end gold must hold (None: not set)."""
+    value = (settings.raw.get("features") or {}).get("first_snapshot")
+    return to_snapshots(str(value))[0] if value else None
+
+
 def update(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | None = None) -> dict[str, Any]:
-    """Monthly run: (re)build snapshot ``as_of`` plus every earlier month missing or made stale since built."""
+    """Monthly run: (re)build snapshot ``as_of`` plus every earlier month missing or made stale since built.
+
+    "Earlier" starts at ``features.first_snapshot`` when the profile sets it (so the first run on an
+    empty gold builds the whole history in one pass: a first deployment), else at the earliest
+    snapshot already built (an empty gold then gets ``as_of`` only).
+    """
     settings = settings or load_settings()
     day = to_snapshots(as_of)[0]
     built, _ = built_state(spark, settings)
-    earlier = [d for d in built if d < day]
-    todo = set(plan_range(spark, min(earlier), day, settings=settings)) if earlier else set()
+    starts = [d for d in built if d < day]
+    first = first_snapshot(settings)
+    if first is not None and first < day:
+        starts.append(first)
+    todo = set(plan_range(spark, min(starts), day, settings=settings)) if starts else set()
     return build_snapshots(spark, sorted(todo | {day}), settings=settings)
 
 

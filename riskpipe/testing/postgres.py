@@ -20,13 +20,14 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from riskpipe.testing.services import free_port
 
 SYSTEM_USER = "postgres"
 START_TIMEOUT_SECONDS = 60
@@ -52,12 +53,6 @@ def find_bindir() -> Path:
         "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in "
         "/usr/lib/postgresql/*/bin: install the Debian package `postgresql` "
         "(apt-get install postgresql; .ci/run does this).")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _system_user() -> pwd.struct_passwd:
@@ -92,8 +87,11 @@ class PostgresServer:
     # -- connection strings -------------------------------------------------
     @property
     def dsn(self) -> str:
-        return (f"host={self.host} port={self.port} dbname={self.database} "
-                f"user={self.user} password={self.password}")
+        return self.dsn_for(self.database)
+
+    def dsn_for(self, database: str) -> str:
+        """libpq DSN of ``database`` for the login role."""
+        return f"host={self.host} port={self.port} dbname={database} user={self.user} password={self.password}"
 
     @property
     def jdbc_url(self) -> str:
@@ -101,8 +99,13 @@ class PostgresServer:
 
     @property
     def uri(self) -> str:
+        return self.uri_for(self.database)
+
+    def uri_for(self, database: str, *, driver: str | None = None) -> str:
+        """``postgresql[+driver]://`` URI of ``database`` for the login role (SQLAlchemy, ``AIRFLOW_CONN_*``)."""
         user, password = quote(self.user, safe=""), quote(self.password, safe="")
-        return f"postgresql://{user}:{password}@{self.host}:{self.port}/{self.database}"
+        scheme = f"postgresql+{driver}" if driver else "postgresql"
+        return f"{scheme}://{user}:{password}@{self.host}:{self.port}/{database}"
 
     @property
     def jdbc_properties(self) -> dict[str, str]:
@@ -183,6 +186,20 @@ class PostgresServer:
                     sql.Identifier(self.database), sql.Identifier(self.user)))
         finally:
             conn.close()
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` owned by the login role (one server, one database per service,
+        as ``docker/postgres/init-databases.sh`` does); returns the name."""
+        from psycopg2 import sql
+
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(self.user)))
+        finally:
+            conn.close()
+        return name
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its folder; safe to call twice."""

@@ -3,65 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-from pathlib import Path
 
 import pytest
 
-from riskpipe.jars import spark_home
+from riskpipe.testing.spark_cluster import SparkStandalone
 
 pytestmark = pytest.mark.cluster
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"nothing listening on port {port}")
-
-
 @pytest.fixture(scope="module")
 def standalone_cluster(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cluster")
-    home = spark_home()
-    env = dict(os.environ, SPARK_HOME=str(home), SPARK_LOG_DIR=str(tmp), SPARK_WORKER_DIR=str(tmp / "work"),
-               PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
-    port, ui, worker_ui = _free_port(), _free_port(), _free_port()
-    spark_class = str(home / "bin" / "spark-class")
-    master = subprocess.Popen(
-        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-         "--webui-port", str(ui)], env=env, stdout=open(tmp / "master.log", "w"), stderr=subprocess.STDOUT)
-    url = f"spark://127.0.0.1:{port}"
-    worker = None
-    try:
-        _wait_for_port(port)
-        worker = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1", "--cores", "1",
-             "--memory", "1g", "--webui-port", str(worker_ui), "--work-dir", str(tmp / "work")],
-            env=env, stdout=open(tmp / "worker.log", "w"), stderr=subprocess.STDOUT)
-        _wait_for_port(worker_ui)
-        yield url, tmp
-    finally:
-        for proc in (worker, master):
-            if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    with SparkStandalone(tmp_path_factory.mktemp("cluster"), cores=1, memory="1g") as cluster:
+        yield cluster
 
 
 JOB = textwrap.dedent("""
@@ -82,16 +38,16 @@ JOB = textwrap.dedent("""
 """)
 
 
-def test_delta_write_and_read_on_standalone_cluster(standalone_cluster):
-    url, tmp = standalone_cluster
-    env = dict(os.environ, RISKPIPE_SPARK_MASTER=url, RISKPIPE_LAKEHOUSE=str(tmp / "lake"),
+def test_delta_write_and_read_on_standalone_cluster(standalone_cluster, tmp_path):
+    env = dict(os.environ, RISKPIPE_SPARK_MASTER=standalone_cluster.url, RISKPIPE_LAKEHOUSE=str(tmp_path / "lake"),
                RISKPIPE_DRIVER_MEMORY="1g", RISKPIPE_EXECUTOR_MEMORY="1g")
     proc = subprocess.run([sys.executable, "-c", JOB], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:] + (tmp / "worker.log").read_text()[-2000:]
+    assert proc.returncode == 0, proc.stderr[-4000:] + standalone_cluster.logs()
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
     assert "rows=1000" in line and f"total={sum(range(1000)) * 2}" in line
     # driver + one executor on the worker: the work really ran on the cluster
     assert "executors=2" in line
-    # the worker launched an executor for our application
-    apps = list(Path(tmp / "work").glob("app-*"))
-    assert apps, "no application directory on the worker"
+    # the worker launched an executor for our application, and the master saw it finish
+    assert list(standalone_cluster.work_dir.glob("app-*")), "no application directory on the worker"
+    finished = [a for a in standalone_cluster.finished_applications() if a["name"] == "cluster-proof"]
+    assert [a["state"] for a in finished] == ["FINISHED"], standalone_cluster.status()

@@ -81,3 +81,15 @@ def test_incremental_build_equals_full_rebuild(spark, settings, silver_rows, tmp
     full = _gold(spark, settings)
     assertDataFrameEqual(incremental[0], full[0], checkRowOrder=False)
     assertDataFrameEqual(incremental[1], full[1], checkRowOrder=False)
+
+
+@pytest.mark.slow
+def test_monthly_update_fills_the_history_from_the_configured_first_snapshot(spark, settings, silver_rows, tmp_path):
+    settings = settings.replace(lakehouse_root=str(tmp_path / "lakehouse"),
+                                raw={**settings.raw, "features": {"first_snapshot": SNAPS[1].isoformat()}})
+    _write_silver(spark, silver_rows, settings)
+    # an empty gold: the first monthly run builds every month-end from first_snapshot up to its own
+    first = features_main.update(spark, SNAPS[3], settings=settings)
+    assert first["snapshot_months"] == ["2021-02", "2021-03", "2021-04"]
+    # the next month: only the new snapshot (nothing earlier is missing or stale)
+    assert features_main.update(spark, SNAPS[4], settings=settings)["snapshot_months"] == ["2021-05"]
