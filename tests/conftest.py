@@ -33,6 +33,30 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(key, value)
 
 
+# Modules by measured cost, heaviest first. With ``--dist loadfile --no-loadscope-reorder``
+# (the Makefile) pytest-xdist hands out modules in collection order, so the long ones start at
+# once on both workers and the many short ones fill in behind them; xdist's default order (most
+# tests first) would start the one-test production-like run last, leaving one core idle while
+# it runs alone.
+HEAVY_FIRST = (
+    "tests/test_production_like.py",
+    "tests/test_end_to_end.py",
+    "tests/dags/test_dag_runs.py",
+    "tests/jobs/test_ingest.py",
+    "tests/jobs/features/test_incremental.py",
+    "tests/expectations/test_validate.py",
+    "tests/jobs/test_ingest_faults.py",
+    "tests/jobs/test_assess.py",
+    "tests/jobs/test_stress.py",
+    "tests/riskpipe/test_jars.py",
+)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(HEAVY_FIRST)))
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     root = getattr(config, "_riskpipe_tmp", None)
     if root is not None:
