@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "riskpipe.commands.info",
     "riskpipe.simulate.cli",
     "riskpipe.commands.ingest",
+    "riskpipe.commands.delta",
     "riskpipe.commands.features",
     "riskpipe.commands.models",
     "riskpipe.commands.assess",

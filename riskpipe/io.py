@@ -7,8 +7,11 @@ leaves the table at its previous version.
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Iterable, Mapping, Sequence
+import random
+import time
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -16,6 +19,15 @@ from pyspark.sql import functions as F
 
 from riskpipe.config import Settings, load_settings
 from schemas.registry import TableSpec, get
+
+log = logging.getLogger(__name__)
+
+# Optimistic-concurrency conflicts (another writer committed first) are retried this often,
+# waiting CONFLICT_BACKOFF_S * 2**attempt (plus jitter) in between.
+CONFLICT_RETRIES = 5
+CONFLICT_BACKOFF_S = 0.2
+# Delta's default retention of removed files before VACUUM may delete them (7 days).
+DEFAULT_RETAIN_HOURS = 168.0
 
 
 def _spec(table: str | TableSpec) -> TableSpec:
@@ -125,7 +137,49 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
         merge = merge.whenMatchedUpdateAll(condition=" OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in changed))
     else:
         merge = merge.whenMatchedUpdateAll()
-    merge.whenNotMatchedInsertAll().execute()
+    retry_on_conflict(merge.whenNotMatchedInsertAll().execute, what=f"MERGE into {spec.name}")
+
+
+def _is_conflict(error: BaseException) -> bool:
+    """True for Delta's optimistic-concurrency conflicts (ConcurrentAppendException & co)."""
+    from delta import exceptions
+
+    conflicts = tuple(getattr(exceptions, name) for name in exceptions.__all__)
+    if isinstance(error, conflicts):
+        return True
+    text = f"{type(error).__name__}: {error}"
+    return any(name in text for name in ("ConcurrentAppendException", "ConcurrentModificationException",
+                                         "ConcurrentDeleteReadException", "ConcurrentTransactionException",
+                                         "DELTA_CONCURRENT_"))
+
+
+def retry_on_conflict(action: Callable[[], Any], *, what: str, retries: int = CONFLICT_RETRIES,
+                      backoff_s: float = CONFLICT_BACKOFF_S) -> Any:
+    """Run ``action``; when another writer's commit conflicts with it, run it again.
+
+    A conflicting Delta commit writes nothing, so re-running the whole operation (which
+    re-reads the table) converges to the same content as a serial run.
+
+    Args:
+        action: the write, e.g. a MERGE builder's ``execute``.
+        what: description for the warning log.
+        retries: attempts after the first one.
+        backoff_s: first wait; doubled on every retry, plus up to 100% jitter.
+
+    Raises:
+        The last conflict once ``retries`` are used up; any other error at once.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return action()
+        except Exception as error:  # noqa: BLE001 - re-raised unless a Delta conflict
+            if attempt == retries or not _is_conflict(error):
+                raise
+            wait = backoff_s * 2 ** attempt * (1 + random.random())
+            log.warning("%s: concurrent commit conflict (%s), retry %d/%d in %.2fs",
+                        what, type(error).__name__, attempt + 1, retries, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def insert_new(df: DataFrame, table: str | TableSpec, *, keys: Sequence[str],
@@ -144,7 +198,7 @@ def insert_new(df: DataFrame, table: str | TableSpec, *, keys: Sequence[str],
     merge = target.alias("t").merge(_conform(df, spec, extra_columns).alias("s"), condition)
     if extra_columns:
         merge = merge.withSchemaEvolution()
-    merge.whenNotMatchedInsertAll().execute()
+    retry_on_conflict(merge.whenNotMatchedInsertAll().execute, what=f"insert into {spec.name}")
 
 
 def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *,
@@ -183,8 +237,37 @@ def replace_partition(df: DataFrame, table: str | TableSpec, condition: str, *,
 
 def restore(spark: SparkSession, table: str | TableSpec, to_version: int,
             settings: Settings | None = None) -> None:
-    """Restore ``table`` to an earlier Delta version."""
+    """Restore ``table`` to an earlier Delta version (a new commit; history is kept)."""
     DeltaTable.forPath(spark, table_path(table, settings)).restoreToVersion(to_version)
+
+
+HISTORY_COLUMNS = ("version", "timestamp", "operation", "operationParameters", "operationMetrics")
+
+
+def history(spark: SparkSession, table: str | TableSpec, *, limit: int | None = None,
+            settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Commits of ``table``, newest first: version, timestamp, operation, parameters, metrics.
+
+    Raises:
+        ValueError: ``table`` has no Delta table at its location yet.
+    """
+    path = table_path(table, settings)
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise ValueError(f"table {_spec(table).name}: no Delta table at {path}")
+    delta = DeltaTable.forPath(spark, path)
+    frame = delta.history(limit) if limit else delta.history()
+    return [row.asDict(recursive=True) for row in frame.select(*HISTORY_COLUMNS).collect()]
+
+
+def vacuum(spark: SparkSession, table: str | TableSpec, *, retain_hours: float = DEFAULT_RETAIN_HOURS,
+           settings: Settings | None = None) -> None:
+    """Delete files no longer referenced by versions younger than ``retain_hours``.
+
+    That includes the orphan data files of a killed write. Below Delta's retention check
+    (7 days) the session must set ``spark.databricks.delta.retentionDurationCheck.enabled=false``;
+    time travel to versions older than the retention is then no longer possible.
+    """
+    DeltaTable.forPath(spark, table_path(table, settings)).vacuum(float(retain_hours))
 
 
 def table_properties(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> Mapping[str, str]:
