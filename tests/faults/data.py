@@ -40,14 +40,17 @@ def _value(field: T.StructField, row_id: Column) -> Column:
 
 
 def synthetic(spark: SparkSession, table: str | TableSpec, rows: int, *, partitions: int = 1,
-              offset: int = 0) -> DataFrame:
+              offset: int = 0, ids: DataFrame | None = None) -> DataFrame:
     """``rows`` rows with exactly the declared schema of ``table``; ids ``offset`` … ``offset+rows-1``.
 
     Every string column holds its name and the row id, so keys are unique per id.
+
+    Args:
+        ids: the frame of row ids (column ``id``) to derive the rows from, instead of a range.
     """
     spec = table if isinstance(table, TableSpec) else get(table)
     row_id = F.col("id")
-    frame = spark.range(offset, offset + rows, numPartitions=partitions)
+    frame = ids if ids is not None else spark.range(offset, offset + rows, numPartitions=partitions)
     return frame.select(*[_value(f, row_id).cast(f.dataType).alias(f.name) for f in spec.schema.fields])
 
 
