@@ -120,6 +120,11 @@ def _value_rules(table: str, f: StructField, logical_date: dt.date) -> list[Rule
         rules.append(Rule(f"{prefix}.at_most_max", f"{c} <= {high:g} (larger is absurd)", (c,),
                           f"{c} IS NULL OR {c} <= {_lit(high)}",
                           "ExpectColumnValuesToBeBetween", {"column": c, "max_value": high}))
+    if "max_length" in meta:
+        longest = int(meta["max_length"])
+        rules.append(Rule(f"{prefix}.max_length", f"{c} has at most {longest} characters", (c,),
+                          f"{c} IS NULL OR char_length({c}) <= {longest}",
+                          "ExpectColumnValueLengthsToBeBetween", {"column": c, "max_value": longest}))
     if meta.get("rule") == "uscc":
         rules.extend(_uscc_rules(prefix, c))
     if meta.get("rule") == "not_after_logical_date":

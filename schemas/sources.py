@@ -22,6 +22,8 @@ from pyspark.sql.types import (
 from schemas.registry import TableSpec, column, register
 
 S, D, F, B, TS = StringType(), DateType(), DoubleType(), BooleanType(), TimestampType()
+# Longest plausible company name (registered names run to ~60 characters); longer is a broken feed.
+NAME_MAX_LENGTH = 200
 
 COUNTIES = ("离石区", "孝义市", "汾阳市", "文水县", "交城县", "兴县", "临县", "柳林县", "石楼县",
             "岚县", "方山县", "中阳县", "交口县")
@@ -67,7 +69,7 @@ def _history() -> list:
 
 ENTERPRISE_FIELDS = [
     column("uscc", S, "Unified Social Credit Code (18 chars, GB 32100-2015)", nullable=False, rule="uscc"),
-    column("company_name", S, "registered company name"),
+    column("company_name", S, "registered company name", max_length=NAME_MAX_LENGTH),
     column("county", S, "county or district", allowed=COUNTIES),
     column("industry", S, "industry segment", allowed=INDUSTRIES),
     column("size_class", S, "enterprise size", allowed=SIZE_CLASSES),
@@ -77,7 +79,7 @@ ENTERPRISE_FIELDS = [
 ]
 TAX_FILING_FIELDS = [
     column("uscc", S, "taxpayer USCC", nullable=False, rule="uscc"),
-    column("company_name", S, "taxpayer name as filed"),
+    column("company_name", S, "taxpayer name as filed", max_length=NAME_MAX_LENGTH),
     column("period", D, "tax period (first day of the month)", nullable=False, rule="not_after_logical_date"),
     column("filing_date", D, "date the return was filed", rule="not_after_logical_date"),
     column("taxable_sales", F, "taxable sales of the period", unit="CNY", min=0, max=5e9),

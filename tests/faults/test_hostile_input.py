@@ -1,0 +1,127 @@
+"""Guarantee 5: corrupt and hostile deliveries end in a clear error or in quarantine; silver unchanged.
+
+Complements ``tests/jobs/test_ingest_faults.py`` (truncated file, malformed rows, rejected batch,
+changed file, new column), which is not repeated here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.bronze import MalformedFileError
+from jobs.sources import get_source
+from riskpipe import io
+from tests.faults.data import content_hash, synthetic
+from tests.jobs.test_ingest_faults import HEADER, _row, _uscc
+
+TABLES = ("tax_filings", "bronze_tax_filings", "quarantine", "loans", "bronze_loans")
+SEED_ROWS, GOOD_ROWS = 5, 60  # 2 bad rows of 60 stay under the 5% rejection threshold
+HUGE_BYTES = 1 << 20
+INJECTION = "'; DROP TABLE x; --"
+
+
+def _month_row(n: int, month: int, name: str | None = None, uscc: str | None = None) -> str:
+    """A tax filing row of period 2020-(month-1), filed in 2020-month."""
+    row = _row(n).replace(",2020-02,2020-03-10,", f",2020-{month - 1:02d},2020-{month:02d}-10,")
+    if name is not None:
+        row = row.replace(f"吕梁{n}号核桃有限公司", name)
+    return row.replace(_uscc(n), uscc) if uscc is not None else row
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory, spark):
+    """A lakehouse whose silver tax filings already hold a few rows, and its landing folder."""
+    root = tmp_path_factory.mktemp("hostile")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RISKPIPE_LAKEHOUSE", str(root / "lake"))
+        mp.setenv("RISKPIPE_LANDING", str(root / "landing"))
+        mp.setenv("RISKPIPE_DATA_DOCS_DIR", "")
+        for folder in ("tax/filings", "bank/loans"):
+            (root / "landing" / folder).mkdir(parents=True)
+        io.merge_upsert(synthetic(spark, "tax_filings", SEED_ROWS), "tax_filings")
+        yield root / "landing"
+
+
+def _hashes(spark) -> dict[str, str]:
+    return {table: content_hash(io.read(spark, table)) for table in TABLES}
+
+
+def _ingest(source: str, start: str, end: str) -> dict:
+    from jobs.ingest import run_source
+
+    return run_source(source, data_interval_start=start, data_interval_end=end)
+
+
+def _rejected(spark, source: str, path: Path, start: str, end: str, message: str) -> None:
+    """Ingesting ``path`` fails with ``message`` (naming the file) and changes no table."""
+    before = _hashes(spark)
+    try:
+        with pytest.raises(MalformedFileError, match=message) as error:
+            _ingest(source, start, end)
+        assert path.name in str(error.value)
+    finally:
+        path.unlink()
+    assert _hashes(spark) == before
+
+
+@pytest.mark.reliability("5 hostile input", "empty file", "MalformedFileError naming the file; no table changed")
+@pytest.mark.reliability("5 hostile input", "file in GBK instead of UTF-8",
+                         "MalformedFileError naming the file and the byte offset; no table changed")
+@pytest.mark.reliability("5 hostile input", "semicolon instead of comma delimiter",
+                         "MalformedFileError naming the file and the missing columns; no table changed")
+def test_unreadable_text_files_fail_naming_the_file(spark, lake):
+    folder = lake / "tax" / "filings"
+    empty = folder / "tax_filings_202003.csv"
+    empty.write_bytes(b"")
+    _rejected(spark, "tax_filings", empty, "2020-03-01", "2020-04-01", r"empty file")
+    gbk = folder / "tax_filings_202004.csv"
+    gbk.write_bytes(("\n".join([HEADER, *[_month_row(n, 4) for n in range(3)]]) + "\n").encode("gbk"))
+    _rejected(spark, "tax_filings", gbk, "2020-04-01", "2020-05-01", r"not valid UTF-8 at byte \d+")
+    semicolons = folder / "tax_filings_202005.csv"
+    text = "\n".join([HEADER, *[_month_row(n, 5) for n in range(3)]]).replace(",", ";") + "\n"
+    semicolons.write_text(text, encoding="utf-8")
+    _rejected(spark, "tax_filings", semicolons, "2020-05-01", "2020-06-01",
+              r"header lacks columns .*\(wrong delimiter\?\)")
+
+
+@pytest.mark.reliability("5 hostile input", "Parquet extract with a broken footer",
+                         "MalformedFileError naming the file; no table changed")
+def test_a_parquet_file_with_a_broken_footer_fails_naming_it(spark, lake):
+    columns = get_source("loans").columns
+    path = lake / "bank" / "loans" / "loans_20200315.parquet"
+    pq.write_table(pa.table({c: pa.array(["x"] * 3) for c in columns}), path)
+    path.write_bytes(path.read_bytes()[:-12])  # cut the footer length and the magic bytes
+    _rejected(spark, "loans", path, "2020-03-15", "2020-03-16", r"unreadable Parquet file")
+
+
+@pytest.mark.reliability("5 hostile input", "a 1 MB company name in one row",
+                         "the row is quarantined with its file, row and the rule naming the field")
+@pytest.mark.reliability("5 hostile input", "a USCC holding an SQL injection string",
+                         "the row is quarantined verbatim as a malformed USCC; nothing executed, every table intact")
+def test_a_huge_field_and_an_injection_string_are_quarantined(spark, lake):
+    before = io.read(spark, "tax_filings").count()
+    rows = [_month_row(n, 6) for n in range(GOOD_ROWS)]
+    rows[4] = _month_row(4, 6, name="核" * (HUGE_BYTES // 3))
+    rows[9] = _month_row(9, 6, uscc=f"\"{INJECTION}\"")
+    path = lake / "tax" / "filings" / "tax_filings_202006.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    summary = _ingest("tax_filings", "2020-06-01", "2020-07-01")
+    assert summary["rows_read"] == GOOD_ROWS and summary["rows_quarantined"] == 2
+    assert io.read(spark, "tax_filings").count() == before + GOOD_ROWS - 2
+    quarantined = {r["source_row"]: r for r in io.read(spark, "quarantine").where(
+        F.col("source_file") == "tax/filings/tax_filings_202006.csv").collect()}
+    assert sorted(quarantined) == [6, 11]  # file line numbers (the header is line 1)
+    assert any("company_name" in rule for rule in quarantined[6]["rules"]), quarantined[6]["rules"]
+    assert any("uscc" in rule for rule in quarantined[11]["rules"]), quarantined[11]["rules"]
+    # kept as data: verbatim in bronze, in its normalised form (blanks dropped, upper case) in quarantine
+    landed = io.read(spark, "bronze_tax_filings").where(
+        (F.col("_source_file") == "tax/filings/tax_filings_202006.csv") & (F.col("_source_row") == 11))
+    assert [r["uscc"] for r in landed.collect()] == [INJECTION]
+    assert INJECTION.replace(" ", "").upper() in quarantined[11]["record"]
+    for table in ("tax_filings", "bronze_tax_filings", "quarantine"):
+        assert io.exists(spark, table), table
