@@ -102,7 +102,7 @@ def test_a_parquet_file_with_a_broken_footer_fails_naming_it(spark, lake):
 @pytest.mark.reliability("5 hostile input", "a 1 MB company name in one row",
                          "the row is quarantined with its file, row and the rule naming the field")
 @pytest.mark.reliability("5 hostile input", "a USCC holding an SQL injection string",
-                         "the row is quarantined verbatim as a malformed USCC; nothing executed, every table intact")
+                         "kept as data: verbatim in bronze, quarantined as a malformed USCC; nothing executed, tables intact")
 def test_a_huge_field_and_an_injection_string_are_quarantined(spark, lake):
     before = io.read(spark, "tax_filings").count()
     rows = [_month_row(n, 6) for n in range(GOOD_ROWS)]
