@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
 from schemas.registry import get
+from schemas.sources import NAME_MAX_LENGTH
 
 LOGICAL_DATE = dt.date(2024, 6, 30)
 USCC = "91350100M000100Y43"
@@ -61,12 +62,14 @@ CASES: dict[str, tuple[dict, dict]] = {
         {**_uscc_cases("enterprises"),
          "enterprises.county.allowed_values": {"county": "北京市"},
          "enterprises.industry.allowed_values": {"industry": "rice"},
-         "enterprises.size_class.allowed_values": {"size_class": "huge"}}),
+         "enterprises.size_class.allowed_values": {"size_class": "huge"},
+         "enterprises.company_name.max_length": {"company_name": "核" * (NAME_MAX_LENGTH + 1)}}),
     "tax_filings": (
         {"uscc": USCC, "company_name": "x", "period": dt.date(2024, 5, 1), "filing_date": dt.date(2024, 6, 15),
          "taxable_sales": 1e6, "vat_paid": 1.3e5, "cit_prepaid": 1e4, "arrears_amount": 0.0,
          "penalty_amount": 0.0, "is_amendment": False},
         {**_uscc_cases("tax_filings"),
+         "tax_filings.company_name.max_length": {"company_name": "x" * (NAME_MAX_LENGTH + 1)},
          "tax_filings.period.not_null": {"period": None},
          "tax_filings.period.not_after_logical_date": {"period": dt.date(2024, 7, 1)},
          "tax_filings.filing_date.not_after_logical_date": {"filing_date": dt.date(2024, 7, 1)},
