@@ -66,7 +66,32 @@ def _spark_start() -> float:
     return seconds
 
 
-def run_all(sizes: list[int], months: int, root: Path, doc: Path) -> dict[str, Any]:
+def _previous(root: Path, months: int) -> list[dict[str, Any]]:
+    """Runs of an earlier ``results.json`` with the same months (for ``--append``)."""
+    from riskpipe.bench.stages import input_rows
+
+    path = root / "results.json"
+    if not path.exists():
+        return []
+    runs = [r for r in json.loads(path.read_text()).get("runs", []) if r.get("months") == months]
+    for run in runs:
+        run["input_rows"] = input_rows(run["rows_per_source"])
+    return runs
+
+
+def _compare(run: dict[str, Any]) -> None:
+    from riskpipe.bench import compare
+    from riskpipe.bench.stages import progress
+    from riskpipe.spark import get_spark
+
+    try:
+        run["duckdb"] = compare.run(get_spark(), run.pop("feature_days"))
+    except Exception as error:  # noqa: BLE001 - the stage timings stay reported
+        progress(f"DuckDB comparison failed: {error!r}")
+        run["duckdb"] = {"error": repr(error)[:500]}
+
+
+def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: bool = False) -> dict[str, Any]:
     """Run every size, compare with DuckDB, fit the stages and write JSON and markdown.
 
     Args:
@@ -74,17 +99,19 @@ def run_all(sizes: list[int], months: int, root: Path, doc: Path) -> dict[str, A
         months: simulated months per size.
         root: working folder (``var/bench``); one subfolder per size.
         doc: the markdown report to write.
+        append: keep the runs of other sizes from an earlier ``results.json`` (same months).
     """
-    from riskpipe.bench import compare, doc as render_doc, fit
+    from riskpipe.bench import doc as render_doc, fit
     from riskpipe.bench.stages import progress, run_size
-    from riskpipe.spark import get_spark
 
     os.environ.setdefault("RISKPIPE_SPARK_UI", "false")
     results: dict[str, Any] = {"machine": machine_info(), "months": months, "note": SHARED_NOTE,
                                "spark_start_s": _spark_start(), "runs": []}
+    if append:
+        results["runs"] = [r for r in _previous(root, months) if r["enterprises"] not in sizes]
     for size in sizes:
         run = run_size(size, months, root / f"n{size}")
-        run["duckdb"] = compare.run(get_spark(), run.pop("feature_days"))
+        _compare(run)
         results["runs"].append(run)
         results["fits"] = fit.fit_stages(results["runs"])
         results["date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

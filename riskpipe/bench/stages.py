@@ -23,6 +23,12 @@ from riskpipe.commands import demo
 
 BENCH_START = "2018-01"
 SCORED_MONTHS = 12
+NOT_INGESTED = ("truth", "fund")  # the simulator's ground truth and the fund balance: no ingestion reads them
+
+
+def input_rows(rows_per_source: dict[str, int]) -> int:
+    """Rows of the simulated source files that ingestion reads."""
+    return int(sum(v for k, v in rows_per_source.items() if k not in NOT_INGESTED))
 
 
 def progress(message: str) -> None:
@@ -129,7 +135,6 @@ def run_size(enterprises: int, months: int, root: Path) -> dict[str, Any]:
     progress(f"size {enterprises} enterprises x {months} months in {root}")
     _stage(stages, "simulate", lambda: demo._simulate(args, landing))
     per_source = json.loads((landing / "manifest" / "summary.json").read_text()).get("rows_per_source", {})
-    input_rows = int(sum(per_source.values()))
     _ingest(args, landing, stages)
     _stage(stages, "features_full", lambda: demo._features(args))
     spark = get_spark()
@@ -143,7 +148,8 @@ def run_size(enterprises: int, months: int, root: Path) -> dict[str, Any]:
     _stage(stages, "report", lambda: demo._portfolio_and_report(args))
     first = dt.date.fromisoformat(f"{BENCH_START}-01")
     feature_days = month_ends(dt.date(first.year + 1, first.month, 1), last)  # as demo._features builds them
-    return {"enterprises": enterprises, "months": months, "input_rows": input_rows, "rows_per_source": per_source,
-            "feature_rows": feature_rows, "feature_snapshots": len(feature_days), "scored_rows": scored.get("rows"),
+    return {"enterprises": enterprises, "months": months, "input_rows": input_rows(per_source),
+            "rows_per_source": per_source, "feature_rows": feature_rows, "feature_snapshots": len(feature_days),
+            "scored_rows": scored.get("rows"),
             "scored_model": f"{scored.get('model_name')} v{scored.get('model_version')}",
             "warnings": warned.get("warnings"), "stages": stages, "feature_days": feature_days}

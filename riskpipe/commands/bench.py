@@ -22,7 +22,7 @@ def _bench(args: argparse.Namespace) -> int:
         raise SystemExit("BENCH_MONTHS must be at least 36: training needs a year of snapshots, "
                          "an out-of-time half year and 12 label months")
     try:
-        run_all(sizes, months, Path(args.work), Path(args.doc))
+        run_all(sizes, months, Path(args.work), Path(args.doc), append=args.append)
     finally:
         stop_spark()
     return 0
@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench", help="benchmark every stage (and the features against DuckDB); writes docs/benchmarks.md",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", default=str(REPO_ROOT / "var" / "bench"), help="working folder, one subfolder per size")
+    parser.add_argument("--work", default=str(REPO_ROOT / "var" / "bench"),
+                        help="working folder, one subfolder per size")
     parser.add_argument("--doc", default=str(REPO_ROOT / "docs" / "benchmarks.md"), help="markdown report to write")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the other sizes of an earlier results.json (same months) in the report and fit")
     parser.set_defaults(func=_bench)
