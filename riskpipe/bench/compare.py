@@ -9,6 +9,7 @@ through ``deltalake`` (no Spark involved). Each engine computes only the referen
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from typing import Any, Callable
 
@@ -83,16 +84,17 @@ def run(spark, days: list[dt.date]) -> dict[str, Any]:
     """Check the outputs match, then time every family (best of ``REPEATS``) in both engines.
 
     Returns:
-        ``check`` (rows and mismatches), ``threads``, ``arrow_load_s`` and ``families``:
+        ``check`` (rows and mismatches), ``threads`` (DuckDB), ``spark_parallelism``, ``arrow_load_s`` and ``families``:
         family -> ``{spark_s, duckdb_s, ratio}``; ``all`` is the ten features together.
     """
-    threads = spark.sparkContext.defaultParallelism
+    threads = os.cpu_count() or 1  # the cores local[*] Spark runs its tasks on
     began = time.perf_counter()
     tables = silver_arrow()
     arrow_load = time.perf_counter() - began
     snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(days)})
     con = ref.connect(tables, snaps, threads=threads)
-    result: dict[str, Any] = {"threads": threads, "arrow_load_s": arrow_load, "check": check(con, spark)}
+    result: dict[str, Any] = {"threads": threads, "spark_parallelism": spark.sparkContext.defaultParallelism,
+                              "arrow_load_s": arrow_load, "check": check(con, spark)}
     progress(f"duckdb vs spark check: {result['check']}")
     builders = _spark_frames(spark, days)
     families: dict[str, dict[str, float]] = {}

@@ -96,8 +96,11 @@ def _check_lines(runs: list[Mapping[str, Any]]) -> list[str]:
         bad = {k: v for k, v in check["mismatches"].items() if v}
         verdict = ("all ten features equal (rel. 1e-9)" if check["match"]
                    else f"**differences** (rows per feature): {bad or 'row sets differ'}")
+        duck = run["duckdb"]
         lines.append(f"- {run['enterprises']} enterprises: Spark {check['spark_rows']} rows, DuckDB "
-                     f"{check['duckdb_rows']} rows, {check['joined_rows']} joined on (snapshot, USCC); {verdict}.")
+                     f"{check['duckdb_rows']} rows, {check['joined_rows']} joined on (snapshot, USCC); {verdict}; "
+                     f"DuckDB threads {duck.get('threads')}, Arrow load with deltalake "
+                     f"{duck.get('arrow_load_s', 0):.2f} s (not in the DuckDB times).")
     return lines
 
 
@@ -119,7 +122,8 @@ def render(results: Mapping[str, Any]) -> str:
         "is the rest of ingestion (bronze, validation, quarantine, gap checks). `features_incremental` is the "
         "monthly run (`jobs.features.main.update`) for the last month-end after the full build; `report` is "
         "portfolio, stress, model monitoring and the HTML report. Peak memory is the RSS of the Python process "
-        "and its children (the JVM), sampled every 0.25 s.", "",
+        "and its children (the JVM and PySpark's Python workers), sampled every 0.25 s; pages shared between "
+        "processes are counted once per process, so it overstates the physical memory used.", "",
         *_stage_table(runs), "",
         "## Fixed cost and per-row cost", "",
         "Least-squares fit of `time = fixed + per_row × input rows` per stage over the sizes above "
@@ -128,8 +132,8 @@ def render(results: Mapping[str, Any]) -> str:
         "## Features: Spark against DuckDB", "",
         f"The DuckDB reference SQL (`riskpipe/bench/duckdb_features.py`, also used by "
         f"`tests/jobs/features/test_reference_duckdb.py`) computes ten features, at least one per family, on the "
-        f"silver Delta tables read as Arrow with `deltalake`; DuckDB threads = Spark's default parallelism "
-        f"({runs[-1].get('duckdb', {}).get('threads', '–')}). Spark computes the same columns from its family "
+        f"silver Delta tables read as Arrow with `deltalake`; DuckDB's threads are given per size below. "
+        f"Spark computes the same columns from its family "
         f"builders over cached silver (unused columns pruned) into the `noop` sink; best of two runs each. "
         f"`all` is the ten features of every family joined onto the population, the figure the 3× target is "
         f"judged on. The full pipeline stage `features_full` computes all 76 features and the labels and writes "

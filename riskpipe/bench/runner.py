@@ -125,3 +125,15 @@ def _write(results: Mapping[str, Any], root: Path, doc: Path, render) -> None:
     (root / "results.json").write_text(json.dumps(results, indent=2, default=str))
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(render(results), encoding="utf-8")
+
+
+def render_only(root: Path, doc: Path) -> None:
+    """Render ``doc`` again from ``root/results.json`` (no run; the fits are recomputed)."""
+    from riskpipe.bench import doc as render_doc, fit
+    from riskpipe.bench.stages import input_rows
+
+    results = json.loads((root / "results.json").read_text())
+    for run in results["runs"]:
+        run["input_rows"] = input_rows(run["rows_per_source"])
+    results["fits"] = fit.fit_stages(results["runs"])
+    _write(results, root, doc, render_doc.render)

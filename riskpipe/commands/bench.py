@@ -14,9 +14,12 @@ from riskpipe.config import REPO_ROOT
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from riskpipe.bench.runner import run_all, sizes_from_env
+    from riskpipe.bench.runner import render_only, run_all, sizes_from_env
     from riskpipe.spark import stop_spark
 
+    if args.render:
+        render_only(Path(args.work), Path(args.doc))
+        return 0
     sizes, months = sizes_from_env()
     if months < 36:
         raise SystemExit("BENCH_MONTHS must be at least 36: training needs a year of snapshots, "
@@ -37,4 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--doc", default=str(REPO_ROOT / "docs" / "benchmarks.md"), help="markdown report to write")
     parser.add_argument("--append", action="store_true",
                         help="keep the other sizes of an earlier results.json (same months) in the report and fit")
+    parser.add_argument("--render", action="store_true",
+                        help="only render the markdown report again from the working folder's results.json")
     parser.set_defaults(func=_bench)
