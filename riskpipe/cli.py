@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "riskpipe.commands.report",
     "riskpipe.commands.airflow",
     "riskpipe.commands.demo",
+    "riskpipe.commands.bench",
 )
 
 

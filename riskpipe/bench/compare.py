@@ -1,0 +1,111 @@
+"""The reference features in DuckDB against Spark on the same silver data: check, then time per family.
+
+Both engines get their input in memory first: Spark caches the silver tables (filtered to the
+snapshots' lookback, as the feature build reads them), DuckDB gets the same Delta tables as Arrow
+through ``deltalake`` (no Spark involved). Each engine computes only the reference's ten features
+(Spark prunes the other columns of its family builders), so the ratio compares like with like.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from riskpipe.bench import duckdb_features as ref
+from riskpipe.bench.stages import progress
+
+REPEATS = 2
+KEYS = ["snapshot_date", "uscc"]
+SPARK_FAMILIES = ("tax", "utility", "court", "transactions", "loans")
+
+
+def _best(func: Callable[[], Any], repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - began)
+    return min(times)
+
+
+def silver_arrow() -> dict[str, Any]:
+    """The reference's silver tables as Arrow tables, read with delta-rs."""
+    from deltalake import DeltaTable
+
+    from riskpipe import io
+
+    return {t: DeltaTable(io.table_path(t)).to_pyarrow_table() for t in ref.SOURCE_TABLES}
+
+
+def _spark_frames(spark, days: list[dt.date]) -> dict[str, Callable[[], Any]]:
+    from jobs.features import court, loans, tax, transactions, utility
+    from jobs.features.build import SILVER_TABLES, features_frame, silver_filters
+    from riskpipe import io
+
+    filters = silver_filters(days)
+    silver = {t: io.read(spark, t).where(filters[t]).cache() for t in SILVER_TABLES}
+    for frame in silver.values():
+        frame.count()
+    builders = {
+        "tax": lambda: tax.transform(silver["tax_filings"], ratings=silver["tax_ratings"], as_of=days),
+        "utility": lambda: utility.transform(silver["utility_reads"], as_of=days),
+        "court": lambda: court.transform(silver["court_events"], as_of=days),
+        "transactions": lambda: transactions.transform(silver["transactions"], as_of=days),
+        "loans": lambda: loans.transform(silver["loan_balances"], loans=silver["loans"], as_of=days),
+        "all": lambda: features_frame(silver, as_of=days, built_from="{}"),
+    }
+    return builders
+
+
+def check(con, spark) -> dict[str, Any]:
+    """Compare the DuckDB reference with the gold ``enterprise_features`` the pipeline wrote."""
+    from riskpipe import io
+
+    theirs = con.execute(ref.SQL).df()
+    ours = io.read(spark, "enterprise_features").select(*KEYS, *ref.COLUMNS).toPandas()
+    for frame in (theirs, ours):
+        frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"])
+    both = ours.merge(theirs, on=KEYS, how="inner", suffixes=("_spark", "_duckdb"))
+    mismatches = {}
+    for col in ref.COLUMNS:
+        left, right = both[f"{col}_spark"].astype("float64"), both[f"{col}_duckdb"].astype("float64")
+        same = np.isclose(left, right, rtol=1e-9, atol=1e-9, equal_nan=True)
+        mismatches[col] = int((~same).sum())
+    return {"spark_rows": len(ours), "duckdb_rows": len(theirs), "joined_rows": len(both),
+            "mismatches": mismatches, "match": len(both) == len(ours) and not any(mismatches.values())}
+
+
+def run(spark, days: list[dt.date]) -> dict[str, Any]:
+    """Check the outputs match, then time every family (best of ``REPEATS``) in both engines.
+
+    Returns:
+        ``check`` (rows and mismatches), ``threads`` (DuckDB), ``spark_parallelism``, ``arrow_load_s`` and ``families``:
+        family -> ``{spark_s, duckdb_s, ratio}``; ``all`` is the ten features together.
+    """
+    threads = os.cpu_count() or 1  # the cores local[*] Spark runs its tasks on
+    began = time.perf_counter()
+    tables = silver_arrow()
+    arrow_load = time.perf_counter() - began
+    snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(days)})
+    con = ref.connect(tables, snaps, threads=threads)
+    result: dict[str, Any] = {"threads": threads, "spark_parallelism": spark.sparkContext.defaultParallelism,
+                              "arrow_load_s": arrow_load, "check": check(con, spark)}
+    progress(f"duckdb vs spark check: {result['check']}")
+    builders = _spark_frames(spark, days)
+    families: dict[str, dict[str, float]] = {}
+    for family in (*SPARK_FAMILIES, "all"):
+        columns = ref.COLUMNS if family == "all" else ref.family_columns(family)
+        query = ref.sql(None if family == "all" else [family])
+        duck = _best(lambda: con.execute(f"CREATE OR REPLACE TEMP TABLE bench_out AS {query}"))
+        frame = builders[family]().select(*KEYS, *columns)
+        sparked = _best(lambda: frame.write.format("noop").mode("overwrite").save())
+        families[family] = {"spark_s": sparked, "duckdb_s": duck, "ratio": sparked / duck if duck else None}
+        progress(f"family {family}: spark {sparked:.2f} s, duckdb {duck:.3f} s")
+    result["families"] = families
+    con.close()
+    return result

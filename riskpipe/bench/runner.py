@@ -1,0 +1,139 @@
+"""``riskpipe bench``: run the pipeline at one or more sizes, compare features with DuckDB, write the report.
+
+Sizes come from ``BENCH_SIZES`` (comma-separated enterprise counts) or ``BENCH_SIZE`` (default
+10,000); months from ``BENCH_MONTHS`` (default 36). Results land in ``var/bench/results.json``
+and ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_SIZE = 10_000
+DEFAULT_MONTHS = 36
+SHARED_NOTE = ("The machine was shared with other jobs during the run (a test suite and a demo ran at the same "
+               "time, and the benchmark ran under `nice -n 19`), so every time here is an upper bound.")
+
+
+def sizes_from_env(env: Mapping[str, str] = os.environ) -> tuple[list[int], int]:
+    """(enterprise counts, months) from ``BENCH_SIZES`` / ``BENCH_SIZE`` and ``BENCH_MONTHS``."""
+    listed = env.get("BENCH_SIZES", "").strip()
+    sizes = [int(s) for s in listed.split(",") if s.strip()] if listed else [int(env.get("BENCH_SIZE", DEFAULT_SIZE))]
+    return sorted(sizes), int(env.get("BENCH_MONTHS", DEFAULT_MONTHS))
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> dict[str, str]:
+    """Cores, RAM, CPU model, OS and the versions of Python, Java, Spark, Delta, DuckDB and deltalake."""
+    import psutil
+
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [l.split(":", 1)[1].strip() for l in cpuinfo.read_text().splitlines() if l.startswith("model name")]
+        cpu = names[0] if names else cpu
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    return {
+        "cores": str(os.cpu_count()), "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB", "CPU": cpu,
+        "OS": platform.platform(), "Python": platform.python_version(), "Java": java[0] if java else "unknown",
+        "Spark (pyspark)": _version("pyspark"), "Delta (delta-spark)": _version("delta-spark"),
+        "DuckDB": _version("duckdb"), "deltalake (delta-rs)": _version("deltalake"),
+    }
+
+
+def _spark_start() -> float:
+    from riskpipe.bench.stages import progress
+    from riskpipe.spark import get_spark
+
+    began = time.perf_counter()
+    get_spark(app_name="riskpipe-bench")
+    seconds = time.perf_counter() - began
+    progress(f"Spark session started in {seconds:.1f} s")
+    return seconds
+
+
+def _previous(root: Path, months: int) -> list[dict[str, Any]]:
+    """Runs of an earlier ``results.json`` with the same months (for ``--append``)."""
+    from riskpipe.bench.stages import input_rows
+
+    path = root / "results.json"
+    if not path.exists():
+        return []
+    runs = [r for r in json.loads(path.read_text()).get("runs", []) if r.get("months") == months]
+    for run in runs:
+        run["input_rows"] = input_rows(run["rows_per_source"])
+    return runs
+
+
+def _compare(run: dict[str, Any]) -> None:
+    from riskpipe.bench import compare
+    from riskpipe.bench.stages import progress
+    from riskpipe.spark import get_spark
+
+    try:
+        run["duckdb"] = compare.run(get_spark(), run.pop("feature_days"))
+    except Exception as error:  # noqa: BLE001 - the stage timings stay reported
+        progress(f"DuckDB comparison failed: {error!r}")
+        run["duckdb"] = {"error": repr(error)[:500]}
+
+
+def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: bool = False) -> dict[str, Any]:
+    """Run every size, compare with DuckDB, fit the stages and write JSON and markdown.
+
+    Args:
+        sizes: enterprise counts.
+        months: simulated months per size.
+        root: working folder (``var/bench``); one subfolder per size.
+        doc: the markdown report to write.
+        append: keep the runs of other sizes from an earlier ``results.json`` (same months).
+    """
+    from riskpipe.bench import doc as render_doc, fit
+    from riskpipe.bench.stages import progress, run_size
+
+    os.environ.setdefault("RISKPIPE_SPARK_UI", "false")
+    results: dict[str, Any] = {"machine": machine_info(), "months": months, "note": SHARED_NOTE,
+                               "spark_start_s": _spark_start(), "runs": []}
+    if append:
+        results["runs"] = [r for r in _previous(root, months) if r["enterprises"] not in sizes]
+    for size in sizes:
+        run = run_size(size, months, root / f"n{size}")
+        _compare(run)
+        results["runs"].append(run)
+        results["fits"] = fit.fit_stages(results["runs"])
+        results["date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        _write(results, root, doc, render_doc.render)
+        progress(f"size {size} done; results in {root / 'results.json'} and {doc}")
+    return results
+
+
+def _write(results: Mapping[str, Any], root: Path, doc: Path, render) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(render(results), encoding="utf-8")
+
+
+def render_only(root: Path, doc: Path) -> None:
+    """Render ``doc`` again from ``root/results.json`` (no run; the fits are recomputed)."""
+    from riskpipe.bench import doc as render_doc, fit
+    from riskpipe.bench.stages import input_rows
+
+    results = json.loads((root / "results.json").read_text())
+    for run in results["runs"]:
+        run["input_rows"] = input_rows(run["rows_per_source"])
+    results["fits"] = fit.fit_stages(results["runs"])
+    _write(results, root, doc, render_doc.render)

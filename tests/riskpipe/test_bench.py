@@ -1,0 +1,67 @@
+"""The benchmark's pure parts: the fixed + per-row fit, the sizes from the environment, the report."""
+
+from __future__ import annotations
+
+import pytest
+
+from riskpipe.bench import doc, fit
+from riskpipe.bench.duckdb_features import COLUMNS, SQL, family_columns, sql
+from riskpipe.bench.runner import sizes_from_env
+
+
+def test_fit_recovers_fixed_and_per_row():
+    rows = [1_000, 3_000, 10_000, 30_000]
+    seconds = [12.0 + 0.002 * r for r in rows]
+    result = fit.fit_line(rows, seconds)
+    assert result["fixed"] == pytest.approx(12.0)
+    assert result["per_row"] == pytest.approx(0.002)
+    assert result["r2"] == pytest.approx(1.0)
+
+
+def test_fit_needs_two_sizes():
+    assert fit.fit_line([1000], [3.0]) == {"fixed": None, "per_row": None, "r2": None}
+
+
+def test_fit_stages_uses_stages_of_every_run():
+    runs = [{"input_rows": 100, "stages": {"a": {"seconds": 2.0}, "b": {"seconds": 1.0}}},
+            {"input_rows": 300, "stages": {"a": {"seconds": 4.0}}}]
+    fits = fit.fit_stages(runs)
+    assert list(fits) == ["a"] and fits["a"]["per_row"] == pytest.approx(0.01)
+
+
+def test_sizes_from_env():
+    assert sizes_from_env({}) == ([10_000], 36)
+    assert sizes_from_env({"BENCH_SIZE": "500", "BENCH_MONTHS": "48"}) == ([500], 48)
+    assert sizes_from_env({"BENCH_SIZES": "3000, 1000", "BENCH_SIZE": "5"}) == ([1000, 3000], 36)
+
+
+def test_reference_sql_families():
+    assert sql() == SQL
+    assert sum(len(family_columns(f)) for f in ("tax", "utility", "court", "transactions", "loans",
+                                                  "consistency")) == len(COLUMNS)
+    assert "tax_sales_3m" in sql(["tax"]) and "util_elec_yoy_3m" not in sql(["tax"])
+
+
+def _run(enterprises: int, rows: int, scale: float) -> dict:
+    stages = {name: {"seconds": scale * (i + 1), "peak_rss_mb": 900.0} for i, name in enumerate(doc.STAGES)}
+    return {"enterprises": enterprises, "months": 36, "input_rows": rows, "feature_rows": enterprises * 24,
+            "feature_snapshots": 24, "scored_rows": enterprises * 6, "stages": stages,
+            "duckdb": {"threads": 2, "check": {"spark_rows": 10, "duckdb_rows": 10, "joined_rows": 10,
+                                               "mismatches": {c: 0 for c in COLUMNS}, "match": True},
+                       "families": {"tax": {"spark_s": 2.0, "duckdb_s": 0.5, "ratio": 4.0},
+                                    "all": {"spark_s": 5.0, "duckdb_s": 2.0, "ratio": 2.5}}}}
+
+
+def test_doc_renders_tables_and_targets():
+    runs = [_run(300, 10_000, 1.0), _run(1000, 30_000, 2.0)]
+    results = {"date": "2026-12-02 07:00 UTC", "machine": {"cores": "2", "CPU": "test CPU"}, "months": 36,
+               "note": "shared machine", "spark_start_s": 12.5, "runs": runs, "fits": fit.fit_stages(runs)}
+    text = doc.render(results)
+    assert "| cores | 2 |" in text and "test CPU" in text and "2026-12-02" in text
+    assert "| features_full | 1000 | 6.0 | 200.0 | 900 |" in text
+    assert "| tax | 300 | 2.00 | 0.500 | 4.0 |" in text
+    verdicts = {t: v for t, _, v in doc.targets(results)}
+    assert verdicts["full feature build within 3× of DuckDB per row"] == "met"
+    assert verdicts["one new month ≤ 15% of a full rebuild"] == "**not met**"  # 8 s vs 6 s
+    assert verdicts["Spark session start ≤ 10 s"] == "**not met**"
+    assert verdicts["100,000 enterprises × 36 months end to end without OOM"] == "not run"
