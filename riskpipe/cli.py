@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 from typing import Sequence
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # batch commands: MLflow's per-file download progress bars only flood the logs
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # ... and matplotlib's note for every plot with grade labels (training and report plots)
+    logging.getLogger("matplotlib.category").setLevel(logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
