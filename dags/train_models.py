@@ -37,14 +37,17 @@ SCHEDULE_ENV = "RISKPIPE_TRAIN_SCHEDULE"
 )
 def train_models():
     @task
-    def train(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def train(params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
         from models.config import model_config
         from models.train import train as run_training
 
         params = params or {}
         data = {k: v for k, v in {"table": params.get("table"), "version": params.get("data_version"),
                                   "split_date": params.get("split_date")}.items() if v is not None}
-        result = run_training(model_config(None, {"data": data} if data else {}))
+        # keyed by the DAG run: a retried attempt resumes its MLflow runs instead of logging
+        # and registering the same models twice
+        result = run_training(model_config(None, {"data": data} if data else {}),
+                              run_key=f"train_models/{run_id}" if run_id else None)
         return {"source": {k: str(v) for k, v in result.source.items()},
                 "candidate_version": result.candidate_version,
                 "models": {k: {"version": m.version, "run_id": m.run_id, "oot_auc": m.metrics["oot_auc"],

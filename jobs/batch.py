@@ -70,15 +70,27 @@ def _split_parse_failures(candidates: DataFrame) -> tuple[DataFrame, DataFrame]:
     return candidates.where(~has_parse_errors).drop("_parse_errors"), bad.drop("_parse_errors")
 
 
-def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Settings) -> tuple[int, int]:
-    """MERGE valid rows into silver; returns (published, duplicates)."""
+def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Settings, *,
+             batch_id: str | None = None) -> tuple[int, int]:
+    """MERGE valid rows into silver; returns (published, duplicates).
+
+    Rows already in silver with ``_batch_id == batch_id`` were published by an earlier attempt
+    of this same batch (a retry after a failure between the MERGE and the manifest): they count
+    as published, not as duplicates, so the retry's manifest counts equal one clean run's.
+    """
     spec = get(spec_name)
     existing = io.read(spark, spec, settings=settings)
     unique, in_batch_dups = split_batch_duplicates(valid, spec.keys)
     fresh, already = split_known(unique, existing, spec.keys)
     fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
-    published, duplicates = fresh.count(), in_batch_dups.count() + already.count()
-    if published:
+    new_rows, known_rows = fresh.count(), already.count()
+    earlier_attempt = 0
+    if batch_id is not None and known_rows:
+        own = existing.where(F.col("_batch_id") == F.lit(batch_id))
+        earlier_attempt = split_known(already, own, spec.keys)[1].count()
+    published = new_rows + earlier_attempt
+    duplicates = in_batch_dups.count() + known_rows - earlier_attempt
+    if new_rows:
         if "known_from" in spec.keys:
             entity_keys = [k for k in spec.keys if k != "known_from"]
             rows = chain_versions(existing, fresh, entity_keys=entity_keys, columns=spec.columns)
@@ -151,7 +163,7 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
         _release(bronze, candidates, invalid, result)
         raise BatchRejectedError(message)
 
-    published, duplicates = _publish(spark, result.valid_df, table, settings)
+    published, duplicates = _publish(spark, result.valid_df, table, settings, batch_id=batch.batch_id)
     counts.update(rows_published=published, rows_duplicate=duplicates)
     if batch.files:
         per_file = _per_file_counts(bronze, invalid, batch) if len(batch.files) > 1 else \

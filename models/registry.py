@@ -102,6 +102,12 @@ def register_version(config: ModelConfig, model_uri: str, *, run_id: str, tags: 
     return str(version.version)
 
 
+def version_of_run(config: ModelConfig, run_id: str) -> str | None:
+    """The version of ``config.name`` registered from run ``run_id`` (the latest), or None."""
+    found = client(config).search_model_versions(f"name = '{config.name}' and run_id = '{run_id}'")
+    return str(max(int(v.version) for v in found)) if found else None
+
+
 def alias_version(config: ModelConfig, alias: str) -> str | None:
     """Version behind ``alias``, or None when the model or the alias does not exist."""
     from mlflow.exceptions import MlflowException

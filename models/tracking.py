@@ -55,11 +55,14 @@ def _quoted(value: str) -> str:
 
 
 @contextlib.contextmanager
-def keyed_run(experiment_id: str, *, run_key: str, run_name: str) -> Iterator[KeyedRun]:
+def keyed_run(experiment_id: str, *, run_key: str, run_name: str, nested: bool = False) -> Iterator[KeyedRun]:
     """Start, resume or skip the run of ``run_key`` (see the module docstring).
 
     A finished run is yielded without being reopened. Otherwise the run is active inside the
     block and ends FINISHED, or FAILED when the block raises.
+
+    Args:
+        nested: the run is a child of the active run (MLflow's ``nested=True``).
     """
     import mlflow
 
@@ -68,9 +71,10 @@ def keyed_run(experiment_id: str, *, run_key: str, run_name: str) -> Iterator[Ke
         yield KeyedRun(previous.info.run_id, finished=True, resumed=False)
         return
     if previous is not None:
-        context = mlflow.start_run(run_id=previous.info.run_id)
+        context = mlflow.start_run(run_id=previous.info.run_id, nested=nested)
     else:
-        context = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={RUN_KEY_TAG: run_key})
+        context = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={RUN_KEY_TAG: run_key},
+                                   nested=nested)
     with context as run:
         yield KeyedRun(run.info.run_id, finished=False, resumed=previous is not None)
 

@@ -9,11 +9,12 @@ compares like with like.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from models.evaluate import Evaluation, evaluate
 from models.pyfunc import RiskPipeModel, Scorer, model_signature, pip_requirements
 from models.reasons import reason_catalogue
 from models.scorecard import fit_binning, fit_scorecard, scaling
+from models.tracking import KeyedRun, keyed_run, log_metrics_once
 
 MODELS_DIR = Path(__file__).resolve().parent
 
@@ -119,63 +121,115 @@ def _benchmark_champion(config: ModelConfig, data: TrainingData) -> dict[str, An
     return {"champion_version": version, "champion_oot_auc": auc}
 
 
-def _log_model_run(kind: str, state: dict, tables: dict, evaluation: Evaluation, data: TrainingData,
-                   config: ModelConfig, bench: dict) -> ModelResult:
+MODEL_URI_TAG = "riskpipe.model_uri"
+
+
+@contextlib.contextmanager
+def _step_run(experiment_id: str, run_key: str | None, run_name: str, *, nested: bool) -> Iterator[KeyedRun]:
+    """A keyed (resumable) run when ``run_key`` is given, else a new plain run."""
     import mlflow
 
-    from models.registry import register_version
-    from models.report import model_card, write_plots, write_tables
+    if run_key is not None:
+        with keyed_run(experiment_id, run_key=run_key, run_name=run_name, nested=nested) as run:
+            yield run
+        return
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, nested=nested) as run:
+        yield KeyedRun(run.info.run_id, finished=False, resumed=False)
 
+
+def _model_params(kind: str, config: ModelConfig) -> dict[str, Any]:
     params = config.to_params()
     if kind == "lightgbm":
         from models.challenger import lightgbm_params
 
         booster_params = lightgbm_params(config.lightgbm, config.seed)
         params.update({f"lightgbm_params.{k}": str(v) for k, v in booster_params.items()})
+    return params
+
+
+def _write_evaluation(out: Path, kind: str, state: dict, tables: dict, evaluation: Evaluation,
+                      data: TrainingData, config: ModelConfig, params: dict, bench: dict) -> None:
+    """Plots, tables and the model card of one model into ``out``."""
+    from models.report import model_card, write_plots, write_tables
+
+    write_plots(evaluation, out, kind)
+    write_tables(evaluation, out, tables)
+    note = bench.get("note", "")
+    if "champion_oot_auc" in bench:
+        note = f"Champion v{bench['champion_version']} on the same OOT sample: AUC {bench['champion_oot_auc']:.4f}."
+    (out / "model_card.md").write_text(model_card(
+        kind=kind, name=config.name, evaluation=evaluation, source=data.source, params=params,
+        features=state["features"], reasons=state["reasons"], champion_note=note), encoding="utf-8")
+
+
+def _log_model_run(kind: str, state: dict, tables: dict, evaluation: Evaluation, data: TrainingData,
+                   config: ModelConfig, bench: dict, *, experiment_id: str,
+                   run_key: str | None = None) -> ModelResult:
+    """One child run: parameters, metrics, evaluation artifacts and the pyfunc model; registered.
+
+    With a ``run_key`` the child is keyed ``<run_key>/<kind>``: a retry finds a finished child
+    and returns it (registered once), or resumes an unfinished one and logs only the metrics
+    it lacks.
+    """
+    import mlflow
+
+    from models.registry import register_version, version_of_run
+
+    params = _model_params(kind, config)
     metrics = dict(evaluation.metrics)
     if "champion_oot_auc" in bench:
         metrics["champion_oot_auc"] = bench["champion_oot_auc"]
+    child_key = f"{run_key}/{kind}" if run_key is not None else None
     # the child run must name the parent's experiment, or MLflow files it (and its
     # artifacts) under the Default experiment in ./mlruns
-    parent_experiment = mlflow.active_run().info.experiment_id
-    with mlflow.start_run(run_name=kind, nested=True, experiment_id=parent_experiment) as run, \
-            tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        mlflow.log_params(params)
-        mlflow.set_tags({"model_kind": kind, "data.table": data.source["table"],
-                         "data.version": str(data.source["version"]),
-                         "benchmark.champion_version": str(bench.get("champion_version", ""))})
-        mlflow.log_metrics(metrics)  # one batch request
-        write_plots(evaluation, out, kind)
-        write_tables(evaluation, out, tables)
-        note = bench.get("note", "")
-        if "champion_oot_auc" in bench:
-            note = f"Champion v{bench['champion_version']} on the same OOT sample: AUC {bench['champion_oot_auc']:.4f}."
-        (out / "model_card.md").write_text(model_card(
-            kind=kind, name=config.name, evaluation=evaluation, source=data.source, params=params,
-            features=state["features"], reasons=state["reasons"], champion_note=note), encoding="utf-8")
-        mlflow.log_artifacts(str(out), artifact_path="evaluation")
-        state_path = out / "state.json"
-        state_path.write_text(json.dumps(state), encoding="utf-8")
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=RiskPipeModel(), artifacts={"state": str(state_path)},
-            code_paths=[str(MODELS_DIR)], signature=model_signature(state["features"]),
-            input_example=data.valid[state["features"]].head(5), pip_requirements=pip_requirements(kind))
-        result = ModelResult(kind=kind, run_id=run.info.run_id, model_uri=info.model_uri, metrics=metrics)
+    with _step_run(experiment_id, child_key, kind, nested=True) as run:
+        if run.finished:
+            result = _finished_model(kind, run.run_id)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp)
+                mlflow.log_params(params)
+                mlflow.set_tags({"model_kind": kind, "data.table": data.source["table"],
+                                 "data.version": str(data.source["version"]),
+                                 "benchmark.champion_version": str(bench.get("champion_version", ""))})
+                log_metrics_once(run.run_id, metrics)  # one batch request; a resumed run adds only the missing
+                _write_evaluation(out, kind, state, tables, evaluation, data, config, params, bench)
+                mlflow.log_artifacts(str(out), artifact_path="evaluation")
+                state_path = out / "state.json"
+                state_path.write_text(json.dumps(state), encoding="utf-8")
+                info = mlflow.pyfunc.log_model(
+                    name="model", python_model=RiskPipeModel(), artifacts={"state": str(state_path)},
+                    code_paths=[str(MODELS_DIR)], signature=model_signature(state["features"]),
+                    input_example=data.valid[state["features"]].head(5), pip_requirements=pip_requirements(kind))
+                mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+            result = ModelResult(kind=kind, run_id=run.run_id, model_uri=info.model_uri, metrics=metrics)
     if config.register:
-        result.version = register_version(config, result.model_uri, run_id=result.run_id,
-                                          tags={"model_kind": kind, "data.version": str(data.source["version"])})
+        result.version = version_of_run(config, result.run_id) or register_version(
+            config, result.model_uri, run_id=result.run_id,
+            tags={"model_kind": kind, "data.version": str(data.source["version"])})
     return result
 
 
+def _finished_model(kind: str, run_id: str) -> ModelResult:
+    """The result of a child run that an earlier attempt finished."""
+    from mlflow import MlflowClient
+
+    run = MlflowClient().get_run(run_id)
+    return ModelResult(kind=kind, run_id=run_id, model_uri=run.data.tags[MODEL_URI_TAG],
+                       metrics=dict(run.data.metrics))
+
+
 def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
-          data: TrainingData | None = None) -> TrainResult:
+          data: TrainingData | None = None, run_key: str | None = None) -> TrainResult:
     """Train every model kind of ``config``; log, register and mark the candidate ``challenger``.
 
     Args:
         config: from :func:`models.config.model_config`.
         spark: SparkSession used to read the table (default: :func:`riskpipe.spark.get_spark`).
         data: an already loaded :class:`TrainingData` (skips reading).
+        run_key: identity of this training (e.g. the Airflow DAG run). A retry with the same
+            key resumes the same MLflow runs: finished models are neither logged nor
+            registered again, and no metric is logged twice (:mod:`models.tracking`).
 
     Returns:
         TrainResult with one ModelResult per kind (run id, model URI, metrics, registered version).
@@ -189,10 +243,11 @@ def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
     bench = _benchmark_champion(config, data) if config.register else {}
     iv = None
     run_name = f"train-{config.data.table.rstrip('/').rsplit('/', 1)[-1]}"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as parent:
-        mlflow.log_params({f"data.source.{k}": str(v) for k, v in data.source.items()})
-        mlflow.set_tags({"riskpipe.step": "train", "data.version": str(data.source["version"])})
-        result = TrainResult(parent_run_id=parent.info.run_id, source=data.source)
+    with _step_run(experiment_id, run_key, run_name, nested=False) as parent:
+        if not parent.finished:
+            mlflow.log_params({f"data.source.{k}": str(v) for k, v in data.source.items()})
+            mlflow.set_tags({"riskpipe.step": "train", "data.version": str(data.source["version"])})
+        result = TrainResult(parent_run_id=parent.run_id, source=data.source)
         for kind in config.kinds:
             state, tables = fit_state(kind, data, config)
             if iv is None:
@@ -201,7 +256,8 @@ def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
                     iv = fit_binning(data.train, data.features, config.data.label_col, config.scorecard)[1]
                     tables["iv"] = iv
             evaluation = evaluate_state(state, data, config, iv)
-            result.models[kind] = _log_model_run(kind, state, tables, evaluation, data, config, bench)
+            result.models[kind] = _log_model_run(kind, state, tables, evaluation, data, config, bench,
+                                                 experiment_id=experiment_id, run_key=run_key)
     candidate = result.models[config.candidate]
     if candidate.version is not None:
         set_alias(config, "challenger", candidate.version)

@@ -43,6 +43,7 @@ HEAVY_FIRST = (
     "tests/test_end_to_end.py",
     "tests/dags/test_dag_runs.py",
     "tests/jobs/test_ingest.py",
+    "tests/faults/test_airflow.py",
     "tests/faults/test_hostile_input.py",
     "tests/faults/test_concurrency.py",
     "tests/faults/test_replay.py",

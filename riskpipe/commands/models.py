@@ -35,7 +35,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = _config(args, _flag_overrides(args))
     try:
-        result = train(config)
+        result = train(config, run_key=args.run_key)
     finally:
         stop_spark()
     print(f"data: {result.source}")
@@ -110,6 +110,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--features", help="comma-separated feature columns (default: all numeric)")
     train.add_argument("--seed", type=int)
     train.add_argument("--no-register", action="store_true", help="log runs only, register nothing")
+    train.add_argument("--run-key", help="identity of this training: rerunning with the same key resumes its "
+                                         "MLflow runs (a finished model is not logged or registered again)")
     train.set_defaults(func=_train)
 
     promote = subparsers.add_parser(

@@ -10,6 +10,10 @@ import pytest
 
 from tests.faults import reliability
 
+# The Airflow fixtures (a migrated SQLite metadata DB in a throwaway AIRFLOW_HOME, the DagBag):
+# importing the DAG tests' conftest also points AIRFLOW_HOME there before Airflow is imported.
+from tests.dags.conftest import airflow_home, dagbag  # noqa: E402,F401
+
 _ROWS: dict[str, list[reliability.Row]] = {}
 
 

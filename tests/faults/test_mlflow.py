@@ -123,3 +123,60 @@ def test_a_retried_run_does_not_double_log_metrics(config):
     assert client.get_run(first.run_id).info.status == "FINISHED"
     runs = client.search_runs([experiment], filter_string=f"tags.`riskpipe.run_key` = '{run_key}'")
     assert [r.info.run_id for r in runs] == [first.run_id]
+
+
+@pytest.fixture()
+def training_config(store, spark, tmp_path):
+    """A small two-model training on a synthetic snapshot Delta table, in the module's store."""
+    from models.config import model_config
+    from tests.models.synthetic import snapshot_table
+
+    table = str(tmp_path / "snapshots")
+    spark.createDataFrame(snapshot_table(n_ids=150, months=18)).write.format("delta").save(table)
+    return model_config(None, {
+        "name": f"{NAME}_training_retry", "experiment": f"{EXPERIMENT}-training-retry",
+        "tracking_uri": store.tracking_uri, "artifact_root": store.artifact_root,
+        "data": {"table": table, "label_table": None, "version": 0, "split_date": "2021-01-01"},
+        "lightgbm": {"num_boost_round": 30}, "calibration": {"cv_folds": 2}})
+
+
+@pytest.mark.reliability("6 MLflow", "the training job fails after the scorecard was logged and registered, while "
+                         "the challenger's artifacts are written; the task is retried with the same run key",
+                         "one parent run and one run per model; each model registered once, every metric "
+                         "logged once; a third attempt adds nothing")
+def test_a_retried_training_job_logs_and_registers_each_model_once(training_config, spark, monkeypatch):
+    from models import train as training
+    from models.tracking import RUN_KEY_TAG
+
+    run_key, write, failed = "train_models/manual__2026-12-01", training._write_evaluation, []
+
+    def fail_on_challenger(out, kind, *args, **kwargs):
+        if kind == "lightgbm" and not failed:
+            failed.append(kind)
+            raise RuntimeError("worker lost while writing the challenger's artifacts")
+        return write(out, kind, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_write_evaluation", fail_on_challenger)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        training.train(training_config, spark=spark, run_key=run_key)
+    first_versions = [row["version"] for row in registry.list_versions(training_config)]
+    assert first_versions == [1]  # the scorecard only
+
+    retried = training.train(training_config, spark=spark, run_key=run_key)
+    again = training.train(training_config, spark=spark, run_key=run_key)
+
+    versions = registry.list_versions(training_config)
+    assert [(row["version"], row["kind"]) for row in versions] == [(1, "scorecard"), (2, "lightgbm")]
+    assert retried.models["scorecard"].version == "1" and retried.models["lightgbm"].version == "2"
+    assert {k: m.version for k, m in again.models.items()} == {k: m.version for k, m in retried.models.items()}
+    assert again.parent_run_id == retried.parent_run_id
+    assert registry.alias_version(training_config, registry.CHALLENGER) == retried.candidate_version == "1"
+    client = MlflowClient(tracking_uri=training_config.tracking_uri)
+    experiment = registry.ensure_experiment(training_config)
+    runs = client.search_runs([experiment])
+    keys = sorted(run.data.tags.get(RUN_KEY_TAG) for run in runs)
+    assert keys == [run_key, f"{run_key}/lightgbm", f"{run_key}/scorecard"]
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    for model in retried.models.values():
+        for metric in ("oot_auc", "oot_ks", "oot_ece", "psi_score"):
+            assert len(client.get_metric_history(model.run_id, metric)) == 1, (model.kind, metric)
