@@ -21,7 +21,7 @@ from expectations.validate import BatchRejectedError  # noqa: F401  (re-exported
 from expectations.validate import max_failure_rate_for, validate_batch
 from jobs.bronze import with_lineage
 from jobs.connectors import files as landed_files
-from jobs.history import chain_versions, split_batch_duplicates, split_known
+from jobs.history import DUPLICATE, KNOWN, OWN, chain_versions, classify
 from jobs.quarantine import to_quarantine, write_quarantine
 from jobs.sources import SourceDef
 from riskpipe import io
@@ -80,16 +80,17 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
     """
     spec = get(spec_name)
     existing = io.read(spark, spec, settings=settings)
-    unique, in_batch_dups = split_batch_duplicates(valid, spec.keys)
-    fresh, already = split_known(unique, existing, spec.keys)
-    fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
-    new_rows, known_rows = fresh.count(), already.count()
-    earlier_attempt = 0
-    if batch_id is not None and known_rows:
-        own = existing.where(F.col("_batch_id") == F.lit(batch_id))
-        earlier_attempt = split_known(already, own, spec.keys)[1].count()
+    # One pass over the batch and silver for every count (each separate count re-ran the join)
+    flagged = classify(valid, existing, spec.keys, batch_id=batch_id).persist(StorageLevel.MEMORY_AND_DISK)
+    counts = flagged.agg(
+        F.count(F.when(F.col(DUPLICATE), 1)).alias("in_batch"),
+        F.count(F.when(~F.col(DUPLICATE) & ~F.col(KNOWN), 1)).alias("new"),
+        F.count(F.when(F.col(KNOWN), 1)).alias("known"),
+        F.count(F.when(F.col(OWN), 1)).alias("own")).first()
+    new_rows, earlier_attempt = counts["new"], counts["own"]
     published = new_rows + earlier_attempt
-    duplicates = in_batch_dups.count() + known_rows - earlier_attempt
+    duplicates = counts["in_batch"] + counts["known"] - earlier_attempt
+    fresh = flagged.where(~F.col(DUPLICATE) & ~F.col(KNOWN)).drop(DUPLICATE, KNOWN, OWN)
     if new_rows:
         if "known_from" in spec.keys:
             entity_keys = [k for k in spec.keys if k != "known_from"]
@@ -101,7 +102,7 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
             rows.unpersist()
         else:
             io.merge_upsert(fresh.select(*spec.columns), spec, settings=settings)
-    fresh.unpersist()
+    flagged.unpersist()
     return published, duplicates
 
 

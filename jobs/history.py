@@ -16,30 +16,34 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 
-def split_batch_duplicates(df: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
-    """Separate rows that repeat a key within the batch.
+DUPLICATE, KNOWN, OWN = "_in_batch_duplicate", "_known", "_own_earlier_attempt"
 
-    Of rows sharing ``keys``, the last one in file order wins (a later line of
-    the same delivery corrects an earlier one); the others are duplicates.
+
+def classify(valid: DataFrame, existing: DataFrame, keys: Sequence[str], *, batch_id: str | None) -> DataFrame:
+    """Flag each valid row of a batch against itself and the silver table, in one pass.
+
+    Of rows sharing ``keys`` within the batch, the last one in file order wins (a later line
+    of the same delivery corrects an earlier one); the others are in-batch duplicates. A
+    winning row is *known* when silver already holds its keys with the same
+    ``_record_hash``, and *own* when that silver row came from this same ``batch_id`` (an
+    earlier attempt of a retried batch published it).
+
+    Args:
+        valid: batch rows with ``keys``, ``_record_hash``, ``_source_file`` and ``_source_row``.
+        existing: the silver table (``keys``, ``_record_hash``, ``_batch_id``).
 
     Returns:
-        ``(unique, duplicates)`` with the input columns.
+        ``valid``'s columns plus booleans ``_in_batch_duplicate``, ``_known`` and
+        ``_own_earlier_attempt`` (the last two are false on duplicates).
     """
     last_first = Window.partitionBy(*keys).orderBy(F.col("_source_file").desc(), F.col("_source_row").desc())
-    ranked = df.withColumn("_rank", F.row_number().over(last_first))
-    is_first = F.col("_rank") == 1
-    return ranked.where(is_first).drop("_rank"), ranked.where(~is_first).drop("_rank")
-
-
-def split_known(unique: DataFrame, existing: DataFrame, keys: Sequence[str]) -> tuple[DataFrame, DataFrame]:
-    """Separate rows already present in the target with identical content.
-
-    Returns:
-        ``(fresh, already_present)``: fresh rows are new keys or changed content.
-    """
-    known = existing.select(*keys, "_record_hash")
-    on = [*keys, "_record_hash"]
-    return unique.join(known, on=on, how="left_anti"), unique.join(known, on=on, how="left_semi")
+    ranked = valid.withColumn(DUPLICATE, F.row_number().over(last_first) > 1)
+    own = F.col("_batch_id") == F.lit(batch_id) if batch_id is not None else F.lit(False)
+    known = existing.select(*keys, "_record_hash", F.lit(True).alias(KNOWN), own.alias(OWN))
+    joined = ranked.join(known, on=[*keys, "_record_hash"], how="left")
+    is_known = ~F.col(DUPLICATE) & F.coalesce(F.col(KNOWN), F.lit(False))
+    return joined.select(*valid.columns, DUPLICATE, is_known.alias(KNOWN),
+                         (is_known & F.coalesce(F.col(OWN), F.lit(False))).alias(OWN))
 
 
 def chain_versions(existing: DataFrame, fresh: DataFrame, *, entity_keys: Sequence[str],

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
+
+# Hand-kept record of what was tuned and what it changed (measured before and after)
+TUNING_LOG = Path(__file__).with_name("tuning_log.md")
 
 TARGETS = {
     "feature_ratio": 3.0,          # full feature build within 3x of DuckDB per row
@@ -37,14 +41,24 @@ def targets(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     marginal = (f"; marginal rate between {small['enterprises']} and {run['enterprises']} enterprises "
                 f"{extra_rows / extra_time:,.0f} rows/s" if extra_rows > 0 and extra_time > 0 else "")
     start = results["spark_start_s"]
+    throughput = run.get("scoring_throughput") or {}
+    best = throughput.get("marginal_rows_per_s")
+    if best is not None:
+        largest = max(throughput["runs"], key=lambda r: r["rows"])
+        rate = min(best, largest["rows_per_s"])  # judged on the lower of the marginal and the whole-run rate
+        scoring = (f"{best:,.0f} rows/s marginal, {largest['rows_per_s']:,.0f} rows/s over {largest['rows']:,} "
+                   f"replicated feature rows (see *Scoring throughput*); the pipeline stage: "
+                   f"{(run['scored_rows'] or 0) / stages['score']['seconds']:,.0f} borrower-months/s on "
+                   f"{run['scored_rows']} rows, all fixed cost{marginal}")
+    else:
+        scoring = f"{rate:,.0f} borrower-months/s ({run['scored_rows']} rows, {size}){marginal}"
     return [
         ("full feature build within 3× of DuckDB per row", f"Spark/DuckDB {_num(ratio)}× (ten reference "
          f"features, {size})", _met(ratio, TARGETS["feature_ratio"])),
         ("one new month ≤ 15% of a full rebuild",
          f"{share:.0%} ({stages['features_incremental']['seconds']:.1f} s vs {stages['features_full']['seconds']:.1f}"
          f" s for {run['feature_snapshots']} month-ends, {size})", _met(share, TARGETS["incremental_share"])),
-        ("scoring ≥ 50,000 enterprises/s", f"{rate:,.0f} borrower-months/s ({run['scored_rows']} rows, {size})"
-         f"{marginal}", _met(rate, TARGETS["score_rate"], at_least=True)),
+        ("scoring ≥ 50,000 enterprises/s", scoring, _met(rate, TARGETS["score_rate"], at_least=True)),
         ("Spark session start ≤ 10 s", f"{start:.1f} s", _met(start, TARGETS["spark_start_s"])),
         ("100,000 enterprises × 36 months end to end without OOM", "not run (no time on this machine)", "not run"),
     ]
@@ -107,6 +121,25 @@ def _check_lines(runs: list[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _throughput_lines(runs: list[Mapping[str, Any]]) -> list[str]:
+    lines = ["| enterprises | model | replicated rows | seconds | rows/s |", "|---:|---|---:|---:|---:|"]
+    notes = []
+    for run in runs:
+        result = run.get("scoring_throughput") or {}
+        for row in result.get("runs", []):
+            lines.append(f"| {run['enterprises']} | {result['model']} | {row['rows']:,} | {row['seconds']:.2f} | "
+                         f"{row['rows_per_s']:,.0f} |")
+        if result.get("fit"):
+            fit = result["fit"]
+            notes.append(f"- {run['enterprises']} enterprises: {result['base_rows']:,} active borrower-months "
+                         f"replicated over {result['partitions']} partitions; warm-up (Python workers start and "
+                         f"load the model) {result['warmup_s']:.1f} s; fit fixed {_num(fit['fixed'], '.2f')} s, "
+                         f"marginal {_num(result['marginal_rows_per_s'], ',.0f')} rows/s.")
+        elif result.get("error"):
+            notes.append(f"- {run['enterprises']} enterprises: failed: {result['error']}")
+    return [*notes, "", *lines] if len(lines) > 2 else ["Not measured in this run."]
+
+
 def render(results: Mapping[str, Any]) -> str:
     """The whole ``docs/benchmarks.md`` from a results dict (see ``riskpipe.bench.runner``)."""
     runs = sorted(results["runs"], key=lambda r: r["input_rows"])
@@ -144,5 +177,15 @@ def render(results: Mapping[str, Any]) -> str:
         f"Delta, so it is not comparable with these figures.", "",
         *_check_lines(runs), "",
         *_duckdb_table(runs), "",
+        "## Scoring throughput", "",
+        "The `score` stage above scores a few hundred borrowers, so its time is the fixed cost (model "
+        "resolution, Python workers starting and loading the model, one Delta commit). Here the scored "
+        "month-ends' active feature rows are replicated (a broadcast cross join with a range, nothing collected) "
+        "and scored by `jobs.scoring.score_frame` through the model's `mlflow.pyfunc.spark_udf`, as the scoring "
+        "job does, into the `noop` sink (`riskpipe/bench/throughput.py`).", "",
+        *_throughput_lines(runs), "",
+        "## Tuning: before and after", "",
+        f"Kept by hand in `riskpipe/bench/{TUNING_LOG.name}` and copied here on every run.", "",
+        TUNING_LOG.read_text().strip() if TUNING_LOG.exists() else "Nothing recorded.", "",
     ]
     return "\n".join(out) + "\n"

@@ -19,8 +19,15 @@ from typing import Any, Mapping
 
 DEFAULT_SIZE = 10_000
 DEFAULT_MONTHS = 36
-SHARED_NOTE = ("The machine was shared with other jobs during the run (a test suite and a demo ran at the same "
-               "time, and the benchmark ran under `nice -n 19`), so every time here is an upper bound.")
+def load_note() -> str:
+    """What else the machine was doing: ``BENCH_NOTE`` when set, else the load average at the start."""
+    if os.environ.get("BENCH_NOTE"):
+        return os.environ["BENCH_NOTE"]
+    one, five, _ = os.getloadavg()
+    busy = one > 0.5 * (os.cpu_count() or 1)
+    return (f"Load average when the run started: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+            + (" – the machine was busy, so every time here is an upper bound." if busy else
+               " – nothing else was running."))
 
 
 def sizes_from_env(env: Mapping[str, str] = os.environ) -> tuple[list[int], int]:
@@ -105,7 +112,7 @@ def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: boo
     from riskpipe.bench.stages import progress, run_size
 
     os.environ.setdefault("RISKPIPE_SPARK_UI", "false")
-    results: dict[str, Any] = {"machine": machine_info(), "months": months, "note": SHARED_NOTE,
+    results: dict[str, Any] = {"machine": machine_info(), "months": months, "note": load_note(),
                                "spark_start_s": _spark_start(), "runs": []}
     if append:
         results["runs"] = [r for r in _previous(root, months) if r["enterprises"] not in sizes]

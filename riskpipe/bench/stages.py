@@ -114,6 +114,25 @@ def _score(days: list[dt.date]) -> dict:
     return scoring.run(days, alias=alias)
 
 
+def _scoring_throughput(spark, days: list[dt.date]) -> dict:
+    """Marginal scoring rate on replicated feature rows (``riskpipe.bench.throughput``)."""
+    from models.config import model_config
+    from models.registry import champion_version
+    from riskpipe.bench import throughput
+
+    alias = None if champion_version(model_config(None)) else "challenger"
+    progress(f"scoring throughput on replicated feature rows ({', '.join(map(str, throughput.DEFAULT_ROWS))}) ...")
+    try:
+        result = throughput.measure(spark, days, alias=alias)
+    except Exception as error:  # noqa: BLE001 - the other stages stay reported
+        progress(f"scoring throughput failed: {error!r}")
+        return {"error": repr(error)[:500]}
+    rate = result["marginal_rows_per_s"]
+    progress(f"scoring throughput: marginal {rate or 0:,.0f} rows/s; "
+             + ", ".join(f"{r['rows']:,} rows in {r['seconds']:.1f} s" for r in result["runs"]))
+    return result
+
+
 def run_size(enterprises: int, months: int, root: Path) -> dict[str, Any]:
     """Simulate, ingest and run every stage for one size; returns timings, rows and peak memory.
 
@@ -144,6 +163,7 @@ def run_size(enterprises: int, months: int, root: Path) -> dict[str, Any]:
     _stage(stages, "train", lambda: demo._train(args))
     scored_days = month_ends(add_months(last, -SCORED_MONTHS + 1), last)
     scored = _stage(stages, "score", lambda: _score(scored_days))
+    throughput = _scoring_throughput(spark, scored_days)
     warned = _stage(stages, "warnings", lambda: post_loan.run(scored_days))
     _stage(stages, "report", lambda: demo._portfolio_and_report(args))
     first = dt.date.fromisoformat(f"{BENCH_START}-01")
@@ -152,4 +172,5 @@ def run_size(enterprises: int, months: int, root: Path) -> dict[str, Any]:
             "rows_per_source": per_source, "feature_rows": feature_rows, "feature_snapshots": len(feature_days),
             "scored_rows": scored.get("rows"),
             "scored_model": f"{scored.get('model_name')} v{scored.get('model_version')}",
-            "warnings": warned.get("warnings"), "stages": stages, "feature_days": feature_days}
+            "warnings": warned.get("warnings"), "stages": stages, "feature_days": feature_days,
+            "scoring_throughput": throughput}

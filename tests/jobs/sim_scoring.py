@@ -134,3 +134,32 @@ def test_report_renders_in_a_real_browser_with_its_plots(spark, monitored, tmp_p
     pixels = np.asarray(Image.open(shot.screenshot).convert("RGB")).astype(int)
     colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 60   # plot bars and lines, not text or background
     assert colourful.mean() > 0.01, f"screenshot looks empty: {colourful.mean():.4f} coloured pixels"
+
+
+def test_scoring_throughput_scores_replicated_rows_like_the_originals(spark, monitored):
+    """The benchmark's replicated rows score exactly like the rows they copy (``riskpipe.bench.throughput``)."""
+    import mlflow.pyfunc
+
+    from jobs.scoring import PREDICTION, resolve_model, score_frame
+    from riskpipe.bench import throughput
+
+    m, last = monitored, monitored.days[-1]
+    model = resolve_model(settings=m.settings, name=m.sim.model_config.name)
+    features = (_read(spark, m, "enterprise_features").where(F.col("snapshot_date") == last)
+                .where("is_active_borrower").select("uscc", "snapshot_date", "snapshot_month", *model.features))
+    base = features.count()
+    copies = throughput.replicate(features, 3 * base, partitions=2)
+    assert copies.count() == copies.select("uscc").distinct().count() == 3 * base
+    predict = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=PREDICTION, env_manager="local")
+    scored = (score_frame(copies, predict=predict, model=model, features_version=0)
+              .select(F.split("uscc", "#")[0].alias("uscc"), "pd", "grade"))
+    stored = _read(spark, m, "risk_scores").where(F.col("snapshot_date") == last).select("uscc", "pd", "grade")
+    per_original = scored.groupBy("uscc").agg(F.count("*").alias("n"), F.countDistinct("pd", "grade").alias("k"))
+    assert per_original.where((F.col("n") != 3) | (F.col("k") != 1)).isEmpty()
+    assert scored.distinct().exceptAll(stored).isEmpty() and stored.exceptAll(scored.distinct()).isEmpty()
+
+    result = throughput.measure(spark, [last], sizes=(2 * base, 6 * base), settings=m.settings,
+                                model_name=m.sim.model_config.name)
+    assert result["base_rows"] == base and [r["rows"] for r in result["runs"]] == [2 * base, 6 * base]
+    assert all(r["seconds"] > 0 and r["rows_per_s"] > 0 for r in result["runs"])
+    assert result["model"] == f"{model.name} v{model.version}"

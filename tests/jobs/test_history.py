@@ -3,7 +3,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.history import chain_versions, split_batch_duplicates, split_known
+from jobs.history import DUPLICATE, KNOWN, OWN, chain_versions, classify
 from schemas.registry import get
 
 SPEC = get("tax_filings")
@@ -28,9 +28,10 @@ def test_later_line_of_the_same_delivery_wins(spark):
         {k: v for k, v in _row(MAR, 120.0).items() if not k.startswith("_s")},
         {k: v for k, v in _row(MAR, 120.0).items() if not k.startswith("_s")},
     ]), [{"_source_file": "f.csv", "_source_row": n} for n in (2, 3, 4)])
-    unique, dups = split_batch_duplicates(batch, SPEC.keys)
-    assert [r["taxable_sales"] for r in unique.collect()] == [120.0]
-    assert dups.count() == 2
+    flagged = classify(batch, SPEC.rows_to_df(spark, []), SPEC.keys, batch_id="b")
+    got = sorted((r["_source_row"], r[DUPLICATE], r[KNOWN], r[OWN]) for r in flagged.collect())
+    assert got == [(2, True, False, False), (3, True, False, False), (4, False, False, False)]
+    assert flagged.columns == [*batch.columns, DUPLICATE, KNOWN, OWN]
 
 
 def test_restatements_chain_in_any_arrival_order(spark):
@@ -47,10 +48,27 @@ def test_restatements_chain_in_any_arrival_order(spark):
     assert got == {MAR: (APR, False), APR: (MAY, False), MAY: (None, True)}
 
 
+def _silver(spark, *rows, batch_id="b"):
+    return SPEC.rows_to_df(spark, [{**{k: v for k, v in r.items() if not k.startswith("_s")}, "_batch_id": batch_id}
+                                   for r in rows])
+
+
+def _batch(spark, *rows):
+    bare = SPEC.rows_to_df(spark, [{k: v for k, v in r.items() if not k.startswith("_s")} for r in rows])
+    return _zip(spark, bare, [{"_source_file": "f.csv", "_source_row": n} for n in range(2, 2 + len(rows))])
+
+
 def test_identical_redelivery_is_already_known(spark):
-    existing = SPEC.rows_to_df(spark, [{k: v for k, v in _row(MAR, 100.0).items() if not k.startswith("_s")}])
-    again = SPEC.rows_to_df(spark, [{k: v for k, v in _row(MAR, 100.0).items() if not k.startswith("_s")},
-                                    {k: v for k, v in _row(APR, 90.0).items() if not k.startswith("_s")}])
-    fresh, already = split_known(again, existing, SPEC.keys)
-    assert [r["known_from"] for r in fresh.collect()] == [APR]
-    assert already.count() == 1
+    existing = _silver(spark, _row(MAR, 100.0), batch_id="earlier")
+    flagged = classify(_batch(spark, _row(MAR, 100.0), _row(APR, 90.0)), existing, SPEC.keys, batch_id="b")
+    got = {r["known_from"]: (r[DUPLICATE], r[KNOWN], r[OWN]) for r in flagged.collect()}
+    assert got == {MAR: (False, True, False), APR: (False, False, False)}
+
+
+def test_rows_an_earlier_attempt_of_the_same_batch_published_are_its_own(spark):
+    existing = _silver(spark, _row(MAR, 100.0), batch_id="b")
+    changed = _silver(spark, _row(MAR, 101.0), batch_id="b")   # same keys, other content: not known
+    again = _batch(spark, _row(MAR, 100.0))
+    assert [(r[KNOWN], r[OWN]) for r in classify(again, existing, SPEC.keys, batch_id="b").collect()] == [(True, True)]
+    assert [(r[KNOWN], r[OWN]) for r in classify(again, existing, SPEC.keys, batch_id="c").collect()] == [(True, False)]
+    assert [(r[KNOWN], r[OWN]) for r in classify(again, changed, SPEC.keys, batch_id="b").collect()] == [(False, False)]
