@@ -1,7 +1,8 @@
 """Guarantee 5: corrupt and hostile deliveries end in a clear error or in quarantine; silver unchanged.
 
-Complements ``tests/jobs/test_ingest_faults.py`` (truncated file, malformed rows, rejected batch,
-changed file, new column), which is not repeated here.
+Complements ``tests/jobs/test_ingest_faults.py`` (malformed rows, rejected batch, changed file, new
+column) and ``tests/jobs/connectors/test_rest.py`` (every kind of bad page, at the client), which are not
+repeated here; the truncated file and the API failing mid-way are, through a whole ingestion run.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.bronze import MalformedFileError
+from jobs.connectors.rest import MalformedPageError, RetriesExhaustedError
 from jobs.sources import get_source
 from riskpipe import io
 from tests.faults.data import content_hash, synthetic
+from tests.jobs.connectors.conftest import TOKEN, CourtApiStub, Fault, make_events
 from tests.jobs.test_ingest_faults import HEADER, _row, _uscc
 
-TABLES = ("tax_filings", "bronze_tax_filings", "quarantine", "loans", "bronze_loans")
+TABLES = ("tax_filings", "bronze_tax_filings", "quarantine", "loans", "bronze_loans", "court_events",
+          "bronze_court_events", "ingest_manifest")
 SEED_ROWS, GOOD_ROWS = 5, 60  # 2 bad rows of 60 stay under the 5% rejection threshold
 HUGE_BYTES = 1 << 20
 INJECTION = "'; DROP TABLE x; --"
@@ -87,6 +91,45 @@ def test_unreadable_text_files_fail_naming_the_file(spark, lake):
     semicolons.write_text(text, encoding="utf-8")
     _rejected(spark, "tax_filings", semicolons, "2020-05-01", "2020-06-01",
               r"header lacks columns .*\(wrong delimiter\?\)")
+
+
+@pytest.mark.reliability("5 hostile input", "CSV cut off in the middle of its last row",
+                         "MalformedFileError naming the file; no table changed")
+def test_a_truncated_file_fails_naming_it(spark, lake):
+    path = lake / "tax" / "filings" / "tax_filings_202007.csv"
+    text = "\n".join([HEADER, *[_month_row(n, 7) for n in range(5)]]) + "\n"
+    path.write_text(text[:-30], encoding="utf-8")
+    _rejected(spark, "tax_filings", path, "2020-07-01", "2020-08-01", r"tax_filings_202007.csv: truncated")
+
+
+@pytest.fixture
+def court_api(tmp_path, monkeypatch):
+    """A paged court API (23 events, pages of 5) that ingestion reads, retrying twice, quickly."""
+    with CourtApiStub(make_events(23)) as stub:
+        profile = tmp_path / "court_api.yaml"
+        profile.write_text("ingestion:\n  court_api:\n    page_size: 5\n    timeout_seconds: 5\n"
+                           "    max_retries: 2\n    backoff_seconds: 0.01\n", encoding="utf-8")
+        monkeypatch.setenv("RISKPIPE_PROFILE", str(profile))
+        monkeypatch.setenv("RISKPIPE_COURT_API_URL", stub.base_url)
+        monkeypatch.setenv("RISKPIPE_COURT_API_TOKEN", TOKEN)
+        yield stub
+
+
+@pytest.mark.reliability("5 hostile input", "the court API answers page 3 of 5 with an HTML maintenance page",
+                         "MalformedPageError naming the URL and the page; no table changed")
+@pytest.mark.reliability("5 hostile input", "the court API fails with HTTP 500 from page 3 of 5, on every retry",
+                         "the run fails after its retries naming the page's URL and the error; no table changed")
+def test_an_api_failing_mid_way_changes_no_table(spark, lake, court_api):
+    before = _hashes(spark)
+    court_api.inject(3, Fault("body", 200, body="<html><body><h1>Maintenance</h1></body></html>"))
+    with pytest.raises(MalformedPageError, match=r"page 3\).*not JSON"):
+        _ingest("court_events", "2024-01-01", "2024-02-01")
+    assert court_api.count(2) == 1 and court_api.count(4) == 0   # pages 1-2 fetched, nothing after the bad one
+    assert _hashes(spark) == before
+    court_api.inject(3, *[Fault("status", 500, body='{"error": "internal"}')] * 3)
+    with pytest.raises(RetriesExhaustedError, match=r"page=3.*after 3 attempts.*HTTP 500"):
+        _ingest("court_events", "2024-01-01", "2024-02-01")
+    assert _hashes(spark) == before
 
 
 @pytest.mark.reliability("5 hostile input", "Parquet extract with a broken footer",

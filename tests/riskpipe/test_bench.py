@@ -95,3 +95,17 @@ def test_doc_carries_the_tuning_log_and_the_load_note(monkeypatch):
     assert "## Tuning: before and after" in text and "one pass for the silver MERGE's counts" in text
     monkeypatch.delenv("BENCH_NOTE")
     assert runner.load_note().startswith("Load average when the run started:")
+
+
+def test_incremental_share_is_extrapolated_from_the_fits():
+    runs = [_run(100, 10_000, 1.0), _run(300, 30_000, 1.0)]
+    runs[0]["stages"]["features_full"]["seconds"], runs[1]["stages"]["features_full"]["seconds"] = 30.0, 50.0
+    runs[0]["stages"]["features_incremental"]["seconds"], runs[1]["stages"]["features_incremental"]["seconds"] = 20.0, 21.0
+    results = {"date": "d", "machine": {}, "months": 36, "note": "", "spark_start_s": 7.0, "runs": runs,
+               "fits": fit.fit_stages(runs)}
+    # full = 20 + 0.001 × rows, incremental = 19.5 + 0.00005 × rows; 10,000 enterprises = 1,000,000 rows
+    assert doc.projected_share(results, 10_000) == pytest.approx((19.5 + 50) / (20 + 1000))
+    measured = {t: m for t, m, _ in doc.targets(results)}["one new month ≤ 15% of a full rebuild"]
+    assert "7% at 10,000 × 36 by the fits" in measured
+    results["fits"]["features_full"]["per_row"] = None
+    assert doc.projected_share(results, 10_000) is None
