@@ -55,7 +55,10 @@ def measure(spark: SparkSession, days: Sequence[dt.date], *, alias: str | None =
     from riskpipe import io
     from riskpipe.bench.fit import fit_line
     from jobs.features.pit import snapshot_month
+    from riskpipe.config import load_settings
 
+    # resolve_model reads the scoring alias from the settings when no alias is given (a champion exists)
+    settings = settings or load_settings()
     model = resolve_model(settings=settings, name=model_name, alias=alias)
     months = [snapshot_month(d) for d in days]
     features = (io.read(spark, "enterprise_features", settings=settings)
