@@ -109,3 +109,17 @@ def test_incremental_share_is_extrapolated_from_the_fits():
     assert "7% at 10,000 × 36 by the fits" in measured
     results["fits"]["features_full"]["per_row"] = None
     assert doc.projected_share(results, 10_000) is None
+
+
+def test_marginal_feature_ratio_separates_sparks_fixed_cost():
+    runs = [_run(300, 10_000, 1.0), _run(1000, 30_000, 2.0)]
+    # Spark: 30 s fixed + 1 ms per feature row; DuckDB: 0.5 ms per feature row, no fixed cost
+    for run in runs:
+        rows = run["feature_rows"]
+        run["duckdb"]["families"]["all"] = {"spark_s": 30.0 + 0.001 * rows, "duckdb_s": 0.0005 * rows,
+                                            "ratio": (30.0 + 0.001 * rows) / (0.0005 * rows)}
+    results = {"runs": runs, "fits": fit.fit_stages(runs), "spark_start_s": 8.0}
+    assert doc.marginal_feature_ratio(results) == pytest.approx(2.0)
+    measured, verdict = next((m, v) for t, m, v in doc.targets(results) if t.startswith("full feature build"))
+    assert "2.00× per additional row" in measured and verdict == "**not met**"  # the whole run is 4.5×
+    assert doc.marginal_feature_ratio({"runs": runs[:1]}) is None
