@@ -205,7 +205,8 @@ def render(results: Mapping[str, Any]) -> str:
         "## Fixed cost and per-row cost", "",
         "Least-squares fit of `time = fixed + per_row × input rows` per stage over the sizes above "
         "(with two sizes the line passes through both points; R² is then 1 by construction, and a negative "
-        "fixed or per-row value means the stage is all fixed cost at these sizes, within the noise of the measurement).", "",
+        "fixed or per-row value means the stage is all fixed cost at these sizes, within the noise of the "
+        "measurement).", "",
         *_fit_table(results["fits"]), "",
         "## Features: Spark against DuckDB", "",
         f"The DuckDB reference SQL (`riskpipe/bench/duckdb_features.py`, also used by "
