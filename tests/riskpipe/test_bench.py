@@ -123,3 +123,14 @@ def test_marginal_feature_ratio_separates_sparks_fixed_cost():
     measured, verdict = next((m, v) for t, m, v in doc.targets(results) if t.startswith("full feature build"))
     assert "2.00× per additional row" in measured and verdict == "**not met**"  # the whole run is 4.5×
     assert doc.marginal_feature_ratio({"runs": runs[:1]}) is None
+
+
+def test_unrun_100k_target_shows_the_projection_from_the_fits():
+    runs = [_run(300, 10_000, 1.0), _run(1000, 30_000, 2.0)]
+    results = {"runs": runs, "fits": fit.fit_stages(runs), "spark_start_s": 8.0}
+    # every stage's time doubles from 10,000 to 30,000 rows: fixed = per-row x 10,000 rows
+    # (stage i: 0.5 (i+1) s + 0.5 (i+1) s / 10,000 rows); 100,000 enterprises = 3,000,000 rows
+    expected = sum(0.5 * (i + 1) * (1 + 300) for i in range(len(doc.STAGES)))
+    assert doc.projected_seconds(results, 100_000) == pytest.approx(expected)
+    measured = next(m for t, m, _ in doc.targets(results) if t.startswith("100,000"))
+    assert measured.startswith("not run; by the fits") and "0.9 GB" in measured
