@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from riskpipe.bench.fit import fit_line
+
 # Hand-kept record of what was tuned and what it changed (measured before and after)
 TUNING_LOG = Path(__file__).with_name("tuning_log.md")
 
@@ -27,6 +29,12 @@ def _met(value: float | None, limit: float, *, at_least: bool = False) -> str:
     return "met" if (value >= limit if at_least else value <= limit) else "**not met**"
 
 
+def _scaled_rows(results: Mapping[str, Any], enterprises: int) -> float:
+    """Input rows at ``enterprises``, scaled from the largest run's rows per enterprise."""
+    run = max(results["runs"], key=lambda r: r["input_rows"])
+    return run["input_rows"] * enterprises / run["enterprises"]
+
+
 def projected_share(results: Mapping[str, Any], enterprises: int) -> float | None:
     """One new month's share of a full rebuild at ``enterprises``, from the fixed + per-row fits.
 
@@ -36,8 +44,7 @@ def projected_share(results: Mapping[str, Any], enterprises: int) -> float | Non
     full, inc = fits.get("features_full") or {}, fits.get("features_incremental") or {}
     if None in (full.get("per_row"), inc.get("per_row")) or full["per_row"] <= 0 or inc["per_row"] < 0:
         return None
-    run = max(results["runs"], key=lambda r: r["input_rows"])
-    rows = run["input_rows"] * enterprises / run["enterprises"]
+    rows = _scaled_rows(results, enterprises)
     return (inc["fixed"] + inc["per_row"] * rows) / (full["fixed"] + full["per_row"] * rows)
 
 
@@ -49,8 +56,7 @@ def projected_seconds(results: Mapping[str, Any], enterprises: int) -> float | N
     fits = results.get("fits") or {}
     if not results.get("runs") or any((fits.get(n) or {}).get("per_row") is None for n in STAGES):
         return None
-    run = max(results["runs"], key=lambda r: r["input_rows"])
-    rows = run["input_rows"] * enterprises / run["enterprises"]
+    rows = _scaled_rows(results, enterprises)
     return sum(max(fits[n]["fixed"], 0.0) + max(fits[n]["per_row"], 0.0) * rows for n in STAGES)
 
 
@@ -68,8 +74,6 @@ def marginal_feature_ratio(results: Mapping[str, Any]) -> float | None:
     per-row terms is what the gap tends to as the portfolio grows (Spark's fixed cost aside).
     None with fewer than two sizes or a per-row term that is not positive.
     """
-    from riskpipe.bench.fit import fit_line
-
     points = [(r["duckdb"]["families"]["all"], r.get("feature_rows")) for r in results["runs"]
               if r.get("duckdb", {}).get("families", {}).get("all") and r.get("feature_rows")]
     if len(points) < 2:
@@ -77,7 +81,7 @@ def marginal_feature_ratio(results: Mapping[str, Any]) -> float | None:
     rows = [n for _, n in points]
     spark = fit_line(rows, [a["spark_s"] for a, _ in points])["per_row"]
     duck = fit_line(rows, [a["duckdb_s"] for a, _ in points])["per_row"]
-    if not spark or not duck or spark <= 0 or duck <= 0:
+    if (spark or 0) <= 0 or (duck or 0) <= 0:
         return None
     return spark / duck
 
