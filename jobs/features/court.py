@@ -5,6 +5,12 @@ Court events are paired with every snapshot on which their version is known
 future-dated event is a data defect, not knowledge). Case state needs the full
 history (a listing years ago may still be in force), so court events have no
 lookback bound; the table is small.
+
+Closing a case (结案) is a fact about the case, not about one party: the court
+publishes each event with a typed party name, and the closing event's name may
+resolve to no enterprise or to a namesake (two registered names that differ only
+in the legal-form suffix). So a case counts as closed once any known event of the
+case closes it, whichever enterprise its party name was matched to.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ def case_states(events: DataFrame, *, as_of: AsOf) -> DataFrame:
         ``removed_date``.
     """
     snaps = snapshots_frame(events.sparkSession, as_of)
-    matched = events.where(F.col("uscc").isNotNull())
-    known = (known_versions(matched, snaps, extra=F.col("event_date") <= snaps[SNAPSHOT])
+    known = (known_versions(events, snaps, extra=F.col("event_date") <= snaps[SNAPSHOT])
              .withColumn("case_key", F.coalesce(F.col("case_id"), F.col("event_id"))))
-    return known.groupBy("uscc", SNAPSHOT, "case_key").agg(
+    # matched or not: a closing event closes the case for every party
+    closed_cases = (known.where(F.col("event_type") == "case_closed")
+                    .select(SNAPSHOT, "case_key").distinct().withColumn("closed", F.lit(True)))
+    party_states = known.where(F.col("uscc").isNotNull()).groupBy("uscc", SNAPSHOT, "case_key").agg(
         F.max("role").alias("role"),
         F.max("cause").alias("cause"),
         F.min(_when_type("case_filed", F.col("event_date"))).alias("filed_date"),
@@ -46,10 +54,12 @@ def case_states(events: DataFrame, *, as_of: AsOf) -> DataFrame:
         F.max(_when_type("enforcement", F.lit(True))).alias("enforced"),
         F.max_by(_when_type("enforcement", F.col("amount")),
                  _when_type("enforcement", F.col("event_date"))).alias("enforce_amount"),
-        F.max(_when_type("case_closed", F.lit(True))).alias("closed"),
         F.max(_when_type("dishonest_listed", F.col("event_date"))).alias("listed_date"),
         F.max(_when_type("dishonest_removed", F.col("event_date"))).alias("removed_date"),
     )
+    return (party_states.join(closed_cases, on=[SNAPSHOT, "case_key"], how="left")
+            .select("uscc", SNAPSHOT, "case_key", "role", "cause", "filed_date", "claim_amount", "enforced",
+                    "enforce_amount", "closed", "listed_date", "removed_date"))
 
 
 def transform(events: DataFrame, *, as_of: AsOf) -> DataFrame:

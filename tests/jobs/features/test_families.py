@@ -114,6 +114,29 @@ def test_court_family(spark):
                      court_days_since_dishonest_listing=60, court_days_since_last_defendant_case=171))
 
 
+
+def test_court_case_closed_by_an_event_matched_elsewhere(spark):
+    """A closing event whose party name resolved to a namesake, or to nobody, still closes the case."""
+    namesake = "91141100MA0000002K"
+
+    def event(i, case, etype, day, uscc=E, known_to=None):
+        return dict(event_id=f"CE{i}", case_id=case, event_type=etype, event_date=day,
+                    published_date=day + dt.timedelta(days=3), role="defendant", cause="loan_dispute",
+                    amount=100.0, uscc=uscc, known_from=day + dt.timedelta(days=3), known_to=known_to)
+
+    rows = _versioned([
+        event(1, "A", "case_filed", d(2020, 9, 1)), event(2, "A", "enforcement", d(2020, 11, 1)),
+        event(3, "A", "case_closed", d(2021, 3, 1), uscc=namesake),      # closed, typed as the namesake
+        event(4, "B", "case_filed", d(2020, 9, 1)), event(5, "B", "enforcement", d(2020, 11, 1)),
+        event(6, "B", "case_closed", d(2021, 4, 1), uscc=None),          # closed, party name unmatched
+        event(7, "C", "case_filed", d(2020, 9, 1)), event(8, "C", "enforcement", d(2020, 11, 1)),
+        event(9, "C", "case_closed", d(2021, 7, 20)),                    # closed after D: still active
+        event(10, "D", "case_filed", d(2020, 9, 1)), event(11, "D", "enforcement", d(2020, 11, 1)),
+        event(12, "D", "case_closed", d(2021, 2, 1), known_to=d(2021, 2, 20)),  # withdrawn version
+    ])
+    out = court.transform(get("court_events").rows_to_df(spark, rows), as_of=D).where(f"uscc = '{E}'")
+    _check(_one(out), dict(court_active_enforcements=2, court_active_enforcement_amount=200.0))
+
 def test_transactions_family(spark):
     def txn(i, day, amount, direction, cp=None, channel="transfer", balance=None, hour=12):
         return dict(txn_id=f"T{i}", account_id="A1", uscc=E, txn_ts=dt.datetime(day.year, day.month, day.day, hour),
