@@ -12,6 +12,7 @@ import os
 import random
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
+from urllib.parse import unquote
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -86,6 +87,27 @@ def version(spark: SparkSession, table: str | TableSpec, settings: Settings | No
     history = ensure_table(spark, spec, settings).history(1).select("version").collect()
     return int(history[0]["version"])
 
+
+
+def changed_partitions(spark: SparkSession, table: str | TableSpec, *, since: int, until: int, column: str,
+                     settings: Settings | None = None) -> set[str]:
+    """Values of partition ``column`` whose data files differ between Delta versions ``since`` and ``until``.
+
+    Files added or removed both count (a RESTORE to an older version removes files). Only the
+    transaction log is read (the file lists of both versions), no data. A MERGE or OPTIMIZE that
+    rewrites a partition reports it too, which errs on the safe side.
+    """
+    def files(at: int) -> set[str]:
+        return set(read(spark, table, version=at, settings=settings).inputFiles())
+
+    prefix = f"{column}="
+    values = set()
+    for path in files(until) ^ files(since):
+        parts = [p for p in path.split("/") if p.startswith(prefix)]
+        if not parts:
+            raise ValueError(f"{_spec(table).name}: data file {path} is not under a {column}= partition")
+        values.add(unquote(parts[-1][len(prefix):]))
+    return values
 
 def _conform(df: DataFrame, spec: TableSpec, extra_columns: Sequence[str] = ()) -> DataFrame:
     """Select exactly the declared columns (plus evolved extras), cast to the declared types."""

@@ -4,16 +4,18 @@
 feature columns come from the catalogue (``jobs/features/catalogue.py``), the one
 place where features are declared and documented. ``default_labels`` holds the
 12-month default outcome of the same (enterprise, snapshot) pairs.
+``transaction_months`` and ``transaction_counterparty_months`` keep the monthly
+transaction buckets the feature build sums (``jobs/features/txn_months.py``).
 """
 
 from __future__ import annotations
 
-from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, StringType, StructType
+from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, LongType, StringType, StructType
 
 from jobs.features.catalogue import FEATURES
 from schemas.registry import TableSpec, column, register
 
-S, D, B, I = StringType(), DateType(), BooleanType(), IntegerType()
+S, D, B, I, L, DBL = StringType(), DateType(), BooleanType(), IntegerType(), LongType(), DoubleType()
 _TYPES = {"double": DoubleType(), "int": IntegerType(), "boolean": BooleanType(), "string": StringType()}
 
 
@@ -62,3 +64,42 @@ DEFAULT_LABELS = register(TableSpec(
     ]),
     keys=("uscc", "snapshot_date"), partition_by=("snapshot_month",),
     description="12-month default outcome of each enterprise and snapshot (not point in time: uses the future)"))
+
+
+def _bucket_keys() -> list:
+    return [
+        column("uscc", S, "enterprise USCC", nullable=False, rule="uscc"),
+        column("avail_month", D, "availability month (first day): transactions dated from the last day of the "
+               "previous month to the day before this month's last day (T+1)", nullable=False),
+    ]
+
+
+_SILVER_VERSION = column("_silver_version", L, "Delta version of silver transactions the bucket was aggregated "
+                         "from", nullable=False)
+
+TRANSACTION_MONTHS = register(TableSpec(
+    "transaction_months", "gold",
+    StructType(_bucket_keys() + [
+        column("inflow", DBL, "sum of credits", unit="CNY"),
+        column("outflow", DBL, "sum of debits", unit="CNY"),
+        column("cash_out", DBL, "sum of cash-channel debits", unit="CNY"),
+        column("n_txn", L, "transactions", nullable=False, min=0),
+        column("active_days", L, "business dates with at least one transaction", nullable=False, min=0),
+        column("last_date", D, "latest transaction date"),
+        column("bal_days", L, "dates with a closing balance (summed over accounts)", nullable=False, min=0),
+        column("bal_sum", DBL, "sum of daily closing balances", unit="CNY"),
+        column("bal_sq", DBL, "sum of squared daily closing balances"),
+        _SILVER_VERSION,
+    ]),
+    keys=("uscc", "avail_month"), partition_by=("avail_month",),
+    description="monthly transaction buckets per enterprise and availability month (feature build cache)"))
+
+TRANSACTION_COUNTERPARTY_MONTHS = register(TableSpec(
+    "transaction_counterparty_months", "gold",
+    StructType(_bucket_keys() + [
+        column("counterparty", S, "counterparty account, else name, else '?'", nullable=False),
+        column("amount", DBL, "sum of credits from the counterparty", unit="CNY"),
+        _SILVER_VERSION,
+    ]),
+    keys=("uscc", "avail_month", "counterparty"), partition_by=("avail_month",),
+    description="monthly inflows per enterprise, availability month and counterparty (feature build cache)"))

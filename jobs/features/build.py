@@ -60,7 +60,8 @@ def silver_filters(as_of: AsOf) -> dict[str, Column]:
     }
 
 
-def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: str) -> DataFrame:
+def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: str,
+                   txn_buckets: tuple[DataFrame, DataFrame] | None = None) -> DataFrame:
     """``enterprise_features`` rows for the snapshots ``as_of``.
 
     Args:
@@ -68,6 +69,8 @@ def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: 
             with ``silver_filters``.
         as_of: one month-end or a list of month-ends.
         built_from: the ``_built_from`` lineage JSON.
+        txn_buckets: kept (monthly, counterparty) transaction buckets of the snapshots' windows;
+            None aggregates them from ``silver["transactions"]``.
 
     Returns:
         The ``enterprise_features`` columns: keys, county, industry, is_active_borrower, every
@@ -77,7 +80,8 @@ def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: 
         tax.transform(silver["tax_filings"], ratings=silver["tax_ratings"], as_of=as_of),
         utility.transform(silver["utility_reads"], as_of=as_of),
         court.transform(silver["court_events"], as_of=as_of),
-        transactions.transform(silver["transactions"], as_of=as_of),
+        (transactions.transform(silver["transactions"], as_of=as_of) if txn_buckets is None
+         else transactions.from_buckets(*txn_buckets, as_of=as_of)),
         loans.transform(silver["loan_balances"], loans=silver["loans"], as_of=as_of),
     ]
     joined = profile.transform(silver["enterprises"], as_of=as_of)

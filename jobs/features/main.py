@@ -3,7 +3,9 @@
 All Delta I/O goes through ``riskpipe.io``. Silver tables are read at pinned Delta
 versions (recorded in ``_built_from``), filtered to the lookback of the snapshots
 being built; gold partitions are replaced with ``replaceWhere`` on
-``snapshot_month`` in one commit per table, so a failed build leaves gold as it was.
+``snapshot_month`` in one commit per table, so a failed build leaves gold as it was (the kept
+transaction buckets it may have refreshed first are a function of a silver version, so they
+stay valid).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features import labels
+from jobs.features import labels, txn_months
 from jobs.features.build import SILVER_TABLES, built_from_json, features_frame, labels_frame, silver_filters
 from jobs.features.incremental import affected_snapshots
 from jobs.features.pit import AsOf, month_ends, snapshot_month, to_snapshots
@@ -50,7 +52,9 @@ def build_snapshots(spark: SparkSession, as_of: AsOf, *, settings: Settings | No
     filters = silver_filters(days)
     silver = {t: df.where(filters[t]) for t, df in full.items()}
     observed_until = full["loan_balances"].agg(F.max("as_of_date")).first()[0]
-    features = features_frame(silver, as_of=days, built_from=lineage)
+    txn_months.refresh(spark, days, version=versions["transactions"], settings=settings)
+    buckets = txn_months.read_buckets(spark, days, settings=settings)
+    features = features_frame(silver, as_of=days, built_from=lineage, txn_buckets=buckets)
     label_input = {"enterprises": silver["enterprises"],
                    "loan_balances": full["loan_balances"].where(labels.is_default_row())}
     label_rows = labels_frame(label_input, as_of=days, observed_until=observed_until, built_from=lineage)
@@ -105,13 +109,16 @@ def silver_changes(spark: SparkSession, since: dict[str, int], *, settings: Sett
 
 
 def plan_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *, full: bool = False,
-               settings: Settings | None = None) -> list[dt.date]:
-    """Snapshots of ``[start, end]`` to build: all when ``full``, else the missing and the stale ones."""
+               settings: Settings | None = None, state: tuple[dict, dict] | None = None) -> list[dt.date]:
+    """Snapshots of ``[start, end]`` to build: all when ``full``, else the missing and the stale ones.
+
+    ``state`` is ``built_state``'s result when the caller has just read it.
+    """
     settings = settings or load_settings()
     wanted = month_ends(start, end)
     if full:
         return wanted
-    built, observed = built_state(spark, settings)
+    built, observed = state or built_state(spark, settings)
     present = [d for d in wanted if d in built]
     if not present:
         return wanted
@@ -147,12 +154,12 @@ def update(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | No
     """
     settings = settings or load_settings()
     day = to_snapshots(as_of)[0]
-    built, _ = built_state(spark, settings)
-    starts = [d for d in built if d < day]
+    state = built_state(spark, settings)
+    starts = [d for d in state[0] if d < day]
     first = first_snapshot(settings)
     if first is not None and first < day:
         starts.append(first)
-    todo = set(plan_range(spark, min(starts), day, settings=settings)) if starts else set()
+    todo = set(plan_range(spark, min(starts), day, settings=settings, state=state)) if starts else set()
     return build_snapshots(spark, sorted(todo | {day}), settings=settings)
 
 

@@ -4,7 +4,9 @@ counterparty concentration, cash withdrawals, balance volatility and inactivity.
 One pass over the raw rows builds monthly aggregates per enterprise and
 *availability month* (the month of txn_date + 1 day, T+1); every snapshot then
 sums the buckets of its last n months. Counterparty shares need one more bucket
-level (enterprise, month, counterparty), kept for 3 months only.
+level (enterprise, month, counterparty). The monthly build keeps both bucket levels
+in Delta (``jobs/features/txn_months.py``), so one new month aggregates one month of
+raw rows instead of twelve.
 """
 
 from __future__ import annotations
@@ -55,17 +57,28 @@ def monthly_buckets(txns: DataFrame) -> DataFrame:
         F.sum(F.col("eod_balance") * F.col("eod_balance")).alias("bal_sq"))
 
 
-def inflow_hhi(txns: DataFrame, snapshots: DataFrame, *, months: int = 3) -> DataFrame:
+def counterparty_buckets(txns: DataFrame) -> DataFrame:
+    """Inflows per enterprise, availability month and counterparty.
+
+    Returns:
+        ``uscc``, ``avail_month``, ``counterparty``, ``amount``.
+    """
+    counterparty = F.coalesce(F.col("counterparty_account"), F.col("counterparty_name"), F.lit("?"))
+    return (txns.where(F.col("direction") == INFLOW)
+            .groupBy("uscc", available_month(F.col("txn_date")).alias("avail_month"),
+                     counterparty.alias("counterparty"))
+            .agg(F.sum("amount").alias("amount")))
+
+
+def inflow_hhi(buckets: DataFrame, snapshots: DataFrame, *, months: int = 3) -> DataFrame:
     """Herfindahl index of inflows by counterparty over the last ``months`` months.
+
+    Args:
+        buckets: ``counterparty_buckets`` output.
 
     Returns:
         ``uscc``, ``snapshot_date``, ``txn_inflow_hhi_3m``.
     """
-    counterparty = F.coalesce(F.col("counterparty_account"), F.col("counterparty_name"), F.lit("?"))
-    buckets = (txns.where(F.col("direction") == INFLOW)
-               .groupBy("uscc", available_month(F.col("txn_date")).alias("avail_month"),
-                        counterparty.alias("counterparty"))
-               .agg(F.sum("amount").alias("amount")))
     per_party = (in_month_window(snapshots, buckets, month_col="avail_month", months=months)
                  .groupBy("uscc", SNAPSHOT, "counterparty").agg(F.sum("amount").alias("amount")))
     totals = per_party.groupBy("uscc", SNAPSHOT).agg(F.sum("amount").alias("total"),
@@ -89,8 +102,22 @@ def transform(txns: DataFrame, *, as_of: AsOf) -> DataFrame:
     Returns:
         ``uscc``, ``snapshot_date`` and the ``txn_*`` features of the catalogue.
     """
-    snaps = snapshots_frame(txns.sparkSession, as_of)
-    windowed = in_month_window(snaps, monthly_buckets(txns), month_col="avail_month", months=LOOKBACK_MONTHS)
+    return from_buckets(monthly_buckets(txns), counterparty_buckets(txns), as_of=as_of)
+
+
+def from_buckets(monthly: DataFrame, counterparties: DataFrame, *, as_of: AsOf) -> DataFrame:
+    """Transaction features from the monthly buckets (computed here or kept in ``transaction_months``).
+
+    Args:
+        monthly: ``monthly_buckets`` rows of (at least) the snapshots' 12-month windows.
+        counterparties: ``counterparty_buckets`` rows of (at least) their 3-month windows.
+        as_of: snapshot date(s), month-ends.
+
+    Returns:
+        ``uscc``, ``snapshot_date`` and the ``txn_*`` features of the catalogue.
+    """
+    snaps = snapshots_frame(monthly.sparkSession, as_of)
+    windowed = in_month_window(snaps, monthly, month_col="avail_month", months=LOOKBACK_MONTHS)
     in_3m = F.col("m_back") < 3
     n3, s3, q3 = (F.sum(F.when(in_3m, F.col(c))) for c in ("bal_days", "bal_sum", "bal_sq"))
     variance = (q3 - s3 * s3 / n3) / (n3 - 1)
@@ -113,5 +140,5 @@ def transform(txns: DataFrame, *, as_of: AsOf) -> DataFrame:
                 .withColumn("txn_net_flow_3m", F.col("txn_inflow_3m") - F.col("txn_outflow_3m"))
                 .withColumn("txn_net_flow_ratio_12m",
                             safe_ratio(F.col("txn_inflow_12m") - F.col("txn_outflow_12m"), total_12m)))
-    return (features.join(inflow_hhi(txns, snaps), on=["uscc", SNAPSHOT], how="left")
+    return (features.join(inflow_hhi(counterparties, snaps), on=["uscc", SNAPSHOT], how="left")
             .select(*OUTPUT))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.features import main as features_main
+from jobs.features import main as features_main, txn_months
+from jobs.features.build import SILVER_TABLES, features_frame
 from jobs.features.incremental import affected_snapshots
 from riskpipe import io
 from schemas.registry import get
@@ -57,6 +59,12 @@ def _late_rows(rows: dict) -> dict:
     return {"tax_filings": [old, restated], "transactions": [txn]}
 
 
+def _kept_buckets(spark, settings) -> dict:
+    """Availability month -> silver version of its kept transaction buckets."""
+    return {r["avail_month"]: r["v"] for r in io.read(spark, txn_months.MONTHS_TABLE, settings=settings)
+            .groupBy("avail_month").agg(F.max(txn_months.VERSION_COL).alias("v")).collect()}
+
+
 def _gold(spark, settings):
     features = io.read(spark, "enterprise_features", settings=settings).drop("_built_from")
     label_rows = io.read(spark, "default_labels", settings=settings).drop("_built_from")
@@ -71,11 +79,21 @@ def test_incremental_build_equals_full_rebuild(spark, settings, silver_rows, tmp
     assert first["snapshot_months"] == [f"2021-0{m}" for m in range(1, 7)]
     assert features_main.plan_range(spark, SNAPS[0], SNAPS[-1], settings=settings) == []
 
+    kept_before = _kept_buckets(spark, settings)
+    assert sorted(kept_before) == txn_months.needed_months(SNAPS)
+
     _write_silver(spark, _late_rows(silver_rows), settings)
     assert features_main.plan_range(spark, SNAPS[0], SNAPS[-1], settings=settings) == SNAPS[4:]
     features_main.build_range(spark, SNAPS[0], SNAPS[-1], settings=settings)
     incremental = _gold(spark, settings)
     assert incremental[0].where("uscc = '%s' AND snapshot_month = '2021-05'" % E).first()["txn_inflow_1m"] > 12345
+    # the late transaction (10 May) re-aggregated the kept buckets of May and June only ...
+    kept_after = _kept_buckets(spark, settings)
+    assert {m for m in kept_after if kept_after[m] != kept_before[m]} == {d(2021, 5, 1), d(2021, 6, 1)}
+    # ... and gold equals aggregating silver from scratch (no kept buckets)
+    silver = {t: io.read(spark, t, settings=settings) for t in SILVER_TABLES}
+    fresh = features_frame(silver, as_of=SNAPS, built_from="{}").drop("_built_from")
+    assertDataFrameEqual(incremental[0], fresh.select(*incremental[0].columns), checkRowOrder=False, rtol=1e-9)
 
     features_main.build_range(spark, SNAPS[0], SNAPS[-1], full=True, settings=settings)
     full = _gold(spark, settings)
