@@ -88,9 +88,8 @@ def version(spark: SparkSession, table: str | TableSpec, settings: Settings | No
     return int(history[0]["version"])
 
 
-
 def changed_partitions(spark: SparkSession, table: str | TableSpec, *, since: int, until: int, column: str,
-                     settings: Settings | None = None) -> set[str]:
+                       settings: Settings | None = None) -> set[str]:
     """Values of partition ``column`` whose data files differ between Delta versions ``since`` and ``until``.
 
     Files added or removed both count (a RESTORE to an older version removes files). Only the
@@ -108,6 +107,7 @@ def changed_partitions(spark: SparkSession, table: str | TableSpec, *, since: in
             raise ValueError(f"{_spec(table).name}: data file {path} is not under a {column}= partition")
         values.add(unquote(parts[-1][len(prefix):]))
     return values
+
 
 def _conform(df: DataFrame, spec: TableSpec, extra_columns: Sequence[str] = ()) -> DataFrame:
     """Select exactly the declared columns (plus evolved extras), cast to the declared types."""

@@ -155,7 +155,8 @@ def update(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | No
     settings = settings or load_settings()
     day = to_snapshots(as_of)[0]
     state = built_state(spark, settings)
-    starts = [d for d in state[0] if d < day]
+    built, _ = state
+    starts = [d for d in built if d < day]
     first = first_snapshot(settings)
     if first is not None and first < day:
         starts.append(first)

@@ -9,8 +9,9 @@ with the Delta version of silver ``transactions`` it was aggregated from.
 A bucket of availability month m holds the transactions dated from the last day of m-1 to
 the day before the last day of m (T+1), so it depends on the silver partitions
 ``txn_month`` m-1 and m only. A kept bucket is reused when no data file was added to or
-removed from those partitions between its version and the version being built from; otherwise (and when it is
-missing, or newer than that version) it is aggregated again from silver and replaced. Reused
+removed from those partitions between its version and the version being built from;
+otherwise (and when it is missing, or newer than that version) it is aggregated again from
+silver and replaced. Reused
 and fresh buckets are the same rows a full aggregation gives, so features do not depend on
 which path a build took (tests check it). Feature builds run one at a time (the Delta writer
 pool of the DAGs), so no other build replaces buckets between ``refresh`` and ``read_buckets``.

@@ -42,8 +42,7 @@ _COURT = f"""court AS (
                                     AND event_date > s.snapshot_date - INTERVAL 12 MONTH) AS court_defendant_cases_12m,
     COUNT(DISTINCT case_id) FILTER (WHERE event_type = 'enforcement' AND role = 'defendant' AND NOT EXISTS (
       SELECT 1 FROM court_events c WHERE c.case_id = x.case_id AND c.event_type = 'case_closed'
-        AND c.known_from <= s.snapshot_date AND (c.known_to IS NULL OR c.known_to > s.snapshot_date)
-        AND c.event_date <= s.snapshot_date)) AS court_active_enforcements
+        AND {KNOWN.replace("x.", "c.")} AND c.event_date <= s.snapshot_date)) AS court_active_enforcements
   FROM snaps s JOIN court_events x ON {KNOWN} AND event_date <= s.snapshot_date AND x.uscc IS NOT NULL
   GROUP BY s.snapshot_date, x.uscc)"""
 _TXN = [

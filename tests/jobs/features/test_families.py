@@ -114,7 +114,6 @@ def test_court_family(spark):
                      court_days_since_dishonest_listing=60, court_days_since_last_defendant_case=171))
 
 
-
 def test_court_case_closed_by_an_event_matched_elsewhere(spark):
     """A closing event whose party name resolved to a namesake, or to nobody, still closes the case."""
     namesake = "91141100MA0000002K"
@@ -136,6 +135,7 @@ def test_court_case_closed_by_an_event_matched_elsewhere(spark):
     ])
     out = court.transform(get("court_events").rows_to_df(spark, rows), as_of=D).where(f"uscc = '{E}'")
     _check(_one(out), dict(court_active_enforcements=2, court_active_enforcement_amount=200.0))
+
 
 def test_transactions_family(spark):
     def txn(i, day, amount, direction, cp=None, channel="transfer", balance=None, hour=12):

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-
 from jobs.features import txn_months
 from riskpipe import io
-from schemas.registry import TableSpec, get
-from tests.jobs.features import synthetic
+from schemas.registry import TableSpec
 
 d = dt.date
-SNAPS = synthetic.SNAPSHOTS       # 2021-01-31 .. 2021-06-30
 
 
 def test_needed_months_are_the_twelve_month_windows():
