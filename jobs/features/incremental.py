@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.features import labels, tax, utility
-from jobs.features.pit import MONTH_START, SNAPSHOT, available_month, months_back, snapshots_frame
+from jobs.features.pit import MONTH_START, SNAPSHOT, available_month, literal_frame, months_back, snapshots_frame
 from jobs.features.transactions import LOOKBACK_MONTHS as DAILY_LOOKBACK
 
 UNBOUNDED = ("enterprises", "tax_ratings", "court_events", "loans")
@@ -62,10 +62,10 @@ def _impacts(table: str, changes: DataFrame) -> tuple[DataFrame, Column]:
 
 def _censoring_changes(spark: SparkSession, snapshots: Sequence[dt.date],
                        observed_before: Mapping[dt.date, dt.date | None], observed_now: dt.date | None) -> set:
-    rows = [(d, observed_before.get(d)) for d in snapshots]
-    if not rows:
+    if not snapshots:
         return set()
-    frame = spark.createDataFrame(rows, schema=f"{SNAPSHOT} date, before date")
+    frame = literal_frame(spark, [{SNAPSHOT: F.lit(d), "before": F.lit(observed_before.get(d)).cast("date")}
+                                  for d in snapshots])
     day, now = F.col(SNAPSHOT), F.lit(observed_now).cast("date")
     moved = ~labels.observed_months(F.col("before"), day).eqNullSafe(labels.observed_months(now, day))
     return {r[SNAPSHOT] for r in frame.where(moved).collect()}

@@ -38,15 +38,18 @@ def _months_condition(days: Sequence[dt.date]) -> str:
     return "snapshot_month IN ({})".format(", ".join(f"'{snapshot_month(d)}'" for d in days))
 
 
-def build_snapshots(spark: SparkSession, as_of: AsOf, *, settings: Settings | None = None) -> dict[str, Any]:
+def build_snapshots(spark: SparkSession, as_of: AsOf, *, settings: Settings | None = None,
+                    versions: dict[str, int] | None = None) -> dict[str, Any]:
     """Build features and labels of the snapshots ``as_of`` in one pass and replace their partitions.
+
+    ``versions`` pins the silver versions read (default: the latest, ``silver_versions``).
 
     Returns:
         Small summary: snapshot months, rows written, silver versions, observed_until.
     """
     settings = settings or load_settings()
     days = to_snapshots(as_of)
-    versions = silver_versions(spark, settings)
+    versions = versions or silver_versions(spark, settings)
     lineage = built_from_json(versions)
     full = {t: io.read(spark, t, version=v, settings=settings) for t, v in versions.items()}
     filters = silver_filters(days)
@@ -87,8 +90,11 @@ def built_state(spark: SparkSession, settings: Settings) -> tuple[dict[dt.date, 
     return built, observed
 
 
-def silver_changes(spark: SparkSession, since: dict[str, int], *, settings: Settings) -> dict[str, DataFrame]:
+def silver_changes(spark: SparkSession, since: dict[str, int], *, settings: Settings,
+                   until: dict[str, int] | None = None) -> dict[str, DataFrame]:
     """Rows of each silver table delivered by batches newer than Delta version ``since[table]``.
+
+    ``until`` gives the versions to compare with (default: the latest of each table).
 
     A silver row carries the ``_batch_id`` that delivered its version; rows whose batch is
     not in the table at the old version are new. (Re-chained ``known_to`` values of old
@@ -96,10 +102,11 @@ def silver_changes(spark: SparkSession, since: dict[str, int], *, settings: Sett
     """
     changes = {}
     for table in SILVER_TABLES:
-        old, now = since.get(table, -1), io.version(spark, table, settings)
+        old = since.get(table, -1)
+        now = until[table] if until else io.version(spark, table, settings)
         if old >= now:
             continue
-        current = io.read(spark, table, settings=settings)
+        current = io.read(spark, table, version=now, settings=settings)
         if old < 0:
             changes[table] = current
             continue
@@ -109,10 +116,12 @@ def silver_changes(spark: SparkSession, since: dict[str, int], *, settings: Sett
 
 
 def plan_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *, full: bool = False,
-               settings: Settings | None = None, state: tuple[dict, dict] | None = None) -> list[dt.date]:
+               settings: Settings | None = None, state: tuple[dict, dict] | None = None,
+               versions: dict[str, int] | None = None) -> list[dt.date]:
     """Snapshots of ``[start, end]`` to build: all when ``full``, else the missing and the stale ones.
 
-    ``state`` is ``built_state``'s result when the caller has just read it.
+    ``state`` is ``built_state``'s result when the caller has just read it; ``versions`` the
+    silver versions the build will read (default: the latest).
     """
     settings = settings or load_settings()
     wanted = month_ends(start, end)
@@ -123,8 +132,10 @@ def plan_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *,
     if not present:
         return wanted
     since = {t: min(built[d].get(t, -1) for d in present) for t in SILVER_TABLES}
-    changes = silver_changes(spark, since, settings=settings)
-    now = io.read(spark, "loan_balances", settings=settings).agg(F.max("as_of_date")).first()[0]
+    changes = silver_changes(spark, since, settings=settings, until=versions)
+    balances = io.read(spark, "loan_balances", version=versions["loan_balances"] if versions else None,
+                       settings=settings)
+    now = balances.agg(F.max("as_of_date")).first()[0]
     stale = affected_snapshots(changes, snapshots=present, observed_before=observed, observed_now=now)
     return sorted(set(wanted) - set(present) | set(stale))
 
@@ -133,10 +144,11 @@ def build_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *
                 settings: Settings | None = None) -> dict[str, Any]:
     """Build the month-ends from ``start`` to ``end``: everything with ``full``, else incrementally."""
     settings = settings or load_settings()
-    todo = plan_range(spark, start, end, full=full, settings=settings)
+    versions = silver_versions(spark, settings)
+    todo = plan_range(spark, start, end, full=full, settings=settings, versions=versions)
     if not todo:
         return {"snapshot_months": [], "rows": {}, "up_to_date": True}
-    return build_snapshots(spark, todo, settings=settings)
+    return build_snapshots(spark, todo, settings=settings, versions=versions)
 
 
 def first_snapshot(settings: Settings) -> dt.date | None:
@@ -154,14 +166,17 @@ def update(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | No
     """
     settings = settings or load_settings()
     day = to_snapshots(as_of)[0]
+    # one set of silver versions for planning and building: a batch landing meanwhile waits for the next run
+    versions = silver_versions(spark, settings)
     state = built_state(spark, settings)
     built, _ = state
     starts = [d for d in built if d < day]
     first = first_snapshot(settings)
     if first is not None and first < day:
         starts.append(first)
-    todo = set(plan_range(spark, min(starts), day, settings=settings, state=state)) if starts else set()
-    return build_snapshots(spark, sorted(todo | {day}), settings=settings)
+    todo = (set(plan_range(spark, min(starts), day, settings=settings, state=state, versions=versions))
+            if starts else set())
+    return build_snapshots(spark, sorted(todo | {day}), settings=settings, versions=versions)
 
 
 def main(*, as_of: str | None = None, start: str | None = None, end: str | None = None,
