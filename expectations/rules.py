@@ -136,11 +136,11 @@ def uscc_check_digit_sql(column: str) -> str:
     """Spark SQL expression computing the GB 32100-2015 check character of ``column``.
 
     Character values are positions in the USCC alphabet (``instr - 1``), weights are
-    ``3^i mod 31``; the check value is ``(31 - sum mod 31) mod 31`` (31 maps to 0).
+    ``3^i mod 31``; the check value is ``(31 - sum mod 31) mod 31`` (31 maps to 0). The sum is
+    written out term by term: a lambda (``aggregate``) is interpreted row by row, outside code generation.
     """
-    weights = ", ".join(str(w) for w in USCC_WEIGHTS)
-    total = (f"aggregate(sequence(0, 16), 0, (acc, i) -> acc + "
-             f"(instr('{USCC_ALPHABET}', substr({column}, i + 1, 1)) - 1) * element_at(array({weights}), i + 1))")
+    total = " + ".join(f"(instr('{USCC_ALPHABET}', substr({column}, {i + 1}, 1)) - 1) * {w}"
+                       for i, w in enumerate(USCC_WEIGHTS))
     return f"substr('{USCC_ALPHABET}', pmod(31 - pmod({total}, 31), 31) + 1, 1)"
 
 

@@ -133,16 +133,26 @@ def _id_columns(df: DataFrame, id_columns: Sequence[str] | None) -> tuple[str, .
                      f"got {df.columns}")
 
 
+def _pass_column(rule: Rule, index: int) -> str:
+    """Column holding ``rule``'s condition: its flag column, else an internal ``_pass_<i>``."""
+    return rule.flag_column or f"_pass_{index}"
+
+
 def _prepare(df: DataFrame, rules: list[Rule]) -> DataFrame:
-    """Add the derived flag columns, ``_failed_rules`` and ``_reason`` to ``df``."""
-    flags = {r.flag_column: r.passes for r in rules if r.flag_column}
-    failed = F.array(*[F.when(~r.passes, F.lit(r.name)) for r in rules])
-    reasons = [F.when(~r.passes, F.concat(F.lit(f"{r.name}: {r.description} ["),
-                                          F.concat_ws(", ", *[F.concat(F.lit(f"{c}="), F.coalesce(
-                                              F.col(c).cast("string"), F.lit("null"))) for c in r.columns]),
-                                          F.lit("]")))
-               for r in rules]
-    return (df.withColumns(flags)
+    """Add every rule's pass column, ``_failed_rules`` and ``_reason`` to ``df``.
+
+    Each condition is evaluated once, into its pass column; the failed list, the reasons and
+    the counts read that column (the USCC check digit alone is 17 character lookups per row).
+    """
+    passes = {_pass_column(r, i): r.passes for i, r in enumerate(rules)}
+    ok = [F.col(_pass_column(r, i)) for i, r in enumerate(rules)]
+    failed = F.array(*[F.when(~p, F.lit(r.name)) for r, p in zip(rules, ok)])
+    reasons = [F.when(~p, F.concat(F.lit(f"{r.name}: {r.description} ["),
+                                   F.concat_ws(", ", *[F.concat(F.lit(f"{c}="), F.coalesce(
+                                       F.col(c).cast("string"), F.lit("null"))) for c in r.columns]),
+                                   F.lit("]")))
+               for r, p in zip(rules, ok)]
+    return (df.withColumns(passes)
             .withColumn(FAILED_RULES, F.filter(failed, lambda x: x.isNotNull()).cast(ArrayType(StringType())))
             .withColumn(REASON, F.concat_ws("; ", *reasons) if reasons else F.lit(None).cast("string")))
 
@@ -152,7 +162,7 @@ def _spark_counts(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]) 
     aggs = [F.count(F.lit(1)).alias("rows"),
             F.count(F.when(F.size(FAILED_RULES) > 0, 1)).alias("failed"),
             F.count_distinct(F.struct(*ids)).alias("distinct_ids")]
-    aggs += [F.count(F.when(~r.passes, 1)).alias(f"r{i}") for i, r in enumerate(rules)]
+    aggs += [F.count(F.when(~F.col(_pass_column(r, i)), 1)).alias(f"r{i}") for i, r in enumerate(rules)]
     row = prepared.agg(*aggs).collect()[0]
     return row["rows"], row["failed"], row["distinct_ids"], {r.name: row[f"r{i}"] for i, r in enumerate(rules)}
 

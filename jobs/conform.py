@@ -31,8 +31,13 @@ KWH_PER_MWH = 1000.0
 
 
 def to_halfwidth(col: Column) -> Column:
-    """Fold full-width letters, digits, punctuation and spaces to half-width."""
-    return F.translate(col, _FULLWIDTH, _HALFWIDTH)
+    """Fold full-width letters, digits, punctuation and spaces to half-width.
+
+    Only a value with a multi-byte character can hold a full-width one; ``translate`` looks up
+    every character, so pure ASCII values (most ids, codes and amounts) skip it.
+    """
+    ascii_only = F.octet_length(col) == F.char_length(col)
+    return F.when(ascii_only, col).otherwise(F.translate(col, _FULLWIDTH, _HALFWIDTH))
 
 
 def clean_text(col: Column) -> Column:

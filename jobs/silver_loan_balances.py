@@ -25,4 +25,5 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date] | None = N
         },
         known_from=F.lit(None).cast("date"),
         not_after={"as_of_date": F.date_sub(delivery_date_col(file_dates or {}), 1)},
+        file_dates=file_dates,
     )

@@ -20,4 +20,5 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date]) -> DataFr
         bronze, get("loans"), payload=get_source("loans").columns,
         derived={"uscc": normalise_uscc(F.col("uscc")), "status": F.lower(F.trim(F.col("status")))},
         known_from=delivery_date_col(file_dates),
+        file_dates=file_dates,
     )

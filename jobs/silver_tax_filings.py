@@ -28,6 +28,7 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date]) -> DataFr
         known_from=delivery_date_col(file_dates),
         # the drop of month M holds returns filed during M; it is delivered on the next 1st
         not_after={"period": _last_day_of_drop(file_dates), "filing_date": _last_day_of_drop(file_dates)},
+        file_dates=file_dates,
     )
 
 

@@ -25,4 +25,5 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date]) -> DataFr
         bronze, get("tax_ratings"), payload=get_source("tax_ratings").columns,
         derived={"uscc": normalise_uscc(F.col("uscc")), "rating": F.upper(F.trim(to_halfwidth(F.col("rating"))))},
         known_from=F.coalesce(F.greatest(published, delivery_date_col(file_dates)), delivery_date_col(file_dates)),
+        file_dates=file_dates,
     )

@@ -32,4 +32,5 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date]) -> DataFr
         },
         known_from=delivery_date_col(file_dates),
         not_after={"period": delivery_date_col(file_dates), "read_date": delivery_date_col(file_dates)},
+        file_dates=file_dates,
     )

@@ -23,6 +23,8 @@ from typing import Iterable, Sequence, Union
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.frames import literal_frame  # noqa: F401  (re-exported for the feature modules)
+
 AsOf = Union[dt.date, str, Sequence[Union[dt.date, str]]]
 
 T_PLUS_DAYS = 1          # daily extracts arrive the day after the business date
@@ -86,19 +88,6 @@ def snapshots_frame(spark: SparkSession, as_of: AsOf) -> DataFrame:
     rows = [{SNAPSHOT: F.lit(d), "snapshot_month": F.lit(snapshot_month(d)), MONTH_START: F.lit(d.replace(day=1))}
             for d in to_snapshots(as_of)]
     return literal_frame(spark, rows)
-
-
-def literal_frame(spark: SparkSession, rows: Sequence[dict[str, Column]]) -> DataFrame:
-    """A small frame of literal rows (same keys in every row), built in the JVM.
-
-    ``createDataFrame`` on a Python list goes through a Python RDD, so every query using it
-    starts Python workers for a few rows (about 1 s of task time per use on 2 cores, the
-    bulk of a one-month feature build's fixed cost); an inlined array of structs does not.
-    """
-    if not rows:
-        raise ValueError("literal_frame needs at least one row")
-    structs = [F.struct(*[value.alias(name) for name, value in row.items()]) for row in rows]
-    return spark.range(0, 1, 1, numPartitions=1).select(F.inline(F.array(*structs)))
 
 
 def known_on(snapshot: Column | str = SNAPSHOT) -> Column:
