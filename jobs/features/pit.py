@@ -23,7 +23,7 @@ from typing import Iterable, Sequence, Union
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.frames import literal_frame  # noqa: F401  (re-exported for the feature modules)
+from jobs.frames import literal_frame
 
 AsOf = Union[dt.date, str, Sequence[Union[dt.date, str]]]
 
