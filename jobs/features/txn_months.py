@@ -72,11 +72,16 @@ def stale_months(kept: dict[dt.date, int], needed: Sequence[dt.date], *, version
     return stale
 
 
-def _kept_versions(spark: SparkSession, settings: Settings) -> dict[dt.date, int]:
-    """Availability month -> oldest silver version of its kept buckets (both tables must hold it)."""
+def _kept_versions(spark: SparkSession, needed: Sequence[dt.date], settings: Settings) -> dict[dt.date, int]:
+    """Availability month -> oldest silver version of its kept buckets (both tables must hold it).
+
+    Only the ``needed`` months are read: the filter is on the partition column, so the other
+    months' files are never opened.
+    """
     per_table = []
+    condition = _condition(needed)
     for table in (MONTHS_TABLE, COUNTERPARTY_TABLE):
-        rows = (io.read(spark, table, settings=settings).groupBy("avail_month")
+        rows = (io.read(spark, table, settings=settings).where(condition).groupBy("avail_month")
                 .agg(F.min(VERSION_COL).alias("v"), F.max(VERSION_COL).alias("w")).collect())
         # a month built from two versions is half-replaced: treat it as missing
         per_table.append({r["avail_month"]: r["v"] for r in rows if r["v"] == r["w"]})
@@ -108,7 +113,7 @@ def refresh(spark: SparkSession, days: Sequence[dt.date], *, version: int, setti
         The availability months written (empty when every needed bucket was reusable).
     """
     needed = needed_months(to_snapshots(days))
-    kept = _kept_versions(spark, settings)
+    kept = _kept_versions(spark, needed, settings)
     changed = {v: _changed_since(spark, v, version, needed, settings) for v in set(kept.values()) if v < version}
     stale = stale_months(kept, needed, version=version, changed_since=changed)
     if not stale:
@@ -121,8 +126,9 @@ def refresh(spark: SparkSession, days: Sequence[dt.date], *, version: int, setti
     stamp = F.lit(version).cast("long").alias(VERSION_COL)
     monthly = transactions.monthly_buckets(raw).where(condition).select("*", stamp)
     counterparties = transactions.counterparty_buckets(raw).where(condition).select("*", stamp)
-    io.replace_where(monthly, MONTHS_TABLE, condition, settings=settings)
-    io.replace_where(counterparties, COUNTERPARTY_TABLE, condition, settings=settings)
+    # one file per month: a later build reads 12 months, and small files cost more than their rows
+    io.replace_where(monthly.repartition("avail_month"), MONTHS_TABLE, condition, settings=settings)
+    io.replace_where(counterparties.repartition("avail_month"), COUNTERPARTY_TABLE, condition, settings=settings)
     return stale
 
 
