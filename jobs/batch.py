@@ -13,12 +13,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from expectations.validate import BatchRejectedError  # noqa: F401  (re-exported for the DAGs)
-from expectations.validate import max_failure_rate_for, validate_batch
+from expectations.validate import BATCH_STORAGE, max_failure_rate_for, validate_batch
 from jobs.bronze import with_lineage
 from jobs.connectors import files as landed_files
 from jobs.history import DUPLICATE, KNOWN, OWN, chain_versions, classify
@@ -81,7 +80,7 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
     spec = get(spec_name)
     existing = io.read(spark, spec, settings=settings)
     # One pass over the batch and silver for every count (each separate count re-ran the join)
-    flagged = classify(valid, existing, spec.keys, batch_id=batch_id).persist(StorageLevel.MEMORY_AND_DISK)
+    flagged = classify(valid, existing, spec.keys, batch_id=batch_id).persist(BATCH_STORAGE)
     counts = flagged.agg(
         F.count(F.when(F.col(DUPLICATE), 1)).alias("in_batch"),
         F.count(F.when(~F.col(DUPLICATE) & ~F.col(KNOWN), 1)).alias("new"),
@@ -95,7 +94,7 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
         if "known_from" in spec.keys:
             entity_keys = [k for k in spec.keys if k != "known_from"]
             rows = chain_versions(existing, fresh, entity_keys=entity_keys, columns=spec.columns)
-            rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+            rows = rows.persist(BATCH_STORAGE)
             rows.count()  # materialise before the MERGE rewrites the files it was read from
             io.merge_upsert(rows, spec, settings=settings,
                             update_when_changed=("_record_hash", "known_to", "is_current"))
@@ -131,16 +130,16 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
     ingested_at = batch.ingested_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     bronze = with_lineage(batch.raw, source=source, batch_id=batch.batch_id, ingested_at=ingested_at,
                           landing_root=settings.landing_root, extra_columns=batch.extra_columns)
-    bronze = bronze.persist(StorageLevel.MEMORY_AND_DISK)
+    bronze = bronze.persist(BATCH_STORAGE)
     rows_read = bronze.count()
     log.info("%s batch %s: %d rows read", table, batch.batch_id, rows_read)
     candidates = _silver_candidates(spark, source, bronze, batch.file_dates, settings)
-    parsed, parse_bad = _split_parse_failures(candidates.persist(StorageLevel.MEMORY_AND_DISK))
+    parsed, parse_bad = _split_parse_failures(candidates.persist(BATCH_STORAGE))
     limit = max_failure_rate_for(table, settings)
     result = validate_batch(parsed, table, logical_date=batch.logical_date, batch_id=batch.batch_id,
                             max_failure_rate=1.0, id_columns=("_row_id",), settings=settings,
                             data_docs_dir=data_docs_dir(settings))
-    invalid = result.invalid_df.unionByName(parse_bad).persist(StorageLevel.MEMORY_AND_DISK)
+    invalid = result.invalid_df.unionByName(parse_bad).persist(BATCH_STORAGE)
     failed = invalid.count()
     log.info("%s batch %s: validated, %d rows fail", table, batch.batch_id, failed)
     rate = failed / rows_read if rows_read else 0.0
