@@ -38,6 +38,10 @@ CHAIN_COLUMNS = ("amount", "direction", "balance_after")
 # A break is looked for from this many days before the checked interval, so that the row
 # closing the chain on the interval's first day has its predecessor.
 LOOKBACK_DAYS = 31
+# Transactions may arrive in a later file than their date. Breaks are rechecked from this many
+# days before a batch's interval, so a late row the batch delivers closes a break that the
+# batch before it recorded (a backfill in monthly batches then ends as one batch would).
+RECHECK_DAYS = 31
 ID_PATTERN = r"^(.*?)(\d+)$"
 OUTPUT = ["table_name", "entity_key", "rule", "key_before", "key_after", "date_before", "date_after",
           "missing_rows", "unexplained_amount", "detected_at"]
@@ -144,8 +148,9 @@ CHECKED_FEEDS = ("transactions", "court_events")
 def main(table_name: str, *, since: dt.date, settings=None) -> int:
     """Recompute the breaks of one feed and replace them in ``continuity_gaps``.
 
-    Transactions are checked from ``since`` on (reading from ``LOOKBACK_DAYS`` before it);
-    the court event ids, a small feed, are checked whole every time.
+    Transactions are checked from ``RECHECK_DAYS`` before ``since`` on (reading another
+    ``LOOKBACK_DAYS`` before that); the court event ids, a small feed, are checked whole
+    every time.
 
     Returns:
         The number of gaps recorded for the feed.
@@ -159,10 +164,11 @@ def main(table_name: str, *, since: dt.date, settings=None) -> int:
     scope = f"table_name = '{table_name}'"
     if table_name == "transactions":
         quarantine = io.read(spark, "quarantine", settings=settings)
-        start = since - dt.timedelta(days=LOOKBACK_DAYS)
+        recheck = since - dt.timedelta(days=RECHECK_DAYS)
+        start = recheck - dt.timedelta(days=LOOKBACK_DAYS)
         received = received.where(F.to_date("txn_ts") >= F.lit(start))
-        gaps = balance_breaks(received, quarantine, since=since, detected_at=detected_at)
-        scope += f" AND date_after >= '{since.isoformat()}'"
+        gaps = balance_breaks(received, quarantine, since=recheck, detected_at=detected_at)
+        scope += f" AND date_after >= '{recheck.isoformat()}'"
     elif table_name == "court_events":
         gaps = sequence_gaps(received, detected_at=detected_at)
     else:

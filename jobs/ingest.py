@@ -27,7 +27,8 @@ from riskpipe.config import Settings, load_settings
 log = logging.getLogger(__name__)
 
 
-def _date(value: str | dt.date | dt.datetime) -> dt.date:
+def as_date(value: str | dt.date | dt.datetime) -> dt.date:
+    """A date from an Airflow logical date, a datetime or ``YYYY-MM-DD`` text."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -72,6 +73,15 @@ def select_files(source: SourceDef, landing_root: str, start: dt.date, end: dt.d
 def _nominal_in(source: SourceDef, nominal: dt.date) -> dt.date:
     # Yearly files (ratings) belong to the interval containing their delivery date.
     return source.available(nominal) if r"(\d{4})" in source.pattern else nominal
+
+
+def nominal_month(source: SourceDef, rel_path: str) -> dt.date:
+    """First day of the month whose interval selects the landed file ``rel_path`` of a dated feed."""
+    found = source.match(rel_path)
+    if found is None or source.file_date is None:
+        raise ValueError(f"{rel_path} is not a dated file of {source.name} (pattern {source.pattern})")
+    day = _nominal_in(source, source.file_date(found.group(1)))
+    return dt.date(day.year, day.month, 1)
 
 
 def _ingestion_cfg(settings: Settings) -> dict[str, Any]:
@@ -147,7 +157,7 @@ def run_source(source: str, *, data_interval_start: str | dt.date, data_interval
     settings = settings or load_settings()
     spark = spark or get_spark(settings, app_name=f"riskpipe-ingest-{source}")
     src = get_source(source)
-    start, end = _date(data_interval_start), _date(data_interval_end)
+    start, end = as_date(data_interval_start), as_date(data_interval_end)
     if end <= start:
         raise ValueError(f"empty data interval {start}..{end}")
     if mode == "jdbc":

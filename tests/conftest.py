@@ -51,6 +51,7 @@ HEAVY_FIRST = (
     "tests/jobs/features/test_incremental.py",
     "tests/expectations/test_validate.py",
     "tests/jobs/test_ingest_faults.py",
+    "tests/jobs/test_backfill.py",
     "tests/jobs/test_assess.py",
     "tests/jobs/test_stress.py",
     "tests/riskpipe/test_jars.py",

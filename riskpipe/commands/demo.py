@@ -1,7 +1,7 @@
 """``riskpipe demo``: the whole pipeline end to end on the embedded default stack.
 
 Steps (each prints progress): simulate the five sources, ingest them into
-bronze/silver (by year, like a backfill), run one ingestion DAG through
+bronze/silver (a backfill in batches of bounded size), run one ingestion DAG through
 Airflow's ``dag.test()``, then the later stages as they exist (features,
 training, scoring, report).
 """
@@ -32,12 +32,6 @@ def _done(started: float) -> None:
     print(f"    done in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def _years(start: str, months: int) -> list[tuple[str, str]]:
-    first = dt.date.fromisoformat(f"{start}-01")
-    last_year = (first.year * 12 + first.month - 1 + months) // 12
-    return [(f"{y}-01-01", f"{y + 1}-01-01") for y in range(first.year, last_year + 1)]
-
-
 def _simulate(args: argparse.Namespace, landing: Path) -> None:
     from riskpipe.simulate import simulate
     from riskpipe.simulate.config import SimConfig
@@ -59,17 +53,21 @@ def _window(args: argparse.Namespace) -> tuple[str, str, str]:
 
 
 def _ingest_history(args: argparse.Namespace) -> None:
-    """Backfill the whole window in one interval per source (what a first load does)."""
-    from jobs.ingest import run_source
+    """Backfill the whole window per source, in batches of bounded size (what a first load does)."""
+    from jobs.backfill import run_backfill
     from riskpipe.commands.ingest import ALL_SOURCES
 
     start, end, _ = _window(args)
     for source in ALL_SOURCES:
         began = time.perf_counter()
-        summary = run_source(source, data_interval_start=start, data_interval_end=end)
-        counts = {k: summary.get(k) for k in ("rows_read", "rows_published", "rows_quarantined",
-                                             "rows_duplicate")}
-        print(f"    {source:14s} {start}..{end} {counts} {time.perf_counter() - began:.0f}s", flush=True)
+
+        def _show(summary: dict, source: str = source) -> None:
+            counts = {k: summary.get(k) for k in ("rows_read", "rows_published", "rows_quarantined",
+                                                 "rows_duplicate")}
+            first, last = summary.get("interval", (start, end))
+            print(f"    {source:14s} {first}..{last} {counts} {time.perf_counter() - began:.0f}s", flush=True)
+
+        run_backfill(source, start=start, end=end, on_batch=_show)
 
 
 def _ingest_with_airflow(args: argparse.Namespace) -> None:
