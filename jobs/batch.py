@@ -69,6 +69,15 @@ def _split_parse_failures(candidates: DataFrame) -> tuple[DataFrame, DataFrame]:
     return candidates.where(~has_parse_errors).drop("_parse_errors"), bad.drop("_parse_errors")
 
 
+def _lead_key_range(valid: DataFrame, key: str) -> tuple[Any, Any] | None:
+    """(lowest, highest) ``key`` of the batch, or None when a row has none (no range then bounds it)."""
+    row = valid.agg(F.min(key).alias("lo"), F.max(key).alias("hi"),
+                    F.count(F.when(F.col(key).isNull(), 1)).alias("nulls")).first()
+    if row["nulls"] or row["lo"] is None:
+        return None
+    return row["lo"], row["hi"]
+
+
 def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Settings, *,
              batch_id: str | None = None) -> tuple[int, int]:
     """MERGE valid rows into silver; returns (published, duplicates).
@@ -78,7 +87,12 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
     as published, not as duplicates, so the retry's manifest counts equal one clean run's.
     """
     spec = get(spec_name)
+    key_range = _lead_key_range(valid, spec.keys[0])
     existing = io.read(spark, spec, settings=settings)
+    if key_range is not None:
+        # a silver row can match the batch only inside the batch's range of its first key; Delta
+        # skips the files outside it, so a month's batch does not scan years of silver
+        existing = existing.where(F.col(spec.keys[0]).between(F.lit(key_range[0]), F.lit(key_range[1])))
     # One pass over the batch and silver for every count (each separate count re-ran the join)
     flagged = classify(valid, existing, spec.keys, batch_id=batch_id).persist(BATCH_STORAGE)
     counts = flagged.agg(
@@ -96,11 +110,11 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
             rows = chain_versions(existing, fresh, entity_keys=entity_keys, columns=spec.columns)
             rows = rows.persist(BATCH_STORAGE)
             rows.count()  # materialise before the MERGE rewrites the files it was read from
-            io.merge_upsert(rows, spec, settings=settings,
+            io.merge_upsert(rows, spec, settings=settings, key_range=key_range,
                             update_when_changed=("_record_hash", "known_to", "is_current"))
             rows.unpersist()
         else:
-            io.merge_upsert(fresh.select(*spec.columns), spec, settings=settings)
+            io.merge_upsert(fresh.select(*spec.columns), spec, settings=settings, key_range=key_range)
     flagged.unpersist()
     return published, duplicates
 

@@ -139,20 +139,27 @@ def append(df: DataFrame, table: str | TableSpec, *, settings: Settings | None =
 
 def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] | None = None,
                  settings: Settings | None = None,
-                 update_when_changed: str | Sequence[str] | None = "_record_hash") -> None:
+                 update_when_changed: str | Sequence[str] | None = "_record_hash",
+                 key_range: tuple[Any, Any] | None = None) -> None:
     """MERGE rows on the business keys: insert new keys, update changed rows.
 
     Args:
         keys: merge keys; default the table's declared keys.
         update_when_changed: column(s) whose difference triggers an update; rows
             with equal values are left untouched, so a rerun writes nothing new.
+        key_range: (lowest, highest) value of the first key among ``df``'s rows, none null.
+            Delta then skips the target files whose statistics lie outside it instead of
+            scanning the whole table (transaction ids grow with time, so a month's batch
+            reads that month's files).
     """
     spec = _spec(table)
     keys = tuple(keys or spec.keys)
     if not keys:
         raise ValueError(f"table {spec.name} has no keys to merge on")
     target = ensure_table(df.sparkSession, spec, settings)
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    condition = F.expr(" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
+    if key_range is not None:
+        condition = F.col(f"t.`{keys[0]}`").between(F.lit(key_range[0]), F.lit(key_range[1])) & condition
     merge = target.alias("t").merge(_conform(df, spec).alias("s"), condition)
     if update_when_changed:
         changed = [update_when_changed] if isinstance(update_when_changed, str) else list(update_when_changed)

@@ -1,4 +1,7 @@
 import datetime as dt
+from pathlib import Path
+
+import pytest
 
 from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
@@ -50,3 +53,36 @@ def test_replace_where_only_touches_its_partition(spark):
     io.replace_where(spec.rows_to_df(spark, [rows(2, 28, 25.0)]), spec, "as_of_month = '2021-02'")
     got = {r["as_of_month"]: r["outstanding_principal"] for r in io.read(spark, spec).collect()}
     assert got == {"2021-01": 10.0, "2021-02": 25.0}
+
+
+def _txn(txn_id: str, day: dt.date, amount: float) -> dict:
+    return {"txn_id": txn_id, "account_id": "A1", "uscc": "91350100M000100Y43",
+            "txn_ts": dt.datetime(day.year, day.month, day.day, 9), "amount": amount, "direction": "C",
+            "channel": "pos", "balance_after": amount, "txn_date": day, "txn_month": f"{day:%Y-%m}",
+            "_batch_id": "b", "_record_hash": str(amount)}
+
+
+def test_merge_with_a_key_range_reads_only_the_files_in_it_and_merges_as_without(spark, settings, tmp_path):
+    spec, own = get("transactions"), settings.replace(lakehouse_root=str(tmp_path))
+    january = [_txn("TX20210105001", dt.date(2021, 1, 5), 10.0), _txn("TX20210120001", dt.date(2021, 1, 20), 11.0)]
+    february = [_txn("TX20210203001", dt.date(2021, 2, 3), 20.0)]
+    io.merge_upsert(spec.rows_to_df(spark, january), spec, settings=own)
+    io.merge_upsert(spec.rows_to_df(spark, february), spec, settings=own)
+    # a February batch: one corrected row, one new row
+    batch = spec.rows_to_df(spark, [_txn("TX20210203001", dt.date(2021, 2, 3), 21.0),
+                                    _txn("TX20210210001", dt.date(2021, 2, 10), 30.0)])
+    # January's files taken away: a MERGE that scans them fails, one that skips them does not
+    january_files = list((Path(io.table_path(spec, own)) / "txn_month=2021-01").glob("*.parquet"))
+    for path in january_files:
+        path.rename(path.with_name(f"_away_{path.name}"))
+    try:
+        with pytest.raises(Exception, match="(?i)not exist|not found"):
+            io.merge_upsert(batch, spec, settings=own)
+        io.merge_upsert(batch, spec, settings=own, key_range=("TX20210203001", "TX20210210001"))
+    finally:
+        for path in january_files:
+            path.with_name(f"_away_{path.name}").rename(path)
+    assertDataFrameEqual(io.read(spark, spec, settings=own),
+                         spec.rows_to_df(spark, january).unionByName(batch))
+    metrics = DeltaTable.forPath(spark, io.table_path(spec, own)).history(1).collect()[0]["operationMetrics"]
+    assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsInserted"]) == ("1", "1")
