@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from riskpipe.bench import duckdb_features as ref
 from riskpipe.bench.stages import progress
+from riskpipe.config import load_settings
 
 REPEATS = 2
 KEYS = ["snapshot_date", "uscc"]
@@ -39,10 +41,20 @@ def silver_arrow() -> dict[str, Any]:
 
     from riskpipe import io
 
-    return {t: DeltaTable(io.table_path(t)).to_pyarrow_table() for t in ref.SOURCE_TABLES}
+    return {t: DeltaTable(io.table_path(t)).to_pyarrow_table(columns=list(ref.READ_COLUMNS[t]))
+            for t in ref.SOURCE_TABLES}
 
 
-def _spark_frames(spark, days: list[dt.date]) -> dict[str, Callable[[], Any]]:
+def duckdb_memory(driver_memory: str) -> str:
+    """DuckDB's ``memory_limit`` for the Spark driver's memory (``6g`` -> ``6GiB``): the same budget."""
+    units = {"k": "KiB", "m": "MiB", "g": "GiB", "t": "TiB"}
+    text = driver_memory.strip().lower().rstrip("b")
+    if text and text[-1] in units and text[:-1].isdigit():
+        return f"{text[:-1]}{units[text[-1]]}"
+    raise ValueError(f"cannot read the Spark driver memory {driver_memory!r} (expected e.g. 6g)")
+
+
+def _spark_frames(spark, days: list[dt.date]) -> tuple[dict[str, Callable[[], Any]], list[Any]]:
     from jobs.features import court, loans, tax, transactions, utility
     from jobs.features.build import SILVER_TABLES, features_frame, silver_filters
     from riskpipe import io
@@ -59,7 +71,7 @@ def _spark_frames(spark, days: list[dt.date]) -> dict[str, Callable[[], Any]]:
         "loans": lambda: loans.transform(silver["loan_balances"], loans=silver["loans"], as_of=days),
         "all": lambda: features_frame(silver, as_of=days, built_from="{}"),
     }
-    return builders
+    return builders, list(silver.values())
 
 
 def check(con, spark) -> dict[str, Any]:
@@ -92,11 +104,20 @@ def run(spark, days: list[dt.date]) -> dict[str, Any]:
     tables = silver_arrow()
     arrow_load = time.perf_counter() - began
     snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(days)})
-    con = ref.connect(tables, snaps, threads=threads)
-    result: dict[str, Any] = {"threads": threads, "spark_parallelism": spark.sparkContext.defaultParallelism,
-                              "arrow_load_s": arrow_load, "check": check(con, spark)}
+    memory = duckdb_memory(load_settings().driver_memory)
+    with tempfile.TemporaryDirectory(prefix="riskpipe-duckdb-") as spill:
+        con = ref.connect(tables, snaps, threads=threads, memory_limit=memory, temp_directory=spill)
+        result = _timed(con, spark, days)
+        con.close()
+    return {"threads": threads, "memory_limit": memory, "arrow_load_s": arrow_load, **result}
+
+
+def _timed(con, spark, days: list[dt.date]) -> dict[str, Any]:
+    """The check, then every family in both engines (Spark's cached silver released after)."""
+    result: dict[str, Any] = {"spark_parallelism": spark.sparkContext.defaultParallelism,
+                              "check": check(con, spark)}
     progress(f"duckdb vs spark check: {result['check']}")
-    builders = _spark_frames(spark, days)
+    builders, cached = _spark_frames(spark, days)
     families: dict[str, dict[str, float]] = {}
     for family in (*SPARK_FAMILIES, "all"):
         columns = ref.COLUMNS if family == "all" else ref.family_columns(family)
@@ -107,5 +128,6 @@ def run(spark, days: list[dt.date]) -> dict[str, Any]:
         families[family] = {"spark_s": sparked, "duckdb_s": duck, "ratio": sparked / duck if duck else None}
         progress(f"family {family}: spark {sparked:.2f} s, duckdb {duck:.3f} s")
     result["families"] = families
-    con.close()
+    for frame in cached:
+        frame.unpersist()
     return result

@@ -88,11 +88,11 @@ def _previous(root: Path, months: int) -> list[dict[str, Any]]:
 
 def _compare(run: dict[str, Any]) -> None:
     from riskpipe.bench import compare
-    from riskpipe.bench.stages import progress
+    from riskpipe.bench.stages import progress, snapshot_days
     from riskpipe.spark import get_spark
 
     try:
-        run["duckdb"] = compare.run(get_spark(), run.pop("feature_days"))
+        run["duckdb"] = compare.run(get_spark(), snapshot_days(run["months"]))
     except Exception as error:  # noqa: BLE001 - the stage timings stay reported
         progress(f"DuckDB comparison failed: {error!r}")
         run["duckdb"] = {"error": repr(error)[:500]}
@@ -108,7 +108,6 @@ def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: boo
         doc: the markdown report to write.
         append: keep the runs of other sizes from an earlier ``results.json`` (same months).
     """
-    from riskpipe.bench import doc as render_doc, fit
     from riskpipe.bench.stages import progress, run_size
 
     os.environ.setdefault("RISKPIPE_SPARK_UI", "false")
@@ -118,12 +117,42 @@ def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: boo
         results["runs"] = [r for r in _previous(root, months) if r["enterprises"] not in sizes]
     for size in sizes:
         run = run_size(size, months, root / f"n{size}")
-        _compare(run)
         results["runs"].append(run)
-        results["fits"] = fit.fit_stages(results["runs"])
-        results["date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        _write(results, root, doc, render_doc.render)
+        # written before the comparison too: if it dies (the kernel's OOM killer gives no
+        # exception), the stage timings are kept and `--compare-only` can redo it
+        run["duckdb"] = {"error": "not run: the DuckDB comparison did not finish"}
+        _finish(results, root, doc)
+        _compare(run)
+        _finish(results, root, doc)
         progress(f"size {size} done; results in {root / 'results.json'} and {doc}")
+    return results
+
+
+def _finish(results: dict[str, Any], root: Path, doc: Path) -> None:
+    from riskpipe.bench import doc as render_doc, fit
+
+    results["fits"] = fit.fit_stages(results["runs"])
+    results["date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    _write(results, root, doc, render_doc.render)
+
+
+def compare_only(sizes: list[int], months: int, root: Path, doc: Path) -> dict[str, Any]:
+    """Redo the DuckDB comparison of runs already in ``root/results.json`` on their kept work folders."""
+    from riskpipe.bench.stages import input_rows, progress, use_folders
+
+    os.environ.setdefault("RISKPIPE_SPARK_UI", "false")
+    results = json.loads((root / "results.json").read_text())
+    runs = {r["enterprises"]: r for r in results["runs"] if r.get("months") == months}
+    missing = [size for size in sizes if size not in runs or not (root / f"n{size}" / "lakehouse").is_dir()]
+    if missing:
+        raise SystemExit(f"no run (or no work folder under {root}) of {missing} x {months} to compare again")
+    for run in results["runs"]:
+        run["input_rows"] = input_rows(run["rows_per_source"])
+    for size in sizes:
+        use_folders(root / f"n{size}", fresh=False)
+        progress(f"DuckDB comparison again for {size} enterprises x {months} months")
+        _compare(runs[size])
+        _finish(results, root, doc)
     return results
 
 

@@ -36,11 +36,11 @@ def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def use_folders(root: Path) -> None:
-    """Point settings (lakehouse, landing, MLflow) at a fresh ``root``."""
-    if root.exists():
+def use_folders(root: Path, *, fresh: bool = True) -> None:
+    """Point settings (lakehouse, landing, MLflow) at ``root``, emptied first when ``fresh``."""
+    if fresh and root.exists():
         shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
     os.environ["RISKPIPE_LAKEHOUSE"] = str(root / "lakehouse")
     os.environ["RISKPIPE_LANDING"] = str(root / "landing")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
@@ -133,6 +133,15 @@ def _scoring_throughput(spark, days: list[dt.date]) -> dict:
     return result
 
 
+def snapshot_days(months: int) -> list[dt.date]:
+    """The month-ends the full feature build covers (as ``demo._features`` builds them)."""
+    from jobs.features.pit import month_ends
+
+    first = dt.date.fromisoformat(f"{BENCH_START}-01")
+    args = argparse.Namespace(months=months, start=BENCH_START)
+    return month_ends(dt.date(first.year + 1, first.month, 1), demo._last_snapshot(args))
+
+
 def run_size(enterprises: int, months: int, root: Path) -> dict[str, Any]:
     """Simulate, ingest and run every stage for one size; returns timings, rows and peak memory.
 
@@ -166,11 +175,10 @@ def run_size(enterprises: int, months: int, root: Path) -> dict[str, Any]:
     throughput = _scoring_throughput(spark, scored_days)
     warned = _stage(stages, "warnings", lambda: post_loan.run(scored_days))
     _stage(stages, "report", lambda: demo._portfolio_and_report(args))
-    first = dt.date.fromisoformat(f"{BENCH_START}-01")
-    feature_days = month_ends(dt.date(first.year + 1, first.month, 1), last)  # as demo._features builds them
+    feature_days = snapshot_days(months)
     return {"enterprises": enterprises, "months": months, "input_rows": input_rows(per_source),
             "rows_per_source": per_source, "feature_rows": feature_rows, "feature_snapshots": len(feature_days),
             "scored_rows": scored.get("rows"),
             "scored_model": f"{scored.get('model_name')} v{scored.get('model_version')}",
-            "warnings": warned.get("warnings"), "stages": stages, "feature_days": feature_days,
+            "warnings": warned.get("warnings"), "stages": stages,
             "scoring_throughput": throughput}

@@ -14,7 +14,7 @@ from riskpipe.config import REPO_ROOT
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from riskpipe.bench.runner import render_only, run_all, sizes_from_env
+    from riskpipe.bench.runner import compare_only, render_only, run_all, sizes_from_env
     from riskpipe.spark import stop_spark
 
     if args.render:
@@ -25,7 +25,10 @@ def _bench(args: argparse.Namespace) -> int:
         raise SystemExit("BENCH_MONTHS must be at least 36: training needs a year of snapshots, "
                          "an out-of-time half year and 12 label months")
     try:
-        run_all(sizes, months, Path(args.work), Path(args.doc), append=args.append)
+        if args.compare_only:
+            compare_only(sizes, months, Path(args.work), Path(args.doc))
+        else:
+            run_all(sizes, months, Path(args.work), Path(args.doc), append=args.append)
     finally:
         stop_spark()
     return 0
@@ -42,4 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keep the other sizes of an earlier results.json (same months) in the report and fit")
     parser.add_argument("--render", action="store_true",
                         help="only render the markdown report again from the working folder's results.json")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="only redo the DuckDB comparison of the sizes' runs in results.json, on their "
+                             "kept work folders")
     parser.set_defaults(func=_bench)

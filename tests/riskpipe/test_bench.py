@@ -134,3 +134,12 @@ def test_unrun_100k_target_shows_the_projection_from_the_fits():
     assert doc.projected_seconds(results, 100_000) == pytest.approx(expected)
     measured = next(m for t, m, _ in doc.targets(results) if t.startswith("100,000"))
     assert measured.startswith("not run; by the fits") and "0.9 GB" in measured
+
+
+def test_duckdb_gets_the_spark_drivers_memory_budget():
+    from riskpipe.bench.compare import duckdb_memory
+
+    assert duckdb_memory("6g") == "6GiB"
+    assert duckdb_memory("512M") == "512MiB"
+    with pytest.raises(ValueError, match="driver memory"):
+        duckdb_memory("lots")

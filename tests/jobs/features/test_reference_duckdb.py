@@ -10,14 +10,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from riskpipe.bench.duckdb_features import COLUMNS, SQL, connect
+from riskpipe.bench.duckdb_features import COLUMNS, READ_COLUMNS, SQL, connect
 from tests.jobs.features import synthetic
 
 
 def _duckdb_features(rows: dict[str, list[dict]]) -> pd.DataFrame:
     frames = {}
     for table, table_rows in rows.items():
-        frame = pd.DataFrame(table_rows)
+        if table not in READ_COLUMNS:
+            continue
+        # only the columns the benchmark loads: the query must need no other
+        frame = pd.DataFrame(table_rows)[list(READ_COLUMNS[table])]
         for col in ("known_from", "known_to", "period", "event_date", "txn_date", "as_of_date"):
             if col in frame:
                 frame[col] = pd.to_datetime(frame[col])
