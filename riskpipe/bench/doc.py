@@ -181,7 +181,8 @@ def _check_lines(runs: list[Mapping[str, Any]]) -> list[str]:
         duck = run["duckdb"]
         lines.append(f"- {run['enterprises']} enterprises: Spark {check['spark_rows']} rows, DuckDB "
                      f"{check['duckdb_rows']} rows, {check['joined_rows']} joined on (snapshot, USCC); {verdict}; "
-                     f"DuckDB threads {duck.get('threads')}, Arrow load with deltalake "
+                     f"DuckDB threads {duck.get('threads')}, memory limit {duck.get('memory_limit', 'default')}, "
+                     f"Arrow load with deltalake "
                      f"{duck.get('arrow_load_s', 0):.2f} s (not in the DuckDB times).")
     return lines
 
@@ -197,8 +198,8 @@ def _throughput_lines(runs: list[Mapping[str, Any]]) -> list[str]:
         if result.get("fit"):
             fit = result["fit"]
             notes.append(f"- {run['enterprises']} enterprises: {result['base_rows']:,} active borrower-months "
-                         f"replicated over {result['partitions']} partitions; warm-up (Python workers start and "
-                         f"load the model) {result['warmup_s']:.1f} s; fit fixed {_num(fit['fixed'], '.2f')} s, "
+                         f"replicated over {result.get('partitions', '–')} partitions; warm-up (Python workers start "
+                         f"and load the model) {_num(result.get('warmup_s'), '.1f')} s; fit fixed {_num(fit['fixed'], '.2f')} s, "
                          f"marginal {_num(result['marginal_rows_per_s'], ',.0f')} rows/s.")
         elif result.get("error"):
             notes.append(f"- {run['enterprises']} enterprises: failed: {result['error']}")
@@ -233,14 +234,15 @@ def render(results: Mapping[str, Any]) -> str:
         "measurement).", "",
         *_fit_table(results["fits"]), "",
         "## Features: Spark against DuckDB", "",
-        f"The DuckDB reference SQL (`riskpipe/bench/duckdb_features.py`, also used by "
-        f"`tests/jobs/features/test_reference_duckdb.py`) computes ten features, at least one per family, on the "
-        f"silver Delta tables read as Arrow with `deltalake`; DuckDB's threads are given per size below. "
-        f"Spark computes the same columns from its family "
-        f"builders over cached silver (unused columns pruned) into the `noop` sink; best of two runs each. "
-        f"`all` is the ten features of every family joined onto the population, the figure the 3× target is "
-        f"judged on. The full pipeline stage `features_full` computes all 76 features and the labels and writes "
-        f"Delta, so it is not comparable with these figures.", "",
+        "The DuckDB reference SQL (`riskpipe/bench/duckdb_features.py`, also used by "
+        "`tests/jobs/features/test_reference_duckdb.py`) computes ten features, at least one per family, on the "
+        "silver Delta tables (the columns it reads) loaded as Arrow with `deltalake`; DuckDB's threads and "
+        "memory limit (the Spark driver's memory) are given per size below. "
+        "Spark computes the same columns from its family "
+        "builders over cached silver (unused columns pruned) into the `noop` sink; best of two runs each. "
+        "`all` is the ten features of every family joined onto the population, the figure the 3× target is "
+        "judged on. The full pipeline stage `features_full` computes all 76 features and the labels and writes "
+        "Delta, so it is not comparable with these figures.", "",
         *_check_lines(runs), "",
         *_duckdb_table(runs), "",
         "## Scoring throughput", "",
