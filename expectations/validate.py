@@ -18,19 +18,21 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, FloatType, StringType, TimestampType
 
 from expectations.docs import build_data_docs, quiet_context
 from expectations.rules import Rule, as_date, rules_for
 from expectations.suites import build_suite
+from jobs.conform import names_where
 
 import great_expectations as gx  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 
 FAILED_RULES = "_failed_rules"
 REASON = "_reason"
+PARSE_REASON = "could not parse: "
 DEFAULT_ID_COLUMNS = ("_row_id",)
 FALLBACK_ID_COLUMNS = ("_source_file", "_source_row")
 ENGINES = ("auto", "pandas", "spark")
@@ -59,9 +61,11 @@ class ValidationResult:
 
     Attributes:
         valid_df: input rows breaking no rule (input columns only).
-        invalid_df: failing rows: input columns plus ``_failed_rules`` (array<string>) and ``_reason``.
+        invalid_df: failing rows: input columns plus ``_failed_rules`` (array<string>) and ``_reason``
+            (rows that could not be parsed included, with their parse rules as ``_failed_rules``).
         rule_counts: failing rows per rule name (every rule, zeros included).
-        row_count / failed_row_count / failure_rate: batch totals.
+        row_count / failed_row_count / failure_rate: totals over the rows the rules checked
+            (without the rows that could not be parsed).
         rejected: ``failure_rate > max_failure_rate``.
         ge_result: the Great Expectations ``ExpectationSuiteValidationResult`` (COMPLETE format).
         data_docs_index: path of the Data Docs index.html, when built.
@@ -144,33 +148,47 @@ def _pass_column(rule: Rule, index: int) -> str:
     return rule.flag_column or f"_pass_{index}"
 
 
-def _prepare(df: DataFrame, rules: list[Rule]) -> DataFrame:
+def _prepare(df: DataFrame, rules: list[Rule], parse_errors: str | None = None) -> DataFrame:
     """Add every rule's pass column, ``_failed_rules`` and ``_reason`` to ``df``.
 
     Each condition is evaluated once, into its pass column; the failed list, the reasons and
     the counts read that column (the USCC check digit alone is 17 character lookups per row).
+    A row listing parse errors in ``parse_errors`` fails with those instead of the rules.
     """
     passes = {_pass_column(r, i): r.passes for i, r in enumerate(rules)}
     ok = [F.col(_pass_column(r, i)) for i, r in enumerate(rules)]
-    failed = F.array(*[F.when(~p, F.lit(r.name)) for r, p in zip(rules, ok)])
+    failed = names_where((r.name, ~p) for r, p in zip(rules, ok))
     reasons = [F.when(~p, F.concat(F.lit(f"{r.name}: {r.description} ["),
                                    F.concat_ws(", ", *[F.concat(F.lit(f"{c}="), F.coalesce(
                                        F.col(c).cast("string"), F.lit("null"))) for c in r.columns]),
                                    F.lit("]")))
                for r, p in zip(rules, ok)]
+    reason = F.concat_ws("; ", *reasons) if reasons else F.lit(None).cast("string")
+    if parse_errors is not None:
+        unparsed = ~_checked(parse_errors)
+        failed = F.when(unparsed, F.col(parse_errors)).otherwise(failed)
+        reason = F.when(unparsed, F.concat(F.lit(PARSE_REASON), F.array_join(F.col(parse_errors), ", "))) \
+            .otherwise(reason)
     return (df.withColumns(passes)
-            .withColumn(FAILED_RULES, F.filter(failed, lambda x: x.isNotNull()).cast(ArrayType(StringType())))
-            .withColumn(REASON, F.concat_ws("; ", *reasons) if reasons else F.lit(None).cast("string")))
+            .withColumn(FAILED_RULES, failed.cast(ArrayType(StringType())))
+            .withColumn(REASON, reason))
 
 
-def _spark_counts(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]) -> tuple[int, int, int, dict]:
-    """One pass: rows, failing rows, distinct ids and failing rows per rule."""
-    aggs = [F.count(F.lit(1)).alias("rows"),
-            F.count(F.when(F.size(FAILED_RULES) > 0, 1)).alias("failed"),
-            F.count_distinct(F.struct(*ids)).alias("distinct_ids")]
-    aggs += [F.count(F.when(~F.col(_pass_column(r, i)), 1)).alias(f"r{i}") for i, r in enumerate(rules)]
+def _checked(parse_errors: str | None) -> Column:
+    """Rows the rules apply to: every row, or those without parse errors."""
+    return F.lit(True) if parse_errors is None else F.size(F.col(parse_errors)) == 0
+
+
+def _spark_counts(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...],
+                 checked: Column) -> tuple[int, int, int, int, dict]:
+    """One pass: all rows, distinct ids, checked rows, failing checked rows and failing rows per rule."""
+    aggs = [F.count(F.lit(1)).alias("all"), F.count_distinct(F.struct(*ids)).alias("distinct_ids"),
+            F.count(F.when(checked, 1)).alias("rows"),
+            F.count(F.when(checked & (F.size(FAILED_RULES) > 0), 1)).alias("failed")]
+    aggs += [F.count(F.when(checked & ~F.col(_pass_column(r, i)), 1)).alias(f"r{i}") for i, r in enumerate(rules)]
     row = prepared.agg(*aggs).collect()[0]
-    return row["rows"], row["failed"], row["distinct_ids"], {r.name: row[f"r{i}"] for i, r in enumerate(rules)}
+    return (row["all"], row["distinct_ids"], row["rows"], row["failed"],
+            {r.name: row[f"r{i}"] for i, r in enumerate(rules)})
 
 
 def _ge_view(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]) -> DataFrame:
@@ -256,7 +274,7 @@ def _check_agreement(table_name: str, ge: Mapping[str, int], spark: Mapping[str,
 def validate_batch(df: DataFrame, table_name: str, *, logical_date: dt.date | dt.datetime | str, batch_id: str,
                    max_failure_rate: float, data_docs_dir: str | None = None,
                    id_columns: Sequence[str] | None = None, engine: str = "auto",
-                   settings=None) -> ValidationResult:
+                   settings=None, parse_errors: str | None = None) -> ValidationResult:
     """Validate a conformed batch of ``table_name`` and split it into valid and invalid rows.
 
     Args:
@@ -272,6 +290,11 @@ def validate_batch(df: DataFrame, table_name: str, *, logical_date: dt.date | dt
             columns, fast for small batches), ``spark``, or ``auto`` (pandas up to
             ``ingestion.ge_pandas_max_rows`` rows). The result does not depend on it.
         settings: settings read by ``auto`` (loaded when None).
+        parse_errors: an array<string> column of ``df`` naming the parse rules a row broke.
+            Such rows are invalid with reason ``could not parse: ...`` and are not checked by
+            the rules (their values are null where they failed to parse); the counts, the
+            failure rate and Great Expectations cover the other rows. Splitting them off
+            here, rather than before, keeps one cached copy of the batch instead of two.
 
     Returns:
         A :class:`ValidationResult`; a rejected batch still carries its ``invalid_df``
@@ -289,22 +312,27 @@ def validate_batch(df: DataFrame, table_name: str, *, logical_date: dt.date | dt
     missing = sorted({c for r in rules for c in r.columns} - set(df.columns))
     if missing:
         raise ValueError(f"batch {batch_id} of {table_name}: columns {missing} needed by the rules are missing")
-    prepared = _prepare(df, rules).persist(BATCH_STORAGE)
-    rows, failed, distinct_ids, spark_counts = _spark_counts(prepared, rules, ids)
-    if distinct_ids != rows:
+    if parse_errors is not None and parse_errors not in df.columns:
+        raise ValueError(f"batch {batch_id} of {table_name}: no parse error column {parse_errors!r}")
+    prepared = _prepare(df, rules, parse_errors).persist(BATCH_STORAGE)
+    checked = _checked(parse_errors)
+    total, distinct_ids, rows, failed, spark_counts = _spark_counts(prepared, rules, ids, checked)
+    if distinct_ids != total:
         prepared.unpersist()
         raise ValueError(f"batch {batch_id} of {table_name}: row id {list(ids)} is not unique "
-                         f"({rows - distinct_ids} duplicates)")
+                         f"({total - distinct_ids} duplicates)")
     chosen = _choose_engine(engine, rows, settings)
-    ge_result, index = _run_ge(prepared, table_name, day, batch_id, ids, data_docs_dir, engine=chosen, rules=rules)
+    ge_result, index = _run_ge(prepared.where(checked), table_name, day, batch_id, ids, data_docs_dir,
+                               engine=chosen, rules=rules)
     _check_agreement(table_name, _ge_counts(ge_result), spark_counts)
     rate = failed / rows if rows else 0.0
+    columns = [c for c in df.columns if c != parse_errors]
     return ValidationResult(
         table_name=table_name, batch_id=batch_id, logical_date=day, id_columns=ids, row_count=rows,
         failed_row_count=failed, failure_rate=rate, max_failure_rate=max_failure_rate,
         rejected=rate > max_failure_rate, rule_counts=spark_counts,
-        valid_df=prepared.filter(F.size(FAILED_RULES) == 0).select(*df.columns),
-        invalid_df=prepared.filter(F.size(FAILED_RULES) > 0).select(*df.columns, FAILED_RULES, REASON),
+        valid_df=prepared.filter(F.size(FAILED_RULES) == 0).select(*columns),
+        invalid_df=prepared.filter(F.size(FAILED_RULES) > 0).select(*columns, FAILED_RULES, REASON),
         ge_result=ge_result, data_docs_index=index, engine=chosen, _cached=prepared)
 
 

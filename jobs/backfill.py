@@ -19,6 +19,7 @@ import logging
 from collections import defaultdict
 from typing import Any, Callable, Mapping
 
+from jobs.sources import next_month
 from riskpipe.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,6 @@ def max_batch_bytes(settings: Settings) -> int:
 
 def _month_start(day: dt.date) -> dt.date:
     return dt.date(day.year, day.month, 1)
-
-
-def _next_month(month: dt.date) -> dt.date:
-    return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
 def plan_intervals(bytes_by_month: Mapping[dt.date, int], start: dt.date, end: dt.date,
@@ -72,7 +69,7 @@ def plan_intervals(bytes_by_month: Mapping[dt.date, int], start: dt.date, end: d
             intervals.append((first, cut))
             first, filled = cut, 0
         filled += size
-        month = _next_month(month)
+        month = next_month(month)
     intervals.append((first, end))
     return intervals
 

@@ -105,10 +105,22 @@ def parse_failed(raw: Column, parsed: Column) -> Column:
 
 def parse_errors(checks: Iterable[tuple[str, Column]]) -> Column:
     """Array of the rule names whose failure condition is true (empty when none)."""
-    flags = [F.when(condition, F.lit(name)) for name, condition in checks]
-    if not flags:
-        return F.array().cast("array<string>")
-    return F.filter(F.array(*flags), lambda x: x.isNotNull())
+    return names_where(checks)
+
+
+def names_where(checks: Iterable[tuple[str, Column]]) -> Column:
+    """Array of the names whose condition is true, in order (empty when none; never null).
+
+    A concatenation of one-element or empty arrays: ``filter(array, x -> x IS NOT NULL)``
+    (and ``array_compact``, which is rewritten to it) is a lambda that Spark evaluates
+    outside code generation together with every condition under it, which cost 3 µs per
+    row on a batch of transactions.
+    """
+    empty = F.array().cast("array<string>")
+    parts = [F.when(condition, F.array(F.lit(name))).otherwise(empty) for name, condition in checks]
+    if not parts:
+        return empty
+    return F.concat(*parts) if len(parts) > 1 else parts[0]
 
 
 def electricity_to_kwh(consumption: Column, unit: Column) -> Column:

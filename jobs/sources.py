@@ -72,7 +72,8 @@ def _payload(table: str) -> tuple[str, ...]:
     return tuple(c for c in get(f"bronze_{table}").columns if not c.startswith("_"))
 
 
-def _next_month(month: dt.date) -> dt.date:
+def next_month(month: dt.date) -> dt.date:
+    """First day of the month after ``month``'s (a monthly file's delivery month, a backfill's next cut)."""
     return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
@@ -85,7 +86,7 @@ SOURCES: dict[str, SourceDef] = {
         SourceDef("enterprises", "csv", r"registry/enterprises(?:_(\d{8}))?\.csv", None, _same_day,
                   _payload("enterprises")),
         SourceDef("tax_filings", "csv", r"tax/filings/tax_filings_(\d{6})(?:_redelivery)?\.csv", _month,
-                  _next_month, _payload("tax_filings")),
+                  next_month, _payload("tax_filings")),
         SourceDef("tax_ratings", "csv", r"tax/ratings/tax_ratings_(\d{4})\.csv",
                   lambda y: dt.date(int(y), RATINGS_FILE_MONTH, 1), _same_day, _payload("tax_ratings")),
         SourceDef("utility_reads", "jsonl", r"utility/utility_reads_(\d{6})(?:_redelivery)?\.jsonl", _month,

@@ -216,3 +216,41 @@ def test_unknown_engine_is_rejected(spark):
     with pytest.raises(ValueError, match="engine"):
         validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05,
                        engine="duckdb")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_rows_that_could_not_be_parsed_fail_with_their_parse_rules_only(spark, engine):
+    good = CASES["tax_ratings"][0]
+    # row 1 could not be parsed (its rating_year is null because of that, which a rule would also flag);
+    # row 2 parsed and breaks a rule; row 0 is good
+    df = (batch(spark, "tax_ratings", [good, {**good, "rating_year": None}, {**good, "rating": "E"}])
+          .withColumn("_parse_errors", F.when(F.col("_row_id") == "1", F.array(F.lit("tax_ratings.rating_year.parse")))
+                      .otherwise(F.array().cast("array<string>"))))
+    result = validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="parse", max_failure_rate=1.0,
+                            engine=engine, parse_errors="_parse_errors")
+    try:
+        assert "_parse_errors" not in result.valid_df.columns + result.invalid_df.columns
+        assert [r["_row_id"] for r in result.valid_df.collect()] == ["0"]
+        got = {r["_row_id"]: (r["_failed_rules"], r["_reason"]) for r in result.invalid_df.collect()}
+        assert got["1"] == (["tax_ratings.rating_year.parse"], "could not parse: tax_ratings.rating_year.parse")
+        assert got["2"][0] == ["tax_ratings.rating.allowed_values"]
+        # counts, the rate and Great Expectations cover the rows that were parsed
+        assert (result.row_count, result.failed_row_count) == (2, 1)
+        assert result.broken_rules == {"tax_ratings.rating.allowed_values": 1}
+        assert_ge_agrees_with_spark_on_parsed_rows(result)
+    finally:
+        result.unpersist()
+
+
+def assert_ge_agrees_with_spark_on_parsed_rows(result) -> None:
+    parsed_ids = {(r["_row_id"],) for r in result.invalid_df.collect() if not r["_reason"].startswith("could not")}
+    for rule in rules_for(result.table_name, logical_date=result.logical_date):
+        assert result.ge_failing_ids(rule.name) == {i for i in spark_failing_ids(result).get(rule.name, set())
+                                                    if i in parsed_ids}
+
+
+def test_a_missing_parse_error_column_is_named(spark):
+    df = batch(spark, "tax_ratings", [CASES["tax_ratings"][0]])
+    with pytest.raises(ValueError, match="_parse_errors"):
+        validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05,
+                       parse_errors="_parse_errors")

@@ -16,6 +16,7 @@ def test_session_has_delta_and_small_machine_defaults(spark):
     assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
     assert conf.get("spark.ui.enabled") == "false"
     assert spark.conf.get("spark.sql.adaptive.enabled") == "true"
+    assert spark.conf.get("spark.sql.codegen.hugeMethodLimit") == "8000"  # generated code the JIT compiles
 
 
 def test_tables_are_created_from_their_declaration(spark, settings):
