@@ -46,8 +46,10 @@ PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(JARS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# BENCH_ARGS: e.g. "--pause-after 110" then "--resume" for a size longer than one sitting
+BENCH_ARGS ?=
 bench: $(JARS_STAMP)
-	$(BIN)/riskpipe bench
+	$(BIN)/riskpipe bench $(BENCH_ARGS)
 
 clean:
 	rm -rf var airflow_home spark-warehouse metastore_db derby.log

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from riskpipe.bench.batches import batch_table
 from riskpipe.bench.fit import fit_line
 
 # Hand-kept record of what was tuned and what it changed (measured before and after)
@@ -60,11 +61,37 @@ def projected_seconds(results: Mapping[str, Any], enterprises: int) -> float | N
     return sum(max(fits[n]["fixed"], 0.0) + max(fits[n]["per_row"], 0.0) * rows for n in STAGES)
 
 
-def _largest_run_line(results: Mapping[str, Any]) -> str:
-    seconds = projected_seconds(results, 100_000)
-    peak = max(s["peak_rss_mb"] for r in results["runs"] for s in r["stages"].values())
-    projection = "" if seconds is None else f"; by the fits its stages would take about {seconds / 3600:.0f} h here"
-    return f"not run{projection} (largest run's peak RSS of the process tree: {peak / 1024:.1f} GB)"
+LARGE_SIZE = (100_000, 36)  # the issue's end-to-end target: enterprises, months
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def large_run_target(results: Mapping[str, Any]) -> tuple[str, str]:
+    """(measured, verdict) of the 100,000 × 36 end-to-end target.
+
+    Met by a run of at least that size with every stage timed (a run that ran out of memory has
+    no results); otherwise the projection of the fits and the largest run's peak memory.
+    """
+    enterprises, months = LARGE_SIZE
+    large = [r for r in results["runs"] if r["enterprises"] >= enterprises and r["months"] >= months
+             and all(n in r["stages"] for n in STAGES)]
+    if not large:
+        seconds = projected_seconds(results, enterprises)
+        peak = max(s["peak_rss_mb"] for r in results["runs"] for s in r["stages"].values())
+        projection = "" if seconds is None else f"; by the fits its stages would take about {seconds / 3600:.0f} h here"
+        return f"not run{projection} (largest run's peak RSS of the process tree: {peak / 1024:.1f} GB)", "not run"
+    run = max(large, key=lambda r: r["input_rows"])
+    stages = run["stages"]
+    total = sum(s["seconds"] for n, s in stages.items() if n != "silver")  # silver is inside ingest
+    peak = max(s["peak_rss_mb"] for s in stages.values())
+    parts = run.get("parts") or []
+    resumed = (f", in {len(parts)} parts (paused and resumed: "
+               + ", ".join(f"{p['started']} on {p['commit']}" for p in parts) + ")") if len(parts) > 1 else ""
+    return (f"ran: {run['enterprises']:,} × {run['months']}, {run['input_rows']:,} input rows, "
+            f"{stages['ingest'].get('batches', '?')} ingestion batches, every stage in {_hours(total)} "
+            f"(simulation included){resumed}; peak RSS of the process tree {peak / 1024:.1f} GB", "met")
 
 
 def marginal_feature_ratio(results: Mapping[str, Any]) -> float | None:
@@ -91,7 +118,10 @@ def targets(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     run = max(results["runs"], key=lambda r: r["input_rows"])
     size = f"{run['enterprises']} × {run['months']}"
     stages = run["stages"]
-    ratio = run.get("duckdb", {}).get("families", {}).get("all", {}).get("ratio")
+    # judged on the largest run DuckDB could be compared on (it may run out of memory where Spark does not)
+    compared = [r for r in results["runs"] if r.get("duckdb", {}).get("families", {}).get("all")]
+    ratio_run = max(compared, key=lambda r: r["input_rows"]) if compared else run
+    ratio = ratio_run.get("duckdb", {}).get("families", {}).get("all", {}).get("ratio")
     share = stages["features_incremental"]["seconds"] / stages["features_full"]["seconds"]
     rate = (run["scored_rows"] or 0) / stages["score"]["seconds"]
     small = min(results["runs"], key=lambda r: r["input_rows"])
@@ -119,13 +149,14 @@ def targets(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
               f"; {per_row_ratio:.2f}× per additional row (fixed + per-row fits of both engines over the sizes)")
     return [
         ("full feature build within 3× of DuckDB per row", f"Spark/DuckDB {_num(ratio)}× (ten reference "
-         f"features, {size}){margin}", _met(ratio, TARGETS["feature_ratio"])),
+         f"features, {ratio_run['enterprises']} × {ratio_run['months']}){margin}",
+         _met(ratio, TARGETS["feature_ratio"])),
         ("one new month ≤ 15% of a full rebuild",
          f"{share:.0%} ({stages['features_incremental']['seconds']:.1f} s vs {stages['features_full']['seconds']:.1f}"
          f" s for {run['feature_snapshots']} month-ends, {size}{projection})", _met(share, TARGETS["incremental_share"])),
         ("scoring ≥ 50,000 enterprises/s", scoring, _met(rate, TARGETS["score_rate"], at_least=True)),
         ("Spark session start ≤ 10 s", f"{start:.1f} s", _met(start, TARGETS["spark_start_s"])),
-        ("100,000 enterprises × 36 months end to end without OOM", _largest_run_line(results), "not run"),
+        ("100,000 enterprises × 36 months end to end without OOM", *large_run_target(results)),
     ]
 
 
@@ -147,6 +178,16 @@ def _stage_table(runs: list[Mapping[str, Any]]) -> list[str]:
             lines.append(f"| {name} | {run['enterprises']} | {stage['seconds']:.1f} | {per_row:.1f} | "
                          f"{stage['peak_rss_mb']:.0f} |")
     return lines
+
+
+def _batch_section(runs: list[Mapping[str, Any]]) -> list[str]:
+    table = batch_table(runs)
+    if not table:
+        return []
+    return ["### Ingestion batches", "",
+            "Each source is backfilled in batches of at most `ingestion.backfill_max_batch_bytes` of landed "
+            "files (`jobs.backfill`). A batch whose cost per row grew with the tables already published would "
+            "show here as a last batch dearer than the first.", "", *table, ""]
 
 
 def _fit_table(fits: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -227,6 +268,7 @@ def render(results: Mapping[str, Any]) -> str:
         "and its children (the JVM and PySpark's Python workers), sampled every 0.25 s; pages shared between "
         "processes are counted once per process, so it overstates the physical memory used.", "",
         *_stage_table(runs), "",
+        *_batch_section(runs),
         "## Fixed cost and per-row cost", "",
         "Least-squares fit of `time = fixed + per_row × input rows` per stage over the sizes above "
         "(with two sizes the line passes through both points; R² is then 1 by construction, and a negative "

@@ -98,7 +98,8 @@ def _compare(run: dict[str, Any]) -> None:
         run["duckdb"] = {"error": repr(error)[:500]}
 
 
-def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: bool = False) -> dict[str, Any]:
+def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: bool = False,
+            resume: bool = False, pause_after_min: float | None = None) -> dict[str, Any]:
     """Run every size, compare with DuckDB, fit the stages and write JSON and markdown.
 
     Args:
@@ -107,16 +108,34 @@ def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: boo
         root: working folder (``var/bench``); one subfolder per size.
         doc: the markdown report to write.
         append: keep the runs of other sizes from an earlier ``results.json`` (same months).
+        resume: carry on where an earlier, paused run stopped: sizes already in ``results.json``
+            are kept, a size with a checkpoint continues from it (implies ``append``).
+        pause_after_min: start no new stage or ingestion batch after this many minutes; the
+            size under way is checkpointed and the run stops, to go on with ``resume``.
+
+    Returns:
+        The results; ``results["paused"]`` names the size left unfinished, if any.
     """
+    from riskpipe.bench.checkpoint import Paused
     from riskpipe.bench.stages import progress, run_size
 
     os.environ.setdefault("RISKPIPE_SPARK_UI", "false")
+    deadline = None if pause_after_min is None else time.monotonic() + 60 * pause_after_min
     results: dict[str, Any] = {"machine": machine_info(), "months": months, "note": load_note(),
                                "spark_start_s": _spark_start(), "runs": []}
-    if append:
-        results["runs"] = [r for r in _previous(root, months) if r["enterprises"] not in sizes]
+    if append or resume:
+        results["runs"] = [r for r in _previous(root, months) if r["enterprises"] not in sizes or resume]
+    done = {r["enterprises"] for r in results["runs"]}
     for size in sizes:
-        run = run_size(size, months, root / f"n{size}")
+        if size in done:
+            progress(f"size {size}: already in {root / 'results.json'} (--resume)")
+            continue
+        try:
+            run = run_size(size, months, root / f"n{size}", resume=resume, deadline=deadline)
+        except Paused as paused:
+            progress(f"size {size} paused: {paused}")
+            results["paused"] = size
+            return results
         results["runs"].append(run)
         # written before the comparison too: if it dies (the kernel's OOM killer gives no
         # exception), the stage timings are kept and `--compare-only` can redo it

@@ -16,8 +16,9 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
+from riskpipe.bench.checkpoint import CHECKPOINT, Checkpoint
 from riskpipe.bench.memory import measured
 from riskpipe.commands import demo
 
@@ -82,25 +83,45 @@ def court_api(landing: Path) -> Iterator[None]:
         server.shutdown()
 
 
-def _stage(stages: dict, name: str, func: Callable[[], Any]) -> Any:
-    progress(f"stage {name} ...")
-    record: dict[str, Any] = {}
-    with measured(record):
-        value = func()
-    stages[name] = record
-    progress(f"stage {name}: {record['seconds']:.1f} s, peak RSS {record['peak_rss_mb']:.0f} MB")
-    return value
+def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint) -> None:
+    """Backfill every source as ``demo._ingest_history`` does, one checkpointed batch at a time.
 
+    Each batch is the ``run_source`` interval of ``jobs.backfill.backfill_intervals``; its time,
+    the silver MERGE's share of it and its peak memory are recorded, and the ``ingest`` and
+    ``silver`` stages are their sums (peaks: the largest) once every batch is done.
+    """
+    from jobs.backfill import backfill_intervals
+    from jobs.ingest import as_date, run_source
+    from riskpipe.commands.ingest import ALL_SOURCES
 
-def _ingest(args: argparse.Namespace, landing: Path, stages: dict) -> None:
-    totals: dict[str, float] = {}
-    with court_api(landing), silver_timer(totals):
-        _stage(stages, "ingest", lambda: demo._ingest_history(args))
-    silver = totals.get("silver", 0.0)
+    if "ingest" in checkpoint.stages:
+        progress("stage ingest: done in an earlier part")
+        return
+    start, end, _ = demo._window(args)
+    with court_api(landing):
+        for source in ALL_SOURCES:
+            for first, last in backfill_intervals(source, as_date(start), as_date(end)):
+                key = f"{source} {first}..{last}"
+                if checkpoint.batch_done(key):
+                    continue
+                checkpoint.check_time(f"ingestion batch {key}")
+                totals: dict[str, float] = {}
+                record: dict[str, Any] = {"key": key}
+                with silver_timer(totals), measured(record):
+                    summary = run_source(source, data_interval_start=first, data_interval_end=last)
+                record.update(silver_s=totals.get("silver", 0.0), rows_read=summary.get("rows_read"),
+                              rows_published=summary.get("rows_published"))
+                checkpoint.add_batch(record)
+                progress(f"ingest {key}: {record['rows_read']} rows in {record['seconds']:.1f} s "
+                         f"(silver {record['silver_s']:.1f} s), peak RSS {record['peak_rss_mb']:.0f} MB")
+    batches = checkpoint.data["batches"]
+    total, silver = sum(b["seconds"] for b in batches), sum(b["silver_s"] for b in batches)
+    peak = max(b["peak_rss_mb"] for b in batches)
     # the silver MERGE runs inside ingest: report it apart, and ingest as the rest (bronze, validation)
-    stages["silver"] = {"seconds": silver, "peak_rss_mb": stages["ingest"]["peak_rss_mb"], "inside": "ingest"}
-    stages["ingest"]["seconds"] -= silver
-    stages["ingest"]["includes_silver_s"] = silver
+    checkpoint.stages["ingest"] = {"seconds": total - silver, "peak_rss_mb": peak, "includes_silver_s": silver,
+                                   "batches": len(batches)}
+    checkpoint.stages["silver"] = {"seconds": silver, "peak_rss_mb": peak, "inside": "ingest"}
+    checkpoint.save()
 
 
 def _score(days: list[dt.date]) -> dict:
@@ -142,43 +163,65 @@ def snapshot_days(months: int) -> list[dt.date]:
     return month_ends(dt.date(first.year + 1, first.month, 1), demo._last_snapshot(args))
 
 
-def run_size(enterprises: int, months: int, root: Path) -> dict[str, Any]:
+def _feature_rows() -> int:
+    from riskpipe import io
+    from riskpipe.spark import get_spark
+
+    return io.read(get_spark(), "enterprise_features").count()
+
+
+def run_size(enterprises: int, months: int, root: Path, *, resume: bool = False,
+             deadline: float | None = None) -> dict[str, Any]:
     """Simulate, ingest and run every stage for one size; returns timings, rows and peak memory.
 
     Args:
         enterprises: simulated enterprises.
         months: simulated months (36 or more: training needs 12 label months and an out-of-time half year).
-        root: working folder of this size (emptied first).
+        root: working folder of this size (emptied first unless ``resume``).
+        resume: carry on from ``root``'s checkpoint (:mod:`riskpipe.bench.checkpoint`).
+        deadline: ``time.monotonic()`` after which no new stage or ingestion batch starts;
+            :class:`~riskpipe.bench.checkpoint.Paused` is raised then.
     """
     from jobs import post_loan
     from jobs.features.main import update
     from jobs.features.pit import add_months, month_ends
-    from riskpipe import io
     from riskpipe.spark import get_spark
 
-    use_folders(root)
+    # a folder without a checkpoint (an older or interrupted run) is started again, not built upon
+    use_folders(root, fresh=not (resume and (root / CHECKPOINT).exists()))
+    cp = Checkpoint(root, enterprises, months, deadline=deadline)
     args = argparse.Namespace(enterprises=enterprises, months=months, start=BENCH_START, seed=demo.DEMO_SEED)
     landing = Path(os.environ["RISKPIPE_LANDING"])
-    stages: dict[str, Any] = {}
-    progress(f"size {enterprises} enterprises x {months} months in {root}")
-    _stage(stages, "simulate", lambda: demo._simulate(args, landing))
+    progress(f"size {enterprises} enterprises x {months} months in {root}"
+             + (f" (part {len(cp.data['parts'])})" if resume else ""))
+    cp.stage("simulate", lambda: demo._simulate(args, landing), log=progress)
     per_source = json.loads((landing / "manifest" / "summary.json").read_text()).get("rows_per_source", {})
-    _ingest(args, landing, stages)
-    _stage(stages, "features_full", lambda: demo._features(args))
-    spark = get_spark()
-    feature_rows = io.read(spark, "enterprise_features").count()
+    _ingest(args, landing, cp)
+    cp.stage("features_full", lambda: demo._features(args), log=progress)
+    feature_rows = cp.value("feature_rows", _feature_rows)
     last = demo._last_snapshot(args)
-    _stage(stages, "features_incremental", lambda: update(spark, last))
-    _stage(stages, "train", lambda: demo._train(args))
+    cp.stage("features_incremental", lambda: _summary(update(get_spark(), last)), log=progress)
+    cp.stage("train", lambda: demo._train(args), log=progress)
     scored_days = month_ends(add_months(last, -SCORED_MONTHS + 1), last)
-    scored = _stage(stages, "score", lambda: _score(scored_days))
-    throughput = _scoring_throughput(spark, scored_days)
-    warned = _stage(stages, "warnings", lambda: post_loan.run(scored_days))
-    _stage(stages, "report", lambda: demo._portfolio_and_report(args))
+    scored = cp.stage("score", lambda: _summary(_score(scored_days)), log=progress)
+    throughput = cp.value("scoring_throughput", lambda: _scoring_throughput(get_spark(), scored_days))
+    warned = cp.stage("warnings", lambda: _summary(post_loan.run(scored_days)), log=progress)
+    cp.stage("report", lambda: demo._portfolio_and_report(args), log=progress)
     feature_days = snapshot_days(months)
     return {"enterprises": enterprises, "months": months, "input_rows": input_rows(per_source),
             "rows_per_source": per_source, "feature_rows": feature_rows, "feature_snapshots": len(feature_days),
             "scored_rows": scored.get("rows"),
             "scored_model": f"{scored.get('model_name')} v{scored.get('model_version')}",
-            "warnings": warned.get("warnings"), "stages": stages,
-            "scoring_throughput": throughput}
+            "warnings": warned.get("warnings"), "stages": cp.stages,
+            "scoring_throughput": throughput, "parts": _parts(cp), "ingest_batches": cp.data["batches"]}
+
+
+def _summary(value: Any) -> Any:
+    """A stage's return value as kept in the checkpoint (JSON: dates as ISO strings)."""
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+def _parts(cp: Checkpoint) -> list[dict[str, Any]]:
+    """The parts the run took (start time, commit and what each ran), when it took more than one."""
+    return [{"started": p["started"], "commit": p["commit"], "ran": len(p["ran"])}
+            for p in cp.data["parts"] if p["ran"]]

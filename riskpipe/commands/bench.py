@@ -12,6 +12,8 @@ from pathlib import Path
 
 from riskpipe.config import REPO_ROOT
 
+PAUSED = 75  # EX_TEMPFAIL: not finished, not failed; `--resume` goes on
+
 
 def _bench(args: argparse.Namespace) -> int:
     from riskpipe.bench.runner import compare_only, render_only, run_all, sizes_from_env
@@ -28,7 +30,12 @@ def _bench(args: argparse.Namespace) -> int:
         if args.compare_only:
             compare_only(sizes, months, Path(args.work), Path(args.doc))
         else:
-            run_all(sizes, months, Path(args.work), Path(args.doc), append=args.append)
+            results = run_all(sizes, months, Path(args.work), Path(args.doc), append=args.append,
+                              resume=args.resume, pause_after_min=args.pause_after)
+            if results.get("paused"):
+                print(f"paused in size {results['paused']}: go on with `riskpipe bench --resume` "
+                      "(same BENCH_SIZE(S))", flush=True)
+                return PAUSED
     finally:
         stop_spark()
     return 0
@@ -48,4 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--compare-only", action="store_true",
                         help="only redo the DuckDB comparison of the sizes' runs in results.json, on their "
                              "kept work folders")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from where a paused run stopped (its sizes' checkpoints and results.json)")
+    parser.add_argument("--pause-after", type=float, metavar="MINUTES",
+                        help="start no new stage or ingestion batch after MINUTES; the run can be resumed "
+                             "(for sizes that take longer than one sitting, e.g. BENCH_SIZE=100000)")
     parser.set_defaults(func=_bench)

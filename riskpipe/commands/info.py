@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 
 # Spark's own default redaction pattern: keys that name credentials.

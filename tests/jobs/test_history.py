@@ -1,6 +1,5 @@
 import datetime as dt
 
-from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.history import DUPLICATE, KNOWN, OWN, chain_versions, classify

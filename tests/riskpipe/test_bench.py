@@ -143,3 +143,64 @@ def test_duckdb_gets_the_spark_drivers_memory_budget():
     assert duckdb_memory("512M") == "512MiB"
     with pytest.raises(ValueError, match="driver memory"):
         duckdb_memory("lots")
+
+
+def test_a_run_of_100k_meets_the_end_to_end_target_and_names_its_parts():
+    small, large = _run(1000, 30_000, 1.0), _run(100_000, 3_000_000, 50.0)
+    large["stages"]["ingest"]["batches"] = 57
+    large["stages"]["features_full"]["peak_rss_mb"] = 9 * 1024
+    large["duckdb"] = {"error": "not run: the DuckDB comparison did not finish"}
+    large["parts"] = [{"started": "2026-12-05 10:40 UTC", "commit": "abc1234", "ran": 30},
+                      {"started": "2026-12-06 09:00 UTC", "commit": "def5678", "ran": 40}]
+    results = {"runs": [small, large], "fits": fit.fit_stages([small, large]), "spark_start_s": 8.0}
+    measured = {t: (m, v) for t, m, v in doc.targets(results)}
+    text, verdict = measured["100,000 enterprises × 36 months end to end without OOM"]
+    assert verdict == "met" and "100,000 × 36" in text and "57 ingestion batches" in text
+    assert "in 2 parts" in text and "def5678" in text and "peak RSS of the process tree 9.0 GB" in text
+    # silver is inside ingest: the eight stages but silver, at 50 s x (1..8) with silver's 100 s left out
+    assert f"every stage in {(sum(range(1, 9)) * 50 - 100) / 60:.0f} min" in text
+    # DuckDB did not finish at 100,000: the feature ratio is judged on the largest run it was compared on
+    assert "1000 × 36" in measured["full feature build within 3× of DuckDB per row"][0]
+
+
+def test_checkpoint_skips_what_an_earlier_part_did_and_pauses_on_its_budget(tmp_path):
+    import time
+
+    from riskpipe.bench.checkpoint import Checkpoint, Paused
+
+    calls = []
+    first = Checkpoint(tmp_path, 100, 36)
+    assert first.stage("simulate", lambda: calls.append("simulate") or {"rows": 7}, log=print) == {"rows": 7}
+    first.add_batch({"key": "bank 2018-01-01..2018-02-01", "seconds": 3.0, "peak_rss_mb": 10.0})
+    # a budget already spent: nothing new starts, and what was done is saved
+    late = Checkpoint(tmp_path, 100, 36, deadline=time.monotonic() - 1)
+    assert late.stage("simulate", lambda: calls.append("again"), log=print) == {"rows": 7}
+    with pytest.raises(Paused, match="stage features_full"):
+        late.stage("features_full", lambda: calls.append("features_full"), log=print)
+    resumed = Checkpoint(tmp_path, 100, 36)
+    assert calls == ["simulate"] and resumed.batch_done("bank 2018-01-01..2018-02-01")
+    assert not resumed.batch_done("bank 2018-02-01..2018-03-01")
+    assert resumed.value("feature_rows", lambda: 2400) == 2400 and resumed.value("feature_rows", lambda: 0) == 2400
+    assert [len(p["ran"]) for p in resumed.data["parts"]] == [2, 0, 1]
+    with pytest.raises(SystemExit, match="not 200 × 36"):
+        Checkpoint(tmp_path, 200, 36)
+
+
+def test_batch_table_compares_the_first_and_last_batch_of_each_source():
+    from riskpipe.bench.batches import batch_table
+
+    run = _run(1000, 30_000, 1.0)
+    run["ingest_batches"] = [
+        {"key": "bank_transactions 2018-01-01..2018-02-01", "seconds": 10.0, "silver_s": 4.0, "rows_read": 1_000_000,
+         "peak_rss_mb": 5000.0},
+        {"key": "bank_transactions 2018-02-01..2018-03-01", "seconds": 12.0, "silver_s": 5.0, "rows_read": 1_000_000,
+         "peak_rss_mb": 6000.0},
+        {"key": "enterprises 2018-01-01..2021-01-01", "seconds": 3.0, "silver_s": 1.0, "rows_read": 0,
+         "peak_rss_mb": 900.0},
+    ]
+    lines = batch_table([run, _run(300, 10_000, 1.0)])
+    assert lines[2] == "| 1000 | bank_transactions | 2 | 2,000,000 | 22.0 | 9.0 | 11.0 | 10.0 | 12.0 | 6000 |"
+    assert lines[3] == "| 1000 | enterprises | 1 | 0 | 3.0 | 1.0 | – | – | – | 900 |" and len(lines) == 4
+    assert batch_table([_run(300, 10_000, 1.0)]) == []
+    results = {"date": "d", "machine": {}, "spark_start_s": 5.0, "runs": [run], "fits": fit.fit_stages([run])}
+    assert "### Ingestion batches" in doc.render(results)
