@@ -21,7 +21,10 @@ def _us(value: float | None) -> str:
 
 
 def batch_table(runs: list[Mapping[str, Any]]) -> list[str]:
-    """Markdown lines: per run and source, batches, rows, time, µs/row (all, first, last) and peak RSS."""
+    """Markdown lines: per run and source, batches, rows, time, µs/row (all, first, last) and peak RSS.
+
+    The first and last batches are compared only for a source ingested in more than one batch.
+    """
     lines = ["| enterprises | source | batches | rows read | seconds | of which silver | µs/row | "
              "µs/row, first batch | µs/row, last batch | largest peak RSS (MB) |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -32,9 +35,10 @@ def batch_table(runs: list[Mapping[str, Any]]) -> list[str]:
         for source, batches in by_source.items():
             rows = sum(b.get("rows_read") or 0 for b in batches)
             seconds = sum(b["seconds"] for b in batches)
+            first, last = (_per_row(batches[0]), _per_row(batches[-1])) if len(batches) > 1 else (None, None)
             lines.append(
                 f"| {run['enterprises']} | {source} | {len(batches)} | {rows:,} | {seconds:.1f} | "
                 f"{sum(b.get('silver_s', 0.0) for b in batches):.1f} | {_us(seconds / rows * 1e6 if rows else None)} | "
-                f"{_us(_per_row(batches[0]))} | {_us(_per_row(batches[-1]))} | "
+                f"{_us(first)} | {_us(last)} | "
                 f"{max(b['peak_rss_mb'] for b in batches):.0f} |")
     return lines if len(lines) > 2 else []
