@@ -133,7 +133,7 @@ SQL = sql()
 
 
 def connect(tables: Mapping[str, object], snapshots: object, threads: int | None = None,
-            memory_limit: str | None = None, temp_directory: str | None = None):
+            memory_limit: str | None = None, temp_directory: str | None = None, database: str = ":memory:"):
     """A DuckDB connection with the silver ``tables`` (pandas or Arrow) and ``snaps`` registered.
 
     Args:
@@ -143,10 +143,11 @@ def connect(tables: Mapping[str, object], snapshots: object, threads: int | None
         memory_limit: DuckDB ``memory_limit``, e.g. ``6GiB`` (None: DuckDB's default, 80% of RAM,
             which beside a Spark driver in the same machine invites the kernel's OOM killer).
         temp_directory: where DuckDB spills above ``memory_limit``.
+        database: DuckDB's database (a file keeps tables created in it within ``memory_limit``).
     """
     import duckdb
 
-    con = duckdb.connect()
+    con = duckdb.connect(database)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
