@@ -43,6 +43,8 @@ LOOKBACK_DAYS = 31
 # batch before it recorded (a backfill in monthly batches then ends as one batch would).
 RECHECK_DAYS = 31
 ID_PATTERN = r"^(.*?)(\d+)$"
+# Core banking transaction ids: this prefix, the posting date (yyyymmdd), a daily sequence.
+TXN_ID_PREFIX = "TX"
 OUTPUT = ["table_name", "entity_key", "rule", "key_before", "key_after", "date_before", "date_after",
           "missing_rows", "unexplained_amount", "detected_at"]
 
@@ -145,6 +147,17 @@ def sequence_gaps(received: DataFrame, *, detected_at: dt.datetime) -> DataFrame
 CHECKED_FEEDS = ("transactions", "court_events")
 
 
+def posted_since(start: dt.date) -> Column:
+    """Transactions whose id says they were posted on or after ``start``.
+
+    Bronze keeps rows as delivered, so a file's ``txn_ts`` range is stretched by its wrongly
+    future-dated rows and its statistics cannot exclude it: a timestamp filter alone reads
+    every earlier batch, more with each month. The id's posting date is what the balance
+    chain is ordered by, and its range per file is narrow, so Delta skips the older files.
+    """
+    return F.col("txn_id") >= F.lit(f"{TXN_ID_PREFIX}{start:%Y%m%d}")
+
+
 def main(table_name: str, *, since: dt.date, settings=None) -> int:
     """Recompute the breaks of one feed and replace them in ``continuity_gaps``.
 
@@ -166,7 +179,7 @@ def main(table_name: str, *, since: dt.date, settings=None) -> int:
         quarantine = io.read(spark, "quarantine", settings=settings)
         recheck = since - dt.timedelta(days=RECHECK_DAYS)
         start = recheck - dt.timedelta(days=LOOKBACK_DAYS)
-        received = received.where(F.to_date("txn_ts") >= F.lit(start))
+        received = received.where(posted_since(start) & (F.to_date("txn_ts") >= F.lit(start)))
         gaps = balance_breaks(received, quarantine, since=recheck, detected_at=detected_at)
         scope += f" AND date_after >= '{recheck.isoformat()}'"
     elif table_name == "court_events":

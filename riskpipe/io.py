@@ -7,11 +7,12 @@ leaves the table at its previous version.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import unquote
 
 from delta.tables import DeltaTable
@@ -29,6 +30,8 @@ CONFLICT_RETRIES = 5
 CONFLICT_BACKOFF_S = 0.2
 # Delta's default retention of removed files before VACUUM may delete them (7 days).
 DEFAULT_RETAIN_HOURS = 168.0
+# Delta's MERGE shuffles its output by the partition columns (one file per partition) unless off.
+MERGE_REPARTITION_CONF = "spark.databricks.delta.merge.repartitionBeforeWrite.enabled"
 
 
 def _spec(table: str | TableSpec) -> TableSpec:
@@ -140,7 +143,7 @@ def append(df: DataFrame, table: str | TableSpec, *, settings: Settings | None =
 def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] | None = None,
                  settings: Settings | None = None,
                  update_when_changed: str | Sequence[str] | None = "_record_hash",
-                 key_range: tuple[Any, Any] | None = None) -> None:
+                 key_range: tuple[Any, Any] | None = None, keep_source_layout: bool = False) -> None:
     """MERGE rows on the business keys: insert new keys, update changed rows.
 
     Args:
@@ -151,6 +154,9 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
             Delta then skips the target files whose statistics lie outside it instead of
             scanning the whole table (transaction ids grow with time, so a month's batch
             reads that month's files).
+        keep_source_layout: write the inserted rows in ``df``'s own partitions (one file per
+            partition and table partition) instead of Delta's one file per table partition;
+            for a ``df`` already range-partitioned on its keys, so each file holds one key range.
     """
     spec = _spec(table)
     keys = tuple(keys or spec.keys)
@@ -166,7 +172,25 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
         merge = merge.whenMatchedUpdateAll(condition=" OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in changed))
     else:
         merge = merge.whenMatchedUpdateAll()
-    retry_on_conflict(merge.whenNotMatchedInsertAll().execute, what=f"MERGE into {spec.name}")
+    merge = merge.whenNotMatchedInsertAll()
+    layout = _session_conf(df.sparkSession, MERGE_REPARTITION_CONF, "false") if keep_source_layout \
+        else contextlib.nullcontext()
+    with layout:
+        retry_on_conflict(merge.execute, what=f"MERGE into {spec.name}")
+
+
+@contextlib.contextmanager
+def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a runtime SQL conf for the block, then put back what was there."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
 
 
 def _is_conflict(error: BaseException) -> bool:

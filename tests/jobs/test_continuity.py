@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from jobs import continuity
 from jobs.continuity import BALANCE_RULE, SEQUENCE_RULE, balance_breaks, sequence_gaps
+from riskpipe import io
 from schemas.registry import get
 
 TXN, COURT, QUARANTINE, GAPS = (get(n) for n in ("bronze_transactions", "bronze_court_events", "quarantine",
@@ -77,6 +81,30 @@ def test_only_breaks_closing_in_the_checked_interval_are_reported(spark):
     found = balance_breaks(received, _no_quarantine(spark), since=SINCE, detected_at=NOW).collect()
     assert [(r["key_before"], r["key_after"], r["unexplained_amount"]) for r in found] == \
         [("TX202002280000009", "TX202003020000003", 50.0)]
+
+
+def test_the_transactions_check_reads_only_the_bronze_files_of_its_window(spark, settings, tmp_path):
+    own = settings.replace(lakehouse_root=str(tmp_path))
+    january = [_txn("TX202001100000001", 100.0, "C", 1100.0), _txn("TX202001200000002", 50.0, "C", 1150.0)]
+    # a wrongly future-dated row stretches its file's timestamp range into the checked window
+    january[1]["txn_ts"] = dt.datetime(2020, 6, 1)
+    march = [_txn("TX202003020000003", 10.0, "C", 1160.0), _txn("TX202003100000005", 5.0, "C", 1190.0)]
+    may = [_txn("TX202005040000006", 1.0, "D", 1189.0), _txn("TX202005060000008", 9.0, "D", 1170.0)]
+    for batch in (january, march, may):  # one bronze file per delivery
+        io.append(TXN.rows_to_df(spark, batch).coalesce(1), TXN, settings=own)
+    files = (io.read(spark, TXN, settings=own).where(F.col("txn_id").startswith("TX202001"))
+             .select(F.col("_metadata.file_path")).distinct().collect())
+    january_file = Path(files[0][0].removeprefix("file:"))
+    january_file.rename(january_file.with_name(f"_away_{january_file.name}"))
+    try:
+        # checked from May 4 on, reading from 62 days earlier (March 3): January is not read
+        found = continuity.main("transactions", since=dt.date(2020, 5, 4), settings=own)
+    finally:
+        january_file.with_name(f"_away_{january_file.name}").rename(january_file)
+    gaps = io.read(spark, GAPS, settings=own).collect()
+    assert found == 1
+    assert [(g["key_before"], g["key_after"], g["unexplained_amount"]) for g in gaps] == [
+        ("TX202005040000006", "TX202005060000008", -10.0)]
 
 
 def _event(event_id: str, published: str) -> dict:
