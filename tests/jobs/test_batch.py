@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import pytest
 from pyspark.sql import functions as F
@@ -12,6 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.batch import _publish, silver_rows_per_file
 from riskpipe import io
+from riskpipe.testing.files import moved_away
 from schemas.registry import get
 
 ROWS_PER_FILE = 10
@@ -82,15 +81,10 @@ def test_a_batch_with_late_rows_reads_only_the_files_its_ids_fall_in(spark, own)
     february = _month(2021, 2, 28, 1)
     # January's files wholly before the late row taken away: publishing fails if it reads them
     lowest, files = late[0]["txn_id"], _files(spark, own)
-    away = [Path(unquote(urlparse(f["path"]).path)) for f in files if f["hi"] < lowest]
+    away = [f["path"] for f in files if f["hi"] < lowest]
     assert len(away) >= 3 and any(f["hi"] >= lowest for f in files)
-    for path in away:
-        path.rename(path.with_name(f"_away_{path.name}"))
-    try:
+    with moved_away(away):
         published = _publish(spark, _valid(spark, late + february, "b2"), "transactions", own, batch_id="b2")
-    finally:
-        for path in away:
-            path.with_name(f"_away_{path.name}").rename(path)
     assert published == (29, 0)
     expected = get("transactions").rows_to_df(
         spark, [{**r, "_batch_id": "b1"} for r in january] + [{**r, "_batch_id": "b2"} for r in late + february])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -11,6 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 from jobs import continuity
 from jobs.continuity import BALANCE_RULE, SEQUENCE_RULE, balance_breaks, sequence_gaps
 from riskpipe import io
+from riskpipe.testing.files import moved_away
 from schemas.registry import get
 
 TXN, COURT, QUARANTINE, GAPS = (get(n) for n in ("bronze_transactions", "bronze_court_events", "quarantine",
@@ -94,13 +94,9 @@ def test_the_transactions_check_reads_only_the_bronze_files_of_its_window(spark,
         io.append(TXN.rows_to_df(spark, batch).coalesce(1), TXN, settings=own)
     files = (io.read(spark, TXN, settings=own).where(F.col("txn_id").startswith("TX202001"))
              .select(F.col("_metadata.file_path")).distinct().collect())
-    january_file = Path(files[0][0].removeprefix("file:"))
-    january_file.rename(january_file.with_name(f"_away_{january_file.name}"))
-    try:
+    with moved_away([files[0][0]]):
         # checked from May 4 on, reading from 62 days earlier (March 3): January is not read
         found = continuity.main("transactions", since=dt.date(2020, 5, 4), settings=own)
-    finally:
-        january_file.with_name(f"_away_{january_file.name}").rename(january_file)
     gaps = io.read(spark, GAPS, settings=own).collect()
     assert found == 1
     assert [(g["key_before"], g["key_after"], g["unexplained_amount"]) for g in gaps] == [

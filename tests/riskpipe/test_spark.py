@@ -7,6 +7,7 @@ from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
 
 from riskpipe import io
+from riskpipe.testing.files import moved_away
 from schemas.registry import get
 
 
@@ -75,15 +76,10 @@ def test_merge_with_a_key_range_reads_only_the_files_in_it_and_merges_as_without
                                     _txn("TX20210210001", dt.date(2021, 2, 10), 30.0)])
     # January's files taken away: a MERGE that scans them fails, one that skips them does not
     january_files = list((Path(io.table_path(spec, own)) / "txn_month=2021-01").glob("*.parquet"))
-    for path in january_files:
-        path.rename(path.with_name(f"_away_{path.name}"))
-    try:
+    with moved_away(january_files):
         with pytest.raises(Exception, match="(?i)not exist|not found"):
             io.merge_upsert(batch, spec, settings=own)
         io.merge_upsert(batch, spec, settings=own, key_range=("TX20210203001", "TX20210210001"))
-    finally:
-        for path in january_files:
-            path.with_name(f"_away_{path.name}").rename(path)
     assertDataFrameEqual(io.read(spark, spec, settings=own),
                          spec.rows_to_df(spark, january).unionByName(batch))
     metrics = DeltaTable.forPath(spark, io.table_path(spec, own)).history(1).collect()[0]["operationMetrics"]
