@@ -4,9 +4,9 @@ At benchmark sizes of a few hundred borrowers the ``score`` stage is all fixed c
 model, starting the Python workers, loading the model in each, one Delta commit), so rows per
 second of that stage says nothing about how fast scoring runs on a real portfolio. Here the
 scored month-ends' feature rows are replicated (a cross join with a range, no driver-side
-copy) to a few sizes, scored by ``jobs.scoring.score_frame`` through the champion's
-``mlflow.pyfunc.spark_udf`` exactly as the scoring job does, and written to Spark's ``noop``
-sink. ``time = fixed + per_row × rows`` over the sizes gives the marginal rate.
+copy) to a few sizes (whole copies, as many distinct row counts as sizes), scored by
+``jobs.scoring.score_frame`` through the champion's ``mlflow.pyfunc.spark_udf`` exactly as the
+scoring job does, and written to Spark's ``noop`` sink. ``time = fixed + per_row × rows`` over the sizes gives the marginal rate.
 """
 
 from __future__ import annotations
@@ -34,6 +34,23 @@ def replicate(frame: DataFrame, rows: int, *, partitions: int) -> DataFrame:
     return (F.broadcast(frame).crossJoin(copies)
             .withColumn("uscc", F.concat(F.col("uscc"), F.lit("#"), F.col("copy").cast("string")))
             .drop("copy"))
+
+
+def copy_counts(base_rows: int, sizes: Sequence[int]) -> list[int]:
+    """How many copies of the ``base_rows`` feature rows to score, one count per size.
+
+    Each size is rounded up to whole copies. Sizes that round to the same count are measured
+    once, and the largest count is doubled until there are as many counts as sizes: a
+    portfolio whose one copy already exceeds every size (100,000 enterprises have about 690,000
+    active borrower-months) would otherwise score the same rows three times, and a line
+    through three equal row counts has no slope, so no marginal rate.
+    """
+    if base_rows <= 0:
+        raise ValueError("no feature rows to replicate")
+    counts = sorted({max(1, math.ceil(size / base_rows)) for size in sizes})
+    while len(counts) < len(sizes):
+        counts.append(2 * counts[-1])
+    return counts
 
 
 def spark_range(spark: SparkSession, n: int, partitions: int) -> DataFrame:
@@ -74,13 +91,13 @@ def measure(spark: SparkSession, days: Sequence[dt.date], *, alias: str | None =
         score_frame(features, predict=predict, model=model, features_version=0).write.format("noop") \
             .mode("overwrite").save()
         warmup = time.perf_counter() - began
-        for size in sizes:
-            frame = replicate(features, size, partitions=partitions)
+        for copies in copy_counts(base_rows, sizes):
+            rows = base_rows * copies
+            frame = replicate(features, rows, partitions=partitions)
             scored = score_frame(frame, predict=predict, model=model, features_version=0)
             began = time.perf_counter()
             scored.write.format("noop").mode("overwrite").save()
             seconds = time.perf_counter() - began
-            rows = base_rows * math.ceil(size / base_rows)
             runs.append({"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds})
     finally:
         features.unpersist()

@@ -84,6 +84,18 @@ def test_scoring_target_is_judged_on_the_throughput_measurement():
     assert "## Scoring throughput" in text and "| 1000 | sme_pd v1 | 600,000 | 9.00 | 66,667 |" in text
 
 
+def test_throughput_copies_give_distinct_row_counts_at_any_portfolio_size():
+    from riskpipe.bench.throughput import DEFAULT_ROWS, copy_counts
+
+    # a 10,000-enterprise run: about 69,000 borrower-months, the sizes round up to whole copies
+    assert copy_counts(69_341, DEFAULT_ROWS) == [1, 3, 8]
+    # 100,000 enterprises: one copy is above every size; three equal row counts would fit no slope
+    assert copy_counts(692_055, DEFAULT_ROWS) == [1, 2, 4]
+    assert copy_counts(120_000, DEFAULT_ROWS) == [1, 2, 5]
+    with pytest.raises(ValueError, match="no feature rows"):
+        copy_counts(0, DEFAULT_ROWS)
+
+
 def test_doc_carries_the_tuning_log_and_the_load_note(monkeypatch):
     results = {"date": "2026-12-03 07:00 UTC", "machine": {"cores": "2"}, "months": 36, "spark_start_s": 7.0,
                "runs": [_run(100, 10_000, 1.0), _run(300, 30_000, 2.0)]}
