@@ -6,7 +6,8 @@ second of that stage says nothing about how fast scoring runs on a real portfoli
 scored month-ends' feature rows are replicated (a cross join with a range, no driver-side
 copy) to a few sizes (whole copies, as many distinct row counts as sizes), scored by
 ``jobs.scoring.score_frame`` through the champion's ``mlflow.pyfunc.spark_udf`` exactly as the
-scoring job does, and written to Spark's ``noop`` sink. ``time = fixed + per_row × rows`` over the sizes gives the marginal rate.
+scoring job does, and written to Spark's ``noop`` sink. ``time = fixed + per_row × rows`` over
+the sizes gives the marginal rate.
 """
 
 from __future__ import annotations
