@@ -8,7 +8,8 @@ For the model version that scored D (read from ``risk_scores``, not from the ali
   stable < 0.10 <= watch <= 0.25 < act (``monitoring.psi``).
 * **Backtest** on the matured snapshots D' in [D - 12 - window + 1, D - 12] months with final
   labels (uncensored, not in default on D'): realised 12-month default rate against the mean
-  predicted PD per grade (and ``all``), with a one-sided binomial test; green / amber / red.
+  predicted PD per grade (and ``all``), with the Jeffreys test of the promotion gate
+  (:mod:`models.backtest`); green / amber / red.
 * **AUC and KS** of each matured snapshot; green / amber / red below the configured floors.
 
 Writes ``model_monitoring`` for D's month with ``replaceWhere`` (skipped when unchanged), and
@@ -27,7 +28,7 @@ from pyspark.sql import functions as F
 
 from jobs.features.pit import add_months, snapshot_month, to_snapshots
 from jobs.monitoring_metrics import (
-    MonitoringConfig, bin_counts, binomial_backtest, discrimination, edges_of, grade_counts,
+    MonitoringConfig, bin_counts, jeffreys_backtest, discrimination, edges_of, grade_counts,
     matured_predictions, matured_window, traffic_light,
 )
 from jobs.monitoring_reference import load_reference
@@ -93,11 +94,13 @@ def backtest_rows(counts: pd.DataFrame, config: MonitoringConfig) -> list[dict[s
               "sum_pd": counts["sum_pd"].sum(), "first_snapshot": counts["first_snapshot"].min(),
               "last_snapshot": counts["last_snapshot"].max(),
               "model_versions": sorted({v for vs in counts["model_versions"] for v in vs})}
-    tested = binomial_backtest(pd.concat([counts, pd.DataFrame([pooled])], ignore_index=True), config)
+    tested = jeffreys_backtest(pd.concat([counts, pd.DataFrame([pooled])], ignore_index=True), config)
     return [{"metric": "backtest_default_rate", "subject": str(r["grade"]), "value": float(r["default_rate"]),
              "status": r["status"],
              "details": _json({"rows": int(r["rows"]), "defaults": int(r["defaults"]), "mean_pd": float(r["mean_pd"]),
-                               "p_value": float(r["p_value"]), "first_snapshot": r["first_snapshot"],
+                               "p_value": float(r["p_value"]), "ci_lower": float(r["ci_lower"]),
+                               "ci_upper": float(r["ci_upper"]), "direction": r["direction"],
+                               "test": "jeffreys", "first_snapshot": r["first_snapshot"],
                                "last_snapshot": r["last_snapshot"], "model_versions": list(r["model_versions"]),
                                "amber_confidence": config.amber_confidence,
                                "red_confidence": config.red_confidence})}

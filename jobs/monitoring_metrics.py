@@ -1,7 +1,7 @@
-"""Model monitoring metrics: PSI binning in Spark, binomial backtest by grade, AUC and KS.
+"""Model monitoring metrics: PSI binning in Spark, the Jeffreys back-test by grade, AUC and KS.
 
 Spark does the row-level work and returns small aggregates (bin counts per subject, counts
-per grade, AUC and KS per snapshot through window functions); PSI and the binomial tests are
+per grade, AUC and KS per snapshot through window functions); PSI and the Jeffreys tests are
 computed from those aggregates with numpy/scipy on the driver. No raw row is collected.
 
 The PSI binning rule is the one of training (:mod:`models.evaluate`): inner edges are the
@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from jobs.aggregates import exact_sum
 from jobs.features.pit import add_months, month_end
+from models.backtest import JeffreysConfig, jeffreys_test
 from models.evaluate import PSI_ACT, PSI_STABLE
 
 
@@ -36,13 +37,14 @@ class MonitoringConfig:
     psi_stable: float = PSI_STABLE  # PSI < 0.10 stable
     psi_act: float = PSI_ACT  # 0.10 <= PSI <= 0.25 watch; > 0.25 act
     maturity_months: int = 12  # PD horizon: labels of D' are final 12 months later
-    window_months: int = 12  # matured snapshots pooled in the per-grade binomial test
-    amber_confidence: float = 0.95  # under-prediction rejected at this level -> amber
-    red_confidence: float = 0.999  # ... at this level -> red
+    window_months: int = 12  # matured snapshots pooled in the per-grade Jeffreys test
+    amber_confidence: float = 0.95  # mean PD outside this Jeffreys interval -> amber
+    red_confidence: float = 0.999  # ... outside this one -> red
     auc_amber: float = 0.70
     auc_red: float = 0.60
     ks_amber: float = 0.30
     ks_red: float = 0.20
+    backtest_sides: str = "both"  # both | under: whether an over-predicting grade also turns amber/red
     # alerts that trigger retraining: "metric" (any subject) or "metric:subject"; by default the
     # score's PSI only (a feature's PSI is an alert to look at, e.g. an age feature always drifts)
     retrain_on: tuple[str, ...] = ("psi:score",)
@@ -72,6 +74,7 @@ class MonitoringConfig:
                      float(back.get("red_confidence", d.red_confidence)),
                      float(auc.get("amber_below", d.auc_amber)), float(auc.get("red_below", d.auc_red)),
                      float(ks.get("amber_below", d.ks_amber)), float(ks.get("red_below", d.ks_red)),
+                     str(back.get("sides", d.backtest_sides)),
                      tuple(retrain.get("triggers", d.retrain_on)),
                      int(retrain.get("oot_months", d.retrain_oot_months)),
                      str(psi.get("reference_population", d.reference_population)))
@@ -79,13 +82,14 @@ class MonitoringConfig:
                 and 0 < config.amber_confidence < config.red_confidence < 1
                 and config.auc_red <= config.auc_amber and config.ks_red <= config.ks_amber
                 and config.window_months >= 1 and config.maturity_months >= 1
+                and config.backtest_sides in ("both", "under")
                 and config.reference_population in ("scored", "training")):
             raise ValueError(f"monitoring config: inconsistent thresholds {config}")
         return config
 
 
 SECTION_KEYS = {"psi": {"bins", "stable_below", "act_above", "reference_population"},
-                "backtest": {"maturity_months", "window_months", "amber_confidence", "red_confidence"},
+                "backtest": {"maturity_months", "window_months", "amber_confidence", "red_confidence", "sides"},
                 "auc": {"amber_below", "red_below"}, "ks": {"amber_below", "red_below"},
                 "retrain": {"triggers", "oot_months"}}
 
@@ -241,24 +245,22 @@ def discrimination(matured: DataFrame) -> DataFrame:
 
 # ---------------------------------------------------------------- statistics (driver, small)
 
-def binomial_backtest(counts: pd.DataFrame, config: MonitoringConfig) -> pd.DataFrame:
-    """One-sided binomial test per grade: is the realised default rate above the mean predicted PD?
+def jeffreys_backtest(counts: pd.DataFrame, config: MonitoringConfig) -> pd.DataFrame:
+    """The Jeffreys test per grade (:func:`models.backtest.jeffreys_test`, the one the promotion gate
+    uses): is the grade's mean predicted PD inside the Jeffreys interval of its realised default rate?
 
     Args:
         counts: :func:`grade_counts` as pandas (``grade``, ``rows``, ``defaults``, ``sum_pd`` ...).
 
     Returns:
-        The input plus ``default_rate``, ``mean_pd``, ``p_value`` (P[X >= defaults] for
-        X ~ Binomial(rows, mean_pd)) and ``status``: red when under-prediction is rejected at
-        ``red_confidence``, amber at ``amber_confidence``, else green.
+        The input plus ``default_rate``, ``mean_pd``, ``p_value`` (one-sided, small = PD too low),
+        ``ci_lower``/``ci_upper`` (the ``amber_confidence`` interval), ``direction`` and ``status``:
+        red outside the ``red_confidence`` interval, amber outside the ``amber_confidence`` one,
+        else green (with ``backtest_sides: under`` only the under-predicting side counts).
     """
-    from scipy.stats import binomtest
-
     out = counts.copy()
     out["default_rate"] = out["defaults"] / out["rows"]
     out["mean_pd"] = (out["sum_pd"] / out["rows"]).clip(0.0, 1.0)
-    out["p_value"] = [binomtest(int(k), int(n), float(p), alternative="greater").pvalue
-                      for k, n, p in zip(out["defaults"], out["rows"], out["mean_pd"])]
-    out["status"] = np.where(out["p_value"] < 1 - config.red_confidence, "red",
-                             np.where(out["p_value"] < 1 - config.amber_confidence, "amber", "green"))
-    return out
+    jeffreys = JeffreysConfig(config.amber_confidence, config.red_confidence, config.backtest_sides)
+    tested = jeffreys_test(out.rename(columns={"rows": "count"}), jeffreys)
+    return tested.rename(columns={"count": "rows"})

@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# Numerical bounds of a calibrated probability (log-odds stay finite). The PD a model *serves* is
+# floored higher, at ``calibration.pd_floor`` (CRR Art. 160: 0.03 %), by :func:`floor_pd`.
 PD_FLOOR, PD_CAP = 1e-5, 1 - 1e-5
+DEFAULT_SERVED_PD_FLOOR = 0.0003
+
+
+def floor_pd(pd_: np.ndarray, floor: float = DEFAULT_SERVED_PD_FLOOR) -> np.ndarray:
+    """``max(pd, floor)``: no served PD below the regulatory floor (a PD shown as 0.00 % is a defect)."""
+    return np.maximum(np.asarray(pd_, dtype=float), float(floor))
 
 
 @dataclass

@@ -16,6 +16,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from models.backtest import JeffreysConfig
+from models.calibration import DEFAULT_SERVED_PD_FLOOR
+
 MODEL_KINDS = ("scorecard", "lightgbm")
 
 # Upper PD bound of grades 1..9; grade 10 is everything above the last bound.
@@ -41,6 +44,9 @@ class DataConfig:
     label_col: str = "default_12m"
     features: tuple[str, ...] = ()  # empty = every numeric column not excluded
     exclude_cols: tuple[str, ...] = ()  # numeric columns that are never features
+    # Policy context, never a risk driver of the bank's own PD (domain brief: the government's
+    # recommendation is an input to the decision, not to the PD); kept in the decision record.
+    policy_context_cols: tuple[str, ...] = ("ent_gov_recommended", "loan_gov_recommended")
     # Rows where any of these boolean columns is true are dropped (not scoreable, no outcome).
     exclusion_flags: tuple[str, ...] = ("in_default_at_snapshot", "censored")
     split_date: str = "2021-01-01"  # train on snapshots < split_date, validate on >= split_date
@@ -80,6 +86,9 @@ class CalibrationConfig:
     cv_folds: int = 3  # out-of-fold LightGBM predictions for calibrating on train
     grade_bounds: tuple[float, ...] = DEFAULT_GRADE_BOUNDS
     min_grade_count: int = 30  # grades with fewer rows are not used for the max-gap metric
+    pd_floor: float = DEFAULT_SERVED_PD_FLOOR  # no served PD below this (CRR Art. 160: 0.03 %)
+    # per-grade back-test of the out-of-time PDs (models.backtest): traffic-light confidences
+    jeffreys: JeffreysConfig = field(default_factory=JeffreysConfig)
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class GateConfig:
     min_auc: float = 0.60
     max_calibration_error: float = 0.02  # count-weighted |mean PD - default rate| by grade (ECE)
     max_score_psi: float = 0.25
+    max_red_grades: int = 0  # grades whose OOT Jeffreys test is red (calibration.jeffreys)
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,9 @@ def _validate(config: Any, where: str) -> None:
         if list(config.grade_bounds) != sorted(config.grade_bounds) or not all(
                 0 < b < 1 for b in config.grade_bounds):
             raise ValueError(f"{where}.grade_bounds must increase strictly inside (0, 1)")
+        if not 0 < config.pd_floor < config.grade_bounds[0]:
+            raise ValueError(f"{where}.pd_floor={config.pd_floor} must lie in (0, first grade bound "
+                             f"{config.grade_bounds[0]})")
     if isinstance(config, DataConfig) and config.format not in ("delta", "parquet"):
         raise ValueError(f"{where}.format must be delta or parquet, got {config.format!r}")
 

@@ -71,10 +71,20 @@ def read_pinned(spark: Any, location: str, fmt: str, version: int | None) -> tup
 
 
 def numeric_features(df: Any, config: DataConfig) -> list[str]:
-    """Feature columns: the configured list, or every numeric column not excluded."""
+    """Feature columns: the configured list, or every numeric column not excluded.
+
+    Raises:
+        ValueError: when a configured feature is missing or is a policy-context column
+            (``data.policy_context_cols``, e.g. the government recommendation).
+    """
     reserved = {config.id_col, config.date_col, config.label_col, *config.exclude_cols,
-                *config.exclusion_flags}
+                *config.exclusion_flags, *config.policy_context_cols}
     if config.features:
+        policy = [c for c in config.features if c in config.policy_context_cols]
+        if policy:
+            raise ValueError(f"features {policy} are policy context (data.policy_context_cols), not risk "
+                             "drivers of the bank's own PD; remove them from data.features or from "
+                             "data.policy_context_cols")
         missing = [c for c in config.features if c not in df.columns]
         if missing:
             raise ValueError(f"features not in the table: {missing}; columns: {df.columns}")

@@ -1,7 +1,8 @@
 """Model quality on the training and out-of-time samples.
 
 Discrimination (AUC, Gini = 2·AUC − 1, KS), accuracy of the PD (Brier, log loss), calibration
-by master-scale grade (count-weighted ECE and the largest gap), stability by PSI of the score
+by master-scale grade (the Jeffreys test per grade with traffic lights, :mod:`models.backtest`;
+count-weighted ECE and the largest gap are reported beside it), stability by PSI of the score
 and of each feature between the training and the out-of-time sample (< 0.10 stable,
 0.10–0.25 watch, > 0.25 act).
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models.backtest import JeffreysConfig, jeffreys_test, summary
 from models.calibration import MasterScale, calibration_errors, grade_table
 
 PSI_EPSILON = 1e-4  # floor of a bin share, so an empty bin does not make PSI infinite
@@ -76,7 +78,8 @@ class Evaluation:
     Attributes:
         metrics: flat ``name -> float`` (``train_*``, ``oot_*``, ``psi_score``, ``psi.<feature>``,
             ``iv.<feature>``), logged to MLflow in one batch.
-        grades: ``{"train": table, "oot": table}`` from :func:`models.calibration.grade_table`.
+        grades: ``{"train": table, "oot": table}`` from :func:`models.calibration.grade_table` with
+            the Jeffreys test's columns (p_value, ci_lower, ci_upper, direction, status).
         stability: feature, psi, status (train vs out-of-time), score first.
         scored: ``{"train": frame, "oot": frame}`` with y, pd and score (for the plots).
     """
@@ -89,7 +92,7 @@ class Evaluation:
 
 def evaluate(scored: dict[str, pd.DataFrame], samples: dict[str, pd.DataFrame], *, features: list[str],
              scale: MasterScale, iv: pd.DataFrame | None = None, psi_bins: int = 10,
-             min_grade_count: int = 30) -> Evaluation:
+             min_grade_count: int = 30, jeffreys: JeffreysConfig = JeffreysConfig()) -> Evaluation:
     """Evaluate predictions on the train and out-of-time samples.
 
     Args:
@@ -97,15 +100,18 @@ def evaluate(scored: dict[str, pd.DataFrame], samples: dict[str, pd.DataFrame], 
         samples: the same keys, the input rows (for feature PSI).
         features: features to check for stability.
         iv: optional IV table (feature, iv) to add ``iv.<feature>`` metrics.
+        jeffreys: traffic-light confidences of the per-grade test; adds ``<sample>_grades_tested``,
+            ``_green``, ``_amber``, ``_red`` and ``<sample>_min_pd`` metrics.
     """
     metrics: dict[str, float] = {}
     grades: dict[str, pd.DataFrame] = {}
     for name, frame in scored.items():
         y, pd_ = frame["y"].to_numpy(), frame["pd"].to_numpy()
         metrics.update({f"{name}_{k}": v for k, v in discrimination(y, pd_).items()})
-        grades[name] = grade_table(pd_, y, scale)
+        grades[name] = jeffreys_test(grade_table(pd_, y, scale), jeffreys)
         errors = calibration_errors(grades[name], min_grade_count)
-        metrics.update({f"{name}_{k}": v for k, v in errors.items()})
+        metrics.update({f"{name}_{k}": v for k, v in {**errors, **summary(grades[name])}.items()})
+        metrics[f"{name}_min_pd"] = float(np.min(pd_))
     rows = [{"feature": "score", "psi": psi(scored["train"]["score"], scored["oot"]["score"], psi_bins)}]
     rows += [{"feature": f, "psi": psi(samples["train"][f], samples["oot"][f], psi_bins)} for f in features]
     stability = pd.DataFrame(rows)

@@ -6,8 +6,8 @@ Scorer evaluates the model during training and serves it inside :class:`RiskPipe
 ``mlflow.pyfunc.PythonModel`` that ``mlflow.pyfunc.load_model`` and
 ``mlflow.pyfunc.spark_udf`` call, so what is evaluated is exactly what is served.
 
-Output columns: ``pd`` (double, calibrated 12-month PD), ``score`` (double, points on the
-scorecard scale; for LightGBM the points of its calibrated PD), ``grade`` (string, master
+Output columns: ``pd`` (double, calibrated 12-month PD, never below the state's ``pd_floor``),
+``score`` (double, points on the scorecard scale; for LightGBM the points of its calibrated PD), ``grade`` (string, master
 scale "1" best .. "10" worst), ``reason_1..3`` (string codes or null).
 Input: the model's feature columns as doubles (cast integer columns before scoring); NaN is
 allowed and means missing. Other columns are ignored.
@@ -23,7 +23,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from models.calibration import Calibrator, MasterScale
+from models.calibration import DEFAULT_SERVED_PD_FLOOR, Calibrator, MasterScale, floor_pd
 from models.reasons import N_REASONS, top_reasons
 from models.scorecard import Scorecard, score_from_pd
 
@@ -39,6 +39,8 @@ class Scorer:
         self.features: list[str] = list(state["features"])
         self.calibrator = Calibrator(**state["calibrator"])
         self.scale = MasterScale(**state["master_scale"])
+        # a state fitted before the floor was configurable is served with the regulatory default
+        self.pd_floor = float(state.get("pd_floor", DEFAULT_SERVED_PD_FLOOR))
         self.factor, self.offset = state["scaling"]["factor"], state["scaling"]["offset"]
         self.card = Scorecard.from_dict(state["scorecard"]) if self.kind == "scorecard" else None
         self.booster = None
@@ -66,7 +68,7 @@ class Scorer:
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Score ``frame``; output columns :data:`OUTPUT_COLUMNS`."""
         raw, contrib, points = self.raw_and_contributions(frame)
-        pd_ = self.calibrator.predict(raw)
+        pd_ = floor_pd(self.calibrator.predict(raw), self.pd_floor)
         score = points if points is not None else score_from_pd(pd_, self.factor, self.offset)
         reason_features = self.card.features if self.card is not None else self.features
         reasons = top_reasons(contrib, reason_features)

@@ -33,7 +33,8 @@ def promotion_gate(candidate: dict[str, float], champion: dict[str, float] | Non
     """Decide whether ``candidate`` may replace ``champion``.
 
     Args:
-        candidate: metrics of the candidate: ``oot_auc``, ``oot_ece``, ``psi_score``.
+        candidate: metrics of the candidate: ``oot_auc``, ``oot_ece``, ``psi_score``,
+            ``oot_grades_red`` (grades failing the Jeffreys test at the red level, out of time).
         champion: ``{"oot_auc": ...}`` of the champion on a comparable OOT sample, or None
             when there is no champion yet.
         thresholds: the ``models.gate`` section.
@@ -61,6 +62,10 @@ def promotion_gate(candidate: dict[str, float], champion: dict[str, float] | Non
           f"OOT calibration error (ECE by grade) {ece or 0:.4f} vs maximum {thresholds.max_calibration_error:.4f}")
     check("stability", psi, psi is not None and psi < thresholds.max_score_psi,
           f"score PSI train vs OOT {psi or 0:.4f} vs limit {thresholds.max_score_psi:.4f}")
+    red, tested = candidate.get("oot_grades_red"), candidate.get("oot_grades_tested")
+    check("calibration_by_grade", red, red is not None and red <= thresholds.max_red_grades,
+          f"{red or 0:.0f} of {tested or 0:.0f} grades red in the OOT Jeffreys test vs maximum "
+          f"{thresholds.max_red_grades}")
     return GateDecision(passed=all(checks.values()), reasons=reasons, checks=checks)
 
 

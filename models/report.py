@@ -122,6 +122,10 @@ PSI of the score, train vs out of time: {m['psi_score']:.4f} ({psi_status(m['psi
 {champion_note}
 
 ## Calibration by grade (out of time)
+Jeffreys test per grade (`models.backtest`): {m.get('oot_grades_green', 0):.0f} green,
+{m.get('oot_grades_amber', 0):.0f} amber, {m.get('oot_grades_red', 0):.0f} red of
+{m.get('oot_grades_tested', 0):.0f} populated grades; lowest served PD {m.get('oot_min_pd', float('nan')):.4%}.
+
 {_markdown(evaluation.grades['oot'])}
 
 ## Stability (PSI train vs out of time)

@@ -83,6 +83,7 @@ def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[
     calibrator = fit_calibrator(raw, y, config.calibration.method)
     state = {"kind": kind, "features": features, **body, "calibrator": calibrator.to_dict(),
              "master_scale": MasterScale(list(config.calibration.grade_bounds)).to_dict(),
+             "pd_floor": config.calibration.pd_floor,
              "scaling": {"factor": factor, "offset": offset},
              "reasons": reason_catalogue(features, config.reason_texts)}
     return state, tables
@@ -99,7 +100,7 @@ def evaluate_state(state: dict[str, Any], data: TrainingData, config: ModelConfi
         scored[name] = pd.DataFrame({"y": frame[label].to_numpy(), "pd": out["pd"], "score": out["score"]})
     return evaluate(scored, {"train": data.train, "oot": data.valid}, features=data.features,
                     scale=scorer.scale, iv=iv, psi_bins=config.psi_bins,
-                    min_grade_count=config.calibration.min_grade_count)
+                    min_grade_count=config.calibration.min_grade_count, jeffreys=config.calibration.jeffreys)
 
 
 def _benchmark_champion(config: ModelConfig, data: TrainingData) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Monitoring statistics: PSI from Spark bin counts, the binomial backtest by grade, AUC and KS."""
+"""Monitoring statistics: PSI from Spark bin counts, the Jeffreys backtest by grade, AUC and KS."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from jobs.monitoring_metrics import (
-    MonitoringConfig, bin_counts, binomial_backtest, discrimination, edges_of, grade_counts,
+    MonitoringConfig, bin_counts, discrimination, edges_of, grade_counts, jeffreys_backtest,
     matured_predictions, matured_window,
 )
 from jobs.monitoring_reference import subject_bins
@@ -59,21 +60,27 @@ def _rows(day: dt.date, grade: str, n: int, defaults: int, pd_: float, start: in
     return scores, labels
 
 
-def test_binomial_backtest_flags_an_under_predicted_grade_and_passes_a_calibrated_one(spark):
+def test_jeffreys_backtest_flags_mispredicted_grades_and_passes_a_calibrated_one(spark):
     as_of = dt.date(2021, 12, 31)
     cohort = dt.date(2020, 12, 31)
     calibrated = _rows(cohort, "3", 1000, 10, 0.01, 0)        # 1.0% realised vs 1.0% predicted
     under = _rows(cohort, "7", 500, 40, 0.03, 1000)           # 8.0% realised vs 3.0% predicted
+    over = _rows(cohort, "9", 400, 4, 0.10, 3000)             # 1.0% realised vs 10% predicted
     too_recent = _rows(dt.date(2021, 1, 31), "7", 200, 200, 0.03, 2000)  # labels not final on as_of
-    scores = RISK_SCORES.rows_to_df(spark, calibrated[0] + under[0] + too_recent[0])
-    labels = DEFAULT_LABELS.rows_to_df(spark, calibrated[1] + under[1] + too_recent[1])
+    scores = RISK_SCORES.rows_to_df(spark, calibrated[0] + under[0] + over[0] + too_recent[0])
+    labels = DEFAULT_LABELS.rows_to_df(spark, calibrated[1] + under[1] + over[1] + too_recent[1])
     matured = matured_predictions(scores, labels, as_of=as_of, config=CONFIG)
-    tested = binomial_backtest(grade_counts(matured).toPandas(), CONFIG).set_index("grade")
+    tested = jeffreys_backtest(grade_counts(matured).toPandas(), CONFIG).set_index("grade")
     assert matured_window(as_of, CONFIG) == (dt.date(2020, 1, 31), cohort)
     assert tested.loc["3", "status"] == "green" and tested.loc["3", "p_value"] > 0.4
     assert tested.loc["7", "status"] == "red" and tested.loc["7", "rows"] == 500
     assert tested.loc["7", "default_rate"] == pytest.approx(0.08)
     assert tested.loc["7", "mean_pd"] == pytest.approx(0.03)
+    assert tested.loc["7", "direction"] == "under" and tested.loc["9", "direction"] == "over"
+    assert tested.loc["9", "status"] == "red"
+    one_sided = jeffreys_backtest(grade_counts(matured).toPandas(),
+                                  dataclasses.replace(CONFIG, backtest_sides="under")).set_index("grade")
+    assert one_sided.loc["9", "status"] == "green" and one_sided.loc["7", "status"] == "red"
 
 
 def test_auc_and_ks_by_snapshot_equal_sklearn(spark):

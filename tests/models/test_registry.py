@@ -62,3 +62,30 @@ def test_promote_without_candidate_is_a_clear_error(make_config):
 
     with pytest.raises(ValueError, match="challenger"):
         promote(make_config("sme_pd_never_trained"))
+
+
+def test_gate_refuses_a_deliberately_miscalibrated_candidate(spark, make_config, training_data):
+    """The same scorecard with its calibration shifted (odds x 4.5, ranking unchanged) is registered
+    and refused by the per-grade Jeffreys test; the correctly calibrated one passes it."""
+    from models.registry import champion_version, ensure_experiment, promote
+    from models.train import _log_model_run, evaluate_state, fit_state
+
+    config = make_config("sme_pd_miscalibrated", {"kinds": ["scorecard"]})
+    experiment_id = ensure_experiment(config)
+    state, tables = fit_state("scorecard", training_data, config)
+    good = _log_model_run("scorecard", state, dict(tables), evaluate_state(state, training_data, config, tables["iv"]),
+                          training_data, config, {}, experiment_id=experiment_id)
+    shifted = {**state, "calibrator": {**state["calibrator"],
+                                       "coef": [state["calibrator"]["coef"][0] + 1.5, state["calibrator"]["coef"][1]]}}
+    evaluation = evaluate_state(shifted, training_data, config, tables["iv"])
+    assert evaluation.metrics["oot_auc"] == pytest.approx(good.metrics["oot_auc"])
+    bad = _log_model_run("scorecard", shifted, dict(tables), evaluation, training_data, config, {},
+                         experiment_id=experiment_id)
+
+    refused = promote(config, bad.version)
+    assert not refused.passed and refused.checks["calibration_by_grade"] is False
+    assert refused.checks["min_auc"] is True
+    assert champion_version(config) is None
+    accepted = promote(config, good.version)
+    assert accepted.passed and accepted.checks["calibration_by_grade"] is True, accepted.reasons
+    assert champion_version(config) == good.version

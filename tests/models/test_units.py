@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.calibration import MasterScale, calibration_errors, fit_calibrator, grade_table
@@ -59,22 +60,54 @@ def test_reason_codes_rank_contributions_and_are_stable():
 
 
 def test_gate_refuses_a_worse_model_and_accepts_a_better_one():
-    gate = GateConfig(max_auc_drop=0.01, min_auc=0.6, max_calibration_error=0.02, max_score_psi=0.25)
+    gate = GateConfig(max_auc_drop=0.01, min_auc=0.6, max_calibration_error=0.02, max_score_psi=0.25,
+                      max_red_grades=0)
     champion = {"oot_auc": 0.80}
-    worse = promotion_gate({"oot_auc": 0.78, "oot_ece": 0.01, "psi_score": 0.05}, champion, gate)
+    ok = {"oot_ece": 0.01, "psi_score": 0.05, "oot_grades_red": 0.0, "oot_grades_tested": 10.0}
+    worse = promotion_gate({**ok, "oot_auc": 0.78}, champion, gate)
     assert not worse.passed and worse.checks["auc_vs_champion"] is False
     assert any(r.startswith("FAIL auc_vs_champion") for r in worse.reasons)
-    better = promotion_gate({"oot_auc": 0.81, "oot_ece": 0.01, "psi_score": 0.05}, champion, gate)
+    better = promotion_gate({**ok, "oot_auc": 0.81}, champion, gate)
     assert better.passed and all(r.startswith("PASS") for r in better.reasons)
-    within_margin = promotion_gate({"oot_auc": 0.795, "oot_ece": 0.01, "psi_score": 0.05}, champion, gate)
+    within_margin = promotion_gate({**ok, "oot_auc": 0.795}, champion, gate)
     assert within_margin.passed
-    drifted = promotion_gate({"oot_auc": 0.85, "oot_ece": 0.01, "psi_score": 0.30}, champion, gate)
-    assert not drifted.passed and drifted.checks == {"min_auc": True, "auc_vs_champion": True,
-                                                      "calibration": True, "stability": False}
-    miscalibrated = promotion_gate({"oot_auc": 0.85, "oot_ece": 0.05, "psi_score": 0.01}, None, gate)
+    drifted = promotion_gate({**ok, "oot_auc": 0.85, "psi_score": 0.30}, champion, gate)
+    assert not drifted.passed and drifted.checks == {"min_auc": True, "auc_vs_champion": True, "calibration": True,
+                                                      "stability": False, "calibration_by_grade": True}
+    miscalibrated = promotion_gate({**ok, "oot_auc": 0.85, "oot_ece": 0.05}, None, gate)
     assert not miscalibrated.passed and "auc_vs_champion" not in miscalibrated.checks
+    # a low average error hides a red grade: the per-grade test refuses it
+    red_grade = promotion_gate({**ok, "oot_auc": 0.85, "oot_grades_red": 1.0}, None, gate)
+    assert not red_grade.passed and red_grade.checks["calibration"] is True
+    assert "FAIL calibration_by_grade: 1 of 10 grades red" in " ".join(red_grade.reasons)
     missing = promotion_gate({"oot_auc": 0.85}, None, gate)
     assert not missing.passed and any("metric missing" in r for r in missing.reasons)
+
+
+def test_jeffreys_test_per_grade_traffic_lights():
+    from models.backtest import JeffreysConfig, jeffreys_test, summary
+
+    table = pd.DataFrame({"grade": ["1", "2", "3", "4", "5"], "count": [1000, 400, 300, 200, 0],
+                          "defaults": [10, 4, 30, 20, 0], "mean_pd": [0.011, 0.003, 0.04, 0.16, np.nan]})
+    tested = jeffreys_test(table).set_index("grade")
+    # 1.1% predicted against 10/1000 realised: inside the interval; 0.3% vs 1% realised in 400 rows:
+    # outside 95% only; 4% vs 10% in 300 rows: under-predicted beyond 99.9%; 16% vs 10%: over
+    assert list(tested["status"]) == ["green", "amber", "red", "amber", "empty"]
+    assert list(tested["direction"]) == ["ok", "under", "under", "over", ""]
+    assert tested.loc["1", "ci_lower"] < 0.01 < tested.loc["1", "ci_upper"]
+    assert tested.loc["3", "p_value"] < 0.001 < tested.loc["1", "p_value"]
+    assert summary(tested) == {"grades_tested": 4.0, "grades_green": 1.0, "grades_amber": 2.0, "grades_red": 1.0}
+    one_sided = jeffreys_test(table, JeffreysConfig(sides="under")).set_index("grade")
+    assert one_sided.loc["4", "status"] == "green" and one_sided.loc["3", "status"] == "red"
+    with pytest.raises(ValueError, match="amber_confidence"):
+        JeffreysConfig(amber_confidence=0.999, red_confidence=0.95)
+
+
+def test_served_pd_is_floored():
+    from models.calibration import floor_pd
+
+    assert list(floor_pd(np.array([0.0, 1e-6, 0.0003, 0.2]))) == [0.0003, 0.0003, 0.0003, 0.2]
+    assert list(floor_pd(np.array([0.0001, 0.01]), 0.001)) == [0.001, 0.01]
 
 
 def test_calibration_and_master_scale():
