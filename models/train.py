@@ -48,7 +48,27 @@ class TrainResult:
     candidate_version: str | None = None
 
 
+def out_of_fold_scorecard_log_odds(train: pd.DataFrame, features: list[str], label: str, config: ModelConfig,
+                                   folds: int) -> np.ndarray:
+    """Log-odds of each training row from a scorecard (binning, selection and regression) fitted
+    without it; folds are contiguous blocks of snapshots (the frame is sorted by date).
+
+    A scorecard's own training rows are scored too confidently: its bins and coefficients were
+    chosen on them, so calibrating on them keeps the overfit slope (PDs too low at the safe end
+    and too high at the risky end out of time).
+    """
+    out = np.empty(len(train))
+    for block in np.array_split(np.arange(len(train)), folds):
+        mask = np.zeros(len(train), dtype=bool)
+        mask[block] = True
+        card, _ = fit_scorecard(train[~mask], features, label, config.scorecard)
+        out[mask] = card.log_odds(train.loc[mask])
+    return out
+
+
 def _calibration_sample(kind: str, data: TrainingData, config: ModelConfig, raw_fn) -> tuple[np.ndarray, np.ndarray]:
+    """``(raw log-odds, outcomes)`` the calibrator is fitted on: out-of-fold predictions on the training
+    sample (``fit_on: train``), or the model's predictions on the OOT sample (``fit_on: validation``)."""
     label = config.data.label_col
     if config.calibration.fit_on == "validation":
         return raw_fn(data.valid), data.valid[label].to_numpy()
@@ -58,7 +78,8 @@ def _calibration_sample(kind: str, data: TrainingData, config: ModelConfig, raw_
         raw = out_of_fold_log_odds(data.train, data.features, label, config.lightgbm, config.seed,
                                    config.calibration.cv_folds)
         return raw, data.train[label].to_numpy()
-    return raw_fn(data.train), data.train[label].to_numpy()
+    raw = out_of_fold_scorecard_log_odds(data.train, data.features, label, config, config.calibration.cv_folds)
+    return raw, data.train[label].to_numpy()
 
 
 def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
