@@ -1,12 +1,19 @@
 """Suggested five-category class and IFRS 9 stage of every active loan at a month-end.
 
-The class starts from the regulatory floor of the loan's days past due (configured floors,
+Default is decided by :func:`jobs.default_definition.in_default` on the loan's latest balance
+(days past due and status), the one definition the labels and the portfolio also use. The
+class starts from the regulatory floor of the loan's days past due (configured floors,
 2023 rules: any overdue => special mention, >90 => substandard, >270 => doubtful,
->360 => loss) and is raised, never lowered, by early warnings of high or critical
-severity and by restructuring. The IFRS 9 stage follows: stage 3 when credit-impaired
-(>90 DPD, or substandard or worse), stage 2 on a significant increase in credit risk
-(>30 DPD, special mention, or PD at least ``sicr_pd_ratio`` times its origination value),
-else stage 1. A loan officer confirms or overrides the suggestion.
+>360 => loss), is at least substandard when the loan is in default, and is raised, never
+lowered, by early warnings of high or critical severity and by restructuring. The IFRS 9
+stage follows: stage 3 (credit-impaired) when in default, stage 2 on a significant increase
+in credit risk (>30 DPD, special mention, or PD at least ``sicr_pd_ratio`` times its
+origination value), else stage 1. A loan officer confirms or overrides the suggestion.
+
+Substandard or worse, stage 3 and ``is_default`` are the same loans: the configuration is
+validated so that nothing but the default definition reaches substandard (the substandard
+days-past-due floor is the definition's threshold, a warning raises to special mention at
+most, and restructuring reaches substandard exactly when restructured is a default status).
 """
 
 from __future__ import annotations
@@ -17,40 +24,93 @@ from typing import Any, Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from jobs.default_definition import DefaultDefinition, in_default, past_due_default, status_default
 from jobs.watch_list import severity_rank
 from schemas.gold_scores import FIVE_CATEGORIES, LOAN_CLASSIFICATION, SEVERITIES
 
 SUBSTANDARD = FIVE_CATEGORIES.index("substandard") + 1
 SPECIAL_MENTION = FIVE_CATEGORIES.index("special_mention") + 1
+RESTRUCTURED = "restructured"
+# the one definition of default decides these; a profile setting them is refused
+REMOVED_KEYS = {"ifrs9.stage3_dpd": "stage 3 is a loan in default (default_definition)"}
+ONE_DEFINITION = ("the one definition of default (labels, IFRS 9 stage 3, the five categories and the portfolio "
+                  "all use default_definition; regulators and auditors reconcile their counts)")
+
+
+def _rank(name: str) -> int:
+    return FIVE_CATEGORIES.index(name) + 1
 
 
 @dataclass(frozen=True)
 class ClassificationConfig:
-    """The ``classification:`` section of the profile (see conf/default.yaml)."""
+    """The ``classification:`` section of the profile (see conf/default.yaml) and the default definition.
+
+    Validated on construction: unknown classes or severities, and any route to substandard other
+    than the default definition, are refused (see the module docstring).
+    """
 
     dpd_floors: tuple[tuple[int, str], ...]
     severity_floors: Mapping[str, str]
     restructured_floor: str
     stage2_dpd: int
-    stage3_dpd: int
     sicr_pd_ratio: float
     sicr_min_pd: float
+    default_definition: DefaultDefinition
+
+    def __post_init__(self) -> None:
+        classes = [c for _, c in self.dpd_floors] + list(self.severity_floors.values()) + [self.restructured_floor]
+        bad = ([c for c in classes if c not in FIVE_CATEGORIES]
+               + [s for s in self.severity_floors if s not in SEVERITIES])
+        if bad or not self.dpd_floors:
+            raise ValueError(f"classification config: unknown classes/severities {bad} or no dpd_floors")
+        self._check_default_floor()
+        self._check_severity_floors()
+        self._check_restructured_floor()
+
+    def _check_default_floor(self) -> None:
+        dpd_over = self.default_definition.dpd_over
+        serious = [dpd for dpd, name in self.dpd_floors if _rank(name) >= SUBSTANDARD]
+        if not serious or min(serious) != dpd_over:
+            found = f"more than {min(serious)} days past due" if serious else "no floor"
+            raise ValueError(
+                f"classification.dpd_floors: the substandard floor is at {found}, but default_definition.dpd_over "
+                f"is {dpd_over}. A loan must be substandard or worse exactly when it is in default under "
+                f"{ONE_DEFINITION}: give the first floor of substandard or worse dpd: {dpd_over}, or change "
+                f"default_definition.dpd_over.")
+
+    def _check_severity_floors(self) -> None:
+        raising = {s: c for s, c in self.severity_floors.items() if _rank(c) >= SUBSTANDARD}
+        if raising:
+            raise ValueError(
+                f"classification.severity_floors: {raising} would make a loan substandard or worse on an early "
+                f"warning alone. Substandard or worse means in default, but the labels and the portfolio decide "
+                f"default from days past due and status only (they cannot see warnings), so {ONE_DEFINITION} "
+                f"would be broken. Raise to special_mention at most; a judgement that a warned loan is "
+                f"substandard belongs in the loan officer's manual override of the suggested class.")
+
+    def _check_restructured_floor(self) -> None:
+        is_default_status = RESTRUCTURED in self.default_definition.statuses
+        if is_default_status != (_rank(self.restructured_floor) >= SUBSTANDARD):
+            want = "substandard or worse" if is_default_status else "below substandard"
+            raise ValueError(
+                f"classification.restructured_floor: {self.restructured_floor!r} must be {want} because "
+                f"default_definition.statuses {list(self.default_definition.statuses)} "
+                f"{'lists' if is_default_status else 'does not list'} restructured, and a loan must be substandard or "
+                f"worse exactly when it is in default under {ONE_DEFINITION}.")
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> "ClassificationConfig":
-        """Build and validate from ``settings.raw["classification"]``."""
+        """Build and validate from ``settings.raw["classification"]`` and ``settings.raw["default_definition"]``."""
         section = raw.get("classification") or {}
         floors = tuple(sorted((int(f["dpd"]), str(f["class"])) for f in section.get("dpd_floors", ())))
         ifrs9 = section.get("ifrs9") or {}
-        config = cls(floors, dict(section.get("severity_floors") or {}),
-                     str(section.get("restructured_floor", "substandard")), int(ifrs9.get("stage2_dpd", 30)),
-                     int(ifrs9.get("stage3_dpd", 90)), float(ifrs9.get("sicr_pd_ratio", 3.0)),
-                     float(ifrs9.get("sicr_min_pd", 0.05)))
-        classes = [c for _, c in config.dpd_floors] + list(config.severity_floors.values()) + [config.restructured_floor]
-        bad = [c for c in classes if c not in FIVE_CATEGORIES] + [s for s in config.severity_floors if s not in SEVERITIES]
-        if bad or not config.dpd_floors:
-            raise ValueError(f"classification config: unknown classes/severities {bad} or no dpd_floors")
-        return config
+        for key, why in REMOVED_KEYS.items():
+            if key.split(".", 1)[1] in ifrs9:
+                raise ValueError(f"classification.{key}: {why}; remove the key")
+        return cls(floors, dict(section.get("severity_floors") or {}),
+                   str(section.get("restructured_floor", "substandard")), int(ifrs9.get("stage2_dpd", 30)),
+                   float(ifrs9.get("sicr_pd_ratio", 3.0)), float(ifrs9.get("sicr_min_pd", 0.05)),
+                   DefaultDefinition.from_settings(raw))
 
 
 def _class_order() -> Column:
@@ -93,7 +153,7 @@ def classify(loans: DataFrame, *, warnings: DataFrame, scores: DataFrame, config
         warnings: ``early_warnings`` of the D(s).
         scores: ``risk_scores`` up to the last D (D's row gives pd and grade; the first score on or
             after a loan's start date its origination PD).
-        config: floors and IFRS 9 thresholds.
+        config: floors, IFRS 9 thresholds and the default definition.
 
     Returns:
         The ``loan_classification`` columns.
@@ -106,22 +166,28 @@ def classify(loans: DataFrame, *, warnings: DataFrame, scores: DataFrame, config
     frame = (active.join(worst, on=["loan_id", "snapshot_date"], how="left")
              .join(scores.select("uscc", "snapshot_date", "pd", "grade"), on=["uscc", "snapshot_date"], how="left")
              .join(origination_pd(contracts, scores), on="loan_id", how="left"))
-    dpd = F.col("days_past_due")
+    definition = config.default_definition
+    dpd, status = F.col("days_past_due"), F.col("loan_status")
+    is_default = in_default(dpd, status, definition)
     dpd_rank = _dpd_floor_rank(dpd, config)
     warn_rank = _severity_floor_rank(F.coalesce(F.col("sev_rank"), F.lit(0)), config)
-    restructured = F.col("loan_status") == "restructured"
-    restr_rank = F.when(restructured, F.lit(FIVE_CATEGORIES.index(config.restructured_floor) + 1)).otherwise(1)
-    rank = F.greatest(dpd_rank, warn_rank, restr_rank)
+    restructured = F.coalesce(status == RESTRUCTURED, F.lit(False))
+    restr_rank = F.when(restructured, F.lit(_rank(config.restructured_floor))).otherwise(1)
+    default_rank = F.when(is_default, F.lit(SUBSTANDARD)).otherwise(1)
+    rank = F.greatest(dpd_rank, warn_rank, restr_rank, default_rank)
+    other_status_default = status_default(status, definition) & ~restructured
     reasons = F.array_compact(F.array(
         F.when(dpd_rank > 1, F.format_string("%d days past due", dpd)),
         F.when(warn_rank > 1, F.concat(F.lit("warnings: "), F.array_join(F.col("signals"), ", "))),
-        F.when(restructured, F.lit("restructured"))))
+        F.when(restructured, F.lit("restructured")),
+        F.when(other_status_default, F.concat(F.lit("in default: "), status))))
     sicr = ((F.col("pd") >= F.col("pd_at_origination") * config.sicr_pd_ratio) & (F.col("pd") >= config.sicr_min_pd))
-    stage = (F.when((dpd > config.stage3_dpd) | (rank >= SUBSTANDARD), 3)
+    stage = (F.when(is_default, 3)
              .when((dpd > config.stage2_dpd) | (rank >= SPECIAL_MENTION) | F.coalesce(sicr, F.lit(False)), 2)
              .otherwise(1))
-    stage_reason = (F.when(dpd > config.stage3_dpd, F.format_string("credit-impaired: %d days past due", dpd))
-                    .when(rank >= SUBSTANDARD, "credit-impaired: substandard or worse")
+    stage_reason = (F.when(past_due_default(dpd, definition),
+                           F.format_string("credit-impaired: %d days past due", dpd))
+                    .when(is_default, F.concat(F.lit("credit-impaired: "), status))
                     .when(dpd > config.stage2_dpd, F.format_string("SICR: %d days past due", dpd))
                     .when(rank >= SPECIAL_MENTION, "SICR: special mention")
                     .when(F.coalesce(sicr, F.lit(False)), F.format_string(
@@ -132,5 +198,5 @@ def classify(loans: DataFrame, *, warnings: DataFrame, scores: DataFrame, config
         "loan_status", F.element_at(_class_order(), dpd_rank).alias("dpd_floor_class"),
         F.element_at(_class_order(), rank).alias("suggested_class"), reasons.alias("class_reasons"),
         "pd", "grade", "pd_at_origination", stage.cast("int").alias("ifrs9_stage"), stage_reason.alias("stage_reason"),
-        ((dpd > config.stage3_dpd) | (rank >= SUBSTANDARD)).alias("is_default"),
+        is_default.alias("is_default"),
     ).select(*LOAN_CLASSIFICATION.columns)

@@ -50,8 +50,9 @@ ENTERPRISE_FEATURES = register(TableSpec(
 DEFAULT_LABELS = register(TableSpec(
     "default_labels", "gold",
     StructType(_keys() + [
-        column("default_12m", B, "a loan of the enterprise defaults (first reaches 90+ DPD, is restructured "
-               "= substandard, or written off) in (D, D + 12 months]", nullable=False),
+        column("default_12m", B, "a loan of the enterprise defaults (first balance in default by "
+               "default_definition: more than 90 DPD, restructured = substandard, or written off) in "
+               "(D, D + 12 months]", nullable=False),
         column("default_date", D, "first default date in (D, D + 12 months]; null when none"),
         column("in_default_at_snapshot", B, "a loan already defaulted on or before D (exclude from modelling)",
                nullable=False),

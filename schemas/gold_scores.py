@@ -91,15 +91,17 @@ LOAN_CLASSIFICATION = register(TableSpec(
         column("loan_status", S, "contract status on that balance"),
         column("dpd_floor_class", S, "five-category floor from days past due", nullable=False,
                allowed=FIVE_CATEGORIES),
-        column("suggested_class", S, "suggested five-category class: the floor, raised by warnings and "
-               "restructuring", nullable=False, allowed=FIVE_CATEGORIES),
+        column("suggested_class", S, "suggested five-category class: the floor, at least substandard in "
+               "default, raised by warnings (to special mention at most) and restructuring", nullable=False,
+               allowed=FIVE_CATEGORIES),
         column("class_reasons", ArrayType(S), "why the class is above normal", nullable=False),
         column("pd", F, "PD on D (null when the borrower was not scored)"),
         column("grade", S, "grade on D"),
         column("pd_at_origination", F, "PD of the first score on or after the loan's start date"),
         column("ifrs9_stage", I, "IFRS 9 stage 1, 2 or 3", nullable=False, allowed=(1, 2, 3)),
         column("stage_reason", S, "why the stage", nullable=False),
-        column("is_default", B, "default definition met on D (90+ DPD, substandard or worse)", nullable=False),
+        column("is_default", B, "in default on D by default_definition (more than 90 DPD, or restructured); "
+               "the same loans as stage 3 and as substandard or worse", nullable=False),
     ]),
     keys=("loan_id", "snapshot_date"), partition_by=("snapshot_month",),
     description="suggested five-category class and IFRS 9 stage of every active loan at each month-end"))

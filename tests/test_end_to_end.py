@@ -6,7 +6,8 @@ the code they test:
 
 - ``tests/jobs/features/sim_signal.py``: features rank later defaults out of time (issue 4);
 - ``tests/models/sim_champion.py``: the champion's out-of-time AUC and calibration by grade (issue 5);
-- ``tests/jobs/sim_scoring.py``: scoring, warnings, watch list, classes and the report in Chromium.
+- ``tests/jobs/sim_scoring.py``: scoring, warnings, watch list, classes, the report in Chromium and
+  one definition of default across labels, classes, IFRS 9 stages and the portfolio (issue 31).
 """
 
 from tests.jobs.features.sim_signal import *  # noqa: F401,F403

@@ -17,6 +17,7 @@ from typing import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from jobs.default_definition import DefaultDefinition
 from jobs.features import consistency, court, labels, loans, profile, tax, transactions, utility
 from jobs.features.catalogue import FEATURES_VERSION, fill_values, names
 from jobs.features.pit import SNAPSHOT, AsOf, add_months, snapshot_month, to_snapshots
@@ -98,15 +99,16 @@ def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: 
 
 
 def labels_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, observed_until: dt.date | None,
-                 built_from: str) -> DataFrame:
+                 built_from: str, definition: DefaultDefinition) -> DataFrame:
     """``default_labels`` rows for the snapshots ``as_of`` (population: enterprises known on D).
 
     Args:
         silver: needs ``enterprises`` and ``loan_balances`` (the *unfiltered* balances, or at
             least all default rows: labels look 12 months ahead and far back).
         observed_until: last as_of_date in loan_balances known to the build.
+        definition: the default definition (``default_definition:`` of the profile).
     """
     population = profile.transform(silver["enterprises"], as_of=as_of)
     labelled = labels.transform(silver["loan_balances"], population=population, as_of=as_of,
-                                observed_until=observed_until)
+                                observed_until=observed_until, definition=definition)
     return labelled.select(*labels.OUTPUT, F.lit(built_from).alias("_built_from"))

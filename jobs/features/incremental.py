@@ -25,6 +25,7 @@ from typing import Mapping, Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.default_definition import DefaultDefinition
 from jobs.features import labels, tax, utility
 from jobs.features.pit import MONTH_START, SNAPSHOT, available_month, months_back, snapshots_frame
 from jobs.features.transactions import LOOKBACK_MONTHS as DAILY_LOOKBACK
@@ -43,7 +44,7 @@ def _in_daily_window() -> Column:
     return months_back(F.col("avail_month")).between(0, DAILY_LOOKBACK - 1)
 
 
-def _impacts(table: str, changes: DataFrame) -> tuple[DataFrame, Column]:
+def _impacts(table: str, changes: DataFrame, definition: DefaultDefinition) -> tuple[DataFrame, Column]:
     """Distinct change keys of ``table`` and the condition pairing them with affected snapshots."""
     if table in UNBOUNDED:
         return changes.select("known_from").distinct(), _known()
@@ -54,7 +55,7 @@ def _impacts(table: str, changes: DataFrame) -> tuple[DataFrame, Column]:
         return changes.select(available_month(F.col("txn_date")).alias("avail_month")).distinct(), _in_daily_window()
     if table == "loan_balances":
         keys = changes.select(F.col("as_of_date"), available_month(F.col("as_of_date")).alias("avail_month"),
-                              labels.is_default_row().alias("is_default")).distinct()
+                              labels.is_default_row(definition).alias("is_default")).distinct()
         day, date = F.col(SNAPSHOT), F.col("as_of_date")
         in_label_window = (date > day) & (date <= F.add_months(day, labels.HORIZON_MONTHS))
         return keys, _in_daily_window() | in_label_window | (F.col("is_default") & (date <= day))
@@ -74,7 +75,7 @@ def _censoring_changes(spark: SparkSession, snapshots: Sequence[dt.date],
 
 def affected_snapshots(changes: Mapping[str, DataFrame], *, snapshots: Sequence[dt.date],
                        observed_before: Mapping[dt.date, dt.date | None] | None = None,
-                       observed_now: dt.date | None = None) -> list[dt.date]:
+                       observed_now: dt.date | None = None, definition: DefaultDefinition) -> list[dt.date]:
     """The already-built snapshots that the silver ``changes`` make stale.
 
     Args:
@@ -83,6 +84,7 @@ def affected_snapshots(changes: Mapping[str, DataFrame], *, snapshots: Sequence[
         snapshots: the built snapshot dates to check (month-ends).
         observed_before: snapshot -> ``observed_until`` its labels were built with.
         observed_now: last as_of_date in loan_balances now.
+        definition: the default definition the labels are built with.
 
     Returns:
         Sorted snapshot dates to rebuild.
@@ -95,7 +97,7 @@ def affected_snapshots(changes: Mapping[str, DataFrame], *, snapshots: Sequence[
         return []
     snaps = F.broadcast(snapshots_frame(spark, list(snapshots)).select(SNAPSHOT, MONTH_START))
     for table, rows in sorted(changes.items()):
-        keys, condition = _impacts(table, rows)
+        keys, condition = _impacts(table, rows, definition)
         hits = keys.join(snaps, on=condition, how="inner").select(SNAPSHOT).distinct()
         affected |= {r[SNAPSHOT] for r in hits.collect()}
     if observed_before is not None:

@@ -1,8 +1,8 @@
 """Default labels: did the enterprise default within 12 months after the snapshot?
 
-Default (domain brief): a loan 90+ days past due, classified substandard or worse
-(restructured loans are classified substandard) or written off. The default date of
-a loan is the first business date its balance shows one of these. Labels look into
+Default is :func:`jobs.default_definition.in_default` on a balance row (its days past due
+and status): the one definition the loan classification and the portfolio also use. The
+default date of a loan is the first business date its balance is in default. Labels look into
 the future on purpose; they are never inputs to features. ``censored`` marks
 snapshots with fewer than 12 months of balances observed after D, where a later
 default may still appear.
@@ -15,29 +15,26 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from jobs.default_definition import DefaultDefinition, in_default
 from jobs.features.pit import AsOf, SNAPSHOT
 
-DEFAULT_DPD = 90
-DEFAULT_STATUSES = ("written_off", "restructured")
 HORIZON_MONTHS = 12
 OUTPUT = [SNAPSHOT, "snapshot_month", "uscc", "default_12m", "default_date", "in_default_at_snapshot",
           "observed_months", "censored", "observed_until"]
 
 
-def is_default_row(dpd: Column | None = None, status: Column | None = None) -> Column:
-    """Condition on a balance row: it shows a default."""
-    dpd = F.col("days_past_due") if dpd is None else dpd
-    status = F.col("status") if status is None else status
-    return F.coalesce(dpd >= DEFAULT_DPD, F.lit(False)) | F.coalesce(status.isin(*DEFAULT_STATUSES), F.lit(False))
+def is_default_row(definition: DefaultDefinition) -> Column:
+    """Condition on a silver ``loan_balances`` row (days_past_due, status): the loan is in default on its date."""
+    return in_default(F.col("days_past_due"), F.col("status"), definition)
 
 
-def loan_default_dates(balances: DataFrame) -> DataFrame:
-    """First default date of every loan that defaulted.
+def loan_default_dates(balances: DataFrame, *, definition: DefaultDefinition) -> DataFrame:
+    """First default date of every loan that defaulted: its first balance date in default.
 
     Returns:
         ``uscc``, ``loan_id``, ``default_date``.
     """
-    return (balances.where(is_default_row())
+    return (balances.where(is_default_row(definition))
             .groupBy("uscc", "loan_id").agg(F.min("as_of_date").alias("default_date")))
 
 
@@ -49,7 +46,7 @@ def observed_months(observed_until: Column, snapshot: Column) -> Column:
 
 
 def transform(balances: DataFrame, *, population: DataFrame, as_of: AsOf | None = None,
-              observed_until: dt.date | None) -> DataFrame:
+              observed_until: dt.date | None, definition: DefaultDefinition) -> DataFrame:
     """Labels per enterprise and snapshot.
 
     Args:
@@ -58,13 +55,15 @@ def transform(balances: DataFrame, *, population: DataFrame, as_of: AsOf | None 
         population: ``uscc``, ``snapshot_date``, ``snapshot_month`` (the feature population).
         as_of: unused (the population carries the snapshots); kept for the family signature.
         observed_until: last as_of_date in loan_balances known to the build.
+        definition: the default definition (``default_definition:`` of the profile).
 
     Returns:
         ``snapshot_date``, ``snapshot_month``, ``uscc``, ``default_12m``, ``default_date``,
         ``in_default_at_snapshot``, ``observed_months``, ``censored``, ``observed_until``.
     """
     day = F.col(SNAPSHOT)
-    defaults = loan_default_dates(balances).select("uscc", F.col("default_date").alias("_loan_default"))
+    defaults = (loan_default_dates(balances, definition=definition)
+                .select("uscc", F.col("default_date").alias("_loan_default")))
     horizon_end = F.add_months(day, HORIZON_MONTHS)
     after = (F.col("_loan_default") > day) & (F.col("_loan_default") <= horizon_end)
     per_enterprise = (population.select("uscc", SNAPSHOT, "snapshot_month")

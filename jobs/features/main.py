@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.default_definition import DefaultDefinition
 from jobs.features import labels, txn_months
 from jobs.features.build import SILVER_TABLES, built_from_json, features_frame, labels_frame, silver_filters
 from jobs.features.incremental import affected_snapshots
@@ -58,9 +59,11 @@ def build_snapshots(spark: SparkSession, as_of: AsOf, *, settings: Settings | No
     txn_months.refresh(spark, days, version=versions["transactions"], settings=settings)
     buckets = txn_months.read_buckets(spark, days, settings=settings)
     features = features_frame(silver, as_of=days, built_from=lineage, txn_buckets=buckets)
+    definition = DefaultDefinition.from_settings(settings.raw)
     label_input = {"enterprises": silver["enterprises"],
-                   "loan_balances": full["loan_balances"].where(labels.is_default_row())}
-    label_rows = labels_frame(label_input, as_of=days, observed_until=observed_until, built_from=lineage)
+                   "loan_balances": full["loan_balances"].where(labels.is_default_row(definition))}
+    label_rows = labels_frame(label_input, as_of=days, observed_until=observed_until, built_from=lineage,
+                              definition=definition)
     condition = _months_condition(days)
     io.replace_where(features, FEATURES_TABLE, condition, settings=settings)
     io.replace_where(label_rows, LABELS_TABLE, condition, settings=settings)
@@ -136,7 +139,8 @@ def plan_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *,
     balances = io.read(spark, "loan_balances", version=versions["loan_balances"] if versions else None,
                        settings=settings)
     now = balances.agg(F.max("as_of_date")).first()[0]
-    stale = affected_snapshots(changes, snapshots=present, observed_before=observed, observed_now=now)
+    stale = affected_snapshots(changes, snapshots=present, observed_before=observed, observed_now=now,
+                               definition=DefaultDefinition.from_settings(settings.raw))
     return sorted(set(wanted) - set(present) | set(stale))
 
 

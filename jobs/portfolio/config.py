@@ -11,9 +11,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from jobs.default_definition import DefaultDefinition
+
 LOSS_ORDERS = ("el_desc", "pd_desc", "loan_id")
 LGD_KEYS = ("guarantee_type", "collateral_type", "product")
 SHARED_POOL = "shared"
+# the one definition of default decides this; a profile setting it is refused
+REMOVED_KEYS = {"default_dpd": "a loan in default (PD 1) is decided by default_definition"}
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,9 @@ class PortfolioConfig:
         fund_balance: balance of the shared fund pool (CNY).
         fund_balance_by_product: product -> balance of its own pool.
         loss_order: el_desc, pd_desc or loan_id (ties by loan_id).
-        default_dpd: more days past due than this (or restructured) is default: PD 1.
         unscored_pd: PD of an active loan whose borrower has no score on D.
         top_n_borrowers: size of the top-borrower concentration share.
+        default_definition: the ``default_definition:`` section; a loan in default has PD 1.
     """
 
     lgd_rules: tuple[LgdRule, ...] = ()
@@ -52,9 +56,9 @@ class PortfolioConfig:
     fund_balance: float = 0.0
     fund_balance_by_product: Mapping[str, float] = field(default_factory=dict)
     loss_order: str = "el_desc"
-    default_dpd: int = 90
     unscored_pd: float = 0.30
     top_n_borrowers: int = 10
+    default_definition: DefaultDefinition = field(kw_only=True)
 
     @property
     def pool_balances(self) -> dict[str, float]:
@@ -72,8 +76,9 @@ class PortfolioConfig:
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any], **overrides: Any) -> "PortfolioConfig":
-        """Build from ``settings.raw["portfolio"]``; ``overrides`` replace single attributes."""
-        return from_mapping(raw.get("portfolio") or {}, **overrides)
+        """Build from ``settings.raw`` (``portfolio``, ``default_definition``); ``overrides`` replace attributes."""
+        return from_mapping(raw.get("portfolio") or {}, default_definition=DefaultDefinition.from_settings(raw),
+                            **overrides)
 
 
 def _fraction(value: Any, where: str) -> float:
@@ -107,12 +112,16 @@ def _lgd_rules(section: Mapping[str, Any]) -> tuple[LgdRule, ...]:
     return tuple(rules)
 
 
-def from_mapping(section: Mapping[str, Any], **overrides: Any) -> PortfolioConfig:
+def from_mapping(section: Mapping[str, Any], *, default_definition: DefaultDefinition,
+                 **overrides: Any) -> PortfolioConfig:
     """Build and validate a :class:`PortfolioConfig` from the ``portfolio:`` mapping.
 
     Raises:
         ValueError: naming the key of any invalid value.
     """
+    for key, why in REMOVED_KEYS.items():
+        if key in section:
+            raise ValueError(f"portfolio.{key}: {why}; remove the key")
     lgd, ccf, fund = section.get("lgd") or {}, section.get("ccf") or {}, section.get("fund") or {}
     config = PortfolioConfig(
         lgd_rules=_lgd_rules(lgd),
@@ -123,17 +132,17 @@ def from_mapping(section: Mapping[str, Any], **overrides: Any) -> PortfolioConfi
         fund_balance_by_product={str(k): _amount(v, f"fund.balance_by_product.{k}")
                                  for k, v in (fund.get("balance_by_product") or {}).items()},
         loss_order=str(fund.get("loss_order", "el_desc")),
-        default_dpd=int(section.get("default_dpd", 90)),
         unscored_pd=_fraction(section.get("unscored_pd", 0.30), "unscored_pd"),
         top_n_borrowers=int(section.get("top_n_borrowers", 10)),
+        default_definition=default_definition,
     )
     config = PortfolioConfig(**{**asdict_shallow(config), **overrides})
     if config.loss_order not in LOSS_ORDERS:
         raise ValueError(f"portfolio.fund.loss_order: {config.loss_order!r}; allowed: {LOSS_ORDERS}")
     if SHARED_POOL in config.fund_balance_by_product:
         raise ValueError(f"portfolio.fund.balance_by_product: {SHARED_POOL!r} is reserved for the shared pool")
-    if config.top_n_borrowers < 1 or config.default_dpd < 0:
-        raise ValueError("portfolio: top_n_borrowers must be >= 1 and default_dpd >= 0")
+    if config.top_n_borrowers < 1:
+        raise ValueError("portfolio.top_n_borrowers: must be >= 1")
     _amount(config.fund_balance, "fund.balance")
     return config
 

@@ -14,10 +14,9 @@ from typing import Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from jobs.default_definition import in_default
 from jobs.portfolio.config import SHARED_POOL, PortfolioConfig
 from schemas.gold_portfolio import PORTFOLIO_RISK, UNKNOWN
-
-RESTRUCTURED = "restructured"  # classified substandard or worse: default by definition
 
 
 def lookup(column: Column, mapping: Mapping[str, float], default: float) -> Column:
@@ -41,17 +40,20 @@ def lgd_columns(config: PortfolioConfig) -> tuple[Column, Column]:
 
 
 def _pd_columns(config: PortfolioConfig) -> tuple[Column, Column]:
-    in_default = ((F.col("days_past_due") > config.default_dpd)
-                  | F.coalesce(F.col("loan_status") == F.lit(RESTRUCTURED), F.lit(False)))
+    """``(pd_source, pd)``: PD 1 for a loan in default by the one definition, else its borrower's score."""
+    defaulted = in_default(F.col("days_past_due"), F.col("loan_status"), config.default_definition)
     has_score = F.col("score_pd").isNotNull()
-    source = F.when(in_default, "in_default").when(has_score, "model").otherwise("unscored")
-    pd_ = F.when(in_default, 1.0).when(has_score, F.col("score_pd")).otherwise(F.lit(config.unscored_pd))
+    source = F.when(defaulted, "in_default").when(has_score, "model").otherwise("unscored")
+    pd_ = F.when(defaulted, 1.0).when(has_score, F.col("score_pd")).otherwise(F.lit(config.unscored_pd))
     return source, pd_.cast("double")
 
 
 def exposures(loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *,
               config: PortfolioConfig) -> DataFrame:
     """PD, LGD, EAD and EL of every active loan, before the fund.
+
+    A loan in default on D (:func:`jobs.default_definition.in_default` of its days past due and
+    status) has PD 1 (``pd_source = in_default``).
 
     Args:
         loans: :func:`jobs.loan_state.loan_state` of D (uscc, loan_id, snapshot_date,

@@ -2,7 +2,8 @@
 
 The champion registered by ``sim_pipeline`` scores the last months through
 ``mlflow.pyfunc.spark_udf``; warnings, the watch list and the loan classes are built for the
-last year; the report is rendered in a real headless Chromium.
+last year; the report is rendered in a real headless Chromium. Labels, classes, stages and the
+portfolio's PD 1 are checked against the one definition of default on every monitored loan-month.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -163,3 +165,89 @@ def test_scoring_throughput_scores_replicated_rows_like_the_originals(spark, mon
     assert result["base_rows"] == base and [r["rows"] for r in result["runs"]] == [2 * base, 6 * base]
     assert all(r["seconds"] > 0 and r["rows_per_s"] > 0 for r in result["runs"])
     assert result["model"] == f"{model.name} v{model.version}"
+
+
+def test_labels_classes_stages_and_portfolio_agree_on_one_definition_of_default(spark, monitored):
+    """On every loan-month of the monitored year, the tables that say "default" say it of the same loans.
+
+    Mapping between the grains: ``default_labels`` is per enterprise (``uscc``) and month-end D;
+    ``loan_classification`` and ``portfolio_risk`` are per loan (``loan_id``) and D. A loan belongs
+    to the enterprise in its ``uscc`` column (the contract's borrower, carried from silver ``loans``
+    by ``jobs.loan_state.loan_state`` into both loan tables), and an enterprise is in default on D
+    when any of its loans is. So the label side follows from the loan side, not conversely: a label
+    keeps a default once it happened, and it sees the balance dated D itself, which the month-end
+    loan tables only see from D + 1 (T+1).
+    """
+    from jobs.default_definition import DefaultDefinition, in_default
+    from jobs.loan_classification import SUBSTANDARD, class_rank
+    from jobs.portfolio.config import PortfolioConfig
+    from jobs.portfolio.main import read_inputs
+    from jobs.portfolio.risk import portfolio_risk
+    from jobs.post_loan import read_loan_state
+
+    m = monitored
+    days = m.monitored
+    definition = DefaultDefinition.from_settings(m.settings.raw)
+    decided = in_default(F.col("days_past_due"), F.col("loan_status"), definition)
+    # every loan known on each D (active or not: a written-off balance is a default too)
+    state = (read_loan_state(spark, days, m.settings)
+             .select("uscc", "loan_id", "snapshot_date", "balance_date", "is_active", decided.alias("in_default"))
+             .toPandas())
+    labels = (_read(spark, m, "default_labels").where(F.col("snapshot_date").isin(*days))
+              .select("uscc", "snapshot_date", "in_default_at_snapshot", "default_date").toPandas())
+    classes = (_read(spark, m, "loan_classification").where(F.col("snapshot_date").isin(*days))
+               .select("uscc", "loan_id", "snapshot_date", "ifrs9_stage", "is_default",
+                       (class_rank(F.col("suggested_class")) >= SUBSTANDARD).alias("substandard_or_worse"),
+                       decided.alias("in_default"))
+               .toPandas())
+
+    for frame, columns in ((state, ["balance_date"]), (labels, ["default_date"])):
+        for column in columns:
+            frame[column] = pd.to_datetime(frame[column])
+
+    # 1. a borrower with a loan in default on D is in default at the snapshot D in its labels
+    defaulted = state[state["in_default"]].merge(labels, on=["uscc", "snapshot_date"], how="left")
+    missed = defaulted[~defaulted["in_default_at_snapshot"].eq(True)]
+    assert len(missed) == 0, missed
+
+    # 2. a loan whose latest balance before S is not in default but which is in default on the next
+    #    month-end D first defaulted on a balance date in [S, its balance date of D]: the borrower's
+    #    label of S is in default already (the balance dated S) or defaults by that date
+    index = {day: i for i, day in enumerate(days)}
+    state["month_i"] = state["snapshot_date"].map(index)
+    before = state[~state["in_default"] & state["balance_date"].notna()].assign(next_i=state["month_i"] + 1)
+    after = (state[state["in_default"]][["loan_id", "month_i", "balance_date"]]
+             .rename(columns={"month_i": "next_i", "balance_date": "in_default_by"}))
+    turned = (before.merge(after, on=["loan_id", "next_i"], how="inner")
+              .merge(labels, on=["uscc", "snapshot_date"], how="left"))
+    by_label = turned["in_default_at_snapshot"].eq(True) | (turned["default_date"] <= turned["in_default_by"])
+    assert by_label.all(), turned[~by_label]
+
+    # 3. classification: is_default is the definition on the row's own balance, and stage 3 and
+    #    substandard-or-worse are exactly the loans in default; its loans are loan_state's active ones
+    checks = {"in_default": classes["in_default"], "stage 3": classes["ifrs9_stage"] == 3,
+              "substandard or worse": classes["substandard_or_worse"]}
+    for name, flag in checks.items():
+        assert (flag == classes["is_default"]).all(), (name, classes[flag != classes["is_default"]])
+    active = state[state["is_active"]]
+    joined = classes.merge(active, on=["loan_id", "snapshot_date"], how="inner", suffixes=("", "_state"))
+    assert len(joined) == len(classes) == len(active)
+    assert (joined["is_default"] == joined["in_default_state"]).all()
+
+    # 4. portfolio_risk of the month-end with the most loans in default: PD 1 exactly for them
+    busiest = classes.groupby("snapshot_date")["is_default"].sum().idxmax()
+    loans, scores, places = read_inputs(spark, busiest, m.settings)
+    risk = (portfolio_risk(loans, scores, places, config=PortfolioConfig.from_settings(m.settings.raw))
+            .select("loan_id", "pd_source", "pd").toPandas())
+    month = classes[classes["snapshot_date"] == busiest].merge(risk, on="loan_id", how="outer", indicator=True)
+    assert (month["_merge"] == "both").all(), month[month["_merge"] != "both"]
+    pd_one = month["pd_source"] == "in_default"
+    assert (pd_one == month["is_default"]).all() and (month.loc[pd_one, "pd"] == 1.0).all()
+
+    counts = {"loan-months in default": len(defaulted), "turning to default": len(turned),
+              "classified loan-months": len(classes), "classified in default": int(classes["is_default"].sum()),
+              f"PD 1 on {busiest}": int(pd_one.sum())}
+    print(f"\none default definition on simulator data: {counts}")
+    # the session's simulated book gives 143, 9, 94 and 11: enough of each for the checks above to bite
+    assert (len(defaulted) >= 20 and len(turned) >= 3 and counts["classified in default"] >= 20
+            and pd_one.sum() >= 3), counts

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from jobs.default_definition import DefaultDefinition
 from jobs.loan_classification import ClassificationConfig, classify
 from jobs.watch_list import watch_list
 from riskpipe.config import load_settings
@@ -68,14 +70,71 @@ def test_warnings_and_restructuring_raise_the_class_but_never_lower_the_floor(sp
     out = {r["loan_id"]: r for r in classify(loans, warnings=warnings, scores=_scores(spark, []),
                                             config=config).collect()}
     assert set(out) == {"CRIT", "HIGH", "LOW", "RESTR", "LOSS"}   # inactive loans are not classified
-    assert out["CRIT"]["suggested_class"] == "substandard" and out["CRIT"]["ifrs9_stage"] == 3
+    # a critical warning raises to special mention only: substandard would be a default the labels and
+    # the portfolio cannot see (an officer's manual override may still judge the loan substandard)
+    assert out["CRIT"]["suggested_class"] == "special_mention" and out["CRIT"]["ifrs9_stage"] == 2
+    assert not out["CRIT"]["is_default"]
     assert out["CRIT"]["class_reasons"] == ["warnings: COURT_DISHONEST_DEBTOR"]
     assert out["HIGH"]["suggested_class"] == "special_mention" and out["HIGH"]["ifrs9_stage"] == 2
     assert out["LOW"]["suggested_class"] == "normal" and out["LOW"]["ifrs9_stage"] == 1
     assert out["RESTR"]["suggested_class"] == "substandard" and out["RESTR"]["is_default"]
+    assert out["RESTR"]["ifrs9_stage"] == 3 and out["RESTR"]["stage_reason"] == "credit-impaired: restructured"
     assert out["LOSS"]["suggested_class"] == "loss"
     for row in out.values():
         assert FIVE_CATEGORIES.index(row["suggested_class"]) >= FIVE_CATEGORIES.index(row["dpd_floor_class"])
+
+
+def test_default_stage_3_and_substandard_follow_the_default_definition(spark, config):
+    raw = copy.deepcopy(load_settings().raw)
+    raw["default_definition"] = {"dpd_over": 60, "statuses": ["restructured"]}
+    raw["classification"]["dpd_floors"] = [{"dpd": 0, "class": "special_mention"},
+                                           {"dpd": 60, "class": "substandard"}, {"dpd": 360, "class": "loss"}]
+    other = ClassificationConfig.from_settings(raw)
+    assert other.default_definition == DefaultDefinition(dpd_over=60, statuses=("restructured",))
+    loans = _loans(spark, [("D60", 60, "active", True), ("D61", 61, "active", True),
+                           ("R", 0, "restructured", True), ("NULL", 0, None, True)])
+    out = {r["loan_id"]: r for r in classify(loans, warnings=_warnings(spark, []), scores=_scores(spark, []),
+                                            config=other).collect()}
+    got = {k: (r["is_default"], r["ifrs9_stage"], r["suggested_class"]) for k, r in out.items()}
+    assert got == {"D60": (False, 2, "special_mention"), "D61": (True, 3, "substandard"),
+                   "R": (True, 3, "substandard"), "NULL": (False, 1, "normal")}
+    assert out["D61"]["stage_reason"] == "credit-impaired: 61 days past due"
+
+
+def _raw(**changes):
+    """The default profile with ``classification`` / ``default_definition`` keys replaced."""
+    raw = copy.deepcopy(load_settings().raw)
+    for path, value in changes.items():
+        section, key = path.split("__")
+        raw[section][key] = value
+    return raw
+
+
+@pytest.mark.parametrize("changes, message", [
+    # the substandard floor must be the definition's threshold
+    ({"classification__dpd_floors": [{"dpd": 0, "class": "special_mention"}, {"dpd": 60, "class": "substandard"}]},
+     r"dpd_floors: the substandard floor is at more than 60 days past due, but default_definition.dpd_over is 90"),
+    ({"classification__dpd_floors": [{"dpd": 0, "class": "special_mention"}, {"dpd": 120, "class": "doubtful"}]},
+     r"dpd_floors: .* more than 120 days"),
+    ({"classification__dpd_floors": [{"dpd": 0, "class": "special_mention"}]}, r"dpd_floors: .* at no floor"),
+    ({"default_definition__dpd_over": 30}, r"default_definition.dpd_over is 30"),
+    # no warning may make a loan substandard: labels and the portfolio cannot see warnings
+    ({"classification__severity_floors": {"critical": "substandard"}},
+     r"severity_floors: .*critical.*cannot see warnings.*manual override"),
+    ({"classification__severity_floors": {"high": "doubtful"}}, r"severity_floors: .*high"),
+    # restructuring reaches substandard exactly when restructured is a default status
+    ({"classification__restructured_floor": "special_mention"}, r"restructured_floor: .* substandard or worse"),
+    ({"default_definition__statuses": ["written_off"]}, r"restructured_floor: .* below substandard"),
+    ({"classification__ifrs9": {"stage2_dpd": 30, "stage3_dpd": 90}}, r"stage3_dpd: stage 3 is a loan in default"),
+])
+def test_configuration_that_would_break_the_one_default_definition_is_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ClassificationConfig.from_settings(_raw(**changes))
+
+
+def test_the_default_profile_raises_critical_warnings_to_special_mention_only(config):
+    assert config.severity_floors == {"high": "special_mention", "critical": "special_mention"}
+    assert config.default_definition == DefaultDefinition.from_settings(load_settings().raw)
 
 
 def test_a_sharp_pd_increase_since_origination_is_stage_2(spark, config):

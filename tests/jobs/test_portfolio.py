@@ -4,10 +4,12 @@ order, breakdowns that reconcile, concentration and adequacy."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+from jobs.default_definition import DefaultDefinition
 from jobs.portfolio import PortfolioConfig, portfolio_tables
 from jobs.portfolio.config import LOSS_ORDERS, SHARED_POOL, from_mapping
 from jobs.portfolio.risk import portfolio_risk
@@ -19,12 +21,13 @@ from tests.jobs.portfolio_data import Loan, loan_frame, place_frame, score_frame
 LGD_RULES = [{"collateral_type": "real_estate", "lgd": 0.3}, {"guarantee_type": "credit", "lgd": 0.8},
              {"guarantee_type": "fund_guarantee", "collateral_type": "none", "lgd": 0.6}]
 SECTION = {"lgd": {"default": 0.9, "rules": LGD_RULES}, "ccf": {"default": 0.4, "by_product": {"P2": 1.0}},
-           "fund": {"balance": 1.0e9}, "unscored_pd": 0.25, "default_dpd": 90}
+           "fund": {"balance": 1.0e9}, "unscored_pd": 0.25}
+DEFINITION = DefaultDefinition(dpd_over=90, statuses=("restructured", "written_off"))
 SUMS = ("n_loans", "ead", "el", "bank_el", "fund_el", "fund_claim")
 
 
-def _risk(spark, loans, scores, places=None, section=SECTION, **overrides):
-    config = from_mapping(section, **overrides)
+def _risk(spark, loans, scores, places=None, section=SECTION, definition=DEFINITION, **overrides):
+    config = from_mapping(section, default_definition=definition, **overrides)
     places = place_frame(spark, places or {x.borrower: ("c", "i") for x in loans})
     return portfolio_risk(loan_frame(spark, loans), score_frame(spark, scores), places, config=config)
 
@@ -32,15 +35,17 @@ def _risk(spark, loans, scores, places=None, section=SECTION, **overrides):
 def test_the_default_profile_is_a_valid_portfolio_configuration():
     config = PortfolioConfig.from_settings(load_settings().raw)
     assert config.lgd_rules and config.fund_balance > 0 and config.loss_order in LOSS_ORDERS
+    assert config.default_definition == DefaultDefinition.from_settings(load_settings().raw)
 
 
 @pytest.mark.parametrize("section, key", [
     ({"lgd": {"default": 1.5}}, "lgd.default"), ({"ccf": {"by_product": {"P": "x"}}}, "ccf.by_product.P"),
     ({"fund": {"balance": -1}}, "fund.balance"), ({"fund": {"loss_order": "random"}}, "fund.loss_order"),
-    ({"lgd": {"rules": [{"collateral": "x", "lgd": 0.1}]}}, "lgd.rules[0]")])
+    ({"lgd": {"rules": [{"collateral": "x", "lgd": 0.1}]}}, "lgd.rules[0]"),
+    ({"default_dpd": 90}, "default_dpd: a loan in default (PD 1) is decided by default_definition")])
 def test_a_bad_configuration_value_is_an_error_naming_its_key(section, key):
-    with pytest.raises(ValueError, match=key.replace("[", r"\[").replace("]", r"\]")):
-        from_mapping(section)
+    with pytest.raises(ValueError, match=re.escape(key)):
+        from_mapping(section, default_definition=DEFINITION)
 
 
 def test_lgd_ccf_and_ead_come_from_configuration(spark):
@@ -73,6 +78,14 @@ def test_pd_is_one_in_default_the_configured_value_unscored_and_inactive_loans_a
         [("L1", "model", 0.03), ("L2", "in_default", 1.0), ("L3", "in_default", 1.0),
          ("L4", "unscored", SECTION["unscored_pd"]), ("L5", "model", 0.04)], "loan_id string, pd_source string, "
         "pd double"))
+
+
+def test_pd_one_follows_the_default_definition(spark):
+    loans = [Loan("L1", 1, days_past_due=31), Loan("L2", 2, days_past_due=30), Loan("L3", 3, status="restructured")]
+    scores = {1: (0.03, 6), 2: (0.03, 6), 3: (0.03, 6)}
+    out = _risk(spark, loans, scores, definition=DefaultDefinition(dpd_over=30, statuses=("written_off",)))
+    assert {r["loan_id"]: (r["pd_source"], r["pd"]) for r in out.collect()} == {
+        "L1": ("in_default", 1.0), "L2": ("model", 0.03), "L3": ("model", 0.03)}
 
 
 def _reference_allocation(rows, balance, order):
@@ -127,7 +140,8 @@ def portfolio(spark):
              for i in range(40)]
     scores = {b: (rng.uniform(0.001, 0.4), rng.randint(1, 10)) for b in range(31) if b % 7}
     places = {b: (rng.choice(["c1", "c2", "c3", None]), rng.choice(["i1", "i2", "i3"])) for b in range(30)}
-    config = from_mapping({**SECTION, "fund": {"balance": 2.0e5}}, top_n_borrowers=5)
+    config = from_mapping({**SECTION, "fund": {"balance": 2.0e5}}, default_definition=DEFINITION,
+                          top_n_borrowers=5)
     tables = portfolio_tables(loan_frame(spark, loans), score_frame(spark, scores), place_frame(spark, places),
                               config=config)
     return config, tables.risk.cache(), tables.summary.cache(), tables.metrics.first()

@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from jobs.default_definition import DefaultDefinition
 from jobs.features import main as features_main, txn_months
 from jobs.features.build import SILVER_TABLES, features_frame
 from jobs.features.incremental import affected_snapshots
@@ -19,6 +20,7 @@ d = dt.date
 E = synthetic.uscc(1)
 SNAPS = synthetic.SNAPSHOTS       # 2021-01-31 .. 2021-06-30
 HISTORY_UPDATE = ["_record_hash", "known_to", "is_current"]
+DEFINITION = DefaultDefinition(dpd_over=90, statuses=("restructured", "written_off"))
 
 
 def test_affected_snapshots_follow_each_source_rule(spark):
@@ -31,13 +33,19 @@ def test_affected_snapshots_follow_each_source_rule(spark):
         dict(loan_id="L", uscc=E, as_of_date=d(2021, 6, 10), as_of_month="2021-06", days_past_due=0,
              _batch_id="n", _record_hash="h")])
     # restatement known 20 Apr: April..June; a 31 Jan transaction is available 1 Feb: Feb..June
-    assert affected_snapshots({"tax_filings": tax_rows}, snapshots=SNAPS) == SNAPS[3:]
-    assert affected_snapshots({"transactions": txn_rows}, snapshots=SNAPS) == SNAPS[1:]
+    assert affected_snapshots({"tax_filings": tax_rows}, snapshots=SNAPS, definition=DEFINITION) == SNAPS[3:]
+    assert affected_snapshots({"transactions": txn_rows}, snapshots=SNAPS, definition=DEFINITION) == SNAPS[1:]
     # a balance on 10 June is in the 12-month label window of every earlier snapshot, and in June's features
-    assert affected_snapshots({"loan_balances": bal_rows}, snapshots=SNAPS[:3]) == SNAPS[:3]
+    assert affected_snapshots({"loan_balances": bal_rows}, snapshots=SNAPS[:3], definition=DEFINITION) == SNAPS[:3]
+    # a balance older than every window matters only when it is in default (in_default_at_snapshot of later D)
+    for dpd, status, affected in [(90, "active", []), (91, "active", SNAPS), (0, "restructured", SNAPS)]:
+        old_rows = get("loan_balances").rows_to_df(spark, [
+            dict(loan_id="L", uscc=E, as_of_date=d(2019, 6, 10), as_of_month="2019-06", days_past_due=dpd,
+                 status=status, _batch_id="n", _record_hash="h")])
+        assert affected_snapshots({"loan_balances": old_rows}, snapshots=SNAPS, definition=DEFINITION) == affected
     # moving the observation end from 10 to 11 June changes no snapshot's whole observed months ...
     assert affected_snapshots({}, snapshots=SNAPS, observed_before={s: d(2021, 6, 10) for s in SNAPS},
-                              observed_now=d(2021, 6, 11)) == []
+                              observed_now=d(2021, 6, 11), definition=DEFINITION) == []
 
 
 def _write_silver(spark, rows: dict, settings) -> None:
