@@ -29,6 +29,8 @@ class DataConfig:
     ``table`` is a table declared in ``schemas/`` (e.g. ``enterprise_features``) or a path/URI.
     ``label_table`` (optional) is joined on ``(id_col, date_col)`` to bring the label and the
     exclusion columns when they live in a separate table (e.g. ``default_labels``).
+    Features are the numeric columns and the categorical (string) columns that are not
+    reserved or excluded; see :func:`models.data.column_roles`.
     """
 
     table: str = "enterprise_features"
@@ -39,12 +41,21 @@ class DataConfig:
     id_col: str = "uscc"
     date_col: str = "snapshot_date"
     label_col: str = "default_12m"
-    features: tuple[str, ...] = ()  # empty = every numeric column not excluded
+    features: tuple[str, ...] = ()  # empty = every numeric and string column not excluded
     exclude_cols: tuple[str, ...] = ()  # numeric columns that are never features
     # Rows where any of these boolean columns is true are dropped (not scoreable, no outcome).
     exclusion_flags: tuple[str, ...] = ("in_default_at_snapshot", "censored")
     split_date: str = "2021-01-01"  # train on snapshots < split_date, validate on >= split_date
     max_rows: int = 2_000_000  # collected to the driver as pandas; refuse bigger tables
+    # Categorical features (binned by category in the scorecard, categorical in LightGBM).
+    # None = every string column not excluded; a list may also name numeric code columns.
+    categorical_features: tuple[str, ...] | None = None
+    max_categories: int = 50  # a categorical column with more distinct values is dropped
+
+
+# Keys that describe one particular table: a layer that names another ``data.table`` does not
+# inherit them from earlier layers (our gold label table must not be joined to a bureau extract).
+TABLE_BOUND_KEYS = ("version", "label_table", "label_version", "features", "categorical_features")
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class ScorecardConfig:
     base_odds: float = 50.0  # good:bad odds at base_score
     pdo: float = 20.0  # points to double the good:bad odds
     min_iv: float = 0.02
+    cat_cutoff: float = 0.01  # categories rarer than this share of training rows share one "others" bin
     monotonic_trend: str = "auto_asc_desc"
     max_n_prebins: int = 20
     min_prebin_size: float = 0.05
@@ -139,8 +151,9 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
             if not isinstance(value, Mapping):
                 raise ValueError(f"{where}.{name}: expected a mapping, got {value!r}")
             value = _build(type(default), {**dataclasses.asdict(default), **value}, f"{where}.{name}")
-        elif isinstance(default, tuple) and value is not None:
-            value = tuple(value) if not isinstance(value, str) else tuple(v.strip() for v in value.split(","))
+        elif (isinstance(default, tuple) or name == "categorical_features") and value is not None:
+            value = tuple(value) if not isinstance(value, str) else tuple(
+                v.strip() for v in value.split(",") if v.strip())  # "" = an empty list
         kwargs[name] = value
     config = cls(**{**{f: getattr(cls(), f) for f in known}, **kwargs})
     _validate(config, where)
@@ -162,6 +175,8 @@ def _validate(config: Any, where: str) -> None:
             raise ValueError(f"{where}.grade_bounds must increase strictly inside (0, 1)")
     if isinstance(config, DataConfig) and config.format not in ("delta", "parquet"):
         raise ValueError(f"{where}.format must be delta or parquet, got {config.format!r}")
+    if isinstance(config, DataConfig) and config.max_categories < 2:
+        raise ValueError(f"{where}.max_categories must be at least 2, got {config.max_categories}")
 
 
 def _deep_merge(base: Mapping, override: Mapping) -> dict:
@@ -172,6 +187,21 @@ def _deep_merge(base: Mapping, override: Mapping) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+def _unbind_table(merged: dict, override: Mapping) -> dict:
+    """``merged`` without its :data:`TABLE_BOUND_KEYS` when ``override`` names another ``data.table``.
+
+    Keys given in the same layer as the table are kept; column names, ``exclude_cols`` and
+    ``exclusion_flags`` are inherited (names absent from the table are ignored).
+    """
+    data = override.get("data") or {}
+    current = (merged.get("data") or {}).get("table", DataConfig.table)
+    if "table" not in data or data["table"] == current:
+        return merged
+    defaults = DataConfig()
+    unbound = {key: getattr(defaults, key) for key in TABLE_BOUND_KEYS if key not in data}
+    return {**merged, "data": {**(merged.get("data") or {}), **unbound}}
 
 
 def load_yaml_overrides(path: str | Path) -> dict:
@@ -191,7 +221,9 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
             Supplies ``name`` (``mlflow.model_name``), ``tracking_uri``, ``artifact_root`` and the
             ``models:`` mapping of the profile.
         overrides: nested mappings applied in order (later wins), e.g. a ``--config`` YAML and
-            the command-line flags.
+            the command-line flags. A layer whose ``data.table`` differs from the table so far
+            resets :data:`TABLE_BOUND_KEYS` it does not set itself (no inherited label table,
+            Delta version or feature lists).
 
     Raises:
         ValueError: naming any unknown key or invalid value.
@@ -204,5 +236,5 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
                     "artifact_root": settings.mlflow_artifact_root}
     merged = _deep_merge(merged, settings.raw.get("models") or {})
     for override in overrides:
-        merged = _deep_merge(merged, override or {})
+        merged = _deep_merge(_unbind_table(merged, override or {}), override or {})
     return _build(ModelConfig, merged, "models")

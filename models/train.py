@@ -21,9 +21,9 @@ import pandas as pd
 
 from models.calibration import MasterScale, fit_calibrator
 from models.config import ModelConfig
-from models.data import TrainingData, load_training_data
+from models.data import TrainingData, column_report, load_training_data
 from models.evaluate import Evaluation, evaluate
-from models.pyfunc import RiskPipeModel, Scorer, model_signature, pip_requirements
+from models.pyfunc import RiskPipeModel, Scorer, categorical_features, model_signature, pip_requirements
 from models.reasons import reason_catalogue
 from models.scorecard import fit_binning, fit_scorecard, scaling
 from models.tracking import KeyedRun, keyed_run, log_metrics_once
@@ -46,6 +46,7 @@ class TrainResult:
     source: dict[str, Any]
     models: dict[str, ModelResult] = field(default_factory=dict)
     candidate_version: str | None = None
+    columns: pd.DataFrame | None = None  # models.data.column_report: what each column was used for
 
 
 def _calibration_sample(kind: str, data: TrainingData, config: ModelConfig, raw_fn) -> tuple[np.ndarray, np.ndarray]:
@@ -72,13 +73,14 @@ def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[
         raw_fn = card.log_odds
         tables.update(iv=iv, points_table=card.points_table())
     else:
-        from models.challenger import booster_to_string, fit_lightgbm
+        from models.challenger import booster_to_string, category_levels, fit_lightgbm, lightgbm_matrix
 
-        booster = fit_lightgbm(data.train, data.features, label, config.lightgbm, config.seed)
-        features, body = list(data.features), {"booster": booster_to_string(booster)}
+        levels = category_levels(data.train, data.features)
+        booster = fit_lightgbm(data.train, data.features, label, config.lightgbm, config.seed, levels)
+        features, body = list(data.features), {"booster": booster_to_string(booster), "categories": levels}
 
         def raw_fn(frame: pd.DataFrame) -> np.ndarray:
-            return booster.predict(frame[features].to_numpy(float), raw_score=True)
+            return booster.predict(lightgbm_matrix(frame, features, levels), raw_score=True)
     raw, y = _calibration_sample(kind, data, config, raw_fn)
     calibrator = fit_calibrator(raw, y, config.calibration.method)
     state = {"kind": kind, "features": features, **body, "calibrator": calibrator.to_dict(),
@@ -199,7 +201,8 @@ def _log_model_run(kind: str, state: dict, tables: dict, evaluation: Evaluation,
                 state_path.write_text(json.dumps(state), encoding="utf-8")
                 info = mlflow.pyfunc.log_model(
                     name="model", python_model=RiskPipeModel(), artifacts={"state": str(state_path)},
-                    code_paths=[str(MODELS_DIR)], signature=model_signature(state["features"]),
+                    code_paths=[str(MODELS_DIR)],
+                    signature=model_signature(state["features"], categorical_features(state)),
                     input_example=data.valid[state["features"]].head(5), pip_requirements=pip_requirements(kind))
                 mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
             result = ModelResult(kind=kind, run_id=run.run_id, model_uri=info.model_uri, metrics=metrics)
@@ -255,6 +258,8 @@ def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
                 if iv is None:
                     iv = fit_binning(data.train, data.features, config.data.label_col, config.scorecard)[1]
                     tables["iv"] = iv
+            if data.columns is not None:
+                result.columns = tables["columns"] = column_report(data.columns, iv)
             evaluation = evaluate_state(state, data, config, iv)
             result.models[kind] = _log_model_run(kind, state, tables, evaluation, data, config, bench,
                                                  experiment_id=experiment_id, run_key=run_key)
