@@ -3,6 +3,12 @@
 Deterministic for a seed: every LightGBM random stream is seeded, ``deterministic`` and
 ``force_row_wise`` remove thread-order effects, and ``num_threads`` stays small (2 cores).
 Missing values are left to LightGBM's own handling.
+
+Categorical (string) features are LightGBM categorical features. Their codes are fixed by
+:func:`category_levels` (the sorted categories of the training sample, code = position), which
+the fitted state stores, so scoring maps a category to the code it was trained with. A
+category not seen in training, like a missing value, is coded NaN: LightGBM treats it as
+missing (it follows the side of each split that the categories outside the split's set take).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models.config import LightGBMConfig
+from models.scorecard import as_category, categorical_columns
 
 
 def lightgbm_params(config: LightGBMConfig, seed: int) -> dict[str, Any]:
@@ -37,13 +44,38 @@ def lightgbm_params(config: LightGBMConfig, seed: int) -> dict[str, Any]:
     }
 
 
+def category_levels(train: pd.DataFrame, features: list[str]) -> dict[str, list[str]]:
+    """``feature -> sorted categories`` of each categorical feature of the training sample."""
+    return {f: sorted(as_category(train[f]).dropna().unique().tolist()) for f in categorical_columns(train, features)}
+
+
+def lightgbm_matrix(frame: pd.DataFrame, features: list[str], levels: dict[str, list[str]]) -> np.ndarray:
+    """``frame[features]`` as a float matrix: numeric features as they are, categorical ones
+    (those in ``levels``) as their code in ``levels``; missing and unseen categories are NaN."""
+    columns = []
+    for feature in features:
+        if feature in levels:
+            codes = {category: float(i) for i, category in enumerate(levels[feature])}
+            columns.append(as_category(frame[feature]).map(codes).to_numpy(dtype=float, na_value=np.nan))
+        else:
+            columns.append(frame[feature].to_numpy(dtype=float))
+    return np.column_stack(columns)
+
+
 def fit_lightgbm(train: pd.DataFrame, features: list[str], label: str,
-                 config: LightGBMConfig, seed: int) -> Any:
-    """Fit a binary LightGBM booster on ``train[features]`` -> ``train[label]``."""
+                 config: LightGBMConfig, seed: int, levels: dict[str, list[str]] | None = None) -> Any:
+    """Fit a binary LightGBM booster on ``train[features]`` -> ``train[label]``.
+
+    Args:
+        levels: category codes of the categorical features (default: :func:`category_levels`
+            of ``train``); pass the full training sample's when fitting on a part of it.
+    """
     import lightgbm as lgb
 
-    dataset = lgb.Dataset(train[features].to_numpy(float), label=train[label].to_numpy(),
-                          feature_name=list(features), free_raw_data=True)
+    levels = category_levels(train, features) if levels is None else levels
+    dataset = lgb.Dataset(lightgbm_matrix(train, features, levels), label=train[label].to_numpy(),
+                          feature_name=list(features), categorical_feature=[f for f in features if f in levels],
+                          free_raw_data=True)
     return lgb.train(lightgbm_params(config, seed), dataset, num_boost_round=config.num_boost_round)
 
 
@@ -54,12 +86,13 @@ def out_of_fold_log_odds(train: pd.DataFrame, features: list[str], label: str,
     Calibrating on in-sample boosted scores would fit their overconfidence; folds are
     contiguous blocks of snapshots (the frame is sorted by date), not random rows.
     """
+    levels = category_levels(train, features)
     out = np.empty(len(train))
     for block in np.array_split(np.arange(len(train)), folds):
         mask = np.zeros(len(train), dtype=bool)
         mask[block] = True
-        booster = fit_lightgbm(train[~mask], features, label, config, seed)
-        out[mask] = booster.predict(train.loc[mask, features].to_numpy(float), raw_score=True)
+        booster = fit_lightgbm(train[~mask], features, label, config, seed, levels)
+        out[mask] = booster.predict(lightgbm_matrix(train[mask], features, levels), raw_score=True)
     return out
 
 

@@ -32,6 +32,8 @@ class DataConfig:
     ``table`` is a table declared in ``schemas/`` (e.g. ``enterprise_features``) or a path/URI.
     ``label_table`` (optional) is joined on ``(id_col, date_col)`` to bring the label and the
     exclusion columns when they live in a separate table (e.g. ``default_labels``).
+    Features are the numeric columns and the categorical (string) columns that are not
+    reserved or excluded; see :func:`models.data.column_roles`.
     """
 
     table: str = "enterprise_features"
@@ -42,15 +44,29 @@ class DataConfig:
     id_col: str = "uscc"
     date_col: str = "snapshot_date"
     label_col: str = "default_12m"
-    features: tuple[str, ...] = ()  # empty = every numeric column not excluded
+    features: tuple[str, ...] = ()  # empty = every numeric and string column not excluded
     exclude_cols: tuple[str, ...] = ()  # numeric columns that are never features
     # Policy context, never a risk driver of the bank's own PD (domain brief: the government's
     # recommendation is an input to the decision, not to the PD); kept in the decision record.
     policy_context_cols: tuple[str, ...] = ("ent_gov_recommended", "loan_gov_recommended")
     # Rows where any of these boolean columns is true are dropped (not scoreable, no outcome).
     exclusion_flags: tuple[str, ...] = ("in_default_at_snapshot", "censored")
+    # Rows are kept only where every one of these boolean columns is true: the population the
+    # model is applied to (our gold table: is_active_borrower, as scoring.active_only). A model
+    # fitted on rows it never scores learns who is in the population instead of who defaults.
+    population_flags: tuple[str, ...] = ()
     split_date: str = "2021-01-01"  # train on snapshots < split_date, validate on >= split_date
     max_rows: int = 2_000_000  # collected to the driver as pandas; refuse bigger tables
+    # Categorical features (binned by category in the scorecard, categorical in LightGBM).
+    # None = every string column not excluded; a list may also name numeric code columns.
+    categorical_features: tuple[str, ...] | None = None
+    max_categories: int = 50  # a categorical column with more distinct values is dropped
+
+
+# Keys that describe one particular table: a layer that names another ``data.table`` does not
+# inherit them from earlier layers (our gold label table must not be joined to a bureau extract).
+TABLE_BOUND_KEYS = ("version", "label_table", "label_version", "features", "categorical_features",
+                    "population_flags")
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,7 @@ class ScorecardConfig:
     base_odds: float = 50.0  # good:bad odds at base_score
     pdo: float = 20.0  # points to double the good:bad odds
     min_iv: float = 0.02
+    cat_cutoff: float = 0.01  # categories rarer than this share of training rows share one "others" bin
     monotonic_trend: str = "auto_asc_desc"
     max_n_prebins: int = 20
     min_prebin_size: float = 0.05
@@ -110,7 +127,11 @@ class ModelConfig:
     artifact_root: str = ""  # "" = settings.mlflow_artifact_root (local stores only)
     seed: int = 42
     kinds: tuple[str, ...] = MODEL_KINDS
-    candidate: str = "scorecard"  # kind that gets the `challenger` alias after training
+    # kind that gets the `challenger` alias after training, or auto: the best out-of-fold Gini on
+    # the training window, `prefer` when it is within `prefer_margin` of the best
+    candidate: str = "scorecard"
+    prefer: str = "scorecard"
+    prefer_margin: float = 0.02
     register: bool = True
     psi_bins: int = 10
     reason_texts: Mapping[str, str] = field(default_factory=dict)  # feature -> readable text
@@ -149,8 +170,9 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
             if not isinstance(value, Mapping):
                 raise ValueError(f"{where}.{name}: expected a mapping, got {value!r}")
             value = _build(type(default), {**dataclasses.asdict(default), **value}, f"{where}.{name}")
-        elif isinstance(default, tuple) and value is not None:
-            value = tuple(value) if not isinstance(value, str) else tuple(v.strip() for v in value.split(","))
+        elif (isinstance(default, tuple) or name == "categorical_features") and value is not None:
+            value = tuple(value) if not isinstance(value, str) else tuple(
+                v.strip() for v in value.split(",") if v.strip())  # "" = an empty list
         kwargs[name] = value
     config = cls(**{**{f: getattr(cls(), f) for f in known}, **kwargs})
     _validate(config, where)
@@ -162,8 +184,10 @@ def _validate(config: Any, where: str) -> None:
         bad = sorted(set(config.kinds) - set(MODEL_KINDS))
         if bad or not config.kinds:
             raise ValueError(f"{where}.kinds: {list(config.kinds)}; allowed: {MODEL_KINDS}")
-        if config.candidate not in config.kinds:
-            raise ValueError(f"{where}.candidate={config.candidate!r} is not among kinds {config.kinds}")
+        if config.candidate not in (*config.kinds, "auto"):
+            raise ValueError(f"{where}.candidate={config.candidate!r} is not auto or among kinds {config.kinds}")
+        if config.prefer not in MODEL_KINDS or config.prefer_margin < 0:
+            raise ValueError(f"{where}: prefer must be one of {MODEL_KINDS} and prefer_margin >= 0")
     if isinstance(config, CalibrationConfig):
         if config.method not in ("platt", "isotonic") or config.fit_on not in ("train", "validation"):
             raise ValueError(f"{where}: method must be platt|isotonic and fit_on train|validation")
@@ -175,6 +199,8 @@ def _validate(config: Any, where: str) -> None:
                              f"{config.grade_bounds[0]})")
     if isinstance(config, DataConfig) and config.format not in ("delta", "parquet"):
         raise ValueError(f"{where}.format must be delta or parquet, got {config.format!r}")
+    if isinstance(config, DataConfig) and config.max_categories < 2:
+        raise ValueError(f"{where}.max_categories must be at least 2, got {config.max_categories}")
 
 
 def _deep_merge(base: Mapping, override: Mapping) -> dict:
@@ -185,6 +211,21 @@ def _deep_merge(base: Mapping, override: Mapping) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+def _unbind_table(merged: dict, override: Mapping) -> dict:
+    """``merged`` without its :data:`TABLE_BOUND_KEYS` when ``override`` names another ``data.table``.
+
+    Keys given in the same layer as the table are kept; column names, ``exclude_cols`` and
+    ``exclusion_flags`` are inherited (names absent from the table are ignored).
+    """
+    data = override.get("data") or {}
+    current = (merged.get("data") or {}).get("table", DataConfig.table)
+    if "table" not in data or data["table"] == current:
+        return merged
+    defaults = DataConfig()
+    unbound = {key: getattr(defaults, key) for key in TABLE_BOUND_KEYS if key not in data}
+    return {**merged, "data": {**(merged.get("data") or {}), **unbound}}
 
 
 def load_yaml_overrides(path: str | Path) -> dict:
@@ -204,7 +245,9 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
             Supplies ``name`` (``mlflow.model_name``), ``tracking_uri``, ``artifact_root`` and the
             ``models:`` mapping of the profile.
         overrides: nested mappings applied in order (later wins), e.g. a ``--config`` YAML and
-            the command-line flags.
+            the command-line flags. A layer whose ``data.table`` differs from the table so far
+            resets :data:`TABLE_BOUND_KEYS` it does not set itself (no inherited label table,
+            Delta version or feature lists).
 
     Raises:
         ValueError: naming any unknown key or invalid value.
@@ -217,5 +260,5 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
                     "artifact_root": settings.mlflow_artifact_root}
     merged = _deep_merge(merged, settings.raw.get("models") or {})
     for override in overrides:
-        merged = _deep_merge(merged, override or {})
+        merged = _deep_merge(_unbind_table(merged, override or {}), override or {})
     return _build(ModelConfig, merged, "models")

@@ -47,12 +47,31 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     """Population stability index of ``actual`` against ``expected``.
 
     Bin edges are the deciles (``bins`` quantiles) of ``expected``; missing values get a bin
-    of their own. ``psi(x, x) == 0``.
+    of their own. ``psi(x, x) == 0``. Non-numeric values are categories
+    (:func:`category_psi`).
     """
+    if not pd.api.types.is_numeric_dtype(pd.Series(expected)):
+        return category_psi(expected, actual)
     edges = quantile_edges(expected, bins)
     n_bins = len(edges) + 2  # regular bins plus the missing bin
     return psi_from_counts(np.bincount(bin_index(expected, edges), minlength=n_bins),
                            np.bincount(bin_index(actual, edges), minlength=n_bins))
+
+
+def category_psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI of a categorical feature: one bin per category of ``expected``, one for categories
+    ``expected`` lacks, one for missing values (null, NaN)."""
+    e, a = pd.Series(expected, dtype=object), pd.Series(actual, dtype=object)
+    categories = sorted(e.dropna().astype(str).unique())
+    index = {c: i for i, c in enumerate(categories)}
+
+    def counts(values: pd.Series) -> np.ndarray:
+        present = values.notna()
+        bins = values[present].astype(str).map(index).fillna(len(categories)).to_numpy(dtype=int)
+        found = np.bincount(bins, minlength=len(categories) + 1)
+        return np.append(found, int((~present).sum()))
+
+    return psi_from_counts(counts(e), counts(a))
 
 
 def psi_status(value: float, stable: float = PSI_STABLE, act: float = PSI_ACT) -> str:

@@ -9,8 +9,10 @@ Scorer evaluates the model during training and serves it inside :class:`RiskPipe
 Output columns: ``pd`` (double, calibrated 12-month PD, never below the state's ``pd_floor``),
 ``score`` (double, points on the scorecard scale; for LightGBM the points of its calibrated PD), ``grade`` (string, master
 scale "1" best .. "10" worst), ``reason_1..3`` (string codes or null).
-Input: the model's feature columns as doubles (cast integer columns before scoring); NaN is
-allowed and means missing. Other columns are ignored.
+Input: the model's feature columns; numeric features as doubles (cast integer columns
+before scoring), categorical features as strings. NaN, None and a blank string mean missing;
+a category not seen in training scores like the scorecard's "others" bin (or missing) and
+like a missing value in LightGBM. Other columns are ignored.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pandas as pd
 
 from models.calibration import DEFAULT_SERVED_PD_FLOOR, Calibrator, MasterScale, floor_pd
 from models.reasons import N_REASONS, top_reasons
-from models.scorecard import Scorecard, score_from_pd
+from models.scorecard import Scorecard, as_category, score_from_pd
 
 OUTPUT_COLUMNS = ("pd", "score", "grade", *(f"reason_{i}" for i in range(1, N_REASONS + 1)))
 
@@ -44,23 +46,31 @@ class Scorer:
         self.factor, self.offset = state["scaling"]["factor"], state["scaling"]["offset"]
         self.card = Scorecard.from_dict(state["scorecard"]) if self.kind == "scorecard" else None
         self.booster = None
+        # LightGBM: category codes of each categorical feature (models.challenger.category_levels)
+        self.levels: dict[str, list[str]] = dict(state.get("categories") or {})
         if self.kind == "lightgbm":
             from models.challenger import booster_from_string
 
             self.booster = booster_from_string(state["booster"])
+        self.categorical = categorical_features(state)
 
     def _matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The feature columns: numeric ones as floats, categorical ones as strings or None."""
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ValueError(f"input lacks feature column(s) {missing}; model needs {self.features}")
-        return frame[self.features].astype(float).reset_index(drop=True)
+        x = frame[self.features].reset_index(drop=True)
+        return pd.DataFrame({f: as_category(x[f]) if f in self.categorical else x[f].astype(float)
+                             for f in self.features})
 
     def raw_and_contributions(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(raw log-odds, toward-default contributions, scorecard points or None)``."""
         x = self._matrix(frame)
         if self.card is not None:
             return self.card.log_odds(x), self.card.points_lost(x), self.card.score(x)
-        values = x.to_numpy(float)
+        from models.challenger import lightgbm_matrix
+
+        values = lightgbm_matrix(x, self.features, self.levels)
         raw = self.booster.predict(values, raw_score=True, num_threads=1)
         contrib = self.booster.predict(values, pred_contrib=True, num_threads=1)[:, :-1]
         return raw, contrib, None
@@ -89,12 +99,21 @@ class RiskPipeModel(mlflow.pyfunc.PythonModel):
         return self._scorer.predict(pd.DataFrame(model_input))
 
 
-def model_signature(features: list[str]) -> Any:
-    """Input: the features as doubles; output: :data:`OUTPUT_COLUMNS`."""
+def categorical_features(state: dict[str, Any]) -> list[str]:
+    """The categorical features of a fitted state, in feature order."""
+    if state["kind"] == "scorecard":
+        categorical = {b["feature"] for b in state["scorecard"]["bins"] if b.get("categories") is not None}
+    else:
+        categorical = set(state.get("categories") or {})
+    return [f for f in state["features"] if f in categorical]
+
+
+def model_signature(features: list[str], categorical: list[str] | tuple[str, ...] = ()) -> Any:
+    """Input: numeric features as doubles, ``categorical`` ones as strings; output: :data:`OUTPUT_COLUMNS`."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = Schema([ColSpec("double", f) for f in features])
+    inputs = Schema([ColSpec("string" if f in categorical else "double", f) for f in features])
     outputs = Schema([ColSpec("double", "pd"), ColSpec("double", "score"), ColSpec("string", "grade")]
                      + [ColSpec("string", f"reason_{i}", required=False) for i in range(1, N_REASONS + 1)])
     return ModelSignature(inputs=inputs, outputs=outputs)

@@ -1,6 +1,7 @@
 """Model registry: versions, the ``champion``/``challenger`` aliases, the promotion gate, rollback.
 
-* ``challenger``: the candidate of the latest training (``models.candidate`` kind).
+* ``challenger``: the candidate of the latest training (the ``models.candidate`` kind, or the one
+  ``auto`` chose: ``TrainResult.candidate_kind``, parent-run tag ``candidate.kind``).
 * ``champion``: the version production scoring loads (``models:/<name>@champion``). Only
   :func:`promote` (after the gate passes) and :func:`rollback` move it. Stages are not used.
 

@@ -9,8 +9,14 @@ Conventions (configurable, see ``models.scorecard`` in the profile):
 * Each selected feature contributes ``points = -factor * (b_j * WoE + b_0 / n) + offset / n``
   for its bin, so the points of a row add up exactly to its score.
 
-The fitted scorecard is plain data (splits, WoE, points): scoring needs numpy only, not
-optbinning, so the logged model loads anywhere MLflow, pandas and numpy do.
+Categorical (string) features are binned by category (optbinning ``dtype="categorical"``:
+categories ordered by default rate and grouped; categories rarer than ``cat_cutoff`` of the
+training rows share one "others" bin). A category not seen in training scores in that
+"others" bin, or in the missing bin when there is none.
+
+The fitted scorecard is plain data (splits or category lists, WoE, points): scoring needs
+numpy and pandas only, not optbinning, so the logged model loads anywhere MLflow, pandas and
+numpy do.
 """
 
 from __future__ import annotations
@@ -37,9 +43,33 @@ def score_from_pd(pd_: np.ndarray, factor: float, offset: float) -> np.ndarray:
     return offset - factor * np.log(p / (1 - p))
 
 
+def as_category(values: Any) -> pd.Series:
+    """Values of a categorical feature as strings without surrounding spaces; None when missing
+    (null, NaN, blank).
+
+    Training reads categories the same way (:func:`models.data.modelling_frame`), so a value
+    scores in the bin it was trained in whatever its type (``1`` and ``"1"`` are one category).
+    """
+    series = pd.Series(np.asarray(values, dtype=object), dtype=object)
+    missing = series.isna().to_numpy()
+    text = series.where(~missing, "").astype(str).str.strip(" ")
+    return text.where(~missing & (text != ""), None)
+
+
+def categorical_columns(frame: pd.DataFrame, features: list[str]) -> list[str]:
+    """The features of ``frame`` that are categorical: every column that is not numeric or boolean."""
+    return [f for f in features if not pd.api.types.is_numeric_dtype(frame[f])]
+
+
 @dataclass
 class FeatureBins:
-    """Bins of one feature: ``x < splits[0]`` is bin 0, ``splits[i-1] <= x < splits[i]`` bin i."""
+    """Bins of one feature.
+
+    Numeric (``categories`` None): ``x < splits[0]`` is bin 0, ``splits[i-1] <= x < splits[i]``
+    bin i. Categorical: bin i holds the categories ``categories[i]``; a category not seen in
+    training goes to bin ``unseen_bin`` (the "others" bin of rare categories), or to the
+    missing bin when ``unseen_bin`` is -1.
+    """
 
     feature: str
     splits: list[float]
@@ -51,14 +81,28 @@ class FeatureBins:
     iv: float
     points: list[float] = field(default_factory=list)
     missing_points: float = 0.0
+    categories: list[list[str]] | None = None
+    unseen_bin: int = -1
 
-    def bin_index(self, x: np.ndarray) -> np.ndarray:
-        """Bin of each value; -1 for missing."""
-        idx = np.digitize(np.nan_to_num(x, nan=0.0), np.asarray(self.splits, dtype=float), right=False)
-        return np.where(np.isnan(x), -1, idx)
+    @property
+    def n_bins(self) -> int:
+        """Regular bins (the missing bin not counted)."""
+        return len(self.categories) if self.categories is not None else len(self.splits) + 1
 
-    def lookup(self, x: np.ndarray, values: list[float], missing: float) -> np.ndarray:
-        idx = self.bin_index(np.asarray(x, dtype=float))
+    def bin_index(self, x: Any) -> np.ndarray:
+        """Bin of each value; -1 for missing (and, for a categorical feature without an
+        "others" bin, for a category not seen in training)."""
+        if self.categories is not None:
+            bins = {c: i for i, group in enumerate(self.categories) for c in group}
+            text = as_category(x)
+            idx = text.map(bins).fillna(self.unseen_bin).to_numpy(dtype=int)
+            return np.where(text.isna().to_numpy(), -1, idx)
+        v = np.asarray(x, dtype=float)
+        idx = np.digitize(np.nan_to_num(v, nan=0.0), np.asarray(self.splits, dtype=float), right=False)
+        return np.where(np.isnan(v), -1, idx)
+
+    def lookup(self, x: Any, values: list[float], missing: float) -> np.ndarray:
+        idx = self.bin_index(x)
         table = np.asarray(values, dtype=float)
         return np.where(idx < 0, missing, table[np.clip(idx, 0, len(table) - 1)])
 
@@ -80,12 +124,16 @@ class Scorecard:
     def features(self) -> list[str]:
         return [b.feature for b in self.bins]
 
+    @property
+    def categorical(self) -> list[str]:
+        return [b.feature for b in self.bins if b.categories is not None]
+
     def woe_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([b.lookup(frame[b.feature].to_numpy(float), b.woe, b.missing_woe)
+        return np.column_stack([b.lookup(frame[b.feature].to_numpy(), b.woe, b.missing_woe)
                                 for b in self.bins])
 
     def points_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([b.lookup(frame[b.feature].to_numpy(float), b.points, b.missing_points)
+        return np.column_stack([b.lookup(frame[b.feature].to_numpy(), b.points, b.missing_points)
                                 for b in self.bins])
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
@@ -101,7 +149,11 @@ class Scorecard:
         return np.maximum(best[None, :] - self.points_matrix(frame), 0.0)
 
     def points_table(self) -> pd.DataFrame:
-        """One row per feature and bin: feature, bin, count, event_rate, woe, points, iv."""
+        """One row per feature and bin: feature, bin, count, event_rate, woe, points, iv.
+
+        ``bin`` is the interval of a numeric feature (``[-inf, 0.10)``) or the category list of
+        a categorical one (``[rent, free]``; the bin unseen categories score in says so).
+        """
         rows = []
         for b in self.bins:
             woes, points = [*b.woe, b.missing_woe], [*b.points, b.missing_points]
@@ -118,22 +170,39 @@ class Scorecard:
         return cls(**{**data, "bins": [FeatureBins(**b) for b in data["bins"]]})
 
 
+UNSEEN_LABEL = " + unseen"  # appended to the label of the bin unseen categories score in
+
+
 def _bins_from_optbinning(name: str, optb: Any) -> FeatureBins:
     table = optb.binning_table.build()
     body = table.drop(index="Totals", errors="ignore")
-    regular = body[~body["Bin"].astype(str).isin(["Special", "Missing"])]
-    missing = body[body["Bin"].astype(str) == "Missing"]
+    is_special = body["Bin"].map(lambda b: isinstance(b, str) and b in ("Special", "Missing"))
+    regular = body[~is_special]
+    missing = body[body["Bin"].map(lambda b: isinstance(b, str) and b == "Missing")]
     missing_count = int(missing["Count"].iloc[0]) if len(missing) else 0
+    labels, missing_label = [str(b) for b in regular["Bin"]], "Missing"
+    splits, categories, unseen_bin = [float(s) for s in optb.splits] if optb.dtype == "numerical" else [], None, -1
+    if optb.dtype == "categorical":
+        # splits: one array of categories per bin, the "others" bin (cat_others) last
+        categories = [[str(c) for c in group] for group in optb.splits]
+        unseen_bin = len(categories) - 1 if optb.to_dict()["cat_others"] else -1
+        labels = ["[" + ", ".join(group) + "]" for group in categories]
+        if unseen_bin >= 0:
+            labels[unseen_bin] += UNSEEN_LABEL
+        else:
+            missing_label += UNSEEN_LABEL
     return FeatureBins(
         feature=name,
-        splits=[float(s) for s in optb.splits],
+        splits=splits,
         woe=[float(w) for w in regular["WoE"]],
         missing_woe=float(missing["WoE"].iloc[0]) if missing_count else 0.0,
-        labels=[str(b) for b in regular["Bin"]] + ["Missing"],
+        labels=labels + [missing_label],
         counts=[int(c) for c in regular["Count"]] + [missing_count],
         event_rates=[float(r) for r in regular["Event rate"]] + [
             float(missing["Event rate"].iloc[0]) if missing_count else 0.0],
         iv=float(table.loc["Totals", "IV"]),
+        categories=categories,
+        unseen_bin=unseen_bin,
     )
 
 
@@ -144,29 +213,43 @@ def fit_binning(train: pd.DataFrame, features: list[str], label: str,
                 config: ScorecardConfig) -> tuple[list[FeatureBins], pd.DataFrame]:
     """Optimal binning of every candidate feature; keep those with IV >= ``min_iv``.
 
+    Categorical features (:func:`categorical_columns`) are binned by category, with the
+    categories rarer than ``config.cat_cutoff`` in one "others" bin.
+
     Returns:
-        ``(bins of selected features, IV table with columns feature, iv, selected)``.
+        ``(bins of selected features, IV table with columns feature, iv, selected, reason)``;
+        ``reason`` says why a feature is not selected ("" when it is).
     """
     from optbinning import BinningProcess
 
     # A feature with no observed values (or a single value) in the training window
     # cannot be binned; it enters the IV table with IV 0 and is not selected.
-    usable = [f for f in features if train[f].notna().sum() >= MIN_OBSERVED and train[f].nunique() > 1]
+    unusable = {f: f"fewer than {MIN_OBSERVED} observed values in the training sample"
+                for f in features if train[f].notna().sum() < MIN_OBSERVED}
+    unusable.update({f: "one value in the training sample" for f in features
+                     if f not in unusable and train[f].nunique() <= 1})
+    usable = [f for f in features if f not in unusable]
     if not usable:
         raise ValueError(f"no feature has at least {MIN_OBSERVED} observed values in the training sample")
+    categorical = categorical_columns(train, usable)
+    fit_params = {f: {"monotonic_trend": config.monotonic_trend,
+                      **({"cat_cutoff": config.cat_cutoff} if f in categorical else {})} for f in usable}
     process = BinningProcess(
         usable, max_n_prebins=config.max_n_prebins, min_prebin_size=config.min_prebin_size,
-        max_n_bins=config.max_n_bins,
-        binning_fit_params={f: {"monotonic_trend": config.monotonic_trend} for f in usable},
+        max_n_bins=config.max_n_bins, categorical_variables=categorical or None, binning_fit_params=fit_params,
     )
     process.fit(train[usable], train[label].to_numpy())
     all_bins = [_bins_from_optbinning(f, process.get_binned_variable(f)) for f in usable]
-    unusable = [f for f in features if f not in usable]
-    iv_table = pd.DataFrame({"feature": usable + unusable, "iv": [b.iv for b in all_bins] + [0.0] * len(unusable)})
+    reasons = [f"IV {b.iv:.4f} below scorecard.min_iv {config.min_iv}" if b.iv < config.min_iv
+               else ("a single bin" if b.n_bins < 2 else "") for b in all_bins]
+    iv_table = pd.DataFrame({"feature": usable + list(unusable),
+                             "iv": [b.iv for b in all_bins] + [0.0] * len(unusable),
+                             "reason": reasons + list(unusable.values())})
     iv_table["selected"] = iv_table["iv"] >= config.min_iv
-    selected = [b for b in all_bins if b.iv >= config.min_iv and len(b.splits) > 0]
+    selected = [b for b in all_bins if b.iv >= config.min_iv and b.n_bins > 1]
     if not selected:
         raise ValueError(f"no feature reaches min_iv={config.min_iv}: {iv_table.to_dict('records')}")
+    iv_table = iv_table[["feature", "iv", "selected", "reason"]]
     return selected, iv_table.sort_values("iv", ascending=False, kind="mergesort").reset_index(drop=True)
 
 
@@ -186,7 +269,8 @@ def fit_scorecard(train: pd.DataFrame, features: list[str], label: str,
     artefact) is dropped and the regression refitted, so every points table is monotone in WoE.
 
     Returns:
-        ``(Scorecard, IV table)``; the IV table gains ``in_model`` (survived the sign check).
+        ``(Scorecard, IV table)``; the IV table gains ``in_model`` (survived the sign check),
+        and ``reason`` names the features dropped for their sign.
     """
     bins, iv_table = fit_binning(train, features, label, config)
     y = train[label].to_numpy()
@@ -197,7 +281,10 @@ def fit_scorecard(train: pd.DataFrame, features: list[str], label: str,
         wrong = [i for i, b in enumerate(coef) if b > 0]
         if not wrong or len(bins) == 1:
             break
-        bins = [b for i, b in enumerate(bins) if i != max(wrong, key=lambda i: coef[i])]
+        dropped = max(wrong, key=lambda i: coef[i])
+        iv_table.loc[iv_table["feature"] == bins[dropped].feature, "reason"] = (
+            "wrong coefficient sign (riskier with higher WoE); dropped and refitted")
+        bins = [b for i, b in enumerate(bins) if i != dropped]
     n = len(bins)
     for b, beta in zip(bins, coef):
         b.points = [float(-factor * (beta * w + intercept / n) + offset / n) for w in b.woe]

@@ -21,9 +21,9 @@ import pandas as pd
 
 from models.calibration import MasterScale, fit_calibrator
 from models.config import ModelConfig
-from models.data import TrainingData, load_training_data
+from models.data import TrainingData, column_report, load_training_data
 from models.evaluate import Evaluation, evaluate
-from models.pyfunc import RiskPipeModel, Scorer, model_signature, pip_requirements
+from models.pyfunc import RiskPipeModel, Scorer, categorical_features, model_signature, pip_requirements
 from models.reasons import reason_catalogue
 from models.scorecard import fit_binning, fit_scorecard, scaling
 from models.tracking import KeyedRun, keyed_run, log_metrics_once
@@ -46,6 +46,9 @@ class TrainResult:
     source: dict[str, Any]
     models: dict[str, ModelResult] = field(default_factory=dict)
     candidate_version: str | None = None
+    candidate_kind: str | None = None
+    candidate_reason: str = ""
+    columns: pd.DataFrame | None = None  # models.data.column_report: what each column was used for
 
 
 def out_of_fold_scorecard_log_odds(train: pd.DataFrame, features: list[str], label: str, config: ModelConfig,
@@ -93,16 +96,24 @@ def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[
         raw_fn = card.log_odds
         tables.update(iv=iv, points_table=card.points_table())
     else:
-        from models.challenger import booster_to_string, fit_lightgbm
+        from models.challenger import booster_to_string, category_levels, fit_lightgbm, lightgbm_matrix
 
-        booster = fit_lightgbm(data.train, data.features, label, config.lightgbm, config.seed)
-        features, body = list(data.features), {"booster": booster_to_string(booster)}
+        levels = category_levels(data.train, data.features)
+        booster = fit_lightgbm(data.train, data.features, label, config.lightgbm, config.seed, levels)
+        features, body = list(data.features), {"booster": booster_to_string(booster), "categories": levels}
 
         def raw_fn(frame: pd.DataFrame) -> np.ndarray:
-            return booster.predict(frame[features].to_numpy(float), raw_score=True)
+            return booster.predict(lightgbm_matrix(frame, features, levels), raw_score=True)
     raw, y = _calibration_sample(kind, data, config, raw_fn)
     calibrator = fit_calibrator(raw, y, config.calibration.method)
+    # out-of-fold discrimination inside the training window: how the kinds compare before the
+    # out-of-time sample is looked at (models.config candidate: auto)
+    from sklearn.metrics import roc_auc_score
+
+    sample = "train_out_of_fold" if config.calibration.fit_on == "train" else "validation"
     state = {"kind": kind, "features": features, **body, "calibrator": calibrator.to_dict(),
+             "calibration_sample": {"sample": sample, "rows": int(len(y)), "defaults": int(np.sum(y)),
+                                    "gini": float(2 * roc_auc_score(y, raw) - 1)},
              "master_scale": MasterScale(list(config.calibration.grade_bounds)).to_dict(),
              "pd_floor": config.calibration.pd_floor,
              "scaling": {"factor": factor, "offset": offset},
@@ -119,9 +130,34 @@ def evaluate_state(state: dict[str, Any], data: TrainingData, config: ModelConfi
     for name, frame in (("train", data.train), ("oot", data.valid)):
         out = scorer.predict(frame)
         scored[name] = pd.DataFrame({"y": frame[label].to_numpy(), "pd": out["pd"], "score": out["score"]})
-    return evaluate(scored, {"train": data.train, "oot": data.valid}, features=data.features,
-                    scale=scorer.scale, iv=iv, psi_bins=config.psi_bins,
-                    min_grade_count=config.calibration.min_grade_count, jeffreys=config.calibration.jeffreys)
+    evaluation = evaluate(scored, {"train": data.train, "oot": data.valid}, features=data.features,
+                          scale=scorer.scale, iv=iv, psi_bins=config.psi_bins,
+                          min_grade_count=config.calibration.min_grade_count, jeffreys=config.calibration.jeffreys)
+    if state.get("calibration_sample", {}).get("sample") == "train_out_of_fold":
+        evaluation.metrics["cv_gini"] = state["calibration_sample"]["gini"]
+    return evaluation
+
+
+def choose_candidate(config: ModelConfig, cv_gini: dict[str, float]) -> tuple[str, str]:
+    """``(kind, reason)`` of the kind that becomes ``challenger``.
+
+    A configured kind is taken as it is. ``auto`` decides on the training window only (never on
+    the out-of-time sample the gate and the validator judge): the kind with the highest
+    out-of-fold Gini, unless ``prefer`` (the interpretable scorecard by default) is within
+    ``prefer_margin`` of it.
+    """
+    if config.candidate != "auto":
+        return config.candidate, "configured (models.candidate)"
+    missing = [k for k in config.kinds if k not in cv_gini]
+    if missing:
+        raise ValueError(f"candidate: auto needs out-of-fold Gini of every kind (calibration.fit_on: train); "
+                         f"missing for {missing}")
+    best = max(config.kinds, key=lambda k: (cv_gini[k], k == config.prefer))
+    figures = ", ".join(f"{k} {cv_gini[k]:.3f}" for k in config.kinds)
+    if config.prefer in cv_gini and cv_gini[config.prefer] >= cv_gini[best] - config.prefer_margin:
+        return config.prefer, (f"auto: {config.prefer} within {config.prefer_margin} of the best out-of-fold "
+                               f"Gini on the training window ({figures})")
+    return best, f"auto: highest out-of-fold Gini on the training window ({figures})"
 
 
 def _benchmark_champion(config: ModelConfig, data: TrainingData) -> dict[str, Any]:
@@ -221,7 +257,8 @@ def _log_model_run(kind: str, state: dict, tables: dict, evaluation: Evaluation,
                 state_path.write_text(json.dumps(state), encoding="utf-8")
                 info = mlflow.pyfunc.log_model(
                     name="model", python_model=RiskPipeModel(), artifacts={"state": str(state_path)},
-                    code_paths=[str(MODELS_DIR)], signature=model_signature(state["features"]),
+                    code_paths=[str(MODELS_DIR)],
+                    signature=model_signature(state["features"], categorical_features(state)),
                     input_example=data.valid[state["features"]].head(5), pip_requirements=pip_requirements(kind))
                 mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
             result = ModelResult(kind=kind, run_id=run.run_id, model_uri=info.model_uri, metrics=metrics)
@@ -277,10 +314,17 @@ def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
                 if iv is None:
                     iv = fit_binning(data.train, data.features, config.data.label_col, config.scorecard)[1]
                     tables["iv"] = iv
+            if data.columns is not None:
+                result.columns = tables["columns"] = column_report(data.columns, iv)
             evaluation = evaluate_state(state, data, config, iv)
             result.models[kind] = _log_model_run(kind, state, tables, evaluation, data, config, bench,
                                                  experiment_id=experiment_id, run_key=run_key)
-    candidate = result.models[config.candidate]
+    kind, reason = choose_candidate(config, {k: m.metrics["cv_gini"] for k, m in result.models.items()
+                                             if "cv_gini" in m.metrics})
+    result.candidate_kind, result.candidate_reason = kind, reason
+    mlflow.MlflowClient().set_tag(result.parent_run_id, "candidate.kind", kind)
+    mlflow.MlflowClient().set_tag(result.parent_run_id, "candidate.reason", reason)
+    candidate = result.models[kind]
     if candidate.version is not None:
         set_alias(config, "challenger", candidate.version)
         result.candidate_version = candidate.version

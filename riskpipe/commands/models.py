@@ -15,6 +15,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
         "table": args.table, "format": args.format, "version": args.data_version,
         "label_table": args.label_table, "id_col": args.id_col, "date_col": args.date_col,
         "label_col": args.label_col, "split_date": args.split_date, "features": args.features,
+        "categorical_features": args.categorical_features, "max_categories": args.max_categories,
     }.items() if value is not None}
     top = {key: value for key, value in {"seed": args.seed, "name": args.name}.items() if value is not None}
     if args.no_register:
@@ -29,6 +30,25 @@ def _config(args: argparse.Namespace, overrides: dict | None = None):
     return model_config(None, *layers, overrides or {})
 
 
+def column_lines(columns) -> list[str]:
+    """What training did with each column (:func:`models.data.column_report`), for the terminal."""
+    lines = []
+    for role, title in (("numeric", "numeric features"), ("categorical", "categorical features")):
+        names = columns.loc[columns["role"] == role, "column"].tolist()
+        lines.append(f"{title} ({len(names)}): {', '.join(names) or '-'}")
+    unused = columns[~columns["role"].isin(("numeric", "categorical"))]
+    if len(unused):
+        lines.append(f"not features ({len(unused)}):")
+        width = max(len(c) for c in unused["column"])
+        lines += [f"  {r.column:{width}s}  {r.type:10s} {r.role}: {r.reason}" for r in unused.itertuples()]
+    left_out = columns[(columns["scorecard"] != "") & (columns["scorecard"] != "in model")]
+    if len(left_out):
+        lines.append(f"left out of the scorecard ({len(left_out)}):")
+        width = max(len(c) for c in left_out["column"])
+        lines += [f"  {r.column:{width}s}  {r.scorecard}" for r in left_out.itertuples()]
+    return lines
+
+
 def _train(args: argparse.Namespace) -> int:
     from models.train import train
     from riskpipe.spark import stop_spark
@@ -39,11 +59,15 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         stop_spark()
     print(f"data: {result.source}")
+    if result.columns is not None:
+        print("\n".join(column_lines(result.columns)))
     for kind, model in result.models.items():
         m = model.metrics
         print(f"{kind:10s} version={model.version or '-':4s} OOT AUC={m['oot_auc']:.4f} "
               f"Gini={m['oot_gini']:.4f} KS={m['oot_ks']:.4f} ECE={m['oot_ece']:.4f} "
               f"PSI={m['psi_score']:.4f} run={model.run_id}")
+    if result.candidate_kind:
+        print(f"candidate: {result.candidate_kind} ({result.candidate_reason})")
     if result.candidate_version:
         print(f"{config.name}@challenger -> version {result.candidate_version}; "
               f"run `riskpipe promote` to put it through the gate")
@@ -107,7 +131,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--date-col")
     train.add_argument("--label-col")
     train.add_argument("--split-date", help="train on snapshots before this date, validate on/after it")
-    train.add_argument("--features", help="comma-separated feature columns (default: all numeric)")
+    train.add_argument("--features", help="comma-separated feature columns (default: every numeric and string "
+                                           "column not reserved or excluded)")
+    train.add_argument("--categorical-features",
+                       help="comma-separated categorical feature columns (default: every string column; "
+                            "'' for none)")
+    train.add_argument("--max-categories", type=int,
+                       help="drop a categorical column with more distinct values (default: 50)")
     train.add_argument("--seed", type=int)
     train.add_argument("--no-register", action="store_true", help="log runs only, register nothing")
     train.add_argument("--run-key", help="identity of this training: rerunning with the same key resumes its "

@@ -208,7 +208,7 @@ def build_sim_pipeline(root: str | Path, *, spark: Any, settings: Settings,
     split_date = _month(start, months - LABEL_HORIZON_MONTHS - OOT_MONTHS).isoformat()
     config, result, version = _train_and_promote(spark, local, model_name=model_name, split_date=split_date,
                                                  tracking_uri=tracking_uri, artifact_root=artifact_root)
-    metrics = result.models[config.candidate].metrics
+    metrics = result.models[result.candidate_kind].metrics
     _progress(f"trained {model_name} (split {split_date}): champion v{version}, OOT AUC "
               f"{metrics.get('oot_auc', float('nan')):.3f}, OOT rows {metrics.get('oot_rows', 0):.0f}", began)
     return SimPipeline(root=root, settings=local, model_config=config, champion_version=version,

@@ -57,3 +57,38 @@ def snapshot_table(n_ids: int = 300, months: int = 24, seed: int = 7, start: str
     frame["in_default_at_snapshot"] = rng.random(n) < 0.01
     frame["censored"] = rng.random(n) < 0.01
     return frame
+
+
+# log-odds effect of each category of the string columns of :func:`mixed_table` (test data only)
+CATEGORY_EFFECTS = {
+    "purpose": {"working_capital": 0.0, "equipment": -0.5, "refinance": 1.0, "expansion": 0.3, "bridge": 1.5},
+    "housing": {"own": -0.6, "rent": 0.5, "family": 0.0},
+    "employment_band": {"<1y": 0.9, "1-5y": 0.0, "5y+": -0.7},
+}
+CATEGORY_SHARES = {
+    "purpose": [0.40, 0.25, 0.20, 0.145, 0.005],  # "bridge" is rarer than scorecard.cat_cutoff (1%)
+    "housing": [0.5, 0.35, 0.15],
+    "employment_band": [0.3, 0.4, 0.3],
+}
+MIXED_NUMERIC = ["tax_arrears_ratio", "tax_sales_growth_12m", "court_cases_12m"]
+
+
+def mixed_table(n_ids: int = 250, months: int = 24, seed: int = 11, start: str = "2020-01-01") -> pd.DataFrame:
+    """An application-style extract: numeric and string attributes with known effects.
+
+    Columns: customer_id, as_of (date), the :data:`MIXED_NUMERIC` columns (doubles), the
+    :data:`CATEGORY_EFFECTS` columns (strings; ``employment_band`` 5% missing), bad_12m (0/1).
+    """
+    rng = np.random.default_rng(seed)
+    n = n_ids * months
+    frame = features_frame(rng, n)[MIXED_NUMERIC]
+    logit = INTERCEPT + 0.3 + sum(EFFECTS[f] * frame[f] for f in MIXED_NUMERIC)
+    for column, effects in CATEGORY_EFFECTS.items():
+        values = rng.choice(list(effects), size=n, p=CATEGORY_SHARES[column])
+        logit = logit + np.array([effects[v] for v in values])
+        frame[column] = values.astype(object)
+    frame.loc[rng.random(n) < 0.05, "employment_band"] = None
+    frame.insert(0, "as_of", np.repeat(pd.date_range(start, periods=months, freq="MS").date, n_ids))
+    frame.insert(0, "customer_id", np.tile([f"C{i:06d}" for i in range(n_ids)], months))
+    frame["bad_12m"] = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit.to_numpy()))).astype(int)
+    return frame
