@@ -91,13 +91,17 @@ def backtest_rows(counts: pd.DataFrame, config: MonitoringConfig) -> list[dict[s
     if counts.empty:
         return []
     pooled = {"grade": "all", "grade_num": 0, "rows": counts["rows"].sum(), "defaults": counts["defaults"].sum(),
-              "sum_pd": counts["sum_pd"].sum(), "first_snapshot": counts["first_snapshot"].min(),
+              "sum_pd": counts["sum_pd"].sum(), "obligors": counts["obligors"].sum(),
+              "obligor_defaults": counts["obligor_defaults"].sum(), "obligor_sum_pd": counts["obligor_sum_pd"].sum(),
+              "first_snapshot": counts["first_snapshot"].min(),
               "last_snapshot": counts["last_snapshot"].max(),
               "model_versions": sorted({v for vs in counts["model_versions"] for v in vs})}
     tested = jeffreys_backtest(pd.concat([counts, pd.DataFrame([pooled])], ignore_index=True), config)
     return [{"metric": "backtest_default_rate", "subject": str(r["grade"]), "value": float(r["default_rate"]),
              "status": r["status"],
              "details": _json({"rows": int(r["rows"]), "defaults": int(r["defaults"]), "mean_pd": float(r["mean_pd"]),
+                               "obligors": float(r["obligors"]), "obligor_defaults": float(r["obligor_defaults"]),
+                               "unit": config.backtest_unit,
                                "p_value": float(r["p_value"]), "ci_lower": float(r["ci_lower"]),
                                "ci_upper": float(r["ci_upper"]), "direction": r["direction"],
                                "test": "jeffreys", "first_snapshot": r["first_snapshot"],

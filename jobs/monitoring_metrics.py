@@ -45,6 +45,7 @@ class MonitoringConfig:
     ks_amber: float = 0.30
     ks_red: float = 0.20
     backtest_sides: str = "both"  # both | under: whether an over-predicting grade also turns amber/red
+    backtest_unit: str = "obligor"  # obligor: each borrower of the pooled window weighs one | row
     # alerts that trigger retraining: "metric" (any subject) or "metric:subject"; by default the
     # score's PSI only (a feature's PSI is an alert to look at, e.g. an age feature always drifts)
     retrain_on: tuple[str, ...] = ("psi:score",)
@@ -74,7 +75,7 @@ class MonitoringConfig:
                      float(back.get("red_confidence", d.red_confidence)),
                      float(auc.get("amber_below", d.auc_amber)), float(auc.get("red_below", d.auc_red)),
                      float(ks.get("amber_below", d.ks_amber)), float(ks.get("red_below", d.ks_red)),
-                     str(back.get("sides", d.backtest_sides)),
+                     str(back.get("sides", d.backtest_sides)), str(back.get("unit", d.backtest_unit)),
                      tuple(retrain.get("triggers", d.retrain_on)),
                      int(retrain.get("oot_months", d.retrain_oot_months)),
                      str(psi.get("reference_population", d.reference_population)))
@@ -82,14 +83,15 @@ class MonitoringConfig:
                 and 0 < config.amber_confidence < config.red_confidence < 1
                 and config.auc_red <= config.auc_amber and config.ks_red <= config.ks_amber
                 and config.window_months >= 1 and config.maturity_months >= 1
-                and config.backtest_sides in ("both", "under")
+                and config.backtest_sides in ("both", "under") and config.backtest_unit in ("obligor", "row")
                 and config.reference_population in ("scored", "training")):
             raise ValueError(f"monitoring config: inconsistent thresholds {config}")
         return config
 
 
 SECTION_KEYS = {"psi": {"bins", "stable_below", "act_above", "reference_population"},
-                "backtest": {"maturity_months", "window_months", "amber_confidence", "red_confidence", "sides"},
+                "backtest": {"maturity_months", "window_months", "amber_confidence", "red_confidence", "sides",
+                             "unit"},
                 "auc": {"amber_below", "red_below"}, "ks": {"amber_below", "red_below"},
                 "retrain": {"triggers", "oot_months"}}
 
@@ -180,29 +182,36 @@ def matured_predictions(scores: DataFrame, labels: DataFrame, *, as_of: dt.date,
 
     Returns:
         ``snapshot_date``, ``uscc``, ``pd``, ``grade``, ``grade_num``, ``model_version``, ``defaulted``
-        (int 0/1), for snapshots in :func:`matured_window` whose label is uncensored and not
-        already in default on the snapshot.
+        (int 0/1) and ``obligor_weight`` (``1 / rows of the same uscc``: each borrower weighs one,
+        as :func:`models.calibration.obligor_weights`), for snapshots in :func:`matured_window`
+        whose label is uncensored and not already in default on the snapshot.
     """
     first, last = matured_window(as_of, config)
     in_window = F.col("snapshot_date").between(F.lit(first), F.lit(last))
     is_final = ~F.col("censored") & ~F.col("in_default_at_snapshot")
     outcomes = labels.where(in_window & is_final).select("uscc", "snapshot_date", "default_12m")
+    per_obligor = Window.partitionBy("uscc")
     return (scores.where(in_window)
             .join(outcomes, on=["uscc", "snapshot_date"], how="inner")
             .select("snapshot_date", "uscc", "pd", "grade", "grade_num", "model_version",
-                    F.col("default_12m").cast("int").alias("defaulted")))
+                    F.col("default_12m").cast("int").alias("defaulted"),
+                    (F.lit(1.0) / F.count(F.lit(1)).over(per_obligor)).alias("obligor_weight")))
 
 
 def grade_counts(matured: DataFrame) -> DataFrame:
-    """Per grade: ``grade``, ``grade_num``, ``rows``, ``defaults``, ``sum_pd``, ``first_snapshot``,
-    ``last_snapshot``, ``model_versions`` (sorted array)."""
+    """Per grade: ``grade``, ``grade_num``, ``rows``, ``defaults``, ``sum_pd`` (row counts and sums),
+    ``obligors``, ``obligor_defaults``, ``obligor_sum_pd`` (the same weighted by ``obligor_weight``),
+    ``first_snapshot``, ``last_snapshot``, ``model_versions`` (sorted array)."""
+    weight = F.col("obligor_weight")
     return (matured.groupBy("grade", "grade_num")
             .agg(F.count(F.lit(1)).alias("rows"), F.sum("defaulted").alias("defaults"),
-                 exact_sum(F.col("pd")).alias("sum_pd"), F.min("snapshot_date").alias("first_snapshot"),
-                 F.max("snapshot_date").alias("last_snapshot"),
+                 exact_sum(F.col("pd")).alias("sum_pd"), F.sum(weight).alias("obligors"),
+                 F.sum(weight * F.col("defaulted")).alias("obligor_defaults"),
+                 F.sum(weight * F.col("pd")).alias("obligor_sum_pd"),
+                 F.min("snapshot_date").alias("first_snapshot"), F.max("snapshot_date").alias("last_snapshot"),
                  F.array_sort(F.collect_set("model_version")).alias("model_versions"))
-            .select("grade", "grade_num", "rows", "defaults", "sum_pd", "first_snapshot", "last_snapshot",
-                    "model_versions"))
+            .select("grade", "grade_num", "rows", "defaults", "sum_pd", "obligors", "obligor_defaults",
+                    "obligor_sum_pd", "first_snapshot", "last_snapshot", "model_versions"))
 
 
 def discrimination(matured: DataFrame) -> DataFrame:
@@ -261,6 +270,12 @@ def jeffreys_backtest(counts: pd.DataFrame, config: MonitoringConfig) -> pd.Data
     out = counts.copy()
     out["default_rate"] = out["defaults"] / out["rows"]
     out["mean_pd"] = (out["sum_pd"] / out["rows"]).clip(0.0, 1.0)
-    jeffreys = JeffreysConfig(config.amber_confidence, config.red_confidence, config.backtest_sides)
-    tested = jeffreys_test(out.rename(columns={"rows": "count"}), jeffreys)
-    return tested.rename(columns={"count": "rows"})
+    jeffreys = JeffreysConfig(config.amber_confidence, config.red_confidence, config.backtest_sides,
+                              config.backtest_unit)
+    if jeffreys.unit == "obligor":
+        tested = out.assign(count=out["obligors"], defaults=out["obligor_defaults"],
+                            mean_pd=(out["obligor_sum_pd"] / out["obligors"]).clip(0.0, 1.0))
+    else:
+        tested = out.assign(count=out["rows"])
+    tested = jeffreys_test(tested, jeffreys)
+    return out.assign(**{c: tested[c] for c in ("p_value", "ci_lower", "ci_upper", "direction", "status")})

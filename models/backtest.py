@@ -12,6 +12,13 @@ Traffic lights (confidences are configuration, :class:`JeffreysConfig`):
 * ``red``: outside the ``red_confidence`` interval;
 * ``empty``: no obligors in the grade (not tested).
 
+The ECB test counts obligors of one cohort. An out-of-time sample of several monthly snapshots
+holds each borrower up to once a month and a default in up to twelve consecutive labels, so
+with ``unit="obligor"`` (default) each row is weighted ``1 / (rows of its obligor)``
+(:func:`models.calibration.obligor_weights`): ``count`` and ``defaults`` are obligor
+equivalents, and the interval is as wide as the evidence is. ``unit="row"`` tests rows as if
+they were independent (too strict for pooled snapshots; right for a single cohort).
+
 With ``sides="under"`` only under-prediction turns a grade amber or red (the ECB's one-sided,
 conservative reading); with ``"both"`` (default) an over-predicting grade does too, because an
 inflated PD misprices loans, limits and expected loss as surely as a low one.
@@ -29,11 +36,13 @@ STATUSES = ("green", "amber", "red", "empty")
 
 @dataclass(frozen=True)
 class JeffreysConfig:
-    """Confidence levels of the traffic lights and which side of the interval counts."""
+    """Confidence levels of the traffic lights, which side of the interval counts, and what one
+    observation is (``obligor``: each borrower of a multi-snapshot sample weighs one; ``row``)."""
 
     amber_confidence: float = 0.95
     red_confidence: float = 0.999
     sides: str = "both"  # both | under
+    unit: str = "obligor"  # obligor | row
 
     def __post_init__(self) -> None:
         if not 0 < self.amber_confidence < self.red_confidence < 1:
@@ -41,6 +50,8 @@ class JeffreysConfig:
                              f"{self.amber_confidence}, {self.red_confidence}")
         if self.sides not in ("both", "under"):
             raise ValueError(f"jeffreys.sides must be both or under, got {self.sides!r}")
+        if self.unit not in ("obligor", "row"):
+            raise ValueError(f"jeffreys.unit must be obligor or row, got {self.unit!r}")
 
 
 def jeffreys_interval(defaults: np.ndarray, rows: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -83,9 +94,10 @@ def jeffreys_test(table: pd.DataFrame, config: JeffreysConfig = JeffreysConfig()
     rows, defaults = out["count"].to_numpy(float), out["defaults"].to_numpy(float)
     mean_pd = out["mean_pd"].to_numpy(float)
     tested = rows > 0
-    p_under = np.where(tested, jeffreys_p_value(defaults, np.maximum(rows, 1), np.nan_to_num(mean_pd)), np.nan)
-    low_a, high_a = jeffreys_interval(defaults, np.maximum(rows, 1), config.amber_confidence)
-    low_r, high_r = jeffreys_interval(defaults, np.maximum(rows, 1), config.red_confidence)
+    n = np.where(tested, rows, 1.0)  # obligor equivalents may be fractional
+    p_under = np.where(tested, jeffreys_p_value(defaults, n, np.nan_to_num(mean_pd)), np.nan)
+    low_a, high_a = jeffreys_interval(defaults, n, config.amber_confidence)
+    low_r, high_r = jeffreys_interval(defaults, n, config.red_confidence)
     under_a, under_r = mean_pd < low_a, mean_pd < low_r
     over_a, over_r = mean_pd > high_a, mean_pd > high_r
     if config.sides == "under":

@@ -87,25 +87,48 @@ class MasterScale:
         return {"bounds": list(self.bounds)}
 
 
-def grade_table(pd_: np.ndarray, y: np.ndarray, scale: MasterScale) -> pd.DataFrame:
+def obligor_weights(ids: np.ndarray) -> np.ndarray:
+    """``1 / (rows of the same obligor)`` per row: each obligor weighs one in total.
+
+    A sample of several monthly snapshots holds the same borrower up to once a month, and a
+    default shows in up to twelve consecutive snapshots' labels; counted as rows, a grade looks
+    several times larger (and its test several times stricter) than the obligors behind it.
+    """
+    codes, counts = np.unique(np.asarray(ids), return_inverse=True, return_counts=True)[1:]
+    return 1.0 / counts[codes]
+
+
+def grade_table(pd_: np.ndarray, y: np.ndarray, scale: MasterScale, weights: np.ndarray | None = None) -> pd.DataFrame:
     """Observed default rate against mean PD per grade.
 
-    Output columns: grade, pd_lower, pd_upper, count, defaults, default_rate, mean_pd, gap
+    Args:
+        weights: per-row weights (e.g. :func:`obligor_weights`); ``count``, ``defaults``,
+            ``default_rate`` and ``mean_pd`` are then weighted (obligor equivalents), ``rows``
+            stays the number of rows.
+
+    Output columns: grade, pd_lower, pd_upper, rows, count, defaults, default_rate, mean_pd, gap
     (``mean_pd - default_rate``; NaN for empty grades).
     """
-    frame = pd.DataFrame({"idx": scale.grade_index(pd_), "pd": pd_, "y": y})
-    stats = frame.groupby("idx").agg(count=("y", "size"), defaults=("y", "sum"),
-                                     default_rate=("y", "mean"), mean_pd=("pd", "mean"))
-    table = scale.table().join(stats, how="left")
-    table[["count", "defaults"]] = table[["count", "defaults"]].fillna(0).astype(int)
+    w = np.ones(len(np.asarray(pd_))) if weights is None else np.asarray(weights, dtype=float)
+    frame = pd.DataFrame({"idx": scale.grade_index(pd_), "w": w, "wy": w * np.asarray(y, dtype=float),
+                          "wpd": w * np.asarray(pd_, dtype=float)})
+    stats = frame.groupby("idx").agg(rows=("w", "size"), count=("w", "sum"), defaults=("wy", "sum"),
+                                     wpd=("wpd", "sum"))
+    stats["default_rate"] = stats["defaults"] / stats["count"]
+    stats["mean_pd"] = stats["wpd"] / stats["count"]
+    table = scale.table().join(stats.drop(columns="wpd"), how="left")
+    table[["rows", "count", "defaults"]] = table[["rows", "count", "defaults"]].fillna(0)
+    table["rows"] = table["rows"].astype(int)
+    if weights is None:
+        table[["count", "defaults"]] = table[["count", "defaults"]].astype(int)
     table["gap"] = table["mean_pd"] - table["default_rate"]
-    return table[["grade", "pd_lower", "pd_upper", "count", "defaults", "default_rate", "mean_pd", "gap"]]
+    return table[["grade", "pd_lower", "pd_upper", "rows", "count", "defaults", "default_rate", "mean_pd", "gap"]]
 
 
 def calibration_errors(table: pd.DataFrame, min_count: int) -> dict[str, float]:
-    """``ece``: count-weighted mean |gap| over grades; ``max_grade_gap``: largest |gap| among
+    """``ece``: row-weighted mean |gap| over grades; ``max_grade_gap``: largest |gap| among
     grades with at least ``min_count`` rows (small grades are too noisy to judge alone)."""
-    filled = table[table["count"] > 0]
-    ece = float((filled["gap"].abs() * filled["count"]).sum() / filled["count"].sum())
-    big = filled[filled["count"] >= min_count]
+    filled = table[table["rows"] > 0]
+    ece = float((filled["gap"].abs() * filled["rows"]).sum() / filled["rows"].sum())
+    big = filled[filled["rows"] >= min_count]
     return {"ece": ece, "max_grade_gap": float(big["gap"].abs().max()) if len(big) else float("nan")}

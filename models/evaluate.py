@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from models.backtest import JeffreysConfig, jeffreys_test, summary
-from models.calibration import MasterScale, calibration_errors, grade_table
+from models.calibration import MasterScale, calibration_errors, grade_table, obligor_weights
 
 PSI_EPSILON = 1e-4  # floor of a bin share, so an empty bin does not make PSI infinite
 PSI_STABLE, PSI_ACT = 0.10, 0.25
@@ -111,7 +111,8 @@ class Evaluation:
 
 def evaluate(scored: dict[str, pd.DataFrame], samples: dict[str, pd.DataFrame], *, features: list[str],
              scale: MasterScale, iv: pd.DataFrame | None = None, psi_bins: int = 10,
-             min_grade_count: int = 30, jeffreys: JeffreysConfig = JeffreysConfig()) -> Evaluation:
+             min_grade_count: int = 30, jeffreys: JeffreysConfig = JeffreysConfig(),
+             ids: dict[str, np.ndarray] | None = None) -> Evaluation:
     """Evaluate predictions on the train and out-of-time samples.
 
     Args:
@@ -121,13 +122,16 @@ def evaluate(scored: dict[str, pd.DataFrame], samples: dict[str, pd.DataFrame], 
         iv: optional IV table (feature, iv) to add ``iv.<feature>`` metrics.
         jeffreys: traffic-light confidences of the per-grade test; adds ``<sample>_grades_tested``,
             ``_green``, ``_amber``, ``_red`` and ``<sample>_min_pd`` metrics.
+        ids: ``{"train": ids, "oot": ids}`` obligor id per row; with ``jeffreys.unit == "obligor"``
+            the grade tables count each obligor once (:func:`models.calibration.obligor_weights`).
     """
     metrics: dict[str, float] = {}
     grades: dict[str, pd.DataFrame] = {}
     for name, frame in scored.items():
         y, pd_ = frame["y"].to_numpy(), frame["pd"].to_numpy()
         metrics.update({f"{name}_{k}": v for k, v in discrimination(y, pd_).items()})
-        grades[name] = jeffreys_test(grade_table(pd_, y, scale), jeffreys)
+        weights = obligor_weights(ids[name]) if ids is not None and jeffreys.unit == "obligor" else None
+        grades[name] = jeffreys_test(grade_table(pd_, y, scale, weights), jeffreys)
         errors = calibration_errors(grades[name], min_grade_count)
         metrics.update({f"{name}_{k}": v for k, v in {**errors, **summary(grades[name])}.items()})
         metrics[f"{name}_min_pd"] = float(np.min(pd_))

@@ -132,7 +132,9 @@ def evaluate_state(state: dict[str, Any], data: TrainingData, config: ModelConfi
         scored[name] = pd.DataFrame({"y": frame[label].to_numpy(), "pd": out["pd"], "score": out["score"]})
     evaluation = evaluate(scored, {"train": data.train, "oot": data.valid}, features=data.features,
                           scale=scorer.scale, iv=iv, psi_bins=config.psi_bins,
-                          min_grade_count=config.calibration.min_grade_count, jeffreys=config.calibration.jeffreys)
+                          min_grade_count=config.calibration.min_grade_count, jeffreys=config.calibration.jeffreys,
+                          ids={"train": data.train[config.data.id_col].to_numpy(),
+                               "oot": data.valid[config.data.id_col].to_numpy()})
     if state.get("calibration_sample", {}).get("sample") == "train_out_of_fold":
         evaluation.metrics["cv_gini"] = state["calibration_sample"]["gini"]
     return evaluation

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.calibration import MasterScale, calibration_errors, fit_calibrator, grade_table
+from models.calibration import MasterScale, calibration_errors, fit_calibrator, grade_table, obligor_weights
 from models.config import GateConfig, model_config
 from models.evaluate import psi, psi_status
 from models.reasons import reason_catalogue, reason_code, top_reasons
@@ -123,6 +123,13 @@ def test_calibration_and_master_scale():
     assert list(table["count"]) == [1, 2, 0, 1]
     errors = calibration_errors(table, min_count=2)
     assert errors["max_grade_gap"] == pytest.approx(0.47)
+    # two borrowers: one safe in four monthly rows, one defaulting in two: each weighs one
+    ids = np.array(["a", "a", "a", "a", "b", "b"])
+    weights = obligor_weights(ids)
+    assert list(weights) == [0.25] * 4 + [0.5] * 2
+    weighted = grade_table(np.array([0.001] * 4 + [0.5, 0.5]), np.array([0, 0, 0, 0, 1, 1]), scale, weights)
+    assert list(weighted["rows"]) == [4, 0, 0, 2] and list(weighted["count"]) == [1.0, 0.0, 0.0, 1.0]
+    assert list(weighted["defaults"]) == [0.0, 0.0, 0.0, 1.0]
 
 
 def test_config_overrides_and_unknown_keys(settings):
@@ -133,7 +140,19 @@ def test_config_overrides_and_unknown_keys(settings):
     with pytest.raises(ValueError, match="unknown key"):
         model_config(settings, {"scorecard": {"pdo_typo": 1}})
     with pytest.raises(ValueError, match="candidate"):
-        model_config(settings, {"kinds": ["lightgbm"]})
+        model_config(settings, {"kinds": ["lightgbm"], "candidate": "scorecard"})
+
+
+def test_auto_candidate_is_chosen_on_the_training_window_with_a_preference(settings):
+    from models.train import choose_candidate
+
+    auto = model_config(settings, {"candidate": "auto", "prefer": "scorecard", "prefer_margin": 0.02})
+    assert choose_candidate(auto, {"scorecard": 0.63, "lightgbm": 0.74})[0] == "lightgbm"
+    kind, reason = choose_candidate(auto, {"scorecard": 0.73, "lightgbm": 0.74})
+    assert kind == "scorecard" and "within 0.02" in reason and "lightgbm 0.740" in reason
+    assert choose_candidate(model_config(settings, {"candidate": "scorecard"}), {"lightgbm": 0.9})[0] == "scorecard"
+    with pytest.raises(ValueError, match="out-of-fold"):
+        choose_candidate(auto, {"scorecard": 0.7})
 
 
 def test_cli_help_and_parsing():
