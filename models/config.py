@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from models.backtest import JeffreysConfig
+
 MODEL_KINDS = ("scorecard", "lightgbm")
 
 # Upper PD bound of grades 1..9; grade 10 is everything above the last bound.
@@ -91,6 +93,22 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """The model validation report (:mod:`models.validation`), one per registered version."""
+
+    ci_method: str = "delong"  # delong | bootstrap: confidence intervals of AUC and Gini
+    confidence: float = 0.95
+    bootstrap_samples: int = 1000
+    bootstrap_by: str = "id"  # id: resample entities (their snapshots move together) | row
+    seed: int = 42
+    min_gini: float = 0.20  # discrimination is green when the Gini CI's lower bound is at least this
+    pd_floor: float = 0.0003  # CRR Art. 160: no served PD below 0.03 %
+    top_features: int = 10  # features shown in the stability table (largest PSI first)
+    on_training: bool = True  # training writes the report of every version it logs
+    jeffreys: JeffreysConfig = field(default_factory=JeffreysConfig)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything :func:`models.train.train` needs."""
 
@@ -109,6 +127,7 @@ class ModelConfig:
     lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def to_params(self) -> dict[str, str]:
         """Flat ``section.key -> str`` view, for logging as MLflow params."""
@@ -160,6 +179,11 @@ def _validate(config: Any, where: str) -> None:
         if list(config.grade_bounds) != sorted(config.grade_bounds) or not all(
                 0 < b < 1 for b in config.grade_bounds):
             raise ValueError(f"{where}.grade_bounds must increase strictly inside (0, 1)")
+    if isinstance(config, ValidationConfig):
+        if config.ci_method not in ("delong", "bootstrap") or config.bootstrap_by not in ("id", "row"):
+            raise ValueError(f"{where}: ci_method must be delong|bootstrap and bootstrap_by id|row")
+        if not 0 < config.confidence < 1 or config.bootstrap_samples < 50:
+            raise ValueError(f"{where}: need 0 < confidence < 1 and bootstrap_samples >= 50")
     if isinstance(config, DataConfig) and config.format not in ("delta", "parquet"):
         raise ValueError(f"{where}.format must be delta or parquet, got {config.format!r}")
 
