@@ -45,8 +45,12 @@ def _value(params: dict[str, str], key: str) -> str | None:
     return None if value in (None, "", "None") else value
 
 
-def training_data_config(settings: Settings, name: str, version: str, features: list[str]) -> tuple[Any, dict]:
+def training_data_config(settings: Settings, name: str, version: str, features: list[str], *,
+                         mlflow_client: Any = None) -> tuple[Any, dict]:
     """The :class:`models.config.DataConfig` that reproduces the training sample of ``name`` v``version``.
+
+    Args:
+        mlflow_client: the registry's client (default: the one of the settings' model configuration).
 
     Returns:
         ``(DataConfig, source)``: source holds the run id and what was read (for the reference rows).
@@ -57,7 +61,7 @@ def training_data_config(settings: Settings, name: str, version: str, features: 
     from models.config import DataConfig, model_config
     from models.registry import client
 
-    mlflow_client = client(model_config(settings, {"name": name}))
+    mlflow_client = mlflow_client or client(model_config(settings, {"name": name}))
     run = mlflow_client.get_run(mlflow_client.get_model_version(name, str(version)).run_id)
     params, tags = dict(run.data.params), dict(run.data.tags)
     parent_id = tags.get("mlflow.parentRunId")

@@ -118,6 +118,26 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """The model validation report (:mod:`models.validation`), one per registered version."""
+
+    ci_method: str = "delong"  # delong | bootstrap: confidence intervals of AUC and Gini
+    confidence: float = 0.95
+    bootstrap_samples: int = 1000
+    bootstrap_by: str = "id"  # id: resample entities (their snapshots move together) | row
+    seed: int = 42
+    min_gini: float = 0.20  # discrimination is green when the Gini CI's lower bound is at least this
+    # filled from calibration.pd_floor and calibration.jeffreys by model_config (one definition
+    # for serving, the promotion gate and the report); not settable here
+    pd_floor: float = DEFAULT_SERVED_PD_FLOOR
+    jeffreys: JeffreysConfig = field(default_factory=JeffreysConfig)
+    top_features: int = 10  # features shown in the stability table (largest PSI first)
+    on_training: bool = True  # training writes the report of every version it logs
+    # the PD floor and the Jeffreys test are those of calibration: (one definition for serving,
+    # the gate and the report)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything :func:`models.train.train` needs."""
 
@@ -140,6 +160,7 @@ class ModelConfig:
     lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def to_params(self) -> dict[str, str]:
         """Flat ``section.key -> str`` view, for logging as MLflow params."""
@@ -197,6 +218,11 @@ def _validate(config: Any, where: str) -> None:
         if not 0 < config.pd_floor < config.grade_bounds[0]:
             raise ValueError(f"{where}.pd_floor={config.pd_floor} must lie in (0, first grade bound "
                              f"{config.grade_bounds[0]})")
+    if isinstance(config, ValidationConfig):
+        if config.ci_method not in ("delong", "bootstrap") or config.bootstrap_by not in ("id", "row"):
+            raise ValueError(f"{where}: ci_method must be delong|bootstrap and bootstrap_by id|row")
+        if not 0 < config.confidence < 1 or config.bootstrap_samples < 50:
+            raise ValueError(f"{where}: need 0 < confidence < 1 and bootstrap_samples >= 50")
     if isinstance(config, DataConfig) and config.format not in ("delta", "parquet"):
         raise ValueError(f"{where}.format must be delta or parquet, got {config.format!r}")
     if isinstance(config, DataConfig) and config.max_categories < 2:
@@ -261,4 +287,10 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
     merged = _deep_merge(merged, settings.raw.get("models") or {})
     for override in overrides:
         merged = _deep_merge(_unbind_table(merged, override or {}), override or {})
-    return _build(ModelConfig, merged, "models")
+    shared = sorted({"pd_floor", "jeffreys"} & set(merged.get("validation") or {}))
+    if shared:
+        raise ValueError(f"models.validation: {shared} are set under models.calibration (one definition for "
+                         "serving, the gate and the report)")
+    config = _build(ModelConfig, merged, "models")
+    return dataclasses.replace(config, validation=dataclasses.replace(
+        config.validation, pd_floor=config.calibration.pd_floor, jeffreys=config.calibration.jeffreys))

@@ -303,6 +303,7 @@ def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
     experiment_id = ensure_experiment(config)
     bench = _benchmark_champion(config, data) if config.register else {}
     iv = None
+    fitted: dict[str, tuple[dict, Evaluation]] = {}
     run_name = f"train-{config.data.table.rstrip('/').rsplit('/', 1)[-1]}"
     with _step_run(experiment_id, run_key, run_name, nested=False) as parent:
         if not parent.finished:
@@ -319,6 +320,7 @@ def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
             if data.columns is not None:
                 result.columns = tables["columns"] = column_report(data.columns, iv)
             evaluation = evaluate_state(state, data, config, iv)
+            fitted[kind] = (state, evaluation)
             result.models[kind] = _log_model_run(kind, state, tables, evaluation, data, config, bench,
                                                  experiment_id=experiment_id, run_key=run_key)
     kind, reason = choose_candidate(config, {k: m.metrics["cv_gini"] for k, m in result.models.items()
@@ -330,4 +332,8 @@ def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
     if candidate.version is not None:
         set_alias(config, "challenger", candidate.version)
         result.candidate_version = candidate.version
+    if config.validation.on_training:
+        from models.validation_render import report_training
+
+        report_training(result.models, fitted, data, config)
     return result

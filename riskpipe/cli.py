@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "riskpipe.commands.delta",
     "riskpipe.commands.features",
     "riskpipe.commands.models",
+    "riskpipe.commands.validate",
     "riskpipe.commands.assess",
     "riskpipe.commands.score",
     "riskpipe.commands.model_monitoring",
