@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from models.backtest import JeffreysConfig
 from models.calibration import MasterScale
 from models.config import DEFAULT_GRADE_BOUNDS, ModelConfig
 from models.data import TrainingData
@@ -86,9 +87,11 @@ def _scale(params: dict[str, str]) -> MasterScale:
     return MasterScale(list(ast.literal_eval(bounds)) if bounds else list(DEFAULT_GRADE_BOUNDS))
 
 
-def evaluate_version(version: Version, data: TrainingData, *, label_col: str) -> Evaluation:
+def evaluate_version(version: Version, data: TrainingData, *, label_col: str, id_col: str,
+                     jeffreys: JeffreysConfig) -> Evaluation:
     """Score the train and OOT samples with the version's pyfunc and evaluate as training did
-    (same master scale, PSI bins and minimum grade count, read from the run's params)."""
+    (same master scale, PSI bins and minimum grade count, read from the run's params; grades
+    counted per obligor as ``jeffreys.unit`` says)."""
     params = version.params
     scored, samples = {}, {}
     for name, frame in (("train", data.train), ("oot", data.valid)):
@@ -100,7 +103,8 @@ def evaluate_version(version: Version, data: TrainingData, *, label_col: str) ->
                        if k.startswith("iv.")], columns=["feature", "iv"])
     return evaluate(scored, samples, features=version.features, scale=_scale(params), iv=iv,
                     psi_bins=int(params.get("psi_bins", 10)),
-                    min_grade_count=int(params.get("calibration.min_grade_count", 30)))
+                    min_grade_count=int(params.get("calibration.min_grade_count", 30)), jeffreys=jeffreys,
+                    ids={"train": data.train[id_col].to_numpy(), "oot": data.valid[id_col].to_numpy()})
 
 
 def truth_path(settings: Settings, truth: str | None) -> Path | None:
@@ -170,11 +174,13 @@ def validate_version(version: str, *, config: ModelConfig, settings: Settings, s
                                                   mlflow_client=mlflow_client)
     data = load_training_data(data_config, spark=spark, settings=settings)
     label = data_config.label_col
-    evaluation = evaluate_version(validated, data, label_col=label)
+    jeffreys = config.calibration.jeffreys
+    evaluation = evaluate_version(validated, data, label_col=label, id_col=data_config.id_col, jeffreys=jeffreys)
     notes = []
     side = None
     if other is not None:
-        side = (other.label, evaluate_version(other, data, label_col=label))
+        side = (other.label, evaluate_version(other, data, label_col=label, id_col=data_config.id_col,
+                                              jeffreys=jeffreys))
         note = _challenger_note(data, other, data_config)
         notes += [note] if note else []
     latent = None

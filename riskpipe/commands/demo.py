@@ -198,6 +198,49 @@ def _portfolio_and_report(args: argparse.Namespace) -> None:
     print(f"    report: {written['path']}", flush=True)
 
 
+# What a model validator checks (issue 31; docs/models.md, "Model risk figures of the demo")
+TARGET_GREEN_GRADES = 8
+TARGET_ORACLE_RATIO = 0.9
+
+
+def _model_risk_figures(args: argparse.Namespace) -> None:
+    """The champion's validation report (out of time, with the simulator's latent PD as oracle) and the
+    lowest PD served in risk_scores, against the validator's targets."""
+    from pyspark.sql import functions as F
+
+    from jobs.model_validation import validate_version
+    from models.config import model_config
+    from models.registry import champion_version
+    from riskpipe import io
+    from riskpipe.config import load_settings
+    from riskpipe.spark import get_spark
+
+    settings = load_settings()
+    config = model_config(settings)
+    version = champion_version(config)
+    if version is None:
+        print("    no champion: nothing to validate", flush=True)
+        return
+    result = validate_version(version, config=config, settings=settings, spark=get_spark(settings))
+    grades = result["grades"]
+    tested = sum(grades.values())
+    floor = config.calibration.pd_floor
+    served = io.read(get_spark(settings), "risk_scores").agg(F.min("pd").alias("min_pd"), F.count("*").alias("n")).first()
+    low, high = result["gini_ci"]
+    print(f"    champion {config.name} v{version}: validation {result['status'].upper()}; report {result['html']}")
+    print(f"    calibration (OOT, Jeffreys per grade): {grades['green']} of {tested} grades green, {grades['amber']} "
+          f"amber, {grades['red']} red (target: >= {TARGET_GREEN_GRADES} green, none red)", flush=True)
+    print(f"    PD floor {floor:.2%}: lowest PD served {served['min_pd']:.4%} over {served['n']:,} scored "
+          f"borrower-months, {result['min_pd']:.4%} out of time", flush=True)
+    if "oracle_ratio" in result:
+        print(f"    discrimination (OOT): Gini {result['gini']:.3f} [{low:.3f}, {high:.3f}]; latent-PD Gini "
+              f"{result['oracle_gini']:.3f}; ratio {result['oracle_ratio']:.2f} (target >= {TARGET_ORACLE_RATIO})",
+              flush=True)
+    else:
+        print(f"    discrimination (OOT): Gini {result['gini']:.3f} [{low:.3f}, {high:.3f}] (no simulator truth)",
+              flush=True)
+
+
 def _demo(args: argparse.Namespace) -> int:
     import os
 
@@ -205,14 +248,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     landing = Path(settings.landing_root)
-    started = _step(f"1/7 simulate {args.enterprises} enterprises x {args.months} months into {landing}")
+    started = _step(f"1/8 simulate {args.enterprises} enterprises x {args.months} months into {landing}")
     if args.skip_simulate and (landing / "manifest" / "summary.json").exists():
         print("    reusing existing simulator output")
     else:
         _simulate(args, landing)
     _done(started)
     os.environ.setdefault("RISKPIPE_COURT_API_TOKEN", "demo-token")
-    started = _step(f"2/7 ingest the history of every source into {settings.lakehouse_root}")
+    started = _step(f"2/8 ingest the history of every source into {settings.lakehouse_root}")
     from riskpipe.simulate.server import start_server
 
     server, _thread = start_server(str(landing), "127.0.0.1", 0, os.environ["RISKPIPE_COURT_API_TOKEN"])
@@ -225,20 +268,23 @@ def _demo(args: argparse.Namespace) -> int:
     from riskpipe.spark import stop_spark
 
     stop_spark()  # the Airflow run below is another process writing the same tables
-    started = _step("3/7 the latest monthly deliveries through the Airflow ingestion DAGs")
+    started = _step("3/8 the latest monthly deliveries through the Airflow ingestion DAGs")
     _ingest_with_airflow(args)
     _done(started)
-    started = _step("4/7 point-in-time features and default labels for every month-end (gold)")
+    started = _step("4/8 point-in-time features and default labels for every month-end (gold)")
     _features(args)
     _done(started)
-    started = _step("5/7 train, evaluate and register the models in MLflow; promotion gate")
+    started = _step("5/8 train, evaluate and register the models in MLflow; promotion gate")
     _train(args)
     _done(started)
-    started = _step("6/7 scoring with the champion, early warnings, watch list, loan classes; pre-loan decisions")
+    started = _step("6/8 scoring with the champion, early warnings, watch list, loan classes; pre-loan decisions")
     _score_and_monitor(args)
     _done(started)
-    started = _step("7/7 portfolio risk under the fund, stress tests, model monitoring, the HTML report")
+    started = _step("7/8 portfolio risk under the fund, stress tests, model monitoring, the HTML report")
     _portfolio_and_report(args)
+    _done(started)
+    started = _step("8/8 model risk figures: the champion's validation report against a validator's targets")
+    _model_risk_figures(args)
     _done(started)
     print(f"\nDemo finished. Lakehouse: {settings.lakehouse_root}\nLanding files: {landing}")
     return 0
