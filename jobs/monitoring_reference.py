@@ -77,12 +77,15 @@ def training_data_config(settings: Settings, name: str, version: str, features: 
     label_table = _value(source, "label_table") or _value(params, "data.label_table")
     label_version = _value(source, "label_version")
     flags = _value(params, "data.exclusion_flags")
+    population = _value(params, "data.population_flags")  # absent for versions trained before it existed
     config = DataConfig(
         table=table, format=data_format, version=int(data_version) if data_version else None,
         label_table=label_table, label_version=int(label_version) if label_version else None,
         id_col=_value(params, "data.id_col") or "uscc", date_col=_value(params, "data.date_col") or "snapshot_date",
         label_col=_value(params, "data.label_col") or "default_12m", features=tuple(features),
         exclusion_flags=tuple(ast.literal_eval(flags)) if flags else DataConfig().exclusion_flags,
+        population_flags=tuple(ast.literal_eval(population)) if population else (),
+        policy_context_cols=(),  # the version's own features, whatever the profile says today
         split_date=_value(source, "split_date") or _value(params, "data.split_date") or DataConfig().split_date)
     described = {"run_id": run.info.run_id, "table": table, "version": config.version, "label_table": label_table,
                  "label_version": config.label_version, "split_date": config.split_date}

@@ -132,6 +132,9 @@ def evaluate(scored: dict[str, pd.DataFrame], samples: dict[str, pd.DataFrame], 
         metrics.update({f"{name}_{k}": v for k, v in discrimination(y, pd_).items()})
         weights = obligor_weights(ids[name]) if ids is not None and jeffreys.unit == "obligor" else None
         grades[name] = jeffreys_test(grade_table(pd_, y, scale, weights), jeffreys)
+        if weights is not None:  # the same test with every borrower-month as an observation, for reference
+            by_row = summary(jeffreys_test(grade_table(pd_, y, scale), jeffreys))
+            metrics.update({f"{name}_{k}_by_row": v for k, v in by_row.items() if k != "grades_tested"})
         errors = calibration_errors(grades[name], min_grade_count)
         metrics.update({f"{name}_{k}": v for k, v in {**errors, **summary(grades[name])}.items()})
         metrics[f"{name}_min_pd"] = float(np.min(pd_))

@@ -228,8 +228,14 @@ def _model_risk_figures(args: argparse.Namespace) -> None:
     served = io.read(get_spark(settings), "risk_scores").agg(F.min("pd").alias("min_pd"), F.count("*").alias("n")).first()
     low, high = result["gini_ci"]
     print(f"    champion {config.name} v{version}: validation {result['status'].upper()}; report {result['html']}")
-    print(f"    calibration (OOT, Jeffreys per grade): {grades['green']} of {tested} grades green, {grades['amber']} "
-          f"amber, {grades['red']} red (target: >= {TARGET_GREEN_GRADES} green, none red)", flush=True)
+    from models.registry import version_metrics
+
+    logged, _ = version_metrics(config, version)
+    by_row = [int(logged.get(f"oot_grades_{k}_by_row", -1)) for k in ("green", "amber", "red")]
+    print(f"    calibration (OOT, Jeffreys per grade, each borrower one observation): {grades['green']} of {tested} "
+          f"populated grades green, {grades['amber']} amber, {grades['red']} red (target: >= {TARGET_GREEN_GRADES} "
+          f"green, none red); counting every borrower-month as independent: {by_row[0]} green, {by_row[1]} "
+          f"amber, {by_row[2]} red", flush=True)
     print(f"    PD floor {floor:.2%}: lowest PD served {served['min_pd']:.4%} over {served['n']:,} scored "
           f"borrower-months, {result['min_pd']:.4%} out of time", flush=True)
     if "oracle_ratio" in result:
