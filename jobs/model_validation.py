@@ -74,7 +74,7 @@ def sibling_version(mlflow_client: Any, version: Version) -> str | None:
         return None
     found = []
     for mv in mlflow_client.search_model_versions(f"name = '{version.name}'"):
-        if mv.version == version.version or not mv.run_id:
+        if str(mv.version) == str(version.version) or not mv.run_id:
             continue
         parent = mlflow_client.get_run(mv.run_id).data.tags.get("mlflow.parentRunId")
         if parent == version.parent_run_id:

@@ -333,12 +333,14 @@ def calibration_table(evaluation: Evaluation, config: Any, latent_pd: np.ndarray
     """The OOT grade table with the Jeffreys test; with ``latent_pd`` (aligned with the OOT rows, NaN
     where unknown) also ``mean_latent_pd`` per grade.
 
-    Output columns: grade, pd_lower, pd_upper, count, defaults, default_rate, mean_pd, [mean_latent_pd],
+    Output columns: grade, pd_lower, pd_upper, rows (borrower-months), count and defaults (obligor
+    equivalents when ``jeffreys.unit`` is obligor), default_rate, mean_pd, [mean_latent_pd],
     ci_lower, ci_upper, p_value, direction, status.
     """
     grades = evaluation.grades["oot"]
-    tested = jeffreys_test(grades[["grade", "pd_lower", "pd_upper", "count", "defaults", "default_rate",
-                                   "mean_pd"]], config.jeffreys)
+    columns = ["grade", "pd_lower", "pd_upper", *(["rows"] if "rows" in grades else []), "count", "defaults",
+               "default_rate", "mean_pd"]
+    tested = jeffreys_test(grades[columns], config.jeffreys)
     if latent_pd is not None:
         oot = evaluation.scored["oot"]
         index = scale_of(grades).grade_index(oot["pd"].to_numpy())

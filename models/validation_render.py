@@ -57,7 +57,8 @@ def fmt(value: Any, column: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if column in ("count", "defaults", "rows") or (isinstance(value, int) and "grades" in column):
-        return f"{int(value):,}"
+        # obligor-weighted counts are fractions (a borrower seen in k months weighs 1/k a row)
+        return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
     if "grades" in column:
         return f"{value:.0f}"
     if "p_value" in column:
@@ -95,7 +96,7 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-CALIBRATION_COLUMNS = ["grade", "pd_lower", "pd_upper", "count", "defaults", "default_rate", "mean_pd",
+CALIBRATION_COLUMNS = ["grade", "pd_lower", "pd_upper", "rows", "count", "defaults", "default_rate", "mean_pd",
                        "mean_latent_pd", "ci_lower", "ci_upper", "p_value", "direction", "status"]
 
 
@@ -192,7 +193,7 @@ def calibration_chart(calibration: pd.DataFrame, title: str = "") -> str:
 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: format_pd(value)))
     ax.yaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(x, [f"{g}\nn={c:,}" for g, c in zip(tested["grade"], tested["count"])], fontsize=8)
+    ax.set_xticks(x, [f"{g}\nn={c:,.0f}" for g, c in zip(tested["grade"], tested["count"])], fontsize=8)
     ax.set(xlabel="grade (1 best)", ylabel="12-month default rate", title=title or "Calibration by grade (OOT)")
     ax.grid(axis="y", which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")

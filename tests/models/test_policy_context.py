@@ -68,3 +68,27 @@ def test_policy_context_is_configurable_and_refused_as_an_explicit_feature(spark
     with pytest.raises(ValueError, match="policy context"):
         load_training_data(_data_config(table_with_recommendation, features=("noise_1", "ent_gov_recommended")),
                            spark=spark, settings=settings)
+
+
+def test_training_keeps_only_the_population_the_model_scores(spark, settings, tmp_path):
+    """``data.population_flags``: rows outside the scored population (an enterprise without a loan,
+    which cannot default) are not training evidence; the flag itself is no feature."""
+    from models.data import load_training_data
+
+    frame = snapshot_table(n_ids=200, months=24, seed=5)
+    rng = np.random.default_rng(8)
+    frame["is_active_borrower"] = rng.random(len(frame)) < 0.6
+    frame.loc[~frame["is_active_borrower"], "default_12m"] = 0  # no loan: no default, by definition
+    path = str(tmp_path / "with_population.parquet")
+    frame.to_parquet(path, index=False)
+
+    everyone = load_training_data(_data_config(path), spark=spark, settings=settings)
+    borrowers = load_training_data(_data_config(path, population_flags=("is_active_borrower",)),
+                                   spark=spark, settings=settings)
+    assert "is_active_borrower" in everyone.features and "is_active_borrower" not in borrowers.features
+    kept = frame[frame["is_active_borrower"] & ~frame["in_default_at_snapshot"] & ~frame["censored"]]
+    assert len(borrowers.train) + len(borrowers.valid) == len(kept)
+    assert set(borrowers.train["uscc"] + borrowers.train["snapshot_date"].astype(str)) <= set(
+        kept["uscc"] + kept["snapshot_date"].astype(str))
+    with pytest.raises(ValueError, match="population_flags"):
+        load_training_data(_data_config(path, population_flags=("has_a_loan",)), spark=spark, settings=settings)
