@@ -90,6 +90,24 @@ def discrimination(y: np.ndarray, pd_: np.ndarray) -> dict[str, float]:
             "default_rate": float(np.mean(y)), "mean_pd": float(np.mean(pd_)), "rows": float(len(y))}
 
 
+def overall_test(grades: pd.DataFrame, jeffreys: JeffreysConfig) -> dict[str, float]:
+    """The Jeffreys test of the whole sample (every grade pooled): does the PD's level match the
+    realised default rate? A level shift (a downturn after a calm training window) moves every
+    grade a little the same way, which no single grade's test may see.
+
+    Returns:
+        ``overall_default_rate``, ``overall_mean_pd`` (in the grade table's unit, obligors or rows),
+        ``overall_p_value`` and ``overall_red`` / ``overall_amber`` (1.0 or 0.0).
+    """
+    count = float(grades["count"].sum())
+    pooled = pd.DataFrame({"grade": ["all"], "count": [count], "defaults": [float(grades["defaults"].sum())],
+                           "mean_pd": [float((grades["mean_pd"].fillna(0) * grades["count"]).sum() / max(count, 1e-12))]})
+    tested = jeffreys_test(pooled, jeffreys).iloc[0]
+    return {"overall_default_rate": float(pooled["defaults"].iloc[0] / max(count, 1e-12)),
+            "overall_mean_pd": float(tested["mean_pd"]), "overall_p_value": float(tested["p_value"]),
+            "overall_red": float(tested["status"] == "red"), "overall_amber": float(tested["status"] == "amber")}
+
+
 @dataclass
 class Evaluation:
     """Metrics and tables of one model.
@@ -132,6 +150,7 @@ def evaluate(scored: dict[str, pd.DataFrame], samples: dict[str, pd.DataFrame], 
         metrics.update({f"{name}_{k}": v for k, v in discrimination(y, pd_).items()})
         weights = obligor_weights(ids[name]) if ids is not None and jeffreys.unit == "obligor" else None
         grades[name] = jeffreys_test(grade_table(pd_, y, scale, weights), jeffreys)
+        metrics.update({f"{name}_{k}": v for k, v in overall_test(grades[name], jeffreys).items()})
         if weights is not None:  # the same test with every borrower-month as an observation, for reference
             by_row = summary(jeffreys_test(grade_table(pd_, y, scale), jeffreys))
             metrics.update({f"{name}_{k}_by_row": v for k, v in by_row.items() if k != "grades_tested"})

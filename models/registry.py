@@ -34,8 +34,9 @@ def promotion_gate(candidate: dict[str, float], champion: dict[str, float] | Non
     """Decide whether ``candidate`` may replace ``champion``.
 
     Args:
-        candidate: metrics of the candidate: ``oot_auc``, ``oot_ece``, ``psi_score``,
-            ``oot_grades_red`` (grades failing the Jeffreys test at the red level, out of time).
+        candidate: metrics of the candidate: ``oot_auc``, ``psi_score``, ``oot_grades_red`` (grades
+            failing the Jeffreys test at the red level, out of time), ``oot_overall_red`` (the same
+            test of all grades pooled) and, when ``max_calibration_error`` is set, ``oot_ece``.
         champion: ``{"oot_auc": ...}`` of the champion on a comparable OOT sample, or None
             when there is no champion yet.
         thresholds: the ``models.gate`` section.
@@ -59,8 +60,14 @@ def promotion_gate(candidate: dict[str, float], champion: dict[str, float] | Non
         floor = (ref or 0) - thresholds.max_auc_drop
         check("auc_vs_champion", ref, auc is not None and ref is not None and auc >= floor,
               f"OOT AUC {auc or 0:.4f} vs champion {ref or 0:.4f} - margin {thresholds.max_auc_drop:.4f}")
-    check("calibration", ece, ece is not None and ece <= thresholds.max_calibration_error,
-          f"OOT calibration error (ECE by grade) {ece or 0:.4f} vs maximum {thresholds.max_calibration_error:.4f}")
+    if thresholds.max_calibration_error is not None:
+        check("calibration", ece, ece is not None and ece <= thresholds.max_calibration_error,
+              f"OOT calibration error (ECE by grade) {ece or 0:.4f} vs maximum {thresholds.max_calibration_error:.4f}")
+    level_red = candidate.get("oot_overall_red")
+    check("calibration_overall", level_red, level_red is not None and level_red == 0,
+          f"OOT mean PD {candidate.get('oot_overall_mean_pd') or 0:.2%} vs default rate "
+          f"{candidate.get('oot_overall_default_rate') or 0:.2%}, all grades pooled: "
+          f"{'red' if level_red else 'not red'} in the Jeffreys test")
     check("stability", psi, psi is not None and psi < thresholds.max_score_psi,
           f"score PSI train vs OOT {psi or 0:.4f} vs limit {thresholds.max_score_psi:.4f}")
     red, tested = candidate.get("oot_grades_red"), candidate.get("oot_grades_tested")

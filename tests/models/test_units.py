@@ -63,7 +63,8 @@ def test_gate_refuses_a_worse_model_and_accepts_a_better_one():
     gate = GateConfig(max_auc_drop=0.01, min_auc=0.6, max_calibration_error=0.02, max_score_psi=0.25,
                       max_red_grades=0)
     champion = {"oot_auc": 0.80}
-    ok = {"oot_ece": 0.01, "psi_score": 0.05, "oot_grades_red": 0.0, "oot_grades_tested": 10.0}
+    ok = {"oot_ece": 0.01, "psi_score": 0.05, "oot_grades_red": 0.0, "oot_grades_tested": 10.0,
+          "oot_overall_red": 0.0, "oot_overall_mean_pd": 0.05, "oot_overall_default_rate": 0.052}
     worse = promotion_gate({**ok, "oot_auc": 0.78}, champion, gate)
     assert not worse.passed and worse.checks["auc_vs_champion"] is False
     assert any(r.startswith("FAIL auc_vs_champion") for r in worse.reasons)
@@ -73,13 +74,19 @@ def test_gate_refuses_a_worse_model_and_accepts_a_better_one():
     assert within_margin.passed
     drifted = promotion_gate({**ok, "oot_auc": 0.85, "psi_score": 0.30}, champion, gate)
     assert not drifted.passed and drifted.checks == {"min_auc": True, "auc_vs_champion": True, "calibration": True,
-                                                      "stability": False, "calibration_by_grade": True}
+                                                      "calibration_overall": True, "stability": False,
+                                                      "calibration_by_grade": True}
     miscalibrated = promotion_gate({**ok, "oot_auc": 0.85, "oot_ece": 0.05}, None, gate)
     assert not miscalibrated.passed and "auc_vs_champion" not in miscalibrated.checks
     # a low average error hides a red grade: the per-grade test refuses it
     red_grade = promotion_gate({**ok, "oot_auc": 0.85, "oot_grades_red": 1.0}, None, gate)
     assert not red_grade.passed and red_grade.checks["calibration"] is True
     assert "FAIL calibration_by_grade: 1 of 10 grades red" in " ".join(red_grade.reasons)
+    level = promotion_gate({**ok, "oot_auc": 0.85, "oot_overall_red": 1.0}, None, gate)
+    assert not level.passed and level.checks["calibration_by_grade"] is True
+    # by default ECE is reported, not a gate check
+    default = promotion_gate({**ok, "oot_auc": 0.85, "oot_ece": 0.05}, None, GateConfig())
+    assert default.passed and "calibration" not in default.checks
     missing = promotion_gate({"oot_auc": 0.85}, None, gate)
     assert not missing.passed and any("metric missing" in r for r in missing.reasons)
 
@@ -101,6 +108,16 @@ def test_jeffreys_test_per_grade_traffic_lights():
     assert one_sided.loc["4", "status"] == "green" and one_sided.loc["3", "status"] == "red"
     with pytest.raises(ValueError, match="amber_confidence"):
         JeffreysConfig(amber_confidence=0.999, red_confidence=0.95)
+    from models.evaluate import overall_test
+
+    # pooled, the grades' errors offset: 64 defaults in 1,900 (3.4%) against a mean PD of 3.0%
+    pooled = overall_test(table.fillna({"mean_pd": 0.0}), JeffreysConfig())
+    assert pooled["overall_default_rate"] == pytest.approx(64 / 1900)
+    assert pooled["overall_mean_pd"] == pytest.approx((11 + 1.2 + 12 + 32) / 1900)
+    assert pooled["overall_red"] == 0.0 and pooled["overall_amber"] == 0.0
+    # every PD halved (a calm training window before a downturn): the level is red
+    halved = overall_test(table.fillna({"mean_pd": 0.0}).assign(mean_pd=lambda t: t["mean_pd"] / 2), JeffreysConfig())
+    assert halved["overall_red"] == 1.0 and halved["overall_p_value"] < 0.001
 
 
 def test_served_pd_is_floored():
