@@ -10,6 +10,7 @@ compares like with like.
 from __future__ import annotations
 
 import contextlib
+import logging
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from models.scorecard import fit_binning, fit_scorecard, scaling
 from models.tracking import KeyedRun, keyed_run, log_metrics_once
 
 MODELS_DIR = Path(__file__).resolve().parent
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,6 +87,22 @@ def _calibration_sample(kind: str, data: TrainingData, config: ModelConfig, raw_
     return raw, data.train[label].to_numpy()
 
 
+def _fitted_calibration_sample(kind: str, data: TrainingData, config: ModelConfig,
+                               raw_fn) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`_calibration_sample` and its name; on a training sample too small for a model to be fitted
+    without one of its blocks (a scorecard fold where no feature reaches ``min_iv``), the model's own
+    log-odds of the training sample, named so (the model card and the state say it)."""
+    sample = "train_out_of_fold" if config.calibration.fit_on == "train" else "validation"
+    try:
+        raw, y = _calibration_sample(kind, data, config, raw_fn)
+    except ValueError as error:
+        if config.calibration.fit_on != "train":
+            raise
+        logger.warning("%s: out-of-fold calibration impossible (%s); calibrating on in-sample log-odds", kind, error)
+        return raw_fn(data.train), data.train[config.data.label_col].to_numpy(), f"train_in_sample ({error})"[:300]
+    return raw, y, sample
+
+
 def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Fit one model and its calibrator; return the JSON-able scoring state and extra tables."""
     label = config.data.label_col
@@ -104,13 +122,12 @@ def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[
 
         def raw_fn(frame: pd.DataFrame) -> np.ndarray:
             return booster.predict(lightgbm_matrix(frame, features, levels), raw_score=True)
-    raw, y = _calibration_sample(kind, data, config, raw_fn)
+    raw, y, sample = _fitted_calibration_sample(kind, data, config, raw_fn)
     calibrator = fit_calibrator(raw, y, config.calibration.method)
     # out-of-fold discrimination inside the training window: how the kinds compare before the
     # out-of-time sample is looked at (models.config candidate: auto)
     from sklearn.metrics import roc_auc_score
 
-    sample = "train_out_of_fold" if config.calibration.fit_on == "train" else "validation"
     state = {"kind": kind, "features": features, **body, "calibrator": calibrator.to_dict(),
              "calibration_sample": {"sample": sample, "rows": int(len(y)), "defaults": int(np.sum(y)),
                                     "gini": float(2 * roc_auc_score(y, raw) - 1)},
@@ -152,8 +169,9 @@ def choose_candidate(config: ModelConfig, cv_gini: dict[str, float]) -> tuple[st
         return config.candidate, "configured (models.candidate)"
     missing = [k for k in config.kinds if k not in cv_gini]
     if missing:
-        raise ValueError(f"candidate: auto needs out-of-fold Gini of every kind (calibration.fit_on: train); "
-                         f"missing for {missing}")
+        fallback = config.prefer if config.prefer in config.kinds else config.kinds[0]
+        return fallback, (f"auto: no out-of-fold Gini for {missing} (calibration.fit_on: validation, or a "
+                          f"training sample too small for folds): {fallback}, the preferred kind")
     best = max(config.kinds, key=lambda k: (cv_gini[k], k == config.prefer))
     figures = ", ".join(f"{k} {cv_gini[k]:.3f}" for k in config.kinds)
     if config.prefer in cv_gini and cv_gini[config.prefer] >= cv_gini[best] - config.prefer_margin:
