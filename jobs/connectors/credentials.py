@@ -9,7 +9,12 @@ Resolution order for ``get_connection(conn_id)``:
    ``conn_id`` matches (``token_env``, ``url_env``, ``user_env``, ``password_env``),
    or ``<ENV_PREFIX>TOKEN/URL/USER/PASSWORD`` when ``env_prefix`` is given.
 
-Secrets are never logged: log lines name the conn_id and the variable names only.
+``jdbc_url`` and ``jdbc_properties`` turn the credentials into what the JDBC driver takes:
+connection extras (``sslmode``, ``sslrootcert`` ... from the Airflow connection's extra, or
+``jdbc_properties`` in the profile's ingestion section) become driver properties, so a
+connection configured for ``sslmode=verify-full`` is never opened in plaintext.
+
+Secrets are never logged: log lines name the conn_id, variable and property names only.
 """
 
 from __future__ import annotations
@@ -158,3 +163,70 @@ def jdbc_url(creds: Mapping[str, Any], *, driver: str = "postgresql") -> str:
         raise MissingCredentialsError("cannot build a JDBC URL: the connection has no host")
     port = f":{creds['port']}" if creds.get("port") else ""
     return f"jdbc:{driver}://{creds['host']}{port}/{creds.get('schema') or ''}"
+
+
+# pgjdbc connection properties an extra may set, by their pgjdbc names.
+PGJDBC_PROPERTIES = frozenset({
+    "ssl", "sslmode", "sslfactory", "sslfactoryarg", "sslhostnameverifier", "sslrootcert", "sslcert",
+    "sslkey", "sslpassword", "sslpasswordcallback", "sslResponseTimeout", "sslNegotiation",
+    "connectTimeout", "socketTimeout", "loginTimeout", "cancelSignalTimeout", "tcpKeepAlive",
+    "tcpNoDelay", "ApplicationName", "options", "currentSchema", "targetServerType",
+    "loadBalanceHosts", "hostRecheckSeconds", "gssEncMode", "gsslib", "channelBinding",
+    "kerberosServerName", "jaasApplicationName", "readOnly", "readOnlyMode", "prepareThreshold",
+    "preparedStatementCacheQueries", "defaultRowFetchSize", "stringtype", "assumeMinServerVersion",
+    "binaryTransfer", "preferQueryMode", "autosave", "reWriteBatchedInserts", "receiveBufferSize",
+    "sendBufferSize", "maxResultBuffer", "adaptiveFetch", "localSocketAddress",
+    "authenticationPluginClassName", "logUnclosedConnections", "escapeSyntaxCallMode",
+})
+# libpq spellings (as in a ``postgresql://...?sslmode=...`` Airflow connection URI) -> pgjdbc names.
+LIBPQ_ALIASES = {
+    "connect_timeout": "connectTimeout", "application_name": "ApplicationName",
+    "gssencmode": "gssEncMode", "channel_binding": "channelBinding", "sslnegotiation": "sslNegotiation",
+}
+# Extras of the Airflow Postgres connection that configure Airflow's hook, not the driver.
+AIRFLOW_ONLY_EXTRAS = frozenset({
+    "jdbc_url", "cursor", "iam", "redshift", "redshift-serverless", "aws_conn_id", "cluster-identifier",
+    "workgroup-name", "enable_log_db_messages", "sqlalchemy_scheme", "sqlalchemy_options",
+    "sqlalchemy_query",
+})
+
+
+def _driver_properties(extras: Mapping[str, Any], origin: str) -> dict[str, str]:
+    properties: dict[str, str] = {}
+    for key, value in extras.items():
+        if key in AIRFLOW_ONLY_EXTRAS or value is None:
+            continue
+        name = LIBPQ_ALIASES.get(key, key)
+        if name not in PGJDBC_PROPERTIES:
+            # A misspelt ``sslmode`` dropped here would let the driver fall back to plaintext.
+            raise ValueError(f"{origin}: {key!r} is not a PostgreSQL JDBC connection property "
+                             f"(known: {', '.join(sorted(PGJDBC_PROPERTIES | set(LIBPQ_ALIASES)))})")
+        properties[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return properties
+
+
+def jdbc_properties(creds: Mapping[str, Any], *, configured: Mapping[str, Any] | None = None,
+                    conn_id: str = "connection") -> dict[str, str]:
+    """Driver properties for a JDBC read: user, password and the connection extras.
+
+    Args:
+        creds: credentials from ``get_connection``; ``extra`` (the Airflow connection's extra)
+            may hold driver properties in pgjdbc (``sslmode``, ``sslrootcert``, ``connectTimeout``)
+            or libpq (``connect_timeout``, ``application_name``) spelling.
+        configured: ``jdbc_properties`` of the profile's ingestion section, for a deployment
+            whose credentials come from environment variables; the connection's extra
+            overrides a property set in both.
+        conn_id: named in error messages.
+
+    Returns:
+        ``{"user", "password", <driver properties>}`` (values as text). Log only its keys.
+
+    Raises:
+        ValueError: an extra that is neither a driver property nor an Airflow-only extra
+            (a misspelt ``sslmode`` would otherwise be dropped silently).
+    """
+    properties = _driver_properties(configured or {}, "ingestion jdbc_properties")
+    properties.update(_driver_properties(creds.get("extra") or {}, f"extra of {conn_id}"))
+    if properties:
+        log.info("JDBC driver properties for %s: %s", conn_id, sorted(properties))
+    return {"user": creds.get("login") or "", "password": creds.get("password") or "", **properties}

@@ -10,6 +10,10 @@ role with a password (SCRAM over TCP, so clients authenticate as in production):
 
 PostgreSQL refuses to run as root, so when we are root the server runs as the ``postgres``
 system user (created when missing) and the temporary folder belongs to it.
+
+With ``ssl_cert`` and ``ssl_key`` (PEM files, e.g. from ``riskpipe.testing.tls``) the server
+also accepts TLS (``ssl=on``); plaintext connections stay allowed, so a client's ``sslmode``
+decides, as against a production server that offers both.
 """
 
 from __future__ import annotations
@@ -74,12 +78,16 @@ class PostgresServer:
     """
 
     def __init__(self, *, database: str = "riskpipe", user: str = "riskpipe",
-                 password: str | None = None, port: int | None = None) -> None:
+                 password: str | None = None, port: int | None = None,
+                 ssl_cert: str | Path | None = None, ssl_key: str | Path | None = None) -> None:
         self.host = "127.0.0.1"
         self.database = database
         self.user = user
         self.password = password or secrets.token_urlsafe(16)
         self.port = port or 0
+        if (ssl_cert is None) != (ssl_key is None):
+            raise ValueError("TLS needs both ssl_cert and ssl_key")
+        self.ssl_files = (Path(ssl_cert), Path(ssl_key)) if ssl_cert is not None else None
         self.bindir = find_bindir()
         self._tmp: Path | None = None
         self._run_as: pwd.struct_passwd | None = None
@@ -144,6 +152,7 @@ class PostgresServer:
         try:
             self._run("initdb", "-D", "data", "-U", SYSTEM_USER, "-E", "UTF8", "--locale=C",
                       "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync")
+            self._install_certificate()
             self._start_server()
             self._create_role_and_database()
         except BaseException:
@@ -151,12 +160,27 @@ class PostgresServer:
             raise
         return self
 
+    def _install_certificate(self) -> None:
+        """Copy the certificate and key into the data folder, owned by the server's user."""
+        if self.ssl_files is None:
+            return
+        for source, name in zip(self.ssl_files, ("server.crt", "server.key")):
+            target = self._tmp / "data" / name
+            shutil.copyfile(source, target)
+            # the server refuses a key file readable by anyone but its owner
+            os.chmod(target, 0o600)
+            if self._run_as is not None:
+                os.chown(target, self._run_as.pw_uid, self._run_as.pw_gid)
+
     def _start_server(self) -> None:
         last_error: Exception | None = None
         for _ in range(3):  # another process may grab the free port before we bind it
             self.port = self.port or free_port()
             options = " ".join([f"-p {self.port}", f"-k {self._tmp}", "-c listen_addresses=127.0.0.1",
                                 *(f"-c {s}" for s in FAST_SETTINGS)])
+            if self.ssl_files is not None:
+                # paths relative to the data folder
+                options += " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
             try:
                 self._run("pg_ctl", "-D", "data", "-l", "server.log", "-o", options, "-w",
                           "-t", str(START_TIMEOUT_SECONDS), "start")

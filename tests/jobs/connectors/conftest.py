@@ -1,4 +1,4 @@
-"""Fixtures for the connector tests: a fault-injecting paged JSON API and a real PostgreSQL."""
+"""Fixtures for the connector tests: a fault-injecting paged JSON API and real PostgreSQL servers (one with TLS)."""
 
 from __future__ import annotations
 
@@ -143,4 +143,21 @@ def postgres():
     from riskpipe.testing.postgres import PostgresServer
 
     with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tls_certificates(tmp_path_factory):
+    """A self-signed CA and a server certificate for 127.0.0.1 it signs."""
+    from riskpipe.testing.tls import make_certificates
+
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def postgres_tls(tls_certificates):
+    """A real PostgreSQL server with TLS on, presenting ``tls_certificates``' server certificate."""
+    from riskpipe.testing.postgres import PostgresServer
+
+    with PostgresServer(ssl_cert=tls_certificates.server_cert, ssl_key=tls_certificates.server_key) as server:
         yield server

@@ -8,9 +8,13 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.connectors.credentials import get_connection, jdbc_url
+import logging
+from urllib.parse import quote
+
+from jobs.connectors.credentials import get_connection, jdbc_properties, jdbc_url
 from jobs.connectors.jdbc import (
-    advance_watermark, increment_query, last_watermark, max_watermark, read_incremental, sql_literal,
+    advance_watermark, content_digest, increment_query, last_watermark, max_watermark, read_incremental,
+    read_window, sql_literal, window_query,
 )
 
 TABLE = "src_it.loans"  # not core_banking: the simulator loader owns that schema
@@ -27,6 +31,8 @@ def test_sql_literals_and_subquery():
     assert increment_query("s.t", "wm", "2024-01-01 00:00:00", 10) == (
         "(SELECT * FROM s.t WHERE wm IS NOT NULL AND wm > '2024-01-01 00:00:00' AND wm <= 10) q")
     assert increment_query("s.t", "wm", None, None) == "(SELECT * FROM s.t WHERE wm IS NOT NULL) q"
+    assert window_query("s.t", "wm", date(2024, 1, 1), date(2024, 2, 1)) == (
+        "(SELECT * FROM s.t WHERE wm IS NOT NULL AND wm >= DATE '2024-01-01' AND wm < DATE '2024-02-01') q")
 
 
 @pytest.mark.parametrize("table, column", [("t; DROP TABLE x", "wm"), ("s.t", "wm)--"), ("a.b.c", "wm")])
@@ -135,9 +141,10 @@ def test_airflow_connection_uri_reaches_the_server(spark, loans_table, monkeypat
     assert _ids(df) == ["A0"]
 
 
-def test_advance_watermark_ignores_an_empty_increment(spark):
-    advance_watermark(spark, "wm_it", "s.t", "updated_at", "2024-01-01 00:00:00.000000", "b1", 3, T0)
-    advance_watermark(spark, "wm_it", "s.t", "updated_at", None, "b2", 0, T0)
+def test_advance_watermark_ignores_an_empty_increment_and_never_moves_down(spark):
+    assert advance_watermark(spark, "wm_it", "s.t", "updated_at", "2024-01-01 00:00:00.000000", "b1", 3, T0)
+    assert not advance_watermark(spark, "wm_it", "s.t", "updated_at", None, "b2", 0, T0)
+    assert not advance_watermark(spark, "wm_it", "s.t", "updated_at", datetime(2023, 12, 31), "b3", 9, T0)
 
     assert last_watermark(spark, "wm_it", "s.t") == "2024-01-01 00:00:00.000000"
     assert last_watermark(spark, "wm_it", "s.other") is None
@@ -168,3 +175,85 @@ def test_simulated_core_banking_loans_ingest_in_two_increments(spark, postgres, 
     assert total > 0 and first.count() > 0 and second.count() > 0
     assert first.count() + second.count() == total
     assert first.intersect(second).count() == 0
+
+
+@pytest.mark.postgres
+def test_a_window_read_is_half_open_and_ignores_the_watermark(spark, loans_table):
+    pg = loans_table
+    day = T0 + timedelta(days=30)
+    _insert(pg, [("W_start", 1, day), ("W_in", 2, day + timedelta(hours=5)), ("W_end", 3, day + timedelta(days=1))])
+    advance_watermark(spark, "window_it", TABLE, "updated_at", day + timedelta(days=5), "b1", 3, T0)
+
+    window = read_window(spark, url=pg.jdbc_url, table=TABLE, column="updated_at", start=day,
+                         end=day + timedelta(days=1), properties=pg.jdbc_properties)
+
+    assert _ids(window) == ["W_in", "W_start"]
+
+
+def test_content_digest_changes_with_any_row_and_not_with_order(spark):
+    rows = [("L1", Decimal("1.00")), ("L2", Decimal("2.00")), ("L3", None)]
+    df = spark.createDataFrame(rows, "loan_id string, amount decimal(18,2)")
+    reordered = spark.createDataFrame(rows[::-1], "loan_id string, amount decimal(18,2)")
+    restated = spark.createDataFrame([rows[0], ("L2", Decimal("2.01")), rows[2]], "loan_id string, amount decimal(18,2)")
+
+    digest = content_digest(df, ["loan_id", "amount"])
+
+    assert content_digest(reordered, ["loan_id", "amount"]) == digest
+    assert content_digest(restated, ["loan_id", "amount"]) != digest
+    assert content_digest(df.limit(2), ["loan_id", "amount"]) != digest
+
+
+def test_connection_extras_become_driver_properties_and_passwords_are_not_logged(caplog):
+    creds = {"login": "u", "password": "s3cret-pw",
+             "extra": {"sslmode": "verify-full", "sslrootcert": "/etc/ca.pem", "connect_timeout": 7,
+                       "tcpKeepAlive": True, "cursor": "dictcursor"}}
+    with caplog.at_level(logging.DEBUG):
+        props = jdbc_properties(creds, configured={"sslmode": "require", "ApplicationName": "riskpipe"},
+                                conn_id="cb")
+
+    assert props == {"user": "u", "password": "s3cret-pw", "sslmode": "verify-full", "sslrootcert": "/etc/ca.pem",
+                     "connectTimeout": "7", "tcpKeepAlive": "true", "ApplicationName": "riskpipe"}
+    assert "s3cret-pw" not in caplog.text and "sslmode" in caplog.text
+    with pytest.raises(ValueError, match="'sslmdoe' is not a PostgreSQL JDBC connection property"):
+        jdbc_properties({"extra": {"sslmdoe": "verify-full"}}, conn_id="cb")
+
+
+def _tls_status(spark, url: str, properties: dict[str, str]) -> bool:
+    """Whether the JDBC session Spark opens with ``properties`` is encrypted (pg_stat_ssl)."""
+    reader = (spark.read.format("jdbc").option("url", url)
+              .option("query", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"))
+    for key, value in {"driver": "org.postgresql.Driver", **properties}.items():
+        reader = reader.option(key, value)
+    return reader.load().collect()[0]["ssl"]
+
+
+@pytest.mark.postgres
+def test_verify_full_with_the_right_root_certificate_connects_over_tls(spark, postgres_tls, tls_certificates,
+                                                                         monkeypatch):
+    pg = postgres_tls
+    monkeypatch.setenv("AIRFLOW_CONN_RISKPIPE_PG_TLS_IT",
+                       f"{pg.uri}?sslmode=verify-full&sslrootcert={quote(str(tls_certificates.ca_cert), safe='')}")
+
+    creds = get_connection("riskpipe_pg_tls_it")
+    props = jdbc_properties(creds, conn_id="riskpipe_pg_tls_it")
+
+    assert props["sslmode"] == "verify-full"
+    assert _tls_status(spark, jdbc_url(creds), props) is True
+    # without the extras pgjdbc would have settled for plaintext
+    assert _tls_status(spark, jdbc_url(creds), {**props, "sslmode": "disable"}) is False
+
+
+@pytest.mark.postgres
+def test_verify_full_fails_against_a_server_without_tls_or_with_an_unknown_root(
+        spark, postgres, postgres_tls, tls_certificates, tmp_path, monkeypatch):
+    from riskpipe.testing.tls import make_certificates
+
+    root = quote(str(tls_certificates.ca_cert), safe="")
+    monkeypatch.setenv("AIRFLOW_CONN_RISKPIPE_PG_PLAIN_IT", f"{postgres.uri}?sslmode=verify-full&sslrootcert={root}")
+    creds = get_connection("riskpipe_pg_plain_it")
+    with pytest.raises(Exception, match="does not support SSL"):
+        _tls_status(spark, jdbc_url(creds), jdbc_properties(creds, conn_id="riskpipe_pg_plain_it"))
+
+    verify = {"sslmode": "verify-full", "sslrootcert": str(make_certificates(tmp_path).ca_cert)}
+    with pytest.raises(Exception, match="SSL error|PKIX|certification path"):
+        _tls_status(spark, postgres_tls.jdbc_url, {**postgres_tls.jdbc_properties, **verify})
