@@ -1,10 +1,10 @@
 """Ingest the loan ledger (daily): loan contracts into silver.loans, then daily balances into
 silver.loan_balances (balances refer to loans, so contracts go first).
 
-Param ``mode``: ``files`` reads the T+1 extracts from the landing folder; ``jdbc`` reads the
-PostgreSQL core banking database incrementally (watermark ``updated_at``) through the Airflow
-connection ``riskpipe_core_banking`` or the ``RISKPIPE_CORE_BANKING_*`` env vars; ``auto``
-(default) picks ``jdbc`` when either is configured."""
+Param ``mode``: ``files`` reads the T+1 extracts from the landing folder; ``jdbc`` reads the rows
+of the PostgreSQL core banking database whose ``updated_at`` lies in the data interval (intervals
+in any order, see jobs/ingest_jdbc.py) through the Airflow connection ``riskpipe_core_banking`` or
+the ``RISKPIPE_CORE_BANKING_*`` env vars; ``auto`` (default) picks ``jdbc`` when either is configured."""
 
 from __future__ import annotations
 

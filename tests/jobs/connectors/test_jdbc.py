@@ -191,10 +191,11 @@ def test_a_window_read_is_half_open_and_ignores_the_watermark(spark, loans_table
 
 
 def test_content_digest_changes_with_any_row_and_not_with_order(spark):
+    schema = "loan_id string, amount decimal(18,2)"
     rows = [("L1", Decimal("1.00")), ("L2", Decimal("2.00")), ("L3", None)]
-    df = spark.createDataFrame(rows, "loan_id string, amount decimal(18,2)")
-    reordered = spark.createDataFrame(rows[::-1], "loan_id string, amount decimal(18,2)")
-    restated = spark.createDataFrame([rows[0], ("L2", Decimal("2.01")), rows[2]], "loan_id string, amount decimal(18,2)")
+    df = spark.createDataFrame(rows, schema)
+    reordered = spark.createDataFrame(rows[::-1], schema)
+    restated = spark.createDataFrame([rows[0], ("L2", Decimal("2.01")), rows[2]], schema)
 
     digest = content_digest(df, ["loan_id", "amount"])
 
