@@ -2,15 +2,15 @@
 
 Contract of a page: ``GET <base_url><path>?<params>&page=N&page_size=M`` with a bearer token,
 answering ``{"data": [...], "page": N, "page_size": M, "total": T, "next_page": N+1 | null}``.
-Pages are followed until ``next_page`` is null. The paging is checked, so a feed never silently
-loses or re-reads a page: ``next_page`` must be the page after the one just read (a skip or a
-step back fails naming the expected and the offered page), every page must carry the same
-``total``, the records received must add up to it, and a feed needing more than ``max_pages``
-pages fails naming the source and the cap (a runaway API, or an interval far larger than the
-source is sized for). Transient failures (429, 5xx, connection
+Pages are followed until ``next_page`` is null. Transient failures (429, 5xx, connection
 errors, timeouts) are retried with exponential backoff plus jitter, honouring ``Retry-After``;
-authentication failures and other client errors fail at once; a 200 whose body is not the
-expected JSON fails with the URL and page, so a feed never silently loses a page.
+authentication failures and other client errors fail at once. So that a feed never silently
+loses or re-reads a page, a 200 whose body is not the expected JSON fails with the URL and
+page, ``next_page`` must be the page after the one just read (a skip or a step back fails
+naming the expected and the offered page), every page must announce the same ``total`` and
+the records received must add up to it, and a feed needing more than ``max_pages`` pages
+fails naming the source and the cap (a runaway API, or an interval far larger than the
+source is sized for).
 """
 
 from __future__ import annotations
@@ -273,8 +273,8 @@ def fetch_court_events(settings: Settings, *, published_from: date | datetime | 
     """Yield the court-event pages published in ``[published_from, published_to]``.
 
     Endpoint, paging (``max_pages`` the cap), timeout and retries come from
-    ``ingestion.court_api``; the token from
-    the argument or else the ``court_api.conn_id`` connection (password) / ``token_env``.
+    ``ingestion.court_api``; the token from the argument or else the ``court_api.conn_id``
+    connection (password) / ``token_env``.
     """
     cfg = settings.raw["ingestion"]["court_api"]
     if token is None:

@@ -25,7 +25,7 @@ ENTERPRISES, MONTHS, SEED, FIRST_MONTH = 12, 3, 23, "2019-01"
 # source -> (data interval [start, end), its gap register)
 CASES = {
     "tax_filings": ("2019-02-01", "2019-05-01", "data_gaps"),
-    "transactions": ("2019-01-01", "2019-04-01", "continuity_gaps"),
+    "transactions": ("2019-02-01", "2019-03-01", "continuity_gaps"),
 }
 # when a gap or a validation was recorded, besides the run times of the data module
 OPERATIONAL = (*RUN_COLUMNS, "detected_at", "recorded_at")
@@ -50,7 +50,7 @@ def _drop_a_middle_transaction(landing: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    days = sorted((landing / "bank" / "transactions").glob("transactions_*.parquet"))
+    days = sorted((landing / "bank" / "transactions").glob("transactions_201902*.parquet"))
     middle, last = days[len(days) // 2], days[-1]
     later = set(pq.read_table(last, columns=["account_id"]).column("account_id").to_pylist())
     table = pq.read_table(middle)
