@@ -5,7 +5,8 @@ selects the landed files (or API pages, or JDBC increments) of that interval,
 skips files the manifest already marks as done, checks every file before
 writing anything, appends the rows to bronze as received, validates the typed
 rows with the table's Great Expectations suite, quarantines every failing row
-with the rules it broke and MERGEs the rest into silver. Every step is
+with the rules it broke, MERGEs the rest into silver and recomputes the feed's gap checks
+(also when nothing was new, see ``derived_checks``). Every step is
 idempotent, so a rerun of an interval converges to the same tables.
 """
 
@@ -122,11 +123,39 @@ def run_files(spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt
                        logical_date=end - dt.timedelta(days=1), extra_columns=tuple(extras),
                        files=tuple(plan.to_process))
     result = ingest_batch(spark, batch, settings=settings)
-    from jobs import gaps
-
-    if source.name in gaps.MONTHLY_FEEDS:
-        result["gaps"] = gaps.main(source.name, settings=settings)
     return {**summary, **result, "files": [f.rel_path for f in plan.to_process]}
+
+
+def derived_checks(spark: SparkSession, source: str, *, since: dt.date, settings: Settings) -> dict[str, int]:
+    """Recompute the completeness checks derived from a feed's tables, whatever the run ingested.
+
+    The checks run on every run of an interval, also when every file is already done and no
+    batch was written. The manifest marks a batch's files done inside ``ingest_batch``, before
+    these checks: a run killed between the two (or a check that failed) leaves published data
+    whose gaps were never recorded, and a rerun, finding every file done, must still record
+    them. Recomputing is safe because each check replaces its whole scope (``replace_where``
+    on the feed's rows of ``data_gaps``, on the feed's rows from the recheck date on of
+    ``continuity_gaps``) with a result computed from the tables alone, so running it again
+    gives the same rows (``detected_at`` aside, the time of the latest computation). Marking
+    files done only after the checks would instead put the checks inside the batch's commit
+    protocol, and a failing check would then re-ingest files whose rows are already published.
+    The price is one check per no-op rerun.
+
+    Returns:
+        ``{"gaps": n}`` for the monthly feeds (``jobs/gaps.py``, ``data_gaps``),
+        ``{"continuity_gaps": n}`` for transactions and court events (``jobs/continuity.py``),
+        the feed's gap count after the check; ``{}`` for other feeds and for a feed whose input
+        table does not exist yet (nothing was ever ingested, so nothing to check).
+    """
+    from jobs import continuity, gaps
+    from riskpipe import io
+
+    if source in gaps.MONTHLY_FEEDS and io.exists(spark, source, settings):
+        return {"gaps": gaps.main(source, settings=settings)}
+    # Daily and event feeds have no expected periods to enumerate; their chains show missing rows.
+    if source in continuity.CHECKED_FEEDS and io.exists(spark, f"bronze_{source}", settings):
+        return {"continuity_gaps": continuity.main(source, since=since, settings=settings)}
+    return {}
 
 
 def run_source(source: str, *, data_interval_start: str | dt.date, data_interval_end: str | dt.date,
@@ -146,7 +175,8 @@ def run_source(source: str, *, data_interval_start: str | dt.date, data_interval
         Summary: batch id, files, rows read / published / quarantined / duplicate, and the
         gaps recorded by the feed's completeness rule (``gaps`` for the monthly feeds, see
         ``jobs/gaps.py``; ``continuity_gaps`` for transactions and court events, see
-        ``jobs/continuity.py``).
+        ``jobs/continuity.py``), recomputed on every run, also one that found nothing new
+        (``derived_checks``).
 
     Raises:
         MalformedFileError: a file cannot be read; nothing was written.
@@ -170,9 +200,4 @@ def run_source(source: str, *, data_interval_start: str | dt.date, data_interval
         result = run_court_api(spark, src, start=start, end=end, settings=settings)
     else:
         result = run_files(spark, src, start=start, end=end, settings=settings)
-    from jobs import continuity
-
-    # Daily and event feeds have no expected periods to enumerate; their chains show missing rows.
-    if src.name in continuity.CHECKED_FEEDS and result.get("batch_id"):
-        result["continuity_gaps"] = continuity.main(src.name, since=start, settings=settings)
-    return result
+    return {**result, **derived_checks(spark, src.name, since=start, settings=settings)}

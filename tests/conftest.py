@@ -44,6 +44,7 @@ HEAVY_FIRST = (
     "tests/dags/test_dag_runs.py",
     "tests/jobs/test_ingest.py",
     "tests/faults/test_airflow.py",
+    "tests/faults/test_derived_checks.py",
     "tests/faults/test_hostile_input.py",
     "tests/faults/test_concurrency.py",
     "tests/faults/test_replay.py",

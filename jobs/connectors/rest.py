@@ -4,8 +4,13 @@ Contract of a page: ``GET <base_url><path>?<params>&page=N&page_size=M`` with a 
 answering ``{"data": [...], "page": N, "page_size": M, "total": T, "next_page": N+1 | null}``.
 Pages are followed until ``next_page`` is null. Transient failures (429, 5xx, connection
 errors, timeouts) are retried with exponential backoff plus jitter, honouring ``Retry-After``;
-authentication failures and other client errors fail at once; a 200 whose body is not the
-expected JSON fails with the URL and page, so a feed never silently loses a page.
+authentication failures and other client errors fail at once. So that a feed never silently
+loses or re-reads a page, a 200 whose body is not the expected JSON fails with the URL and
+page, ``next_page`` must be the page after the one just read (a skip or a step back fails
+naming the expected and the offered page), every page must announce the same ``total`` and
+the records received must add up to it, and a feed needing more than ``max_pages`` pages
+fails naming the source and the cap (a runaway API, or an interval far larger than the
+source is sized for).
 """
 
 from __future__ import annotations
@@ -58,6 +63,18 @@ class MalformedPageError(RestError):
 
 class RetriesExhaustedError(RestError):
     """A transient failure persisted beyond ``max_retries``."""
+
+
+class PageOrderError(MalformedPageError):
+    """``next_page`` is not the page after the one just read: pages would be skipped or re-read."""
+
+
+class PageCapError(RestError):
+    """The feed offers more pages than the source's ``max_pages``."""
+
+
+class TotalMismatchError(RestError):
+    """The records received do not add up to the ``total`` the API announced."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +164,14 @@ def _get(session: requests.Session, url: str, params: Mapping[str, Any], *, head
                                 f"last error: {last}")
 
 
-def _parse_page(response: requests.Response, page: int) -> tuple[list[dict[str, Any]], int | None]:
-    """``(records, next_page)`` of a 200 response, or MalformedPageError."""
+def _parse_page(response: requests.Response, page: int) -> tuple[list[dict[str, Any]], int | None, int]:
+    """``(records, next_page, total)`` of a 200 response.
+
+    Raises:
+        MalformedPageError: the body is not a JSON page (no ``data`` list, no ``next_page``, no
+            non-negative integer ``total``, or a record that is not an object).
+        PageOrderError: ``next_page`` is neither null nor ``page + 1``.
+    """
     where = f"{response.url} (page {page})"
     try:
         body = response.json()
@@ -165,16 +188,25 @@ def _parse_page(response: requests.Response, page: int) -> tuple[list[dict[str, 
     if bad:
         raise MalformedPageError(f"{where}: data items {bad[:10]} are not JSON objects")
     next_page = body["next_page"]
-    if next_page is not None and (not isinstance(next_page, int) or next_page <= page):
-        # A next_page that does not move forward would loop forever or re-read pages.
-        raise MalformedPageError(f"{where}: next_page {next_page!r} does not follow page {page}")
-    return body["data"], next_page
+    is_int = isinstance(next_page, int) and not isinstance(next_page, bool)
+    if next_page is not None and (not is_int or next_page != page + 1):
+        # A step back loops or re-reads pages; a skip silently loses the pages in between.
+        raise PageOrderError(f"{where}: next_page {next_page!r} does not follow page {page}: "
+                             f"expected {page + 1} (or null on the last page)")
+    total = body.get("total")
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise MalformedPageError(f"{where}: 'total' is {total!r}, expected a non-negative integer")
+    return body["data"], next_page, total
 
 
 def fetch_pages(base_url: str, path: str, params: Mapping[str, Any] | None, *, token: str | None,
                 page_size: int, timeout: float, max_retries: int, backoff: float,
+                max_pages: int | None = None, source: str | None = None,
                 session: requests.Session | None = None) -> Iterator[Page]:
     """Yield every page of a paged JSON endpoint, starting at page 1.
+
+    The ``total`` check runs after the last page is yielded: a caller that writes only once
+    the iterator is exhausted (``list(fetch_pages(...))``) writes nothing on a mismatch.
 
     Args:
         base_url: scheme, host and port, e.g. ``http://127.0.0.1:8765``.
@@ -185,10 +217,13 @@ def fetch_pages(base_url: str, path: str, params: Mapping[str, Any] | None, *, t
         timeout: seconds per request (connect and read).
         max_retries: retries per page after the first attempt.
         backoff: first backoff in seconds; doubles each retry.
+        max_pages: most pages the feed may take (None: no cap).
+        source: name of the feed, for the error messages (the URL when None).
         session: a session to reuse (one is created and closed otherwise).
 
     Raises:
-        AuthenticationError, RestClientError, MalformedPageError, RetriesExhaustedError.
+        AuthenticationError, RestClientError, MalformedPageError, RetriesExhaustedError,
+        PageOrderError, PageCapError, TotalMismatchError.
     """
     url = base_url.rstrip("/") + "/" + path.lstrip("/")
     own = session is None
@@ -197,16 +232,32 @@ def fetch_pages(base_url: str, path: str, params: Mapping[str, Any] | None, *, t
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    name = source or url
+    received = 0
+    announced: int | None = None
     try:
         page: int | None = 1
         while page is not None:
+            if max_pages is not None and page > max_pages:
+                raise PageCapError(f"{name}: more than max_pages={max_pages} pages (page {max_pages} "
+                                   f"offers next_page {page}); raise the source's max_pages or "
+                                   f"ingest a shorter interval")
             query = {**(params or {}), "page": page, "page_size": page_size}
             response, attempts = _get(session, url, query, headers=headers, timeout=timeout,
                                       max_retries=max_retries, backoff=backoff)
-            records, next_page = _parse_page(response, page)
+            records, next_page, total = _parse_page(response, page)
+            if announced is not None and total != announced:
+                # The result set changed while being paged: offsets shifted, rows may be lost or doubled.
+                raise TotalMismatchError(f"{name}: page {page} announces total {total}, earlier pages "
+                                         f"{announced} ({response.url})")
+            announced = total
+            received += len(records)
             log.info("GET %s page %d: %d records (%d attempts)", url, page, len(records), attempts)
             yield Page(number=page, url=response.url, records=records, attempts=attempts)
             page = next_page
+        if received != announced:
+            raise TotalMismatchError(f"{name}: received {received} records over the pages, the API "
+                                     f"announced total {announced} ({url})")
     finally:
         if own:
             session.close()
@@ -221,8 +272,9 @@ def fetch_court_events(settings: Settings, *, published_from: date | datetime | 
                        session: requests.Session | None = None) -> Iterator[Page]:
     """Yield the court-event pages published in ``[published_from, published_to]``.
 
-    Endpoint, paging, timeout and retries come from ``ingestion.court_api``; the token from
-    the argument or else the ``court_api.conn_id`` connection (password) / ``token_env``.
+    Endpoint, paging (``max_pages`` the cap), timeout and retries come from
+    ``ingestion.court_api``; the token from the argument or else the ``court_api.conn_id``
+    connection (password) / ``token_env``.
     """
     cfg = settings.raw["ingestion"]["court_api"]
     if token is None:
@@ -231,4 +283,6 @@ def fetch_court_events(settings: Settings, *, published_from: date | datetime | 
         cfg["base_url"], cfg.get("path", COURT_EVENTS_PATH),
         {"published_from": _iso(published_from), "published_to": _iso(published_to)},
         token=token, page_size=int(cfg["page_size"]), timeout=float(cfg["timeout_seconds"]),
-        max_retries=int(cfg["max_retries"]), backoff=float(cfg["backoff_seconds"]), session=session)
+        max_retries=int(cfg["max_retries"]), backoff=float(cfg["backoff_seconds"]),
+        max_pages=int(cfg["max_pages"]) if cfg.get("max_pages") is not None else None,
+        source="court_events", session=session)

@@ -7,6 +7,7 @@ repeated here; the truncated file and the API failing mid-way are, through a who
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +16,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.bronze import MalformedFileError
-from jobs.connectors.rest import MalformedPageError, RetriesExhaustedError
+from jobs.connectors.rest import (
+    MalformedPageError, PageCapError, PageOrderError, RetriesExhaustedError, TotalMismatchError,
+)
 from jobs.sources import get_source
 from riskpipe import io
 from tests.faults.data import content_hash, synthetic
@@ -108,7 +111,7 @@ def court_api(tmp_path, monkeypatch):
     with CourtApiStub(make_events(23)) as stub:
         profile = tmp_path / "court_api.yaml"
         profile.write_text("ingestion:\n  court_api:\n    page_size: 5\n    timeout_seconds: 5\n"
-                           "    max_retries: 2\n    backoff_seconds: 0.01\n", encoding="utf-8")
+                           "    max_retries: 2\n    backoff_seconds: 0.01\n    max_pages: 5\n", encoding="utf-8")
         monkeypatch.setenv("RISKPIPE_PROFILE", str(profile))
         monkeypatch.setenv("RISKPIPE_COURT_API_URL", stub.base_url)
         monkeypatch.setenv("RISKPIPE_COURT_API_TOKEN", TOKEN)
@@ -128,6 +131,38 @@ def test_an_api_failing_mid_way_changes_no_table(spark, lake, court_api):
     assert _hashes(spark) == before
     court_api.inject(3, *[Fault("status", 500, body='{"error": "internal"}')] * 3)
     with pytest.raises(RetriesExhaustedError, match=r"page=3.*after 3 attempts.*HTTP 500"):
+        _ingest("court_events", "2024-01-01", "2024-02-01")
+    assert _hashes(spark) == before
+
+
+def _page_body(stub: CourtApiStub, page: int, first: int, last: int, *, next_page: int | None,
+               total: int = 23) -> str:
+    """A 200 page of the stub's events ``first..last-1`` with the given paging fields."""
+    return json.dumps({"data": stub.events[first:last], "page": page, "page_size": 5, "total": total,
+                       "next_page": next_page})
+
+
+@pytest.mark.reliability("5 hostile input", "the court API's pages add up to 22 records, its total says 23",
+                         "TotalMismatchError naming both counts; no table changed")
+@pytest.mark.reliability("5 hostile input", "the court API's page 2 offers next_page 4",
+                         "PageOrderError naming the expected page 3 and the offered 4; no table changed")
+@pytest.mark.reliability("5 hostile input", "the court API offers more pages than the source's max_pages",
+                         "PageCapError naming the source and the cap; no table changed")
+def test_api_paging_that_does_not_add_up_changes_no_table(spark, lake, court_api, tmp_path, monkeypatch):
+    before = _hashes(spark)
+    court_api.inject(3, Fault("body", 200, body=_page_body(court_api, 3, 10, 14, next_page=4)))
+    with pytest.raises(TotalMismatchError, match=r"court_events: received 22 records .* announced total 23"):
+        _ingest("court_events", "2024-01-01", "2024-02-01")
+    assert _hashes(spark) == before
+    court_api.inject(2, Fault("body", 200, body=_page_body(court_api, 2, 5, 10, next_page=4)))
+    with pytest.raises(PageOrderError, match=r"next_page 4 does not follow page 2: expected 3"):
+        _ingest("court_events", "2024-01-01", "2024-02-01")
+    assert _hashes(spark) == before
+    profile = tmp_path / "court_api_cap.yaml"
+    profile.write_text("ingestion:\n  court_api:\n    page_size: 5\n    max_retries: 2\n"
+                       "    backoff_seconds: 0.01\n    max_pages: 3\n", encoding="utf-8")
+    monkeypatch.setenv("RISKPIPE_PROFILE", str(profile))
+    with pytest.raises(PageCapError, match=r"court_events: more than max_pages=3 pages"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
     assert _hashes(spark) == before
 

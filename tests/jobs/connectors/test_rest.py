@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from jobs.connectors.rest import (
-    AuthenticationError, MalformedPageError, RestClientError, RetriesExhaustedError, _wait_seconds,
-    fetch_court_events, fetch_pages,
+    AuthenticationError, MalformedPageError, PageCapError, PageOrderError, RestClientError,
+    RetriesExhaustedError, TotalMismatchError, _wait_seconds, fetch_court_events, fetch_pages,
 )
 from tests.jobs.connectors.conftest import EVENTS_PATH, TOKEN, Fault
 
@@ -115,6 +115,8 @@ def test_404_is_a_client_error_with_status_and_body(court_api):
     (json.dumps({"page": 2, "next_page": 3}), "'data' list"),
     (json.dumps({"data": [1, 2], "next_page": 3}), "not JSON objects"),
     (json.dumps({"data": [], "next_page": 1}), "does not follow page 2"),
+    (json.dumps({"data": [], "next_page": 3}), "'total' is None"),
+    (json.dumps({"data": [], "next_page": 3, "total": "23"}), "'total' is '23'"),
 ])
 def test_malformed_200_names_url_and_page(court_api, body, reason):
     court_api.inject(2, Fault("body", 200, body=body))
@@ -124,6 +126,59 @@ def test_malformed_200_names_url_and_page(court_api, body, reason):
 
     assert "page 2" in str(err.value) and court_api.base_url in str(err.value)
     assert court_api.count(2) == 1
+
+
+def _page_body(page: int, records: list, *, total: int = 23, next_page: int | None = None) -> str:
+    return json.dumps({"data": records, "page": page, "page_size": 5, "total": total, "next_page": next_page})
+
+
+@pytest.mark.parametrize("offered", [4, 7, 2, 1])
+def test_next_page_other_than_the_following_one_is_refused_naming_expected_and_offered(court_api, offered):
+    court_api.inject(2, Fault("body", 200, body=_page_body(2, court_api.events[5:10], next_page=offered)))
+
+    with pytest.raises(PageOrderError, match=rf"next_page {offered} does not follow page 2: expected 3") as err:
+        fetch(court_api)
+
+    assert court_api.base_url in str(err.value)
+    assert [r["page"] for r in court_api.requests] == [1, 2]  # nothing fetched after the bad page
+
+
+def test_more_pages_than_the_cap_fails_naming_source_and_cap(court_api):
+    with pytest.raises(PageCapError, match=r"court_events: more than max_pages=4 pages"):
+        fetch(court_api, max_pages=4, source="court_events")
+
+    assert [court_api.count(p) for p in (1, 2, 3, 4, 5)] == [1, 1, 1, 1, 0]
+
+
+def test_a_feed_of_exactly_the_cap_is_read_whole(court_api):
+    pages = fetch(court_api, max_pages=5, source="court_events")
+
+    assert len(pages) == 5 and len(event_ids(pages)) == 23
+
+
+def test_rows_not_adding_up_to_the_announced_total_fail_naming_both_counts(court_api):
+    # page 3 lost a record (deleted while the client paged): 22 received, 23 announced
+    court_api.inject(3, Fault("body", 200, body=_page_body(3, court_api.events[10:14], next_page=4)))
+
+    with pytest.raises(TotalMismatchError, match=r"court_events: received 22 records .* announced total 23"):
+        fetch(court_api, source="court_events")
+
+    assert court_api.count(5) == 1  # the check counts the whole feed, after its last page
+
+
+def test_a_total_that_changes_between_pages_fails_naming_both(court_api):
+    court_api.inject(4, Fault("body", 200, body=_page_body(4, court_api.events[15:20], total=24, next_page=5)))
+
+    with pytest.raises(TotalMismatchError, match=r"page 4 announces total 24, earlier pages 23"):
+        fetch(court_api, source="court_events")
+
+    assert court_api.count(5) == 0
+
+
+def test_an_empty_feed_matches_its_zero_total(court_api):
+    pages = fetch(court_api, {"published_from": "2030-01-01"})
+
+    assert [p.records for p in pages] == [[]]
 
 
 def test_hanging_response_times_out_and_is_retried(court_api):
@@ -153,11 +208,22 @@ def test_backoff_grows_with_jitter_and_respects_retry_after():
     assert _wait_seconds(30, 1.0, None) == 300.0
 
 
-def _court_settings(settings, base_url, page_size=10):
+def _court_settings(settings, base_url, page_size=10, **court_api):
     raw = json.loads(json.dumps(settings.raw))
     raw["ingestion"]["court_api"].update(base_url=base_url, page_size=page_size, backoff_seconds=0.01,
-                                         conn_id="riskpipe_court_api_test")
+                                         conn_id="riskpipe_court_api_test", **court_api)
     return settings.replace(raw=raw)
+
+
+def test_court_events_page_cap_comes_from_the_source_config(court_api, settings):
+    assert settings.raw["ingestion"]["court_api"]["max_pages"] >= 1000  # the default is not a test's value
+
+    pages = list(fetch_court_events(_court_settings(settings, court_api.base_url, 5, max_pages=5),
+                                    published_from="2024-01-01", published_to="2024-12-31", token=TOKEN))
+    assert len(pages) == 5
+    with pytest.raises(PageCapError, match=r"court_events: more than max_pages=2 pages"):
+        list(fetch_court_events(_court_settings(settings, court_api.base_url, 5, max_pages=2),
+                                published_from="2024-01-01", published_to="2024-12-31", token=TOKEN))
 
 
 def test_fetch_court_events_uses_config_and_token_env(court_api, settings, monkeypatch):
