@@ -45,6 +45,15 @@ def test_bad_catalogue_entries_are_rejected_naming_the_signal(entry, message):
     assert "cat.yaml" in str(error.value) and "X" in str(error.value)
 
 
+def test_days_past_due_signals_are_flagged_as_the_default_process():
+    signals = {s.id: s for s in load_catalogue(CATALOGUE)}
+    assert {i for i, s in signals.items() if s.past_due} == {"DPD_1_30", "DPD_31_90", "DPD_90_PLUS"}
+    assert all("days_past_due" not in s.condition for s in signals.values() if not s.past_due)
+    with pytest.raises(ValueError, match="past_due"):
+        parse_catalogue({"signals": [{"id": "X", "description": "d", "severity": "low", "condition": "true",
+                                      "past_due": "yes"}]})
+
+
 def test_duplicate_ids_are_rejected():
     entry = {"id": "X", "description": "d", "severity": "low", "condition": "true"}
     with pytest.raises(ValueError, match="duplicate"):
