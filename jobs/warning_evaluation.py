@@ -307,8 +307,8 @@ def run(as_of: dt.date, *, settings: Any, spark: SparkSession, signals: Sequence
         labels = io.read(spark, "default_labels", settings=settings).where(
             F.col("snapshot_date").between(F.lit(first), F.lit(last)))
         # point in time: a default after as_of is unknown, and so is the outcome of a horizon ending after it
-        known = labels.select("uscc", "snapshot_date", "in_default_at_snapshot",
-                              F.when(F.col("default_date") <= F.lit(as_of), F.col("default_date")).alias("default_date"),
+        known_default = F.when(F.col("default_date") <= F.lit(as_of), F.col("default_date"))
+        known = labels.select("uscc", "snapshot_date", "in_default_at_snapshot", known_default.alias("default_date"),
                               (F.col("censored") | (F.add_months("snapshot_date", HORIZON_MONTHS) > F.lit(as_of)))
                               .alias("censored"))
         result = backtest(warnings, loans, known, signals=signals, first=first, last=last)

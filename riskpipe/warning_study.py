@@ -67,6 +67,11 @@ def candidates() -> list[Signal]:
     c += _grid("TAX_LATE", "tax_months_since_last_filing >= {v}", (3, 4), ["tax_months_since_last_filing"])
     c += _grid("TAX_MISSED_12M", "tax_missed_filings_12m >= {v}", (1, 2), ["tax_missed_filings_12m"])
     c += _grid("TAX_ZERO_12M", "tax_zero_filings_12m >= {v}", (1, 2, 3), ["tax_zero_filings_12m"])
+    # arrears against the tax paid over a year: a level, not the mere presence of arrears
+    c += _grid("TAX_ARREARS_RATIO", "tax_arrears_latest > 0 AND tax_arrears_latest >= {v} * tax_vat_paid_12m",
+               (0.05, 0.1, 0.2, 0.5, 1.0), ["tax_arrears_latest", "tax_vat_paid_12m"])
+    c += _grid("UTIL_ARREARS_RATIO", "util_arrears_latest > 0 AND util_arrears_latest >= {v} * util_bill_amount_3m",
+               (0.1, 0.25, 0.5, 1.0), ["util_arrears_latest", "util_bill_amount_3m"])
     c += [Signal("TAX_ARREARS", "tax arrears", "low", "tax_arrears_latest > 0"),
           Signal("TAX_NEW_ARREARS", "new tax arrears", "low",
                  "tax_arrears_latest > 0 AND coalesce(prev_tax_arrears_latest, 0) = 0"),
@@ -95,7 +100,8 @@ def candidates() -> list[Signal]:
     c += _grid("TXN_NET_OUT", "txn_net_flow_ratio_12m <= {v}", (-0.05, -0.1, -0.2), ["txn_net_flow_ratio_12m"])
     c += _grid("TXN_HHI", "txn_inflow_hhi_3m >= {v}", (0.3, 0.5), ["txn_inflow_hhi_3m"])
     c += _grid("CONS_SALES_INFLOW", "cons_sales_to_inflow_3m >= {v}", (1.5, 2.0), ["cons_sales_to_inflow_3m"])
-    c += _grid("CONS_GAP", "cons_elec_vs_sales_growth_gap_3m <= {v}", (-0.3, -0.5), ["cons_elec_vs_sales_growth_gap_3m"])
+    c += _grid("CONS_GAP", "cons_elec_vs_sales_growth_gap_3m <= {v}", (-0.3, -0.5),
+               ["cons_elec_vs_sales_growth_gap_3m"])
     c += _grid("LOAN_UTIL", "loan_utilisation >= {v}", (0.95, 0.99), ["loan_utilisation"])
     c += _grid("GRADE", "grade_num >= {v}", (5, 6, 7, 8, 9, 10), ["grade_num"])
     # the grade of D and the best grade of the three month-ends before it: four months at that level
@@ -207,7 +213,10 @@ def greedy_tier(counted, population, pool: Sequence[str], *, max_false_alarm_rat
     without its last ``_<value>``). Returns the tier after each step (:func:`tier` plus ``added``)."""
     chosen: list[str] = []
     steps = []
-    family = lambda sid: sid.rsplit("_", 1)[0] if sid.rsplit("_", 1)[-1].replace("M", "").isdigit() else sid  # noqa: E731
+    def family(sid: str) -> str:
+        head, _, tail = sid.rpartition("_")
+        return head if head and tail.replace("M", "").isdigit() else sid
+
     current = tier(counted, population, chosen)
     for _ in range(max_steps):
         best, best_score = None, 0.0

@@ -113,7 +113,8 @@ def warning_backtest_section(spark: SparkSession, day: dt.date, settings: Settin
     if not all(io.exists(spark, t, settings) for t in needed):
         return []
     first, last = window_ending(day)
-    if io.read(spark, "enterprise_features", settings=settings).where(F.col("snapshot_date") == F.lit(last)).isEmpty():
+    features = io.read(spark, "enterprise_features", settings=settings)
+    if features.where(F.col("snapshot_date") == F.lit(last)).isEmpty():
         return []
     result = run(day, settings=settings, spark=spark, window=(first, last))
     rows = pd.DataFrame(result["rows"])
