@@ -1,12 +1,11 @@
 """Early warnings judged like a classifier: per signal and per minimum severity, how many defaulters a
-catalogue warned and how many months ahead, and how many performing loans it warned (false alarms).
+catalogue warned and how many months ahead, and how many performing borrowers it warned (false alarms).
 
 Unit: the borrower (obligor) with a loan under monitoring. Default is the obligor's
 (``default_labels``: any of its loans 90+ days past due, restructured or written off), the features
 and the PD are the borrower's, and a borrower holds one loan at a time: counting loans instead would
 count a borrower twice when its loan is renewed inside the window, and would score the repaid loan
-by a default on its successor. "Share of performing loans warned" is therefore the share of
-performing borrowers warned on their loan.
+by a default on its successor.
 
 Over a window of month-ends ``first``..``last``, a borrower is *monitored* on a month-end D when it
 has an active loan on D and is not in default on D. A monitored borrower is

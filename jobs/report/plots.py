@@ -108,14 +108,14 @@ def bar(frame: pd.DataFrame, *, x: str, y: str, title: str, ylabel: str, colour:
 
 def catch_vs_false_alarms(frame: pd.DataFrame) -> str:
     """Side-by-side bars per minimum severity (column ``signal``, e.g. ``high+``): share of defaulters
-    warned before default (``hit_rate``), and share of performing loans warned (``false_alarm_rate``);
+    warned before default (``hit_rate``), and share of performing borrowers warned (``false_alarm_rate``);
     the median lead time is written over each pair."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     x = np.arange(len(frame))
     hits = frame["hit_rate"].astype(float).fillna(0.0) * 100
     ax.bar(x - 0.2, hits, width=0.4, color="#2c7fb8", label="defaulters warned")
     ax.bar(x + 0.2, frame["false_alarm_rate"].astype(float).fillna(0.0) * 100, width=0.4, color="#fdae61",
-           label="performing loans warned")
+           label="performing borrowers warned")
     for i, lead in enumerate(frame["median_lead_months"]):
         if pd.notna(lead):
             ax.annotate(f"{lead:g} mo", (i - 0.2, float(hits.iloc[i])), ha="center", va="bottom", fontsize=8)
