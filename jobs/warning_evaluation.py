@@ -49,7 +49,8 @@ from schemas.gold_scores import SEVERITIES
 
 DEFAULTER, PERFORMING, LATER_DEFAULT, CENSORED = "defaulter", "performing", "later_default", "censored"
 OUTCOMES = (DEFAULTER, PERFORMING, LATER_DEFAULT, CENSORED)
-BLOCKS = ("severity", "signal", "past_due")
+BLOCKS = ("severity", "signal", "past_due", "with_past_due")
+WITH_PAST_DUE = "{}+ with past due"
 ANY_PAST_DUE = "any past due"
 TABLE_COLUMNS = ["block", "signal", "severity", "defaulters", "warned_defaulters", "hit_rate", "performing",
                  "warned_performing", "false_alarm_rate", "lift", "median_lead_months"]
@@ -137,10 +138,15 @@ def _warned_groups(counted: DataFrame, catalogue: DataFrame) -> DataFrame:
     spark = counted.sparkSession
     levels = literal_frame(spark, [{"level": F.lit(s), "level_rank": F.lit(i + 1)} for i, s in enumerate(SEVERITIES)])
     early, past_due = ~F.col("past_due"), F.col("past_due")
-    by_level = (counted.where(early).join(F.broadcast(levels), on=F.col("severity_rank") >= F.col("level_rank"),
-                                          how="inner")
+    at_level = F.col("severity_rank") >= F.col("level_rank")
+    by_level = (counted.where(early).join(F.broadcast(levels), on=at_level, how="inner")
                 .select(F.lit("severity").alias("block"), F.concat(F.col("level"), F.lit("+")).alias("signal"),
                         F.col("level").alias("severity"), "uscc", "outcome", "lead_months"))
+    # what the watch list carries: every signal of the level, days past due included
+    with_past_due = (counted.join(F.broadcast(levels), on=at_level, how="inner")
+                     .select(F.lit("with_past_due").alias("block"),
+                             F.concat(F.col("level"), F.lit(WITH_PAST_DUE.format(""))).alias("signal"),
+                             F.col("level").alias("severity"), "uscc", "outcome", "lead_months"))
     severity_of = F.element_at(F.array(*[F.lit(s) for s in SEVERITIES]), F.col("severity_rank"))
     by_signal = counted.select(F.when(early, "signal").otherwise("past_due").alias("block"),
                                F.col("signal_id").alias("signal"),
@@ -148,7 +154,7 @@ def _warned_groups(counted: DataFrame, catalogue: DataFrame) -> DataFrame:
     any_past_due = counted.where(past_due).select(
         F.lit("past_due").alias("block"), F.lit(ANY_PAST_DUE).alias("signal"),
         F.lit(None).cast("string").alias("severity"), "uscc", "outcome", "lead_months")
-    return (by_level.unionAll(by_signal).unionAll(any_past_due)
+    return (by_level.unionAll(by_signal).unionAll(any_past_due).unionAll(with_past_due)
             .groupBy("block", "signal", "severity", "uscc", "outcome")
             .agg(F.max("lead_months").alias("lead_months")))
 
@@ -160,14 +166,15 @@ def _rate(part: Column, whole: Column) -> Column:
 
 def classifier_table(population: DataFrame, counted: DataFrame, catalogue: DataFrame) -> DataFrame:
     """Hit rate, false-alarm rate, lift and median lead per minimum severity (early signals only), per
-    early signal, and per past-due signal (plus any past-due signal) in a block of its own.
+    early signal, per past-due signal (plus any past-due signal) in a block of its own, and per minimum
+    severity over every signal, days past due included (what the watch list carries).
 
     Args:
         population: :func:`outcomes`; counted: :func:`counted_warnings`; catalogue: :func:`catalogue_frame`.
 
     Returns:
-        :data:`TABLE_COLUMNS`: block (severity | signal | past_due), signal (``<level>+`` in the severity
-        block), severity, defaulters, warned_defaulters, hit_rate, performing, warned_performing,
+        :data:`TABLE_COLUMNS`: block (severity | signal | past_due | with_past_due), signal (``<level>+``
+        in the severity block, ``<level>+ with past due`` in the last), severity, defaulters, warned_defaulters, hit_rate, performing, warned_performing,
         false_alarm_rate, lift, median_lead_months (of the warned defaulters). Every catalogue signal
         and every severity has a row, with zero counts when it never fired.
     """
@@ -175,7 +182,8 @@ def classifier_table(population: DataFrame, counted: DataFrame, catalogue: DataF
     totals = population.agg(F.count(F.when(is_defaulter, 1)).cast("int").alias("defaulters"),
                             F.count(F.when(is_performing, 1)).cast("int").alias("performing"))
     spark = population.sparkSession
-    groups = (literal_frame(spark, [{"block": F.lit("severity"), "signal": F.lit(f"{s}+"), "severity": F.lit(s)}
+    groups = (literal_frame(spark, [{"block": F.lit(block), "signal": F.lit(name.format(s)), "severity": F.lit(s)}
+                                    for block, name in (("severity", "{}+"), ("with_past_due", WITH_PAST_DUE))
                                     for s in SEVERITIES])
               .unionAll(catalogue.select(F.when(F.col("past_due"), "past_due").otherwise("signal").alias("block"),
                                          F.col("signal_id").alias("signal"), "severity"))
@@ -203,7 +211,7 @@ def _ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Severity block least severe first, then signals by lift (never-alarming ones first), then past due."""
     def key(row: dict[str, Any]) -> tuple:
         block = BLOCKS.index(row["block"])
-        if row["block"] == "severity":
+        if row["block"] in ("severity", "with_past_due"):
             return block, SEVERITIES.index(row["severity"]), 0.0, row["signal"]
         lift = row["lift"] if row["lift"] is not None else (float("inf") if row["warned_defaulters"] else -1.0)
         return block, 0, -lift, row["signal"]

@@ -297,11 +297,12 @@ def markdown_tables(result: dict[str, Any]) -> str:
                            f"{_pct(c['value']) if c['metric'].endswith('rate') else _num(c['value'])} "
                            f"{'met' if c['met'] else '**not met**'}" for c in result["targets"])
         lines.append(f"Targets (high and worse): {checks}.\n")
-    for block, title in (("severity", "minimum severity"), ("signal", "signal"), ("past_due", "past-due signal")):
+    for block, title in (("severity", "minimum severity"), ("signal", "signal"), ("past_due", "past-due signal"),
+                         ("with_past_due", "minimum severity, past due included (the watch list)")):
         rows = [r for r in result["rows"] if r["block"] == block]
         table = head.format(title)
         for r in rows:
-            name = r["signal"] if block == "severity" else f"{r['signal']} ({r['severity'] or 'any'})"
+            name = r["signal"] if block in ("severity", "with_past_due") else f"{r['signal']} ({r['severity'] or 'any'})"
             table += (f"| {name} | {r['warned_defaulters']}/{r['defaulters']} | {_pct(r['hit_rate'])} "
                       f"({_ci(r['warned_defaulters'], r['defaulters'])}) | {r['warned_performing']}/{r['performing']} "
                       f"| {_pct(r['false_alarm_rate'])} ({_ci(r['warned_performing'], r['performing'])}) "

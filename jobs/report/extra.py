@@ -133,13 +133,15 @@ def warning_backtest_section(spark: SparkSession, day: dt.date, settings: Settin
             "before its default, also before the window; lead = months from that first warning to the default. "
             "False alarm: a performing borrower warned in the window. Lift = hit rate / false-alarm rate. "
             "Past-due signals are the default process itself: they are left out of every severity row and shown "
-            "apart.")
+            "apart; the last table counts them in, as the watch list does.")
     tables = [table(_target_table(result["targets"]), "targets, on the catalogue's severity of the watch list")] \
         if result["targets"] else []
     tables += [table(severity[columns], "by minimum severity (past-due signals excluded)"),
                table(rows[rows["block"] == "signal"][columns], "by signal"),
                table(rows[rows["block"] == "past_due"][columns],
-                     "past-due signals: the default process itself, not early warnings")]
+                     "past-due signals: the default process itself, not early warnings"),
+               table(rows[rows["block"] == "with_past_due"][columns],
+                     "by minimum severity, past-due signals included: what the watch list carries")]
     return [section("warning_backtest", "Early warnings judged like a classifier", text=text,
                     plots_=[(plots.catch_vs_false_alarms(severity), "hit rate and false alarms by severity")],
                     tables=tables)]

@@ -161,9 +161,11 @@ def _warning_backtest(last: dt.date) -> None:
     def pct(value: float | None) -> str:
         return f"{value:.0%}" if value is not None else "-"
 
+    minimum = settings.raw.get("early_warnings", {}).get("watch_list_min_severity", "low")
+    watch_list_load = f"{minimum}+ with past due"
     for row in result["rows"]:
-        if row["block"] == "severity" or row["signal"] == "any past due":
-            name = row["signal"] if row["block"] == "severity" else "past due"
+        if row["block"] == "severity" or row["signal"] in ("any past due", watch_list_load):
+            name = {"any past due": "past due", watch_list_load: f"{minimum}+ & DPD"}.get(row["signal"], row["signal"])
             print(f"    {name:>9s}: {row['warned_defaulters']}/{row['defaulters']} defaulters warned "
                   f"({pct(row['hit_rate'])}), median lead {row['median_lead_months']} months; performing borrowers "
                   f"warned {row['warned_performing']}/{row['performing']} ({pct(row['false_alarm_rate'])})",
@@ -171,7 +173,6 @@ def _warning_backtest(last: dt.date) -> None:
     on_last = F.col("snapshot_date") == F.lit(last)
     active = io.read(spark, "loan_classification").where(on_last).count()
     watched = io.read(spark, "watch_list").where(on_last & (F.col("status") != "cleared")).count()
-    minimum = settings.raw.get("early_warnings", {}).get("watch_list_min_severity", "low")
     print(f"    on {last}: {watched} of {active} active loans on the watch list ({minimum} or worse)", flush=True)
     for check in result["targets"]:
         value = check["value"]

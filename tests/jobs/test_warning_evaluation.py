@@ -147,7 +147,15 @@ def test_every_signal_and_severity_has_a_row_in_order(result):
     assert set(signals) == {"ELEC_ZERO", "TAX_DROP", "UTIL_ARREARS", "COURT_LISTED"}
     assert signals[0] == "ELEC_ZERO"                         # hits without false alarms first
     assert _row(result, "signal", "UTIL_ARREARS")["warned_defaulters"] == 0
-    assert [r["block"] for r in result["rows"]][-3:] == ["past_due"] * 3
+    assert [r["block"] for r in result["rows"]][-7:] == ["past_due"] * 3 + ["with_past_due"] * 4
+
+
+def test_the_watch_list_load_counts_days_past_due_too(result):
+    early, carried = severity_row(result, "high"), _row(result, "with_past_due", "high+ with past due")
+    # DPD_1_30 (high) adds defaulter 2 and performing borrower 8 (a cured arrears)
+    assert (early["warned_defaulters"], early["warned_performing"]) == (1, 0)
+    assert (carried["warned_defaulters"], carried["warned_performing"], carried["false_alarm_rate"]) == (2, 1, 0.25)
+    assert _row(result, "with_past_due", "critical+ with past due")["warned_defaulters"] == 0
 
 
 def test_targets_are_checked_on_the_configured_severity(result):
