@@ -4,10 +4,10 @@ portfolios its thresholds were not set on. The lakehouses are only read.
 
 Commands (from the repository root, ``PYTHONPATH=.``)::
 
-    python -m riskpipe.warning_study screen --lakehouse /work/study/t/lakehouse --out var/warning_study/t
-    python -m riskpipe.warning_study combine --study var/warning_study/t --signals ELEC_DROP30_2 COURT_ANY_12M ...
-    python -m riskpipe.warning_study measure --portfolio tuning=/work/study/t \\
-        --portfolio demo=/work/main/var --portfolio second=/work/study/s2 --write docs/early_warnings.md
+    python -m riskpipe.warning_study screen --lakehouse TUNING_ROOT --out var/warning_study/tuning
+    python -m riskpipe.warning_study combine --study var/warning_study/tuning --signals ELEC_DROP30_2 COURT_ANY_12M ...
+    python -m riskpipe.warning_study measure --portfolio tuning=TUNING_ROOT \\
+        --portfolio demo=var --portfolio second=SECOND_ROOT --write docs/early_warnings.md
 
 ``screen`` replays every candidate of :func:`candidates` (and the catalogue's own signals) with
 ``jobs.warning_evaluation`` on the portfolio's evaluation window (the 12 month-ends whose horizon

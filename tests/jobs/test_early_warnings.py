@@ -95,11 +95,12 @@ def test_signals_fire_on_their_conditions_with_evidence(spark):
     by_loan = {}
     for row in fired:
         by_loan.setdefault(row["loan_id"], set()).add(row["signal_id"])
-    assert by_loan["L1"] == {"COURT_DISHONEST_DEBTOR", "ELEC_ZERO", "TAX_NEW_ARREARS", "DPD_31_90", "PD_UP_2_GRADES"}
+    assert by_loan["L1"] == {"COURT_DISHONEST_DEBTOR", "ELEC_ZERO", "TAX_NEW_ARREARS", "DPD_31_90", "PD_UP_2_GRADES",
+                             "PD_GRADE_8"}
     assert by_loan["L2"] == by_loan["L1"] - {"DPD_31_90"}
     assert "L3" not in by_loan and "L4" not in by_loan   # inactive loans are not monitored
     dishonest = next(r for r in fired if r["loan_id"] == "L1" and r["signal_id"] == "COURT_DISHONEST_DEBTOR")
-    assert dishonest["severity"] == "critical" and dishonest["catalogue_version"] == "v"
+    assert dishonest["severity"] == "medium" and dishonest["catalogue_version"] == "v"
     grade = next(r for r in fired if r["loan_id"] == "L1" and r["signal_id"] == "PD_UP_2_GRADES")
     assert json.loads(grade["evidence"]) == {"grade_num": 8, "grade_jump_3m": 4, "pd": 0.2}
 
