@@ -39,6 +39,8 @@ class Signal:
     severity: str
     condition: str
     evidence: tuple[str, ...] = ()
+    # days past due: the default process itself, judged apart from the early signals
+    past_due: bool = False
 
 
 def parse_catalogue(data: Any, *, source: str = "catalogue") -> tuple[Signal, ...]:
@@ -58,11 +60,14 @@ def parse_catalogue(data: Any, *, source: str = "catalogue") -> tuple[Signal, ..
             raise ValueError(f"{where}: needs {', '.join(REQUIRED_KEYS)}")
         if entry["severity"] not in SEVERITIES:
             raise ValueError(f"{where}: severity {entry['severity']!r} not in {SEVERITIES}")
+        if not isinstance(entry.get("past_due", False), bool):
+            raise ValueError(f"{where}: past_due must be true or false")
         if entry["id"] in seen:
             raise ValueError(f"{where}: duplicate id")
         seen.add(entry["id"])
         signals.append(Signal(str(entry["id"]), str(entry["description"]), entry["severity"],
-                              str(entry["condition"]), tuple(entry.get("evidence") or ())))
+                              str(entry["condition"]), tuple(entry.get("evidence") or ()),
+                              bool(entry.get("past_due", False))))
     return tuple(signals)
 
 

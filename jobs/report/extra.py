@@ -94,34 +94,54 @@ def monitoring_section(spark: SparkSession, day: dt.date, settings: Settings) ->
                     tables=[table(perf, "performance and backtest"), table(alerts, "alerts")])]
 
 
-BACKTEST_MONTHS = 12
+def _target_table(checks: list[dict[str, Any]]) -> pd.DataFrame:
+    shown = [{"metric": c["metric"], "value": "" if c["value"] is None else
+              (f"{c['value']:.0%}" if c["metric"].endswith("rate") else f"{c['value']:g} months"),
+              "target": c["target"], "met": "yes" if c["met"] else "NO"} for c in checks]
+    return pd.DataFrame(shown, columns=["metric", "value", "target", "met"])
 
 
 def warning_backtest_section(spark: SparkSession, day: dt.date, settings: Settings) -> list[dict[str, Any]]:
-    """How early the warnings of the last 12 monitored months pointed at the defaults that followed.
-
-    Only defaults known on ``day`` count (their dates are at most ``day``), so the section is point
-    in time; left out when warnings, scores or labels are missing.
+    """The warning catalogue judged like a classifier (``jobs.warning_evaluation.run``): on the 12
+    month-ends ending a year before ``day``, replayed from the stored features, scores and ledger,
+    with the defaults known on ``day``; left out when those tables are missing or the window holds
+    no defaulter.
     """
-    from jobs.features.pit import add_months, month_end
-    from jobs.warning_evaluation import backtest
+    from jobs.warning_evaluation import run, window_ending
 
-    if not all(io.exists(spark, t, settings) for t in ("early_warnings", "risk_scores", "default_labels")):
+    needed = ("enterprise_features", "loans", "loan_balances", "default_labels")
+    if not all(io.exists(spark, t, settings) for t in needed):
         return []
-    first = month_end(add_months(day, -(BACKTEST_MONTHS - 1)))
-    labels = io.read(spark, "default_labels", settings=settings).where(F.col("default_date") <= F.lit(day))
-    result = backtest(io.read(spark, "early_warnings", settings=settings), labels,
-                      io.read(spark, "risk_scores", settings=settings), first=first, last=day)
-    severity = pd.DataFrame(result["by_severity"])
-    if severity.empty or not severity["defaulters"].iloc[0]:
+    first, last = window_ending(day)
+    features = io.read(spark, "enterprise_features", settings=settings)
+    if features.where(F.col("snapshot_date") == F.lit(last)).isEmpty():
         return []
-    severity = severity[["min_severity", "defaulters", "caught", "catch_rate", "median_lead_months",
-                         "non_defaulters", "false_alarms", "false_alarm_rate"]]
-    signals = pd.DataFrame(result["by_signal"])
-    plot = plots.catch_vs_false_alarms(severity)
-    text = (f"Window {result['window']}: borrowers that defaulted in it, and how many months before their default "
-            "the first warning fired, against the non-defaulters warned at least once (false alarms). Lift: how "
-            "many times more often a signal warns a later defaulter than a non-defaulter.")
-    return [section("warning_backtest", "Early-warning backtest", text=text, plots_=[(plot, "catch rate")],
-                    tables=[table(severity, "lead time and false alarms by minimum severity"),
-                            table(signals, "by signal")])]
+    result = run(day, settings=settings, spark=spark, window=(first, last))
+    rows = pd.DataFrame(result["rows"])
+    if rows.empty or not rows["defaulters"].iloc[0]:
+        return []
+    columns = ["signal", "severity", "warned_defaulters", "hit_rate", "warned_performing", "false_alarm_rate",
+               "lift", "median_lead_months"]
+    severity = rows[rows["block"] == "severity"]
+    counts = result["borrowers"]
+    text = (f"Window {result['window']} (month-ends), catalogue {result['catalogue_version']}, replayed on the "
+            "stored features, scores and loan ledger. Unit: the borrower with a loan under monitoring (default is "
+            f"the obligor's). {counts['defaulter']} borrowers defaulted in the window, {counts['performing']} "
+            f"performed (no default within {result['horizon_months']} months after any monitored month-end, fully "
+            f"observed); {counts['later_default']} defaulting after the window and {counts['censored']} not yet "
+            f"observed are left out. A defaulter is warned by a warning in the {result['horizon_months']} months "
+            "before its default, also before the window; lead = months from that first warning to the default. "
+            "False alarm: a performing borrower warned in the window. Lift = hit rate / false-alarm rate. "
+            "Past-due signals are the default process itself: they are left out of every severity row and shown "
+            "apart; the last table counts them in, as the watch list does.")
+    tables = [table(_target_table(result["targets"]), "targets, on the catalogue's severity of the watch list")] \
+        if result["targets"] else []
+    tables += [table(severity[columns], "by minimum severity (past-due signals excluded)"),
+               table(rows[rows["block"] == "signal"][columns], "by signal"),
+               table(rows[rows["block"] == "past_due"][columns],
+                     "past-due signals: the default process itself, not early warnings"),
+               table(rows[rows["block"] == "with_past_due"][columns],
+                     "by minimum severity, past-due signals included: what the watch list carries")]
+    return [section("warning_backtest", "Early warnings judged like a classifier", text=text,
+                    plots_=[(plots.catch_vs_false_alarms(severity), "hit rate and false alarms by severity")],
+                    tables=tables)]

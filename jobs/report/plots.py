@@ -107,20 +107,21 @@ def bar(frame: pd.DataFrame, *, x: str, y: str, title: str, ylabel: str, colour:
 
 
 def catch_vs_false_alarms(frame: pd.DataFrame) -> str:
-    """Side-by-side bars per minimum severity: share of defaulters warned before default, and share
-    of non-defaulters warned (false alarms); the median lead time is written over each pair."""
+    """Side-by-side bars per minimum severity (column ``signal``, e.g. ``high+``): share of defaulters
+    warned before default (``hit_rate``), and share of performing borrowers warned (``false_alarm_rate``);
+    the median lead time is written over each pair."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     x = np.arange(len(frame))
-    ax.bar(x - 0.2, frame["catch_rate"].fillna(0.0) * 100, width=0.4, color="#2c7fb8", label="defaulters warned")
-    ax.bar(x + 0.2, frame["false_alarm_rate"].fillna(0.0) * 100, width=0.4, color="#fdae61",
-           label="non-defaulters warned")
+    hits = frame["hit_rate"].astype(float).fillna(0.0) * 100
+    ax.bar(x - 0.2, hits, width=0.4, color="#2c7fb8", label="defaulters warned")
+    ax.bar(x + 0.2, frame["false_alarm_rate"].astype(float).fillna(0.0) * 100, width=0.4, color="#fdae61",
+           label="performing borrowers warned")
     for i, lead in enumerate(frame["median_lead_months"]):
         if pd.notna(lead):
-            ax.annotate(f"{lead:g} mo", (i - 0.2, float(frame["catch_rate"].iloc[i] or 0) * 100),
-                        ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [f"{s}+" for s in frame["min_severity"]])
+            ax.annotate(f"{lead:g} mo", (i - 0.2, float(hits.iloc[i])), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, list(frame["signal"]))
     ax.set_ylabel("%")
     ax.set_ylim(0, 110)
     ax.legend(fontsize=8, loc="upper right")
-    ax.set_title("Warnings before default vs false alarms (median lead time)")
+    ax.set_title("Defaulters warned before default vs false alarms (median lead time)")
     return to_data_uri(fig)

@@ -137,26 +137,48 @@ def _score_and_monitor(args: argparse.Namespace) -> None:
            "--conf", json.dumps({"snapshot_date": last.isoformat()})]
     print("    " + " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
-    _warning_backtest(scored[-MONITORED_MONTHS], last)
+    _warning_backtest(last)
     _assess_applicants(last)
 
 
-def _warning_backtest(first: dt.date, last: dt.date) -> None:
-    """How early the monitored year's warnings pointed at its defaults (defaults known on ``last``)."""
+def _warning_backtest(last: dt.date) -> None:
+    """The warning catalogue judged like a classifier on the 12 month-ends whose 12-month horizon is
+    observed by ``last`` (replayed, defaults known on ``last``): every minimum severity, then the
+    watch-list severity against the targets (``early_warnings.targets``)."""
     from pyspark.sql import functions as F
 
-    from jobs.warning_evaluation import backtest
+    from jobs.warning_evaluation import run
     from riskpipe import io
+    from riskpipe.config import load_settings
     from riskpipe.spark import get_spark
 
-    spark = get_spark()
-    labels = io.read(spark, "default_labels").where(F.col("default_date") <= F.lit(last))
-    result = backtest(io.read(spark, "early_warnings"), labels, io.read(spark, "risk_scores"), first=first, last=last)
-    for row in result["by_severity"]:
-        rates = [f"{row[k]:.0%}" if row[k] is not None else "-" for k in ("catch_rate", "false_alarm_rate")]
-        print(f"    warnings {row['min_severity']:>8s}+: {row['caught']}/{row['defaulters']} defaulters warned before "
-              f"default ({rates[0]}), median lead {row['median_lead_months']} months; false alarms "
-              f"{row['false_alarms']}/{row['non_defaulters']} ({rates[1]})", flush=True)
+    spark, settings = get_spark(), load_settings()
+    result = run(last, settings=settings, spark=spark)
+    counts = result["borrowers"]
+    print(f"    warnings judged on {result['window']}: {counts['defaulter']} borrowers defaulted in the window, "
+          f"{counts['performing']} performed for 12 months (past-due signals apart)", flush=True)
+
+    def pct(value: float | None) -> str:
+        return f"{value:.0%}" if value is not None else "-"
+
+    minimum = settings.raw.get("early_warnings", {}).get("watch_list_min_severity", "low")
+    watch_list_load = f"{minimum}+ with past due"
+    for row in result["rows"]:
+        if row["block"] == "severity" or row["signal"] in ("any past due", watch_list_load):
+            name = {"any past due": "past due", watch_list_load: f"{minimum}+ & DPD"}.get(row["signal"], row["signal"])
+            print(f"    {name:>9s}: {row['warned_defaulters']}/{row['defaulters']} defaulters warned "
+                  f"({pct(row['hit_rate'])}), median lead {row['median_lead_months']} months; performing borrowers "
+                  f"warned {row['warned_performing']}/{row['performing']} ({pct(row['false_alarm_rate'])})",
+                  flush=True)
+    on_last = F.col("snapshot_date") == F.lit(last)
+    active = io.read(spark, "loan_classification").where(on_last).count()
+    watched = io.read(spark, "watch_list").where(on_last & (F.col("status") != "cleared")).count()
+    print(f"    on {last}: {watched} of {active} active loans on the watch list ({minimum} or worse)", flush=True)
+    for check in result["targets"]:
+        value = check["value"]
+        shown = "-" if value is None else (pct(value) if check["metric"].endswith("rate") else f"{value:g}")
+        print(f"    target {check['metric']} {check['target']}: {shown} {'met' if check['met'] else 'NOT met'}",
+              flush=True)
 
 
 def _assess_applicants(day: dt.date) -> None:

@@ -9,6 +9,7 @@ portfolio's PD 1 are checked against the one definition of default on every moni
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,6 +22,8 @@ from riskpipe import io
 SCORED_MONTHS = 18
 MONITORED_MONTHS = 12
 TABLES = ("risk_scores", "early_warnings", "watch_list", "loan_classification")
+# share of performing borrowers the high+ tier may warn on the session's small portfolio
+HIGH_FALSE_ALARM_BOUND = 0.30
 
 
 @pytest.fixture(scope="module")
@@ -91,21 +94,56 @@ def test_change_data_feed_gives_downstream_the_increments(spark, monitored):
     assert changes.where(F.col("_change_type") == "insert").count() == _read(spark, m, "risk_scores").count()
 
 
-def test_warnings_fire_earlier_for_enterprises_that_later_default(spark, monitored, capsys):
-    from jobs.warning_evaluation import backtest
+def test_warning_catalogue_judged_like_a_classifier_on_simulator_output(spark, monitored, capsys):
+    """The catalogue replayed and judged on the last window whose 12-month horizon is observed
+    (2019-07..2020-06 here): the evaluation's invariants hold on real output, defaulters are the
+    simulator's true defaults of the window, and the watch-list tier stays selective."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from jobs.early_warnings import load_catalogue
+    from jobs.warning_evaluation import ANY_PAST_DUE, run, severity_row
+    from riskpipe.config import resolve_path
+    from schemas.gold_scores import SEVERITIES
 
     m = monitored
-    result = backtest(_read(spark, m, "early_warnings"), _read(spark, m, "default_labels"),
-                      _read(spark, m, "risk_scores"), first=m.monitored[0], last=m.monitored[-1])
+    result = run(m.days[-1], settings=m.settings, spark=spark)
     with capsys.disabled():
-        print(f"\nearly-warning backtest on simulator data: {json.dumps(result)}")
-    by = {r["min_severity"]: r for r in result["by_severity"]}
-    assert by["low"]["defaulters"] >= 5, result
-    for level in ("low", "high"):    # every warning, and those that put a loan on the watch list
-        assert by[level]["catch_rate"] > by[level]["false_alarm_rate"], (level, result)
-        assert by[level]["median_lead_months"] >= 1, (level, result)
-    # the watch-list level is the selective one: far fewer non-defaulters than any warning at all
-    assert by["high"]["false_alarm_rate"] < by["low"]["false_alarm_rate"], result
+        print(f"\nearly warnings judged on simulator data: {json.dumps(result, default=str)}")
+    first, last = (dt.date.fromisoformat(d) for d in result["window"].split(".."))
+    counts, rows = result["borrowers"], result["rows"]
+    # 300 enterprises and a window mostly before the 2020 shock: a handful of defaulters (3 with the
+    # session's seed), too few to judge hit rates or leads here; the performing side is large enough
+    assert counts["defaulter"] >= 1 and counts["performing"] >= 100, counts
+    for row in rows:
+        assert (row["defaulters"], row["performing"]) == (counts["defaulter"], counts["performing"]), row
+        assert 0 <= row["warned_defaulters"] <= row["defaulters"] and 0 <= row["warned_performing"] <= row["performing"]
+        if row["median_lead_months"] is not None:   # a warning counts in the 12 months before default only
+            assert 0 < row["median_lead_months"] <= 12, row
+
+    # the defaulters are true defaults (simulator truth) of borrowers monitored in the window
+    truth = pd.read_parquet(Path(m.settings.landing_root) / "truth" / "defaults.parquet")
+    truth_dates = pd.to_datetime(truth["default_date"]).dt.date
+    in_window = truth[(truth_dates > first) & (truth_dates <= last)]
+    assert counts["defaulter"] <= in_window["uscc"].nunique(), (counts, len(in_window))
+
+    # past-due signals are reported apart and never inside a severity figure
+    signals = load_catalogue(resolve_path("conf/early_warnings.yaml"))
+    past_due = {s.id for s in signals if s.past_due}
+    assert past_due and {r["signal"] for r in rows if r["block"] == "past_due"} == past_due | {ANY_PAST_DUE}
+    assert not past_due & {r["signal"] for r in rows if r["block"] == "signal"}
+    early = [r for r in rows if r["block"] == "signal"]
+    for level in SEVERITIES:   # a tier warns the union of its early signals' borrowers
+        members = [r for r in early if SEVERITIES.index(r["severity"]) >= SEVERITIES.index(level)]
+        tier = severity_row(result, level)
+        for key in ("warned_defaulters", "warned_performing"):
+            assert max([r[key] for r in members], default=0) <= tier[key] <= sum(r[key] for r in members)
+    # the watch-list tier is selective on a portfolio its thresholds were not set on (300 enterprises,
+    # no bank transactions, a year of history: the bound leaves room for the sampling error)
+    high = severity_row(result, "high")
+    assert high["false_alarm_rate"] <= HIGH_FALSE_ALARM_BOUND, high
+    assert high["hit_rate"] > high["false_alarm_rate"], high
 
 
 def test_watch_list_and_classes_are_consistent_with_the_warnings(spark, monitored):

@@ -45,6 +45,15 @@ def test_bad_catalogue_entries_are_rejected_naming_the_signal(entry, message):
     assert "cat.yaml" in str(error.value) and "X" in str(error.value)
 
 
+def test_days_past_due_signals_are_flagged_as_the_default_process():
+    signals = {s.id: s for s in load_catalogue(CATALOGUE)}
+    assert {i for i, s in signals.items() if s.past_due} == {"DPD_1_30", "DPD_31_90", "DPD_90_PLUS"}
+    assert all("days_past_due" not in s.condition for s in signals.values() if not s.past_due)
+    with pytest.raises(ValueError, match="past_due"):
+        parse_catalogue({"signals": [{"id": "X", "description": "d", "severity": "low", "condition": "true",
+                                      "past_due": "yes"}]})
+
+
 def test_duplicate_ids_are_rejected():
     entry = {"id": "X", "description": "d", "severity": "low", "condition": "true"}
     with pytest.raises(ValueError, match="duplicate"):
@@ -86,11 +95,12 @@ def test_signals_fire_on_their_conditions_with_evidence(spark):
     by_loan = {}
     for row in fired:
         by_loan.setdefault(row["loan_id"], set()).add(row["signal_id"])
-    assert by_loan["L1"] == {"COURT_DISHONEST_DEBTOR", "ELEC_ZERO", "TAX_NEW_ARREARS", "DPD_31_90", "PD_UP_2_GRADES"}
+    assert by_loan["L1"] == {"COURT_DISHONEST_DEBTOR", "ELEC_ZERO", "TAX_NEW_ARREARS", "DPD_31_90", "PD_UP_2_GRADES",
+                             "PD_GRADE_8"}
     assert by_loan["L2"] == by_loan["L1"] - {"DPD_31_90"}
     assert "L3" not in by_loan and "L4" not in by_loan   # inactive loans are not monitored
     dishonest = next(r for r in fired if r["loan_id"] == "L1" and r["signal_id"] == "COURT_DISHONEST_DEBTOR")
-    assert dishonest["severity"] == "critical" and dishonest["catalogue_version"] == "v"
+    assert dishonest["severity"] == "medium" and dishonest["catalogue_version"] == "v"
     grade = next(r for r in fired if r["loan_id"] == "L1" and r["signal_id"] == "PD_UP_2_GRADES")
     assert json.loads(grade["evidence"]) == {"grade_num": 8, "grade_jump_3m": 4, "pd": 0.2}
 
