@@ -166,7 +166,7 @@ def _warning_backtest(last: dt.date) -> None:
     for row in result["rows"]:
         if row["block"] == "severity" or row["signal"] in ("any past due", watch_list_load):
             name = {"any past due": "past due", watch_list_load: f"{minimum}+ & DPD"}.get(row["signal"], row["signal"])
-            print(f"    {name:>9s}: {row['warned_defaulters']}/{row['defaulters']} defaulters warned "
+            print(f"    {name:>11s}: {row['warned_defaulters']}/{row['defaulters']} defaulters warned "
                   f"({pct(row['hit_rate'])}), median lead {row['median_lead_months']} months; performing borrowers "
                   f"warned {row['warned_performing']}/{row['performing']} ({pct(row['false_alarm_rate'])})",
                   flush=True)
