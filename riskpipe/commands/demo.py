@@ -92,10 +92,11 @@ def _features(args: argparse.Namespace) -> None:
           f" rows {summary.get('rows')}", flush=True)
 
 
-def _train(args: argparse.Namespace) -> None:
-    """Train the scorecard champion and the LightGBM challenger, then run the promotion gate."""
+def _train(args: argparse.Namespace) -> bool:
+    """Train the scorecard and LightGBM candidates, then run the promotion gate. Returns whether a
+    champion exists to score with."""
     from models.config import model_config
-    from models.registry import promote
+    from models.registry import champion_version, promote
     from models.train import train
 
     first = dt.date.fromisoformat(f"{args.start}-01")
@@ -109,6 +110,7 @@ def _train(args: argparse.Namespace) -> None:
     print(f"    trained {result}"[:600], flush=True)
     decision = promote(config)
     print(f"    promotion gate: passed={decision.passed} reasons={decision.reasons}", flush=True)
+    return champion_version(config) is not None
 
 
 def _last_snapshot(args: argparse.Namespace) -> dt.date:
@@ -303,7 +305,11 @@ def _demo(args: argparse.Namespace) -> int:
     _features(args)
     _done(started)
     started = _step("5/8 train, evaluate and register the models in MLflow; promotion gate")
-    _train(args)
+    if not _train(args):
+        print("\nThe promotion gate refused the candidate and there is no champion to score with: the demo "
+              "stops here. The reasons are printed above; `riskpipe validate` writes the model's validation "
+              "report. Tables up to the features are in place.", flush=True)
+        return 2
     _done(started)
     started = _step("6/8 scoring with the champion, early warnings, watch list, loan classes; pre-loan decisions")
     _score_and_monitor(args)
