@@ -66,7 +66,7 @@ def _silver_candidates(spark: SparkSession, source: SourceDef, bronze: DataFrame
     module = importlib.import_module(f"jobs.silver_{source.name}")
     if source.name == "court_events":
         enterprises = io.read(spark, "enterprises", settings=settings).where(F.col("is_current"))
-        return module.transform(bronze, enterprises=enterprises)
+        return module.transform(bronze, enterprises=enterprises, file_dates=file_dates)
     return module.transform(bronze, file_dates=file_dates)
 
 
@@ -100,6 +100,12 @@ def in_key_ranges(rows: DataFrame, spec: TableSpec, *, count: int, rows_per_file
     return rows.repartitionByRange(files, *[F.col(c) for c in (*spec.partition_by, spec.keys[0])])
 
 
+def _partition_values(rows: DataFrame, spec: TableSpec) -> dict[str, list]:
+    """The table partitions ``rows`` fall in, per partition column (a month's batch: one or two)."""
+    return {c: sorted(r[c] for r in rows.select(c).distinct().collect() if r[c] is not None)
+            for c in spec.partition_by}
+
+
 def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Settings, *,
              batch_id: str | None = None) -> tuple[int, int]:
     """MERGE valid rows into silver; returns (published, duplicates).
@@ -130,10 +136,15 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
         if "known_from" in spec.keys:
             entity_keys = [k for k in spec.keys if k != "known_from"]
             rows = chain_versions(existing, fresh, entity_keys=entity_keys, columns=spec.columns)
+            if spec.partition_by:
+                rows = in_key_ranges(rows, spec, count=new_rows, rows_per_file=silver_rows_per_file(settings))
             rows = rows.persist(BATCH_STORAGE)
-            rows.count()  # materialise before the MERGE rewrites the files it was read from
-            io.merge_upsert(rows, spec, settings=settings, key_range=key_range,
-                            update_when_changed=("_record_hash", "known_to", "is_current"))
+            written = rows.count()  # materialise before the MERGE rewrites the files it was read from
+            partitions = _partition_values(rows, spec) if spec.partition_by else None
+            io.merge_upsert(rows, spec, settings=settings, key_range=key_range, partitions=partitions,
+                            update_when_changed=("_record_hash", "known_to", "is_current"),
+                            keep_source_layout=bool(spec.partition_by))
+            log.info("%s: %d new versions, %d rows merged", spec_name, new_rows, written)
             rows.unpersist()
         else:
             rows = fresh.select(*spec.columns)

@@ -12,8 +12,9 @@ They carry a chain instead, and a missing row breaks it:
 * ``court_events.sequence_gap``: the court system numbers its events consecutively
   (``<prefix><digits>``); a jump in the numbers of one prefix is a run of events not received.
 
-Both run on everything received (bronze, as delivered, duplicates collapsed), so a row that
-arrived but was quarantined still closes the chain. A break at a row whose own amount,
+Both run on everything received (bronze, as delivered, duplicates collapsed; of a restated
+transaction the latest delivery, as silver's current version), so a row that arrived but was
+quarantined still closes the chain. A break at a row whose own amount,
 direction or balance failed validation proves nothing (the row is wrong, not the chain) and
 is not reported. Breaks are recorded in the ops table ``continuity_gaps``; the table is
 recomputed per feed from the interval start on, so a gap later filled by a late row
@@ -80,8 +81,7 @@ def balance_breaks(received: DataFrame, quarantine: DataFrame, *, since: dt.date
         row explains (the signed sum of the missing rows).
     """
     chain = Window.partitionBy("account_id").orderBy("txn_id")
-    rows = (received.where(F.col("account_id").isNotNull() & F.col("txn_id").isNotNull())
-            .dropDuplicates(["txn_id"])
+    rows = (latest_delivery(received.where(F.col("account_id").isNotNull() & F.col("txn_id").isNotNull()))
             .select("account_id", "txn_id", F.to_date("txn_ts").alias("txn_date"),
                     F.col("amount").cast("double").alias("amount"), "direction",
                     F.col("balance_after").cast("double").alias("balance_after"))
@@ -145,6 +145,20 @@ def sequence_gaps(received: DataFrame, *, detected_at: dt.datetime) -> DataFrame
 
 
 CHECKED_FEEDS = ("transactions", "court_events")
+
+
+def latest_delivery(received: DataFrame) -> DataFrame:
+    """One row per ``txn_id``: the latest delivery of a restated transaction (its current version).
+
+    Deliveries are ordered as silver orders their versions: by file (names carry the delivery
+    date), then arrival, then line. Without lineage columns any one copy is kept.
+    """
+    lineage = [c for c in ("_source_file", "_ingested_at", "_source_row") if c in received.columns]
+    if not lineage:
+        return received.dropDuplicates(["txn_id"])
+    newest = Window.partitionBy("txn_id").orderBy(*[F.col(c).desc() for c in lineage])
+    return received.withColumn("_delivery_rank", F.row_number().over(newest)).where(
+        F.col("_delivery_rank") == 1).drop("_delivery_rank")
 
 
 def posted_since(start: dt.date) -> Column:

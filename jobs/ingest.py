@@ -89,6 +89,27 @@ def _ingestion_cfg(settings: Settings) -> dict[str, Any]:
     return dict(settings.raw.get("ingestion", {}))
 
 
+def landed_on(landed: landed_files.LandedFile) -> dt.date:
+    """UTC day the file's content was written to the landing area (its modification time)."""
+    return dt.datetime.fromtimestamp(landed.path.stat().st_mtime, tz=dt.timezone.utc).date()
+
+
+def delivery_dates(source: SourceDef, plan: landed_files.Plan, *, start: dt.date) -> dict[str, dt.date]:
+    """Delivery date of each file to process: the ``known_from`` of its rows.
+
+    A first delivery is dated by its name (``source.delivery_date``, else ``start``). A changed
+    file reprocessed under an old name is a later delivery: it is dated the day it landed, and at
+    least one day per earlier content after the name's date, so its rows become new versions that
+    follow the earlier contents' versions instead of replacing them.
+    """
+    dates = {}
+    for landed in plan.to_process:
+        named = source.delivery_date(landed.rel_path) or start
+        earlier = plan.earlier_versions.get(landed.rel_path, 0)
+        dates[landed.rel_path] = max(named + dt.timedelta(days=earlier), landed_on(landed)) if earlier else named
+    return dates
+
+
 def _read_files(spark: SparkSession, source: SourceDef, files: list, extras: list[str]) -> DataFrame:
     paths = [str(f.path) for f in files]
     if source.fmt == "parquet":
@@ -118,7 +139,7 @@ def run_files(spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt
         raise
     log.info("%s: %d files to process, prechecked", source.name, len(plan.to_process))
     raw = _read_files(spark, source, plan.to_process, extras)
-    file_dates = {f.rel_path: source.delivery_date(f.rel_path) or start for f in plan.to_process}
+    file_dates = delivery_dates(source, plan, start=start)
     batch = BatchInput(source=source, batch_id=batch_id, raw=raw, file_dates=file_dates,
                        logical_date=end - dt.timedelta(days=1), extra_columns=tuple(extras),
                        files=tuple(plan.to_process))

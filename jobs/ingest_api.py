@@ -73,6 +73,9 @@ def run_court_api(spark: SparkSession, source: SourceDef, *, start: dt.date, end
                         + [StructField(CORRUPT, StringType()), StructField("_source_file", StringType()),
                            StructField("_source_row", LongType())])
     raw_df: DataFrame = spark.createDataFrame(rows, schema=schema)
-    batch = BatchInput(source=source, batch_id=f"{source.name}-{start}-{digest}", raw=raw_df, file_dates={},
+    # every page of the interval is delivered on the day its events became available
+    delivered = source.available(last)
+    file_dates = {f"court-api/{label}/page-{page.number:05d}": delivered for page in pages}
+    batch = BatchInput(source=source, batch_id=f"{source.name}-{start}-{digest}", raw=raw_df, file_dates=file_dates,
                        logical_date=last, extra_columns=tuple(extras))
     return {**summary, **ingest_batch(spark, batch, settings=settings)}

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.early_warnings import catalogue_version, evaluate, history_start, load_catalogue, warning_inputs
-from jobs.features.pit import AsOf, snapshot_month, to_snapshots
+from jobs.features.pit import AsOf, is_current_version, snapshot_month, to_snapshots
 from jobs.loan_classification import ClassificationConfig, classify
 from jobs.loan_state import STALE_BALANCE_DAYS, loan_state
 from jobs.watch_list import watch_list
@@ -42,7 +42,8 @@ def read_loan_state(spark: SparkSession, as_of: AsOf, settings: Settings) -> Dat
     days = to_snapshots(as_of)
     first_month = snapshot_month(days[0] - dt.timedelta(days=STALE_BALANCE_DAYS + 31))
     balances = (io.read(spark, "loan_balances", settings=settings)
-                .where((F.col("as_of_month") >= first_month) & (F.col("as_of_month") <= snapshot_month(days[-1]))))
+                .where((F.col("as_of_month") >= first_month) & (F.col("as_of_month") <= snapshot_month(days[-1]))
+                       & is_current_version()))
     return loan_state(io.read(spark, "loans", settings=settings), balances, as_of=days)
 
 

@@ -8,11 +8,14 @@ normalised name; names shared by several enterprises are never matched.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Mapping
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.conform import clean_text, normalise_company_name, normalise_uscc, parse_value
-from jobs.silver_common import typed_candidates
+from jobs.silver_common import delivery_date_col, typed_candidates
 from jobs.sources import get_source
 from schemas.registry import get
 
@@ -49,8 +52,13 @@ def resolve_uscc(events: DataFrame, enterprises: DataFrame) -> DataFrame:
             .drop("_uscc_exact", "_uscc_norm"))
 
 
-def transform(bronze: DataFrame, *, enterprises: DataFrame) -> DataFrame:
-    """Bronze API rows → silver candidates (known_from = published_date).
+def transform(bronze: DataFrame, *, enterprises: DataFrame,
+              file_dates: Mapping[str, dt.date] | None = None) -> DataFrame:
+    """Bronze API rows → silver candidates (known_from = delivery date of the page).
+
+    ``file_dates`` maps each API page (``_source_file``) to the day it was delivered
+    (the day its interval's events became available); an event restated by a later
+    fetch becomes a later version even when its ``published_date`` is unchanged.
 
     Output: ``court_events`` columns incl. ``party_name_norm``, ``uscc`` and
     ``uscc_match``, plus trace columns.
@@ -67,8 +75,9 @@ def transform(bronze: DataFrame, *, enterprises: DataFrame) -> DataFrame:
             "uscc": F.lit(None).cast("string"),
             "uscc_match": F.lit(None).cast("string"),
         },
-        known_from=published,
+        known_from=delivery_date_col(file_dates or {}),
         not_after={"event_date": published},
+        file_dates=file_dates,
     )
     resolved = resolve_uscc(candidates.drop("uscc", "uscc_match"), enterprises)
     return resolved.select(*candidates.columns)

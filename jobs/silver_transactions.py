@@ -18,7 +18,9 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date] | None = N
     """Bronze transactions → silver candidates with ``txn_date`` and ``txn_month``.
 
     A T+1 extract of business day D is delivered on D+1, so a transaction dated
-    after D is rejected as ``transactions.txn_ts.after_delivery``.
+    after D is rejected as ``transactions.txn_ts.after_delivery``. ``known_from`` is
+    the extract's delivery date: a transaction restated by a later extract becomes a
+    later version of the same ``txn_id``.
     """
     return typed_candidates(
         bronze, get("transactions"), payload=get_source("transactions").columns,
@@ -28,7 +30,7 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date] | None = N
             "txn_date": F.to_date(F.col("txn_ts")),
             "txn_month": F.date_format(F.col("txn_ts"), "yyyy-MM"),
         },
-        known_from=F.lit(None).cast("date"),
+        known_from=delivery_date_col(file_dates or {}),
         not_after={"txn_ts": F.date_sub(delivery_date_col(file_dates or {}), 1)},
         file_dates=file_dates,
     )

@@ -143,7 +143,8 @@ def append(df: DataFrame, table: str | TableSpec, *, settings: Settings | None =
 def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] | None = None,
                  settings: Settings | None = None,
                  update_when_changed: str | Sequence[str] | None = "_record_hash",
-                 key_range: tuple[Any, Any] | None = None, keep_source_layout: bool = False) -> None:
+                 key_range: tuple[Any, Any] | None = None, keep_source_layout: bool = False,
+                 partitions: Mapping[str, Sequence[Any]] | None = None) -> None:
     """MERGE rows on the business keys: insert new keys, update changed rows.
 
     Args:
@@ -157,6 +158,9 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
         keep_source_layout: write the inserted rows in ``df``'s own partitions (one file per
             partition and table partition) instead of Delta's one file per table partition;
             for a ``df`` already range-partitioned on its keys, so each file holds one key range.
+        partitions: per partition column, every value ``df``'s rows hold; the MERGE then reads
+            only those table partitions (a restatement re-chains versions of a few months, not
+            of the whole table).
     """
     spec = _spec(table)
     keys = tuple(keys or spec.keys)
@@ -166,6 +170,8 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
     condition = F.expr(" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
     if key_range is not None:
         condition = F.col(f"t.`{keys[0]}`").between(F.lit(key_range[0]), F.lit(key_range[1])) & condition
+    for column_name, values in (partitions or {}).items():
+        condition = F.col(f"t.`{column_name}`").isin([F.lit(v) for v in values]) & condition
     merge = target.alias("t").merge(_conform(df, spec).alias("s"), condition)
     if update_when_changed:
         changed = [update_when_changed] if isinstance(update_when_changed, str) else list(update_when_changed)

@@ -1,9 +1,29 @@
 """Bronze (as received) and silver (typed, conformed) tables of the five sources.
 
 Bronze keeps text feeds (CSV, JSON Lines, REST) as strings so that nothing is
-lost to typing; Parquet extracts keep their delivered types. Silver tables are
-typed, deduplicated on their business keys and keep restatement history with
-``known_from``/``known_to`` (the dates a version became and stopped being known).
+lost to typing; Parquet extracts keep their delivered types.
+
+Silver is bitemporal for every source. Each row is one *version* of a business
+record: its business keys plus ``known_from``, and ``known_from`` is the day the
+delivery carrying it reached the bank (the file's delivery date from its name, the
+JDBC increment's day, the day a court API interval became available; a changed file
+reprocessed under an old name is dated the day it landed, after the contents it
+follows), never a date inside the record. ``known_to`` is the next version's
+``known_from`` (null while current) and ``is_current`` marks the latest. A
+restatement therefore adds a version and closes the previous one; nothing is
+updated in place except ``known_to``/``is_current``. The chain is recomputed over
+all versions of the entities a batch touches (``jobs.history.chain_versions``), so
+deliveries ingested in any order (an older delivery arriving after a restatement
+slots in between) give the same table, and the MERGE on ``keys + known_from`` makes
+a rerun a no-op. A delivery of a record identical to the version before it still
+counts as a version (with the same ``_record_hash``): dropping it would make the
+result depend on the arrival order.
+
+Readers: the version known on D is ``known_from <= D < coalesce(known_to, ∞)``. The
+daily T+1 tables (``transactions``, ``loan_balances``) count a row's *first* version
+from the day after its business date and a restated version from its ``known_from``
+(``jobs.features.pit.daily_versions_on``); current-state readers (labels, loan state,
+the kept transaction buckets) read ``known_to IS NULL``.
 """
 
 from __future__ import annotations
@@ -198,10 +218,9 @@ register(TableSpec(
     StructType(TXN_FIELDS + [
         column("txn_date", D, "business date of the transaction", nullable=False),
         column("txn_month", S, "YYYY-MM partition of txn_date", nullable=False),
-        column("_batch_id", S, "batch that delivered the row", nullable=False),
-        column("_record_hash", S, "payload hash", nullable=False),
-    ]),
-    keys=("txn_id",), partition_by=("txn_month",), description="one row per account transaction"))
+    ] + _history()),
+    keys=("txn_id", "known_from"), partition_by=("txn_month",),
+    description="one row per account transaction and known version"))
 register(TableSpec(
     "loans", "silver", StructType(LOAN_FIELDS + _history()),
     keys=("loan_id", "known_from"), description="one row per loan contract version"))
@@ -209,7 +228,6 @@ register(TableSpec(
     "loan_balances", "silver",
     StructType(LOAN_BALANCE_FIELDS + [
         column("as_of_month", S, "YYYY-MM partition of as_of_date", nullable=False),
-        column("_batch_id", S, "batch that delivered the row", nullable=False),
-        column("_record_hash", S, "payload hash", nullable=False),
-    ]),
-    keys=("loan_id", "as_of_date"), partition_by=("as_of_month",), description="one row per loan per business day"))
+    ] + _history()),
+    keys=("loan_id", "as_of_date", "known_from"), partition_by=("as_of_month",),
+    description="one row per loan, business day and known version"))

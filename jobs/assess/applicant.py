@@ -29,7 +29,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.features.build import features_frame, silver_filters
-from jobs.features.pit import SNAPSHOT, T_PLUS_DAYS, month_end
+from jobs.features.pit import DAILY_KEYS, SNAPSHOT, T_PLUS_DAYS, daily_versions_on, month_end
 from riskpipe import io
 from riskpipe.config import Settings
 
@@ -53,14 +53,17 @@ def available_on(silver: Mapping[str, DataFrame], *, uscc: str, as_of: dt.date) 
     """Each silver table cut to the applicant's rows available on ``as_of``.
 
     History tables keep versions with ``known_from <= as_of`` and get ``known_to`` nulled when
-    the superseding version came later (so the version current on ``as_of`` stays current).
+    the superseding version came later (so the version current on ``as_of`` stays current);
+    daily tables keep the one version of each row known on ``as_of``, as the current one.
     """
     day = F.lit(as_of)
     out = {}
     for table, df in silver.items():
         mine = df.where(F.col("uscc") == F.lit(uscc))
         if table in DAILY_DATE:
-            out[table] = mine.where(F.date_add(F.col(DAILY_DATE[table]), T_PLUS_DAYS) <= day)
+            available = mine.where(F.date_add(F.col(DAILY_DATE[table]), T_PLUS_DAYS) <= day)
+            out[table] = daily_versions_on(available, keys=DAILY_KEYS[table], day=as_of).withColumn(
+                "known_to", F.lit(None).cast("date"))
         else:
             out[table] = mine.where(_known_by(day)).withColumn(
                 "known_to", F.when(F.col("known_to") <= day, F.col("known_to")))

@@ -64,11 +64,14 @@ class Plan:
         to_process: new files, retried files and (with ``reprocess``) changed files.
         already_done: files whose ``(path, checksum)`` already succeeded.
         changed: ``(file, previous_checksum)`` for files changed under an old name.
+        earlier_versions: per changed file's path, how many earlier contents of it were
+            ingested (succeeded, then superseded): each content is a later delivery.
     """
 
     to_process: list[LandedFile] = field(default_factory=list)
     already_done: list[LandedFile] = field(default_factory=list)
     changed: list[tuple[LandedFile, str]] = field(default_factory=list)
+    earlier_versions: dict[str, int] = field(default_factory=dict)
 
 
 def sha256_file(path: Path) -> str:
@@ -131,9 +134,12 @@ def plan(spark: SparkSession, source: str, files: Sequence[LandedFile], *,
     if on_changed not in ON_CHANGED:
         raise ValueError(f"on_changed must be one of {ON_CHANGED}, got {on_changed!r}")
     succeeded: dict[str, set[str]] = {}
+    ingested: dict[str, set[str]] = {}
     for row in _manifest_rows(spark, source):
         if row["status"] == "succeeded":
             succeeded.setdefault(row["path"], set()).add(row["checksum"])
+        if row["status"] in ("succeeded", "superseded"):
+            ingested.setdefault(row["path"], set()).add(row["checksum"])
     result = Plan()
     for landed in files:
         done = succeeded.get(landed.rel_path, set())
@@ -142,6 +148,7 @@ def plan(spark: SparkSession, source: str, files: Sequence[LandedFile], *,
             continue
         if done:
             result.changed.append((landed, sorted(done)[0]))
+            result.earlier_versions[landed.rel_path] = len(ingested[landed.rel_path] - {landed.checksum})
         result.to_process.append(landed)
     if result.changed and on_changed == "fail":
         detail = "; ".join(f"{f.rel_path}: ingested checksum {old}, now {f.checksum}"

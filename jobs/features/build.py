@@ -11,6 +11,7 @@ a build reads to the lookback of its snapshots.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Mapping
 
@@ -20,7 +21,17 @@ from pyspark.sql import functions as F
 from jobs.default_definition import DefaultDefinition
 from jobs.features import consistency, court, labels, loans, profile, tax, transactions, utility
 from jobs.features.catalogue import FEATURES_VERSION, fill_values, names
-from jobs.features.pit import SNAPSHOT, AsOf, add_months, snapshot_month, to_snapshots
+from jobs.features.pit import (
+    DAILY_KEYS,
+    SNAPSHOT,
+    AsOf,
+    add_months,
+    daily_versions_on,
+    is_current_version,
+    restatement_groups,
+    snapshot_month,
+    to_snapshots,
+)
 
 SILVER_TABLES = ("enterprises", "tax_filings", "tax_ratings", "utility_reads", "court_events", "transactions",
                  "loans", "loan_balances")
@@ -39,7 +50,8 @@ def silver_filters(as_of: AsOf) -> dict[str, Column]:
 
     History tables are cut at the latest snapshot's ``known_from``; monthly feeds
     at their lookback (25 months for tax); daily T+1 feeds at their 12-month lookback, on the
-    partition column too so Delta prunes whole months.
+    partition column too so Delta prunes whole months, and to the versions not superseded
+    before the first snapshot (``pit.daily_versions_on`` then picks each snapshot's version).
     """
     days = to_snapshots(as_of)
     first, last = days[0], days[-1]
@@ -48,9 +60,12 @@ def silver_filters(as_of: AsOf) -> dict[str, Column]:
     daily_from = add_months(first, -(DAILY_LOOKBACK - 1)) - dt.timedelta(days=1)
     known = F.col("known_from") <= F.lit(last)
 
+    # a version superseded on or before the first snapshot is seen by none of them
+    still_known = F.col("known_to").isNull() | (F.col("known_to") > F.lit(first))
+
     def daily(date_col: str, month_col: str) -> Column:
         return ((F.col(month_col) >= F.lit(snapshot_month(daily_from))) & (F.col(date_col) >= F.lit(daily_from))
-                & (F.col(date_col) < F.lit(last)))
+                & (F.col(date_col) < F.lit(last)) & still_known)
 
     return {
         "enterprises": known, "tax_ratings": known, "court_events": known, "loans": known,
@@ -63,15 +78,27 @@ def silver_filters(as_of: AsOf) -> dict[str, Column]:
 
 def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: str,
                    txn_buckets: tuple[DataFrame, DataFrame] | None = None) -> DataFrame:
-    """``enterprise_features`` rows for the snapshots ``as_of``.
+    """``enterprise_features`` rows for the snapshots ``as_of``, each from the versions it could see.
+
+    Snapshots separated by a restatement of a daily row are built in separate groups
+    (``daily_views``; one group without restatements) and the groups' rows unioned.
+    """
+    parts = [_features_of(view, as_of=group, built_from=built_from, txn_buckets=txn_buckets if current else None)
+             for group, view, current in daily_views(silver, as_of=as_of)]
+    return functools.reduce(DataFrame.unionByName, parts)
+
+
+def _features_of(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: str,
+                 txn_buckets: tuple[DataFrame, DataFrame] | None = None) -> DataFrame:
+    """``enterprise_features`` rows for the snapshots ``as_of`` (daily tables: one version per row).
 
     Args:
         silver: silver table name -> DataFrame (``SILVER_TABLES``), possibly pre-filtered
             with ``silver_filters``.
         as_of: one month-end or a list of month-ends.
         built_from: the ``_built_from`` lineage JSON.
-        txn_buckets: kept (monthly, counterparty) transaction buckets of the snapshots' windows;
-            None aggregates them from ``silver["transactions"]``.
+        txn_buckets: kept (monthly, counterparty) transaction buckets of the snapshots' windows,
+            aggregated from the current versions; None aggregates them from ``silver["transactions"]``.
 
     Returns:
         The ``enterprise_features`` columns: keys, county, industry, is_active_borrower, every
@@ -96,6 +123,38 @@ def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: 
         F.lit(FEATURES_VERSION).alias("_features_version"),
         F.lit(built_from).alias("_built_from"),
     )
+
+
+def daily_views(silver: Mapping[str, DataFrame], *,
+                as_of: AsOf) -> list[tuple[list[dt.date], dict[str, DataFrame], bool]]:
+    """The snapshots ``as_of`` in groups, each with the silver tables as its snapshots see them.
+
+    Daily T+1 tables keep every version of a restated row; the snapshots between two
+    restatement days see the same versions (``pit.restatement_groups``). A group after the
+    last restatement day sees the current versions (``known_to`` null), which is the only
+    group without restatements in the window (the common case: one group).
+
+    Args:
+        silver: silver table name -> DataFrame, filtered with ``silver_filters``.
+
+    Returns:
+        ``(snapshots, silver, current)`` triples: ``silver`` has the daily tables cut to the
+        group's versions; ``current`` is true when those are the current versions (kept
+        transaction buckets, aggregated from the current versions, then apply).
+    """
+    days = to_snapshots(as_of)
+    restated_on = set()
+    for table in DAILY_KEYS:
+        restated_on |= {r["known_to"] for r in silver[table].where(F.col("known_to").isNotNull())
+                        .select("known_to").distinct().collect()}
+    views = []
+    for group in restatement_groups(days, restated_on):
+        current = not any(day > group[-1] for day in restated_on)
+        cut = {table: (silver[table].where(is_current_version()) if current else
+                       daily_versions_on(silver[table], keys=keys, day=group[-1]))
+               for table, keys in DAILY_KEYS.items()}
+        views.append((group, {**silver, **cut}, current))
+    return views
 
 
 def labels_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, observed_until: dt.date | None,

@@ -242,7 +242,8 @@ def render_catalogue_markdown() -> str:
         "",
         "**Point in time.** A feature as of D uses only records available on D: the version of a "
         "restated record known on D (`known_from <= D < known_to`), transactions and loan balances "
-        "from the day after their business date (T+1). M is the month of D; monthly feeds are indexed "
+        "from the day after their business date (T+1), a restated version of them from its `known_from`. "
+        "M is the month of D; monthly feeds are indexed "
         "by period (M-1 is the latest period filed by the 15th / read by the 10th of M); "
         "'last n months' of a daily feed are the records available in months M-n+1..M.",
         "",

@@ -20,9 +20,15 @@ from pyspark.sql import functions as F
 
 from jobs.default_definition import DefaultDefinition
 from jobs.features import labels, txn_months
-from jobs.features.build import SILVER_TABLES, built_from_json, features_frame, labels_frame, silver_filters
+from jobs.features.build import (
+    SILVER_TABLES,
+    built_from_json,
+    features_frame,
+    labels_frame,
+    silver_filters,
+)
 from jobs.features.incremental import affected_snapshots
-from jobs.features.pit import AsOf, month_ends, snapshot_month, to_snapshots
+from jobs.features.pit import AsOf, is_current_version, month_ends, snapshot_month, to_snapshots
 from riskpipe import io
 from riskpipe.config import Settings, load_settings
 
@@ -60,8 +66,9 @@ def build_snapshots(spark: SparkSession, as_of: AsOf, *, settings: Settings | No
     buckets = txn_months.read_buckets(spark, days, settings=settings)
     features = features_frame(silver, as_of=days, built_from=lineage, txn_buckets=buckets)
     definition = DefaultDefinition.from_settings(settings.raw)
+    # labels look ahead at the outcome: the current versions of the balances
     label_input = {"enterprises": silver["enterprises"],
-                   "loan_balances": full["loan_balances"].where(labels.is_default_row(definition))}
+                   "loan_balances": full["loan_balances"].where(is_current_version() & labels.is_default_row(definition))}
     label_rows = labels_frame(label_input, as_of=days, observed_until=observed_until, built_from=lineage,
                               definition=definition)
     condition = _months_condition(days)

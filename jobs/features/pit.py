@@ -4,7 +4,11 @@ A feature as of snapshot D may only use what was available on D:
 
 * history tables (``known_from``/``known_to``): the version with
   ``known_from <= D AND (known_to IS NULL OR known_to > D)``;
-* daily T+1 tables (transactions, loan balances): rows with ``date + 1 day <= D``.
+* daily T+1 tables (transactions, loan balances): rows with ``date + 1 day <= D``, in the
+  version known on D: the first version of a row from its business date's T+1 on (a late
+  delivery does not hold it back), a restated version from its ``known_from``, each until
+  its ``known_to`` (:func:`daily_versions_on`). Builds of several snapshots are split at the
+  restatement days (:func:`restatement_groups`) so each part reads one set of versions.
 
 Snapshots are month-ends, so a daily row is bucketed by its *availability month*
 (the month of ``date + 1 day``): the rows available on D are exactly those whose
@@ -145,3 +149,56 @@ def in_month_window(snapshots: DataFrame, bucketed: DataFrame, *, month_col: str
 def safe_ratio(numerator: Column, denominator: Column) -> Column:
     """``numerator / denominator``, null when the denominator is null or not positive."""
     return F.when(denominator > 0, numerator / denominator)
+
+
+# Entity keys of the daily T+1 tables: a restatement is a later version of the same keys.
+DAILY_KEYS = {"transactions": ("txn_id",), "loan_balances": ("loan_id", "as_of_date")}
+FIRST_KNOWN = "_first_known_from"
+
+
+def is_current_version() -> Column:
+    """Condition: the latest known version of a history row (what current-state readers use)."""
+    return F.col("known_to").isNull()
+
+
+def daily_versions_on(daily: DataFrame, *, keys: Sequence[str], day: dt.date) -> DataFrame:
+    """The versions of a daily T+1 table that snapshots with the restatements of ``day`` see.
+
+    A row's first version counts from its T+1 availability (the bucket rule of the features),
+    a later version from its ``known_from``; each stops at its ``known_to``. Versions are told
+    apart with the (few) superseded rows only, so the join stays small.
+
+    Args:
+        daily: silver ``transactions`` or ``loan_balances`` (``keys``, ``known_from``, ``known_to``).
+        keys: the entity keys (``DAILY_KEYS``).
+        day: the snapshot; every snapshot with the same restatement days on or before it
+            (:func:`restatement_groups`) sees the same versions.
+
+    Returns:
+        ``daily``'s columns, one version per entity at most.
+    """
+    firsts = (daily.where(F.col("known_to").isNotNull()).groupBy(*keys)
+              .agg(F.min("known_from").alias(FIRST_KNOWN)))
+    flagged = daily.join(firsts, on=list(keys), how="left")
+    is_first = F.col(FIRST_KNOWN).isNull() | (F.col("known_from") == F.col(FIRST_KNOWN))
+    cut = F.lit(day)
+    known = (F.col("known_to").isNull() | (F.col("known_to") > cut)) & (is_first | (F.col("known_from") <= cut))
+    return flagged.where(known).select(*daily.columns)
+
+
+def restatement_groups(days: Sequence[dt.date], restated_on: Iterable[dt.date]) -> list[list[dt.date]]:
+    """Split snapshots into runs that see the same versions of the daily tables.
+
+    Args:
+        days: sorted snapshots.
+        restated_on: the days on which a version of a daily row was superseded (``known_to``).
+
+    Returns:
+        Consecutive groups of ``days``; no restatement day falls after a group's first
+        snapshot and on or before its last.
+    """
+    cuts = sorted(set(restated_on))
+    groups: dict[int, list[dt.date]] = {}
+    for day in days:
+        groups.setdefault(sum(1 for c in cuts if c <= day), []).append(day)
+    return [groups[k] for k in sorted(groups)]

@@ -4,7 +4,9 @@ Transactions are most of the input (about 80% of the rows). Every transaction fe
 sum over monthly buckets per enterprise and availability month (``transactions.monthly_buckets``
 and ``transactions.counterparty_buckets``), so the feature build keeps the buckets in two
 gold tables, ``transaction_months`` and ``transaction_counterparty_months``, each row stamped
-with the Delta version of silver ``transactions`` it was aggregated from.
+with the Delta version of silver ``transactions`` it was aggregated from. Buckets hold the
+current version of each transaction (``known_to`` null); snapshots built before a restatement
+aggregate the versions they saw from silver instead (``build.daily_views``).
 
 A bucket of availability month m holds the transactions dated from the last day of m-1 to
 the day before the last day of m (T+1), so it depends on the silver partitions
@@ -27,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.features import transactions
-from jobs.features.pit import add_months, snapshot_month, to_snapshots
+from jobs.features.pit import add_months, is_current_version, snapshot_month, to_snapshots
 from riskpipe import io
 from riskpipe.config import Settings
 
@@ -121,7 +123,7 @@ def refresh(spark: SparkSession, days: Sequence[dt.date], *, version: int, setti
     partitions = sorted({snapshot_month(add_months(m, back)) for m in stale for back in (-1, 0)})
     # rows without an enterprise belong to no feature row (and the key column is NOT NULL)
     raw = (io.read(spark, SILVER, version=version, settings=settings)
-           .where(F.col("txn_month").isin(partitions) & F.col("uscc").isNotNull()))
+           .where(F.col("txn_month").isin(partitions) & F.col("uscc").isNotNull() & is_current_version()))
     condition = _condition(stale)
     stamp = F.lit(version).cast("long").alias(VERSION_COL)
     monthly = transactions.monthly_buckets(raw).where(condition).select("*", stamp)

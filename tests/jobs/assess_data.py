@@ -82,7 +82,8 @@ def _loan(code: str) -> tuple[list[dict], list[dict]]:
     while day <= dt.date(2021, 6, 29):
         balances.append(dict(loan_id="LN-GOOD", uscc=code, as_of_date=day, outstanding_principal=300_000.0,
                              undrawn_amount=0.0, overdue_principal=0.0, days_past_due=0, repaid_amount=0.0,
-                             status="active", as_of_month=f"{day:%Y-%m}", _batch_id="b1", _record_hash=f"h{day}"))
+                             status="active", as_of_month=f"{day:%Y-%m}", known_from=day + dt.timedelta(days=1),
+                             is_current=True, _batch_id="b1", _record_hash=f"h{day}"))
         day += dt.timedelta(days=7)
     return [contract], balances
 

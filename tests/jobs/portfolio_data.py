@@ -47,7 +47,8 @@ def silver_ledger(spark, loans: list[Loan], *, day: dt.date = DAY):
     balances = get("loan_balances").rows_to_df(spark, [dict(
         loan_id=x.loan_id, uscc=uscc(x.borrower), as_of_date=balance_date, outstanding_principal=x.outstanding,
         undrawn_amount=x.undrawn, overdue_principal=0.0, days_past_due=x.days_past_due, repaid_amount=0.0,
-        status=x.status, as_of_month=f"{balance_date:%Y-%m}", _batch_id="b", _record_hash=x.loan_id)
+        status=x.status, as_of_month=f"{balance_date:%Y-%m}", known_from=day, is_current=True, _batch_id="b",
+        _record_hash=x.loan_id)
         for x in loans])
     return contracts, balances
 

@@ -20,7 +20,8 @@ def _txn(day: dt.date, n: int) -> dict:
     return {"txn_id": f"TX{day:%Y%m%d}{n:04d}", "account_id": "A1", "uscc": "91350100M000100Y43",
             "txn_ts": dt.datetime(day.year, day.month, day.day, 9), "amount": float(n), "direction": "C",
             "channel": "pos", "balance_after": float(n), "txn_date": day, "txn_month": f"{day:%Y-%m}",
-            "_batch_id": "b", "_record_hash": f"h{day}{n}"}
+            "known_from": day + dt.timedelta(days=1), "is_current": True, "_batch_id": "b",
+            "_record_hash": f"h{day}{n}"}
 
 
 def _month(year: int, month: int, days: int, per_day: int) -> list[dict]:

@@ -50,7 +50,8 @@ def test_replace_where_only_touches_its_partition(spark):
     spec = get("loan_balances")
     def rows(month, day, amount):
         return {"loan_id": "L1", "uscc": "91350100M000100Y43", "as_of_date": dt.date(2021, month, day),
-                "outstanding_principal": amount, "as_of_month": f"2021-{month:02d}", "_batch_id": "b",
+                "outstanding_principal": amount, "as_of_month": f"2021-{month:02d}",
+                "known_from": dt.date(2021, month, day) + dt.timedelta(days=1), "is_current": True, "_batch_id": "b",
                 "_record_hash": str(amount)}
     io.replace_where(spec.rows_to_df(spark, [rows(1, 31, 10.0), rows(2, 28, 20.0)]), spec, "as_of_month >= '2021-01'")
     io.replace_where(spec.rows_to_df(spark, [rows(2, 28, 25.0)]), spec, "as_of_month = '2021-02'")
@@ -62,7 +63,7 @@ def _txn(txn_id: str, day: dt.date, amount: float) -> dict:
     return {"txn_id": txn_id, "account_id": "A1", "uscc": "91350100M000100Y43",
             "txn_ts": dt.datetime(day.year, day.month, day.day, 9), "amount": amount, "direction": "C",
             "channel": "pos", "balance_after": amount, "txn_date": day, "txn_month": f"{day:%Y-%m}",
-            "_batch_id": "b", "_record_hash": str(amount)}
+            "known_from": day + dt.timedelta(days=1), "is_current": True, "_batch_id": "b", "_record_hash": str(amount)}
 
 
 def test_merge_with_a_key_range_reads_only_the_files_in_it_and_merges_as_without(spark, settings, tmp_path):

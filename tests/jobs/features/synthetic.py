@@ -76,6 +76,8 @@ def make(n_enterprises: int = 4, seed: int = 7) -> dict[str, list[dict]]:
         for i, r in enumerate(data[table]):
             r.setdefault("_batch_id", f"b{r.get('txn_date') or r.get('as_of_date')}")
             r.setdefault("_record_hash", f"h{i}")
+            r.setdefault("known_from", (r.get("txn_date") or r.get("as_of_date")) + dt.timedelta(days=1))
+            r.setdefault("is_current", True)
     return data
 
 

@@ -142,7 +142,7 @@ def test_transactions_family(spark):
         return dict(txn_id=f"T{i}", account_id="A1", uscc=E, txn_ts=dt.datetime(day.year, day.month, day.day, hour),
                     amount=amount, direction=direction, counterparty_account=cp, counterparty_name=cp,
                     channel=channel, balance_after=balance, txn_date=day, txn_month=f"{day:%Y-%m}",
-                    _batch_id="b", _record_hash="h")
+                    known_from=day + dt.timedelta(days=1), is_current=True, _batch_id="b", _record_hash="h")
 
     rows = [
         txn(1, d(2021, 6, 30), 1000.0, "C", "CP1", balance=1.0),      # on D: not available until D + 1
@@ -166,7 +166,7 @@ def test_loans_family(spark):
     def bal(loan, day, dpd=0, outstanding=0.0, status="active", undrawn=0.0):
         return dict(loan_id=loan, uscc=E, as_of_date=day, outstanding_principal=outstanding, undrawn_amount=undrawn,
                     overdue_principal=0.0, days_past_due=dpd, status=status, as_of_month=f"{day:%Y-%m}",
-                    _batch_id="b", _record_hash="h")
+                    known_from=day + dt.timedelta(days=1), is_current=True, _batch_id="b", _record_hash="h")
 
     balances = [
         bal("L1", d(2021, 6, 30), dpd=5, outstanding=800.0, undrawn=200.0),   # available only after D

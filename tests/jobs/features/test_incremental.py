@@ -28,10 +28,11 @@ def test_affected_snapshots_follow_each_source_rule(spark):
         dict(uscc=E, period=d(2021, 2, 1), known_from=d(2021, 4, 20), is_current=True, _batch_id="n",
              _record_hash="h")])
     txn_rows = get("transactions").rows_to_df(spark, [
-        dict(txn_id="T", uscc=E, txn_date=d(2021, 1, 31), txn_month="2021-01", _batch_id="n", _record_hash="h")])
+        dict(txn_id="T", uscc=E, txn_date=d(2021, 1, 31), txn_month="2021-01", known_from=d(2021, 2, 1),
+             is_current=True, _batch_id="n", _record_hash="h")])
     bal_rows = get("loan_balances").rows_to_df(spark, [
         dict(loan_id="L", uscc=E, as_of_date=d(2021, 6, 10), as_of_month="2021-06", days_past_due=0,
-             _batch_id="n", _record_hash="h")])
+             known_from=d(2021, 6, 11), is_current=True, _batch_id="n", _record_hash="h")])
     # restatement known 20 Apr: April..June; a 31 Jan transaction is available 1 Feb: Feb..June
     assert affected_snapshots({"tax_filings": tax_rows}, snapshots=SNAPS, definition=DEFINITION) == SNAPS[3:]
     assert affected_snapshots({"transactions": txn_rows}, snapshots=SNAPS, definition=DEFINITION) == SNAPS[1:]
@@ -41,7 +42,7 @@ def test_affected_snapshots_follow_each_source_rule(spark):
     for dpd, status, affected in [(90, "active", []), (91, "active", SNAPS), (0, "restructured", SNAPS)]:
         old_rows = get("loan_balances").rows_to_df(spark, [
             dict(loan_id="L", uscc=E, as_of_date=d(2019, 6, 10), as_of_month="2019-06", days_past_due=dpd,
-                 status=status, _batch_id="n", _record_hash="h")])
+                 status=status, known_from=d(2019, 6, 11), is_current=True, _batch_id="n", _record_hash="h")])
         assert affected_snapshots({"loan_balances": old_rows}, snapshots=SNAPS, definition=DEFINITION) == affected
     # moving the observation end from 10 to 11 June changes no snapshot's whole observed months ...
     assert affected_snapshots({}, snapshots=SNAPS, observed_before={s: d(2021, 6, 10) for s in SNAPS},
@@ -63,7 +64,8 @@ def _late_rows(rows: dict) -> dict:
                 "known_to": None, "is_current": True, "_batch_id": "late-tax", "_record_hash": "late-h1"}
     old = {**filing, "known_to": d(2021, 6, 20), "is_current": False}
     txn = {**rows["transactions"][0], "txn_id": "LATE1", "txn_date": d(2021, 5, 10), "txn_month": "2021-05",
-           "txn_ts": dt.datetime(2021, 5, 10, 12), "amount": 12345.0, "uscc": E, "_batch_id": "late-txn"}
+           "txn_ts": dt.datetime(2021, 5, 10, 12), "amount": 12345.0, "uscc": E, "_batch_id": "late-txn",
+           "known_from": d(2021, 6, 20)}
     return {"tax_filings": [old, restated], "transactions": [txn]}
 
 

@@ -18,7 +18,8 @@ DEFINITION = DefaultDefinition(dpd_over=90, statuses=("restructured", "written_o
 
 def bal(uscc, loan, day, dpd=0, status="active"):
     return dict(loan_id=loan, uscc=uscc, as_of_date=day, days_past_due=dpd, status=status,
-                as_of_month=f"{day:%Y-%m}", _batch_id="b", _record_hash="h")
+                as_of_month=f"{day:%Y-%m}", known_from=day + dt.timedelta(days=1), is_current=True,
+                _batch_id="b", _record_hash="h")
 
 
 def test_labels_horizon_in_default_and_censoring(spark):

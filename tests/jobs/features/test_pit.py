@@ -35,7 +35,8 @@ def test_restated_filing_is_used_only_from_the_date_it_is_known(spark):
 def test_transaction_on_snapshot_date_is_used_only_from_the_next_day(spark):
     rows = [dict(txn_id="T1", account_id="A", uscc=E, txn_ts=dt.datetime(2021, 6, 30, 10), amount=100.0,
                  direction="C", counterparty_account="CP", channel="transfer", balance_after=1.0,
-                 txn_date=JUNE, txn_month="2021-06", _batch_id="b", _record_hash="h")]
+                 txn_date=JUNE, txn_month="2021-06", known_from=JUNE + dt.timedelta(days=1), is_current=True,
+                 _batch_id="b", _record_hash="h")]
     out = (transactions.transform(get("transactions").rows_to_df(spark, rows), as_of=[JUNE, JULY])
            .select("snapshot_date", "txn_inflow_1m", "txn_days_since_last"))
     # June: the row is not available yet (no bucket at all); July: in the 1-month window
