@@ -10,14 +10,14 @@ a DAG run, in separate processes): each write is an insert-only MERGE on the row
 concurrent attempts the second to commit fails Delta's conflict check, is retried and finds
 its rows present. Delta's idempotent writes (``txnAppId``/``txnVersion``) would give the same
 under concurrency, but their marker lives in the transaction log apart from the rows: a
-RESTORE of the table to before the batch keeps the marker, so the batch's rerun would be
-skipped and the rows never return. Keyed on the rows, "already written" means "the rows are
-there", whatever happened to the table since. The MERGE reads only the files whose
-``_batch_id`` statistics admit this batch (``target_equals``), so it costs little more than
-the append it replaces. Local disk has a gap of its own, documented in docs/reliability.md:
-Delta's log store there checks that a commit file is absent, then renames onto it, so two
-processes can both commit one version; for two attempts of one batch both commits hold the
-same rows, so bronze still holds them once.
+RESTORE of the table to before the batch rolls back data files, not transaction identifiers,
+so the batch's rerun would be skipped and the rows never return. Keyed on the rows,
+"already written" means "the rows are there", whatever happened to the table since. The
+MERGE reads only the files whose ``_batch_id`` statistics admit this batch
+(``target_equals``), so it costs little more than an append. Local disk has a gap of its own (docs/reliability.md, *Design notes*): Delta's
+log store there checks that a commit file is absent, then renames onto it, so two writers
+can both commit one version; for two attempts of one batch both commits hold the same rows,
+so bronze still holds them once.
 """
 
 from __future__ import annotations

@@ -36,17 +36,21 @@ the table without the rows; the first commit wins, the second fails Delta's conf
 files its read depends on), is retried and inserts nothing. The check-then-append it replaces let both
 attempts see the batch absent and append it twice: a blind append never conflicts. Delta's idempotent writes
 (`txnAppId`/`txnVersion`) would also serialise the two attempts, but their marker is a `SetTransaction` in the
-log, apart from the rows: a RESTORE of the table to before the batch keeps it, and the batch's rerun would be
-skipped with its rows gone. Keyed on the rows, written means present. The MERGE names the batch (and the
-quarantine partition) as a literal, so Delta reads and conflict-checks only the files whose statistics admit
-the batch.
+log, apart from the rows: a RESTORE of the table to before the batch rolls back data files, not transaction
+identifiers (the protocol keeps the latest version per app id until `delta.setTransactionRetentionDuration`
+expires it), so the batch's rerun would be skipped with its rows gone. Keyed on the rows, written means
+present. The MERGE names the batch (and the quarantine partition) as a literal, so Delta reads and
+conflict-checks only the files whose statistics admit the batch.
 
 **Local disk and separate processes.** Delta's log store for local paths (`HDFSLogStore` via
 `DelegatingLogStore`, delta-storage 4.4) commits version N by checking that `N.json` is absent, writing a
 temporary file and renaming it onto `N.json`; on a local file system the rename is POSIX `rename(2)`, which
-replaces an existing file. The JVM lock it takes covers threads of one process, not two processes: both can
-pass the check and both rename, and the later commit silently replaces the earlier one. Within one process,
-and on HDFS, ABFS, GCS or S3 with a commit coordinator, put-if-absent holds. For two attempts of one batch
+replaces an existing file. The store takes a JVM lock around check and rename only when the file system
+object is a `RawLocalFileSystem`; the default `file:` file system is Hadoop's checksumming `LocalFileSystem`,
+so nothing guards the window, between processes or even between threads: two writers can both pass the check
+and both rename, and the later commit silently replaces the earlier one. The window is the few milliseconds
+between check and rename, so the conflict tests above rarely meet it. HDFS, ABFS and GCS (atomic rename or
+conditional create) and S3 with the DynamoDB log store give a real put-if-absent. For two attempts of one batch
 the lost commit held the same rows, so the table still holds them once (the loser's data files become
 orphans that VACUUM removes); for unrelated writers a lost commit loses data, which is why local
 deployments keep the one-slot Airflow pool `riskpipe_delta_writer`.
