@@ -253,8 +253,8 @@ def insert_new(df: DataFrame, table: str | TableSpec, *, keys: Sequence[str],
         keys: the row keys, compared null-safe.
         extra_columns: undeclared columns to add to the table by schema evolution.
         target_equals: column -> value that every row of ``df`` and every target row it can match
-            share (e.g. the batch id). Delta then reads, and checks for conflicts, only the files
-            whose statistics or partition admit those values instead of the whole table.
+            share (e.g. the batch id). Delta then reads only the files whose statistics or
+            partition admit those values instead of the whole table.
     """
     spec = _spec(table)
     target = ensure_table(df.sparkSession, spec, settings)

@@ -39,8 +39,8 @@ attempts see the batch absent and append it twice: a blind append never conflict
 log, apart from the rows: a RESTORE of the table to before the batch rolls back data files, not transaction
 identifiers (the protocol keeps the latest version per app id until `delta.setTransactionRetentionDuration`
 expires it), so the batch's rerun would be skipped with its rows gone. Keyed on the rows, written means
-present. The MERGE names the batch (and the quarantine partition) as a literal, so Delta reads and
-conflict-checks only the files whose statistics admit the batch.
+present. The MERGE names the batch (and the quarantine partition) as a literal, so Delta reads only the
+files whose statistics (and partition) admit the batch.
 
 **Local disk and separate processes.** Delta's log store for local paths (`HDFSLogStore` via
 `DelegatingLogStore`, delta-storage 4.4) commits version N by checking that `N.json` is absent, writing a
