@@ -2,6 +2,22 @@
 
 Accounting invariant for every batch (asserted by the tests):
 ``rows read = rows published to silver + rows quarantined + recognised duplicates``.
+
+Bronze and quarantine rows are written exactly once per batch, also when two attempts of the
+same batch run at the same moment (a zombie Airflow attempt beside its retry, a CLI run beside
+a DAG run, in separate processes): each write is an insert-only MERGE on the rows' own keys,
+``(_batch_id, _source_file, _source_row)`` in bronze (see ``riskpipe.io.insert_new``). Of two
+concurrent attempts the second to commit fails Delta's conflict check, is retried and finds
+its rows present. Delta's idempotent writes (``txnAppId``/``txnVersion``) would give the same
+under concurrency, but their marker lives in the transaction log apart from the rows: a
+RESTORE of the table to before the batch rolls back data files, not transaction identifiers,
+so the batch's rerun would be skipped and the rows never return. Keyed on the rows,
+"already written" means "the rows are there", whatever happened to the table since. The
+MERGE reads only the files whose ``_batch_id`` statistics admit this batch
+(``target_equals``), so it costs little more than an append. Local disk has a gap of its own (docs/reliability.md, *Design notes*): Delta's
+log store there checks that a commit file is absent, then renames onto it, so two writers
+can both commit one version; for two attempts of one batch both commits hold the same rows,
+so bronze still holds them once.
 """
 
 from __future__ import annotations
@@ -37,6 +53,8 @@ FAILED_RULES, REASON = "_failed_rules", "_reason"
 # a batch (the manifest checks their SHA-256). Text feeds are parsed line by line with a
 # per-file window, which caching saves.
 REREAD_FORMATS = ("parquet",)
+# A bronze row is identified by its batch and its place in the delivered file.
+BRONZE_ROW_KEYS = ("_batch_id", "_source_file", "_source_row")
 # Rows per silver file of a partitioned table (1M transactions: about 70 MB of zstd Parquet).
 DEFAULT_SILVER_ROWS_PER_FILE = 1_000_000
 
@@ -196,13 +214,10 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
     log.info("%s batch %s: validated, %d rows fail", table, batch.batch_id, failed)
     rate = failed / rows_read if rows_read else 0.0
 
-    # A batch lands in bronze in one commit, so it is either wholly there (a rerun after a
-    # later failure) or absent; appending only when absent keeps bronze free of doubles
-    # without a MERGE against the whole table. New source columns (on_new_column=evolve)
-    # are added by Delta schema evolution.
-    landed = io.read(spark, source.bronze_table, settings=settings).where(F.col("_batch_id") == batch.batch_id)
-    if landed.limit(1).count() == 0:
-        io.append(bronze, source.bronze_table, settings=settings, extra_columns=batch.extra_columns)
+    # Exactly once, also when two attempts of this batch run at once: see the module docstring.
+    # New source columns (on_new_column=evolve) are added by Delta schema evolution.
+    io.insert_new(bronze, source.bronze_table, keys=BRONZE_ROW_KEYS, settings=settings,
+                  extra_columns=batch.extra_columns, target_equals={"_batch_id": batch.batch_id})
     if failed:
         write_quarantine(to_quarantine(invalid, table_name=table, batch_id=batch.batch_id,
                                        failure_rate=rate, quarantined_at=ingested_at), settings=settings)

@@ -1,8 +1,9 @@
 """Quarantine: rows that failed validation, kept with the rules they broke.
 
 Nothing is lost: every failing row is stored as received (JSON) with its batch,
-source position, rules and a readable reason. The MERGE key
-(``table_name``, ``batch_id``, ``_record_hash``) makes a rerun of a batch idempotent.
+source position, rules and a readable reason. Rows are inserted once per place in the
+delivery (``QUARANTINE_ROW_KEYS``), so a rerun of a batch, or two attempts of it at once,
+add nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from schemas.registry import get
 FAILED_RULES = "_failed_rules"
 REASON = "_reason"
 KEY_SEPARATOR = "|"
+# A quarantine row is identified by its batch and its place in the delivery; the payload hash
+# separates rows without a place (source_file/source_row null).
+QUARANTINE_ROW_KEYS = ("table_name", "batch_id", "source_file", "source_row", "_record_hash")
 
 
 def _optional(df: DataFrame, name: str, dtype: str):
@@ -77,20 +81,19 @@ def to_quarantine(invalid_df: DataFrame, *, table_name: str, batch_id: str, fail
 
 
 def write_quarantine(df: DataFrame, *, settings=None) -> None:
-    """Append a batch's quarantine rows once: a rerun of the batch adds nothing.
+    """Insert a batch's quarantine rows exactly once: a rerun, or a second attempt of the batch
+    running at the same moment in another process, adds nothing.
 
-    The rows of one batch are written in a single commit, so a batch is either
-    wholly present or absent; checking for it (partition pruning on table_name,
-    file skipping on batch_id) is much cheaper than a MERGE against the table.
+    An insert-only MERGE on the row's place in the delivery (``QUARANTINE_ROW_KEYS``), not a
+    check for the batch followed by an append: two attempts could both see the batch absent and
+    both append. See ``jobs/batch.py`` for why a MERGE rather than Delta's idempotent writes.
+    The MERGE reads only the table's partition and the files of the batch.
     """
-    from pyspark.sql import functions as F
-
     from riskpipe import io
 
     keys = df.select("table_name", "batch_id").distinct().collect()
-    existing = io.read(df.sparkSession, "quarantine", settings=settings)
-    for key in keys:
-        present = existing.where((F.col("table_name") == key["table_name"]) & (F.col("batch_id") == key["batch_id"]))
-        if present.limit(1).count():
-            return
-    io.append(df, "quarantine", settings=settings)
+    if not keys:
+        return
+    # one batch of one table (the usual case) lets Delta skip every other partition and batch
+    target = {"table_name": keys[0]["table_name"], "batch_id": keys[0]["batch_id"]} if len(keys) == 1 else None
+    io.insert_new(df, "quarantine", keys=QUARANTINE_ROW_KEYS, settings=settings, target_equals=target)

@@ -60,7 +60,9 @@ def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings
         builder = builder.partitionedBy(*spec.partition_by)
     for key, value in spec.properties.items():
         builder = builder.property(key, value)
-    return builder.execute()
+    # Two processes creating the same table both commit version 0; the loser's conflict is
+    # retried, and createIfNotExists then finds the winner's table.
+    return retry_on_conflict(builder.execute, what=f"create {spec.name}")
 
 
 def _local_log_exists(path: str) -> bool:
@@ -242,18 +244,29 @@ def retry_on_conflict(action: Callable[[], Any], *, what: str, retries: int = CO
 
 
 def insert_new(df: DataFrame, table: str | TableSpec, *, keys: Sequence[str],
-               settings: Settings | None = None, extra_columns: Sequence[str] = ()) -> None:
+               settings: Settings | None = None, extra_columns: Sequence[str] = (),
+               target_equals: Mapping[str, Any] | None = None) -> None:
     """Insert rows whose ``keys`` are not in the table yet; never rewrite a row.
 
-    Used for bronze: a rerun of the same batch (same batch id, file and row)
-    adds nothing, and rows already landed are never modified.
+    An insert-only MERGE: exactly once even when two attempts of the same rows run at the same
+    moment, in threads or in separate processes. Both read the table without the rows; the
+    first commit wins and the second fails Delta's conflict check (the winner added files its
+    read depends on), is retried by :func:`retry_on_conflict`, finds the rows and inserts
+    nothing. A plain append would not conflict (a blind append never does) and would write the
+    rows twice.
 
     Args:
+        keys: the row keys, compared null-safe.
         extra_columns: undeclared columns to add to the table by schema evolution.
+        target_equals: column -> value that every row of ``df`` and every target row it can match
+            share (e.g. the batch id). Delta then reads only the files whose statistics or
+            partition admit those values instead of the whole table.
     """
     spec = _spec(table)
     target = ensure_table(df.sparkSession, spec, settings)
-    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    condition = F.expr(" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
+    for column, value in (target_equals or {}).items():
+        condition = (F.col(f"t.`{column}`") == F.lit(value)) & condition
     merge = target.alias("t").merge(_conform(df, spec, extra_columns).alias("s"), condition)
     if extra_columns:
         merge = merge.withSchemaEvolution()

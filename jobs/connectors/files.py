@@ -159,14 +159,19 @@ def plan(spark: SparkSession, source: str, files: Sequence[LandedFile], *,
     return result
 
 
-def batch_id_for(source: str, logical_date: str, files: Iterable[LandedFile | str]) -> str:
-    """Deterministic batch id: the same source, interval and file contents give the same id.
+def batch_id_for(source: str, logical_date: str, files: Iterable[LandedFile]) -> str:
+    """Deterministic batch id: the same source, interval, file names and contents give the same id.
+
+    The name is part of the identity: the same bytes delivered again under a new name (a
+    ``_redelivery`` file) get a batch of their own, so bronze and the manifest record which
+    name delivered them, and silver finds the rows already published by the earlier batch
+    (duplicates, not rows published twice by one batch).
 
     Args:
-        files: landed files or their checksums (order does not matter).
+        files: landed files (order does not matter).
     """
-    checksums = sorted(f if isinstance(f, str) else f.checksum for f in files)
-    digest = hashlib.sha256("\n".join([source, str(logical_date), *checksums]).encode()).hexdigest()
+    identities = sorted(f"{f.rel_path}\t{f.checksum}" for f in files)
+    digest = hashlib.sha256("\n".join([source, str(logical_date), *identities]).encode()).hexdigest()
     return f"{source}-{str(logical_date)[:10]}-{digest[:16]}"
 
 

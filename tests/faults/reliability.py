@@ -25,6 +25,41 @@ INTRO = (
     "Regenerate: `.venv/bin/python -m pytest tests/faults -q -p no:cacheprovider`."
 )
 
+# Design decisions behind the guarantees, rendered after the table (fixed text: the file stays
+# a function of the outcomes).
+NOTES = """## Design notes
+
+**Exactly-once bronze and quarantine writes.** A batch's bronze rows are inserted by an insert-only MERGE on
+`(_batch_id, _source_file, _source_row)`, its quarantine rows on `(table_name, batch_id, source_file,
+source_row, _record_hash)` (`riskpipe.io.insert_new`). Two attempts of one batch running at once both read
+the table without the rows; the first commit wins, the second fails Delta's conflict check (the winner added
+files its read depends on), is retried and inserts nothing. The check-then-append it replaces let both
+attempts see the batch absent and append it twice: a blind append never conflicts. Delta's idempotent writes
+(`txnAppId`/`txnVersion`) would also serialise the two attempts, but their marker is a `SetTransaction` in the
+log, apart from the rows: a RESTORE of the table to before the batch rolls back data files, not transaction
+identifiers (the protocol keeps the latest version per app id until `delta.setTransactionRetentionDuration`
+expires it), so the batch's rerun would be skipped with its rows gone. Keyed on the rows, written means
+present. The MERGE names the batch (and the quarantine partition) as a literal, so Delta reads only the
+files whose statistics (and partition) admit the batch.
+
+**Local disk and separate processes.** Delta's log store for local paths (`HDFSLogStore` via
+`DelegatingLogStore`, delta-storage 4.4) commits version N by checking that `N.json` is absent, writing a
+temporary file and renaming it onto `N.json`; on a local file system the rename is POSIX `rename(2)`, which
+replaces an existing file. The store takes a JVM lock around check and rename only when the file system
+object is a `RawLocalFileSystem`; the default `file:` file system is Hadoop's checksumming `LocalFileSystem`,
+so nothing guards the window, between processes or even between threads: two writers can both pass the check
+and both rename, and the later commit silently replaces the earlier one. The window is the few milliseconds
+between check and rename, so the conflict tests above rarely meet it. HDFS, ABFS and GCS (atomic rename or
+conditional create) and S3 with the DynamoDB log store give a real put-if-absent. For two attempts of one batch
+the lost commit held the same rows, so the table still holds them once (the loser's data files become
+orphans that VACUUM removes); for unrelated writers a lost commit loses data, which is why local
+deployments keep the one-slot Airflow pool `riskpipe_delta_writer`.
+
+**Redelivered bytes under a new name.** A batch id hashes the source, the interval and each file's name
+and checksum, so the same bytes under a new name form a batch of their own: the manifest holds both names
+with the one checksum, bronze holds the rows under both names, and silver finds the rows already published
+(same keys and record hash) and counts them as duplicates.
+"""
 
 @dataclass(frozen=True, order=True)
 class Row:
@@ -67,7 +102,7 @@ def render(rows: Iterable[Row]) -> str:
     """The markdown document: title, intro and the rows as a sorted table."""
     lines = [TITLE, "", INTRO, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in sorted(set(rows))]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + NOTES
 
 
 def parse(text: str) -> list[Row]:

@@ -60,10 +60,19 @@ def test_batch_id_is_deterministic():
     b = LandedFile(Path("/x/b"), "b", 1, "bbb")
 
     assert batch_id_for("tax", "2024-02-01", [a, b]) == batch_id_for("tax", "2024-02-01", [b, a])
-    assert batch_id_for("tax", "2024-02-01", [a, b]) == batch_id_for("tax", "2024-02-01", ["bbb", "aaa"])
+    assert batch_id_for("tax", "2024-02-01", [a, b]) == batch_id_for("tax", "2024-02-01", [
+        LandedFile(Path("/elsewhere/b"), "b", 1, "bbb"), LandedFile(Path("/elsewhere/a"), "a", 1, "aaa")])
     assert batch_id_for("tax", "2024-02-01", [a]) != batch_id_for("tax", "2024-03-01", [a])
     assert batch_id_for("tax", "2024-02-01", [a]) != batch_id_for("utility", "2024-02-01", [a])
     assert batch_id_for("tax", "2024-02-01T00:00:00+00:00", [a]).startswith("tax-2024-02-01-")
+
+
+def test_the_same_bytes_under_a_new_name_get_their_own_batch_id():
+    original = LandedFile(Path("/x/tax_filings_202402.csv"), "tax_filings_202402.csv", 1, "aaa")
+    redelivered = LandedFile(Path("/x/tax_filings_202402_redelivery.csv"), "tax_filings_202402_redelivery.csv",
+                             1, "aaa")
+
+    assert batch_id_for("tax", "2024-02-01", [original]) != batch_id_for("tax", "2024-02-01", [redelivered])
 
 
 def test_processed_files_are_skipped_failed_and_unfinished_ones_retried(spark, tmp_path):
