@@ -275,11 +275,15 @@ def insert_new(df: DataFrame, table: str | TableSpec, *, keys: Sequence[str],
 
 def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *,
                   settings: Settings | None = None) -> None:
-    """Atomically replace the rows matching ``condition`` (a partition) with ``df``."""
+    """Atomically replace the rows matching ``condition`` (a partition) with ``df``.
+
+    A commit conflict with a concurrent writer of the same rows is retried (:func:`retry_on_conflict`):
+    the callers' ``df`` is derived from the tables (gap registers, snapshots), so two attempts of the
+    same run write the same rows and the last one wins."""
     spec = _spec(table)
     ensure_table(df.sparkSession, spec, settings)
-    (_conform(df, spec).write.format("delta").mode("overwrite")
-     .option("replaceWhere", condition).save(table_path(spec, settings)))
+    writer = (_conform(df, spec).write.format("delta").mode("overwrite").option("replaceWhere", condition))
+    retry_on_conflict(lambda: writer.save(table_path(spec, settings)), what=f"replace rows of {spec.name}")
 
 
 def same_content(left: DataFrame, right: DataFrame) -> bool:
