@@ -61,14 +61,20 @@ def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings
     for key, value in spec.properties.items():
         builder = builder.property(key, value)
     # Two processes creating the same table both commit version 0; the loser's conflict is
-    # retried, and createIfNotExists then finds the winner's table.
-    return retry_on_conflict(builder.execute, what=f"create {spec.name}")
+    # retried, and createIfNotExists then finds the winner's table. Between the winner's first
+    # write to _delta_log and its commit of version 0, the loser sees a log without a table
+    # (DELTA_TABLE_NOT_FOUND): transient in the same way, so retried too.
+    return retry_on_conflict(builder.execute, what=f"create {spec.name}",
+                             transient=("DELTA_TABLE_NOT_FOUND",))
 
 
 def _local_log_exists(path: str) -> bool:
     local = path[len("file:"):] if path.startswith("file:") else path
-    return "://" not in local and os.path.isdir(os.path.join(local, "_delta_log")) and bool(
-        os.listdir(os.path.join(local, "_delta_log")))
+    log_dir = os.path.join(local, "_delta_log")
+    # a committed version is a <version>.json; a writer's temporary file or an empty _commits/
+    # folder before its first commit is not a table yet
+    return "://" not in local and os.path.isdir(log_dir) and any(
+        name.endswith(".json") and not name.startswith(".") for name in os.listdir(log_dir))
 
 
 def exists(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> bool:
@@ -215,7 +221,7 @@ def _is_conflict(error: BaseException) -> bool:
 
 
 def retry_on_conflict(action: Callable[[], Any], *, what: str, retries: int = CONFLICT_RETRIES,
-                      backoff_s: float = CONFLICT_BACKOFF_S) -> Any:
+                      backoff_s: float = CONFLICT_BACKOFF_S, transient: Sequence[str] = ()) -> Any:
     """Run ``action``; when another writer's commit conflicts with it, run it again.
 
     A conflicting Delta commit writes nothing, so re-running the whole operation (which
@@ -226,6 +232,7 @@ def retry_on_conflict(action: Callable[[], Any], *, what: str, retries: int = CO
         what: description for the warning log.
         retries: attempts after the first one.
         backoff_s: first wait; doubled on every retry, plus up to 100% jitter.
+        transient: further error classes (texts in the error) that a retry resolves.
 
     Raises:
         The last conflict once ``retries`` are used up; any other error at once.
@@ -234,7 +241,8 @@ def retry_on_conflict(action: Callable[[], Any], *, what: str, retries: int = CO
         try:
             return action()
         except Exception as error:  # noqa: BLE001 - re-raised unless a Delta conflict
-            if attempt == retries or not _is_conflict(error):
+            retryable = _is_conflict(error) or any(marker in str(error) for marker in transient)
+            if attempt == retries or not retryable:
                 raise
             wait = backoff_s * 2 ** attempt * (1 + random.random())
             log.warning("%s: concurrent commit conflict (%s), retry %d/%d in %.2fs",

@@ -109,3 +109,32 @@ def test_two_processes_merging_into_one_table_converge(spark, lake, tmp_path):
     _assert_union_once(spark)
     merges = [c for c in io.history(spark, TABLE) if c["operation"] == "MERGE"]
     assert len(merges) == 2
+
+
+@pytest.mark.reliability("3 concurrent writers", "a process reads a table while another process is creating it "
+                         "(its _delta_log holds a temporary file, no version yet)",
+                         "not taken for a table; the create is retried and finds the winner's table")
+def test_a_table_whose_first_commit_is_under_way_is_created_again_not_read(tmp_path):
+    log_dir = tmp_path / "t" / "_delta_log"
+    (log_dir / "_commits").mkdir(parents=True)
+    (log_dir / ".00000000000000000000.json.3f2a.tmp").write_text("{}")
+    assert not io._local_log_exists(str(tmp_path / "t"))
+    (log_dir / "00000000000000000000.json").write_text("{}")
+    assert io._local_log_exists(str(tmp_path / "t"))
+
+    calls = []
+
+    def create():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("[DELTA_TABLE_NOT_FOUND] Delta table `/lake/t` doesn't exist.")
+        return "table"
+
+    assert io.retry_on_conflict(create, what="create t", backoff_s=0.0,
+                                transient=("DELTA_TABLE_NOT_FOUND",)) == "table"
+    assert len(calls) == 2
+    calls.clear()
+    # anywhere else a missing table is an error, raised at once
+    with pytest.raises(RuntimeError, match="DELTA_TABLE_NOT_FOUND"):
+        io.retry_on_conflict(create, what="read t", backoff_s=0.0)
+    assert len(calls) == 1
