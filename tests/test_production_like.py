@@ -148,6 +148,7 @@ def prodlike(tmp_path_factory):
             "RISKPIPE_EXECUTOR_MEMORY": "1g",
             "RISKPIPE_SHUFFLE_PARTITIONS": "2",
             "RISKPIPE_SPARK_UI": "false",
+            "RISKPIPE_SPARK_CONF": os.environ.get("RISKPIPE_SPARK_CONF", ""),  # the tests' (conftest)
             "RISKPIPE_DATA_DOCS_DIR": "",        # no Data Docs site rebuilt after every batch
             "RISKPIPE_INGEST_START_DATE": start_date.isoformat(),
             "MLFLOW_TRACKING_URI": state.mlflow.url,
