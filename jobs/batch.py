@@ -1,7 +1,11 @@
 """The core of one ingestion batch: bronze → typed candidates → validation → quarantine / silver.
 
-Accounting invariant for every batch (asserted by the tests):
-``rows read = rows published to silver + rows quarantined + recognised duplicates``.
+Accounting invariant for every batch and every file of it, checked on every run
+(``_reconcile``): ``rows read = inserted + updated + unchanged + quarantined + duplicates``
+(``rows published`` = inserted + updated + unchanged), and the silver MERGE, the bronze and the
+quarantine inserts committed what the counts say, as read from each commit's Delta
+``operationMetrics``. A mismatch fails the batch (``ReconciliationError``) before the manifest
+marks its files done.
 
 Bronze and quarantine rows are written exactly once per batch, also when two attempts of the
 same batch run at the same moment (a zombie Airflow attempt beside its retry, a CLI run beside
@@ -26,9 +30,11 @@ import datetime as dt
 import importlib
 import logging
 import math
+import operator
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from functools import reduce
+from typing import Any, Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -124,54 +130,160 @@ def _partition_values(rows: DataFrame, spec: TableSpec) -> dict[str, list]:
             for c in spec.partition_by}
 
 
-def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Settings, *,
-             batch_id: str | None = None) -> tuple[int, int]:
-    """MERGE valid rows into silver; returns (published, duplicates).
+class ReconciliationError(RuntimeError):
+    """A batch's own row counts disagree with each other or with what Delta committed.
 
-    Rows already in silver with ``_batch_id == batch_id`` were published by an earlier attempt
-    of this same batch (a retry after a failure between the MERGE and the manifest): they count
-    as published, not as duplicates, so the retry's manifest counts equal one clean run's.
+    Raised before the manifest marks the batch's files done, so a rerun processes them again.
+    """
+
+    def __init__(self, *, batch_id: str, table: str, what: str, expected: int, committed: int):
+        self.batch_id, self.table, self.what = batch_id, table, what
+        self.expected, self.committed = expected, committed
+        super().__init__(f"batch {batch_id}, table {table}: {what}: the batch counts {expected}, "
+                         f"Delta committed {committed}; the batch's files are not marked done")
+
+
+# Per-row outcome of a batch's valid rows in silver, counted per file (see ``_publish``).
+PUBLISH_COUNTS = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_duplicate")
+REPLACES = "_replaces_version"
+
+
+@dataclass(frozen=True)
+class Published:
+    """What ``_publish`` did to silver.
+
+    Attributes:
+        per_file: per ``_source_file``, the ``PUBLISH_COUNTS`` of its valid rows.
+        expected: the MERGE's predicted ``numSourceRows``, ``numTargetRowsInserted`` and
+            ``numTargetRowsUpdated`` (empty when nothing was merged).
+        committed: the same metrics as Delta recorded them for this batch's commit (None: no commit).
+    """
+
+    per_file: Mapping[str, Mapping[str, int]]
+    expected: Mapping[str, int]
+    committed: Mapping[str, int] | None
+
+    def total(self, name: str) -> int:
+        return sum(counts[name] for counts in self.per_file.values())
+
+
+def _expected_merge(rows: DataFrame, existing: DataFrame, keys: Sequence[str],
+                    changed: Sequence[str]) -> dict[str, int]:
+    """The metrics a MERGE of ``rows`` on ``keys`` into ``existing`` must commit.
+
+    ``rows`` whose keys are absent are inserted; present ones are updated when a ``changed``
+    column differs (null-safe), as ``io.merge_upsert`` does.
+    """
+    target = existing.select(*keys, *[F.col(c).alias(f"_t_{c}") for c in changed], F.lit(True).alias("_t"))
+    matched = rows.join(target, on=list(keys), how="left")
+    differs = reduce(operator.or_, [~F.col(c).eqNullSafe(F.col(f"_t_{c}")) for c in changed])
+    row = matched.agg(F.count(F.lit(1)).alias("source"),
+                      F.count(F.when(F.col("_t").isNull(), 1)).alias("inserted"),
+                      F.count(F.when(F.col("_t").isNotNull() & differs, 1)).alias("updated")).first()
+    return {"numSourceRows": row["source"], "numTargetRowsInserted": row["inserted"],
+            "numTargetRowsUpdated": row["updated"]}
+
+
+def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Settings, *,
+             batch_id: str | None = None, tag: str | None = None) -> Published:
+    """MERGE valid rows into silver; count every row's outcome per file and predict the commit.
+
+    Each valid row is one of: *inserted* (a new version key), *updated* (a new content for a
+    version key silver already holds: same entity and delivery date), *unchanged* (already in
+    silver with ``_batch_id == batch_id``: an earlier attempt of this same batch published it,
+    e.g. a retry after a failure between the MERGE and the manifest; counted as published, not
+    as a duplicate, so the retry's counts equal one clean run's) or a *duplicate* (an earlier
+    line of the batch with the same keys, or content silver already holds from another batch).
+
+    Delta's MERGE inserts exactly the inserted rows; it updates the updated rows plus the earlier
+    versions of the touched entities whose ``known_to``/``is_current`` the new versions change.
+    Both are predicted from the rows handed to the MERGE and checked against the commit's
+    ``operationMetrics`` by the caller (``_reconcile``).
     """
     spec = get(spec_name)
     key_range = _lead_key_range(valid, spec.keys[0])
-    existing = io.read(spark, spec, settings=settings)
+    # the prediction holds for this version; commits of another attempt of this batch after it
+    # are added to this attempt's by io.commit_metrics
+    before = io.version(spark, spec, settings=settings)
+    existing = io.read(spark, spec, version=before, settings=settings)
     if key_range is not None:
         # a silver row can match the batch only inside the batch's range of its first key; Delta
         # skips the files outside it, so a month's batch does not scan years of silver
         existing = existing.where(F.col(spec.keys[0]).between(F.lit(key_range[0]), F.lit(key_range[1])))
+    # silver keys are unique (they are the MERGE keys): the join flags, it does not fan out
+    versions = existing.select(*spec.keys, F.lit(True).alias(REPLACES))
+    flagged = (classify(valid, existing, spec.keys, batch_id=batch_id)
+               .join(versions, on=list(spec.keys), how="left")
+               .withColumn(REPLACES, F.coalesce(F.col(REPLACES), F.lit(False)))
+               .persist(BATCH_STORAGE))
+    fresh_row = ~F.col(DUPLICATE) & ~F.col(KNOWN)
     # One pass over the batch and silver for every count (each separate count re-ran the join)
-    flagged = classify(valid, existing, spec.keys, batch_id=batch_id).persist(BATCH_STORAGE)
-    counts = flagged.agg(
-        F.count(F.when(F.col(DUPLICATE), 1)).alias("in_batch"),
-        F.count(F.when(~F.col(DUPLICATE) & ~F.col(KNOWN), 1)).alias("new"),
-        F.count(F.when(F.col(KNOWN), 1)).alias("known"),
-        F.count(F.when(F.col(OWN), 1)).alias("own")).first()
-    new_rows, earlier_attempt = counts["new"], counts["own"]
-    published = new_rows + earlier_attempt
-    duplicates = counts["in_batch"] + counts["known"] - earlier_attempt
-    fresh = flagged.where(~F.col(DUPLICATE) & ~F.col(KNOWN)).drop(DUPLICATE, KNOWN, OWN)
+    by_file = flagged.groupBy("_source_file").agg(
+        F.count(F.when(fresh_row & ~F.col(REPLACES), 1)).alias("rows_inserted"),
+        F.count(F.when(fresh_row & F.col(REPLACES), 1)).alias("rows_updated"),
+        F.count(F.when(F.col(OWN), 1)).alias("rows_unchanged"),
+        F.count(F.when(F.col(DUPLICATE) | (F.col(KNOWN) & ~F.col(OWN)), 1)).alias("rows_duplicate")).collect()
+    per_file = {r["_source_file"]: {c: int(r[c]) for c in PUBLISH_COUNTS} for r in by_file}
+    new_rows = sum(c["rows_inserted"] + c["rows_updated"] for c in per_file.values())
+    fresh = flagged.where(fresh_row).drop(DUPLICATE, KNOWN, OWN, REPLACES)
+    expected: dict[str, int] = {}
+    committed = None
     if new_rows:
         if "known_from" in spec.keys:
             entity_keys = [k for k in spec.keys if k != "known_from"]
+            changed = ("_record_hash", "known_to", "is_current")
             rows = chain_versions(existing, fresh, entity_keys=entity_keys, columns=spec.columns)
-            if spec.partition_by:
-                rows = in_key_ranges(rows, spec, count=new_rows, rows_per_file=silver_rows_per_file(settings))
-            rows = rows.persist(BATCH_STORAGE)
-            written = rows.count()  # materialise before the MERGE rewrites the files it was read from
-            partitions = _partition_values(rows, spec) if spec.partition_by else None
-            io.merge_upsert(rows, spec, settings=settings, key_range=key_range, partitions=partitions,
-                            update_when_changed=("_record_hash", "known_to", "is_current"),
-                            keep_source_layout=bool(spec.partition_by))
-            log.info("%s: %d new versions, %d rows merged", spec_name, new_rows, written)
-            rows.unpersist()
         else:
+            changed = ("_record_hash",)
             rows = fresh.select(*spec.columns)
-            if spec.partition_by:
-                rows = in_key_ranges(rows, spec, count=new_rows, rows_per_file=silver_rows_per_file(settings))
-            io.merge_upsert(rows, spec, settings=settings, key_range=key_range,
-                            keep_source_layout=bool(spec.partition_by))
+        if spec.partition_by:
+            rows = in_key_ranges(rows, spec, count=new_rows, rows_per_file=silver_rows_per_file(settings))
+        rows = rows.persist(BATCH_STORAGE)
+        # materialise before the MERGE rewrites the files it was read from
+        expected = _expected_merge(rows, existing, spec.keys, changed)
+        partitions = _partition_values(rows, spec) if spec.partition_by else None
+        io.merge_upsert(rows, spec, settings=settings, key_range=key_range, partitions=partitions,
+                        update_when_changed=changed, keep_source_layout=bool(spec.partition_by))
+        committed = io.commit_metrics(spark, spec.name, tag=tag, after=before, settings=settings) if tag else None
+        log.info("%s: %d new versions, %d rows merged", spec_name, new_rows, expected["numSourceRows"])
+        rows.unpersist()
     flagged.unpersist()
-    return published, duplicates
+    return Published(per_file=per_file, expected=expected, committed=committed)
+
+
+def _check(batch_id: str, table: str, what: str, expected: int, committed: int) -> None:
+    if expected != committed:
+        raise ReconciliationError(batch_id=batch_id, table=table, what=what, expected=expected,
+                                  committed=committed)
+
+
+def _reconcile(batch_id: str, silver_table: str, per_file: Mapping[str, Mapping[str, int]],
+               published: Published, writes: Mapping[str, tuple[int, Mapping[str, int] | None]]) -> None:
+    """Check the batch's accounting per file and against the commits Delta recorded.
+
+    Per file and for the batch: ``rows_read = inserted + updated + unchanged + quarantined +
+    duplicates``. Against Delta: the silver MERGE's ``numSourceRows``, ``numTargetRowsInserted``
+    and ``numTargetRowsUpdated`` equal their prediction (``_publish``), and each insert-only
+    MERGE of ``writes`` (bronze, quarantine: table -> (rows the batch handed it, its commit's
+    metrics)) received every row (``numSourceRows``); an insert that made no commit found every
+    row already present (an earlier attempt's), which is consistent.
+
+    Raises:
+        ReconciliationError: naming the batch, the table (or file) and both counts.
+    """
+    parts = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_quarantined", "rows_duplicate")
+    for path, counts in sorted(per_file.items()):
+        _check(batch_id, f"{silver_table} (file {path})", "rows read vs " + " + ".join(parts),
+               counts["rows_read"], sum(counts[p] for p in parts))
+    if published.expected:
+        if published.committed is None:
+            raise ReconciliationError(batch_id=batch_id, table=silver_table, what="MERGE commit (rows to merge)",
+                                      expected=published.expected["numSourceRows"], committed=0)
+        for metric, value in published.expected.items():
+            _check(batch_id, silver_table, metric, value, published.committed.get(metric, 0))
+    for table, (handed, metrics) in writes.items():
+        if metrics is not None:
+            _check(batch_id, table, "numSourceRows", handed, metrics.get("numSourceRows", 0))
 
 
 def _reject_message(table: str, batch_id: str, rows: int, failed: int, rate: float, limit: float,
@@ -191,10 +303,27 @@ def _rule_counts(invalid: DataFrame) -> dict[str, int]:
 def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) -> dict[str, Any]:
     """Land, validate and publish one batch; see the module docstring for the invariant.
 
+    Every commit of the batch carries the batch id in its ``userMetadata``
+    (``io.batch_commits``), which finds the commits the batch made: their metrics for the
+    reconciliation, and the batch's first commit for ``riskpipe restore --to-batch``.
+
+    Returns:
+        ``batch_id``, ``rows_read``, ``rows_published`` (= ``rows_inserted`` + ``rows_updated``
+        + ``rows_unchanged``), ``rows_quarantined``, ``rows_duplicate``, ``failure_rate``,
+        ``broken_rules``, and ``per_file``: the same counts per landed file (``_source_file``).
+
     Raises:
         expectations.validate.BatchRejectedError: failure rate above the table's
             threshold (bronze and quarantine hold the rows; silver is unchanged).
+        ReconciliationError: the counts do not add up, per file or for the batch, or disagree
+            with the metrics of the commits Delta recorded; the manifest does not mark the
+            files done.
     """
+    with io.batch_commits(spark, batch.batch_id) as tag:
+        return _ingest_batch(spark, batch, settings=settings, tag=tag)
+
+
+def _ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings, tag: str) -> dict[str, Any]:
     source, table = batch.source, batch.source.name
     ingested_at = batch.ingested_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     bronze = with_lineage(batch.raw, source=source, batch_id=batch.batch_id, ingested_at=ingested_at,
@@ -216,11 +345,18 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
 
     # Exactly once, also when two attempts of this batch run at once: see the module docstring.
     # New source columns (on_new_column=evolve) are added by Delta schema evolution.
+    writes: dict[str, tuple[int, Mapping[str, int] | None]] = {}
+    before = io.version(spark, source.bronze_table, settings=settings)
     io.insert_new(bronze, source.bronze_table, keys=BRONZE_ROW_KEYS, settings=settings,
                   extra_columns=batch.extra_columns, target_equals={"_batch_id": batch.batch_id})
+    writes[source.bronze_table] = (rows_read, io.commit_metrics(spark, source.bronze_table, tag=tag, after=before,
+                                                                settings=settings))
     if failed:
+        before = io.version(spark, "quarantine", settings=settings)
         write_quarantine(to_quarantine(invalid, table_name=table, batch_id=batch.batch_id,
                                        failure_rate=rate, quarantined_at=ingested_at), settings=settings)
+        writes["quarantine"] = (failed, io.commit_metrics(spark, "quarantine", tag=tag, after=before,
+                                                          settings=settings))
     counts = {"rows_read": rows_read, "rows_quarantined": failed}
     if rate > limit:
         message = _reject_message(table, batch.batch_id, rows_read, failed, rate, limit, _rule_counts(invalid))
@@ -230,24 +366,52 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
         _release(bronze, candidates, invalid, result)
         raise BatchRejectedError(message)
 
-    published, duplicates = _publish(spark, result.valid_df, table, settings, batch_id=batch.batch_id)
-    counts.update(rows_published=published, rows_duplicate=duplicates)
+    published = _publish(spark, result.valid_df, table, settings, batch_id=batch.batch_id, tag=tag)
+    per_file = _per_file_counts(bronze, invalid, published,
+                                totals=(batch.files[0].rel_path, rows_read, failed) if len(batch.files) == 1 else None)
+    try:
+        _reconcile(batch.batch_id, table, per_file, published, writes)
+    except ReconciliationError:
+        _release(bronze, candidates, invalid, result)
+        raise
+    for name in PUBLISH_COUNTS:
+        counts[name] = published.total(name)
+    counts["rows_published"] = counts["rows_inserted"] + counts["rows_updated"] + counts["rows_unchanged"]
     if batch.files:
-        per_file = _per_file_counts(bronze, invalid, batch) if len(batch.files) > 1 else \
-            {batch.files[0].rel_path: counts}
         landed_files.record(spark, table, list(batch.files), batch_id=batch.batch_id, status="succeeded",
-                            logical_date=str(batch.logical_date), counts=per_file)
+                            logical_date=str(batch.logical_date),
+                            counts={f.rel_path: per_file.get(f.rel_path, _no_rows()) for f in batch.files})
     rules = _rule_counts(invalid) if failed else {}
     _release(bronze, candidates, invalid, result)
     log.info("%s batch %s: %s", table, batch.batch_id, counts)
-    return {"batch_id": batch.batch_id, **counts, "failure_rate": rate, "broken_rules": rules}
+    return {"batch_id": batch.batch_id, **counts, "failure_rate": rate, "broken_rules": rules,
+            "per_file": per_file}
 
 
-def _per_file_counts(bronze: DataFrame, invalid: DataFrame, batch: BatchInput) -> dict[str, dict[str, int]]:
-    read = {r["_source_file"]: int(r["count"]) for r in bronze.groupBy("_source_file").count().collect()}
-    bad = {r["_source_file"]: int(r["count"]) for r in invalid.groupBy("_source_file").count().collect()}
-    return {f.rel_path: {"rows_read": read.get(f.rel_path, 0), "rows_quarantined": bad.get(f.rel_path, 0)}
-            for f in batch.files}
+def _no_rows() -> dict[str, int]:
+    return {name: 0 for name in ("rows_read", "rows_published", "rows_quarantined", *PUBLISH_COUNTS)}
+
+
+def _per_file_counts(bronze: DataFrame, invalid: DataFrame, published: Published, *,
+                     totals: tuple[str, int, int] | None = None) -> dict[str, dict[str, int]]:
+    """Per ``_source_file`` (a landed file, an API page, a JDBC extract): rows read, quarantined
+    and the outcome of its valid rows (``PUBLISH_COUNTS``), with ``rows_published``.
+
+    ``totals``: ``(file, rows read, rows quarantined)`` of a one-file batch, whose counts need no
+    second pass over bronze (a columnar feed's bronze is re-read at each use).
+    """
+    if totals is not None:
+        read, bad = {totals[0]: totals[1]}, {totals[0]: totals[2]}
+    else:
+        read = {r["_source_file"]: int(r["count"]) for r in bronze.groupBy("_source_file").count().collect()}
+        bad = {r["_source_file"]: int(r["count"]) for r in invalid.groupBy("_source_file").count().collect()}
+    counts = {}
+    for path in sorted(set(read) | set(bad) | set(published.per_file)):
+        outcome = {name: published.per_file.get(path, {}).get(name, 0) for name in PUBLISH_COUNTS}
+        counts[path] = {"rows_read": read.get(path, 0), "rows_quarantined": bad.get(path, 0), **outcome,
+                        "rows_published": outcome["rows_inserted"] + outcome["rows_updated"]
+                        + outcome["rows_unchanged"]}
+    return counts
 
 
 def _release(*frames: Any) -> None:

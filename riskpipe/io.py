@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import time
+import uuid
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import unquote
 
@@ -32,6 +33,9 @@ CONFLICT_BACKOFF_S = 0.2
 DEFAULT_RETAIN_HOURS = 168.0
 # Delta's MERGE shuffles its output by the partition columns (one file per partition) unless off.
 MERGE_REPARTITION_CONF = "spark.databricks.delta.merge.repartitionBeforeWrite.enabled"
+# Text Delta stores in the ``userMetadata`` of every commit made while it is set.
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+BATCH_TAG_PREFIX = "batch="
 
 
 def _spec(table: str | TableSpec) -> TableSpec:
@@ -152,7 +156,7 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
                  settings: Settings | None = None,
                  update_when_changed: str | Sequence[str] | None = "_record_hash",
                  key_range: tuple[Any, Any] | None = None, keep_source_layout: bool = False,
-                 partitions: Mapping[str, Sequence[Any]] | None = None) -> None:
+                 partitions: Mapping[str, Sequence[Any]] | None = None, evolve_schema: bool = False) -> None:
     """MERGE rows on the business keys: insert new keys, update changed rows.
 
     Args:
@@ -169,6 +173,8 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
         partitions: per partition column, every value ``df``'s rows hold; the MERGE then reads
             only those table partitions (a restatement re-chains versions of a few months, not
             of the whole table).
+        evolve_schema: add declared columns the table at its location lacks (a table created
+            before the column was declared) by Delta schema evolution.
     """
     spec = _spec(table)
     keys = tuple(keys or spec.keys)
@@ -181,6 +187,8 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
     for column_name, values in (partitions or {}).items():
         condition = F.col(f"t.`{column_name}`").isin([F.lit(v) for v in values]) & condition
     merge = target.alias("t").merge(_conform(df, spec).alias("s"), condition)
+    if evolve_schema:
+        merge = merge.withSchemaEvolution()
     if update_when_changed:
         changed = [update_when_changed] if isinstance(update_when_changed, str) else list(update_when_changed)
         merge = merge.whenMatchedUpdateAll(condition=" OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in changed))
@@ -325,7 +333,76 @@ def restore(spark: SparkSession, table: str | TableSpec, to_version: int,
     DeltaTable.forPath(spark, table_path(table, settings)).restoreToVersion(to_version)
 
 
-HISTORY_COLUMNS = ("version", "timestamp", "operation", "operationParameters", "operationMetrics")
+HISTORY_COLUMNS = ("version", "timestamp", "operation", "operationParameters", "operationMetrics",
+                   "userMetadata")
+
+
+@contextlib.contextmanager
+def batch_commits(spark: SparkSession, batch_id: str) -> Iterator[str]:
+    """Tag every Delta commit made in the block with the batch and this attempt of it.
+
+    The tag, ``batch=<batch_id>;attempt=<random hex>``, is the commits' ``userMetadata``: it finds
+    the commit a write made (:func:`commit_metrics`, also after a conflict retry or another
+    writer's commit in between) and the first commit of a batch in any table
+    (:func:`batch_versions`, for ``riskpipe restore --to-batch``). Yields the tag.
+    """
+    tag = f"{BATCH_TAG_PREFIX}{batch_id};attempt={uuid.uuid4().hex}"
+    with _session_conf(spark, USER_METADATA_CONF, tag):
+        yield tag
+
+
+def tagged_batch(user_metadata: str | None) -> str | None:
+    """The batch id of a commit tagged by :func:`batch_commits`, else None."""
+    if not user_metadata or not user_metadata.startswith(BATCH_TAG_PREFIX):
+        return None
+    return user_metadata[len(BATCH_TAG_PREFIX):].split(";", 1)[0]
+
+
+def commit_metrics(spark: SparkSession, table: str | TableSpec, *, tag: str, after: int,
+                   settings: Settings | None = None) -> dict[str, int] | None:
+    """``operationMetrics`` (as integers) of the commit tagged ``tag`` after version ``after``.
+
+    Matched by the tag, not by "the latest commit": another writer may have committed since,
+    and a write retried after a conflict commits once, at a later version than first tried.
+    When another attempt of the same batch (same batch id, another attempt) committed after
+    ``after`` too, its rows inserted/updated/deleted are added to this commit's: the two attempts
+    together wrote what one would have (the later one, retried, found the earlier one's rows).
+
+    Returns:
+        The metrics, e.g. ``numSourceRows``, ``numTargetRowsInserted``, ``numTargetRowsUpdated``
+        of a MERGE; None when the write made no commit (an insert-only MERGE that found every
+        row present commits nothing).
+    """
+    batch = tagged_batch(tag)
+    frame = DeltaTable.forPath(spark, table_path(table, settings)).history()
+    rows = (frame.where(F.col("version") > F.lit(after)).select("version", "userMetadata", "operationMetrics")
+            .collect())
+
+    def ints(metrics: Mapping[str, str] | None) -> dict[str, int]:
+        return {name: int(value) for name, value in (metrics or {}).items() if str(value).lstrip("-").isdigit()}
+
+    own = [ints(r["operationMetrics"]) for r in rows if r["userMetadata"] == tag]
+    if not own:
+        return None
+    metrics = own[0]
+    for row in rows:
+        if row["userMetadata"] != tag and batch is not None and tagged_batch(row["userMetadata"]) == batch:
+            other = ints(row["operationMetrics"])
+            for name in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"):
+                metrics[name] = metrics.get(name, 0) + other.get(name, 0)
+    return metrics
+
+
+def batch_versions(spark: SparkSession, table: str | TableSpec, *,
+                   settings: Settings | None = None) -> list[tuple[int, str, str]]:
+    """``(version, batch id, operation)`` of the commits of ``table`` tagged by :func:`batch_commits`,
+    oldest first; ``[]`` when the table does not exist."""
+    path = table_path(table, settings)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return []
+    rows = DeltaTable.forPath(spark, path).history().select("version", "userMetadata", "operation").collect()
+    tagged = [(int(r["version"]), tagged_batch(r["userMetadata"]), r["operation"]) for r in rows]
+    return sorted((v, b, op) for v, b, op in tagged if b is not None)
 
 
 def history(spark: SparkSession, table: str | TableSpec, *, limit: int | None = None,

@@ -31,7 +31,8 @@ from riskpipe.config import load_settings
 from schemas.ops import INGEST_MANIFEST, MANIFEST_STATUSES
 
 ON_CHANGED = ("fail", "reprocess")
-COUNT_COLUMNS = ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")
+COUNT_COLUMNS = ("rows_read", "rows_published", "rows_inserted", "rows_updated", "rows_unchanged",
+                 "rows_quarantined", "rows_duplicate")
 _CHUNK = 1 << 20
 
 
@@ -195,8 +196,9 @@ def record(spark: SparkSession, source: str, entries: Sequence[LandedFile], *, b
     succeeded versions of the same paths (changed files) ``superseded``.
 
     Args:
-        counts: per ``rel_path``, any of ``rows_read``, ``rows_published``,
-            ``rows_quarantined``, ``rows_duplicate``.
+        counts: per ``rel_path``, any of ``COUNT_COLUMNS`` (``rows_read``, ``rows_published``
+            and its parts ``rows_inserted``/``rows_updated``/``rows_unchanged``,
+            ``rows_quarantined``, ``rows_duplicate``).
         error: message for failed/rejected files (never secrets).
         now: processing timestamp (operational only), default the current UTC time.
     """
@@ -224,7 +226,9 @@ def record(spark: SparkSession, source: str, entries: Sequence[LandedFile], *, b
         })
     if status == "succeeded":
         rows.extend(_superseded(existing, entries, now))
-    io.merge_upsert(INGEST_MANIFEST.rows_to_df(spark, rows), INGEST_MANIFEST, update_when_changed=None)
+    # a manifest created before a count column was declared gains it here
+    io.merge_upsert(INGEST_MANIFEST.rows_to_df(spark, rows), INGEST_MANIFEST, update_when_changed=None,
+                    evolve_schema=True)
 
 
 def manifest(spark: SparkSession, source: str | None = None):

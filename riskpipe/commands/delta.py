@@ -1,7 +1,8 @@
 """``riskpipe history``, ``riskpipe restore`` and ``riskpipe vacuum``: a declared table's Delta versions.
 
 ``history`` shows which commit did what; ``restore`` brings a table back to the content of an
-earlier version after a bad run (as a new commit, so the bad versions stay inspectable);
+earlier version after a bad run (as a new commit, so the bad versions stay inspectable), or,
+with ``--to-batch B``, every table an ingestion batch wrote back to before it (``jobs/restore.py``);
 ``vacuum`` deletes data files no version within the retention needs, including the orphan
 files of a killed write. TABLE is a name from ``riskpipe tables``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 HISTORY_LIMIT = 20
 # riskpipe.io.DEFAULT_RETAIN_HOURS (Delta's 7 days), repeated so that --help stays free of Spark imports
@@ -33,6 +35,12 @@ def _history(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> dict:
     from riskpipe import io
 
+    if args.to_batch is not None:
+        if args.table is not None or args.version is not None:
+            raise SystemExit("restore: --to-batch B restores every table of B's source; give no TABLE or --version")
+        return _restore_batch(args)
+    if args.table is None or args.version is None:
+        raise SystemExit("restore: give TABLE --version N, or --to-batch B")
     spark = _session("restore")
     before = io.version(spark, args.table)
     if not 0 <= args.version < before:
@@ -41,6 +49,20 @@ def _restore(args: argparse.Namespace) -> dict:
     io.restore(spark, args.table, args.version)
     return {"table": args.table, "restored_to": args.version, "previous_version": before,
             "new_version": io.version(spark, args.table)}
+
+
+def _restore_batch(args: argparse.Namespace) -> dict:
+    from jobs.restore import RestoreRefusedError, restore_to_batch
+    from riskpipe.config import load_settings
+
+    try:
+        result = restore_to_batch(_session("restore"), args.to_batch, settings=load_settings(), force=args.force)
+    except (RestoreRefusedError, ValueError) as error:
+        raise SystemExit(str(error)) from error
+    for table in result["tables"]:
+        print(f"restored {table['table']}: {table['action']}, version {table['from_version']} -> "
+              f"{table['new_version']} (content of version {table['to_version']})", file=sys.stderr, flush=True)
+    return result
 
 
 def _vacuum(args: argparse.Namespace) -> dict:
@@ -60,11 +82,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     history.set_defaults(func=_history)
 
     restore = subparsers.add_parser(
-        "restore", help="restore a table to an earlier Delta version",
-        description="Restore TABLE to the content of --version N (from riskpipe history). The restore "
-                    "is a new commit: later versions stay in the history.")
-    restore.add_argument("table", help="declared table name (see riskpipe tables)")
-    restore.add_argument("--version", type=int, required=True, help="version to restore")
+        "restore", help="restore a table to an earlier Delta version, or a source to before a batch",
+        description="Restore TABLE to the content of --version N (from riskpipe history), or, with "
+                    "--to-batch B, roll bronze, silver, quarantine and the ingest manifest of B's source "
+                    "back to before batch B, so that the next run ingests B's files again. A restore is a "
+                    "new commit: later versions stay in the history.")
+    restore.add_argument("table", nargs="?", help="declared table name (see riskpipe tables)")
+    restore.add_argument("--version", type=int, help="version to restore TABLE to")
+    restore.add_argument("--to-batch", metavar="B", help="batch id (see the ingest manifest) to roll back")
+    restore.add_argument("--force", action="store_true",
+                         help="with --to-batch: also roll back later batches of the source")
     restore.set_defaults(func=_restore)
 
     vacuum = subparsers.add_parser(

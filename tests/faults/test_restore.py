@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -64,3 +65,125 @@ def test_restore_refuses_a_version_that_is_not_earlier(spark, lake):
     with pytest.raises(SystemExit, match=f"latest is {latest}"):
         main(["restore", TABLE, "--version", str(latest + 3)])
     assert io.version(spark, TABLE) == latest and content_hash(io.read(spark, TABLE)) == before
+
+
+# --- restore --to-batch: every table a batch wrote, back to before it ---------------------------
+
+FEED = "tax_filings"
+FOLDER = "tax/filings"
+# wall-clock columns of a run, plus the gap checks' time of computation
+RUN_TIME = ("_ingested_at", "quarantined_at", "started_at", "finished_at", "detected_at")
+BATCH_TABLES = (f"bronze_{FEED}", FEED, "quarantine", "ingest_manifest", "data_gaps")
+OTHER = "utility_reads"
+
+
+def _january(n: int, sales: str = "1000.0") -> str:
+    from tests.jobs.test_ingest_faults import _row
+
+    return _row(n, sales).replace(",2020-02,2020-03-10,", ",2020-01,2020-02-10,")
+
+
+def _deliver(landing, month: str, rows: list[str]) -> None:
+    from tests.jobs.test_ingest_faults import HEADER
+
+    folder = landing / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"tax_filings_{month}.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+
+
+def _month_run(month_start: str, month_end: str) -> dict:
+    from jobs.ingest import run_source
+
+    return run_source(FEED, data_interval_start=month_start, data_interval_end=month_end)
+
+
+SHARED = {"quarantine": "table_name", "ingest_manifest": "source"}
+
+
+def _hashes(spark, *, source: str | None = None) -> dict[str, str]:
+    """Content hash per table; with ``source``, of the shared tables' rows of that source only."""
+    frames = {table: io.read(spark, table) for table in BATCH_TABLES}
+    if source is not None:
+        frames.update({t: frames[t].where(F.col(c) == source) for t, c in SHARED.items()})
+    return {table: content_hash(frame, exclude=RUN_TIME) for table, frame in frames.items()}
+
+
+def _other_source_rows(spark) -> None:
+    """Another feed's batch writes the shared tables (quarantine, manifest) after batch B."""
+    from jobs.connectors.files import LandedFile, record
+    from jobs.quarantine import write_quarantine
+
+    batch = f"{OTHER}-2020-03-01-0000000000000000"
+    with io.batch_commits(spark, batch):
+        failing = spark.createDataFrame([("m-1", 1)], "meter_id string, _source_row long").select(
+            "meter_id", F.lit("utility/utility_reads_202003.jsonl").alias("_source_file"), "_source_row",
+            F.array(F.lit(f"{OTHER}.row.malformed")).alias("_failed_rules"), F.lit("malformed").alias("_reason"))
+        from jobs.quarantine import to_quarantine
+
+        write_quarantine(to_quarantine(failing, table_name=OTHER, batch_id=batch, failure_rate=0.01,
+                                       quarantined_at=dt.datetime(2020, 3, 12)))
+        landed = LandedFile(path=None, rel_path="utility/utility_reads_202003.jsonl", size=10, checksum="c" * 64)
+        record(spark, OTHER, [landed], batch_id=batch, status="succeeded", logical_date="2020-03-31",
+               counts={landed.rel_path: {"rows_read": 1, "rows_quarantined": 1}})
+
+
+@pytest.fixture()
+def feed(tmp_path):
+    """A lakehouse and landing area of the test's own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RISKPIPE_LAKEHOUSE", str(tmp_path / "lake"))
+        mp.setenv("RISKPIPE_LANDING", str(tmp_path / "landing"))
+        mp.setenv("RISKPIPE_DATA_DOCS_DIR", "")
+        yield tmp_path / "landing"
+
+
+@pytest.mark.reliability("7 restore", "batch B of a file feed (new rows, a restatement, a quarantined row) "
+                         "after batch A, then another source's rows in the shared tables",
+                         "riskpipe restore --to-batch B: bronze, silver, quarantine, manifest and data_gaps "
+                         "equal their content after A (content hashes); the other source's rows are kept")
+@pytest.mark.reliability("7 restore", "batch B of a file feed (new rows, a restatement, a quarantined row) "
+                         "after batch A, then another source's rows in the shared tables",
+                         "the next run re-ingests B's files (same batch id) and every table equals a run of "
+                         "A then B on a clean lake (content hashes, wall-clock columns excluded)")
+@pytest.mark.reliability("7 restore", "restore to before a batch that later batches of the source followed",
+                         "refused naming the table and the later batch; no table changed")
+def test_restore_to_before_a_batch_then_rerun_equals_a_clean_run(spark, feed, capsys):
+    from tests.jobs.test_ingest_faults import _row
+
+    january = [_january(n) for n in range(25)]
+    january[4] = _january(4).rsplit(",", 2)[0]  # malformed: quarantined in A
+    _deliver(feed, "202002", january)
+    a = _month_run("2020-02-01", "2020-03-01")
+    after_a = _hashes(spark, source=FEED)
+
+    march = [_row(n) for n in range(25)] + [_january(0, sales="1500.0")]  # + a restatement of A's row
+    march[7] = _row(7).rsplit(",", 2)[0]  # malformed: quarantined in B
+    _deliver(feed, "202003", march)
+    b = _month_run("2020-03-01", "2020-04-01")
+    assert (b["rows_published"], b["rows_quarantined"]) == (25, 1)
+    _other_source_rows(spark)
+    clean = _hashes(spark)
+    others = {t: io.read(spark, t).where(F.col(c) == OTHER).count() for t, c in SHARED.items()}
+    assert others == {"quarantine": 1, "ingest_manifest": 1}
+
+    versions = {t: io.version(spark, t) for t in BATCH_TABLES}
+    with pytest.raises(SystemExit, match=rf"table bronze_{FEED} holds later batches .*{b['batch_id']}"):
+        main(["restore", "--to-batch", a["batch_id"]])
+    assert {t: io.version(spark, t) for t in BATCH_TABLES} == versions and _hashes(spark) == clean
+
+    capsys.readouterr()
+    assert main(["restore", "--to-batch", b["batch_id"]]) == 0
+    out = capsys.readouterr()
+    summary = json.loads(out.out)
+    assert summary["rolled_back"] == [b["batch_id"]]
+    assert {t["table"] for t in summary["tables"]} == {f"bronze_{FEED}", FEED, "quarantine", "ingest_manifest"}
+    assert f"restored {FEED}: RESTORE, version {versions[FEED]} -> {versions[FEED] + 1}" in out.err
+    # the feed's rows as after A; the other source's rows, committed after B, kept
+    assert _hashes(spark, source=FEED) == after_a
+    assert {t: io.read(spark, t).where(F.col(c) == OTHER).count() for t, c in SHARED.items()} == others
+
+    rerun = _month_run("2020-03-01", "2020-04-01")
+    assert rerun["batch_id"] == b["batch_id"] and rerun["files_skipped"] == []
+    assert {k: rerun[k] for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")} == \
+        {k: b[k] for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")}
+    assert _hashes(spark) == clean
