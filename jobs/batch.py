@@ -1,8 +1,8 @@
 """The core of one ingestion batch: bronze → typed candidates → validation → quarantine / silver.
 
 Accounting invariant for every batch and every file of it, checked on every run
-(``_reconcile``): ``rows read = inserted + updated + unchanged + quarantined + duplicates``
-(``rows published`` = inserted + updated + unchanged), and the silver MERGE, the bronze and the
+(``_reconcile``): ``rows read = inserted + updated + quarantined + duplicates``
+(``rows published`` = inserted + updated), and the silver MERGE, the bronze and the
 quarantine inserts committed what the counts say, as read from each commit's Delta
 ``operationMetrics``. A mismatch fails the batch (``ReconciliationError``) before the manifest
 marks its files done.
@@ -144,7 +144,7 @@ class ReconciliationError(RuntimeError):
 
 
 # Per-row outcome of a batch's valid rows in silver, counted per file (see ``_publish``).
-PUBLISH_COUNTS = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_duplicate")
+PUBLISH_COUNTS = ("rows_inserted", "rows_updated", "rows_duplicate")
 REPLACES = "_replaces_version"
 
 
@@ -157,11 +157,13 @@ class Published:
         expected: the MERGE's predicted ``numSourceRows``, ``numTargetRowsInserted`` and
             ``numTargetRowsUpdated`` (empty when nothing was merged).
         committed: the same metrics as Delta recorded them for this batch's commit (None: no commit).
+        earlier_attempt: of the inserted rows, those an earlier attempt of this batch published.
     """
 
     per_file: Mapping[str, Mapping[str, int]]
     expected: Mapping[str, int]
     committed: Mapping[str, int] | None
+    earlier_attempt: int = 0
 
     def total(self, name: str) -> int:
         return sum(counts[name] for counts in self.per_file.values())
@@ -189,11 +191,13 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
     """MERGE valid rows into silver; count every row's outcome per file and predict the commit.
 
     Each valid row is one of: *inserted* (a new version key), *updated* (a new content for a
-    version key silver already holds: same entity and delivery date), *unchanged* (already in
-    silver with ``_batch_id == batch_id``: an earlier attempt of this same batch published it,
-    e.g. a retry after a failure between the MERGE and the manifest; counted as published, not
-    as a duplicate, so the retry's counts equal one clean run's) or a *duplicate* (an earlier
-    line of the batch with the same keys, or content silver already holds from another batch).
+    version key silver already holds: same entity and delivery date) or a *duplicate* (an
+    earlier line of the batch with the same keys, or content silver already holds from another
+    batch). A row already in silver with ``_batch_id == batch_id`` was published by an earlier
+    attempt of this same batch (a retry after a failure between the MERGE and the manifest): it
+    counts as inserted, as in the attempt that wrote it, so the manifest of a retried batch
+    equals one clean run's (``earlier_attempt`` says how many; an earlier attempt's *update*, a
+    same-day redelivery of a version key, is counted as inserted by the retry).
 
     Delta's MERGE inserts exactly the inserted rows; it updates the updated rows plus the earlier
     versions of the touched entities whose ``known_to``/``is_current`` the new versions change.
@@ -219,12 +223,16 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
     fresh_row = ~F.col(DUPLICATE) & ~F.col(KNOWN)
     # One pass over the batch and silver for every count (each separate count re-ran the join)
     by_file = flagged.groupBy("_source_file").agg(
-        F.count(F.when(fresh_row & ~F.col(REPLACES), 1)).alias("rows_inserted"),
+        F.count(F.when(fresh_row & ~F.col(REPLACES), 1)).alias("fresh_inserted"),
         F.count(F.when(fresh_row & F.col(REPLACES), 1)).alias("rows_updated"),
-        F.count(F.when(F.col(OWN), 1)).alias("rows_unchanged"),
+        F.count(F.when(F.col(OWN), 1)).alias("earlier_attempt"),
         F.count(F.when(F.col(DUPLICATE) | (F.col(KNOWN) & ~F.col(OWN)), 1)).alias("rows_duplicate")).collect()
-    per_file = {r["_source_file"]: {c: int(r[c]) for c in PUBLISH_COUNTS} for r in by_file}
-    new_rows = sum(c["rows_inserted"] + c["rows_updated"] for c in per_file.values())
+    per_file = {r["_source_file"]: {"rows_inserted": int(r["fresh_inserted"]) + int(r["earlier_attempt"]),
+                                    "rows_updated": int(r["rows_updated"]),
+                                    "rows_duplicate": int(r["rows_duplicate"])} for r in by_file}
+    earlier_attempt = sum(int(r["earlier_attempt"]) for r in by_file)
+    # the rows this attempt hands to the MERGE
+    new_rows = sum(int(r["fresh_inserted"]) + int(r["rows_updated"]) for r in by_file)
     fresh = flagged.where(fresh_row).drop(DUPLICATE, KNOWN, OWN, REPLACES)
     expected: dict[str, int] = {}
     committed = None
@@ -248,7 +256,7 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
         log.info("%s: %d new versions, %d rows merged", spec_name, new_rows, expected["numSourceRows"])
         rows.unpersist()
     flagged.unpersist()
-    return Published(per_file=per_file, expected=expected, committed=committed)
+    return Published(per_file=per_file, expected=expected, committed=committed, earlier_attempt=earlier_attempt)
 
 
 def _check(batch_id: str, table: str, what: str, expected: int, committed: int) -> None:
@@ -261,7 +269,7 @@ def _reconcile(batch_id: str, silver_table: str, per_file: Mapping[str, Mapping[
                published: Published, writes: Mapping[str, tuple[int, Mapping[str, int] | None]]) -> None:
     """Check the batch's accounting per file and against the commits Delta recorded.
 
-    Per file and for the batch: ``rows_read = inserted + updated + unchanged + quarantined +
+    Per file and for the batch: ``rows_read = inserted + updated + quarantined +
     duplicates``. Against Delta: the silver MERGE's ``numSourceRows``, ``numTargetRowsInserted``
     and ``numTargetRowsUpdated`` equal their prediction (``_publish``), and each insert-only
     MERGE of ``writes`` (bronze, quarantine: table -> (rows the batch handed it, its commit's
@@ -271,7 +279,7 @@ def _reconcile(batch_id: str, silver_table: str, per_file: Mapping[str, Mapping[
     Raises:
         ReconciliationError: naming the batch, the table (or file) and both counts.
     """
-    parts = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_quarantined", "rows_duplicate")
+    parts = ("rows_inserted", "rows_updated", "rows_quarantined", "rows_duplicate")
     for path, counts in sorted(per_file.items()):
         _check(batch_id, f"{silver_table} (file {path})", "rows read vs " + " + ".join(parts),
                counts["rows_read"], sum(counts[p] for p in parts))
@@ -308,8 +316,8 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
     reconciliation, and the batch's first commit for ``riskpipe restore --to-batch``.
 
     Returns:
-        ``batch_id``, ``rows_read``, ``rows_published`` (= ``rows_inserted`` + ``rows_updated``
-        + ``rows_unchanged``), ``rows_quarantined``, ``rows_duplicate``, ``failure_rate``,
+        ``batch_id``, ``rows_read``, ``rows_published`` (= ``rows_inserted`` + ``rows_updated``),
+        ``rows_quarantined``, ``rows_duplicate``, ``failure_rate``,
         ``broken_rules``, and ``per_file``: the same counts per landed file (``_source_file``).
 
     Raises:
@@ -376,7 +384,10 @@ def _ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings,
         raise
     for name in PUBLISH_COUNTS:
         counts[name] = published.total(name)
-    counts["rows_published"] = counts["rows_inserted"] + counts["rows_updated"] + counts["rows_unchanged"]
+    counts["rows_published"] = counts["rows_inserted"] + counts["rows_updated"]
+    if published.earlier_attempt:
+        log.info("%s batch %s: %d of the rows inserted were published by an earlier attempt of the batch",
+                 table, batch.batch_id, published.earlier_attempt)
     if batch.files:
         landed_files.record(spark, table, list(batch.files), batch_id=batch.batch_id, status="succeeded",
                             logical_date=str(batch.logical_date),
@@ -409,8 +420,7 @@ def _per_file_counts(bronze: DataFrame, invalid: DataFrame, published: Published
     for path in sorted(set(read) | set(bad) | set(published.per_file)):
         outcome = {name: published.per_file.get(path, {}).get(name, 0) for name in PUBLISH_COUNTS}
         counts[path] = {"rows_read": read.get(path, 0), "rows_quarantined": bad.get(path, 0), **outcome,
-                        "rows_published": outcome["rows_inserted"] + outcome["rows_updated"]
-                        + outcome["rows_unchanged"]}
+                        "rows_published": outcome["rows_inserted"] + outcome["rows_updated"]}
     return counts
 
 

@@ -31,8 +31,8 @@ from riskpipe.config import load_settings
 from schemas.ops import INGEST_MANIFEST, MANIFEST_STATUSES
 
 ON_CHANGED = ("fail", "reprocess")
-COUNT_COLUMNS = ("rows_read", "rows_published", "rows_inserted", "rows_updated", "rows_unchanged",
-                 "rows_quarantined", "rows_duplicate")
+COUNT_COLUMNS = ("rows_read", "rows_published", "rows_inserted", "rows_updated", "rows_quarantined",
+                 "rows_duplicate")
 _CHUNK = 1 << 20
 
 
@@ -197,7 +197,7 @@ def record(spark: SparkSession, source: str, entries: Sequence[LandedFile], *, b
 
     Args:
         counts: per ``rel_path``, any of ``COUNT_COLUMNS`` (``rows_read``, ``rows_published``
-            and its parts ``rows_inserted``/``rows_updated``/``rows_unchanged``,
+            and its parts ``rows_inserted``/``rows_updated``,
             ``rows_quarantined``, ``rows_duplicate``).
         error: message for failed/rejected files (never secrets).
         now: processing timestamp (operational only), default the current UTC time.

@@ -1,6 +1,6 @@
 """Guarantee 6: a batch's row counts reconcile, per file and in total, with what Delta committed.
 
-rows read = inserted + updated + unchanged + quarantined + duplicates, for every file of a batch,
+rows read = inserted + updated + quarantined + duplicates, for every file of a batch,
 and the silver MERGE's and the bronze insert's ``operationMetrics`` (read from the batch's own
 commit) agree with the counts; a mismatch fails the batch before the manifest marks its files done.
 """
@@ -26,7 +26,7 @@ def _two_file_batch(lake) -> dict[str, dict[str, int]]:
         (lake / name).write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
     counts = {ORIGINAL: dict(rows_read=20, rows_inserted=14, rows_quarantined=1, rows_duplicate=5),
               REDELIVERY: dict(rows_read=15, rows_inserted=15, rows_quarantined=0, rows_duplicate=0)}
-    return {f"tax/filings/{name}": {"rows_updated": 0, "rows_unchanged": 0, **c,
+    return {f"tax/filings/{name}": {"rows_updated": 0, **c,
                                     "rows_published": c["rows_inserted"]} for name, c in counts.items()}
 
 
@@ -38,7 +38,7 @@ def _manifest_counts(spark) -> dict[str, dict[str, int]]:
 
 
 @pytest.mark.reliability("6 reconciliation", "a batch of two files: a malformed line in one, five rows "
-                         "repeated in the other", "per-file counts (read, inserted, updated, unchanged, "
+                         "repeated in the other", "per-file counts (read, inserted, updated, "
                          "quarantined, duplicate) in the summary and the manifest; the silver MERGE's "
                          "operationMetrics equal the counts")
 def test_a_multi_file_batch_keeps_counts_per_file_that_reconcile_with_the_commits(spark, lake):

@@ -38,7 +38,7 @@ def _valid(spark, rows: list[dict], batch_id: str):
 
 def _outcome(published) -> tuple[int, int]:
     """(rows published, duplicates) of a ``_publish`` result."""
-    return (published.total("rows_inserted") + published.total("rows_updated") + published.total("rows_unchanged"),
+    return (published.total("rows_inserted") + published.total("rows_updated"),
             published.total("rows_duplicate"))
 
 
