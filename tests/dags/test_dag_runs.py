@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+import riskpipe.simulate as simulate_pkg
 
-# The runner and the simulator are written in parallel; skip, do not fail, until both land.
-pytest.importorskip("jobs.ingest")
-simulate_pkg = pytest.importorskip("riskpipe.simulate")
+pytestmark = pytest.mark.slow
 
 SIM_ENTERPRISES, SIM_MONTHS = 40, 3
 CORE_BANKING_ENV = ("RISKPIPE_CORE_BANKING_JDBC_URL", "RISKPIPE_CORE_BANKING_USER",
@@ -130,7 +128,7 @@ def _free_port() -> int:
 
 
 def test_court_dag_reads_the_rest_api(dagbag, spark, lake_env, landing, tmp_path):
-    server_mod = pytest.importorskip("riskpipe.simulate.server")
+    from riskpipe.simulate import server as server_mod
     first = json.loads((landing / "court" / "events.jsonl").read_text(encoding="utf-8").splitlines()[0])
     port, token = _free_port(), secrets.token_hex(8)
     profile = tmp_path / "court.yaml"

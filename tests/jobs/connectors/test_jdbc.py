@@ -152,7 +152,7 @@ def test_advance_watermark_ignores_an_empty_increment_and_never_moves_down(spark
 
 @pytest.mark.postgres
 def test_simulated_core_banking_loans_ingest_in_two_increments(spark, postgres, tmp_path):
-    sim_pg = pytest.importorskip("riskpipe.simulate.postgres", reason="simulator PostgreSQL loader not there yet")
+    from riskpipe.simulate import postgres as sim_pg
     from riskpipe.simulate import SimConfig, simulate
 
     simulate(SimConfig(enterprises=50, months=6, quiet=True), tmp_path / "sim")

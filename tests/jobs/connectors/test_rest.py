@@ -248,7 +248,7 @@ def test_fetch_court_events_token_from_airflow_connection(court_api, settings, m
 
 
 def test_simulator_court_api_every_event_once_through_its_faults(tmp_path, settings):
-    server_mod = pytest.importorskip("riskpipe.simulate.server", reason="simulator API not there yet")
+    from riskpipe.simulate import server as server_mod
     from riskpipe.simulate import SimConfig, simulate
 
     simulate(SimConfig(enterprises=50, months=6, quiet=True, sources=("court",)), tmp_path)
