@@ -8,7 +8,6 @@ an image that installs other Python packages than setup.cfg declares.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -196,7 +195,6 @@ def test_image_installs_exactly_the_packages_of_setup_cfg():
 @pytest.mark.parametrize("script, shell", [("postgres/init-databases.sh", "bash"), ("airflow/init.sh", "bash"),
                                            ("minio/create-bucket.sh", "sh")])
 def test_scripts_parse(script, shell):
-    if shutil.which(shell) is None:
-        pytest.skip(f"{shell} not installed")
+    # bash and sh are on every machine make runs on (the Makefile's SHELL is bash)
     result = subprocess.run([shell, "-n", str(DOCKER / script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
