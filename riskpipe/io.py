@@ -8,9 +8,12 @@ leaves the table at its previous version.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import logging
 import os
 import random
+import tempfile
 import time
 import uuid
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -36,6 +39,8 @@ MERGE_REPARTITION_CONF = "spark.databricks.delta.merge.repartitionBeforeWrite.en
 # Text Delta stores in the ``userMetadata`` of every commit made while it is set.
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 BATCH_TAG_PREFIX = "batch="
+# Errors a concurrent creation of the same table shows while its first commit is under way.
+CREATE_TRANSIENT_ERRORS = ("DELTA_TABLE_NOT_FOUND", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
 
 
 def _spec(table: str | TableSpec) -> TableSpec:
@@ -56,7 +61,7 @@ def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings
         return DeltaTable.forPath(spark, path)
     builder = (
         DeltaTable.createIfNotExists(spark)
-        .location(table_path(spec, settings))
+        .location(path)
         .addColumns(spec.schema)
         .comment(spec.description or spec.name)
     )
@@ -64,12 +69,39 @@ def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings
         builder = builder.partitionedBy(*spec.partition_by)
     for key, value in spec.properties.items():
         builder = builder.property(key, value)
-    # Two processes creating the same table both commit version 0; the loser's conflict is
-    # retried, and createIfNotExists then finds the winner's table. Between the winner's first
-    # write to _delta_log and its commit of version 0, the loser sees a log without a table
-    # (DELTA_TABLE_NOT_FOUND): transient in the same way, so retried too.
-    return retry_on_conflict(builder.execute, what=f"create {spec.name}",
-                             transient=("DELTA_TABLE_NOT_FOUND",))
+    with _create_lock(path):
+        if _local_log_exists(path):
+            return DeltaTable.forPath(spark, path)
+        # On an object store two processes can still create the same table at once: the loser's
+        # conflict is retried and createIfNotExists then finds the winner's table. Between the
+        # winner's first write to _delta_log and its commit of version 0 the loser sees a log
+        # without a table (not found, or a non-empty location): transient in the same way.
+        return retry_on_conflict(builder.execute, what=f"create {spec.name}",
+                                 transient=CREATE_TRANSIENT_ERRORS)
+
+
+@contextlib.contextmanager
+def _create_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on creating the table at a local ``path``, across processes.
+
+    Delta on local disk has no atomic "create if absent" for two processes: one can find the
+    other's half-written ``_delta_log`` (not yet a table, no longer an empty location). An
+    advisory lock per table path makes creation one-at-a-time on this machine. Object-store
+    paths are not locked (other machines would not see the lock); retries cover them.
+    """
+    local = path[len("file:"):] if path.startswith("file:") else path
+    if "://" in local:
+        yield
+        return
+    lock_dir = os.path.join(tempfile.gettempdir(), "riskpipe-table-create")
+    os.makedirs(lock_dir, exist_ok=True)
+    digest = hashlib.sha1(os.path.abspath(local).encode()).hexdigest()
+    with open(os.path.join(lock_dir, f"{digest}.lock"), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _local_log_exists(path: str) -> bool:

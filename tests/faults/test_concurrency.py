@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,19 @@ def test_a_table_whose_first_commit_is_under_way_is_created_again_not_read(tmp_p
             raise RuntimeError("[DELTA_TABLE_NOT_FOUND] Delta table `/lake/t` doesn't exist.")
         return "table"
 
+    for marker in io.CREATE_TRANSIENT_ERRORS:
+        calls.clear()
+
+        def create_seen_half_done(marker=marker):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError(f"[{marker}] Delta table `/lake/t` is not there yet.")
+            return "table"
+
+        assert io.retry_on_conflict(create_seen_half_done, what="create t", backoff_s=0.0,
+                                    transient=io.CREATE_TRANSIENT_ERRORS) == "table"
+        assert len(calls) == 2
+    calls.clear()
     assert io.retry_on_conflict(create, what="create t", backoff_s=0.0,
                                 transient=("DELTA_TABLE_NOT_FOUND",)) == "table"
     assert len(calls) == 2
@@ -138,3 +152,25 @@ def test_a_table_whose_first_commit_is_under_way_is_created_again_not_read(tmp_p
     with pytest.raises(RuntimeError, match="DELTA_TABLE_NOT_FOUND"):
         io.retry_on_conflict(create, what="read t", backoff_s=0.0)
     assert len(calls) == 1
+
+
+def test_creating_the_same_local_table_is_one_process_at_a_time(tmp_path):
+    """A second creator waits for the first one's lock (here: a thread holding it for 0.5 s)."""
+    path = str(tmp_path / "lake" / "t")
+    entered = []
+
+    def second_creator():
+        with io._create_lock(path):
+            entered.append(time.monotonic())
+
+    with io._create_lock(path):
+        started = time.monotonic()
+        thread = threading.Thread(target=second_creator)
+        thread.start()
+        time.sleep(0.5)
+        assert entered == []
+    thread.join(timeout=10)
+    assert entered and entered[0] - started >= 0.5
+    # another table's lock is independent
+    with io._create_lock(path), io._create_lock(str(tmp_path / "lake" / "u")):
+        pass
