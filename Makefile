@@ -8,7 +8,7 @@ JARS_STAMP := .cache/jars/.resolved
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv jars demo test bench clean distclean
+.PHONY: help venv jars system-deps demo test bench clean distclean
 
 help:
 	@echo "make demo   - install everything, simulate data and run the pipeline end to end"
@@ -43,7 +43,12 @@ demo: $(JARS_STAMP)
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-test: $(JARS_STAMP)
+# PostgreSQL, Chromium, a CJK font and Java: installed from Debian's packages when run as root,
+# otherwise make stops at once with the command that installs them.
+system-deps:
+	@tests/system-deps.sh
+
+test: system-deps $(JARS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # BENCH_ARGS: e.g. "--pause-after 110" then "--resume" for a size longer than one sitting
