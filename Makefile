@@ -8,7 +8,7 @@ JARS_STAMP := .cache/jars/.resolved
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv jars system-deps demo test bench clean distclean
+.PHONY: help venv lock jars system-deps demo test bench clean distclean
 
 help:
 	@echo "make demo   - install everything, simulate data and run the pipeline end to end"
@@ -16,14 +16,24 @@ help:
 	@echo "make bench  - benchmarks (not part of make test)"
 	@echo "make clean  - remove generated data (var/), keep the venv and jar cache"
 
-$(STAMP): setup.cfg pyproject.toml
+# The versions tested together are pinned in requirements.lock (from pyproject.toml's ranges);
+# riskpipe itself is installed editable on top, without resolving again.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "Installing Python packages (first time takes a few minutes)..."
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -r requirements.lock
+	$(BIN)/python -m pip install --progress-bar off --no-deps -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# Pin again after a change of pyproject.toml: versions already in the lock are kept where they
+# still fit (add --upgrade-package NAME to move one).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra s3 --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --no-annotate --custom-compile-command "make lock" \
+	  -o requirements.lock
 
 # Delta Lake and PostgreSQL JDBC jars from Maven Central through Spark's Ivy,
 # cached in .cache/jars so that later runs start without downloading.

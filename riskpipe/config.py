@@ -34,6 +34,7 @@ credentials S3A falls back to its own provider chain (instance profile, web iden
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,8 +116,13 @@ def object_store_conf(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _unique(*groups: Any) -> tuple[str, ...]:
-    """Concatenate lists of Maven coordinates, dropping repeats (first wins)."""
-    return tuple(dict.fromkeys(str(item) for group in groups for item in (group or [])))
+    """Concatenate lists of Maven coordinates, dropping repeats (first wins).
+
+    ``{delta_spark}`` in a coordinate is the version of the installed ``delta-spark`` package, so
+    the Delta jar Spark loads always matches the Python API that drives it.
+    """
+    versions = {"delta_spark": importlib.metadata.version("delta-spark")}
+    return tuple(dict.fromkeys(str(item).format(**versions) for group in groups for item in (group or [])))
 
 
 def resolve_path(value: str) -> str:
