@@ -8,11 +8,12 @@ JARS_STAMP := .cache/jars/.resolved
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv lock jars system-deps demo test bench clean distclean
+.PHONY: help venv lock jars system-deps lint format demo test bench clean distclean
 
 help:
 	@echo "make demo   - install everything, simulate data and run the pipeline end to end"
 	@echo "make test   - install everything and run the test suite"
+	@echo "make lint   - ruff and mypy (make test runs it first); make format fixes what ruff can"
 	@echo "make bench  - benchmarks (not part of make test)"
 	@echo "make clean  - remove generated data (var/), keep the venv and jar cache"
 
@@ -58,7 +59,17 @@ PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 system-deps:
 	@tests/system-deps.sh
 
-test: system-deps $(JARS_STAMP)
+# ruff (lint and format) on the whole tree, mypy on the core and models/ (pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: system-deps lint $(JARS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # BENCH_ARGS: e.g. "--pause-after 110" then "--resume" for a size longer than one sitting

@@ -14,7 +14,7 @@ outlets ``riskpipe://silver/<table>`` so downstream DAGs can be scheduled on the
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, get_current_context, task
@@ -24,7 +24,7 @@ from riskpipe.airflow_env import DELTA_WRITER_POOL
 # The simulator's default window starts in January 2019; a real deployment sets the first
 # interval it wants to (back)fill. Read from the environment only: no I/O at parse time.
 START_DATE_ENV = "RISKPIPE_INGEST_START_DATE"
-START_DATE = datetime.fromisoformat(os.environ.get(START_DATE_ENV, "2019-01-01")).replace(tzinfo=timezone.utc)
+START_DATE = datetime.fromisoformat(os.environ.get(START_DATE_ENV, "2019-01-01")).replace(tzinfo=UTC)
 
 # Explicit data-interval timetables: Airflow 3 maps a bare cron string to a trigger timetable
 # whose runs have an empty data interval; ingestion needs [start, end) of a day or a month.
@@ -70,10 +70,15 @@ def dag_kwargs(source_tag: str, *, schedule: CronDataIntervalTimetable, doc: str
 
 def mode_param() -> dict[str, Param]:
     """The ``mode`` DAG param of sources that can also be read from core banking over JDBC."""
-    return {"mode": Param("auto", enum=list(INGEST_MODES),
-                          description="files: T+1 file drops; jdbc: PostgreSQL core banking through the "
-                                      "Airflow connection riskpipe_core_banking or RISKPIPE_CORE_BANKING_* "
-                                      "env vars; auto: jdbc when either is configured, else files")}
+    return {
+        "mode": Param(
+            "auto",
+            enum=list(INGEST_MODES),
+            description="files: T+1 file drops; jdbc: PostgreSQL core banking through the "
+            "Airflow connection riskpipe_core_banking or RISKPIPE_CORE_BANKING_* "
+            "env vars; auto: jdbc when either is configured, else files",
+        )
+    }
 
 
 def interval_dates(context: Any) -> tuple[str, str]:
@@ -120,9 +125,13 @@ def ingest_task(source: str, tables: tuple[str, ...] | None = None, *, jdbc_capa
 
 # Failures that retrying minutes later cannot fix: fail the task at once instead of burning
 # retries (a lock, a flaky disk or an API timeout is still retried by default_args).
-NON_RETRYABLE = ("jobs.batch:BatchRejectedError", "jobs.bronze:MalformedFileError",
-                 "jobs.connectors.files:ChangedFileError", "jobs.connectors.rest:AuthenticationError",
-                 "jobs.connectors.credentials:MissingCredentialsError")
+NON_RETRYABLE = (
+    "jobs.batch:BatchRejectedError",
+    "jobs.bronze:MalformedFileError",
+    "jobs.connectors.files:ChangedFileError",
+    "jobs.connectors.rest:AuthenticationError",
+    "jobs.connectors.credentials:MissingCredentialsError",
+)
 
 
 def _non_retryable() -> tuple[type[BaseException], ...]:
@@ -159,8 +168,11 @@ def small_summary(summary: Any, *, max_chars: int = 4000) -> dict[str, Any]:
     text = json.dumps(summary, default=str)
     if len(text) <= max_chars:
         return json.loads(text)
-    return {key: value for key, value in json.loads(text).items()
-            if isinstance(value, (str, int, float, bool)) or value is None}
+    return {
+        key: value
+        for key, value in json.loads(text).items()
+        if isinstance(value, (str, int, float, bool)) or value is None
+    }
 
 
 def resolve_mode(requested: str) -> str:
@@ -198,10 +210,10 @@ def logical_date_for(dag: Any, interval_start: str) -> datetime:
     """
     from croniter import croniter
 
-    start = datetime.fromisoformat(interval_start).replace(tzinfo=timezone.utc)
-    timetable = getattr(dag.timetable, "timetable", dag.timetable)   # AssetOrTimeSchedule wraps a cron one
+    start = datetime.fromisoformat(interval_start).replace(tzinfo=UTC)
+    timetable = getattr(dag.timetable, "timetable", dag.timetable)  # AssetOrTimeSchedule wraps a cron one
     end = croniter(timetable.expression, start).get_next(datetime)
-    return end.astimezone(timezone.utc)
+    return end.astimezone(UTC)
 
 
 def _last_month_end_before(day: str) -> str:
@@ -236,6 +248,8 @@ def snapshot_dates(context: Any) -> list[str]:
             elif extra.get("data_interval_end"):
                 days.add(_last_month_end_before(str(extra["data_interval_end"])))
     if not days:
-        raise ValueError("no snapshot date: set the snapshot_date param, or trigger the run by its schedule or "
-                         "by an asset event that carries snapshot_date / data_interval_end")
+        raise ValueError(
+            "no snapshot date: set the snapshot_date param, or trigger the run by its schedule or "
+            "by an asset event that carries snapshot_date / data_interval_end"
+        )
     return sorted(days)

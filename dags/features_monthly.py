@@ -18,32 +18,65 @@ from typing import Any
 from airflow.sdk import Asset, AssetAll, AssetOrTimeSchedule, Param, dag, get_current_context, task
 
 from dags._common import (
-    DEFAULT_ARGS, MONTHLY, START_DATE, logical_date_for, silver_asset, small_summary, snapshot_dates,
+    DEFAULT_ARGS,
+    MONTHLY,
+    START_DATE,
+    logical_date_for,
+    silver_asset,
+    small_summary,
+    snapshot_dates,
 )
 from riskpipe.airflow_env import DELTA_WRITER_POOL
 
-SILVER_INPUTS = ("enterprises", "tax_filings", "tax_ratings", "utility_reads", "court_events", "transactions",
-                 "loans", "loan_balances")
-GOLD_OUTPUTS = [Asset(name=f"riskpipe://gold/{t}", uri=f"riskpipe://gold/{t}")
-                for t in ("enterprise_features", "default_labels")]
+SILVER_INPUTS = (
+    "enterprises",
+    "tax_filings",
+    "tax_ratings",
+    "utility_reads",
+    "court_events",
+    "transactions",
+    "loans",
+    "loan_balances",
+)
+GOLD_OUTPUTS = [
+    Asset(name=f"riskpipe://gold/{t}", uri=f"riskpipe://gold/{t}") for t in ("enterprise_features", "default_labels")
+]
 TAGS = ["riskpipe", "features", "gold"]
 # the monthly feeds: once both are published again, a month's features can be built
 TRIGGER_INPUTS = ("tax_filings", "utility_reads")
 SCHEDULE = AssetOrTimeSchedule(timetable=MONTHLY, assets=AssetAll(*[silver_asset(t) for t in TRIGGER_INPUTS]))
 
 
-@dag(dag_id="features_monthly", schedule=SCHEDULE, start_date=START_DATE, catchup=True, max_active_runs=1,
-     default_args=dict(DEFAULT_ARGS), tags=TAGS, doc_md=__doc__,
-     params={"snapshot_date": Param(None, type=["null", "string"], format="date",
-                                    description="build this month-end (default: from the schedule or the event)")})
+@dag(
+    dag_id="features_monthly",
+    schedule=SCHEDULE,
+    start_date=START_DATE,
+    catchup=True,
+    max_active_runs=1,
+    default_args=dict(DEFAULT_ARGS),
+    tags=TAGS,
+    doc_md=__doc__,
+    params={
+        "snapshot_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="build this month-end (default: from the schedule or the event)",
+        )
+    },
+)
 def features_monthly():
     @task(task_id="snapshot_date")
     def snapshot_date() -> str:
         """The month-end to build (ISO date): param, data interval or triggering ingestion events."""
         return snapshot_dates(get_current_context())[-1]
 
-    @task(task_id="build_features", pool=DELTA_WRITER_POOL,
-          inlets=[silver_asset(t) for t in SILVER_INPUTS], outlets=GOLD_OUTPUTS)
+    @task(
+        task_id="build_features",
+        pool=DELTA_WRITER_POOL,
+        inlets=[silver_asset(t) for t in SILVER_INPUTS],
+        outlets=GOLD_OUTPUTS,
+    )
     def build_features(day: str) -> dict[str, Any]:
         """Build snapshot ``day`` and the stale earlier ones; XCom gets a small summary."""
         from jobs.features.main import update  # heavy (Spark) import: run time only
@@ -52,7 +85,7 @@ def features_monthly():
         summary = small_summary(update(get_spark(app_name="riskpipe-features"), day))
         outlet_events = get_current_context()["outlet_events"]
         for asset in GOLD_OUTPUTS:
-            outlet_events[asset].extra = {"snapshot_date": day}   # scoring reads which month is ready
+            outlet_events[asset].extra = {"snapshot_date": day}  # scoring reads which month is ready
         return summary
 
     build_features(snapshot_date())

@@ -13,8 +13,7 @@ from airflow.sdk import dag
 from dags._common import DAILY, dag_kwargs, ingest_task, logical_date_for, mode_param
 
 
-@dag(dag_id="ingest_transactions", params=mode_param(),
-     **dag_kwargs("transactions", schedule=DAILY, doc=__doc__))
+@dag(dag_id="ingest_transactions", params=mode_param(), **dag_kwargs("transactions", schedule=DAILY, doc=__doc__))
 def ingest_transactions():
     ingest_task("transactions", jdbc_capable=True)
 

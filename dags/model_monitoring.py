@@ -37,10 +37,24 @@ def retraining_branch(summary: dict[str, Any]) -> str:
     return TRIGGER_TASK if summary.get("retrain") else SKIP_TASK
 
 
-@dag(dag_id="model_monitoring", schedule=[SCORES], start_date=START_DATE, catchup=False, max_active_runs=1,
-     default_args=dict(DEFAULT_ARGS), tags=TAGS, doc_md=__doc__,
-     params={"snapshot_date": Param(None, type=["null", "string"], format="date",
-                                    description="month-end to monitor (default: from the risk_scores event)")})
+@dag(
+    dag_id="model_monitoring",
+    schedule=[SCORES],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=dict(DEFAULT_ARGS),
+    tags=TAGS,
+    doc_md=__doc__,
+    params={
+        "snapshot_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="month-end to monitor (default: from the risk_scores event)",
+        )
+    },
+)
 def model_monitoring():
     @task(task_id="snapshot_dates")
     def which_snapshots() -> list[str]:
@@ -61,9 +75,12 @@ def model_monitoring():
         return retraining_branch(summary)
 
     retrain = TriggerDagRunOperator(
-        task_id=TRIGGER_TASK, trigger_dag_id=TRAIN_DAG_ID,
-        trigger_run_id=f"drift__{{{{ {_LATEST}['snapshot_date'] }}}}", skip_when_already_exists=True,
-        conf={"split_date": f"{{{{ {_LATEST}['retrain_split_date'] }}}}", "promote": True})
+        task_id=TRIGGER_TASK,
+        trigger_dag_id=TRAIN_DAG_ID,
+        trigger_run_id=f"drift__{{{{ {_LATEST}['snapshot_date'] }}}}",
+        skip_when_already_exists=True,
+        conf={"split_date": f"{{{{ {_LATEST}['retrain_split_date'] }}}}", "promote": True},
+    )
     decide(monitor(which_snapshots())) >> [retrain, EmptyOperator(task_id=SKIP_TASK)]
 
 

@@ -29,10 +29,24 @@ MONITORING = [gold_asset(t) for t in ("early_warnings", "watch_list", "loan_clas
 TAGS = ["riskpipe", "scoring", "gold"]
 
 
-@dag(dag_id="score_monthly", schedule=[FEATURES], start_date=START_DATE, catchup=False, max_active_runs=1,
-     default_args=dict(DEFAULT_ARGS), tags=TAGS, doc_md=__doc__,
-     params={"snapshot_date": Param(None, type=["null", "string"], format="date",
-                                    description="month-end to score (default: from the features event)")})
+@dag(
+    dag_id="score_monthly",
+    schedule=[FEATURES],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=dict(DEFAULT_ARGS),
+    tags=TAGS,
+    doc_md=__doc__,
+    params={
+        "snapshot_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="month-end to score (default: from the features event)",
+        )
+    },
+)
 def score_monthly():
     @task(task_id="snapshot_dates")
     def which_snapshots() -> list[str]:

@@ -7,7 +7,7 @@ Training only reads the lakehouse and writes MLflow, so it does not take the Del
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Param, dag, task
@@ -20,7 +20,7 @@ SCHEDULE_ENV = "RISKPIPE_TRAIN_SCHEDULE"
 @dag(
     dag_id="train_models",
     schedule=os.environ.get(SCHEDULE_ENV) or None,
-    start_date=datetime(2019, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2019, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args=dict(DEFAULT_ARGS),
@@ -28,10 +28,18 @@ SCHEDULE_ENV = "RISKPIPE_TRAIN_SCHEDULE"
     doc_md=__doc__,
     params={
         "table": Param(None, type=["null", "string"], description="training table (default: models.data.table)"),
-        "data_version": Param(None, type=["null", "integer"], minimum=0,
-                              description="Delta version of the table to train on (default: latest, logged)"),
-        "split_date": Param(None, type=["null", "string"], format="date",
-                            description="out-of-time split: train before, validate on/after (default: config)"),
+        "data_version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            description="Delta version of the table to train on (default: latest, logged)",
+        ),
+        "split_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="out-of-time split: train before, validate on/after (default: config)",
+        ),
         "promote": Param(True, type="boolean", description="run the promotion gate after training"),
     },
 )
@@ -42,17 +50,34 @@ def train_models():
         from models.train import train as run_training
 
         params = params or {}
-        data = {k: v for k, v in {"table": params.get("table"), "version": params.get("data_version"),
-                                  "split_date": params.get("split_date")}.items() if v is not None}
+        data = {
+            k: v
+            for k, v in {
+                "table": params.get("table"),
+                "version": params.get("data_version"),
+                "split_date": params.get("split_date"),
+            }.items()
+            if v is not None
+        }
         # keyed by the DAG run: a retried attempt resumes its MLflow runs instead of logging
         # and registering the same models twice
-        result = run_training(model_config(None, {"data": data} if data else {}),
-                              run_key=f"train_models/{run_id}" if run_id else None)
-        return {"source": {k: str(v) for k, v in result.source.items()},
-                "candidate_version": result.candidate_version,
-                "models": {k: {"version": m.version, "run_id": m.run_id, "oot_auc": m.metrics["oot_auc"],
-                               "oot_ece": m.metrics["oot_ece"], "psi_score": m.metrics["psi_score"]}
-                           for k, m in result.models.items()}}
+        result = run_training(
+            model_config(None, {"data": data} if data else {}), run_key=f"train_models/{run_id}" if run_id else None
+        )
+        return {
+            "source": {k: str(v) for k, v in result.source.items()},
+            "candidate_version": result.candidate_version,
+            "models": {
+                k: {
+                    "version": m.version,
+                    "run_id": m.run_id,
+                    "oot_auc": m.metrics["oot_auc"],
+                    "oot_ece": m.metrics["oot_ece"],
+                    "psi_score": m.metrics["psi_score"],
+                }
+                for k, m in result.models.items()
+            },
+        }
 
     @task
     def promote(summary: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,11 +12,8 @@ import logging
 import os
 from pathlib import Path
 
-# Set before Great Expectations is imported: it reads the flag when a context is built.
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-import great_expectations as gx  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+import great_expectations as gx
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 SITE_NAME = "riskpipe"
 RESULTS_STORE = "riskpipe_validation_results"
@@ -39,17 +36,25 @@ def quiet_context(data_docs_dir: str | os.PathLike | None = None):
     if data_docs_dir is not None:
         root = Path(data_docs_dir).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        context.add_store(RESULTS_STORE, {
-            "class_name": "ValidationResultsStore",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(root / RESULTS_SUBDIR)},
-        })
+        context.add_store(
+            RESULTS_STORE,
+            {
+                "class_name": "ValidationResultsStore",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(root / RESULTS_SUBDIR),
+                },
+            },
+        )
         context.variables.validation_results_store_name = RESULTS_STORE
-        context.add_data_docs_site(site_name=SITE_NAME, site_config={
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(root)},
-        })
+        context.add_data_docs_site(
+            site_name=SITE_NAME,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(root)},
+            },
+        )
     return context
 
 
@@ -57,4 +62,4 @@ def build_data_docs(context) -> str:
     """Render the Data Docs site of ``context`` and return the path of its index.html."""
     urls = context.build_data_docs(site_names=[SITE_NAME])
     url = urls[SITE_NAME]
-    return url[len("file://"):] if url.startswith("file://") else url
+    return url[len("file://") :] if url.startswith("file://") else url

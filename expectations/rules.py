@@ -17,8 +17,9 @@ expectation asserts that flag is true.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -103,28 +104,65 @@ def _value_rules(table: str, f: StructField, logical_date: dt.date) -> list[Rule
     c, meta, prefix = f.name, f.metadata, f"{table}.{f.name}"
     rules: list[Rule] = []
     if not f.nullable:
-        rules.append(Rule(f"{prefix}.not_null", f"{c} is present", (c,), f"{c} IS NOT NULL",
-                          "ExpectColumnValuesToNotBeNull", {"column": c}))
+        rules.append(
+            Rule(
+                f"{prefix}.not_null",
+                f"{c} is present",
+                (c,),
+                f"{c} IS NOT NULL",
+                "ExpectColumnValuesToNotBeNull",
+                {"column": c},
+            )
+        )
     if "allowed" in meta:
         allowed = list(meta["allowed"])
-        rules.append(Rule(f"{prefix}.allowed_values", f"{c} is one of {', '.join(allowed)}", (c,),
-                          f"{c} IS NULL OR {c} IN ({', '.join(_lit(v) for v in allowed)})",
-                          "ExpectColumnValuesToBeInSet", {"column": c, "value_set": allowed}))
+        rules.append(
+            Rule(
+                f"{prefix}.allowed_values",
+                f"{c} is one of {', '.join(allowed)}",
+                (c,),
+                f"{c} IS NULL OR {c} IN ({', '.join(_lit(v) for v in allowed)})",
+                "ExpectColumnValuesToBeInSet",
+                {"column": c, "value_set": allowed},
+            )
+        )
     if "min" in meta:
         low = meta["min"]
         check = "non_negative" if low == 0 else "at_least_min"
-        rules.append(Rule(f"{prefix}.{check}", f"{c} >= {low}", (c,), f"{c} IS NULL OR {c} >= {_lit(low)}",
-                          "ExpectColumnValuesToBeBetween", {"column": c, "min_value": low}))
+        rules.append(
+            Rule(
+                f"{prefix}.{check}",
+                f"{c} >= {low}",
+                (c,),
+                f"{c} IS NULL OR {c} >= {_lit(low)}",
+                "ExpectColumnValuesToBeBetween",
+                {"column": c, "min_value": low},
+            )
+        )
     if "max" in meta:
         high = meta["max"]
-        rules.append(Rule(f"{prefix}.at_most_max", f"{c} <= {high:g} (larger is absurd)", (c,),
-                          f"{c} IS NULL OR {c} <= {_lit(high)}",
-                          "ExpectColumnValuesToBeBetween", {"column": c, "max_value": high}))
+        rules.append(
+            Rule(
+                f"{prefix}.at_most_max",
+                f"{c} <= {high:g} (larger is absurd)",
+                (c,),
+                f"{c} IS NULL OR {c} <= {_lit(high)}",
+                "ExpectColumnValuesToBeBetween",
+                {"column": c, "max_value": high},
+            )
+        )
     if "max_length" in meta:
         longest = int(meta["max_length"])
-        rules.append(Rule(f"{prefix}.max_length", f"{c} has at most {longest} characters", (c,),
-                          f"{c} IS NULL OR char_length({c}) <= {longest}",
-                          "ExpectColumnValueLengthsToBeBetween", {"column": c, "max_value": longest}))
+        rules.append(
+            Rule(
+                f"{prefix}.max_length",
+                f"{c} has at most {longest} characters",
+                (c,),
+                f"{c} IS NULL OR char_length({c}) <= {longest}",
+                "ExpectColumnValueLengthsToBeBetween",
+                {"column": c, "max_value": longest},
+            )
+        )
     if meta.get("rule") == "uscc":
         rules.extend(_uscc_rules(prefix, c))
     if meta.get("rule") == "not_after_logical_date":
@@ -139,8 +177,9 @@ def uscc_check_digit_sql(column: str) -> str:
     ``3^i mod 31``; the check value is ``(31 - sum mod 31) mod 31`` (31 maps to 0). The sum is
     written out term by term: a lambda (``aggregate``) is interpreted row by row, outside code generation.
     """
-    total = " + ".join(f"(instr('{USCC_ALPHABET}', substr({column}, {i + 1}, 1)) - 1) * {w}"
-                       for i, w in enumerate(USCC_WEIGHTS))
+    total = " + ".join(
+        f"(instr('{USCC_ALPHABET}', substr({column}, {i + 1}, 1)) - 1) * {w}" for i, w in enumerate(USCC_WEIGHTS)
+    )
     return f"substr('{USCC_ALPHABET}', pmod(31 - pmod({total}, 31), 31) + 1, 1)"
 
 
@@ -148,13 +187,24 @@ def _uscc_rules(prefix: str, c: str) -> list[Rule]:
     well_formed = f"{c} RLIKE '{USCC_REGEX}'"
     check_name = f"{prefix}.uscc_check_digit"
     return [
-        Rule(f"{prefix}.uscc_format", f"{c} has 18 characters of the USCC alphabet (no I, O, Z, S, V)", (c,),
-             f"{c} IS NULL OR {well_formed}", "ExpectColumnValuesToMatchRegex", {"column": c, "regex": USCC_REGEX}),
+        Rule(
+            f"{prefix}.uscc_format",
+            f"{c} has 18 characters of the USCC alphabet (no I, O, Z, S, V)",
+            (c,),
+            f"{c} IS NULL OR {well_formed}",
+            "ExpectColumnValuesToMatchRegex",
+            {"column": c, "regex": USCC_REGEX},
+        ),
         # Only well-formed codes are checked: a malformed one already fails uscc_format.
-        Rule(check_name, f"{c} has a valid GB 32100-2015 check character", (c,),
-             f"{c} IS NULL OR NOT ({well_formed}) OR substr({c}, 18, 1) = {uscc_check_digit_sql(c)}",
-             "ExpectColumnValuesToBeInSet", {"column": flag_column_name(check_name), "value_set": [True]},
-             flag_column=flag_column_name(check_name)),
+        Rule(
+            check_name,
+            f"{c} has a valid GB 32100-2015 check character",
+            (c,),
+            f"{c} IS NULL OR NOT ({well_formed}) OR substr({c}, 18, 1) = {uscc_check_digit_sql(c)}",
+            "ExpectColumnValuesToBeInSet",
+            {"column": flag_column_name(check_name), "value_set": [True]},
+            flag_column=flag_column_name(check_name),
+        ),
     ]
 
 
@@ -162,37 +212,65 @@ def _not_after_rule(prefix: str, f: StructField, logical_date: dt.date) -> Rule:
     c, name, iso = f.name, f"{prefix}.not_after_logical_date", logical_date.isoformat()
     if isinstance(f.dataType, TimestampType):
         # Any instant of the logical date (UTC, the session time zone) is allowed.
-        end = dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
-        return Rule(name, f"{c} is not after the logical date {iso}", (c,),
-                    f"{c} IS NULL OR {c} < TIMESTAMP'{end:%Y-%m-%d %H:%M:%S}+00:00'",
-                    "ExpectColumnValuesToBeBetween", {"column": c, "max_value": end, "strict_max": True})
+        end = dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        return Rule(
+            name,
+            f"{c} is not after the logical date {iso}",
+            (c,),
+            f"{c} IS NULL OR {c} < TIMESTAMP'{end:%Y-%m-%d %H:%M:%S}+00:00'",
+            "ExpectColumnValuesToBeBetween",
+            {"column": c, "max_value": end, "strict_max": True},
+        )
     if not isinstance(f.dataType, DateType):
         raise TypeError(f"{name}: not_after_logical_date needs a date or timestamp column, got {f.dataType}")
-    return Rule(name, f"{c} is not after the logical date {iso}", (c,), f"{c} IS NULL OR {c} <= DATE'{iso}'",
-                "ExpectColumnValuesToBeBetween", {"column": c, "max_value": logical_date})
+    return Rule(
+        name,
+        f"{c} is not after the logical date {iso}",
+        (c,),
+        f"{c} IS NULL OR {c} <= DATE'{iso}'",
+        "ExpectColumnValuesToBeBetween",
+        {"column": c, "max_value": logical_date},
+    )
 
 
 def _a_not_below_b(table: str, name: str, a: str, b: str, description: str) -> Rule:
-    return Rule(f"{table}.{name}", description, (a, b), f"{a} IS NULL OR {b} IS NULL OR {a} >= {b}",
-                "ExpectColumnPairValuesAToBeGreaterThanB",
-                {"column_A": a, "column_B": b, "or_equal": True, "ignore_row_if": "either_value_is_missing"})
+    return Rule(
+        f"{table}.{name}",
+        description,
+        (a, b),
+        f"{a} IS NULL OR {b} IS NULL OR {a} >= {b}",
+        "ExpectColumnPairValuesAToBeGreaterThanB",
+        {"column_A": a, "column_B": b, "or_equal": True, "ignore_row_if": "either_value_is_missing"},
+    )
 
 
 def _utility_rules() -> list[Rule]:
     pairs = " OR ".join(f"(utility_type = '{t}' AND unit = '{u}')" for t, u in UNIT_BY_UTILITY)
     plausible = "utility_reads.consumption.plausible_for_unit"
     return [
-        Rule("utility_reads.unit.matches_utility_type", "unit is kWh for electricity and m3 for water",
-             ("utility_type", "unit"), f"utility_type IS NULL OR unit IS NULL OR {pairs}",
-             "ExpectColumnPairValuesToBeInSet",
-             {"column_A": "utility_type", "column_B": "unit", "value_pairs_set": [list(p) for p in UNIT_BY_UTILITY],
-              "ignore_row_if": "either_value_is_missing"}),
-        Rule(plausible, f"monthly consumption <= {MAX_MONTHLY_KWH:g} kWh or <= {MAX_MONTHLY_M3:g} m3",
-             ("consumption", "unit"),
-             f"consumption IS NULL OR unit IS NULL OR CASE unit WHEN 'kWh' THEN consumption <= {MAX_MONTHLY_KWH!r} "
-             f"WHEN 'm3' THEN consumption <= {MAX_MONTHLY_M3!r} ELSE true END",
-             "ExpectColumnValuesToBeInSet", {"column": flag_column_name(plausible), "value_set": [True]},
-             flag_column=flag_column_name(plausible)),
+        Rule(
+            "utility_reads.unit.matches_utility_type",
+            "unit is kWh for electricity and m3 for water",
+            ("utility_type", "unit"),
+            f"utility_type IS NULL OR unit IS NULL OR {pairs}",
+            "ExpectColumnPairValuesToBeInSet",
+            {
+                "column_A": "utility_type",
+                "column_B": "unit",
+                "value_pairs_set": [list(p) for p in UNIT_BY_UTILITY],
+                "ignore_row_if": "either_value_is_missing",
+            },
+        ),
+        Rule(
+            plausible,
+            f"monthly consumption <= {MAX_MONTHLY_KWH:g} kWh or <= {MAX_MONTHLY_M3:g} m3",
+            ("consumption", "unit"),
+            f"consumption IS NULL OR unit IS NULL OR CASE unit WHEN 'kWh' THEN consumption <= {MAX_MONTHLY_KWH!r} "
+            f"WHEN 'm3' THEN consumption <= {MAX_MONTHLY_M3!r} ELSE true END",
+            "ExpectColumnValuesToBeInSet",
+            {"column": flag_column_name(plausible), "value_set": [True]},
+            flag_column=flag_column_name(plausible),
+        ),
     ]
 
 
@@ -201,15 +279,32 @@ def _business_rules(table: str) -> list[Rule]:
     if table == "utility_reads":
         return _utility_rules()
     if table == "transactions":
-        return [Rule("transactions.amount.positive", "amount > 0 (direction carries the sign)", ("amount",),
-                     "amount IS NULL OR amount > 0", "ExpectColumnValuesToBeBetween",
-                     {"column": "amount", "min_value": 0, "strict_min": True})]
+        return [
+            Rule(
+                "transactions.amount.positive",
+                "amount > 0 (direction carries the sign)",
+                ("amount",),
+                "amount IS NULL OR amount > 0",
+                "ExpectColumnValuesToBeBetween",
+                {"column": "amount", "min_value": 0, "strict_min": True},
+            )
+        ]
     if table == "loans":
-        return [_a_not_below_b(table, "maturity_date.not_before_start_date", "maturity_date", "start_date",
-                               "maturity_date >= start_date")]
+        return [
+            _a_not_below_b(
+                table,
+                "maturity_date.not_before_start_date",
+                "maturity_date",
+                "start_date",
+                "maturity_date >= start_date",
+            )
+        ]
     if table == "tax_filings":
-        return [_a_not_below_b(table, "vat_paid.not_above_taxable_sales", "taxable_sales", "vat_paid",
-                               "vat_paid <= taxable_sales")]
+        return [
+            _a_not_below_b(
+                table, "vat_paid.not_above_taxable_sales", "taxable_sales", "vat_paid", "vat_paid <= taxable_sales"
+            )
+        ]
     return []
 
 
@@ -227,8 +322,7 @@ def rules_for(table_name: str, *, logical_date: dt.date | dt.datetime | str) -> 
     if spec.layer != "silver":
         raise ValueError(f"rules are declared for silver tables; {table_name} is {spec.layer}")
     day = as_date(logical_date)
-    rules = [r for f in spec.schema.fields if f.name not in PIPELINE_COLUMNS
-             for r in _value_rules(table_name, f, day)]
+    rules = [r for f in spec.schema.fields if f.name not in PIPELINE_COLUMNS for r in _value_rules(table_name, f, day)]
     rules += _business_rules(table_name)
     names = [r.name for r in rules]
     if len(set(names)) != len(names):

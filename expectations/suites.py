@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from expectations import docs  # noqa: F401  (sets GX_ANALYTICS_ENABLED before gx is imported)
+import great_expectations as gx
+
 from expectations.rules import as_date, rules_for
 from schemas.registry import all_tables
-
-import great_expectations as gx  # noqa: E402
 
 
 def suite_name(table_name: str) -> str:
@@ -36,13 +35,16 @@ def build_suite(table_name: str, *, logical_date: dt.date | dt.datetime | str) -
     """
     day = as_date(logical_date)
     # Passing the expectations to the constructor needs no active context (add_expectation does).
-    return gx.ExpectationSuite(name=suite_name(table_name),
-                               expectations=[r.expectation() for r in rules_for(table_name, logical_date=day)],
-                               meta={"table": table_name, "logical_date": day.isoformat()})
+    return gx.ExpectationSuite(
+        name=suite_name(table_name),
+        expectations=[r.expectation() for r in rules_for(table_name, logical_date=day)],
+        meta={"table": table_name, "logical_date": day.isoformat()},
+    )
 
 
-def write_suite_json(table: str, out_dir: str | Path, *,
-                     logical_date: dt.date | dt.datetime | str | None = None) -> Path:
+def write_suite_json(
+    table: str, out_dir: str | Path, *, logical_date: dt.date | dt.datetime | str | None = None
+) -> Path:
     """Write the suite of ``table`` to ``<out_dir>/<table>.json``.
 
     Args:
@@ -59,8 +61,9 @@ def write_suite_json(table: str, out_dir: str | Path, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{table}.json"
-    path.write_text(json.dumps(suite.to_json_dict(), indent=2, ensure_ascii=False, default=str) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(suite.to_json_dict(), indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
     return path
 
 

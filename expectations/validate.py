@@ -13,10 +13,13 @@ read; Spark still computes the counts and the split, so both engines yield the s
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+import great_expectations as gx
 import pandas as pd
+from great_expectations.core.run_identifier import RunIdentifier
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -26,9 +29,6 @@ from expectations.docs import build_data_docs, quiet_context
 from expectations.rules import Rule, as_date, rules_for
 from expectations.suites import build_suite
 from jobs.conform import names_where
-
-import great_expectations as gx  # noqa: E402
-from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 
 FAILED_RULES = "_failed_rules"
 REASON = "_reason"
@@ -139,8 +139,9 @@ def _id_columns(df: DataFrame, id_columns: Sequence[str] | None) -> tuple[str, .
     for ids in candidates:
         if all(c in df.columns for c in ids):
             return ids
-    raise ValueError(f"validate_batch needs a unique row id: one of {candidates} must be columns of the batch; "
-                     f"got {df.columns}")
+    raise ValueError(
+        f"validate_batch needs a unique row id: one of {candidates} must be columns of the batch; got {df.columns}"
+    )
 
 
 def _pass_column(rule: Rule, index: int) -> str:
@@ -158,20 +159,30 @@ def _prepare(df: DataFrame, rules: list[Rule], parse_errors: str | None = None) 
     passes = {_pass_column(r, i): r.passes for i, r in enumerate(rules)}
     ok = [F.col(_pass_column(r, i)) for i, r in enumerate(rules)]
     failed = names_where((r.name, ~p) for r, p in zip(rules, ok))
-    reasons = [F.when(~p, F.concat(F.lit(f"{r.name}: {r.description} ["),
-                                   F.concat_ws(", ", *[F.concat(F.lit(f"{c}="), F.coalesce(
-                                       F.col(c).cast("string"), F.lit("null"))) for c in r.columns]),
-                                   F.lit("]")))
-               for r, p in zip(rules, ok)]
+    reasons = [
+        F.when(
+            ~p,
+            F.concat(
+                F.lit(f"{r.name}: {r.description} ["),
+                F.concat_ws(
+                    ", ",
+                    *[F.concat(F.lit(f"{c}="), F.coalesce(F.col(c).cast("string"), F.lit("null"))) for c in r.columns],
+                ),
+                F.lit("]"),
+            ),
+        )
+        for r, p in zip(rules, ok)
+    ]
     reason = F.concat_ws("; ", *reasons) if reasons else F.lit(None).cast("string")
     if parse_errors is not None:
         unparsed = ~_checked(parse_errors)
         failed = F.when(unparsed, F.col(parse_errors)).otherwise(failed)
-        reason = F.when(unparsed, F.concat(F.lit(PARSE_REASON), F.array_join(F.col(parse_errors), ", "))) \
-            .otherwise(reason)
-    return (df.withColumns(passes)
-            .withColumn(FAILED_RULES, failed.cast(ArrayType(StringType())))
-            .withColumn(REASON, reason))
+        reason = F.when(unparsed, F.concat(F.lit(PARSE_REASON), F.array_join(F.col(parse_errors), ", "))).otherwise(
+            reason
+        )
+    return (
+        df.withColumns(passes).withColumn(FAILED_RULES, failed.cast(ArrayType(StringType()))).withColumn(REASON, reason)
+    )
 
 
 def _checked(parse_errors: str | None) -> Column:
@@ -179,16 +190,25 @@ def _checked(parse_errors: str | None) -> Column:
     return F.lit(True) if parse_errors is None else F.size(F.col(parse_errors)) == 0
 
 
-def _spark_counts(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...],
-                 checked: Column) -> tuple[int, int, int, int, dict]:
+def _spark_counts(
+    prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...], checked: Column
+) -> tuple[int, int, int, int, dict]:
     """One pass: all rows, distinct ids, checked rows, failing checked rows and failing rows per rule."""
-    aggs = [F.count(F.lit(1)).alias("all"), F.count_distinct(F.struct(*ids)).alias("distinct_ids"),
-            F.count(F.when(checked, 1)).alias("rows"),
-            F.count(F.when(checked & (F.size(FAILED_RULES) > 0), 1)).alias("failed")]
+    aggs = [
+        F.count(F.lit(1)).alias("all"),
+        F.count_distinct(F.struct(*ids)).alias("distinct_ids"),
+        F.count(F.when(checked, 1)).alias("rows"),
+        F.count(F.when(checked & (F.size(FAILED_RULES) > 0), 1)).alias("failed"),
+    ]
     aggs += [F.count(F.when(checked & ~F.col(_pass_column(r, i)), 1)).alias(f"r{i}") for i, r in enumerate(rules)]
     row = prepared.agg(*aggs).collect()[0]
-    return (row["all"], row["distinct_ids"], row["rows"], row["failed"],
-            {r.name: row[f"r{i}"] for i, r in enumerate(rules)})
+    return (
+        row["all"],
+        row["distinct_ids"],
+        row["rows"],
+        row["failed"],
+        {r.name: row[f"r{i}"] for i, r in enumerate(rules)},
+    )
 
 
 def _ge_view(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]) -> DataFrame:
@@ -199,12 +219,18 @@ def _ge_view(prepared: DataFrame, rules: list[Rule], ids: tuple[str, ...]) -> Da
     pandas takes NaN for null. NaN is therefore shown to GE as +inf, which compares like
     Spark's NaN against every bound and every other value.
     """
-    wanted = dict.fromkeys([*ids, *(c for r in rules for c in r.columns),
-                            *(r.flag_column for r in rules if r.flag_column)])
+    wanted = dict.fromkeys(
+        [*ids, *(c for r in rules for c in r.columns), *(r.flag_column for r in rules if r.flag_column)]
+    )
     types = {f.name: f.dataType for f in prepared.schema.fields}
-    return prepared.select(*[
-        F.when(F.isnan(c), F.lit(float("inf"))).otherwise(F.col(c)).alias(c)
-        if isinstance(types[c], (DoubleType, FloatType)) else F.col(c) for c in wanted])
+    return prepared.select(
+        *[
+            F.when(F.isnan(c), F.lit(float("inf"))).otherwise(F.col(c)).alias(c)
+            if isinstance(types[c], (DoubleType, FloatType))
+            else F.col(c)
+            for c in wanted
+        ]
+    )
 
 
 def _to_pandas(view: DataFrame) -> pd.DataFrame:
@@ -231,8 +257,17 @@ def _to_pandas(view: DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _run_ge(prepared: DataFrame, table_name: str, day: dt.date, batch_id: str, ids: tuple[str, ...],
-            data_docs_dir, *, engine: str, rules: list[Rule]) -> tuple[Any, str | None]:
+def _run_ge(
+    prepared: DataFrame,
+    table_name: str,
+    day: dt.date,
+    batch_id: str,
+    ids: tuple[str, ...],
+    data_docs_dir,
+    *,
+    engine: str,
+    rules: list[Rule],
+) -> tuple[Any, str | None]:
     context = quiet_context(data_docs_dir)
     view = _ge_view(prepared, rules, ids)
     if engine == "pandas":
@@ -243,11 +278,13 @@ def _run_ge(prepared: DataFrame, table_name: str, day: dt.date, batch_id: str, i
     batch_definition = source.add_dataframe_asset(name=table_name).add_batch_definition_whole_dataframe("whole_batch")
     suite = context.suites.add(build_suite(table_name, logical_date=day))
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{table_name}.{batch_id}", data=batch_definition, suite=suite))
+        gx.ValidationDefinition(name=f"{table_name}.{batch_id}", data=batch_definition, suite=suite)
+    )
     result = definition.run(
         batch_parameters={"dataframe": data},
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": list(ids)},
-        run_id=RunIdentifier(run_name=f"{table_name}.{batch_id}"))
+        run_id=RunIdentifier(run_name=f"{table_name}.{batch_id}"),
+    )
     index = build_data_docs(context) if data_docs_dir is not None else None
     return result, index
 
@@ -257,8 +294,9 @@ def _ge_counts(ge_result: Any) -> dict[str, int]:
     for res in ge_result.results:
         rule = (res.expectation_config.meta or {}).get("rule")
         info = res.exception_info or {}
-        if info.get("raised_exception") or any(isinstance(v, Mapping) and v.get("raised_exception")
-                                                for v in info.values()):
+        if info.get("raised_exception") or any(
+            isinstance(v, Mapping) and v.get("raised_exception") for v in info.values()
+        ):
             raise RuntimeError(f"Great Expectations failed to evaluate rule {rule}: {info}")
         counts[rule] = int(res.result.get("unexpected_count") or 0)
     return counts
@@ -271,10 +309,19 @@ def _check_agreement(table_name: str, ge: Mapping[str, int], spark: Mapping[str,
         raise RuleDisagreementError(f"{table_name}: rule forms disagree on failing rows ({detail})")
 
 
-def validate_batch(df: DataFrame, table_name: str, *, logical_date: dt.date | dt.datetime | str, batch_id: str,
-                   max_failure_rate: float, data_docs_dir: str | None = None,
-                   id_columns: Sequence[str] | None = None, engine: str = "auto",
-                   settings=None, parse_errors: str | None = None) -> ValidationResult:
+def validate_batch(
+    df: DataFrame,
+    table_name: str,
+    *,
+    logical_date: dt.date | dt.datetime | str,
+    batch_id: str,
+    max_failure_rate: float,
+    data_docs_dir: str | None = None,
+    id_columns: Sequence[str] | None = None,
+    engine: str = "auto",
+    settings=None,
+    parse_errors: str | None = None,
+) -> ValidationResult:
     """Validate a conformed batch of ``table_name`` and split it into valid and invalid rows.
 
     Args:
@@ -319,21 +366,34 @@ def validate_batch(df: DataFrame, table_name: str, *, logical_date: dt.date | dt
     total, distinct_ids, rows, failed, spark_counts = _spark_counts(prepared, rules, ids, checked)
     if distinct_ids != total:
         prepared.unpersist()
-        raise ValueError(f"batch {batch_id} of {table_name}: row id {list(ids)} is not unique "
-                         f"({total - distinct_ids} duplicates)")
+        raise ValueError(
+            f"batch {batch_id} of {table_name}: row id {list(ids)} is not unique ({total - distinct_ids} duplicates)"
+        )
     chosen = _choose_engine(engine, rows, settings)
-    ge_result, index = _run_ge(prepared.where(checked), table_name, day, batch_id, ids, data_docs_dir,
-                               engine=chosen, rules=rules)
+    ge_result, index = _run_ge(
+        prepared.where(checked), table_name, day, batch_id, ids, data_docs_dir, engine=chosen, rules=rules
+    )
     _check_agreement(table_name, _ge_counts(ge_result), spark_counts)
     rate = failed / rows if rows else 0.0
     columns = [c for c in df.columns if c != parse_errors]
     return ValidationResult(
-        table_name=table_name, batch_id=batch_id, logical_date=day, id_columns=ids, row_count=rows,
-        failed_row_count=failed, failure_rate=rate, max_failure_rate=max_failure_rate,
-        rejected=rate > max_failure_rate, rule_counts=spark_counts,
+        table_name=table_name,
+        batch_id=batch_id,
+        logical_date=day,
+        id_columns=ids,
+        row_count=rows,
+        failed_row_count=failed,
+        failure_rate=rate,
+        max_failure_rate=max_failure_rate,
+        rejected=rate > max_failure_rate,
+        rule_counts=spark_counts,
         valid_df=prepared.filter(F.size(FAILED_RULES) == 0).select(*columns),
         invalid_df=prepared.filter(F.size(FAILED_RULES) > 0).select(*columns, FAILED_RULES, REASON),
-        ge_result=ge_result, data_docs_index=index, engine=chosen, _cached=prepared)
+        ge_result=ge_result,
+        data_docs_index=index,
+        engine=chosen,
+        _cached=prepared,
+    )
 
 
 def raise_if_rejected(result: ValidationResult) -> None:
@@ -345,4 +405,5 @@ def raise_if_rejected(result: ValidationResult) -> None:
         f"table {result.table_name}, batch {result.batch_id}: {result.failed_row_count} of {result.row_count} "
         f"rows failed validation, failure rate {result.failure_rate:.2%} > threshold "
         f"{result.max_failure_rate:.2%}; broken rules: {rules}. The batch must not be published; "
-        f"its failing rows belong in quarantine.")
+        f"its failing rows belong in quarantine."
+    )

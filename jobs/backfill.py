@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from jobs.sources import next_month
 from riskpipe.config import Settings, load_settings
@@ -39,8 +40,9 @@ def _month_start(day: dt.date) -> dt.date:
     return dt.date(day.year, day.month, 1)
 
 
-def plan_intervals(bytes_by_month: Mapping[dt.date, int], start: dt.date, end: dt.date,
-                   max_bytes: int) -> list[tuple[dt.date, dt.date]]:
+def plan_intervals(
+    bytes_by_month: Mapping[dt.date, int], start: dt.date, end: dt.date, max_bytes: int
+) -> list[tuple[dt.date, dt.date]]:
     """Split ``[start, end)`` at month starts into intervals of at most ``max_bytes`` each.
 
     Consecutive months are packed greedily, oldest first; a single month larger than
@@ -74,8 +76,9 @@ def plan_intervals(bytes_by_month: Mapping[dt.date, int], start: dt.date, end: d
     return intervals
 
 
-def backfill_intervals(source: str, start: dt.date, end: dt.date, *,
-                       settings: Settings | None = None) -> list[tuple[dt.date, dt.date]]:
+def backfill_intervals(
+    source: str, start: dt.date, end: dt.date, *, settings: Settings | None = None
+) -> list[tuple[dt.date, dt.date]]:
     """Intervals to backfill ``source`` over ``[start, end)``, from the sizes of its landed files.
 
     API and undated feeds are one interval: their size is not known before reading them.
@@ -93,8 +96,14 @@ def backfill_intervals(source: str, start: dt.date, end: dt.date, *,
     return plan_intervals(sizes, start, end, max_batch_bytes(settings))
 
 
-def run_backfill(source: str, *, start: str | dt.date, end: str | dt.date, settings: Settings | None = None,
-                 on_batch: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def run_backfill(
+    source: str,
+    *,
+    start: str | dt.date,
+    end: str | dt.date,
+    settings: Settings | None = None,
+    on_batch: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Ingest ``source`` over ``[start, end)`` as the batches of :func:`backfill_intervals`.
 
     Args:
@@ -111,8 +120,14 @@ def run_backfill(source: str, *, start: str | dt.date, end: str | dt.date, setti
     settings = settings or load_settings()
     intervals = backfill_intervals(source, as_date(start), as_date(end), settings=settings)
     if len(intervals) > 1:
-        log.info("%s %s..%s: backfilled in %d batches of at most %d landed bytes", source, start, end,
-                 len(intervals), max_batch_bytes(settings))
+        log.info(
+            "%s %s..%s: backfilled in %d batches of at most %d landed bytes",
+            source,
+            start,
+            end,
+            len(intervals),
+            max_batch_bytes(settings),
+        )
     summaries = []
     for first, last in intervals:
         summary = run_source(source, data_interval_start=first, data_interval_end=last, settings=settings)

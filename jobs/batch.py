@@ -18,7 +18,8 @@ RESTORE of the table to before the batch rolls back data files, not transaction 
 so the batch's rerun would be skipped and the rows never return. Keyed on the rows,
 "already written" means "the rows are there", whatever happened to the table since. The
 MERGE reads only the files whose ``_batch_id`` statistics admit this batch
-(``target_equals``), so it costs little more than an append. Local disk has a gap of its own (docs/reliability.md, *Design notes*): Delta's
+(``target_equals``), so it costs little more than an append. Local disk has a gap of its own
+(docs/reliability.md, *Design notes*): Delta's
 log store there checks that a commit file is absent, then renames onto it, so two writers
 can both commit one version; for two attempts of one batch both commits hold the same rows,
 so bronze still holds them once.
@@ -32,15 +33,20 @@ import logging
 import math
 import operator
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from expectations.validate import BatchRejectedError  # noqa: F401  (re-exported for the DAGs)
-from expectations.validate import BATCH_STORAGE, max_failure_rate_for, validate_batch
+from expectations.validate import (
+    BATCH_STORAGE,
+    BatchRejectedError,  # noqa: F401  (re-exported for the DAGs)
+    max_failure_rate_for,
+    validate_batch,
+)
 from jobs.bronze import with_lineage
 from jobs.connectors import files as landed_files
 from jobs.history import DUPLICATE, KNOWN, OWN, chain_versions, classify
@@ -85,8 +91,9 @@ def data_docs_dir(settings: Settings) -> str | None:
     return resolve_path(value) if value else None
 
 
-def _silver_candidates(spark: SparkSession, source: SourceDef, bronze: DataFrame,
-                       file_dates: Mapping[str, dt.date], settings: Settings) -> DataFrame:
+def _silver_candidates(
+    spark: SparkSession, source: SourceDef, bronze: DataFrame, file_dates: Mapping[str, dt.date], settings: Settings
+) -> DataFrame:
     module = importlib.import_module(f"jobs.silver_{source.name}")
     if source.name == "court_events":
         enterprises = io.read(spark, "enterprises", settings=settings).where(F.col("is_current"))
@@ -96,8 +103,9 @@ def _silver_candidates(spark: SparkSession, source: SourceDef, bronze: DataFrame
 
 def _lead_key_range(valid: DataFrame, key: str) -> tuple[Any, Any] | None:
     """(lowest, highest) ``key`` of the batch, or None when a row has none (no range then bounds it)."""
-    row = valid.agg(F.min(key).alias("lo"), F.max(key).alias("hi"),
-                    F.count(F.when(F.col(key).isNull(), 1)).alias("nulls")).first()
+    row = valid.agg(
+        F.min(key).alias("lo"), F.max(key).alias("hi"), F.count(F.when(F.col(key).isNull(), 1)).alias("nulls")
+    ).first()
     if row["nulls"] or row["lo"] is None:
         return None
     return row["lo"], row["hi"]
@@ -126,8 +134,7 @@ def in_key_ranges(rows: DataFrame, spec: TableSpec, *, count: int, rows_per_file
 
 def _partition_values(rows: DataFrame, spec: TableSpec) -> dict[str, list]:
     """The table partitions ``rows`` fall in, per partition column (a month's batch: one or two)."""
-    return {c: sorted(r[c] for r in rows.select(c).distinct().collect() if r[c] is not None)
-            for c in spec.partition_by}
+    return {c: sorted(r[c] for r in rows.select(c).distinct().collect() if r[c] is not None) for c in spec.partition_by}
 
 
 class ReconciliationError(RuntimeError):
@@ -139,8 +146,10 @@ class ReconciliationError(RuntimeError):
     def __init__(self, *, batch_id: str, table: str, what: str, expected: int, committed: int):
         self.batch_id, self.table, self.what = batch_id, table, what
         self.expected, self.committed = expected, committed
-        super().__init__(f"batch {batch_id}, table {table}: {what}: the batch counts {expected}, "
-                         f"Delta committed {committed}; the batch's files are not marked done")
+        super().__init__(
+            f"batch {batch_id}, table {table}: {what}: the batch counts {expected}, "
+            f"Delta committed {committed}; the batch's files are not marked done"
+        )
 
 
 # Per-row outcome of a batch's valid rows in silver, counted per file (see ``_publish``).
@@ -169,8 +178,9 @@ class Published:
         return sum(counts[name] for counts in self.per_file.values())
 
 
-def _expected_merge(rows: DataFrame, existing: DataFrame, keys: Sequence[str],
-                    changed: Sequence[str]) -> dict[str, int]:
+def _expected_merge(
+    rows: DataFrame, existing: DataFrame, keys: Sequence[str], changed: Sequence[str]
+) -> dict[str, int]:
     """The metrics a MERGE of ``rows`` on ``keys`` into ``existing`` must commit.
 
     ``rows`` whose keys are absent are inserted; present ones are updated when a ``changed``
@@ -179,15 +189,27 @@ def _expected_merge(rows: DataFrame, existing: DataFrame, keys: Sequence[str],
     target = existing.select(*keys, *[F.col(c).alias(f"_t_{c}") for c in changed], F.lit(True).alias("_t"))
     matched = rows.join(target, on=list(keys), how="left")
     differs = reduce(operator.or_, [~F.col(c).eqNullSafe(F.col(f"_t_{c}")) for c in changed])
-    row = matched.agg(F.count(F.lit(1)).alias("source"),
-                      F.count(F.when(F.col("_t").isNull(), 1)).alias("inserted"),
-                      F.count(F.when(F.col("_t").isNotNull() & differs, 1)).alias("updated")).first()
-    return {"numSourceRows": row["source"], "numTargetRowsInserted": row["inserted"],
-            "numTargetRowsUpdated": row["updated"]}
+    row = matched.agg(
+        F.count(F.lit(1)).alias("source"),
+        F.count(F.when(F.col("_t").isNull(), 1)).alias("inserted"),
+        F.count(F.when(F.col("_t").isNotNull() & differs, 1)).alias("updated"),
+    ).first()
+    return {
+        "numSourceRows": row["source"],
+        "numTargetRowsInserted": row["inserted"],
+        "numTargetRowsUpdated": row["updated"],
+    }
 
 
-def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Settings, *,
-             batch_id: str | None = None, tag: str | None = None) -> Published:
+def _publish(
+    spark: SparkSession,
+    valid: DataFrame,
+    spec_name: str,
+    settings: Settings,
+    *,
+    batch_id: str | None = None,
+    tag: str | None = None,
+) -> Published:
     """MERGE valid rows into silver; count every row's outcome per file and predict the commit.
 
     Each valid row is one of: *inserted* (a new version key), *updated* (a new content for a
@@ -216,20 +238,32 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
         existing = existing.where(F.col(spec.keys[0]).between(F.lit(key_range[0]), F.lit(key_range[1])))
     # silver keys are unique (they are the MERGE keys): the join flags, it does not fan out
     versions = existing.select(*spec.keys, F.lit(True).alias(REPLACES))
-    flagged = (classify(valid, existing, spec.keys, batch_id=batch_id)
-               .join(versions, on=list(spec.keys), how="left")
-               .withColumn(REPLACES, F.coalesce(F.col(REPLACES), F.lit(False)))
-               .persist(BATCH_STORAGE))
+    flagged = (
+        classify(valid, existing, spec.keys, batch_id=batch_id)
+        .join(versions, on=list(spec.keys), how="left")
+        .withColumn(REPLACES, F.coalesce(F.col(REPLACES), F.lit(False)))
+        .persist(BATCH_STORAGE)
+    )
     fresh_row = ~F.col(DUPLICATE) & ~F.col(KNOWN)
     # One pass over the batch and silver for every count (each separate count re-ran the join)
-    by_file = flagged.groupBy("_source_file").agg(
-        F.count(F.when(fresh_row & ~F.col(REPLACES), 1)).alias("fresh_inserted"),
-        F.count(F.when(fresh_row & F.col(REPLACES), 1)).alias("rows_updated"),
-        F.count(F.when(F.col(OWN), 1)).alias("earlier_attempt"),
-        F.count(F.when(F.col(DUPLICATE) | (F.col(KNOWN) & ~F.col(OWN)), 1)).alias("rows_duplicate")).collect()
-    per_file = {r["_source_file"]: {"rows_inserted": int(r["fresh_inserted"]) + int(r["earlier_attempt"]),
-                                    "rows_updated": int(r["rows_updated"]),
-                                    "rows_duplicate": int(r["rows_duplicate"])} for r in by_file}
+    by_file = (
+        flagged.groupBy("_source_file")
+        .agg(
+            F.count(F.when(fresh_row & ~F.col(REPLACES), 1)).alias("fresh_inserted"),
+            F.count(F.when(fresh_row & F.col(REPLACES), 1)).alias("rows_updated"),
+            F.count(F.when(F.col(OWN), 1)).alias("earlier_attempt"),
+            F.count(F.when(F.col(DUPLICATE) | (F.col(KNOWN) & ~F.col(OWN)), 1)).alias("rows_duplicate"),
+        )
+        .collect()
+    )
+    per_file = {
+        r["_source_file"]: {
+            "rows_inserted": int(r["fresh_inserted"]) + int(r["earlier_attempt"]),
+            "rows_updated": int(r["rows_updated"]),
+            "rows_duplicate": int(r["rows_duplicate"]),
+        }
+        for r in by_file
+    }
     earlier_attempt = sum(int(r["earlier_attempt"]) for r in by_file)
     # the rows this attempt hands to the MERGE
     new_rows = sum(int(r["fresh_inserted"]) + int(r["rows_updated"]) for r in by_file)
@@ -250,8 +284,15 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
         # materialise before the MERGE rewrites the files it was read from
         expected = _expected_merge(rows, existing, spec.keys, changed)
         partitions = _partition_values(rows, spec) if spec.partition_by else None
-        io.merge_upsert(rows, spec, settings=settings, key_range=key_range, partitions=partitions,
-                        update_when_changed=changed, keep_source_layout=bool(spec.partition_by))
+        io.merge_upsert(
+            rows,
+            spec,
+            settings=settings,
+            key_range=key_range,
+            partitions=partitions,
+            update_when_changed=changed,
+            keep_source_layout=bool(spec.partition_by),
+        )
         committed = io.commit_metrics(spark, spec.name, tag=tag, after=before, settings=settings) if tag else None
         log.info("%s: %d new versions, %d rows merged", spec_name, new_rows, expected["numSourceRows"])
         rows.unpersist()
@@ -261,12 +302,16 @@ def _publish(spark: SparkSession, valid: DataFrame, spec_name: str, settings: Se
 
 def _check(batch_id: str, table: str, what: str, expected: int, committed: int) -> None:
     if expected != committed:
-        raise ReconciliationError(batch_id=batch_id, table=table, what=what, expected=expected,
-                                  committed=committed)
+        raise ReconciliationError(batch_id=batch_id, table=table, what=what, expected=expected, committed=committed)
 
 
-def _reconcile(batch_id: str, silver_table: str, per_file: Mapping[str, Mapping[str, int]],
-               published: Published, writes: Mapping[str, tuple[int, Mapping[str, int] | None]]) -> None:
+def _reconcile(
+    batch_id: str,
+    silver_table: str,
+    per_file: Mapping[str, Mapping[str, int]],
+    published: Published,
+    writes: Mapping[str, tuple[int, Mapping[str, int] | None]],
+) -> None:
     """Check the batch's accounting per file and against the commits Delta recorded.
 
     Per file and for the batch: ``rows_read = inserted + updated + quarantined +
@@ -281,12 +326,22 @@ def _reconcile(batch_id: str, silver_table: str, per_file: Mapping[str, Mapping[
     """
     parts = ("rows_inserted", "rows_updated", "rows_quarantined", "rows_duplicate")
     for path, counts in sorted(per_file.items()):
-        _check(batch_id, f"{silver_table} (file {path})", "rows read vs " + " + ".join(parts),
-               counts["rows_read"], sum(counts[p] for p in parts))
+        _check(
+            batch_id,
+            f"{silver_table} (file {path})",
+            "rows read vs " + " + ".join(parts),
+            counts["rows_read"],
+            sum(counts[p] for p in parts),
+        )
     if published.expected:
         if published.committed is None:
-            raise ReconciliationError(batch_id=batch_id, table=silver_table, what="MERGE commit (rows to merge)",
-                                      expected=published.expected["numSourceRows"], committed=0)
+            raise ReconciliationError(
+                batch_id=batch_id,
+                table=silver_table,
+                what="MERGE commit (rows to merge)",
+                expected=published.expected["numSourceRows"],
+                committed=0,
+            )
         for metric, value in published.expected.items():
             _check(batch_id, silver_table, metric, value, published.committed.get(metric, 0))
     for table, (handed, metrics) in writes.items():
@@ -294,13 +349,17 @@ def _reconcile(batch_id: str, silver_table: str, per_file: Mapping[str, Mapping[
             _check(batch_id, table, "numSourceRows", handed, metrics.get("numSourceRows", 0))
 
 
-def _reject_message(table: str, batch_id: str, rows: int, failed: int, rate: float, limit: float,
-                    rule_counts: Mapping[str, int]) -> str:
-    rules = "; ".join(f"{name}: {count} rows" for name, count in
-                      sorted(rule_counts.items(), key=lambda kv: (-kv[1], kv[0])) if count)
-    return (f"table {table}, batch {batch_id}: {failed} of {rows} rows failed validation, failure rate "
-            f"{rate:.2%} > threshold {limit:.2%}; broken rules: {rules}. The failing rows are quarantined; "
-            f"nothing was published to silver.")
+def _reject_message(
+    table: str, batch_id: str, rows: int, failed: int, rate: float, limit: float, rule_counts: Mapping[str, int]
+) -> str:
+    rules = "; ".join(
+        f"{name}: {count} rows" for name, count in sorted(rule_counts.items(), key=lambda kv: (-kv[1], kv[0])) if count
+    )
+    return (
+        f"table {table}, batch {batch_id}: {failed} of {rows} rows failed validation, failure rate "
+        f"{rate:.2%} > threshold {limit:.2%}; broken rules: {rules}. The failing rows are quarantined; "
+        f"nothing was published to silver."
+    )
 
 
 def _rule_counts(invalid: DataFrame) -> dict[str, int]:
@@ -333,9 +392,15 @@ def ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings) 
 
 def _ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings, tag: str) -> dict[str, Any]:
     source, table = batch.source, batch.source.name
-    ingested_at = batch.ingested_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    bronze = with_lineage(batch.raw, source=source, batch_id=batch.batch_id, ingested_at=ingested_at,
-                          landing_root=settings.landing_root, extra_columns=batch.extra_columns)
+    ingested_at = batch.ingested_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    bronze = with_lineage(
+        batch.raw,
+        source=source,
+        batch_id=batch.batch_id,
+        ingested_at=ingested_at,
+        landing_root=settings.landing_root,
+        extra_columns=batch.extra_columns,
+    )
     if source.fmt not in REREAD_FORMATS:
         bronze = bronze.persist(BATCH_STORAGE)
     rows_read = bronze.count()
@@ -343,9 +408,17 @@ def _ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings,
     candidates = _silver_candidates(spark, source, bronze, batch.file_dates, settings)
     limit = max_failure_rate_for(table, settings)
     # the candidates are cached once, by validation, with the parse failures among them
-    result = validate_batch(candidates, table, logical_date=batch.logical_date, batch_id=batch.batch_id,
-                            max_failure_rate=1.0, id_columns=("_row_id",), settings=settings,
-                            data_docs_dir=data_docs_dir(settings), parse_errors="_parse_errors")
+    result = validate_batch(
+        candidates,
+        table,
+        logical_date=batch.logical_date,
+        batch_id=batch.batch_id,
+        max_failure_rate=1.0,
+        id_columns=("_row_id",),
+        settings=settings,
+        data_docs_dir=data_docs_dir(settings),
+        parse_errors="_parse_errors",
+    )
     invalid = result.invalid_df.persist(BATCH_STORAGE)
     failed = invalid.count()
     log.info("%s batch %s: validated, %d rows fail", table, batch.batch_id, failed)
@@ -355,28 +428,53 @@ def _ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings,
     # New source columns (on_new_column=evolve) are added by Delta schema evolution.
     writes: dict[str, tuple[int, Mapping[str, int] | None]] = {}
     before = io.version(spark, source.bronze_table, settings=settings)
-    io.insert_new(bronze, source.bronze_table, keys=BRONZE_ROW_KEYS, settings=settings,
-                  extra_columns=batch.extra_columns, target_equals={"_batch_id": batch.batch_id})
-    writes[source.bronze_table] = (rows_read, io.commit_metrics(spark, source.bronze_table, tag=tag, after=before,
-                                                                settings=settings))
+    io.insert_new(
+        bronze,
+        source.bronze_table,
+        keys=BRONZE_ROW_KEYS,
+        settings=settings,
+        extra_columns=batch.extra_columns,
+        target_equals={"_batch_id": batch.batch_id},
+    )
+    writes[source.bronze_table] = (
+        rows_read,
+        io.commit_metrics(spark, source.bronze_table, tag=tag, after=before, settings=settings),
+    )
     if failed:
         before = io.version(spark, "quarantine", settings=settings)
-        write_quarantine(to_quarantine(invalid, table_name=table, batch_id=batch.batch_id,
-                                       failure_rate=rate, quarantined_at=ingested_at), settings=settings)
-        writes["quarantine"] = (failed, io.commit_metrics(spark, "quarantine", tag=tag, after=before,
-                                                          settings=settings))
+        write_quarantine(
+            to_quarantine(
+                invalid, table_name=table, batch_id=batch.batch_id, failure_rate=rate, quarantined_at=ingested_at
+            ),
+            settings=settings,
+        )
+        writes["quarantine"] = (
+            failed,
+            io.commit_metrics(spark, "quarantine", tag=tag, after=before, settings=settings),
+        )
     counts = {"rows_read": rows_read, "rows_quarantined": failed}
     if rate > limit:
         message = _reject_message(table, batch.batch_id, rows_read, failed, rate, limit, _rule_counts(invalid))
         if batch.files:
-            landed_files.record(spark, table, list(batch.files), batch_id=batch.batch_id, status="rejected",
-                                logical_date=str(batch.logical_date), error=message)
+            landed_files.record(
+                spark,
+                table,
+                list(batch.files),
+                batch_id=batch.batch_id,
+                status="rejected",
+                logical_date=str(batch.logical_date),
+                error=message,
+            )
         _release(bronze, candidates, invalid, result)
         raise BatchRejectedError(message)
 
     published = _publish(spark, result.valid_df, table, settings, batch_id=batch.batch_id, tag=tag)
-    per_file = _per_file_counts(bronze, invalid, published,
-                                totals=(batch.files[0].rel_path, rows_read, failed) if len(batch.files) == 1 else None)
+    per_file = _per_file_counts(
+        bronze,
+        invalid,
+        published,
+        totals=(batch.files[0].rel_path, rows_read, failed) if len(batch.files) == 1 else None,
+    )
     try:
         _reconcile(batch.batch_id, table, per_file, published, writes)
     except ReconciliationError:
@@ -386,25 +484,35 @@ def _ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings,
         counts[name] = published.total(name)
     counts["rows_published"] = counts["rows_inserted"] + counts["rows_updated"]
     if published.earlier_attempt:
-        log.info("%s batch %s: %d of the rows inserted were published by an earlier attempt of the batch",
-                 table, batch.batch_id, published.earlier_attempt)
+        log.info(
+            "%s batch %s: %d of the rows inserted were published by an earlier attempt of the batch",
+            table,
+            batch.batch_id,
+            published.earlier_attempt,
+        )
     if batch.files:
-        landed_files.record(spark, table, list(batch.files), batch_id=batch.batch_id, status="succeeded",
-                            logical_date=str(batch.logical_date),
-                            counts={f.rel_path: per_file.get(f.rel_path, _no_rows()) for f in batch.files})
+        landed_files.record(
+            spark,
+            table,
+            list(batch.files),
+            batch_id=batch.batch_id,
+            status="succeeded",
+            logical_date=str(batch.logical_date),
+            counts={f.rel_path: per_file.get(f.rel_path, _no_rows()) for f in batch.files},
+        )
     rules = _rule_counts(invalid) if failed else {}
     _release(bronze, candidates, invalid, result)
     log.info("%s batch %s: %s", table, batch.batch_id, counts)
-    return {"batch_id": batch.batch_id, **counts, "failure_rate": rate, "broken_rules": rules,
-            "per_file": per_file}
+    return {"batch_id": batch.batch_id, **counts, "failure_rate": rate, "broken_rules": rules, "per_file": per_file}
 
 
 def _no_rows() -> dict[str, int]:
     return {name: 0 for name in ("rows_read", "rows_published", "rows_quarantined", *PUBLISH_COUNTS)}
 
 
-def _per_file_counts(bronze: DataFrame, invalid: DataFrame, published: Published, *,
-                     totals: tuple[str, int, int] | None = None) -> dict[str, dict[str, int]]:
+def _per_file_counts(
+    bronze: DataFrame, invalid: DataFrame, published: Published, *, totals: tuple[str, int, int] | None = None
+) -> dict[str, dict[str, int]]:
     """Per ``_source_file`` (a landed file, an API page, a JDBC extract): rows read, quarantined
     and the outcome of its valid rows (``PUBLISH_COUNTS``), with ``rows_published``.
 
@@ -419,8 +527,12 @@ def _per_file_counts(bronze: DataFrame, invalid: DataFrame, published: Published
     counts = {}
     for path in sorted(set(read) | set(bad) | set(published.per_file)):
         outcome = {name: published.per_file.get(path, {}).get(name, 0) for name in PUBLISH_COUNTS}
-        counts[path] = {"rows_read": read.get(path, 0), "rows_quarantined": bad.get(path, 0), **outcome,
-                        "rows_published": outcome["rows_inserted"] + outcome["rows_updated"]}
+        counts[path] = {
+            "rows_read": read.get(path, 0),
+            "rows_quarantined": bad.get(path, 0),
+            **outcome,
+            "rows_published": outcome["rows_inserted"] + outcome["rows_updated"],
+        }
     return counts
 
 

@@ -15,8 +15,8 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -116,15 +116,17 @@ def precheck(source: SourceDef, paths: Sequence[Path], *, on_new_column: str = "
 
 def _numbered_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
     lines = spark.read.text(list(paths)).select(
-        F.col("value"), F.col("_metadata.file_path").alias("_file"), F.monotonically_increasing_id().alias("_pos"))
+        F.col("value"), F.col("_metadata.file_path").alias("_file"), F.monotonically_increasing_id().alias("_pos")
+    )
     # monotonically_increasing_id follows file offsets within a read, so the
     # row number per file is the line number.
     by_file = Window.partitionBy("_file").orderBy("_pos")
     return lines.withColumn("_source_row", F.row_number().over(by_file)).drop("_pos")
 
 
-def read_text_feed(spark: SparkSession, source: SourceDef, paths: Sequence[str],
-                   extra_columns: Sequence[str] = ()) -> DataFrame:
+def read_text_feed(
+    spark: SparkSession, source: SourceDef, paths: Sequence[str], extra_columns: Sequence[str] = ()
+) -> DataFrame:
     """Read CSV or JSON Lines files into string columns plus ``_corrupt_record``.
 
     Output columns: payload columns (strings), extra columns, ``_corrupt_record``,
@@ -141,25 +143,40 @@ def read_text_feed(spark: SparkSession, source: SourceDef, paths: Sequence[str],
         lines = lines.where(~is_header)
     else:
         parsed = F.from_json(F.col("value"), schema, options)
-    return (lines.where(~is_blank)
-            .select(parsed.alias("p"), F.col("value"), F.col("_file"), F.col("_source_row"))
-            .select(*[F.col(f"p.{c}").alias(c) for c in columns],
-                    F.when(F.col(f"p.{CORRUPT}").isNotNull() | F.col("p").isNull(), F.col("value")).alias(CORRUPT),
-                    F.col("_file").alias("_source_file"), F.col("_source_row")))
+    return (
+        lines.where(~is_blank)
+        .select(parsed.alias("p"), F.col("value"), F.col("_file"), F.col("_source_row"))
+        .select(
+            *[F.col(f"p.{c}").alias(c) for c in columns],
+            F.when(F.col(f"p.{CORRUPT}").isNotNull() | F.col("p").isNull(), F.col("value")).alias(CORRUPT),
+            F.col("_file").alias("_source_file"),
+            F.col("_source_row"),
+        )
+    )
 
 
-def read_parquet_feed(spark: SparkSession, source: SourceDef, paths: Sequence[str],
-                      extra_columns: Sequence[str] = ()) -> DataFrame:
+def read_parquet_feed(
+    spark: SparkSession, source: SourceDef, paths: Sequence[str], extra_columns: Sequence[str] = ()
+) -> DataFrame:
     """Read Parquet extracts with their row index (``_source_row`` 1-based)."""
     df = spark.read.parquet(*paths)
-    return df.select(*[F.col(c) for c in (*source.columns, *extra_columns)],
-                     F.lit(None).cast("string").alias(CORRUPT),
-                     F.col("_metadata.file_path").alias("_source_file"),
-                     (F.col("_metadata.row_index") + 1).alias("_source_row"))
+    return df.select(
+        *[F.col(c) for c in (*source.columns, *extra_columns)],
+        F.lit(None).cast("string").alias(CORRUPT),
+        F.col("_metadata.file_path").alias("_source_file"),
+        (F.col("_metadata.row_index") + 1).alias("_source_row"),
+    )
 
 
-def with_lineage(raw: DataFrame, *, source: SourceDef, batch_id: str, ingested_at, landing_root: str,
-                 extra_columns: Sequence[str] = ()) -> DataFrame:
+def with_lineage(
+    raw: DataFrame,
+    *,
+    source: SourceDef,
+    batch_id: str,
+    ingested_at,
+    landing_root: str,
+    extra_columns: Sequence[str] = (),
+) -> DataFrame:
     """Add bronze lineage columns; file paths become relative to the landing root.
 
     Output: payload columns, ``_batch_id``, ``_source``, ``_source_file``,

@@ -9,7 +9,7 @@ silently becoming null.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -68,8 +68,7 @@ def normalise_company_name(col: Column) -> Column:
 
 def parse_bool(col: Column) -> Column:
     lowered = F.lower(F.trim(col))
-    return (F.when(lowered.isin(*TRUE_STRINGS), F.lit(True))
-            .when(lowered.isin(*FALSE_STRINGS), F.lit(False)))
+    return F.when(lowered.isin(*TRUE_STRINGS), F.lit(True)).when(lowered.isin(*FALSE_STRINGS), F.lit(False))
 
 
 def parse_period(col: Column) -> Column:
@@ -131,9 +130,11 @@ def electricity_to_kwh(consumption: Column, unit: Column) -> Column:
 def normalised_unit(unit: Column) -> Column:
     """The unit after normalisation: kWh for kWh/MWh, m3 for water, else as given."""
     upper = F.upper(F.trim(to_halfwidth(unit)))
-    return (F.when(upper.isin("KWH", "MWH"), F.lit("kWh"))
-            .when(upper.isin("M3", "M³", "CUBIC_METRE"), F.lit("m3"))
-            .otherwise(F.trim(unit)))
+    return (
+        F.when(upper.isin("KWH", "MWH"), F.lit("kWh"))
+        .when(upper.isin("M3", "M³", "CUBIC_METRE"), F.lit("m3"))
+        .otherwise(F.trim(unit))
+    )
 
 
 def record_hash(columns: Iterable[str]) -> Column:

@@ -46,17 +46,30 @@ RECHECK_DAYS = 31
 ID_PATTERN = r"^(.*?)(\d+)$"
 # Core banking transaction ids: this prefix, the posting date (yyyymmdd), a daily sequence.
 TXN_ID_PREFIX = "TX"
-OUTPUT = ["table_name", "entity_key", "rule", "key_before", "key_after", "date_before", "date_after",
-          "missing_rows", "unexplained_amount", "detected_at"]
+OUTPUT = [
+    "table_name",
+    "entity_key",
+    "rule",
+    "key_before",
+    "key_after",
+    "date_before",
+    "date_after",
+    "missing_rows",
+    "unexplained_amount",
+    "detected_at",
+]
 
 
 def _untrusted_keys(quarantine: DataFrame, *, table_name: str, columns: tuple[str, ...]) -> DataFrame:
     """``record_key`` of quarantined rows of ``table_name`` that broke a rule on ``columns``."""
     rule_on_column = reduce(operator.or_, [F.col("rule").startswith(f"{table_name}.{c}.") for c in columns])
-    return (quarantine.where((F.col("table_name") == table_name) & F.col("record_key").isNotNull())
-            .select("record_key", F.explode("rules").alias("rule"))
-            .where(rule_on_column)
-            .select(F.col("record_key").alias("key_after")).distinct())
+    return (
+        quarantine.where((F.col("table_name") == table_name) & F.col("record_key").isNotNull())
+        .select("record_key", F.explode("rules").alias("rule"))
+        .where(rule_on_column)
+        .select(F.col("record_key").alias("key_after"))
+        .distinct()
+    )
 
 
 def _signed_amount() -> Column:
@@ -64,8 +77,9 @@ def _signed_amount() -> Column:
     return F.when(is_inflow, F.col("amount")).otherwise(-F.col("amount"))
 
 
-def balance_breaks(received: DataFrame, quarantine: DataFrame, *, since: dt.date,
-                   detected_at: dt.datetime) -> DataFrame:
+def balance_breaks(
+    received: DataFrame, quarantine: DataFrame, *, since: dt.date, detected_at: dt.datetime
+) -> DataFrame:
     """Breaks in each account's balance chain whose closing row is dated on or after ``since``.
 
     Args:
@@ -81,26 +95,40 @@ def balance_breaks(received: DataFrame, quarantine: DataFrame, *, since: dt.date
         row explains (the signed sum of the missing rows).
     """
     chain = Window.partitionBy("account_id").orderBy("txn_id")
-    rows = (latest_delivery(received.where(F.col("account_id").isNotNull() & F.col("txn_id").isNotNull()))
-            .select("account_id", "txn_id", F.to_date("txn_ts").alias("txn_date"),
-                    F.col("amount").cast("double").alias("amount"), "direction",
-                    F.col("balance_after").cast("double").alias("balance_after"))
-            .withColumn("key_before", F.lag("txn_id").over(chain))
-            .withColumn("date_before", F.lag("txn_date").over(chain))
-            .withColumn("balance_before", F.lag("balance_after").over(chain)))
+    rows = (
+        latest_delivery(received.where(F.col("account_id").isNotNull() & F.col("txn_id").isNotNull()))
+        .select(
+            "account_id",
+            "txn_id",
+            F.to_date("txn_ts").alias("txn_date"),
+            F.col("amount").cast("double").alias("amount"),
+            "direction",
+            F.col("balance_after").cast("double").alias("balance_after"),
+        )
+        .withColumn("key_before", F.lag("txn_id").over(chain))
+        .withColumn("date_before", F.lag("txn_date").over(chain))
+        .withColumn("balance_before", F.lag("balance_after").over(chain))
+    )
     unexplained = F.col("balance_after") - F.col("balance_before") - _signed_amount()
     is_break = F.col("key_before").isNotNull() & (F.abs(unexplained) > BALANCE_TOLERANCE)
     in_interval = F.col("txn_date") >= F.lit(since)
-    breaks = (rows.where(is_break & in_interval)
-              .withColumn("unexplained_amount", F.round(unexplained, 2))
-              .withColumnRenamed("txn_id", "key_after")
-              .join(_untrusted_keys(quarantine, table_name="transactions", columns=CHAIN_COLUMNS),
-                    on="key_after", how="left_anti"))
+    breaks = (
+        rows.where(is_break & in_interval)
+        .withColumn("unexplained_amount", F.round(unexplained, 2))
+        .withColumnRenamed("txn_id", "key_after")
+        .join(
+            _untrusted_keys(quarantine, table_name="transactions", columns=CHAIN_COLUMNS),
+            on="key_after",
+            how="left_anti",
+        )
+    )
     return breaks.select(
         F.lit("transactions").alias("table_name"),
         F.col("account_id").alias("entity_key"),
         F.lit(BALANCE_RULE).alias("rule"),
-        "key_before", "key_after", "date_before",
+        "key_before",
+        "key_after",
+        "date_before",
         F.col("txn_date").alias("date_after"),
         F.lit(None).cast("long").alias("missing_rows"),
         "unexplained_amount",
@@ -119,29 +147,39 @@ def sequence_gaps(received: DataFrame, *, detected_at: dt.datetime) -> DataFrame
         ``continuity_gaps`` rows: ``entity_key`` the id prefix, ``key_before``/``key_after``
         the received ids around the run, ``missing_rows`` its length.
     """
-    ids = (received.where(F.col("event_id").rlike(ID_PATTERN))
-           .dropDuplicates(["event_id"])
-           .select("event_id",
-                   F.regexp_extract("event_id", ID_PATTERN, 1).alias("prefix"),
-                   F.regexp_extract("event_id", ID_PATTERN, 2).cast("long").alias("number"),
-                   F.to_date(F.col("published_date").cast("string")).alias("published_date")))
+    ids = (
+        received.where(F.col("event_id").rlike(ID_PATTERN))
+        .dropDuplicates(["event_id"])
+        .select(
+            "event_id",
+            F.regexp_extract("event_id", ID_PATTERN, 1).alias("prefix"),
+            F.regexp_extract("event_id", ID_PATTERN, 2).cast("long").alias("number"),
+            F.to_date(F.col("published_date").cast("string")).alias("published_date"),
+        )
+    )
     sequence = Window.partitionBy("prefix").orderBy("number")
-    steps = (ids.withColumn("key_before", F.lag("event_id").over(sequence))
-             .withColumn("number_before", F.lag("number").over(sequence))
-             .withColumn("date_before", F.lag("published_date").over(sequence)))
+    steps = (
+        ids.withColumn("key_before", F.lag("event_id").over(sequence))
+        .withColumn("number_before", F.lag("number").over(sequence))
+        .withColumn("date_before", F.lag("published_date").over(sequence))
+    )
     skips_numbers = F.col("number") - F.col("number_before") > 1
-    return steps.where(skips_numbers).select(
-        F.lit("court_events").alias("table_name"),
-        F.col("prefix").alias("entity_key"),
-        F.lit(SEQUENCE_RULE).alias("rule"),
-        "key_before",
-        F.col("event_id").alias("key_after"),
-        "date_before",
-        F.col("published_date").alias("date_after"),
-        (F.col("number") - F.col("number_before") - 1).alias("missing_rows"),
-        F.lit(None).cast("double").alias("unexplained_amount"),
-        F.lit(detected_at).cast("timestamp").alias("detected_at"),
-    ).select(*OUTPUT)
+    return (
+        steps.where(skips_numbers)
+        .select(
+            F.lit("court_events").alias("table_name"),
+            F.col("prefix").alias("entity_key"),
+            F.lit(SEQUENCE_RULE).alias("rule"),
+            "key_before",
+            F.col("event_id").alias("key_after"),
+            "date_before",
+            F.col("published_date").alias("date_after"),
+            (F.col("number") - F.col("number_before") - 1).alias("missing_rows"),
+            F.lit(None).cast("double").alias("unexplained_amount"),
+            F.lit(detected_at).cast("timestamp").alias("detected_at"),
+        )
+        .select(*OUTPUT)
+    )
 
 
 CHECKED_FEEDS = ("transactions", "court_events")
@@ -157,8 +195,11 @@ def latest_delivery(received: DataFrame) -> DataFrame:
     if not lineage:
         return received.dropDuplicates(["txn_id"])
     newest = Window.partitionBy("txn_id").orderBy(*[F.col(c).desc() for c in lineage])
-    return received.withColumn("_delivery_rank", F.row_number().over(newest)).where(
-        F.col("_delivery_rank") == 1).drop("_delivery_rank")
+    return (
+        received.withColumn("_delivery_rank", F.row_number().over(newest))
+        .where(F.col("_delivery_rank") == 1)
+        .drop("_delivery_rank")
+    )
 
 
 def posted_since(start: dt.date) -> Column:
@@ -186,7 +227,7 @@ def main(table_name: str, *, since: dt.date, settings=None) -> int:
     from riskpipe.spark import get_spark
 
     spark = get_spark(settings)
-    detected_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    detected_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     received = io.read(spark, f"bronze_{table_name}", settings=settings)
     scope = f"table_name = '{table_name}'"
     if table_name == "transactions":

@@ -18,8 +18,9 @@ This module imports nothing from ``jobs``: features, post-loan and portfolio cod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -50,7 +51,7 @@ class DefaultDefinition:
             raise ValueError(f"{SECTION}.statuses: {list(self.statuses)!r}; allowed loan statuses: {LOAN_STATUSES}")
 
     @classmethod
-    def from_settings(cls, raw: Mapping[str, Any]) -> "DefaultDefinition":
+    def from_settings(cls, raw: Mapping[str, Any]) -> DefaultDefinition:
         """Build and validate from ``settings.raw["default_definition"]``.
 
         Raises:

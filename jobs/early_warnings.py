@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from pyspark.sql import DataFrame
@@ -65,9 +66,16 @@ def parse_catalogue(data: Any, *, source: str = "catalogue") -> tuple[Signal, ..
         if entry["id"] in seen:
             raise ValueError(f"{where}: duplicate id")
         seen.add(entry["id"])
-        signals.append(Signal(str(entry["id"]), str(entry["description"]), entry["severity"],
-                              str(entry["condition"]), tuple(entry.get("evidence") or ()),
-                              bool(entry.get("past_due", False))))
+        signals.append(
+            Signal(
+                str(entry["id"]),
+                str(entry["description"]),
+                entry["severity"],
+                str(entry["condition"]),
+                tuple(entry.get("evidence") or ()),
+                bool(entry.get("past_due", False)),
+            )
+        )
     return tuple(signals)
 
 
@@ -99,24 +107,43 @@ def warning_inputs(features: DataFrame, *, scores: DataFrame, loans: DataFrame) 
     """
     names = [f.name for f in FEATURES]
     keys = ["uscc", "snapshot_date"]
-    prev = features.select("uscc", F.last_day(F.add_months("snapshot_date", 1)).alias("snapshot_date"),
-                           *[F.col(n).alias(f"prev_{n}") for n in names])
+    prev = features.select(
+        "uscc",
+        F.last_day(F.add_months("snapshot_date", 1)).alias("snapshot_date"),
+        *[F.col(n).alias(f"prev_{n}") for n in names],
+    )
     now = scores.select("uscc", "snapshot_date", "pd", "grade_num")
     history = scores.select("uscc", F.col("snapshot_date").alias("h_date"), F.col("grade_num").alias("h_grade"))
-    in_history = ((F.col("h_date") < F.col("snapshot_date"))
-                  & (F.col("h_date") >= F.last_day(F.add_months("snapshot_date", -GRADE_HISTORY_MONTHS))))
-    best_before = (now.select(*keys).join(history, on="uscc", how="inner").where(in_history)
-                   .groupBy(*keys).agg(F.min("h_grade").alias("best_grade_before")))
-    score_cols = (now.join(best_before, on=keys, how="left")
-                  .select(*keys, "pd", "grade_num", (F.col("grade_num") - F.col("best_grade_before"))
-                          .alias("grade_jump_3m")))
+    in_history = (F.col("h_date") < F.col("snapshot_date")) & (
+        F.col("h_date") >= F.last_day(F.add_months("snapshot_date", -GRADE_HISTORY_MONTHS))
+    )
+    best_before = (
+        now.select(*keys)
+        .join(history, on="uscc", how="inner")
+        .where(in_history)
+        .groupBy(*keys)
+        .agg(F.min("h_grade").alias("best_grade_before"))
+    )
+    score_cols = now.join(best_before, on=keys, how="left").select(
+        *keys, "pd", "grade_num", (F.col("grade_num") - F.col("best_grade_before")).alias("grade_jump_3m")
+    )
     active = loans.where(F.col("is_active")).select(*keys, "loan_id", *LOAN_COLUMNS)
-    return (features.select(*keys, "snapshot_month", *names)
-            .join(active, on=keys, how="inner")
-            .join(prev, on=keys, how="left")
-            .join(score_cols, on=keys, how="left")
-            .select("uscc", "loan_id", "snapshot_date", "snapshot_month", *names, *[f"prev_{n}" for n in names],
-                    *SCORE_COLUMNS, *LOAN_COLUMNS))
+    return (
+        features.select(*keys, "snapshot_month", *names)
+        .join(active, on=keys, how="inner")
+        .join(prev, on=keys, how="left")
+        .join(score_cols, on=keys, how="left")
+        .select(
+            "uscc",
+            "loan_id",
+            "snapshot_date",
+            "snapshot_month",
+            *names,
+            *[f"prev_{n}" for n in names],
+            *SCORE_COLUMNS,
+            *LOAN_COLUMNS,
+        )
+    )
 
 
 def history_start(first: dt.date) -> dt.date:
@@ -130,10 +157,12 @@ def check_conditions(inputs: DataFrame, signals: Sequence[Signal]) -> None:
     """Fail early, naming the signal, when a condition or evidence column does not resolve."""
     for signal in signals:
         try:
-            inputs.select(F.expr(signal.condition).cast("boolean"), *[F.col(c) for c in signal.evidence]).schema
+            _ = inputs.select(F.expr(signal.condition).cast("boolean"), *[F.col(c) for c in signal.evidence]).schema
         except AnalysisException as error:
-            raise ValueError(f"early-warning signal {signal.id}: condition or evidence does not resolve on the "
-                             f"inputs ({str(error).splitlines()[0]})") from None
+            raise ValueError(
+                f"early-warning signal {signal.id}: condition or evidence does not resolve on the "
+                f"inputs ({str(error).splitlines()[0]})"
+            ) from None
 
 
 def evaluate(inputs: DataFrame, signals: Sequence[Signal], *, version: str) -> DataFrame:
@@ -143,14 +172,35 @@ def evaluate(inputs: DataFrame, signals: Sequence[Signal], *, version: str) -> D
         The ``early_warnings`` columns: one row per loan, snapshot and fired signal.
     """
     check_conditions(inputs, signals)
-    fired = F.array(*[
-        F.when(F.coalesce(F.expr(s.condition).cast("boolean"), F.lit(False)), F.struct(
-            F.lit(s.id).alias("signal_id"), F.lit(s.severity).alias("severity"),
-            F.lit(s.description).alias("description"),
-            F.to_json(F.struct(*[F.col(c) for c in s.evidence]), {"ignoreNullFields": "false"}).alias("evidence")))
-        for s in signals])
-    return (inputs.select("uscc", "loan_id", "snapshot_date", "snapshot_month", F.explode(fired).alias("w"))
-            .where(F.col("w").isNotNull())
-            .select("uscc", "loan_id", "snapshot_date", "snapshot_month", "w.signal_id", "w.severity",
-                    "w.description", "w.evidence", F.lit(version).alias("catalogue_version"))
-            .select(*EARLY_WARNINGS.columns))
+    fired = F.array(
+        *[
+            F.when(
+                F.coalesce(F.expr(s.condition).cast("boolean"), F.lit(False)),
+                F.struct(
+                    F.lit(s.id).alias("signal_id"),
+                    F.lit(s.severity).alias("severity"),
+                    F.lit(s.description).alias("description"),
+                    F.to_json(F.struct(*[F.col(c) for c in s.evidence]), {"ignoreNullFields": "false"}).alias(
+                        "evidence"
+                    ),
+                ),
+            )
+            for s in signals
+        ]
+    )
+    return (
+        inputs.select("uscc", "loan_id", "snapshot_date", "snapshot_month", F.explode(fired).alias("w"))
+        .where(F.col("w").isNotNull())
+        .select(
+            "uscc",
+            "loan_id",
+            "snapshot_date",
+            "snapshot_month",
+            "w.signal_id",
+            "w.severity",
+            "w.description",
+            "w.evidence",
+            F.lit(version).alias("catalogue_version"),
+        )
+        .select(*EARLY_WARNINGS.columns)
+    )

@@ -31,11 +31,11 @@ def monthly_gaps(silver: DataFrame, *, table_name: str, entity_col: str, detecte
     """
     present = silver.select(F.col(entity_col).alias("entity_key"), F.col("period")).distinct()
     feed_end = present.agg(F.max("period").alias("feed_end"))
-    spans = (present.groupBy("entity_key").agg(F.min("period").alias("first"))
-             .crossJoin(feed_end))
+    spans = present.groupBy("entity_key").agg(F.min("period").alias("first")).crossJoin(feed_end)
     expected = spans.select(
         F.col("entity_key"),
-        F.explode(F.sequence(F.col("first"), F.col("feed_end"), F.expr("INTERVAL 1 MONTH"))).alias("period"))
+        F.explode(F.sequence(F.col("first"), F.col("feed_end"), F.expr("INTERVAL 1 MONTH"))).alias("period"),
+    )
     missing = expected.join(present, on=["entity_key", "period"], how="left_anti")
     return missing.select(
         F.lit(table_name).alias("table_name"),
@@ -53,7 +53,11 @@ def main(table_name: str, *, settings=None) -> int:
 
     spark = get_spark(settings)
     silver = io.read(spark, table_name, settings=settings)
-    gaps = monthly_gaps(silver, table_name=table_name, entity_col=MONTHLY_FEEDS[table_name],
-                        detected_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    gaps = monthly_gaps(
+        silver,
+        table_name=table_name,
+        entity_col=MONTHLY_FEEDS[table_name],
+        detected_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    )
     io.replace_where(gaps, "data_gaps", f"table_name = '{table_name}'", settings=settings)
     return io.read(spark, "data_gaps", settings=settings).where(F.col("table_name") == table_name).count()

@@ -10,11 +10,10 @@ deliveries in any order (a backfill after later months) gives the same table.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-
 
 DUPLICATE, KNOWN, OWN = "_in_batch_duplicate", "_known", "_own_earlier_attempt"
 
@@ -42,12 +41,14 @@ def classify(valid: DataFrame, existing: DataFrame, keys: Sequence[str], *, batc
     known = existing.select(*keys, "_record_hash", F.lit(True).alias(KNOWN), own.alias(OWN))
     joined = ranked.join(known, on=[*keys, "_record_hash"], how="left")
     is_known = ~F.col(DUPLICATE) & F.coalesce(F.col(KNOWN), F.lit(False))
-    return joined.select(*valid.columns, DUPLICATE, is_known.alias(KNOWN),
-                         (is_known & F.coalesce(F.col(OWN), F.lit(False))).alias(OWN))
+    return joined.select(
+        *valid.columns, DUPLICATE, is_known.alias(KNOWN), (is_known & F.coalesce(F.col(OWN), F.lit(False))).alias(OWN)
+    )
 
 
-def chain_versions(existing: DataFrame, fresh: DataFrame, *, entity_keys: Sequence[str],
-                   columns: Sequence[str]) -> DataFrame:
+def chain_versions(
+    existing: DataFrame, fresh: DataFrame, *, entity_keys: Sequence[str], columns: Sequence[str]
+) -> DataFrame:
     """All versions of the touched entities with ``known_to``/``is_current`` recomputed.
 
     Args:
@@ -62,12 +63,10 @@ def chain_versions(existing: DataFrame, fresh: DataFrame, *, entity_keys: Sequen
     """
     touched = fresh.select(*entity_keys).distinct()
     version_keys = [*entity_keys, "known_from"]
-    kept = (existing.join(touched, on=list(entity_keys), how="left_semi")
-            .join(fresh.select(*version_keys), on=version_keys, how="left_anti"))
+    kept = existing.join(touched, on=list(entity_keys), how="left_semi").join(
+        fresh.select(*version_keys), on=version_keys, how="left_anti"
+    )
     versions = kept.select(*columns).unionByName(fresh.select(*columns))
     by_entity = Window.partitionBy(*entity_keys).orderBy("known_from")
     next_known = F.lead("known_from").over(by_entity)
-    return (versions
-            .withColumn("known_to", next_known)
-            .withColumn("is_current", next_known.isNull())
-            .select(*columns))
+    return versions.withColumn("known_to", next_known).withColumn("is_current", next_known.isNull()).select(*columns)

@@ -47,8 +47,9 @@ def _interval_globs(source: SourceDef, start: dt.date, end: dt.date) -> list[str
         days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
         return [f"{folder}/{stem}_{d:%Y%m%d}*" for d in days]
     if r"(\d{6})" in source.pattern:
-        months = sorted({dt.date(d.year, d.month, 1) for d in
-                         (start + dt.timedelta(days=i) for i in range((end - start).days))})
+        months = sorted(
+            {dt.date(d.year, d.month, 1) for d in (start + dt.timedelta(days=i) for i in range((end - start).days))}
+        )
         return [f"{folder}/{stem}_{m:%Y%m}*" for m in months]
     years = sorted({y for y in range(start.year, end.year + 1)})
     return [f"{folder}/{stem}_{y}*" for y in years]
@@ -91,7 +92,7 @@ def _ingestion_cfg(settings: Settings) -> dict[str, Any]:
 
 def landed_on(landed: landed_files.LandedFile) -> dt.date:
     """UTC day the file's content was written to the landing area (its modification time)."""
-    return dt.datetime.fromtimestamp(landed.path.stat().st_mtime, tz=dt.timezone.utc).date()
+    return dt.datetime.fromtimestamp(landed.path.stat().st_mtime, tz=dt.UTC).date()
 
 
 def delivery_dates(source: SourceDef, plan: landed_files.Plan, *, start: dt.date) -> dict[str, dt.date]:
@@ -117,32 +118,42 @@ def _read_files(spark: SparkSession, source: SourceDef, files: list, extras: lis
     return read_text_feed(spark, source, paths, extras)
 
 
-def run_files(spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date,
-              settings: Settings) -> dict[str, Any]:
+def run_files(
+    spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date, settings: Settings
+) -> dict[str, Any]:
     """Ingest the landed files of one interval (CSV, JSON Lines, Parquet feeds)."""
     cfg = _ingestion_cfg(settings)
     files = select_files(source, settings.landing_root, start, end)
     log.info("%s %s..%s: %d files landed", source.name, start, end, len(files))
     plan = landed_files.plan(spark, source.name, files, on_changed=cfg.get("on_changed_file", "fail"))
-    summary: dict[str, Any] = {"source": source.name, "interval": [str(start), str(end)],
-                               "files_skipped": [f.rel_path for f in plan.already_done]}
+    summary: dict[str, Any] = {
+        "source": source.name,
+        "interval": [str(start), str(end)],
+        "files_skipped": [f.rel_path for f in plan.already_done],
+    }
     if not plan.to_process:
-        log.info("%s %s..%s: nothing new to ingest (%d files already done)", source.name, start, end,
-                 len(plan.already_done))
+        log.info(
+            "%s %s..%s: nothing new to ingest (%d files already done)", source.name, start, end, len(plan.already_done)
+        )
         return {**summary, "files": [], "batch_id": None}
     batch_id = landed_files.batch_id_for(source.name, str(start), plan.to_process)
     try:
-        extras = precheck(source, [f.path for f in plan.to_process],
-                          on_new_column=cfg.get("on_new_column", "reject"))
+        extras = precheck(source, [f.path for f in plan.to_process], on_new_column=cfg.get("on_new_column", "reject"))
     except MalformedFileError:
         log.error("%s: batch %s rejected before any write", source.name, batch_id)
         raise
     log.info("%s: %d files to process, prechecked", source.name, len(plan.to_process))
     raw = _read_files(spark, source, plan.to_process, extras)
     file_dates = delivery_dates(source, plan, start=start)
-    batch = BatchInput(source=source, batch_id=batch_id, raw=raw, file_dates=file_dates,
-                       logical_date=end - dt.timedelta(days=1), extra_columns=tuple(extras),
-                       files=tuple(plan.to_process))
+    batch = BatchInput(
+        source=source,
+        batch_id=batch_id,
+        raw=raw,
+        file_dates=file_dates,
+        logical_date=end - dt.timedelta(days=1),
+        extra_columns=tuple(extras),
+        files=tuple(plan.to_process),
+    )
     result = ingest_batch(spark, batch, settings=settings)
     return {**summary, **result, "files": [f.rel_path for f in plan.to_process]}
 
@@ -179,9 +190,15 @@ def derived_checks(spark: SparkSession, source: str, *, since: dt.date, settings
     return {}
 
 
-def run_source(source: str, *, data_interval_start: str | dt.date, data_interval_end: str | dt.date,
-               settings: Settings | None = None, spark: SparkSession | None = None,
-               mode: str = "files") -> dict[str, Any]:
+def run_source(
+    source: str,
+    *,
+    data_interval_start: str | dt.date,
+    data_interval_end: str | dt.date,
+    settings: Settings | None = None,
+    spark: SparkSession | None = None,
+    mode: str = "files",
+) -> dict[str, Any]:
     """Ingest one source for the data interval ``[start, end)``.
 
     Args:

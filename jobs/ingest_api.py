@@ -53,8 +53,9 @@ def pages_to_rows(pages: list, source: SourceDef, label: str, *, on_new_column: 
     return rows, extras
 
 
-def run_court_api(spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date,
-                  settings: Settings) -> dict[str, Any]:
+def run_court_api(
+    spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date, settings: Settings
+) -> dict[str, Any]:
     """Fetch events published in ``[start, end)`` and ingest them as one batch."""
     cfg = settings.raw.get("ingestion", {})
     if os.environ.get("RISKPIPE_COURT_API_URL"):
@@ -69,13 +70,24 @@ def run_court_api(spark: SparkSession, source: SourceDef, *, start: dt.date, end
     if not rows:
         return {**summary, "batch_id": None, "rows_read": 0}
     digest = hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()[:16]
-    schema = StructType([StructField(c, StringType()) for c in (*source.columns, *extras)]
-                        + [StructField(CORRUPT, StringType()), StructField("_source_file", StringType()),
-                           StructField("_source_row", LongType())])
+    schema = StructType(
+        [StructField(c, StringType()) for c in (*source.columns, *extras)]
+        + [
+            StructField(CORRUPT, StringType()),
+            StructField("_source_file", StringType()),
+            StructField("_source_row", LongType()),
+        ]
+    )
     raw_df: DataFrame = spark.createDataFrame(rows, schema=schema)
     # every page of the interval is delivered on the day its events became available
     delivered = source.available(last)
     file_dates = {f"court-api/{label}/page-{page.number:05d}": delivered for page in pages}
-    batch = BatchInput(source=source, batch_id=f"{source.name}-{start}-{digest}", raw=raw_df, file_dates=file_dates,
-                       logical_date=last, extra_columns=tuple(extras))
+    batch = BatchInput(
+        source=source,
+        batch_id=f"{source.name}-{start}-{digest}",
+        raw=raw_df,
+        file_dates=file_dates,
+        logical_date=last,
+        extra_columns=tuple(extras),
+    )
     return {**summary, **ingest_batch(spark, batch, settings=settings)}

@@ -42,7 +42,12 @@ from jobs.batch import BatchInput, ingest_batch
 from jobs.bronze import CORRUPT
 from jobs.connectors.credentials import get_connection, jdbc_properties, jdbc_url
 from jobs.connectors.jdbc import (
-    advance_watermark, content_digest, last_watermark, max_watermark, read_incremental, read_window,
+    advance_watermark,
+    content_digest,
+    last_watermark,
+    max_watermark,
+    read_incremental,
+    read_window,
     watermark_time,
 )
 from jobs.sources import SourceDef
@@ -59,8 +64,7 @@ class IntervalBeforeWatermarkError(RuntimeError):
     """An ``append_only`` table was asked for an interval its source can no longer serve."""
 
 
-def read_bounds(incremental: str, *, table: str, start: dt.date, end: dt.date,
-                watermark: str | None) -> dict[str, Any]:
+def read_bounds(incremental: str, *, table: str, start: dt.date, end: dt.date, watermark: str | None) -> dict[str, Any]:
     """What a run of ``[start, end)`` reads from ``table``.
 
     Returns:
@@ -84,7 +88,8 @@ def read_bounds(incremental: str, *, table: str, start: dt.date, end: dt.date,
             "watermark, so its rows cannot be read again. Nothing was read or published. Run the "
             f"intervals after {watermark}; to re-ingest older rows, set incremental: window for "
             "the table if the source keeps them, or lower the watermark in ops/ingest_watermarks "
-            "once the source can serve them.")
+            "once the source can serve them."
+        )
     return {"lower": watermark, "lower_inclusive": False, "upper": upper}
 
 
@@ -105,8 +110,9 @@ def _as_feed(increment: DataFrame, source: SourceDef, table: str, watermark_colu
     )
 
 
-def run_jdbc(spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date,
-             settings: Settings) -> dict[str, Any]:
+def run_jdbc(
+    spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date, settings: Settings
+) -> dict[str, Any]:
     """Ingest the rows of ``core_banking.<source>`` for the data interval ``[start, end)``.
 
     Returns:
@@ -123,18 +129,31 @@ def run_jdbc(spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.
     stored = last_watermark(spark, JDBC_SOURCE, table)
     bounds = read_bounds(incremental, table=table, start=start, end=end, watermark=stored)
     creds = get_connection(cfg["conn_id"], settings=settings)
-    options = dict(url=jdbc_url(creds), table=table,
-                   properties=jdbc_properties(creds, configured=cfg.get("jdbc_properties"), conn_id=cfg["conn_id"]))
+    options = dict(
+        url=jdbc_url(creds),
+        table=table,
+        properties=jdbc_properties(creds, configured=cfg.get("jdbc_properties"), conn_id=cfg["conn_id"]),
+    )
     if bounds["lower_inclusive"]:
         rows = read_window(spark, column=column, start=bounds["lower"], end=bounds["upper"], **options)
     else:
         # read_incremental's upper bound is inclusive: the last microsecond before ``end``
-        rows = read_incremental(spark, watermark_column=column, lower_exclusive=bounds["lower"],
-                                upper_inclusive=bounds["upper"] - dt.timedelta(microseconds=1), **options)
+        rows = read_incremental(
+            spark,
+            watermark_column=column,
+            lower_exclusive=bounds["lower"],
+            upper_inclusive=bounds["upper"] - dt.timedelta(microseconds=1),
+            **options,
+        )
     rows = rows.cache()
-    summary = {"source": source.name, "interval": [str(start), str(end)], "mode": "jdbc",
-               "incremental": incremental, "window": [str(bounds["lower"]), str(bounds["upper"])],
-               "watermark_from": stored}
+    summary = {
+        "source": source.name,
+        "interval": [str(start), str(end)],
+        "mode": "jdbc",
+        "incremental": incremental,
+        "window": [str(bounds["lower"]), str(bounds["upper"])],
+        "watermark_from": stored,
+    }
     newest = max_watermark(rows, column)
     if newest is None:
         rows.unpersist()
@@ -146,10 +165,23 @@ def run_jdbc(spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.
     # Same rows read, same batch: a rerun is a retry; changed rows make a new batch.
     content = content_digest(rows, [*source.columns, column])
     digest = hashlib.sha256(f"{table}|{summary['window']}|{content}".encode()).hexdigest()[:16]
-    batch = BatchInput(source=source, batch_id=f"{source.name}-jdbc-{start}-{end}-{digest}", raw=feed,
-                       file_dates=file_dates, logical_date=end - dt.timedelta(days=1))
+    batch = BatchInput(
+        source=source,
+        batch_id=f"{source.name}-jdbc-{start}-{end}-{digest}",
+        raw=feed,
+        file_dates=file_dates,
+        logical_date=end - dt.timedelta(days=1),
+    )
     result = ingest_batch(spark, batch, settings=settings)
-    advance_watermark(spark, JDBC_SOURCE, table, column, newest, batch.batch_id, result["rows_read"],
-                      dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    advance_watermark(
+        spark,
+        JDBC_SOURCE,
+        table,
+        column,
+        newest,
+        batch.batch_id,
+        result["rows_read"],
+        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    )
     rows.unpersist()
     return {**summary, **result, "watermark_to": last_watermark(spark, JDBC_SOURCE, table)}

@@ -18,8 +18,9 @@ most, and restructuring reaches substandard exactly when restructured is a defau
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -33,8 +34,10 @@ SPECIAL_MENTION = FIVE_CATEGORIES.index("special_mention") + 1
 RESTRUCTURED = "restructured"
 # the one definition of default decides these; a profile setting them is refused
 REMOVED_KEYS = {"ifrs9.stage3_dpd": "stage 3 is a loan in default (default_definition)"}
-ONE_DEFINITION = ("the one definition of default (labels, IFRS 9 stage 3, the five categories and the portfolio "
-                  "all use default_definition; regulators and auditors reconcile their counts)")
+ONE_DEFINITION = (
+    "the one definition of default (labels, IFRS 9 stage 3, the five categories and the portfolio "
+    "all use default_definition; regulators and auditors reconcile their counts)"
+)
 
 
 def _rank(name: str) -> int:
@@ -59,8 +62,9 @@ class ClassificationConfig:
 
     def __post_init__(self) -> None:
         classes = [c for _, c in self.dpd_floors] + list(self.severity_floors.values()) + [self.restructured_floor]
-        bad = ([c for c in classes if c not in FIVE_CATEGORIES]
-               + [s for s in self.severity_floors if s not in SEVERITIES])
+        bad = [c for c in classes if c not in FIVE_CATEGORIES] + [
+            s for s in self.severity_floors if s not in SEVERITIES
+        ]
         if bad or not self.dpd_floors:
             raise ValueError(f"classification config: unknown classes/severities {bad} or no dpd_floors")
         self._check_default_floor()
@@ -76,7 +80,8 @@ class ClassificationConfig:
                 f"classification.dpd_floors: the substandard floor is at {found}, but default_definition.dpd_over "
                 f"is {dpd_over}. A loan must be substandard or worse exactly when it is in default under "
                 f"{ONE_DEFINITION}: give the first floor of substandard or worse dpd: {dpd_over}, or change "
-                f"default_definition.dpd_over.")
+                f"default_definition.dpd_over."
+            )
 
     def _check_severity_floors(self) -> None:
         raising = {s: c for s, c in self.severity_floors.items() if _rank(c) >= SUBSTANDARD}
@@ -86,7 +91,8 @@ class ClassificationConfig:
                 f"warning alone. Substandard or worse means in default, but the labels and the portfolio decide "
                 f"default from days past due and status only (they cannot see warnings), so {ONE_DEFINITION} "
                 f"would be broken. Raise to special_mention at most; a judgement that a warned loan is "
-                f"substandard belongs in the loan officer's manual override of the suggested class.")
+                f"substandard belongs in the loan officer's manual override of the suggested class."
+            )
 
     def _check_restructured_floor(self) -> None:
         is_default_status = RESTRUCTURED in self.default_definition.statuses
@@ -96,10 +102,11 @@ class ClassificationConfig:
                 f"classification.restructured_floor: {self.restructured_floor!r} must be {want} because "
                 f"default_definition.statuses {list(self.default_definition.statuses)} "
                 f"{'lists' if is_default_status else 'does not list'} restructured, and a loan must be substandard or "
-                f"worse exactly when it is in default under {ONE_DEFINITION}.")
+                f"worse exactly when it is in default under {ONE_DEFINITION}."
+            )
 
     @classmethod
-    def from_settings(cls, raw: Mapping[str, Any]) -> "ClassificationConfig":
+    def from_settings(cls, raw: Mapping[str, Any]) -> ClassificationConfig:
         """Build and validate from ``settings.raw["classification"]`` and ``settings.raw["default_definition"]``."""
         section = raw.get("classification") or {}
         floors = tuple(sorted((int(f["dpd"]), str(f["class"])) for f in section.get("dpd_floors", ())))
@@ -107,10 +114,15 @@ class ClassificationConfig:
         for key, why in REMOVED_KEYS.items():
             if key.split(".", 1)[1] in ifrs9:
                 raise ValueError(f"classification.{key}: {why}; remove the key")
-        return cls(floors, dict(section.get("severity_floors") or {}),
-                   str(section.get("restructured_floor", "substandard")), int(ifrs9.get("stage2_dpd", 30)),
-                   float(ifrs9.get("sicr_pd_ratio", 3.0)), float(ifrs9.get("sicr_min_pd", 0.05)),
-                   DefaultDefinition.from_settings(raw))
+        return cls(
+            floors,
+            dict(section.get("severity_floors") or {}),
+            str(section.get("restructured_floor", "substandard")),
+            int(ifrs9.get("stage2_dpd", 30)),
+            float(ifrs9.get("sicr_pd_ratio", 3.0)),
+            float(ifrs9.get("sicr_min_pd", 0.05)),
+            DefaultDefinition.from_settings(raw),
+        )
 
 
 def _class_order() -> Column:
@@ -132,17 +144,22 @@ def _dpd_floor_rank(dpd: Column, config: ClassificationConfig) -> Column:
 def _severity_floor_rank(max_severity_rank: Column, config: ClassificationConfig) -> Column:
     rank = F.lit(1)
     for severity, name in sorted(config.severity_floors.items(), key=lambda kv: SEVERITIES.index(kv[0])):
-        rank = F.when(max_severity_rank >= SEVERITIES.index(severity) + 1,
-                      F.greatest(rank, F.lit(FIVE_CATEGORIES.index(name) + 1))).otherwise(rank)
+        rank = F.when(
+            max_severity_rank >= SEVERITIES.index(severity) + 1,
+            F.greatest(rank, F.lit(FIVE_CATEGORIES.index(name) + 1)),
+        ).otherwise(rank)
     return rank
 
 
 def origination_pd(loans: DataFrame, scores: DataFrame) -> DataFrame:
     """PD of each loan's first score on or after its start date: ``loan_id``, ``pd_at_origination``."""
-    return (loans.select("loan_id", "uscc", "start_date")
-            .join(scores.select("uscc", "snapshot_date", "pd"), on="uscc", how="inner")
-            .where(F.col("snapshot_date") >= F.col("start_date"))
-            .groupBy("loan_id").agg(F.min_by("pd", "snapshot_date").alias("pd_at_origination")))
+    return (
+        loans.select("loan_id", "uscc", "start_date")
+        .join(scores.select("uscc", "snapshot_date", "pd"), on="uscc", how="inner")
+        .where(F.col("snapshot_date") >= F.col("start_date"))
+        .groupBy("loan_id")
+        .agg(F.min_by("pd", "snapshot_date").alias("pd_at_origination"))
+    )
 
 
 def classify(loans: DataFrame, *, warnings: DataFrame, scores: DataFrame, config: ClassificationConfig) -> DataFrame:
@@ -159,13 +176,16 @@ def classify(loans: DataFrame, *, warnings: DataFrame, scores: DataFrame, config
         The ``loan_classification`` columns.
     """
     active = loans.where(F.col("is_active"))
-    worst = (warnings.groupBy("loan_id", "snapshot_date")
-             .agg(F.max(severity_rank(F.col("severity"))).alias("sev_rank"),
-                  F.array_sort(F.collect_set("signal_id")).alias("signals")))
+    worst = warnings.groupBy("loan_id", "snapshot_date").agg(
+        F.max(severity_rank(F.col("severity"))).alias("sev_rank"),
+        F.array_sort(F.collect_set("signal_id")).alias("signals"),
+    )
     contracts = active.select("loan_id", "uscc", "start_date").distinct()
-    frame = (active.join(worst, on=["loan_id", "snapshot_date"], how="left")
-             .join(scores.select("uscc", "snapshot_date", "pd", "grade"), on=["uscc", "snapshot_date"], how="left")
-             .join(origination_pd(contracts, scores), on="loan_id", how="left"))
+    frame = (
+        active.join(worst, on=["loan_id", "snapshot_date"], how="left")
+        .join(scores.select("uscc", "snapshot_date", "pd", "grade"), on=["uscc", "snapshot_date"], how="left")
+        .join(origination_pd(contracts, scores), on="loan_id", how="left")
+    )
     definition = config.default_definition
     dpd, status = F.col("days_past_due"), F.col("loan_status")
     is_default = in_default(dpd, status, definition)
@@ -176,27 +196,46 @@ def classify(loans: DataFrame, *, warnings: DataFrame, scores: DataFrame, config
     default_rank = F.when(is_default, F.lit(SUBSTANDARD)).otherwise(1)
     rank = F.greatest(dpd_rank, warn_rank, restr_rank, default_rank)
     other_status_default = status_default(status, definition) & ~restructured
-    reasons = F.array_compact(F.array(
-        F.when(dpd_rank > 1, F.format_string("%d days past due", dpd)),
-        F.when(warn_rank > 1, F.concat(F.lit("warnings: "), F.array_join(F.col("signals"), ", "))),
-        F.when(restructured, F.lit("restructured")),
-        F.when(other_status_default, F.concat(F.lit("in default: "), status))))
-    sicr = ((F.col("pd") >= F.col("pd_at_origination") * config.sicr_pd_ratio) & (F.col("pd") >= config.sicr_min_pd))
-    stage = (F.when(is_default, 3)
-             .when((dpd > config.stage2_dpd) | (rank >= SPECIAL_MENTION) | F.coalesce(sicr, F.lit(False)), 2)
-             .otherwise(1))
-    stage_reason = (F.when(past_due_default(dpd, definition),
-                           F.format_string("credit-impaired: %d days past due", dpd))
-                    .when(is_default, F.concat(F.lit("credit-impaired: "), status))
-                    .when(dpd > config.stage2_dpd, F.format_string("SICR: %d days past due", dpd))
-                    .when(rank >= SPECIAL_MENTION, "SICR: special mention")
-                    .when(F.coalesce(sicr, F.lit(False)), F.format_string(
-                        "SICR: PD %.4f vs %.4f at origination", F.col("pd"), F.col("pd_at_origination")))
-                    .otherwise("performing"))
+    reasons = F.array_compact(
+        F.array(
+            F.when(dpd_rank > 1, F.format_string("%d days past due", dpd)),
+            F.when(warn_rank > 1, F.concat(F.lit("warnings: "), F.array_join(F.col("signals"), ", "))),
+            F.when(restructured, F.lit("restructured")),
+            F.when(other_status_default, F.concat(F.lit("in default: "), status)),
+        )
+    )
+    sicr = (F.col("pd") >= F.col("pd_at_origination") * config.sicr_pd_ratio) & (F.col("pd") >= config.sicr_min_pd)
+    stage = (
+        F.when(is_default, 3)
+        .when((dpd > config.stage2_dpd) | (rank >= SPECIAL_MENTION) | F.coalesce(sicr, F.lit(False)), 2)
+        .otherwise(1)
+    )
+    stage_reason = (
+        F.when(past_due_default(dpd, definition), F.format_string("credit-impaired: %d days past due", dpd))
+        .when(is_default, F.concat(F.lit("credit-impaired: "), status))
+        .when(dpd > config.stage2_dpd, F.format_string("SICR: %d days past due", dpd))
+        .when(rank >= SPECIAL_MENTION, "SICR: special mention")
+        .when(
+            F.coalesce(sicr, F.lit(False)),
+            F.format_string("SICR: PD %.4f vs %.4f at origination", F.col("pd"), F.col("pd_at_origination")),
+        )
+        .otherwise("performing")
+    )
     return frame.select(
-        "uscc", "loan_id", "snapshot_date", "snapshot_month", "days_past_due", "outstanding_principal",
-        "loan_status", F.element_at(_class_order(), dpd_rank).alias("dpd_floor_class"),
-        F.element_at(_class_order(), rank).alias("suggested_class"), reasons.alias("class_reasons"),
-        "pd", "grade", "pd_at_origination", stage.cast("int").alias("ifrs9_stage"), stage_reason.alias("stage_reason"),
+        "uscc",
+        "loan_id",
+        "snapshot_date",
+        "snapshot_month",
+        "days_past_due",
+        "outstanding_principal",
+        "loan_status",
+        F.element_at(_class_order(), dpd_rank).alias("dpd_floor_class"),
+        F.element_at(_class_order(), rank).alias("suggested_class"),
+        reasons.alias("class_reasons"),
+        "pd",
+        "grade",
+        "pd_at_origination",
+        stage.cast("int").alias("ifrs9_stage"),
+        stage_reason.alias("stage_reason"),
         is_default.alias("is_default"),
     ).select(*LOAN_CLASSIFICATION.columns)

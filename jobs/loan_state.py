@@ -16,10 +16,28 @@ ACTIVE_STATUSES = ("active", "restructured")
 # a loan whose latest balance is older than this is not treated as active (the ledger stopped)
 STALE_BALANCE_DAYS = 45
 
-OUTPUT = ["uscc", "loan_id", "snapshot_date", "snapshot_month", "product", "principal", "credit_limit",
-          "start_date", "maturity_date", "guarantee_type", "collateral_type", "fund_coverage_share",
-          "gov_recommended", "balance_date", "outstanding_principal", "undrawn_amount", "overdue_principal",
-          "days_past_due", "loan_status", "is_active"]
+OUTPUT = [
+    "uscc",
+    "loan_id",
+    "snapshot_date",
+    "snapshot_month",
+    "product",
+    "principal",
+    "credit_limit",
+    "start_date",
+    "maturity_date",
+    "guarantee_type",
+    "collateral_type",
+    "fund_coverage_share",
+    "gov_recommended",
+    "balance_date",
+    "outstanding_principal",
+    "undrawn_amount",
+    "overdue_principal",
+    "days_past_due",
+    "loan_status",
+    "is_active",
+]
 
 
 def _is_active(status: Column, balance_date: Column) -> Column:
@@ -46,25 +64,56 @@ def loan_state(loans: DataFrame, balances: DataFrame, *, as_of: AsOf) -> DataFra
     """
     snaps = F.broadcast(snapshots_frame(loans.sparkSession, as_of).select("snapshot_date", "snapshot_month"))
     day = F.col("snapshot_date")
-    contracts = (known_versions(loans, snapshots_frame(loans.sparkSession, as_of), extra=F.col("start_date") <= day)
-                 .select("snapshot_date", "loan_id", "uscc", "product", "principal", "credit_limit", "start_date",
-                         "maturity_date", "guarantee_type", "collateral_type", "fund_coverage_share",
-                         "gov_recommended", F.col("status").alias("contract_status")))
+    contracts = known_versions(
+        loans, snapshots_frame(loans.sparkSession, as_of), extra=F.col("start_date") <= day
+    ).select(
+        "snapshot_date",
+        "loan_id",
+        "uscc",
+        "product",
+        "principal",
+        "credit_limit",
+        "start_date",
+        "maturity_date",
+        "guarantee_type",
+        "collateral_type",
+        "fund_coverage_share",
+        "gov_recommended",
+        F.col("status").alias("contract_status"),
+    )
     last = F.struct("outstanding_principal", "undrawn_amount", "overdue_principal", "days_past_due", "status")
     # T+1: the balance of business date d is available on d + 1, so on D the latest is before D
     recent = (F.col("as_of_date") < day) & (F.col("as_of_date") >= F.date_sub(day, STALE_BALANCE_DAYS))
-    latest = (balances.join(snaps, on=recent, how="inner")
-              .groupBy("loan_id", "snapshot_date").agg(F.max("as_of_date").alias("balance_date"),
-                                                       F.max_by(last, "as_of_date").alias("b")))
+    latest = (
+        balances.join(snaps, on=recent, how="inner")
+        .groupBy("loan_id", "snapshot_date")
+        .agg(F.max("as_of_date").alias("balance_date"), F.max_by(last, "as_of_date").alias("b"))
+    )
     status = F.coalesce(F.col("b.status"), F.col("contract_status"))
-    return (contracts.join(latest, on=["loan_id", "snapshot_date"], how="left").join(snaps, on="snapshot_date")
-            .select("uscc", "loan_id", "snapshot_date", "snapshot_month",
-                    "product", "principal", "credit_limit", "start_date", "maturity_date", "guarantee_type",
-                    "collateral_type", "fund_coverage_share", "gov_recommended", "balance_date",
-                    F.col("b.outstanding_principal").alias("outstanding_principal"),
-                    F.col("b.undrawn_amount").alias("undrawn_amount"),
-                    F.col("b.overdue_principal").alias("overdue_principal"),
-                    F.coalesce(F.col("b.days_past_due"), F.lit(0)).cast("int").alias("days_past_due"),
-                    status.alias("loan_status"),
-                    _is_active(status, F.col("balance_date")).alias("is_active"))
-            .select(*OUTPUT))
+    return (
+        contracts.join(latest, on=["loan_id", "snapshot_date"], how="left")
+        .join(snaps, on="snapshot_date")
+        .select(
+            "uscc",
+            "loan_id",
+            "snapshot_date",
+            "snapshot_month",
+            "product",
+            "principal",
+            "credit_limit",
+            "start_date",
+            "maturity_date",
+            "guarantee_type",
+            "collateral_type",
+            "fund_coverage_share",
+            "gov_recommended",
+            "balance_date",
+            F.col("b.outstanding_principal").alias("outstanding_principal"),
+            F.col("b.undrawn_amount").alias("undrawn_amount"),
+            F.col("b.overdue_principal").alias("overdue_principal"),
+            F.coalesce(F.col("b.days_past_due"), F.lit(0)).cast("int").alias("days_past_due"),
+            status.alias("loan_status"),
+            _is_active(status, F.col("balance_date")).alias("is_active"),
+        )
+        .select(*OUTPUT)
+    )

@@ -28,8 +28,15 @@ from pyspark.sql import functions as F
 
 from jobs.features.pit import add_months, snapshot_month, to_snapshots
 from jobs.monitoring_metrics import (
-    MonitoringConfig, bin_counts, jeffreys_backtest, discrimination, edges_of, grade_counts,
-    matured_predictions, matured_window, traffic_light,
+    MonitoringConfig,
+    bin_counts,
+    discrimination,
+    edges_of,
+    grade_counts,
+    jeffreys_backtest,
+    matured_predictions,
+    matured_window,
+    traffic_light,
 )
 from jobs.monitoring_reference import load_reference
 from models.evaluate import psi_from_counts, psi_status
@@ -67,14 +74,35 @@ def psi_rows(reference: pd.DataFrame, actual: pd.DataFrame, config: MonitoringCo
         observed = ref["bin"].map(counts).fillna(0).astype(int)
         value = psi_from_counts(ref["rows"].to_numpy(), observed.to_numpy())
         n, total = int(observed.sum()), int(ref["rows"].sum())
-        bins = [{"bin": int(b["bin"]), "lower": _number(b["lower"]), "upper": _number(b["upper"]),
-                 "missing": bool(b["is_missing"]), "expected": int(b["rows"]) / max(total, 1),
-                 "actual": int(o) / max(n, 1)} for b, o in zip(ref.to_dict("records"), observed)]
-        out.append({"metric": "psi", "subject": subject, "value": value,
-                    "status": psi_status(value, config.psi_stable, config.psi_act),
-                    "details": _json({"kind": ref["subject_kind"].iloc[0], "rows": n,
-                                      "training_rows": total, "bins": bins,
-                                      "stable_below": config.psi_stable, "act_above": config.psi_act})})
+        bins = [
+            {
+                "bin": int(b["bin"]),
+                "lower": _number(b["lower"]),
+                "upper": _number(b["upper"]),
+                "missing": bool(b["is_missing"]),
+                "expected": int(b["rows"]) / max(total, 1),
+                "actual": int(o) / max(n, 1),
+            }
+            for b, o in zip(ref.to_dict("records"), observed)
+        ]
+        out.append(
+            {
+                "metric": "psi",
+                "subject": subject,
+                "value": value,
+                "status": psi_status(value, config.psi_stable, config.psi_act),
+                "details": _json(
+                    {
+                        "kind": ref["subject_kind"].iloc[0],
+                        "rows": n,
+                        "training_rows": total,
+                        "bins": bins,
+                        "stable_below": config.psi_stable,
+                        "act_above": config.psi_act,
+                    }
+                ),
+            }
+        )
     return out
 
 
@@ -90,25 +118,49 @@ def backtest_rows(counts: pd.DataFrame, config: MonitoringConfig) -> list[dict[s
     """
     if counts.empty:
         return []
-    pooled = {"grade": "all", "grade_num": 0, "rows": counts["rows"].sum(), "defaults": counts["defaults"].sum(),
-              "sum_pd": counts["sum_pd"].sum(), "obligors": counts["obligors"].sum(),
-              "obligor_defaults": counts["obligor_defaults"].sum(), "obligor_sum_pd": counts["obligor_sum_pd"].sum(),
-              "first_snapshot": counts["first_snapshot"].min(),
-              "last_snapshot": counts["last_snapshot"].max(),
-              "model_versions": sorted({v for vs in counts["model_versions"] for v in vs})}
+    pooled = {
+        "grade": "all",
+        "grade_num": 0,
+        "rows": counts["rows"].sum(),
+        "defaults": counts["defaults"].sum(),
+        "sum_pd": counts["sum_pd"].sum(),
+        "obligors": counts["obligors"].sum(),
+        "obligor_defaults": counts["obligor_defaults"].sum(),
+        "obligor_sum_pd": counts["obligor_sum_pd"].sum(),
+        "first_snapshot": counts["first_snapshot"].min(),
+        "last_snapshot": counts["last_snapshot"].max(),
+        "model_versions": sorted({v for vs in counts["model_versions"] for v in vs}),
+    }
     tested = jeffreys_backtest(pd.concat([counts, pd.DataFrame([pooled])], ignore_index=True), config)
-    return [{"metric": "backtest_default_rate", "subject": str(r["grade"]), "value": float(r["default_rate"]),
-             "status": r["status"],
-             "details": _json({"rows": int(r["rows"]), "defaults": int(r["defaults"]), "mean_pd": float(r["mean_pd"]),
-                               "obligors": float(r["obligors"]), "obligor_defaults": float(r["obligor_defaults"]),
-                               "unit": config.backtest_unit,
-                               "p_value": float(r["p_value"]), "ci_lower": float(r["ci_lower"]),
-                               "ci_upper": float(r["ci_upper"]), "direction": r["direction"],
-                               "test": "jeffreys", "first_snapshot": r["first_snapshot"],
-                               "last_snapshot": r["last_snapshot"], "model_versions": list(r["model_versions"]),
-                               "amber_confidence": config.amber_confidence,
-                               "red_confidence": config.red_confidence})}
-            for r in tested.sort_values("grade_num").to_dict("records")]
+    return [
+        {
+            "metric": "backtest_default_rate",
+            "subject": str(r["grade"]),
+            "value": float(r["default_rate"]),
+            "status": r["status"],
+            "details": _json(
+                {
+                    "rows": int(r["rows"]),
+                    "defaults": int(r["defaults"]),
+                    "mean_pd": float(r["mean_pd"]),
+                    "obligors": float(r["obligors"]),
+                    "obligor_defaults": float(r["obligor_defaults"]),
+                    "unit": config.backtest_unit,
+                    "p_value": float(r["p_value"]),
+                    "ci_lower": float(r["ci_lower"]),
+                    "ci_upper": float(r["ci_upper"]),
+                    "direction": r["direction"],
+                    "test": "jeffreys",
+                    "first_snapshot": r["first_snapshot"],
+                    "last_snapshot": r["last_snapshot"],
+                    "model_versions": list(r["model_versions"]),
+                    "amber_confidence": config.amber_confidence,
+                    "red_confidence": config.red_confidence,
+                }
+            ),
+        }
+        for r in tested.sort_values("grade_num").to_dict("records")
+    ]
 
 
 def discrimination_rows(by_snapshot: pd.DataFrame, config: MonitoringConfig) -> list[dict[str, Any]]:
@@ -119,9 +171,15 @@ def discrimination_rows(by_snapshot: pd.DataFrame, config: MonitoringConfig) -> 
         facts = {"rows": int(r["rows"]), "defaults": int(r["defaults"]), "mean_pd": float(r["mean_pd"])}
         for metric, amber, red in (("auc", config.auc_amber, config.auc_red), ("ks", config.ks_amber, config.ks_red)):
             value = float(r[metric])
-            out.append({"metric": metric, "subject": r["snapshot_date"].isoformat(), "value": value,
-                        "status": traffic_light(value, amber_below=amber, red_below=red),
-                        "details": _json({**facts, "amber_below": amber, "red_below": red})})
+            out.append(
+                {
+                    "metric": metric,
+                    "subject": r["snapshot_date"].isoformat(),
+                    "value": value,
+                    "status": traffic_light(value, amber_below=amber, red_below=red),
+                    "details": _json({**facts, "amber_below": amber, "red_below": red}),
+                }
+            )
     return out
 
 
@@ -139,20 +197,34 @@ def scored_by(scores: DataFrame, day: dt.date) -> tuple[str, str, int]:
     return found[0]["model_name"], found[0]["model_version"], max(int(r["features_version"]) for r in found)
 
 
-def monitoring_frame(spark: SparkSession, rows: list[dict[str, Any]], *, day: dt.date, name: str,
-                     version: str) -> DataFrame:
+def monitoring_frame(
+    spark: SparkSession, rows: list[dict[str, Any]], *, day: dt.date, name: str, version: str
+) -> DataFrame:
     """``model_monitoring`` rows of ``day`` from metric dicts (metric, subject, value, status, details)."""
-    common = {"snapshot_date": day, "snapshot_month": snapshot_month(day), "model_name": name,
-              "model_version": str(version)}
-    return MODEL_MONITORING.rows_to_df(spark, [{**common, **r, "alert": r["status"] in ALERT_STATUSES}
-                                               for r in rows])
+    common = {
+        "snapshot_date": day,
+        "snapshot_month": snapshot_month(day),
+        "model_name": name,
+        "model_version": str(version),
+    }
+    return MODEL_MONITORING.rows_to_df(spark, [{**common, **r, "alert": r["status"] in ALERT_STATUSES} for r in rows])
 
 
-def _population(spark: SparkSession, scores: DataFrame, features: list[str], *, day: dt.date,
-                features_version: int, settings: Settings) -> DataFrame:
+def _population(
+    spark: SparkSession,
+    scores: DataFrame,
+    features: list[str],
+    *,
+    day: dt.date,
+    features_version: int,
+    settings: Settings,
+) -> DataFrame:
     """D's scored rows with their score and the model's features, read at the version that was scored."""
-    snapshot = (io.read(spark, ENTERPRISE_FEATURES, version=features_version, settings=settings)
-                .where(F.col("snapshot_month") == snapshot_month(day)).select("uscc", *features))
+    snapshot = (
+        io.read(spark, ENTERPRISE_FEATURES, version=features_version, settings=settings)
+        .where(F.col("snapshot_month") == snapshot_month(day))
+        .select("uscc", *features)
+    )
     return scores.select("uscc", "score").join(snapshot, on="uscc", how="left")
 
 
@@ -160,8 +232,11 @@ def retraining(alerts: list[dict[str, Any]], day: dt.date, config: MonitoringCon
     """Whether the alerts call for retraining (an alert matching ``monitoring.retrain.triggers``: a metric,
     or ``metric:subject``), and the split date of that training (the last ``retrain_oot_months``
     matured snapshots out of time)."""
-    reasons = [f"{a['metric']} {a['subject']} = {a['value']:.4f} ({a['status']})" for a in alerts
-               if a["metric"] in config.retrain_on or f"{a['metric']}:{a['subject']}" in config.retrain_on]
+    reasons = [
+        f"{a['metric']} {a['subject']} = {a['value']:.4f} ({a['status']})"
+        for a in alerts
+        if a["metric"] in config.retrain_on or f"{a['metric']}:{a['subject']}" in config.retrain_on
+    ]
     _, last_matured = matured_window(day, config)
     split = add_months(last_matured, -(config.retrain_oot_months - 1))
     return {"retrain": bool(reasons), "retrain_reasons": reasons, "retrain_split_date": split.isoformat()}
@@ -182,32 +257,42 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
     config = MonitoringConfig.from_settings(settings.raw)
     scores = io.read(spark, RISK_SCORES, settings=settings)
     scored = scores.where(F.col("snapshot_month") == snapshot_month(day)).cache()
-    matured = matured_predictions(scores, io.read(spark, DEFAULT_LABELS, settings=settings),
-                                  as_of=day, config=config).cache()
+    matured = matured_predictions(
+        scores, io.read(spark, DEFAULT_LABELS, settings=settings), as_of=day, config=config
+    ).cache()
     try:
         name, version, features_version = scored_by(scored, day)
         reference = load_reference(spark, name, version, settings=settings, config=config)
         features = sorted(set(reference.loc[reference["subject_kind"] == "feature", "subject"]))
-        population = _population(spark, scored, features, day=day, features_version=features_version,
-                                 settings=settings)
+        population = _population(spark, scored, features, day=day, features_version=features_version, settings=settings)
         edges = {s: edges_of(ref) for s, ref in reference.groupby("subject", sort=True)}
         rows = psi_rows(reference, bin_counts(population, edges).toPandas(), config)
         rows += backtest_rows(grade_counts(matured).toPandas(), config)
         rows += discrimination_rows(discrimination(matured).toPandas(), config)
         frame = monitoring_frame(spark, rows, day=day, name=name, version=version)
-        committed = io.replace_partition(frame, MODEL_MONITORING, f"snapshot_month = '{snapshot_month(day)}'",
-                                         settings=settings)
+        committed = io.replace_partition(
+            frame, MODEL_MONITORING, f"snapshot_month = '{snapshot_month(day)}'", settings=settings
+        )
     finally:
         scored.unpersist()
         matured.unpersist()
-    alerts = [{k: r[k] for k in ("metric", "subject", "value", "status")} for r in rows
-              if r["status"] in ALERT_STATUSES]
-    return {"snapshot_date": day.isoformat(), "model_name": name, "model_version": version, "rows": len(rows),
-            "committed": committed, "alerts": alerts, **retraining(alerts, day, config)}
+    alerts = [
+        {k: r[k] for k in ("metric", "subject", "value", "status")} for r in rows if r["status"] in ALERT_STATUSES
+    ]
+    return {
+        "snapshot_date": day.isoformat(),
+        "model_name": name,
+        "model_version": version,
+        "rows": len(rows),
+        "committed": committed,
+        "alerts": alerts,
+        **retraining(alerts, day, config),
+    }
 
 
-def summary(spark: SparkSession, as_of: dt.date | str | None = None, *,
-            settings: Settings | None = None) -> pd.DataFrame:
+def summary(
+    spark: SparkSession, as_of: dt.date | str | None = None, *, settings: Settings | None = None
+) -> pd.DataFrame:
     """The latest monitoring results on or before ``as_of`` (default: the latest month), for reports.
 
     Returns:
@@ -227,8 +312,14 @@ def summary(spark: SparkSession, as_of: dt.date | str | None = None, *,
     return rows.sort_values(["metric", "subject"], kind="mergesort").reset_index(drop=True)
 
 
-def history(spark: SparkSession, *, metric: str = "psi", subject: str = "score", as_of: dt.date | str | None = None,
-            settings: Settings | None = None) -> pd.DataFrame:
+def history(
+    spark: SparkSession,
+    *,
+    metric: str = "psi",
+    subject: str = "score",
+    as_of: dt.date | str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
     """One metric of one subject over every monitored month-end (e.g. the PSI of the score, for a plot).
 
     Returns:
@@ -238,7 +329,8 @@ def history(spark: SparkSession, *, metric: str = "psi", subject: str = "score",
     if not io.exists(spark, MODEL_MONITORING, settings):
         return pd.DataFrame(columns=["snapshot_date", "model_version", "value", "status", "alert"])
     table = io.read(spark, MODEL_MONITORING, settings=settings).where(
-        (F.col("metric") == metric) & (F.col("subject") == subject))
+        (F.col("metric") == metric) & (F.col("subject") == subject)
+    )
     if as_of is not None:
         table = table.where(F.col("snapshot_date") <= F.lit(to_snapshots(as_of)[0]))
     rows = table.select("snapshot_date", "model_version", "value", "status", "alert").toPandas()

@@ -13,10 +13,11 @@ or NaN) have a bin of their own.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import add
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ class MonitoringConfig:
     reference_population: str = "scored"
 
     @classmethod
-    def from_settings(cls, raw: Mapping[str, Any]) -> "MonitoringConfig":
+    def from_settings(cls, raw: Mapping[str, Any]) -> MonitoringConfig:
         """Build and validate from ``settings.raw["monitoring"]``.
 
         Raises:
@@ -67,39 +68,54 @@ class MonitoringConfig:
         auc, ks = section.get("auc") or {}, section.get("ks") or {}
         retrain = section.get("retrain") or {}
         d = cls()
-        config = cls(int(psi.get("bins", d.psi_bins)), float(psi.get("stable_below", d.psi_stable)),
-                     float(psi.get("act_above", d.psi_act)),
-                     int(back.get("maturity_months", d.maturity_months)),
-                     int(back.get("window_months", d.window_months)),
-                     float(back.get("amber_confidence", d.amber_confidence)),
-                     float(back.get("red_confidence", d.red_confidence)),
-                     float(auc.get("amber_below", d.auc_amber)), float(auc.get("red_below", d.auc_red)),
-                     float(ks.get("amber_below", d.ks_amber)), float(ks.get("red_below", d.ks_red)),
-                     str(back.get("sides", d.backtest_sides)), str(back.get("unit", d.backtest_unit)),
-                     tuple(retrain.get("triggers", d.retrain_on)),
-                     int(retrain.get("oot_months", d.retrain_oot_months)),
-                     str(psi.get("reference_population", d.reference_population)))
-        if not (0 < config.psi_stable <= config.psi_act and config.psi_bins >= 2
-                and 0 < config.amber_confidence < config.red_confidence < 1
-                and config.auc_red <= config.auc_amber and config.ks_red <= config.ks_amber
-                and config.window_months >= 1 and config.maturity_months >= 1
-                and config.backtest_sides in ("both", "under") and config.backtest_unit in ("obligor", "row")
-                and config.reference_population in ("scored", "training")):
+        config = cls(
+            int(psi.get("bins", d.psi_bins)),
+            float(psi.get("stable_below", d.psi_stable)),
+            float(psi.get("act_above", d.psi_act)),
+            int(back.get("maturity_months", d.maturity_months)),
+            int(back.get("window_months", d.window_months)),
+            float(back.get("amber_confidence", d.amber_confidence)),
+            float(back.get("red_confidence", d.red_confidence)),
+            float(auc.get("amber_below", d.auc_amber)),
+            float(auc.get("red_below", d.auc_red)),
+            float(ks.get("amber_below", d.ks_amber)),
+            float(ks.get("red_below", d.ks_red)),
+            str(back.get("sides", d.backtest_sides)),
+            str(back.get("unit", d.backtest_unit)),
+            tuple(retrain.get("triggers", d.retrain_on)),
+            int(retrain.get("oot_months", d.retrain_oot_months)),
+            str(psi.get("reference_population", d.reference_population)),
+        )
+        if not (
+            0 < config.psi_stable <= config.psi_act
+            and config.psi_bins >= 2
+            and 0 < config.amber_confidence < config.red_confidence < 1
+            and config.auc_red <= config.auc_amber
+            and config.ks_red <= config.ks_amber
+            and config.window_months >= 1
+            and config.maturity_months >= 1
+            and config.backtest_sides in ("both", "under")
+            and config.backtest_unit in ("obligor", "row")
+            and config.reference_population in ("scored", "training")
+        ):
             raise ValueError(f"monitoring config: inconsistent thresholds {config}")
         return config
 
 
-SECTION_KEYS = {"psi": {"bins", "stable_below", "act_above", "reference_population"},
-                "backtest": {"maturity_months", "window_months", "amber_confidence", "red_confidence", "sides",
-                             "unit"},
-                "auc": {"amber_below", "red_below"}, "ks": {"amber_below", "red_below"},
-                "retrain": {"triggers", "oot_months"}}
+SECTION_KEYS = {
+    "psi": {"bins", "stable_below", "act_above", "reference_population"},
+    "backtest": {"maturity_months", "window_months", "amber_confidence", "red_confidence", "sides", "unit"},
+    "auc": {"amber_below", "red_below"},
+    "ks": {"amber_below", "red_below"},
+    "retrain": {"triggers", "oot_months"},
+}
 
 
 def _check_keys(section: Mapping[str, Any]) -> None:
     unknown = [f"monitoring.{k}" for k in section if k not in SECTION_KEYS]
-    unknown += [f"monitoring.{k}.{key}" for k, keys in SECTION_KEYS.items()
-                for key in (section.get(k) or {}) if key not in keys]
+    unknown += [
+        f"monitoring.{k}.{key}" for k, keys in SECTION_KEYS.items() for key in (section.get(k) or {}) if key not in keys
+    ]
     if unknown:
         raise ValueError(f"unknown monitoring config key(s) {unknown}; allowed: {SECTION_KEYS}")
 
@@ -110,6 +126,7 @@ def traffic_light(value: float, *, amber_below: float, red_below: float) -> str:
 
 
 # ---------------------------------------------------------------- PSI binning (Spark)
+
 
 def is_missing(value: Column) -> Column:
     return value.isNull() | F.isnan(value)
@@ -126,8 +143,9 @@ def quantiles(frame: DataFrame, subjects: Sequence[str], bins: int) -> DataFrame
     (exact, linearly interpolated; null when the subject has no value)."""
     probabilities = [float(p) for p in np.linspace(0, 1, bins + 1)[1:-1]]
     value = {s: F.col(s).cast("double") for s in subjects}
-    return frame.select(*[F.percentile(F.when(~is_missing(value[s]), value[s]), probabilities).alias(s)
-                          for s in subjects])
+    return frame.select(
+        *[F.percentile(F.when(~is_missing(value[s]), value[s]), probabilities).alias(s) for s in subjects]
+    )
 
 
 def bin_counts(frame: DataFrame, edges: Mapping[str, Sequence[float]]) -> DataFrame:
@@ -140,20 +158,36 @@ def bin_counts(frame: DataFrame, edges: Mapping[str, Sequence[float]]) -> DataFr
     Returns:
         ``subject``, ``bin`` (int), ``rows`` (long); bins without rows are absent.
     """
-    pairs = F.array(*[F.struct(F.lit(s).alias("subject"), bin_column(F.col(s).cast("double"), e).alias("bin"))
-                      for s, e in edges.items()])
-    return (frame.select(F.inline(pairs))
-            .groupBy("subject", "bin").agg(F.count(F.lit(1)).alias("rows"))
-            .select("subject", "bin", "rows"))
+    pairs = F.array(
+        *[
+            F.struct(F.lit(s).alias("subject"), bin_column(F.col(s).cast("double"), e).alias("bin"))
+            for s, e in edges.items()
+        ]
+    )
+    return (
+        frame.select(F.inline(pairs))
+        .groupBy("subject", "bin")
+        .agg(F.count(F.lit(1)).alias("rows"))
+        .select("subject", "bin", "rows")
+    )
 
 
 def bin_table(edges: Sequence[float], counts: Mapping[int, int]) -> pd.DataFrame:
     """Every bin of one subject: ``bin``, ``lower``, ``upper``, ``is_missing``, ``rows`` (0 when absent)."""
     bounds = [None, *edges, None]
-    rows = [{"bin": i, "lower": bounds[i], "upper": bounds[i + 1], "is_missing": False,
-             "rows": int(counts.get(i, 0))} for i in range(len(edges) + 1)]
-    rows.append({"bin": len(edges) + 1, "lower": None, "upper": None, "is_missing": True,
-                 "rows": int(counts.get(len(edges) + 1, 0))})
+    rows = [
+        {"bin": i, "lower": bounds[i], "upper": bounds[i + 1], "is_missing": False, "rows": int(counts.get(i, 0))}
+        for i in range(len(edges) + 1)
+    ]
+    rows.append(
+        {
+            "bin": len(edges) + 1,
+            "lower": None,
+            "upper": None,
+            "is_missing": True,
+            "rows": int(counts.get(len(edges) + 1, 0)),
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -165,6 +199,7 @@ def edges_of(reference: pd.DataFrame) -> list[float]:
 
 # ---------------------------------------------------------------- backtest inputs (Spark)
 
+
 def matured_window(as_of: dt.date, config: MonitoringConfig) -> tuple[dt.date, dt.date]:
     """First and last snapshot whose 12-month outcome is observable on ``as_of``."""
     last = month_end(add_months(as_of, -config.maturity_months))
@@ -172,8 +207,7 @@ def matured_window(as_of: dt.date, config: MonitoringConfig) -> tuple[dt.date, d
     return first, last
 
 
-def matured_predictions(scores: DataFrame, labels: DataFrame, *, as_of: dt.date,
-                        config: MonitoringConfig) -> DataFrame:
+def matured_predictions(scores: DataFrame, labels: DataFrame, *, as_of: dt.date, config: MonitoringConfig) -> DataFrame:
     """Scored rows of the matured snapshots with their final outcome.
 
     Args:
@@ -191,11 +225,20 @@ def matured_predictions(scores: DataFrame, labels: DataFrame, *, as_of: dt.date,
     is_final = ~F.col("censored") & ~F.col("in_default_at_snapshot")
     outcomes = labels.where(in_window & is_final).select("uscc", "snapshot_date", "default_12m")
     per_obligor = Window.partitionBy("uscc")
-    return (scores.where(in_window)
-            .join(outcomes, on=["uscc", "snapshot_date"], how="inner")
-            .select("snapshot_date", "uscc", "pd", "grade", "grade_num", "model_version",
-                    F.col("default_12m").cast("int").alias("defaulted"),
-                    (F.lit(1.0) / F.count(F.lit(1)).over(per_obligor)).alias("obligor_weight")))
+    return (
+        scores.where(in_window)
+        .join(outcomes, on=["uscc", "snapshot_date"], how="inner")
+        .select(
+            "snapshot_date",
+            "uscc",
+            "pd",
+            "grade",
+            "grade_num",
+            "model_version",
+            F.col("default_12m").cast("int").alias("defaulted"),
+            (F.lit(1.0) / F.count(F.lit(1)).over(per_obligor)).alias("obligor_weight"),
+        )
+    )
 
 
 def grade_counts(matured: DataFrame) -> DataFrame:
@@ -203,15 +246,33 @@ def grade_counts(matured: DataFrame) -> DataFrame:
     ``obligors``, ``obligor_defaults``, ``obligor_sum_pd`` (the same weighted by ``obligor_weight``),
     ``first_snapshot``, ``last_snapshot``, ``model_versions`` (sorted array)."""
     weight = F.col("obligor_weight")
-    return (matured.groupBy("grade", "grade_num")
-            .agg(F.count(F.lit(1)).alias("rows"), F.sum("defaulted").alias("defaults"),
-                 exact_sum(F.col("pd")).alias("sum_pd"), F.sum(weight).alias("obligors"),
-                 F.sum(weight * F.col("defaulted")).alias("obligor_defaults"),
-                 F.sum(weight * F.col("pd")).alias("obligor_sum_pd"),
-                 F.min("snapshot_date").alias("first_snapshot"), F.max("snapshot_date").alias("last_snapshot"),
-                 F.array_sort(F.collect_set("model_version")).alias("model_versions"))
-            .select("grade", "grade_num", "rows", "defaults", "sum_pd", "obligors", "obligor_defaults",
-                    "obligor_sum_pd", "first_snapshot", "last_snapshot", "model_versions"))
+    return (
+        matured.groupBy("grade", "grade_num")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum("defaulted").alias("defaults"),
+            exact_sum(F.col("pd")).alias("sum_pd"),
+            F.sum(weight).alias("obligors"),
+            F.sum(weight * F.col("defaulted")).alias("obligor_defaults"),
+            F.sum(weight * F.col("pd")).alias("obligor_sum_pd"),
+            F.min("snapshot_date").alias("first_snapshot"),
+            F.max("snapshot_date").alias("last_snapshot"),
+            F.array_sort(F.collect_set("model_version")).alias("model_versions"),
+        )
+        .select(
+            "grade",
+            "grade_num",
+            "rows",
+            "defaults",
+            "sum_pd",
+            "obligors",
+            "obligor_defaults",
+            "obligor_sum_pd",
+            "first_snapshot",
+            "last_snapshot",
+            "model_versions",
+        )
+    )
 
 
 def discrimination(matured: DataFrame) -> DataFrame:
@@ -230,29 +291,46 @@ def discrimination(matured: DataFrame) -> DataFrame:
     snapshot = Window.partitionBy("snapshot_date")
     lower_pd = snapshot.orderBy("pd").rowsBetween(Window.unboundedPreceding, -1)
     from_top = snapshot.orderBy(F.desc("pd")).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    counts = (matured.groupBy("snapshot_date", "pd")
-              .agg(F.sum("defaulted").cast("double").alias("bads"),
-                   F.sum(1 - F.col("defaulted")).cast("double").alias("goods")))
+    counts = matured.groupBy("snapshot_date", "pd").agg(
+        F.sum("defaulted").cast("double").alias("bads"), F.sum(1 - F.col("defaulted")).cast("double").alias("goods")
+    )
     ranked = counts.select(
-        "snapshot_date", "pd", "bads", "goods",
-        F.sum("bads").over(snapshot).alias("total_bads"), F.sum("goods").over(snapshot).alias("total_goods"),
+        "snapshot_date",
+        "pd",
+        "bads",
+        "goods",
+        F.sum("bads").over(snapshot).alias("total_bads"),
+        F.sum("goods").over(snapshot).alias("total_goods"),
         F.coalesce(F.sum("goods").over(lower_pd), F.lit(0.0)).alias("goods_below"),
-        F.sum("bads").over(from_top).alias("bads_above"), F.sum("goods").over(from_top).alias("goods_above"))
+        F.sum("bads").over(from_top).alias("bads_above"),
+        F.sum("goods").over(from_top).alias("goods_above"),
+    )
     has_both = (F.col("total_bads") > 0) & (F.col("total_goods") > 0)
-    return (ranked.where(has_both).groupBy("snapshot_date")
-            .agg(F.first("total_bads").alias("b"), F.first("total_goods").alias("g"),
-                 exact_sum(F.col("pd") * (F.col("bads") + F.col("goods"))).alias("sum_pd"),
-                 F.sum(F.col("bads") * (F.col("goods_below") + 0.5 * F.col("goods"))).alias("concordant"),
-                 F.max(F.col("bads_above") / F.col("total_bads") - F.col("goods_above") / F.col("total_goods"))
-                 .alias("max_gap"))
-            .select("snapshot_date", (F.col("b") + F.col("g")).cast("long").alias("rows"),
-                    F.col("b").cast("long").alias("defaults"),
-                    (F.col("sum_pd") / (F.col("b") + F.col("g"))).alias("mean_pd"),
-                    (F.col("concordant") / (F.col("b") * F.col("g"))).alias("auc"),
-                    F.greatest(F.col("max_gap"), F.lit(0.0)).alias("ks")))
+    return (
+        ranked.where(has_both)
+        .groupBy("snapshot_date")
+        .agg(
+            F.first("total_bads").alias("b"),
+            F.first("total_goods").alias("g"),
+            exact_sum(F.col("pd") * (F.col("bads") + F.col("goods"))).alias("sum_pd"),
+            F.sum(F.col("bads") * (F.col("goods_below") + 0.5 * F.col("goods"))).alias("concordant"),
+            F.max(F.col("bads_above") / F.col("total_bads") - F.col("goods_above") / F.col("total_goods")).alias(
+                "max_gap"
+            ),
+        )
+        .select(
+            "snapshot_date",
+            (F.col("b") + F.col("g")).cast("long").alias("rows"),
+            F.col("b").cast("long").alias("defaults"),
+            (F.col("sum_pd") / (F.col("b") + F.col("g"))).alias("mean_pd"),
+            (F.col("concordant") / (F.col("b") * F.col("g"))).alias("auc"),
+            F.greatest(F.col("max_gap"), F.lit(0.0)).alias("ks"),
+        )
+    )
 
 
 # ---------------------------------------------------------------- statistics (driver, small)
+
 
 def jeffreys_backtest(counts: pd.DataFrame, config: MonitoringConfig) -> pd.DataFrame:
     """The Jeffreys test per grade (:func:`models.backtest.jeffreys_test`, the one the promotion gate
@@ -270,11 +348,15 @@ def jeffreys_backtest(counts: pd.DataFrame, config: MonitoringConfig) -> pd.Data
     out = counts.copy()
     out["default_rate"] = out["defaults"] / out["rows"]
     out["mean_pd"] = (out["sum_pd"] / out["rows"]).clip(0.0, 1.0)
-    jeffreys = JeffreysConfig(config.amber_confidence, config.red_confidence, config.backtest_sides,
-                              config.backtest_unit)
+    jeffreys = JeffreysConfig(
+        config.amber_confidence, config.red_confidence, config.backtest_sides, config.backtest_unit
+    )
     if jeffreys.unit == "obligor":
-        tested = out.assign(count=out["obligors"], defaults=out["obligor_defaults"],
-                            mean_pd=(out["obligor_sum_pd"] / out["obligors"]).clip(0.0, 1.0))
+        tested = out.assign(
+            count=out["obligors"],
+            defaults=out["obligor_defaults"],
+            mean_pd=(out["obligor_sum_pd"] / out["obligors"]).clip(0.0, 1.0),
+        )
     else:
         tested = out.assign(count=out["rows"])
     tested = jeffreys_test(tested, jeffreys)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import ast
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,8 +46,9 @@ def _value(params: dict[str, str], key: str) -> str | None:
     return None if value in (None, "", "None") else value
 
 
-def training_data_config(settings: Settings, name: str, version: str, features: list[str], *,
-                         mlflow_client: Any = None) -> tuple[Any, dict]:
+def training_data_config(
+    settings: Settings, name: str, version: str, features: list[str], *, mlflow_client: Any = None
+) -> tuple[Any, dict]:
     """The :class:`models.config.DataConfig` that reproduces the training sample of ``name`` v``version``.
 
     Args:
@@ -65,30 +67,46 @@ def training_data_config(settings: Settings, name: str, version: str, features: 
     run = mlflow_client.get_run(mlflow_client.get_model_version(name, str(version)).run_id)
     params, tags = dict(run.data.params), dict(run.data.tags)
     parent_id = tags.get("mlflow.parentRunId")
-    source = {k.removeprefix("data.source."): v for k, v in
-              (mlflow_client.get_run(parent_id).data.params if parent_id else {}).items()
-              if k.startswith("data.source.")}
+    source = {
+        k.removeprefix("data.source."): v
+        for k, v in (mlflow_client.get_run(parent_id).data.params if parent_id else {}).items()
+        if k.startswith("data.source.")
+    }
     table = _value(source, "table") or _value(params, "data.table")
     data_format = _value(source, "format") or _value(params, "data.format") or "delta"
     data_version = _value(source, "version") or _value(tags, "data.version")
     if table is None or (data_format == "delta" and data_version is None):
-        raise LookupError(f"{name} v{version} (run {run.info.run_id}) logged no training table and Delta "
-                          "version: its training sample cannot be rebuilt")
+        raise LookupError(
+            f"{name} v{version} (run {run.info.run_id}) logged no training table and Delta "
+            "version: its training sample cannot be rebuilt"
+        )
     label_table = _value(source, "label_table") or _value(params, "data.label_table")
     label_version = _value(source, "label_version")
     flags = _value(params, "data.exclusion_flags")
     population = _value(params, "data.population_flags")  # absent for versions trained before it existed
     config = DataConfig(
-        table=table, format=data_format, version=int(data_version) if data_version else None,
-        label_table=label_table, label_version=int(label_version) if label_version else None,
-        id_col=_value(params, "data.id_col") or "uscc", date_col=_value(params, "data.date_col") or "snapshot_date",
-        label_col=_value(params, "data.label_col") or "default_12m", features=tuple(features),
+        table=table,
+        format=data_format,
+        version=int(data_version) if data_version else None,
+        label_table=label_table,
+        label_version=int(label_version) if label_version else None,
+        id_col=_value(params, "data.id_col") or "uscc",
+        date_col=_value(params, "data.date_col") or "snapshot_date",
+        label_col=_value(params, "data.label_col") or "default_12m",
+        features=tuple(features),
         exclusion_flags=tuple(ast.literal_eval(flags)) if flags else DataConfig().exclusion_flags,
         population_flags=tuple(ast.literal_eval(population)) if population else (),
         policy_context_cols=(),  # the version's own features, whatever the profile says today
-        split_date=_value(source, "split_date") or _value(params, "data.split_date") or DataConfig().split_date)
-    described = {"run_id": run.info.run_id, "table": table, "version": config.version, "label_table": label_table,
-                 "label_version": config.label_version, "split_date": config.split_date}
+        split_date=_value(source, "split_date") or _value(params, "data.split_date") or DataConfig().split_date,
+    )
+    described = {
+        "run_id": run.info.run_id,
+        "table": table,
+        "version": config.version,
+        "label_table": label_table,
+        "label_version": config.label_version,
+        "split_date": config.split_date,
+    }
     return config, described
 
 
@@ -109,8 +127,9 @@ def scored_population(settings: Settings, config: MonitoringConfig) -> Callable[
     return keep_active
 
 
-def training_sample(spark: SparkSession, config: Any, *, settings: Settings,
-                    row_filter: Callable[[DataFrame], DataFrame] | None = None) -> DataFrame:
+def training_sample(
+    spark: SparkSession, config: Any, *, settings: Settings, row_filter: Callable[[DataFrame], DataFrame] | None = None
+) -> DataFrame:
     """The training rows (snapshots before ``config.split_date``), as the training code selects them.
 
     Args:
@@ -124,8 +143,11 @@ def training_sample(spark: SparkSession, config: Any, *, settings: Settings,
     frame, features, _ = read_modelling_frame(config, spark=spark, settings=settings, row_filter=row_filter)
     before_split = F.col(config.date_col) < F.to_date(F.lit(config.split_date))
     return frame.where(before_split).select(
-        F.col(config.id_col).alias("uscc"), F.col(config.date_col).alias("snapshot_date"),
-        F.date_format(F.col(config.date_col), "yyyy-MM").alias("snapshot_month"), *features)
+        F.col(config.id_col).alias("uscc"),
+        F.col(config.date_col).alias("snapshot_date"),
+        F.date_format(F.col(config.date_col), "yyyy-MM").alias("snapshot_month"),
+        *features,
+    )
 
 
 def subject_bins(frame: DataFrame, subjects: list[str], bins: int) -> dict[str, pd.DataFrame]:
@@ -138,8 +160,9 @@ def subject_bins(frame: DataFrame, subjects: list[str], bins: int) -> dict[str, 
     return {s: bin_table(edges[s], counts[s]) for s in subjects}
 
 
-def reference_frame(spark: SparkSession, tables: dict[str, pd.DataFrame], *, name: str, version: str,
-                    source: dict) -> DataFrame:
+def reference_frame(
+    spark: SparkSession, tables: dict[str, pd.DataFrame], *, name: str, version: str, source: dict
+) -> DataFrame:
     """``monitoring_reference`` rows from subject -> bin table (``score`` is the score, the rest features)."""
     rows = []
     for subject, table in tables.items():
@@ -147,15 +170,24 @@ def reference_frame(spark: SparkSession, tables: dict[str, pd.DataFrame], *, nam
         if total == 0:
             raise ValueError(f"{name} v{version}: the training sample is empty, no reference for {subject}")
         for bin_row in table.to_dict("records"):
-            rows.append({**bin_row, "model_name": name, "model_version": str(version), "subject": subject,
-                         "subject_kind": "score" if subject == "score" else "feature",
-                         "share": bin_row["rows"] / total, "training_rows": total,
-                         "source": json.dumps(source, sort_keys=True, default=str)})
+            rows.append(
+                {
+                    **bin_row,
+                    "model_name": name,
+                    "model_version": str(version),
+                    "subject": subject,
+                    "subject_kind": "score" if subject == "score" else "feature",
+                    "share": bin_row["rows"] / total,
+                    "training_rows": total,
+                    "source": json.dumps(source, sort_keys=True, default=str),
+                }
+            )
     return MONITORING_REFERENCE.rows_to_df(spark, rows)
 
 
-def build_reference(spark: SparkSession, name: str, version: str, *, settings: Settings,
-                    config: MonitoringConfig) -> DataFrame:
+def build_reference(
+    spark: SparkSession, name: str, version: str, *, settings: Settings, config: MonitoringConfig
+) -> DataFrame:
     """Rebuild the training sample of ``name`` v``version`` from MLflow, score it and bin it.
 
     ``source`` of the rows records the run, the tables and versions read, the split date and the
@@ -180,8 +212,9 @@ def build_reference(spark: SparkSession, name: str, version: str, *, settings: S
     return reference_frame(spark, tables, name=name, version=str(version), source=source)
 
 
-def load_reference(spark: SparkSession, name: str, version: str, *, settings: Settings,
-                   config: MonitoringConfig) -> pd.DataFrame:
+def load_reference(
+    spark: SparkSession, name: str, version: str, *, settings: Settings, config: MonitoringConfig
+) -> pd.DataFrame:
     """The reference bins of a model version, built and stored on first use.
 
     Returns:

@@ -41,16 +41,19 @@ def read_loan_state(spark: SparkSession, as_of: AsOf, settings: Settings) -> Dat
     """``loan_state`` of the month-end(s) ``as_of`` from silver, reading only the balance months they can use."""
     days = to_snapshots(as_of)
     first_month = snapshot_month(days[0] - dt.timedelta(days=STALE_BALANCE_DAYS + 31))
-    balances = (io.read(spark, "loan_balances", settings=settings)
-                .where((F.col("as_of_month") >= first_month) & (F.col("as_of_month") <= snapshot_month(days[-1]))
-                       & is_current_version()))
+    balances = io.read(spark, "loan_balances", settings=settings).where(
+        (F.col("as_of_month") >= first_month)
+        & (F.col("as_of_month") <= snapshot_month(days[-1]))
+        & is_current_version()
+    )
     return loan_state(io.read(spark, "loans", settings=settings), balances, as_of=days)
 
 
 def _scores_until(spark: SparkSession, days: list[dt.date], settings: Settings) -> DataFrame:
     scores = io.read(spark, "risk_scores", settings=settings).where(F.col("snapshot_date") <= F.lit(days[-1]))
-    scored = {r[0] for r in scores.where(F.col("snapshot_date").isin(*days)).select("snapshot_date").distinct()
-              .collect()}
+    scored = {
+        r[0] for r in scores.where(F.col("snapshot_date").isin(*days)).select("snapshot_date").distinct().collect()
+    }
     missing = [d.isoformat() for d in days if d not in scored]
     if missing:
         raise ValueError(f"risk_scores has no rows for {missing}: score first (riskpipe score --as-of {missing[0]})")
@@ -63,7 +66,8 @@ def _summary(days, signals, warnings, watch, classes, committed) -> dict[str, An
 
     last = F.col("snapshot_date") == F.lit(days[-1])
     return {
-        "snapshot_dates": [d.isoformat() for d in days], "catalogue_version": catalogue_version(signals),
+        "snapshot_dates": [d.isoformat() for d in days],
+        "catalogue_version": catalogue_version(signals),
         "warnings": warnings.where(last).count(),
         "loans_warned": warnings.where(last).select("loan_id").distinct().count(),
         "watch_list": counts(watch.where(last), "status"),
@@ -97,19 +101,24 @@ def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | 
         inputs = warning_inputs(features, scores=scores.where(F.col("snapshot_date") >= F.lit(start)), loans=loans)
         warnings = evaluate(inputs, signals, version=catalogue_version(signals)).cache()
         cached.append(warnings)
-        committed = {"early_warnings": io.replace_partition(warnings, EARLY_WARNINGS, _months(days),
-                                                            settings=settings)}
+        committed = {"early_warnings": io.replace_partition(warnings, EARLY_WARNINGS, _months(days), settings=settings)}
         previous = io.read(spark, EARLY_WARNINGS, settings=settings).where(
-            F.col("snapshot_month") == snapshot_month(previous_month_end(days[0])))
-        watch = watch_list(warnings.unionByName(previous), as_of=days,
-                           min_severity=warning_settings.get("watch_list_min_severity", "low")).cache()
+            F.col("snapshot_month") == snapshot_month(previous_month_end(days[0]))
+        )
+        watch = watch_list(
+            warnings.unionByName(previous),
+            as_of=days,
+            min_severity=warning_settings.get("watch_list_min_severity", "low"),
+        ).cache()
         cached.append(watch)
         committed["watch_list"] = io.replace_partition(watch, WATCH_LIST, _months(days), settings=settings)
-        classes = classify(loans, warnings=warnings, scores=scores,
-                           config=ClassificationConfig.from_settings(settings.raw)).cache()
+        classes = classify(
+            loans, warnings=warnings, scores=scores, config=ClassificationConfig.from_settings(settings.raw)
+        ).cache()
         cached.append(classes)
-        committed["loan_classification"] = io.replace_partition(classes, LOAN_CLASSIFICATION, _months(days),
-                                                                settings=settings)
+        committed["loan_classification"] = io.replace_partition(
+            classes, LOAN_CLASSIFICATION, _months(days), settings=settings
+        )
         return _summary(days, signals, warnings, watch, classes, committed)
     finally:
         for frame in cached:

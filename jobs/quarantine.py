@@ -40,8 +40,9 @@ def _record_key(df: DataFrame, table_name: str):
     return F.when(~unreadable, F.concat_ws(KEY_SEPARATOR, *parts))
 
 
-def to_quarantine(invalid_df: DataFrame, *, table_name: str, batch_id: str, failure_rate: float,
-                  quarantined_at: dt.datetime) -> DataFrame:
+def to_quarantine(
+    invalid_df: DataFrame, *, table_name: str, batch_id: str, failure_rate: float, quarantined_at: dt.datetime
+) -> DataFrame:
     """Shape failing rows as ``quarantine`` rows (see ``schemas/ops.py``).
 
     Args:
@@ -63,21 +64,19 @@ def to_quarantine(invalid_df: DataFrame, *, table_name: str, batch_id: str, fail
         raise ValueError(f"to_quarantine({table_name}): invalid_df lacks {missing}")
     payload = [c for c in invalid_df.columns if c not in (FAILED_RULES, REASON)]
     record = F.to_json(F.struct(*[F.col(c) for c in payload]), {"ignoreNullFields": "false"})
-    return (invalid_df
-            .withColumn("record", record)
-            .select(
-                F.lit(table_name).alias("table_name"),
-                F.lit(batch_id).alias("batch_id"),
-                _optional(invalid_df, "_source_file", "string").alias("source_file"),
-                _optional(invalid_df, "_source_row", "long").alias("source_row"),
-                _record_key(invalid_df, table_name).alias("record_key"),
-                F.col("record"),
-                F.coalesce(F.col(FAILED_RULES).cast("array<string>"), F.array().cast("array<string>")).alias("rules"),
-                F.col(REASON).cast("string").alias("reason"),
-                F.lit(float(failure_rate)).cast("double").alias("failure_rate"),
-                F.sha2(F.col("record"), 256).alias("_record_hash"),
-                F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
-            ))
+    return invalid_df.withColumn("record", record).select(
+        F.lit(table_name).alias("table_name"),
+        F.lit(batch_id).alias("batch_id"),
+        _optional(invalid_df, "_source_file", "string").alias("source_file"),
+        _optional(invalid_df, "_source_row", "long").alias("source_row"),
+        _record_key(invalid_df, table_name).alias("record_key"),
+        F.col("record"),
+        F.coalesce(F.col(FAILED_RULES).cast("array<string>"), F.array().cast("array<string>")).alias("rules"),
+        F.col(REASON).cast("string").alias("reason"),
+        F.lit(float(failure_rate)).cast("double").alias("failure_rate"),
+        F.sha2(F.col("record"), 256).alias("_record_hash"),
+        F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
+    )
 
 
 def write_quarantine(df: DataFrame, *, settings=None) -> None:

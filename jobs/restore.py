@@ -86,11 +86,15 @@ def source_of(batch_id: str) -> str:
     return names[0]
 
 
-def _first_version(spark: SparkSession, table: str, batches: set[str], column: str, *,
-                   settings: Settings) -> int | None:
+def _first_version(
+    spark: SparkSession, table: str, batches: set[str], column: str, *, settings: Settings
+) -> int | None:
     """First version of ``table`` a batch of ``batches`` committed (tag), else first holding its rows."""
-    tagged = [v for v, batch, op in io.batch_versions(spark, table, settings=settings)
-              if batch in batches and op not in CREATE_OPERATIONS]
+    tagged = [
+        v
+        for v, batch, op in io.batch_versions(spark, table, settings=settings)
+        if batch in batches and op not in CREATE_OPERATIONS
+    ]
     if tagged:
         return tagged[0]
     if not io.exists(spark, table, settings):
@@ -107,11 +111,15 @@ def _batches(frame: DataFrame, column: str) -> set[str]:
     return {r[column] for r in frame.select(column).distinct().collect()}
 
 
-def _later_commits(spark: SparkSession, table: str, *, after: int, source: str, rolled_back: set[str],
-                   settings: Settings) -> list[tuple[int, str]]:
+def _later_commits(
+    spark: SparkSession, table: str, *, after: int, source: str, rolled_back: set[str], settings: Settings
+) -> list[tuple[int, str]]:
     """Tagged commits of ``table`` after version ``after`` by batches of ``source`` outside ``rolled_back``."""
-    return [(v, batch) for v, batch, op in io.batch_versions(spark, table, settings=settings)
-            if v > after and batch not in rolled_back and batch.startswith(f"{source}-")]
+    return [
+        (v, batch)
+        for v, batch, op in io.batch_versions(spark, table, settings=settings)
+        if v > after and batch not in rolled_back and batch.startswith(f"{source}-")
+    ]
 
 
 def _since(batches: set[str]) -> dt.date | None:
@@ -122,12 +130,15 @@ def _since(batches: set[str]) -> dt.date | None:
 def _with_declared_columns(frame: DataFrame, table: str) -> DataFrame:
     """``frame`` (an older version of ``table``) with the columns declared since as nulls."""
     spec = get(table)
-    return frame.select(*[F.col(f.name) if f.name in frame.columns else F.lit(None).cast(f.dataType).alias(f.name)
-                          for f in spec.schema.fields])
+    return frame.select(
+        *[
+            F.col(f.name) if f.name in frame.columns else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in spec.schema.fields
+        ]
+    )
 
 
-def restore_to_batch(spark: SparkSession, batch_id: str, *, settings: Settings,
-                     force: bool = False) -> dict[str, Any]:
+def restore_to_batch(spark: SparkSession, batch_id: str, *, settings: Settings, force: bool = False) -> dict[str, Any]:
     """Roll bronze, silver, quarantine and the manifest of ``batch_id``'s source back to before it.
 
     See the module docstring for what "before" means per table and why the shared tables are
@@ -157,7 +168,8 @@ def restore_to_batch(spark: SparkSession, batch_id: str, *, settings: Settings,
         raise RestoreRefusedError(
             f"restore {source} to before batch {batch_id}: table {bronze} holds later batches of "
             f"{source} that would be rolled back too: {', '.join(later)}; restore to before the first of "
-            f"them, or pass --force to roll them back with it")
+            f"them, or pass --force to roll them back with it"
+        )
 
     points: dict[str, int] = {}
     for table, column in ((bronze, "_batch_id"), (silver, "_batch_id"), (MANIFEST, "batch_id")):
@@ -165,14 +177,16 @@ def restore_to_batch(spark: SparkSession, batch_id: str, *, settings: Settings,
         if first is None:
             continue
         points[table] = first - 1
-        outside = _later_commits(spark, table, after=first - 1, source=source, rolled_back=rolled_back,
-                                 settings=settings)
+        outside = _later_commits(
+            spark, table, after=first - 1, source=source, rolled_back=rolled_back, settings=settings
+        )
         if outside and not force:
             version, other = outside[0]
             raise RestoreRefusedError(
                 f"restore {source} to before batch {batch_id}: table {table} has a commit of batch {other} "
                 f"(version {version}) after the restore point, which the restore would roll back; pass "
-                f"--force to restore anyway")
+                f"--force to restore anyway"
+            )
 
     restored: list[Restored] = []
     for table in (bronze, silver):
@@ -192,8 +206,15 @@ def restore_to_batch(spark: SparkSession, batch_id: str, *, settings: Settings,
         if not io.read(spark, QUARANTINE, settings=settings).where(of_source).isEmpty():
             latest = io.version(spark, QUARANTINE, settings)
             DeltaTable.forPath(spark, io.table_path(QUARANTINE, settings)).delete(of_source)
-            restored.append(Restored(QUARANTINE, f"DELETE rows of {source} of the rolled-back batches", latest,
-                                     None, io.version(spark, QUARANTINE, settings)))
+            restored.append(
+                Restored(
+                    QUARANTINE,
+                    f"DELETE rows of {source} of the rolled-back batches",
+                    latest,
+                    None,
+                    io.version(spark, QUARANTINE, settings),
+                )
+            )
     if MANIFEST in points:
         latest = io.version(spark, MANIFEST, settings)
         if points[MANIFEST] < 0:
@@ -202,15 +223,33 @@ def restore_to_batch(spark: SparkSession, batch_id: str, *, settings: Settings,
             earlier = io.read(spark, MANIFEST, version=points[MANIFEST], settings=settings)
             rows = _with_declared_columns(earlier.where(F.col("source") == F.lit(source)), MANIFEST)
         io.replace_where(rows, MANIFEST, f"source = '{source}'", settings=settings)
-        restored.append(Restored(MANIFEST, f"rows of {source} replaced by their version {points[MANIFEST]}",
-                                 latest, points[MANIFEST], io.version(spark, MANIFEST, settings)))
+        restored.append(
+            Restored(
+                MANIFEST,
+                f"rows of {source} replaced by their version {points[MANIFEST]}",
+                latest,
+                points[MANIFEST],
+                io.version(spark, MANIFEST, settings),
+            )
+        )
 
     from jobs.ingest import derived_checks
 
     since = _since(rolled_back)
     checks = derived_checks(spark, source, since=since, settings=settings) if since else {}
     for item in restored:
-        log.info("restore %s: %s, version %s -> %s (content of %s)", item.table, item.action,
-                 item.from_version, item.new_version, item.to_version)
-    return {"batch_id": batch_id, "source": source, "rolled_back": sorted(rolled_back),
-            "tables": [asdict(item) for item in restored], "derived_checks": checks}
+        log.info(
+            "restore %s: %s, version %s -> %s (content of %s)",
+            item.table,
+            item.action,
+            item.from_version,
+            item.new_version,
+            item.to_version,
+        )
+    return {
+        "batch_id": batch_id,
+        "source": source,
+        "rolled_back": sorted(rolled_back),
+        "tables": [asdict(item) for item in restored],
+        "derived_checks": checks,
+    }

@@ -25,9 +25,16 @@ from schemas.gold_scores import RISK_SCORES
 # numpy's vectorised arithmetic can differ in the last bit with the size of the batch the UDF
 # gets; rounding keeps a rerun of the same snapshot identical (and so a no-op commit-wise)
 PD_DECIMALS = 12
-PREDICTION = StructType([StructField("pd", DoubleType()), StructField("score", DoubleType()),
-                         StructField("grade", StringType()), StructField("reason_1", StringType()),
-                         StructField("reason_2", StringType()), StructField("reason_3", StringType())])
+PREDICTION = StructType(
+    [
+        StructField("pd", DoubleType()),
+        StructField("score", DoubleType()),
+        StructField("grade", StringType()),
+        StructField("reason_1", StringType()),
+        StructField("reason_2", StringType()),
+        StructField("reason_3", StringType()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,9 @@ class ResolvedModel:
         return f"models:/{self.name}/{self.version}"
 
 
-def resolve_model(*, settings: Settings, name: str | None = None, alias: str | None = None,
-                  version: str | None = None) -> ResolvedModel:
+def resolve_model(
+    *, settings: Settings, name: str | None = None, alias: str | None = None, version: str | None = None
+) -> ResolvedModel:
     """Resolve ``name@alias`` (default: the configured model and scoring alias) to one version.
 
     Raises:
@@ -62,8 +70,10 @@ def resolve_model(*, settings: Settings, name: str | None = None, alias: str | N
     if version is None:
         version = alias_version(config, alias)
         if version is None:
-            raise LookupError(f"model {config.name!r} has no version with alias {alias!r}: train and promote "
-                              f"one first (riskpipe train; riskpipe promote)")
+            raise LookupError(
+                f"model {config.name!r} has no version with alias {alias!r}: train and promote "
+                f"one first (riskpipe train; riskpipe promote)"
+            )
     info = get_model_info(f"models:/{config.name}/{version}")
     features = info.signature.inputs.input_names() if info.signature else []
     return ResolvedModel(config.name, str(version), alias, list(features))
@@ -84,17 +94,26 @@ def score_frame(features: DataFrame, *, predict: Any, model: ResolvedModel, feat
         The ``risk_scores`` columns.
     """
     inputs = F.struct(*[F.col(c).cast("double").alias(c) for c in model.features])
-    return (features.withColumn("p", predict(inputs))
-            .select("uscc", "snapshot_date", "snapshot_month",
-                    F.round(F.col("p.pd"), PD_DECIMALS).alias("pd"), F.col("p.score").alias("score"),
-                    F.col("p.grade").alias("grade"),
-                    F.col("p.grade").cast("int").alias("grade_num"),
-                    F.col("p.reason_1").alias("reason_1"), F.col("p.reason_2").alias("reason_2"),
-                    F.col("p.reason_3").alias("reason_3"),
-                    F.lit(model.name).alias("model_name"), F.lit(model.version).alias("model_version"),
-                    F.lit(model.alias).cast("string").alias("model_alias"),
-                    F.lit(features_version).cast("long").alias("features_version"))
-            .select(*RISK_SCORES.columns))
+    return (
+        features.withColumn("p", predict(inputs))
+        .select(
+            "uscc",
+            "snapshot_date",
+            "snapshot_month",
+            F.round(F.col("p.pd"), PD_DECIMALS).alias("pd"),
+            F.col("p.score").alias("score"),
+            F.col("p.grade").alias("grade"),
+            F.col("p.grade").cast("int").alias("grade_num"),
+            F.col("p.reason_1").alias("reason_1"),
+            F.col("p.reason_2").alias("reason_2"),
+            F.col("p.reason_3").alias("reason_3"),
+            F.lit(model.name).alias("model_name"),
+            F.lit(model.version).alias("model_version"),
+            F.lit(model.alias).cast("string").alias("model_alias"),
+            F.lit(features_version).cast("long").alias("features_version"),
+        )
+        .select(*RISK_SCORES.columns)
+    )
 
 
 def _months(days: list[dt.date]) -> str:
@@ -106,8 +125,15 @@ def _selection(days: list[dt.date], active_only: bool) -> Column:
     return condition & F.col("is_active_borrower") if active_only else condition
 
 
-def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | None = None,
-        model_name: str | None = None, alias: str | None = None, version: str | None = None) -> dict[str, Any]:
+def run(
+    as_of: AsOf,
+    *,
+    settings: Settings | None = None,
+    spark: SparkSession | None = None,
+    model_name: str | None = None,
+    alias: str | None = None,
+    version: str | None = None,
+) -> dict[str, Any]:
     """Score snapshot(s) ``as_of`` (month-ends) into ``risk_scores``, replacing their months in one commit.
 
     Several snapshots (a backfill) are scored in one distributed pass by the same model version.
@@ -125,20 +151,28 @@ def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | 
     model = resolve_model(settings=settings, name=model_name, alias=alias, version=version)
     features_version = io.version(spark, "enterprise_features", settings)
     active_only = bool(settings.raw.get("scoring", {}).get("active_only", True))
-    features = (io.read(spark, "enterprise_features", version=features_version, settings=settings)
-                .where(_selection(days, active_only)))
+    features = io.read(spark, "enterprise_features", version=features_version, settings=settings).where(
+        _selection(days, active_only)
+    )
     found = {r["snapshot_month"] for r in features.select("snapshot_month").distinct().collect()}
     missing = [d.isoformat() for d in days if snapshot_month(d) not in found]
     if missing:
-        raise ValueError(f"enterprise_features has no {'active ' if active_only else ''}rows for snapshot(s) "
-                         f"{missing}; build the features first (riskpipe features build --as-of {missing[0]})")
+        raise ValueError(
+            f"enterprise_features has no {'active ' if active_only else ''}rows for snapshot(s) "
+            f"{missing}; build the features first (riskpipe features build --as-of {missing[0]})"
+        )
     predict = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=PREDICTION, env_manager="local")
     scores = score_frame(features, predict=predict, model=model, features_version=features_version).cache()
     try:
         rows = scores.count()
-        committed = io.replace_partition(scores, RISK_SCORES, f"snapshot_month IN ({_months(days)})",
-                                         settings=settings)
+        committed = io.replace_partition(scores, RISK_SCORES, f"snapshot_month IN ({_months(days)})", settings=settings)
     finally:
         scores.unpersist()
-    return {"snapshot_dates": [d.isoformat() for d in days], "rows": rows, "model_name": model.name,
-            "model_version": model.version, "features_version": features_version, "committed": committed}
+    return {
+        "snapshot_dates": [d.isoformat() for d in days],
+        "rows": rows,
+        "model_name": model.name,
+        "model_version": model.version,
+        "features_version": features_version,
+        "committed": committed,
+    }

@@ -9,7 +9,7 @@ Validation, deduplication and history are applied afterwards by the runner.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -39,17 +39,25 @@ def delivery_date_col(file_dates: Mapping[str, dt.date]) -> Column:
 
 def with_delivery_dates(bronze: DataFrame, file_dates: Mapping[str, dt.date]) -> DataFrame:
     """``bronze`` plus ``_delivery_date``, its file's delivery date (null for a file not listed)."""
-    rows = [{"_source_file": F.lit(path), DELIVERY_DATE: F.lit(day).cast("date")}
-            for path, day in sorted(file_dates.items())]
+    rows = [
+        {"_source_file": F.lit(path), DELIVERY_DATE: F.lit(day).cast("date")}
+        for path, day in sorted(file_dates.items())
+    ]
     dates = literal_frame(bronze.sparkSession, rows)
     return bronze.join(F.broadcast(dates), on="_source_file", how="left")
 
 
-def typed_candidates(bronze: DataFrame, spec: TableSpec, *, payload: tuple[str, ...],
-                     derived: Mapping[str, Column], known_from: Column,
-                     parsers: Mapping[str, Callable[[Column], Column]] | None = None,
-                     not_after: Mapping[str, Column] | None = None,
-                     file_dates: Mapping[str, dt.date] | None = None) -> DataFrame:
+def typed_candidates(
+    bronze: DataFrame,
+    spec: TableSpec,
+    *,
+    payload: tuple[str, ...],
+    derived: Mapping[str, Column],
+    known_from: Column,
+    parsers: Mapping[str, Callable[[Column], Column]] | None = None,
+    not_after: Mapping[str, Column] | None = None,
+    file_dates: Mapping[str, dt.date] | None = None,
+) -> DataFrame:
     """Type the payload columns and add the silver bookkeeping columns.
 
     Args:
@@ -76,14 +84,22 @@ def typed_candidates(bronze: DataFrame, spec: TableSpec, *, payload: tuple[str, 
     # A typed extract (Parquet, JDBC) already carries dates, instants and amounts in their
     # declared type: formatting them as text only to parse them back cost half the transform.
     as_delivered = {c for c in wanted if c not in parsers and _already_typed(raw_types[c], spec.field(c).dataType)}
-    parsed = {c: F.col(c) if c in as_delivered else
-              parsers[c](F.col(c)) if c in parsers else parse_value(F.col(c), spec.field(c).dataType)
-              for c in wanted}
+    parsed = {
+        c: F.col(c)
+        if c in as_delivered
+        else parsers[c](F.col(c))
+        if c in parsers
+        else parse_value(F.col(c), spec.field(c).dataType)
+        for c in wanted
+    }
     checks = [(f"{spec.name}.row.malformed", F.col(CORRUPT).isNotNull())]
-    checks += [(f"{spec.name}.{c}.parse", parse_failed(F.col(c), expr)) for c, expr in parsed.items()
-               if c not in as_delivered]
-    checks += [(f"{spec.name}.{c}.after_delivery", F.coalesce(F.to_date(parsed[c]) > bound, F.lit(False)))
-               for c, bound in (not_after or {}).items()]
+    checks += [
+        (f"{spec.name}.{c}.parse", parse_failed(F.col(c), expr)) for c, expr in parsed.items() if c not in as_delivered
+    ]
+    checks += [
+        (f"{spec.name}.{c}.after_delivery", F.coalesce(F.to_date(parsed[c]) > bound, F.lit(False)))
+        for c, bound in (not_after or {}).items()
+    ]
     if file_dates:
         bronze = with_delivery_dates(bronze, file_dates)
     typed = bronze.select(
@@ -91,18 +107,21 @@ def typed_candidates(bronze: DataFrame, spec: TableSpec, *, payload: tuple[str, 
         known_from.alias("known_from"),
         F.col("_batch_id"),
         F.concat_ws(":", F.col("_source_file"), F.col("_source_row")).alias("_row_id"),
-        F.col("_source_file"), F.col("_source_row"),
+        F.col("_source_file"),
+        F.col("_source_row"),
         parse_errors(checks).alias("_parse_errors"),
     )
     for name, expr in derived.items():
         typed = typed.withColumn(name, expr)
     payload_cols = [c for c in spec.columns if c not in HISTORY_COLUMNS]
-    with_history = (typed
-                    .withColumn("known_to", F.lit(None).cast("date"))
-                    .withColumn("is_current", F.lit(True))
-                    .withColumn("_record_hash", record_hash(payload_cols)))
-    return with_history.select(*[F.col(c).cast(spec.field(c).dataType) for c in spec.columns],
-                               *[F.col(c) for c in TRACE_COLUMNS])
+    with_history = (
+        typed.withColumn("known_to", F.lit(None).cast("date"))
+        .withColumn("is_current", F.lit(True))
+        .withColumn("_record_hash", record_hash(payload_cols))
+    )
+    return with_history.select(
+        *[F.col(c).cast(spec.field(c).dataType) for c in spec.columns], *[F.col(c) for c in TRACE_COLUMNS]
+    )
 
 
 def _already_typed(raw: DataType, declared: DataType) -> bool:

@@ -9,7 +9,7 @@ normalised name; names shared by several enterprises are never matched.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -24,9 +24,12 @@ USCC_LENGTH = 18
 
 def _unique_names(enterprises: DataFrame, name_col: str, alias: str) -> DataFrame:
     """Name → USCC for names that identify exactly one enterprise."""
-    return (enterprises.groupBy(F.col(name_col).alias("_name"))
-            .agg(F.countDistinct("uscc").alias("_n"), F.first("uscc").alias(alias))
-            .where(F.col("_n") == 1).select("_name", alias))
+    return (
+        enterprises.groupBy(F.col(name_col).alias("_name"))
+        .agg(F.countDistinct("uscc").alias("_n"), F.first("uscc").alias(alias))
+        .where(F.col("_n") == 1)
+        .select("_name", alias)
+    )
 
 
 def resolve_uscc(events: DataFrame, enterprises: DataFrame) -> DataFrame:
@@ -39,21 +42,31 @@ def resolve_uscc(events: DataFrame, enterprises: DataFrame) -> DataFrame:
     exact = _unique_names(enterprises, "company_name", "_uscc_exact")
     normalised = _unique_names(enterprises, "company_name_norm", "_uscc_norm")
     has_given = F.length(F.col("party_uscc")) == USCC_LENGTH
-    joined = (events
-              .join(exact, on=F.col("party_name") == exact["_name"], how="left").drop("_name")
-              .join(normalised, on=F.col("party_name_norm") == normalised["_name"], how="left").drop("_name"))
-    return (joined
-            .withColumn("uscc", F.when(has_given, F.col("party_uscc"))
-                        .otherwise(F.coalesce(F.col("_uscc_exact"), F.col("_uscc_norm"))))
-            .withColumn("uscc_match", F.when(has_given, F.lit("given"))
-                        .when(F.col("_uscc_exact").isNotNull(), F.lit("name_exact"))
-                        .when(F.col("_uscc_norm").isNotNull(), F.lit("name_normalised"))
-                        .otherwise(F.lit("unmatched")))
-            .drop("_uscc_exact", "_uscc_norm"))
+    joined = (
+        events.join(exact, on=F.col("party_name") == exact["_name"], how="left")
+        .drop("_name")
+        .join(normalised, on=F.col("party_name_norm") == normalised["_name"], how="left")
+        .drop("_name")
+    )
+    return (
+        joined.withColumn(
+            "uscc",
+            F.when(has_given, F.col("party_uscc")).otherwise(F.coalesce(F.col("_uscc_exact"), F.col("_uscc_norm"))),
+        )
+        .withColumn(
+            "uscc_match",
+            F.when(has_given, F.lit("given"))
+            .when(F.col("_uscc_exact").isNotNull(), F.lit("name_exact"))
+            .when(F.col("_uscc_norm").isNotNull(), F.lit("name_normalised"))
+            .otherwise(F.lit("unmatched")),
+        )
+        .drop("_uscc_exact", "_uscc_norm")
+    )
 
 
-def transform(bronze: DataFrame, *, enterprises: DataFrame,
-              file_dates: Mapping[str, dt.date] | None = None) -> DataFrame:
+def transform(
+    bronze: DataFrame, *, enterprises: DataFrame, file_dates: Mapping[str, dt.date] | None = None
+) -> DataFrame:
     """Bronze API rows → silver candidates (known_from = delivery date of the page).
 
     ``file_dates`` maps each API page (``_source_file``) to the day it was delivered
@@ -66,7 +79,9 @@ def transform(bronze: DataFrame, *, enterprises: DataFrame,
     spec = get("court_events")
     published = parse_value(F.col("published_date"), spec.field("published_date").dataType)
     candidates = typed_candidates(
-        bronze, spec, payload=get_source("court_events").columns,
+        bronze,
+        spec,
+        payload=get_source("court_events").columns,
         derived={
             "party_name": clean_text(F.col("party_name")),
             "party_name_norm": normalise_company_name(F.col("party_name")),

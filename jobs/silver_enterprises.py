@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -25,7 +25,9 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date]) -> DataFr
     """
     founded = parse_value(F.col("founded_date"), get("enterprises").field("founded_date").dataType)
     return typed_candidates(
-        bronze, get("enterprises"), payload=get_source("enterprises").columns,
+        bronze,
+        get("enterprises"),
+        payload=get_source("enterprises").columns,
         derived={
             "uscc": normalise_uscc(F.col("uscc")),
             "company_name": clean_text(F.col("company_name")),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -21,7 +21,9 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date] | None = N
     restated by a later extract becomes a later version.
     """
     return typed_candidates(
-        bronze, get("loan_balances"), payload=get_source("loan_balances").columns,
+        bronze,
+        get("loan_balances"),
+        payload=get_source("loan_balances").columns,
         derived={
             "uscc": normalise_uscc(F.col("uscc")),
             "status": F.lower(F.trim(F.col("status"))),

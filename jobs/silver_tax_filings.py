@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -22,7 +22,9 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date]) -> DataFr
     the file's delivery date) plus trace columns.
     """
     return typed_candidates(
-        bronze, get("tax_filings"), payload=get_source("tax_filings").columns,
+        bronze,
+        get("tax_filings"),
+        payload=get_source("tax_filings").columns,
         parsers={"period": parse_period},
         derived={"uscc": normalise_uscc(F.col("uscc")), "company_name": clean_text(F.col("company_name"))},
         known_from=delivery_date_col(file_dates),

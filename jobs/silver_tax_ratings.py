@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -22,7 +22,9 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date]) -> DataFr
     """
     published = parse_value(F.col("published_date"), get("tax_ratings").field("published_date").dataType)
     return typed_candidates(
-        bronze, get("tax_ratings"), payload=get_source("tax_ratings").columns,
+        bronze,
+        get("tax_ratings"),
+        payload=get_source("tax_ratings").columns,
         derived={"uscc": normalise_uscc(F.col("uscc")), "rating": F.upper(F.trim(to_halfwidth(F.col("rating"))))},
         known_from=F.coalesce(F.greatest(published, delivery_date_col(file_dates)), delivery_date_col(file_dates)),
         file_dates=file_dates,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -23,7 +23,9 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date] | None = N
     later version of the same ``txn_id``.
     """
     return typed_candidates(
-        bronze, get("transactions"), payload=get_source("transactions").columns,
+        bronze,
+        get("transactions"),
+        payload=get_source("transactions").columns,
         derived={
             "uscc": normalise_uscc(F.col("uscc")),
             "direction": F.upper(F.trim(F.col("direction"))),

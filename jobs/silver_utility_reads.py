@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -21,7 +21,9 @@ def transform(bronze: DataFrame, *, file_dates: Mapping[str, dt.date]) -> DataFr
     multiplied by 1000 and ``unit`` becomes kWh (water stays m3).
     """
     return typed_candidates(
-        bronze, get("utility_reads"), payload=get_source("utility_reads").columns,
+        bronze,
+        get("utility_reads"),
+        payload=get_source("utility_reads").columns,
         parsers={"period": parse_period},
         derived={
             "uscc": normalise_uscc(F.col("uscc")),

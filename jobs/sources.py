@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 # Day of the delivery month on which a monthly file is available to the bank.
 # A monthly tax drop holds the returns filed during its month (returns are due by the
 # 15th of the month after the period); it is complete, and available, on the next 1st.
 UTILITY_FILE_AVAILABLE_DAY = 11  # meter reads arrive ~10 days after period end
-T_PLUS = 1                       # daily extracts arrive the day after the business date
-RATINGS_FILE_MONTH = 5           # yearly rating files (named by publication year) land after spring publication
+T_PLUS = 1  # daily extracts arrive the day after the business date
+RATINGS_FILE_MONTH = 5  # yearly rating files (named by publication year) land after spring publication
 
 
 def _month(text: str) -> dt.date:
@@ -82,22 +82,60 @@ def _same_day(day: dt.date) -> dt.date:
 
 
 SOURCES: dict[str, SourceDef] = {
-    s.name: s for s in (
-        SourceDef("enterprises", "csv", r"registry/enterprises(?:_(\d{8}))?\.csv", None, _same_day,
-                  _payload("enterprises")),
-        SourceDef("tax_filings", "csv", r"tax/filings/tax_filings_(\d{6})(?:_redelivery)?\.csv", _month,
-                  next_month, _payload("tax_filings")),
-        SourceDef("tax_ratings", "csv", r"tax/ratings/tax_ratings_(\d{4})\.csv",
-                  lambda y: dt.date(int(y), RATINGS_FILE_MONTH, 1), _same_day, _payload("tax_ratings")),
-        SourceDef("utility_reads", "jsonl", r"utility/utility_reads_(\d{6})(?:_redelivery)?\.jsonl", _month,
-                  lambda m: m.replace(day=UTILITY_FILE_AVAILABLE_DAY), _payload("utility_reads")),
+    s.name: s
+    for s in (
+        SourceDef(
+            "enterprises", "csv", r"registry/enterprises(?:_(\d{8}))?\.csv", None, _same_day, _payload("enterprises")
+        ),
+        SourceDef(
+            "tax_filings",
+            "csv",
+            r"tax/filings/tax_filings_(\d{6})(?:_redelivery)?\.csv",
+            _month,
+            next_month,
+            _payload("tax_filings"),
+        ),
+        SourceDef(
+            "tax_ratings",
+            "csv",
+            r"tax/ratings/tax_ratings_(\d{4})\.csv",
+            lambda y: dt.date(int(y), RATINGS_FILE_MONTH, 1),
+            _same_day,
+            _payload("tax_ratings"),
+        ),
+        SourceDef(
+            "utility_reads",
+            "jsonl",
+            r"utility/utility_reads_(\d{6})(?:_redelivery)?\.jsonl",
+            _month,
+            lambda m: m.replace(day=UTILITY_FILE_AVAILABLE_DAY),
+            _payload("utility_reads"),
+        ),
         SourceDef("court_events", "rest", r"court/events\.jsonl", None, _same_day, _payload("court_events")),
-        SourceDef("transactions", "parquet", r"bank/transactions/transactions_(\d{8})\.parquet", _day,
-                  lambda d: d + dt.timedelta(days=T_PLUS), _payload("transactions")),
-        SourceDef("loans", "parquet", r"bank/loans/loans_(\d{8})\.parquet", _day,
-                  lambda d: d + dt.timedelta(days=T_PLUS), _payload("loans")),
-        SourceDef("loan_balances", "parquet", r"bank/loan_balances/loan_balances_(\d{8})\.parquet", _day,
-                  lambda d: d + dt.timedelta(days=T_PLUS), _payload("loan_balances")),
+        SourceDef(
+            "transactions",
+            "parquet",
+            r"bank/transactions/transactions_(\d{8})\.parquet",
+            _day,
+            lambda d: d + dt.timedelta(days=T_PLUS),
+            _payload("transactions"),
+        ),
+        SourceDef(
+            "loans",
+            "parquet",
+            r"bank/loans/loans_(\d{8})\.parquet",
+            _day,
+            lambda d: d + dt.timedelta(days=T_PLUS),
+            _payload("loans"),
+        ),
+        SourceDef(
+            "loan_balances",
+            "parquet",
+            r"bank/loan_balances/loan_balances_(\d{8})\.parquet",
+            _day,
+            lambda d: d + dt.timedelta(days=T_PLUS),
+            _payload("loan_balances"),
+        ),
     )
 }
 

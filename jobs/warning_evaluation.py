@@ -36,7 +36,8 @@ so a catalogue can be judged on any history, including one it never ran on.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -52,8 +53,19 @@ OUTCOMES = (DEFAULTER, PERFORMING, LATER_DEFAULT, CENSORED)
 BLOCKS = ("severity", "signal", "past_due", "with_past_due")
 WITH_PAST_DUE = "{}+ with past due"
 ANY_PAST_DUE = "any past due"
-TABLE_COLUMNS = ["block", "signal", "severity", "defaulters", "warned_defaulters", "hit_rate", "performing",
-                 "warned_performing", "false_alarm_rate", "lift", "median_lead_months"]
+TABLE_COLUMNS = [
+    "block",
+    "signal",
+    "severity",
+    "defaulters",
+    "warned_defaulters",
+    "hit_rate",
+    "performing",
+    "warned_performing",
+    "false_alarm_rate",
+    "lift",
+    "median_lead_months",
+]
 
 
 def window_ending(as_of: dt.date, months: int = HORIZON_MONTHS) -> tuple[dt.date, dt.date]:
@@ -78,30 +90,48 @@ def outcomes(loans: DataFrame, labels: DataFrame, *, first: dt.date, last: dt.da
     keys = ["uscc", "snapshot_date"]
     in_window = F.col("snapshot_date").between(F.lit(first), F.lit(last))
     not_in_default = ~F.coalesce(F.col("in_default_at_snapshot"), F.lit(False))
-    monitored = (loans.where(F.col("is_active") & in_window).select(*keys).distinct()
-                 .join(labels.select(*keys, "default_date", "in_default_at_snapshot", "censored"), on=keys,
-                       how="left")
-                 .where(not_in_default))
+    monitored = (
+        loans.where(F.col("is_active") & in_window)
+        .select(*keys)
+        .distinct()
+        .join(labels.select(*keys, "default_date", "in_default_at_snapshot", "censored"), on=keys, how="left")
+        .where(not_in_default)
+    )
     per_borrower = monitored.groupBy("uscc").agg(
-        F.count("*").cast("int").alias("months_monitored"), F.min("snapshot_date").alias("first_monitored"),
+        F.count("*").cast("int").alias("months_monitored"),
+        F.min("snapshot_date").alias("first_monitored"),
         F.min("default_date").alias("default_date"),
-        F.max(F.coalesce(F.col("censored"), F.lit(True))).alias("any_censored"))
+        F.max(F.coalesce(F.col("censored"), F.lit(True))).alias("any_censored"),
+    )
     defaulted_in_window = F.col("default_date") <= F.lit(last)
-    outcome = (F.when(defaulted_in_window, DEFAULTER).when(F.col("default_date").isNotNull(), LATER_DEFAULT)
-               .when(F.col("any_censored"), CENSORED).otherwise(PERFORMING))
-    return per_borrower.select("uscc", "months_monitored", "first_monitored", "default_date",
-                               outcome.alias("outcome"))
+    outcome = (
+        F.when(defaulted_in_window, DEFAULTER)
+        .when(F.col("default_date").isNotNull(), LATER_DEFAULT)
+        .when(F.col("any_censored"), CENSORED)
+        .otherwise(PERFORMING)
+    )
+    return per_borrower.select("uscc", "months_monitored", "first_monitored", "default_date", outcome.alias("outcome"))
 
 
 def catalogue_frame(spark: SparkSession, signals: Sequence[Signal]) -> DataFrame:
     """signal_id, severity, severity_rank (1 low .. 4 critical), past_due of every catalogue signal."""
-    return literal_frame(spark, [{"signal_id": F.lit(s.id), "severity": F.lit(s.severity),
-                                  "severity_rank": F.lit(SEVERITIES.index(s.severity) + 1),
-                                  "past_due": F.lit(s.past_due)} for s in signals])
+    return literal_frame(
+        spark,
+        [
+            {
+                "signal_id": F.lit(s.id),
+                "severity": F.lit(s.severity),
+                "severity_rank": F.lit(SEVERITIES.index(s.severity) + 1),
+                "past_due": F.lit(s.past_due),
+            }
+            for s in signals
+        ],
+    )
 
 
-def counted_warnings(population: DataFrame, warnings: DataFrame, catalogue: DataFrame, *, first: dt.date,
-                     last: dt.date) -> DataFrame:
+def counted_warnings(
+    population: DataFrame, warnings: DataFrame, catalogue: DataFrame, *, first: dt.date, last: dt.date
+) -> DataFrame:
     """Per defaulter or performing borrower and catalogue signal, the first warning (on any of its
     loans) that counts.
 
@@ -124,13 +154,22 @@ def counted_warnings(population: DataFrame, warnings: DataFrame, catalogue: Data
     in_window = day.between(F.lit(first), F.lit(last))
     counts = F.when(F.col("outcome") == DEFAULTER, before_default).otherwise(in_window)
     scored = population.where(F.col("outcome").isin(DEFAULTER, PERFORMING))
-    return (scored.join(warnings.select("uscc", "snapshot_date", "signal_id"), on="uscc", how="inner")
-            .join(F.broadcast(catalogue), on="signal_id", how="inner")
-            .where(counts)
-            .groupBy("uscc", "outcome", "default_date", "signal_id", "severity_rank", "past_due")
-            .agg(F.min("snapshot_date").alias("first_warning"))
-            .select("uscc", "outcome", "signal_id", "severity_rank", "past_due", "first_warning",
-                    F.round(F.months_between("default_date", "first_warning"), 2).alias("lead_months")))
+    return (
+        scored.join(warnings.select("uscc", "snapshot_date", "signal_id"), on="uscc", how="inner")
+        .join(F.broadcast(catalogue), on="signal_id", how="inner")
+        .where(counts)
+        .groupBy("uscc", "outcome", "default_date", "signal_id", "severity_rank", "past_due")
+        .agg(F.min("snapshot_date").alias("first_warning"))
+        .select(
+            "uscc",
+            "outcome",
+            "signal_id",
+            "severity_rank",
+            "past_due",
+            "first_warning",
+            F.round(F.months_between("default_date", "first_warning"), 2).alias("lead_months"),
+        )
+    )
 
 
 def _warned_groups(counted: DataFrame, catalogue: DataFrame) -> DataFrame:
@@ -139,24 +178,51 @@ def _warned_groups(counted: DataFrame, catalogue: DataFrame) -> DataFrame:
     levels = literal_frame(spark, [{"level": F.lit(s), "level_rank": F.lit(i + 1)} for i, s in enumerate(SEVERITIES)])
     early, past_due = ~F.col("past_due"), F.col("past_due")
     at_level = F.col("severity_rank") >= F.col("level_rank")
-    by_level = (counted.where(early).join(F.broadcast(levels), on=at_level, how="inner")
-                .select(F.lit("severity").alias("block"), F.concat(F.col("level"), F.lit("+")).alias("signal"),
-                        F.col("level").alias("severity"), "uscc", "outcome", "lead_months"))
+    by_level = (
+        counted.where(early)
+        .join(F.broadcast(levels), on=at_level, how="inner")
+        .select(
+            F.lit("severity").alias("block"),
+            F.concat(F.col("level"), F.lit("+")).alias("signal"),
+            F.col("level").alias("severity"),
+            "uscc",
+            "outcome",
+            "lead_months",
+        )
+    )
     # what the watch list carries: every signal of the level, days past due included
-    with_past_due = (counted.join(F.broadcast(levels), on=at_level, how="inner")
-                     .select(F.lit("with_past_due").alias("block"),
-                             F.concat(F.col("level"), F.lit(WITH_PAST_DUE.format(""))).alias("signal"),
-                             F.col("level").alias("severity"), "uscc", "outcome", "lead_months"))
+    with_past_due = counted.join(F.broadcast(levels), on=at_level, how="inner").select(
+        F.lit("with_past_due").alias("block"),
+        F.concat(F.col("level"), F.lit(WITH_PAST_DUE.format(""))).alias("signal"),
+        F.col("level").alias("severity"),
+        "uscc",
+        "outcome",
+        "lead_months",
+    )
     severity_of = F.element_at(F.array(*[F.lit(s) for s in SEVERITIES]), F.col("severity_rank"))
-    by_signal = counted.select(F.when(early, "signal").otherwise("past_due").alias("block"),
-                               F.col("signal_id").alias("signal"),
-                               severity_of.alias("severity"), "uscc", "outcome", "lead_months")
+    by_signal = counted.select(
+        F.when(early, "signal").otherwise("past_due").alias("block"),
+        F.col("signal_id").alias("signal"),
+        severity_of.alias("severity"),
+        "uscc",
+        "outcome",
+        "lead_months",
+    )
     any_past_due = counted.where(past_due).select(
-        F.lit("past_due").alias("block"), F.lit(ANY_PAST_DUE).alias("signal"),
-        F.lit(None).cast("string").alias("severity"), "uscc", "outcome", "lead_months")
-    return (by_level.unionAll(by_signal).unionAll(any_past_due).unionAll(with_past_due)
-            .groupBy("block", "signal", "severity", "uscc", "outcome")
-            .agg(F.max("lead_months").alias("lead_months")))
+        F.lit("past_due").alias("block"),
+        F.lit(ANY_PAST_DUE).alias("signal"),
+        F.lit(None).cast("string").alias("severity"),
+        "uscc",
+        "outcome",
+        "lead_months",
+    )
+    return (
+        by_level.unionAll(by_signal)
+        .unionAll(any_past_due)
+        .unionAll(with_past_due)
+        .groupBy("block", "signal", "severity", "uscc", "outcome")
+        .agg(F.max("lead_months").alias("lead_months"))
+    )
 
 
 def _rate(part: Column, whole: Column) -> Column:
@@ -174,52 +240,106 @@ def classifier_table(population: DataFrame, counted: DataFrame, catalogue: DataF
 
     Returns:
         :data:`TABLE_COLUMNS`: block (severity | signal | past_due | with_past_due), signal (``<level>+``
-        in the severity block, ``<level>+ with past due`` in the last), severity, defaulters, warned_defaulters, hit_rate, performing, warned_performing,
+        in the severity block, ``<level>+ with past due`` in the last), severity, defaulters,
+        warned_defaulters, hit_rate, performing, warned_performing,
         false_alarm_rate, lift, median_lead_months (of the warned defaulters). Every catalogue signal
         and every severity has a row, with zero counts when it never fired.
     """
     is_defaulter, is_performing = F.col("outcome") == DEFAULTER, F.col("outcome") == PERFORMING
-    totals = population.agg(F.count(F.when(is_defaulter, 1)).cast("int").alias("defaulters"),
-                            F.count(F.when(is_performing, 1)).cast("int").alias("performing"))
+    totals = population.agg(
+        F.count(F.when(is_defaulter, 1)).cast("int").alias("defaulters"),
+        F.count(F.when(is_performing, 1)).cast("int").alias("performing"),
+    )
     spark = population.sparkSession
-    groups = (literal_frame(spark, [{"block": F.lit(block), "signal": F.lit(name.format(s)), "severity": F.lit(s)}
-                                    for block, name in (("severity", "{}+"), ("with_past_due", WITH_PAST_DUE))
-                                    for s in SEVERITIES])
-              .unionAll(catalogue.select(F.when(F.col("past_due"), "past_due").otherwise("signal").alias("block"),
-                                         F.col("signal_id").alias("signal"), "severity"))
-              .unionAll(catalogue.where("past_due").limit(1)
-                        .select(F.lit("past_due").alias("block"), F.lit(ANY_PAST_DUE).alias("signal"),
-                                F.lit(None).cast("string").alias("severity"))))
-    warned = _warned_groups(counted, catalogue).groupBy("block", "signal").agg(
-        F.count(F.when(is_defaulter, 1)).cast("int").alias("warned_defaulters"),
-        F.count(F.when(is_performing, 1)).cast("int").alias("warned_performing"),
-        F.median(F.when(is_defaulter, F.col("lead_months"))).alias("median_lead_months"))
+    groups = (
+        literal_frame(
+            spark,
+            [
+                {"block": F.lit(block), "signal": F.lit(name.format(s)), "severity": F.lit(s)}
+                for block, name in (("severity", "{}+"), ("with_past_due", WITH_PAST_DUE))
+                for s in SEVERITIES
+            ],
+        )
+        .unionAll(
+            catalogue.select(
+                F.when(F.col("past_due"), "past_due").otherwise("signal").alias("block"),
+                F.col("signal_id").alias("signal"),
+                "severity",
+            )
+        )
+        .unionAll(
+            catalogue.where("past_due")
+            .limit(1)
+            .select(
+                F.lit("past_due").alias("block"),
+                F.lit(ANY_PAST_DUE).alias("signal"),
+                F.lit(None).cast("string").alias("severity"),
+            )
+        )
+    )
+    warned = (
+        _warned_groups(counted, catalogue)
+        .groupBy("block", "signal")
+        .agg(
+            F.count(F.when(is_defaulter, 1)).cast("int").alias("warned_defaulters"),
+            F.count(F.when(is_performing, 1)).cast("int").alias("warned_performing"),
+            F.median(F.when(is_defaulter, F.col("lead_months"))).alias("median_lead_months"),
+        )
+    )
     hit_rate = _rate(F.col("warned_defaulters"), F.col("defaulters"))
     false_alarm_rate = _rate(F.col("warned_performing"), F.col("performing"))
-    return (groups.join(warned, on=["block", "signal"], how="left").crossJoin(totals)
-            .select("block", "signal", "severity", "defaulters",
-                    F.coalesce("warned_defaulters", F.lit(0)).alias("warned_defaulters"), "performing",
-                    F.coalesce("warned_performing", F.lit(0)).alias("warned_performing"),
-                    F.round("median_lead_months", 1).alias("median_lead_months"))
-            .select("block", "signal", "severity", "defaulters", "warned_defaulters", hit_rate.alias("hit_rate"),
-                    "performing", "warned_performing", false_alarm_rate.alias("false_alarm_rate"),
-                    F.round(_rate(hit_rate, false_alarm_rate), 2).alias("lift"), "median_lead_months")
-            .select(*TABLE_COLUMNS))
+    return (
+        groups.join(warned, on=["block", "signal"], how="left")
+        .crossJoin(totals)
+        .select(
+            "block",
+            "signal",
+            "severity",
+            "defaulters",
+            F.coalesce("warned_defaulters", F.lit(0)).alias("warned_defaulters"),
+            "performing",
+            F.coalesce("warned_performing", F.lit(0)).alias("warned_performing"),
+            F.round("median_lead_months", 1).alias("median_lead_months"),
+        )
+        .select(
+            "block",
+            "signal",
+            "severity",
+            "defaulters",
+            "warned_defaulters",
+            hit_rate.alias("hit_rate"),
+            "performing",
+            "warned_performing",
+            false_alarm_rate.alias("false_alarm_rate"),
+            F.round(_rate(hit_rate, false_alarm_rate), 2).alias("lift"),
+            "median_lead_months",
+        )
+        .select(*TABLE_COLUMNS)
+    )
 
 
 def _ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Severity block least severe first, then signals by lift (never-alarming ones first), then past due."""
+
     def key(row: dict[str, Any]) -> tuple:
         block = BLOCKS.index(row["block"])
         if row["block"] in ("severity", "with_past_due"):
             return block, SEVERITIES.index(row["severity"]), 0.0, row["signal"]
         lift = row["lift"] if row["lift"] is not None else (float("inf") if row["warned_defaulters"] else -1.0)
         return block, 0, -lift, row["signal"]
+
     return sorted(rows, key=key)
 
 
-def backtest(warnings: DataFrame, loans: DataFrame, labels: DataFrame, *, signals: Sequence[Signal],
-             first: dt.date, last: dt.date) -> dict[str, Any]:
+def backtest(
+    warnings: DataFrame,
+    loans: DataFrame,
+    labels: DataFrame,
+    *,
+    signals: Sequence[Signal],
+    first: dt.date,
+    last: dt.date,
+) -> dict[str, Any]:
     """Judge the catalogue ``signals`` on ``warnings`` over the window ``first``..``last``.
 
     Args:
@@ -238,8 +358,12 @@ def backtest(warnings: DataFrame, loans: DataFrame, labels: DataFrame, *, signal
         per_outcome = {r["outcome"]: r["count"] for r in population.groupBy("outcome").count().collect()}
     finally:
         population.unpersist()
-    return {"window": f"{first}..{last}", "horizon_months": HORIZON_MONTHS,
-            "borrowers": {o: per_outcome.get(o, 0) for o in OUTCOMES}, "rows": _ordered(rows)}
+    return {
+        "window": f"{first}..{last}",
+        "horizon_months": HORIZON_MONTHS,
+        "borrowers": {o: per_outcome.get(o, 0) for o in OUTCOMES},
+        "rows": _ordered(rows),
+    }
 
 
 def severity_row(result: Mapping[str, Any], min_severity: str) -> dict[str, Any]:
@@ -258,16 +382,25 @@ def check_targets(result: Mapping[str, Any], targets: Mapping[str, Any]) -> list
         One dict per target: metric, value, target, met (False when the value is missing).
     """
     row = severity_row(result, targets["min_severity"])
-    checks = [("false_alarm_rate", row["false_alarm_rate"], "<=", targets["max_false_alarm_rate"]),
-              ("hit_rate", row["hit_rate"], ">=", targets["min_hit_rate"]),
-              ("median_lead_months", row["median_lead_months"], ">=", targets["min_median_lead_months"])]
-    return [{"metric": metric, "value": value, "target": f"{op} {target}",
-             "met": value is not None and (value <= target if op == "<=" else value >= target)}
-            for metric, value, op, target in checks]
+    checks = [
+        ("false_alarm_rate", row["false_alarm_rate"], "<=", targets["max_false_alarm_rate"]),
+        ("hit_rate", row["hit_rate"], ">=", targets["min_hit_rate"]),
+        ("median_lead_months", row["median_lead_months"], ">=", targets["min_median_lead_months"]),
+    ]
+    return [
+        {
+            "metric": metric,
+            "value": value,
+            "target": f"{op} {target}",
+            "met": value is not None and (value <= target if op == "<=" else value >= target),
+        }
+        for metric, value, op, target in checks
+    ]
 
 
-def replay(spark: SparkSession, first: dt.date, last: dt.date, *, signals: Sequence[Signal],
-           settings: Any) -> tuple[DataFrame, DataFrame]:
+def replay(
+    spark: SparkSession, first: dt.date, last: dt.date, *, signals: Sequence[Signal], settings: Any
+) -> tuple[DataFrame, DataFrame]:
     """Fire ``signals`` on the month-ends from the horizon before ``first`` to ``last`` that have features,
     from the stored features, scores (PD signals do not fire on unscored months) and loan ledger.
 
@@ -280,20 +413,34 @@ def replay(spark: SparkSession, first: dt.date, last: dt.date, *, signals: Seque
 
     features = io.read(spark, "enterprise_features", settings=settings)
     earliest = month_end(add_months(first, -HORIZON_MONTHS))
-    days = sorted(r[0] for r in features.where(F.col("snapshot_date").between(F.lit(earliest), F.lit(last)))
-                  .select("snapshot_date").distinct().collect())
+    days = sorted(
+        r[0]
+        for r in features.where(F.col("snapshot_date").between(F.lit(earliest), F.lit(last)))
+        .select("snapshot_date")
+        .distinct()
+        .collect()
+    )
     if not days:
         raise ValueError(f"enterprise_features has no month-end in {earliest}..{last}")
     since = F.col("snapshot_date").between(F.lit(history_start(days[0])), F.lit(days[-1]))
-    scores = (io.read(spark, "risk_scores", settings=settings) if io.exists(spark, "risk_scores", settings)
-              else get("risk_scores").rows_to_df(spark, []))
+    scores = (
+        io.read(spark, "risk_scores", settings=settings)
+        if io.exists(spark, "risk_scores", settings)
+        else get("risk_scores").rows_to_df(spark, [])
+    )
     loans = read_loan_state(spark, days, settings)
     inputs = warning_inputs(features.where(since), scores=scores.where(since), loans=loans)
     return evaluate(inputs, signals, version=catalogue_version(signals)), loans
 
 
-def run(as_of: dt.date, *, settings: Any, spark: SparkSession, signals: Sequence[Signal] | None = None,
-        window: tuple[dt.date, dt.date] | None = None) -> dict[str, Any]:
+def run(
+    as_of: dt.date,
+    *,
+    settings: Any,
+    spark: SparkSession,
+    signals: Sequence[Signal] | None = None,
+    window: tuple[dt.date, dt.date] | None = None,
+) -> dict[str, Any]:
     """Replay and judge the catalogue (``early_warnings.catalogue`` unless ``signals``) on the window
     ending :data:`HORIZON_MONTHS` before ``as_of`` (or ``window``), with the defaults known on ``as_of``.
 
@@ -312,16 +459,24 @@ def run(as_of: dt.date, *, settings: Any, spark: SparkSession, signals: Sequence
     warnings, loans = warnings.cache(), loans.cache()
     try:
         labels = io.read(spark, "default_labels", settings=settings).where(
-            F.col("snapshot_date").between(F.lit(first), F.lit(last)))
+            F.col("snapshot_date").between(F.lit(first), F.lit(last))
+        )
         # point in time: a default after as_of is unknown, and so is the outcome of a horizon ending after it
         known_default = F.when(F.col("default_date") <= F.lit(as_of), F.col("default_date"))
-        known = labels.select("uscc", "snapshot_date", "in_default_at_snapshot", known_default.alias("default_date"),
-                              (F.col("censored") | (F.add_months("snapshot_date", HORIZON_MONTHS) > F.lit(as_of)))
-                              .alias("censored"))
+        known = labels.select(
+            "uscc",
+            "snapshot_date",
+            "in_default_at_snapshot",
+            known_default.alias("default_date"),
+            (F.col("censored") | (F.add_months("snapshot_date", HORIZON_MONTHS) > F.lit(as_of))).alias("censored"),
+        )
         result = backtest(warnings, loans, known, signals=signals, first=first, last=last)
     finally:
         warnings.unpersist()
         loans.unpersist()
     targets = section.get("targets")
-    return {**result, "catalogue_version": catalogue_version(signals),
-            "targets": check_targets(result, targets) if targets else []}
+    return {
+        **result,
+        "catalogue_version": catalogue_version(signals),
+        "targets": check_targets(result, targets) if targets else [],
+    }

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from jobs.features.pit import AsOf, snapshots_frame
 from schemas.gold_scores import SEVERITIES, WATCH_LIST
 
+
 def _severity_order() -> Column:
     return F.array(*[F.lit(s) for s in SEVERITIES])
 
@@ -27,7 +28,8 @@ def severity_rank(severity: Column) -> Column:
 def _per_loan(warnings: DataFrame, prefix: str) -> DataFrame:
     return warnings.groupBy("uscc", "loan_id", "snapshot_date").agg(
         F.array_sort(F.collect_set("signal_id")).alias(f"{prefix}_signals"),
-        F.max(severity_rank(F.col("severity"))).alias(f"{prefix}_rank"))
+        F.max(severity_rank(F.col("severity"))).alias(f"{prefix}_rank"),
+    )
 
 
 def watch_list(warnings: DataFrame, *, as_of: AsOf, min_severity: str = SEVERITIES[0]) -> DataFrame:
@@ -54,12 +56,19 @@ def watch_list(warnings: DataFrame, *, as_of: AsOf, min_severity: str = SEVERITI
     empty = F.array().cast("array<string>")
     status = F.when(has_now & has_prev, "ongoing").when(has_now, "new").otherwise("cleared")
     signals = F.coalesce(F.col("now_signals"), empty)
-    return (now.join(prev, on=["uscc", "loan_id", "snapshot_date"], how="full")
-            .join(snaps, on="snapshot_date", how="inner")
-            .select("uscc", "loan_id", "snapshot_date", "snapshot_month", status.alias("status"),
-                    F.element_at(_severity_order(), F.coalesce(F.col("now_rank"), F.col("prev_rank")))
-                    .alias("max_severity"),
-                    signals.alias("signals"),
-                    F.array_except(signals, F.coalesce(F.col("prev_signals"), empty)).alias("new_signals"),
-                    F.size(signals).cast("int").alias("n_signals"))
-            .select(*WATCH_LIST.columns))
+    return (
+        now.join(prev, on=["uscc", "loan_id", "snapshot_date"], how="full")
+        .join(snaps, on="snapshot_date", how="inner")
+        .select(
+            "uscc",
+            "loan_id",
+            "snapshot_date",
+            "snapshot_month",
+            status.alias("status"),
+            F.element_at(_severity_order(), F.coalesce(F.col("now_rank"), F.col("prev_rank"))).alias("max_severity"),
+            signals.alias("signals"),
+            F.array_except(signals, F.coalesce(F.col("prev_signals"), empty)).alias("new_signals"),
+            F.size(signals).cast("int").alias("n_signals"),
+        )
+        .select(*WATCH_LIST.columns)
+    )

@@ -46,8 +46,10 @@ class JeffreysConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.amber_confidence < self.red_confidence < 1:
-            raise ValueError("jeffreys: need 0 < amber_confidence < red_confidence < 1, got "
-                             f"{self.amber_confidence}, {self.red_confidence}")
+            raise ValueError(
+                "jeffreys: need 0 < amber_confidence < red_confidence < 1, got "
+                f"{self.amber_confidence}, {self.red_confidence}"
+            )
         if self.sides not in ("both", "under"):
             raise ValueError(f"jeffreys.sides must be both or under, got {self.sides!r}")
         if self.unit not in ("obligor", "row"):
@@ -107,7 +109,9 @@ def jeffreys_test(table: pd.DataFrame, config: JeffreysConfig = JeffreysConfig()
     out["p_value"] = p_under
     out["ci_lower"] = np.where(tested, low_a, np.nan)
     out["ci_upper"] = np.where(tested, high_a, np.nan)
-    out["direction"] = np.where(~tested, "", np.where(mean_pd < low_a, "under", np.where(mean_pd > high_a, "over", "ok")))
+    out["direction"] = np.where(
+        ~tested, "", np.where(mean_pd < low_a, "under", np.where(mean_pd > high_a, "over", "ok"))
+    )
     out["status"] = np.where(~tested, "empty", np.where(red, "red", np.where(amber, "amber", "green")))
     return out
 
@@ -116,5 +120,9 @@ def summary(tested: pd.DataFrame) -> dict[str, float]:
     """Counts of a :func:`jeffreys_test` result: ``grades_tested``, ``grades_green``, ``grades_amber``,
     ``grades_red`` (as floats, so they log as MLflow metrics)."""
     status = tested["status"]
-    return {"grades_tested": float((status != "empty").sum()), "grades_green": float((status == "green").sum()),
-            "grades_amber": float((status == "amber").sum()), "grades_red": float((status == "red").sum())}
+    return {
+        "grades_tested": float((status != "empty").sum()),
+        "grades_green": float((status == "green").sum()),
+        "grades_amber": float((status == "amber").sum()),
+        "grades_red": float((status == "red").sum()),
+    }

@@ -59,8 +59,9 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str = "platt") -> Cal
         from sklearn.isotonic import IsotonicRegression
 
         model = IsotonicRegression(out_of_bounds="clip", y_min=PD_FLOOR, y_max=PD_CAP).fit(raw, y)
-        return Calibrator("isotonic", x=[float(v) for v in model.X_thresholds_],
-                          y=[float(v) for v in model.y_thresholds_])
+        return Calibrator(
+            "isotonic", x=[float(v) for v in model.X_thresholds_], y=[float(v) for v in model.y_thresholds_]
+        )
     raise ValueError(f"unknown calibration method {method!r}; use platt or isotonic")
 
 
@@ -110,10 +111,15 @@ def grade_table(pd_: np.ndarray, y: np.ndarray, scale: MasterScale, weights: np.
     (``mean_pd - default_rate``; NaN for empty grades).
     """
     w = np.ones(len(np.asarray(pd_))) if weights is None else np.asarray(weights, dtype=float)
-    frame = pd.DataFrame({"idx": scale.grade_index(pd_), "w": w, "wy": w * np.asarray(y, dtype=float),
-                          "wpd": w * np.asarray(pd_, dtype=float)})
-    stats = frame.groupby("idx").agg(rows=("w", "size"), count=("w", "sum"), defaults=("wy", "sum"),
-                                     wpd=("wpd", "sum"))
+    frame = pd.DataFrame(
+        {
+            "idx": scale.grade_index(pd_),
+            "w": w,
+            "wy": w * np.asarray(y, dtype=float),
+            "wpd": w * np.asarray(pd_, dtype=float),
+        }
+    )
+    stats = frame.groupby("idx").agg(rows=("w", "size"), count=("w", "sum"), defaults=("wy", "sum"), wpd=("wpd", "sum"))
     stats["default_rate"] = stats["defaults"] / stats["count"]
     stats["mean_pd"] = stats["wpd"] / stats["count"]
     table = scale.table().join(stats.drop(columns="wpd"), how="left")

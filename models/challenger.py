@@ -62,8 +62,14 @@ def lightgbm_matrix(frame: pd.DataFrame, features: list[str], levels: dict[str, 
     return np.column_stack(columns)
 
 
-def fit_lightgbm(train: pd.DataFrame, features: list[str], label: str,
-                 config: LightGBMConfig, seed: int, levels: dict[str, list[str]] | None = None) -> Any:
+def fit_lightgbm(
+    train: pd.DataFrame,
+    features: list[str],
+    label: str,
+    config: LightGBMConfig,
+    seed: int,
+    levels: dict[str, list[str]] | None = None,
+) -> Any:
     """Fit a binary LightGBM booster on ``train[features]`` -> ``train[label]``.
 
     Args:
@@ -73,14 +79,19 @@ def fit_lightgbm(train: pd.DataFrame, features: list[str], label: str,
     import lightgbm as lgb
 
     levels = category_levels(train, features) if levels is None else levels
-    dataset = lgb.Dataset(lightgbm_matrix(train, features, levels), label=train[label].to_numpy(),
-                          feature_name=list(features), categorical_feature=[f for f in features if f in levels],
-                          free_raw_data=True)
+    dataset = lgb.Dataset(
+        lightgbm_matrix(train, features, levels),
+        label=train[label].to_numpy(),
+        feature_name=list(features),
+        categorical_feature=[f for f in features if f in levels],
+        free_raw_data=True,
+    )
     return lgb.train(lightgbm_params(config, seed), dataset, num_boost_round=config.num_boost_round)
 
 
-def out_of_fold_log_odds(train: pd.DataFrame, features: list[str], label: str,
-                         config: LightGBMConfig, seed: int, folds: int) -> np.ndarray:
+def out_of_fold_log_odds(
+    train: pd.DataFrame, features: list[str], label: str, config: LightGBMConfig, seed: int, folds: int
+) -> np.ndarray:
     """Raw log-odds of each training row from a booster that did not see it.
 
     Calibrating on in-sample boosted scores would fit their overconfidence; folds are

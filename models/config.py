@@ -10,9 +10,10 @@ Unknown keys are an error, so a typo in a profile never silently falls back to a
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -65,8 +66,7 @@ class DataConfig:
 
 # Keys that describe one particular table: a layer that names another ``data.table`` does not
 # inherit them from earlier layers (our gold label table must not be joined to a bureau extract).
-TABLE_BOUND_KEYS = ("version", "label_table", "label_version", "features", "categorical_features",
-                    "population_flags")
+TABLE_BOUND_KEYS = ("version", "label_table", "label_version", "features", "categorical_features", "population_flags")
 
 
 @dataclass(frozen=True)
@@ -189,13 +189,14 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
+        if dataclasses.is_dataclass(default) and not isinstance(default, type):
             if not isinstance(value, Mapping):
                 raise ValueError(f"{where}.{name}: expected a mapping, got {value!r}")
             value = _build(type(default), {**dataclasses.asdict(default), **value}, f"{where}.{name}")
         elif (isinstance(default, tuple) or name == "categorical_features") and value is not None:
-            value = tuple(value) if not isinstance(value, str) else tuple(
-                v.strip() for v in value.split(",") if v.strip())  # "" = an empty list
+            value = (
+                tuple(value) if not isinstance(value, str) else tuple(v.strip() for v in value.split(",") if v.strip())
+            )  # "" = an empty list
         kwargs[name] = value
     config = cls(**{**{f: getattr(cls(), f) for f in known}, **kwargs})
     _validate(config, where)
@@ -214,12 +215,12 @@ def _validate(config: Any, where: str) -> None:
     if isinstance(config, CalibrationConfig):
         if config.method not in ("platt", "isotonic") or config.fit_on not in ("train", "validation"):
             raise ValueError(f"{where}: method must be platt|isotonic and fit_on train|validation")
-        if list(config.grade_bounds) != sorted(config.grade_bounds) or not all(
-                0 < b < 1 for b in config.grade_bounds):
+        if list(config.grade_bounds) != sorted(config.grade_bounds) or not all(0 < b < 1 for b in config.grade_bounds):
             raise ValueError(f"{where}.grade_bounds must increase strictly inside (0, 1)")
         if not 0 < config.pd_floor < config.grade_bounds[0]:
-            raise ValueError(f"{where}.pd_floor={config.pd_floor} must lie in (0, first grade bound "
-                             f"{config.grade_bounds[0]})")
+            raise ValueError(
+                f"{where}.pd_floor={config.pd_floor} must lie in (0, first grade bound {config.grade_bounds[0]})"
+            )
     if isinstance(config, ValidationConfig):
         if config.ci_method not in ("delong", "bootstrap") or config.bootstrap_by not in ("id", "row"):
             raise ValueError(f"{where}: ci_method must be delong|bootstrap and bootstrap_by id|row")
@@ -284,15 +285,24 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
         from riskpipe.config import load_settings
 
         settings = load_settings()
-    merged: dict = {"name": settings.model_name, "tracking_uri": settings.mlflow_tracking_uri,
-                    "artifact_root": settings.mlflow_artifact_root}
+    merged: dict = {
+        "name": settings.model_name,
+        "tracking_uri": settings.mlflow_tracking_uri,
+        "artifact_root": settings.mlflow_artifact_root,
+    }
     merged = _deep_merge(merged, settings.raw.get("models") or {})
     for override in overrides:
         merged = _deep_merge(_unbind_table(merged, override or {}), override or {})
     shared = sorted({"pd_floor", "jeffreys"} & set(merged.get("validation") or {}))
     if shared:
-        raise ValueError(f"models.validation: {shared} are set under models.calibration (one definition for "
-                         "serving, the gate and the report)")
+        raise ValueError(
+            f"models.validation: {shared} are set under models.calibration (one definition for "
+            "serving, the gate and the report)"
+        )
     config = _build(ModelConfig, merged, "models")
-    return dataclasses.replace(config, validation=dataclasses.replace(
-        config.validation, pd_floor=config.calibration.pd_floor, jeffreys=config.calibration.jeffreys))
+    return dataclasses.replace(
+        config,
+        validation=dataclasses.replace(
+            config.validation, pd_floor=config.calibration.pd_floor, jeffreys=config.calibration.jeffreys
+        ),
+    )

@@ -17,8 +17,9 @@ raise the limit together with the driver memory, for bigger portfolios.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,8 +135,10 @@ def column_roles(dtypes: list[tuple[str, str]], config: DataConfig) -> pd.DataFr
             unsupported type, a string column left out of ``data.categorical_features``).
     """
     types = dict(dtypes)
-    listed = {"data.features": tuple(config.features),
-              "data.categorical_features": tuple(config.categorical_features or ())}
+    listed = {
+        "data.features": tuple(config.features),
+        "data.categorical_features": tuple(config.categorical_features or ()),
+    }
     for key, names in listed.items():
         missing = [c for c in names if c not in types]
         if missing:
@@ -145,15 +148,18 @@ def column_roles(dtypes: list[tuple[str, str]], config: DataConfig) -> pd.DataFr
             raise ValueError(f"{key}: {excluded} are also in data.exclude_cols (never features)")
         policy = [c for c in names if c in config.policy_context_cols]
         if policy:
-            raise ValueError(f"{key}: {policy} are policy context (data.policy_context_cols), not risk drivers "
-                             "of the bank's own PD; remove them from the features or from data.policy_context_cols")
-    frame = pd.DataFrame([(name, dtype, *_role(name, dtype, config)) for name, dtype in dtypes],
-                         columns=ROLE_COLUMNS)
+            raise ValueError(
+                f"{key}: {policy} are policy context (data.policy_context_cols), not risk drivers "
+                "of the bank's own PD; remove them from the features or from data.policy_context_cols"
+            )
+    frame = pd.DataFrame([(name, dtype, *_role(name, dtype, config)) for name, dtype in dtypes], columns=ROLE_COLUMNS)
     listed_names = {*listed["data.features"], *listed["data.categorical_features"]}
     refused = frame[frame["column"].isin(listed_names) & ~frame["role"].isin(FEATURE_ROLES)]
     if len(refused):
-        raise ValueError("configured features that cannot be features: " + "; ".join(
-            f"{r.column} ({r.type}): {r.reason}" for r in refused.itertuples()))
+        raise ValueError(
+            "configured features that cannot be features: "
+            + "; ".join(f"{r.column} ({r.type}): {r.reason}" for r in refused.itertuples())
+        )
     return frame
 
 
@@ -189,8 +195,9 @@ def screen_features(frame: pd.DataFrame, roles: pd.DataFrame, *, max_categories:
     return roles
 
 
-def modelling_frame(df: Any, *, config: DataConfig, features: list[str],
-                    categorical: list[str] | tuple[str, ...] = ()) -> Any:
+def modelling_frame(
+    df: Any, *, config: DataConfig, features: list[str], categorical: list[str] | tuple[str, ...] = ()
+) -> Any:
     """Drop excluded rows, rows outside the population and rows without an outcome; keep id, date,
     features and label.
 
@@ -239,37 +246,45 @@ def out_of_time_split(frame: pd.DataFrame, *, date_col: str, split_date: str) ->
     train, valid = frame[dates < split], frame[dates >= split]
     for name, part in (("train", train), ("validation", valid)):
         if part.empty:
-            raise ValueError(f"{name} sample is empty for split_date={split_date} "
-                             f"(snapshots {dates.min().date()}..{dates.max().date()})")
+            raise ValueError(
+                f"{name} sample is empty for split_date={split_date} "
+                f"(snapshots {dates.min().date()}..{dates.max().date()})"
+            )
     return train.reset_index(drop=True), valid.reset_index(drop=True)
 
 
-def _read_modelling_frame(config: DataConfig, *, spark: Any, settings: Any = None,
-                          row_filter: Callable[[Any], Any] | None = None) -> tuple[Any, pd.DataFrame, dict]:
+def _read_modelling_frame(
+    config: DataConfig, *, spark: Any, settings: Any = None, row_filter: Callable[[Any], Any] | None = None
+) -> tuple[Any, pd.DataFrame, dict]:
     """:func:`read_modelling_frame` with the column roles instead of the feature list."""
     location = resolve_location(config.table, settings)
     df, version = read_pinned(spark, location, config.format, config.version)
-    source: dict[str, Any] = {"table": config.table, "location": location, "format": config.format,
-                              "version": version}
+    source: dict[str, Any] = {"table": config.table, "location": location, "format": config.format, "version": version}
     if config.label_table:
         label_location = resolve_location(config.label_table, settings)
         labels, label_version = read_pinned(spark, label_location, config.format, config.label_version)
-        keep = [config.id_col, config.date_col, config.label_col,
-                *[c for c in config.exclusion_flags if c in labels.columns]]
+        keep = [
+            config.id_col,
+            config.date_col,
+            config.label_col,
+            *[c for c in config.exclusion_flags if c in labels.columns],
+        ]
         df = df.drop(*[c for c in keep[2:] if c in df.columns]).join(
-            labels.select(*keep), on=[config.id_col, config.date_col], how="inner")
-        source.update(label_table=config.label_table, label_location=label_location,
-                      label_version=label_version)
+            labels.select(*keep), on=[config.id_col, config.date_col], how="inner"
+        )
+        source.update(label_table=config.label_table, label_location=label_location, label_version=label_version)
     roles = column_roles(df.dtypes, config)
     if row_filter is not None:
         df = row_filter(df)
-    frame = modelling_frame(df, config=config, features=features_of(roles),
-                            categorical=features_of(roles, "categorical"))
+    frame = modelling_frame(
+        df, config=config, features=features_of(roles), categorical=features_of(roles, "categorical")
+    )
     return frame, roles, source
 
 
-def read_modelling_frame(config: DataConfig, *, spark: Any, settings: Any = None,
-                         row_filter: Callable[[Any], Any] | None = None) -> tuple[Any, list[str], dict]:
+def read_modelling_frame(
+    config: DataConfig, *, spark: Any, settings: Any = None, row_filter: Callable[[Any], Any] | None = None
+) -> tuple[Any, list[str], dict]:
     """Read the table (and the label table) at pinned versions and select the modelling rows, in Spark.
 
     Args:
@@ -303,8 +318,10 @@ def load_training_data(config: DataConfig, *, spark: Any = None, settings: Any =
     frame_df, roles, source = _read_modelling_frame(config, spark=spark, settings=settings)
     rows = frame_df.count()
     if rows > config.max_rows:
-        raise ValueError(f"{rows} rows exceed data.max_rows={config.max_rows}; sample the table "
-                         "upstream or raise the limit together with the driver memory")
+        raise ValueError(
+            f"{rows} rows exceed data.max_rows={config.max_rows}; sample the table "
+            "upstream or raise the limit together with the driver memory"
+        )
     frame = frame_df.toPandas()
     labels_seen = set(frame[config.label_col].unique())
     if not labels_seen <= {0, 1} or len(labels_seen) < 2:
@@ -312,18 +329,23 @@ def load_training_data(config: DataConfig, *, spark: Any = None, settings: Any =
     roles = screen_features(frame, roles, max_categories=config.max_categories)
     features = features_of(roles)
     if not features:
-        raise ValueError("no usable feature column: " + "; ".join(
-            f"{r.column}: {r.reason}" for r in roles.itertuples()))
+        raise ValueError(
+            "no usable feature column: " + "; ".join(f"{r.column}: {r.reason}" for r in roles.itertuples())
+        )
     frame = frame[[config.id_col, config.date_col, *features, config.label_col]]
     # Spark returns rows in file order; sort so a data version always gives the same frame.
     frame = frame.sort_values([config.date_col, config.id_col], kind="mergesort").reset_index(drop=True)
     train, valid = out_of_time_split(frame, date_col=config.date_col, split_date=config.split_date)
-    source.update(split_date=config.split_date, rows_train=len(train), rows_valid=len(valid),
-                  default_rate_train=float(train[config.label_col].mean()),
-                  default_rate_valid=float(valid[config.label_col].mean()),
-                  snapshots=f"{frame[config.date_col].min()}..{frame[config.date_col].max()}",
-                  features_numeric=len(features_of(roles, "numeric")),
-                  features_categorical=len(features_of(roles, "categorical")))
+    source.update(
+        split_date=config.split_date,
+        rows_train=len(train),
+        rows_valid=len(valid),
+        default_rate_train=float(train[config.label_col].mean()),
+        default_rate_valid=float(valid[config.label_col].mean()),
+        snapshots=f"{frame[config.date_col].min()}..{frame[config.date_col].max()}",
+        features_numeric=len(features_of(roles, "numeric")),
+        features_categorical=len(features_of(roles, "categorical")),
+    )
     return TrainingData(train=train, valid=valid, features=features, source=source, columns=roles)
 
 

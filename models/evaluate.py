@@ -54,8 +54,10 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
         return category_psi(expected, actual)
     edges = quantile_edges(expected, bins)
     n_bins = len(edges) + 2  # regular bins plus the missing bin
-    return psi_from_counts(np.bincount(bin_index(expected, edges), minlength=n_bins),
-                           np.bincount(bin_index(actual, edges), minlength=n_bins))
+    return psi_from_counts(
+        np.bincount(bin_index(expected, edges), minlength=n_bins),
+        np.bincount(bin_index(actual, edges), minlength=n_bins),
+    )
 
 
 def category_psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -85,9 +87,16 @@ def discrimination(y: np.ndarray, pd_: np.ndarray) -> dict[str, float]:
 
     fpr, tpr, _ = roc_curve(y, pd_)
     auc = float(roc_auc_score(y, pd_))
-    return {"auc": auc, "gini": 2 * auc - 1, "ks": float(np.max(tpr - fpr)),
-            "brier": float(brier_score_loss(y, pd_)), "log_loss": float(log_loss(y, pd_, labels=[0, 1])),
-            "default_rate": float(np.mean(y)), "mean_pd": float(np.mean(pd_)), "rows": float(len(y))}
+    return {
+        "auc": auc,
+        "gini": 2 * auc - 1,
+        "ks": float(np.max(tpr - fpr)),
+        "brier": float(brier_score_loss(y, pd_)),
+        "log_loss": float(log_loss(y, pd_, labels=[0, 1])),
+        "default_rate": float(np.mean(y)),
+        "mean_pd": float(np.mean(pd_)),
+        "rows": float(len(y)),
+    }
 
 
 def overall_test(grades: pd.DataFrame, jeffreys: JeffreysConfig) -> dict[str, float]:
@@ -100,12 +109,22 @@ def overall_test(grades: pd.DataFrame, jeffreys: JeffreysConfig) -> dict[str, fl
         ``overall_p_value`` and ``overall_red`` / ``overall_amber`` (1.0 or 0.0).
     """
     count = float(grades["count"].sum())
-    pooled = pd.DataFrame({"grade": ["all"], "count": [count], "defaults": [float(grades["defaults"].sum())],
-                           "mean_pd": [float((grades["mean_pd"].fillna(0) * grades["count"]).sum() / max(count, 1e-12))]})
+    pooled = pd.DataFrame(
+        {
+            "grade": ["all"],
+            "count": [count],
+            "defaults": [float(grades["defaults"].sum())],
+            "mean_pd": [float((grades["mean_pd"].fillna(0) * grades["count"]).sum() / max(count, 1e-12))],
+        }
+    )
     tested = jeffreys_test(pooled, jeffreys).iloc[0]
-    return {"overall_default_rate": float(pooled["defaults"].iloc[0] / max(count, 1e-12)),
-            "overall_mean_pd": float(tested["mean_pd"]), "overall_p_value": float(tested["p_value"]),
-            "overall_red": float(tested["status"] == "red"), "overall_amber": float(tested["status"] == "amber")}
+    return {
+        "overall_default_rate": float(pooled["defaults"].iloc[0] / max(count, 1e-12)),
+        "overall_mean_pd": float(tested["mean_pd"]),
+        "overall_p_value": float(tested["p_value"]),
+        "overall_red": float(tested["status"] == "red"),
+        "overall_amber": float(tested["status"] == "amber"),
+    }
 
 
 @dataclass
@@ -127,10 +146,18 @@ class Evaluation:
     scored: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
-def evaluate(scored: dict[str, pd.DataFrame], samples: dict[str, pd.DataFrame], *, features: list[str],
-             scale: MasterScale, iv: pd.DataFrame | None = None, psi_bins: int = 10,
-             min_grade_count: int = 30, jeffreys: JeffreysConfig = JeffreysConfig(),
-             ids: dict[str, np.ndarray] | None = None) -> Evaluation:
+def evaluate(
+    scored: dict[str, pd.DataFrame],
+    samples: dict[str, pd.DataFrame],
+    *,
+    features: list[str],
+    scale: MasterScale,
+    iv: pd.DataFrame | None = None,
+    psi_bins: int = 10,
+    min_grade_count: int = 30,
+    jeffreys: JeffreysConfig = JeffreysConfig(),  # noqa: B008 (frozen)
+    ids: dict[str, np.ndarray] | None = None,
+) -> Evaluation:
     """Evaluate predictions on the train and out-of-time samples.
 
     Args:

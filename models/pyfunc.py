@@ -7,7 +7,8 @@ Scorer evaluates the model during training and serves it inside :class:`RiskPipe
 ``mlflow.pyfunc.spark_udf`` call, so what is evaluated is exactly what is served.
 
 Output columns: ``pd`` (double, calibrated 12-month PD, never below the state's ``pd_floor``),
-``score`` (double, points on the scorecard scale; for LightGBM the points of its calibrated PD), ``grade`` (string, master
+``score`` (double, points on the scorecard scale; for LightGBM the points of its calibrated PD),
+``grade`` (string, master
 scale "1" best .. "10" worst), ``reason_1..3`` (string codes or null).
 Input: the model's feature columns; numeric features as doubles (cast integer columns
 before scoring), categorical features as strings. NaN, None and a blank string mean missing;
@@ -21,9 +22,9 @@ import json
 from importlib import metadata
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
 from models.calibration import DEFAULT_SERVED_PD_FLOOR, Calibrator, MasterScale, floor_pd
 from models.reasons import N_REASONS, top_reasons
@@ -60,8 +61,9 @@ class Scorer:
         if missing:
             raise ValueError(f"input lacks feature column(s) {missing}; model needs {self.features}")
         x = frame[self.features].reset_index(drop=True)
-        return pd.DataFrame({f: as_category(x[f]) if f in self.categorical else x[f].astype(float)
-                             for f in self.features})
+        return pd.DataFrame(
+            {f: as_category(x[f]) if f in self.categorical else x[f].astype(float) for f in self.features}
+        )
 
     def raw_and_contributions(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(raw log-odds, toward-default contributions, scorecard points or None)``."""
@@ -70,6 +72,7 @@ class Scorer:
             return self.card.log_odds(x), self.card.points_lost(x), self.card.score(x)
         from models.challenger import lightgbm_matrix
 
+        assert self.booster is not None, "a model state holds a scorecard or a booster"
         values = lightgbm_matrix(x, self.features, self.levels)
         raw = self.booster.predict(values, raw_score=True, num_threads=1)
         contrib = self.booster.predict(values, pred_contrib=True, num_threads=1)[:, :-1]
@@ -88,7 +91,7 @@ class Scorer:
         return out[list(OUTPUT_COLUMNS)]
 
 
-class RiskPipeModel(mlflow.pyfunc.PythonModel):
+class RiskPipeModel(PythonModel):
     """MLflow wrapper of :class:`Scorer`; the state is the ``state`` artifact (JSON)."""
 
     def load_context(self, context: Any) -> None:
@@ -111,11 +114,19 @@ def categorical_features(state: dict[str, Any]) -> list[str]:
 def model_signature(features: list[str], categorical: list[str] | tuple[str, ...] = ()) -> Any:
     """Input: numeric features as doubles, ``categorical`` ones as strings; output: :data:`OUTPUT_COLUMNS`."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, Schema, TensorSpec
 
-    inputs = Schema([ColSpec("string" if f in categorical else "double", f) for f in features])
-    outputs = Schema([ColSpec("double", "pd"), ColSpec("double", "score"), ColSpec("string", "grade")]
-                     + [ColSpec("string", f"reason_{i}", required=False) for i in range(1, N_REASONS + 1)])
+    input_columns: list[ColSpec | TensorSpec] = [
+        ColSpec("string" if f in categorical else "double", f) for f in features
+    ]
+    inputs = Schema(input_columns)
+    output_columns: list[ColSpec | TensorSpec] = [
+        ColSpec("double", "pd"),
+        ColSpec("double", "score"),
+        ColSpec("string", "grade"),
+    ]
+    output_columns += [ColSpec("string", f"reason_{i}", required=False) for i in range(1, N_REASONS + 1)]
+    outputs = Schema(output_columns)
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 

@@ -14,7 +14,7 @@ Codes are the feature names in upper snake case (``tax_sales_growth_12m`` ->
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

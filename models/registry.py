@@ -13,7 +13,7 @@ the audit trail of which model scored which month and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ class GateDecision:
     checks: dict[str, bool] = field(default_factory=dict)
 
 
-def promotion_gate(candidate: dict[str, float], champion: dict[str, float] | None,
-                   thresholds: GateConfig) -> GateDecision:
+def promotion_gate(
+    candidate: dict[str, float], champion: dict[str, float | None] | None, thresholds: GateConfig
+) -> GateDecision:
     """Decide whether ``candidate`` may replace ``champion``.
 
     Args:
@@ -53,27 +54,51 @@ def promotion_gate(candidate: dict[str, float], champion: dict[str, float] | Non
         reasons.append(f"{'PASS' if checks[name] else 'FAIL'} {name}: {detail}")
 
     auc, ece, psi = (candidate.get(k) for k in ("oot_auc", "oot_ece", "psi_score"))
-    check("min_auc", auc, auc is not None and auc >= thresholds.min_auc,
-          f"OOT AUC {auc or 0:.4f} vs minimum {thresholds.min_auc:.4f}")
+    check(
+        "min_auc",
+        auc,
+        auc is not None and auc >= thresholds.min_auc,
+        f"OOT AUC {auc or 0:.4f} vs minimum {thresholds.min_auc:.4f}",
+    )
     if champion is not None:
         ref = champion.get("oot_auc")
         floor = (ref or 0) - thresholds.max_auc_drop
-        check("auc_vs_champion", ref, auc is not None and ref is not None and auc >= floor,
-              f"OOT AUC {auc or 0:.4f} vs champion {ref or 0:.4f} - margin {thresholds.max_auc_drop:.4f}")
+        check(
+            "auc_vs_champion",
+            ref,
+            auc is not None and ref is not None and auc >= floor,
+            f"OOT AUC {auc or 0:.4f} vs champion {ref or 0:.4f} - margin {thresholds.max_auc_drop:.4f}",
+        )
     if thresholds.max_calibration_error is not None:
-        check("calibration", ece, ece is not None and ece <= thresholds.max_calibration_error,
-              f"OOT calibration error (ECE by grade) {ece or 0:.4f} vs maximum {thresholds.max_calibration_error:.4f}")
+        check(
+            "calibration",
+            ece,
+            ece is not None and ece <= thresholds.max_calibration_error,
+            f"OOT calibration error (ECE by grade) {ece or 0:.4f} vs maximum {thresholds.max_calibration_error:.4f}",
+        )
     level_red = candidate.get("oot_overall_red")
-    check("calibration_overall", level_red, level_red is not None and level_red == 0,
-          f"OOT mean PD {candidate.get('oot_overall_mean_pd') or 0:.2%} vs default rate "
-          f"{candidate.get('oot_overall_default_rate') or 0:.2%}, all grades pooled: "
-          f"{'red' if level_red else 'not red'} in the Jeffreys test")
-    check("stability", psi, psi is not None and psi < thresholds.max_score_psi,
-          f"score PSI train vs OOT {psi or 0:.4f} vs limit {thresholds.max_score_psi:.4f}")
+    check(
+        "calibration_overall",
+        level_red,
+        level_red is not None and level_red == 0,
+        f"OOT mean PD {candidate.get('oot_overall_mean_pd') or 0:.2%} vs default rate "
+        f"{candidate.get('oot_overall_default_rate') or 0:.2%}, all grades pooled: "
+        f"{'red' if level_red else 'not red'} in the Jeffreys test",
+    )
+    check(
+        "stability",
+        psi,
+        psi is not None and psi < thresholds.max_score_psi,
+        f"score PSI train vs OOT {psi or 0:.4f} vs limit {thresholds.max_score_psi:.4f}",
+    )
     red, tested = candidate.get("oot_grades_red"), candidate.get("oot_grades_tested")
-    check("calibration_by_grade", red, red is not None and red <= thresholds.max_red_grades,
-          f"{red or 0:.0f} of {tested or 0:.0f} grades red in the OOT Jeffreys test vs maximum "
-          f"{thresholds.max_red_grades}")
+    check(
+        "calibration_by_grade",
+        red,
+        red is not None and red <= thresholds.max_red_grades,
+        f"{red or 0:.0f} of {tested or 0:.0f} grades red in the OOT Jeffreys test vs maximum "
+        f"{thresholds.max_red_grades}",
+    )
     return GateDecision(passed=all(checks.values()), reasons=reasons, checks=checks)
 
 
@@ -152,7 +177,7 @@ def _tag(config: ModelConfig, version: str, tags: dict[str, str]) -> None:
         mlflow_client.set_model_version_tag(config.name, str(version), key, str(value)[:4900])
 
 
-def _champion_reference(config: ModelConfig, champion: str, metrics: dict, tags: dict) -> dict[str, float]:
+def _champion_reference(config: ModelConfig, champion: str, metrics: dict, tags: dict) -> dict[str, float | None]:
     """The champion's OOT AUC, measured on the candidate's OOT sample when training did so."""
     if tags.get("benchmark.champion_version") == champion and "champion_oot_auc" in metrics:
         return {"oot_auc": metrics["champion_oot_auc"]}
@@ -174,12 +199,16 @@ def promote(config: ModelConfig, version: str | None = None) -> GateDecision:
     metrics, tags = version_metrics(config, candidate)
     reference = _champion_reference(config, champion, metrics, tags) if champion else None
     decision = promotion_gate(metrics, reference, config.gate)
-    _tag(config, candidate, {
-        "promotion.decision": "promoted" if decision.passed else "rejected",
-        "promotion.reasons": "; ".join(decision.reasons),
-        "promotion.champion_before": champion or "none",
-        "promotion.checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    _tag(
+        config,
+        candidate,
+        {
+            "promotion.decision": "promoted" if decision.passed else "rejected",
+            "promotion.reasons": "; ".join(decision.reasons),
+            "promotion.champion_before": champion or "none",
+            "promotion.checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
     if decision.passed:
         set_alias(config, CHAMPION, candidate)
         if champion:
@@ -199,10 +228,14 @@ def rollback(config: ModelConfig, to_version: str) -> str | None:
     mlflow_client.get_model_version(config.name, str(to_version))  # raises for an unknown version
     previous = champion_version(config)
     mlflow_client.set_registered_model_alias(config.name, CHAMPION, str(to_version))
-    _tag(config, str(to_version), {
-        "rollback.from_version": previous or "none",
-        "rollback.at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    _tag(
+        config,
+        str(to_version),
+        {
+            "rollback.from_version": previous or "none",
+            "rollback.at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
     return previous
 
 
@@ -216,9 +249,16 @@ def list_versions(config: ModelConfig) -> list[dict[str, Any]]:
     rows = []
     for mv in mlflow_client.search_model_versions(f"name = '{config.name}'"):
         metrics = mlflow_client.get_run(mv.run_id).data.metrics if mv.run_id else {}
-        rows.append({"version": int(mv.version), "kind": mv.tags.get("model_kind", ""),
-                     "aliases": ",".join(sorted(by_version.get(str(mv.version), []))),
-                     "oot_auc": metrics.get("oot_auc"), "oot_ece": metrics.get("oot_ece"),
-                     "psi_score": metrics.get("psi_score"), "decision": mv.tags.get("promotion.decision", ""),
-                     "data_version": mv.tags.get("data.version", "")})
+        rows.append(
+            {
+                "version": int(mv.version),
+                "kind": mv.tags.get("model_kind", ""),
+                "aliases": ",".join(sorted(by_version.get(str(mv.version), []))),
+                "oot_auc": metrics.get("oot_auc"),
+                "oot_ece": metrics.get("oot_ece"),
+                "psi_score": metrics.get("psi_score"),
+                "decision": mv.tags.get("promotion.decision", ""),
+                "data_version": mv.tags.get("data.version", ""),
+            }
+        )
     return sorted(rows, key=lambda r: r["version"])

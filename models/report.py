@@ -51,8 +51,11 @@ def write_plots(evaluation: Evaluation, out: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(share, cum_bad, label="defaults")
     ax.plot(share, cum_good, label="non-defaults")
-    ax.set(xlabel="share of population (riskiest first)", ylabel="cumulative share",
-           title=f"KS {evaluation.metrics['oot_ks']:.3f} — {title}")
+    ax.set(
+        xlabel="share of population (riskiest first)",
+        ylabel="cumulative share",
+        title=f"KS {evaluation.metrics['oot_ks']:.3f} — {title}",
+    )
     ax.legend(loc="lower right")
     _save(fig, out / "ks.png")
 
@@ -68,8 +71,11 @@ def write_plots(evaluation: Evaluation, out: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, frame in evaluation.scored.items():
         ax.hist(frame["score"], bins=30, alpha=0.5, density=True, label=name)
-    ax.set(xlabel="score", ylabel="density",
-           title=f"Score distribution (PSI {evaluation.metrics['psi_score']:.3f}) — {title}")
+    ax.set(
+        xlabel="score",
+        ylabel="density",
+        title=f"Score distribution (PSI {evaluation.metrics['psi_score']:.3f}) — {title}",
+    )
     ax.legend()
     _save(fig, out / "score_distribution.png")
 
@@ -85,19 +91,33 @@ def write_tables(evaluation: Evaluation, out: Path, extra: dict[str, pd.DataFram
 
 def _markdown(table: pd.DataFrame, digits: int = 4) -> str:
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
-    body = "".join("| " + " | ".join(f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row)
-                   + " |\n" for row in table.itertuples(index=False))
+    body = "".join(
+        "| " + " | ".join(f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row) + " |\n"
+        for row in table.itertuples(index=False)
+    )
     return header + body
 
 
-def model_card(*, kind: str, name: str, evaluation: Evaluation, source: dict[str, Any],
-               params: dict[str, str], features: list[str], reasons: dict[str, str],
-               champion_note: str = "") -> str:
+def model_card(
+    *,
+    kind: str,
+    name: str,
+    evaluation: Evaluation,
+    source: dict[str, Any],
+    params: dict[str, str],
+    features: list[str],
+    reasons: dict[str, str],
+    champion_note: str = "",
+) -> str:
     """The Markdown model card: data versions, parameters, metrics, calibration, limitations."""
     m = evaluation.metrics
     key = ["auc", "gini", "ks", "brier", "log_loss", "default_rate", "mean_pd", "ece", "max_grade_gap", "rows"]
-    metrics = pd.DataFrame([{"metric": k, "train": m.get(f"train_{k}", float("nan")),
-                             "out_of_time": m.get(f"oot_{k}", float("nan"))} for k in key])
+    metrics = pd.DataFrame(
+        [
+            {"metric": k, "train": m.get(f"train_{k}", float("nan")), "out_of_time": m.get(f"oot_{k}", float("nan"))}
+            for k in key
+        ]
+    )
     data = "\n".join(f"- **{k}**: {v}" for k, v in source.items())
     used = ", ".join(f"`{f}`" for f in features)
     reason_lines = "\n".join(f"- `{code}`: {text}" for code, text in reasons.items())
@@ -118,15 +138,15 @@ Out-of-time validation: trained on snapshots before the split date, validated on
 
 ## Metrics
 {_markdown(metrics)}
-PSI of the score, train vs out of time: {m['psi_score']:.4f} ({psi_status(m['psi_score'])}).
+PSI of the score, train vs out of time: {m["psi_score"]:.4f} ({psi_status(m["psi_score"])}).
 {champion_note}
 
 ## Calibration by grade (out of time)
-Jeffreys test per grade (`models.backtest`): {m.get('oot_grades_green', 0):.0f} green,
-{m.get('oot_grades_amber', 0):.0f} amber, {m.get('oot_grades_red', 0):.0f} red of
-{m.get('oot_grades_tested', 0):.0f} populated grades; lowest served PD {m.get('oot_min_pd', float('nan')):.4%}.
+Jeffreys test per grade (`models.backtest`): {m.get("oot_grades_green", 0):.0f} green,
+{m.get("oot_grades_amber", 0):.0f} amber, {m.get("oot_grades_red", 0):.0f} red of
+{m.get("oot_grades_tested", 0):.0f} populated grades; lowest served PD {m.get("oot_min_pd", float("nan")):.4%}.
 
-{_markdown(evaluation.grades['oot'])}
+{_markdown(evaluation.grades["oot"])}
 
 ## Stability (PSI train vs out of time)
 {_markdown(evaluation.stability)}
@@ -140,7 +160,7 @@ Jeffreys test per grade (`models.backtest`): {m.get('oot_grades_green', 0):.0f} 
 ## Limitations
 - Trained on the snapshots and data version above only; a portfolio, product or policy change
   (e.g. a new government recommendation policy, a COVID-like shock) needs re-validation.
-- PD is calibrated on the {params.get('calibration.fit_on', 'train')} sample; grades with few
+- PD is calibrated on the {params.get("calibration.fit_on", "train")} sample; grades with few
   rows have noisy observed default rates.
 - Reason codes explain the model, not causality; LightGBM reasons are SHAP values in log-odds.
 - The training frame is collected to one machine (`data.max_rows`).

@@ -129,12 +129,10 @@ class Scorecard:
         return [b.feature for b in self.bins if b.categories is not None]
 
     def woe_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([b.lookup(frame[b.feature].to_numpy(), b.woe, b.missing_woe)
-                                for b in self.bins])
+        return np.column_stack([b.lookup(frame[b.feature].to_numpy(), b.woe, b.missing_woe) for b in self.bins])
 
     def points_matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([b.lookup(frame[b.feature].to_numpy(), b.points, b.missing_points)
-                                for b in self.bins])
+        return np.column_stack([b.lookup(frame[b.feature].to_numpy(), b.points, b.missing_points) for b in self.bins])
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         return self.points_matrix(frame).sum(axis=1)
@@ -158,15 +156,24 @@ class Scorecard:
         for b in self.bins:
             woes, points = [*b.woe, b.missing_woe], [*b.points, b.missing_points]
             for label, count, rate, woe, pts in zip(b.labels, b.counts, b.event_rates, woes, points):
-                rows.append({"feature": b.feature, "bin": label, "count": count, "event_rate": rate,
-                             "woe": woe, "points": round(pts, 2), "iv": b.iv})
+                rows.append(
+                    {
+                        "feature": b.feature,
+                        "bin": label,
+                        "count": count,
+                        "event_rate": rate,
+                        "woe": woe,
+                        "points": round(pts, 2),
+                        "iv": b.iv,
+                    }
+                )
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Scorecard":
+    def from_dict(cls, data: dict[str, Any]) -> Scorecard:
         return cls(**{**data, "bins": [FeatureBins(**b) for b in data["bins"]]})
 
 
@@ -198,8 +205,8 @@ def _bins_from_optbinning(name: str, optb: Any) -> FeatureBins:
         missing_woe=float(missing["WoE"].iloc[0]) if missing_count else 0.0,
         labels=labels + [missing_label],
         counts=[int(c) for c in regular["Count"]] + [missing_count],
-        event_rates=[float(r) for r in regular["Event rate"]] + [
-            float(missing["Event rate"].iloc[0]) if missing_count else 0.0],
+        event_rates=[float(r) for r in regular["Event rate"]]
+        + [float(missing["Event rate"].iloc[0]) if missing_count else 0.0],
         iv=float(table.loc["Totals", "IV"]),
         categories=categories,
         unseen_bin=unseen_bin,
@@ -209,8 +216,9 @@ def _bins_from_optbinning(name: str, optb: Any) -> FeatureBins:
 MIN_OBSERVED = 30  # non-missing training values a feature needs to be binned
 
 
-def fit_binning(train: pd.DataFrame, features: list[str], label: str,
-                config: ScorecardConfig) -> tuple[list[FeatureBins], pd.DataFrame]:
+def fit_binning(
+    train: pd.DataFrame, features: list[str], label: str, config: ScorecardConfig
+) -> tuple[list[FeatureBins], pd.DataFrame]:
     """Optimal binning of every candidate feature; keep those with IV >= ``min_iv``.
 
     Categorical features (:func:`categorical_columns`) are binned by category, with the
@@ -224,27 +232,48 @@ def fit_binning(train: pd.DataFrame, features: list[str], label: str,
 
     # A feature with no observed values (or a single value) in the training window
     # cannot be binned; it enters the IV table with IV 0 and is not selected.
-    unusable = {f: f"fewer than {MIN_OBSERVED} observed values in the training sample"
-                for f in features if train[f].notna().sum() < MIN_OBSERVED}
-    unusable.update({f: "one value in the training sample" for f in features
-                     if f not in unusable and train[f].nunique() <= 1})
+    unusable = {
+        f: f"fewer than {MIN_OBSERVED} observed values in the training sample"
+        for f in features
+        if train[f].notna().sum() < MIN_OBSERVED
+    }
+    unusable.update(
+        {f: "one value in the training sample" for f in features if f not in unusable and train[f].nunique() <= 1}
+    )
     usable = [f for f in features if f not in unusable]
     if not usable:
         raise ValueError(f"no feature has at least {MIN_OBSERVED} observed values in the training sample")
     categorical = categorical_columns(train, usable)
-    fit_params = {f: {"monotonic_trend": config.monotonic_trend,
-                      **({"cat_cutoff": config.cat_cutoff} if f in categorical else {})} for f in usable}
+    fit_params = {
+        f: {
+            "monotonic_trend": config.monotonic_trend,
+            **({"cat_cutoff": config.cat_cutoff} if f in categorical else {}),
+        }
+        for f in usable
+    }
     process = BinningProcess(
-        usable, max_n_prebins=config.max_n_prebins, min_prebin_size=config.min_prebin_size,
-        max_n_bins=config.max_n_bins, categorical_variables=categorical or None, binning_fit_params=fit_params,
+        usable,
+        max_n_prebins=config.max_n_prebins,
+        min_prebin_size=config.min_prebin_size,
+        max_n_bins=config.max_n_bins,
+        categorical_variables=categorical or None,
+        binning_fit_params=fit_params,
     )
     process.fit(train[usable], train[label].to_numpy())
     all_bins = [_bins_from_optbinning(f, process.get_binned_variable(f)) for f in usable]
-    reasons = [f"IV {b.iv:.4f} below scorecard.min_iv {config.min_iv}" if b.iv < config.min_iv
-               else ("a single bin" if b.n_bins < 2 else "") for b in all_bins]
-    iv_table = pd.DataFrame({"feature": usable + list(unusable),
-                             "iv": [b.iv for b in all_bins] + [0.0] * len(unusable),
-                             "reason": reasons + list(unusable.values())})
+    reasons = [
+        f"IV {b.iv:.4f} below scorecard.min_iv {config.min_iv}"
+        if b.iv < config.min_iv
+        else ("a single bin" if b.n_bins < 2 else "")
+        for b in all_bins
+    ]
+    iv_table = pd.DataFrame(
+        {
+            "feature": usable + list(unusable),
+            "iv": [b.iv for b in all_bins] + [0.0] * len(unusable),
+            "reason": reasons + list(unusable.values()),
+        }
+    )
     iv_table["selected"] = iv_table["iv"] >= config.min_iv
     selected = [b for b in all_bins if b.iv >= config.min_iv and b.n_bins > 1]
     if not selected:
@@ -261,8 +290,9 @@ def _fit_logistic(woe: np.ndarray, y: np.ndarray, c: float) -> tuple[float, np.n
     return float(model.intercept_[0]), model.coef_[0]
 
 
-def fit_scorecard(train: pd.DataFrame, features: list[str], label: str,
-                  config: ScorecardConfig) -> tuple[Scorecard, pd.DataFrame]:
+def fit_scorecard(
+    train: pd.DataFrame, features: list[str], label: str, config: ScorecardConfig
+) -> tuple[Scorecard, pd.DataFrame]:
     """Fit binning, select by IV, fit logistic regression on WoE and scale to points.
 
     A feature whose coefficient has the wrong sign (higher WoE = riskier, a collinearity
@@ -283,13 +313,15 @@ def fit_scorecard(train: pd.DataFrame, features: list[str], label: str,
             break
         dropped = max(wrong, key=lambda i: coef[i])
         iv_table.loc[iv_table["feature"] == bins[dropped].feature, "reason"] = (
-            "wrong coefficient sign (riskier with higher WoE); dropped and refitted")
+            "wrong coefficient sign (riskier with higher WoE); dropped and refitted"
+        )
         bins = [b for i, b in enumerate(bins) if i != dropped]
     n = len(bins)
     for b, beta in zip(bins, coef):
         b.points = [float(-factor * (beta * w + intercept / n) + offset / n) for w in b.woe]
         b.missing_points = float(-factor * (beta * b.missing_woe + intercept / n) + offset / n)
-    card = Scorecard(bins=bins, intercept=intercept, coefficients=[float(c) for c in coef],
-                     factor=factor, offset=offset)
+    card = Scorecard(
+        bins=bins, intercept=intercept, coefficients=[float(c) for c in coef], factor=factor, offset=offset
+    )
     iv_table["in_model"] = iv_table["feature"].isin(card.features)
     return card, iv_table

@@ -17,8 +17,8 @@ Typical use::
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 RUN_KEY_TAG = "riskpipe.run_key"
 FINISHED = "FINISHED"
@@ -43,8 +43,12 @@ def find_run(experiment_id: str, run_key: str):
     """Latest run of ``experiment_id`` tagged with ``run_key``, or None."""
     from mlflow import MlflowClient
 
-    runs = MlflowClient().search_runs([experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{_quoted(run_key)}'",
-                                      order_by=["attributes.start_time DESC"], max_results=1)
+    runs = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{RUN_KEY_TAG}` = '{_quoted(run_key)}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     return runs[0] if runs else None
 
 
@@ -73,8 +77,9 @@ def keyed_run(experiment_id: str, *, run_key: str, run_name: str, nested: bool =
     if previous is not None:
         context = mlflow.start_run(run_id=previous.info.run_id, nested=nested)
     else:
-        context = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={RUN_KEY_TAG: run_key},
-                                   nested=nested)
+        context = mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name, tags={RUN_KEY_TAG: run_key}, nested=nested
+        )
     with context as run:
         yield KeyedRun(run.info.run_id, finished=False, resumed=previous is not None)
 

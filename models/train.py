@@ -10,12 +10,13 @@ compares like with like.
 from __future__ import annotations
 
 import contextlib
-import logging
 import json
+import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,8 +54,9 @@ class TrainResult:
     columns: pd.DataFrame | None = None  # models.data.column_report: what each column was used for
 
 
-def out_of_fold_scorecard_log_odds(train: pd.DataFrame, features: list[str], label: str, config: ModelConfig,
-                                   folds: int) -> np.ndarray:
+def out_of_fold_scorecard_log_odds(
+    train: pd.DataFrame, features: list[str], label: str, config: ModelConfig, folds: int
+) -> np.ndarray:
     """Log-odds of each training row from a scorecard (binning, selection and regression) fitted
     without it; folds are contiguous blocks of snapshots (the frame is sorted by date).
 
@@ -80,15 +82,17 @@ def _calibration_sample(kind: str, data: TrainingData, config: ModelConfig, raw_
     if kind == "lightgbm":
         from models.challenger import out_of_fold_log_odds
 
-        raw = out_of_fold_log_odds(data.train, data.features, label, config.lightgbm, config.seed,
-                                   config.calibration.cv_folds)
+        raw = out_of_fold_log_odds(
+            data.train, data.features, label, config.lightgbm, config.seed, config.calibration.cv_folds
+        )
         return raw, data.train[label].to_numpy()
     raw = out_of_fold_scorecard_log_odds(data.train, data.features, label, config, config.calibration.cv_folds)
     return raw, data.train[label].to_numpy()
 
 
-def _fitted_calibration_sample(kind: str, data: TrainingData, config: ModelConfig,
-                               raw_fn) -> tuple[np.ndarray, np.ndarray, str]:
+def _fitted_calibration_sample(
+    kind: str, data: TrainingData, config: ModelConfig, raw_fn
+) -> tuple[np.ndarray, np.ndarray, str]:
     """:func:`_calibration_sample` and its name; on a training sample too small for a model to be fitted
     without one of its blocks (a scorecard fold where no feature reaches ``min_iv``), the model's own
     log-odds of the training sample, named so (the model card and the state say it)."""
@@ -110,6 +114,7 @@ def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[
     tables: dict[str, pd.DataFrame] = {}
     if kind == "scorecard":
         card, iv = fit_scorecard(data.train, data.features, label, config.scorecard)
+        body: dict[str, Any]
         features, body = card.features, {"scorecard": card.to_dict()}
         raw_fn = card.log_odds
         tables.update(iv=iv, points_table=card.points_table())
@@ -122,24 +127,35 @@ def fit_state(kind: str, data: TrainingData, config: ModelConfig) -> tuple[dict[
 
         def raw_fn(frame: pd.DataFrame) -> np.ndarray:
             return booster.predict(lightgbm_matrix(frame, features, levels), raw_score=True)
+
     raw, y, sample = _fitted_calibration_sample(kind, data, config, raw_fn)
     calibrator = fit_calibrator(raw, y, config.calibration.method)
     # out-of-fold discrimination inside the training window: how the kinds compare before the
     # out-of-time sample is looked at (models.config candidate: auto)
     from sklearn.metrics import roc_auc_score
 
-    state = {"kind": kind, "features": features, **body, "calibrator": calibrator.to_dict(),
-             "calibration_sample": {"sample": sample, "rows": int(len(y)), "defaults": int(np.sum(y)),
-                                    "gini": float(2 * roc_auc_score(y, raw) - 1)},
-             "master_scale": MasterScale(list(config.calibration.grade_bounds)).to_dict(),
-             "pd_floor": config.calibration.pd_floor,
-             "scaling": {"factor": factor, "offset": offset},
-             "reasons": reason_catalogue(features, config.reason_texts)}
+    state = {
+        "kind": kind,
+        "features": features,
+        **body,
+        "calibrator": calibrator.to_dict(),
+        "calibration_sample": {
+            "sample": sample,
+            "rows": int(len(y)),
+            "defaults": int(np.sum(y)),
+            "gini": float(2 * roc_auc_score(y, raw) - 1),
+        },
+        "master_scale": MasterScale(list(config.calibration.grade_bounds)).to_dict(),
+        "pd_floor": config.calibration.pd_floor,
+        "scaling": {"factor": factor, "offset": offset},
+        "reasons": reason_catalogue(features, config.reason_texts),
+    }
     return state, tables
 
 
-def evaluate_state(state: dict[str, Any], data: TrainingData, config: ModelConfig,
-                   iv: pd.DataFrame | None) -> Evaluation:
+def evaluate_state(
+    state: dict[str, Any], data: TrainingData, config: ModelConfig, iv: pd.DataFrame | None
+) -> Evaluation:
     """Score train and out-of-time samples with the served Scorer and evaluate."""
     scorer = Scorer(state)
     label = config.data.label_col
@@ -147,11 +163,17 @@ def evaluate_state(state: dict[str, Any], data: TrainingData, config: ModelConfi
     for name, frame in (("train", data.train), ("oot", data.valid)):
         out = scorer.predict(frame)
         scored[name] = pd.DataFrame({"y": frame[label].to_numpy(), "pd": out["pd"], "score": out["score"]})
-    evaluation = evaluate(scored, {"train": data.train, "oot": data.valid}, features=data.features,
-                          scale=scorer.scale, iv=iv, psi_bins=config.psi_bins,
-                          min_grade_count=config.calibration.min_grade_count, jeffreys=config.calibration.jeffreys,
-                          ids={"train": data.train[config.data.id_col].to_numpy(),
-                               "oot": data.valid[config.data.id_col].to_numpy()})
+    evaluation = evaluate(
+        scored,
+        {"train": data.train, "oot": data.valid},
+        features=data.features,
+        scale=scorer.scale,
+        iv=iv,
+        psi_bins=config.psi_bins,
+        min_grade_count=config.calibration.min_grade_count,
+        jeffreys=config.calibration.jeffreys,
+        ids={"train": data.train[config.data.id_col].to_numpy(), "oot": data.valid[config.data.id_col].to_numpy()},
+    )
     if state.get("calibration_sample", {}).get("sample") == "train_out_of_fold":
         evaluation.metrics["cv_gini"] = state["calibration_sample"]["gini"]
     return evaluation
@@ -170,13 +192,17 @@ def choose_candidate(config: ModelConfig, cv_gini: dict[str, float]) -> tuple[st
     missing = [k for k in config.kinds if k not in cv_gini]
     if missing:
         fallback = config.prefer if config.prefer in config.kinds else config.kinds[0]
-        return fallback, (f"auto: no out-of-fold Gini for {missing} (calibration.fit_on: validation, or a "
-                          f"training sample too small for folds): {fallback}, the preferred kind")
+        return fallback, (
+            f"auto: no out-of-fold Gini for {missing} (calibration.fit_on: validation, or a "
+            f"training sample too small for folds): {fallback}, the preferred kind"
+        )
     best = max(config.kinds, key=lambda k: (cv_gini[k], k == config.prefer))
     figures = ", ".join(f"{k} {cv_gini[k]:.3f}" for k in config.kinds)
     if config.prefer in cv_gini and cv_gini[config.prefer] >= cv_gini[best] - config.prefer_margin:
-        return config.prefer, (f"auto: {config.prefer} within {config.prefer_margin} of the best out-of-fold "
-                               f"Gini on the training window ({figures})")
+        return config.prefer, (
+            f"auto: {config.prefer} within {config.prefer_margin} of the best out-of-fold "
+            f"Gini on the training window ({figures})"
+        )
     return best, f"auto: highest out-of-fold Gini on the training window ({figures})"
 
 
@@ -225,8 +251,17 @@ def _model_params(kind: str, config: ModelConfig) -> dict[str, Any]:
     return params
 
 
-def _write_evaluation(out: Path, kind: str, state: dict, tables: dict, evaluation: Evaluation,
-                      data: TrainingData, config: ModelConfig, params: dict, bench: dict) -> None:
+def _write_evaluation(
+    out: Path,
+    kind: str,
+    state: dict,
+    tables: dict,
+    evaluation: Evaluation,
+    data: TrainingData,
+    config: ModelConfig,
+    params: dict,
+    bench: dict,
+) -> None:
     """Plots, tables and the model card of one model into ``out``."""
     from models.report import model_card, write_plots, write_tables
 
@@ -235,14 +270,33 @@ def _write_evaluation(out: Path, kind: str, state: dict, tables: dict, evaluatio
     note = bench.get("note", "")
     if "champion_oot_auc" in bench:
         note = f"Champion v{bench['champion_version']} on the same OOT sample: AUC {bench['champion_oot_auc']:.4f}."
-    (out / "model_card.md").write_text(model_card(
-        kind=kind, name=config.name, evaluation=evaluation, source=data.source, params=params,
-        features=state["features"], reasons=state["reasons"], champion_note=note), encoding="utf-8")
+    (out / "model_card.md").write_text(
+        model_card(
+            kind=kind,
+            name=config.name,
+            evaluation=evaluation,
+            source=data.source,
+            params=params,
+            features=state["features"],
+            reasons=state["reasons"],
+            champion_note=note,
+        ),
+        encoding="utf-8",
+    )
 
 
-def _log_model_run(kind: str, state: dict, tables: dict, evaluation: Evaluation, data: TrainingData,
-                   config: ModelConfig, bench: dict, *, experiment_id: str,
-                   run_key: str | None = None) -> ModelResult:
+def _log_model_run(
+    kind: str,
+    state: dict,
+    tables: dict,
+    evaluation: Evaluation,
+    data: TrainingData,
+    config: ModelConfig,
+    bench: dict,
+    *,
+    experiment_id: str,
+    run_key: str | None = None,
+) -> ModelResult:
     """One child run: parameters, metrics, evaluation artifacts and the pyfunc model; registered.
 
     With a ``run_key`` the child is keyed ``<run_key>/<kind>``: a retry finds a finished child
@@ -267,25 +321,37 @@ def _log_model_run(kind: str, state: dict, tables: dict, evaluation: Evaluation,
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp)
                 mlflow.log_params(params)
-                mlflow.set_tags({"model_kind": kind, "data.table": data.source["table"],
-                                 "data.version": str(data.source["version"]),
-                                 "benchmark.champion_version": str(bench.get("champion_version", ""))})
+                mlflow.set_tags(
+                    {
+                        "model_kind": kind,
+                        "data.table": data.source["table"],
+                        "data.version": str(data.source["version"]),
+                        "benchmark.champion_version": str(bench.get("champion_version", "")),
+                    }
+                )
                 log_metrics_once(run.run_id, metrics)  # one batch request; a resumed run adds only the missing
                 _write_evaluation(out, kind, state, tables, evaluation, data, config, params, bench)
                 mlflow.log_artifacts(str(out), artifact_path="evaluation")
                 state_path = out / "state.json"
                 state_path.write_text(json.dumps(state), encoding="utf-8")
                 info = mlflow.pyfunc.log_model(
-                    name="model", python_model=RiskPipeModel(), artifacts={"state": str(state_path)},
+                    name="model",
+                    python_model=RiskPipeModel(),
+                    artifacts={"state": str(state_path)},
                     code_paths=[str(MODELS_DIR)],
                     signature=model_signature(state["features"], categorical_features(state)),
-                    input_example=data.valid[state["features"]].head(5), pip_requirements=pip_requirements(kind))
+                    input_example=data.valid[state["features"]].head(5),
+                    pip_requirements=pip_requirements(kind),
+                )
                 mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
             result = ModelResult(kind=kind, run_id=run.run_id, model_uri=info.model_uri, metrics=metrics)
     if config.register:
         result.version = version_of_run(config, result.run_id) or register_version(
-            config, result.model_uri, run_id=result.run_id,
-            tags={"model_kind": kind, "data.version": str(data.source["version"])})
+            config,
+            result.model_uri,
+            run_id=result.run_id,
+            tags={"model_kind": kind, "data.version": str(data.source["version"])},
+        )
     return result
 
 
@@ -294,12 +360,17 @@ def _finished_model(kind: str, run_id: str) -> ModelResult:
     from mlflow import MlflowClient
 
     run = MlflowClient().get_run(run_id)
-    return ModelResult(kind=kind, run_id=run_id, model_uri=run.data.tags[MODEL_URI_TAG],
-                       metrics=dict(run.data.metrics))
+    return ModelResult(kind=kind, run_id=run_id, model_uri=run.data.tags[MODEL_URI_TAG], metrics=dict(run.data.metrics))
 
 
-def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
-          data: TrainingData | None = None, run_key: str | None = None) -> TrainResult:
+def train(
+    config: ModelConfig,
+    *,
+    spark: Any = None,
+    settings: Any = None,
+    data: TrainingData | None = None,
+    run_key: str | None = None,
+) -> TrainResult:
     """Train every model kind of ``config``; log, register and mark the candidate ``challenger``.
 
     Args:
@@ -339,10 +410,12 @@ def train(config: ModelConfig, *, spark: Any = None, settings: Any = None,
                 result.columns = tables["columns"] = column_report(data.columns, iv)
             evaluation = evaluate_state(state, data, config, iv)
             fitted[kind] = (state, evaluation)
-            result.models[kind] = _log_model_run(kind, state, tables, evaluation, data, config, bench,
-                                                 experiment_id=experiment_id, run_key=run_key)
-    kind, reason = choose_candidate(config, {k: m.metrics["cv_gini"] for k, m in result.models.items()
-                                             if "cv_gini" in m.metrics})
+            result.models[kind] = _log_model_run(
+                kind, state, tables, evaluation, data, config, bench, experiment_id=experiment_id, run_key=run_key
+            )
+    kind, reason = choose_candidate(
+        config, {k: m.metrics["cv_gini"] for k, m in result.models.items() if "cv_gini" in m.metrics}
+    )
     result.candidate_kind, result.candidate_reason = kind, reason
     mlflow.MlflowClient().set_tag(result.parent_run_id, "candidate.kind", kind)
     mlflow.MlflowClient().set_tag(result.parent_run_id, "candidate.reason", reason)

@@ -21,13 +21,15 @@ produce the same report.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.backtest import jeffreys_test, summary as jeffreys_summary
+from models.backtest import jeffreys_test
+from models.backtest import summary as jeffreys_summary
 from models.calibration import MasterScale
 from models.evaluate import Evaluation, psi_status
 
@@ -37,6 +39,7 @@ REPRODUCTION_TOLERANCE = 1e-9  # a rebuilt OOT sample must give the logged AUC t
 
 
 # ------------------------------------------------------------------ AUC and its uncertainty
+
 
 def _as_matrix(scores: Any) -> np.ndarray:
     matrix = np.asarray(scores, dtype=float)
@@ -142,8 +145,16 @@ def _z(confidence: float) -> float:
     return float(norm.ppf(0.5 + confidence / 2))
 
 
-def gini_ci(y: Any, pd_: Any, *, method: str = "delong", confidence: float = 0.95, samples: int = 1000,
-            seed: int = 42, groups: Any = None) -> GiniCI:
+def gini_ci(
+    y: Any,
+    pd_: Any,
+    *,
+    method: str = "delong",
+    confidence: float = 0.95,
+    samples: int = 1000,
+    seed: int = 42,
+    groups: Any = None,
+) -> GiniCI:
     """AUC and Gini of ``pd_`` against ``y`` with a ``confidence`` interval.
 
     Args:
@@ -167,9 +178,19 @@ def gini_ci(y: Any, pd_: Any, *, method: str = "delong", confidence: float = 0.9
         se = float(draws.std(ddof=1))
     else:
         raise ValueError(f"unknown CI method {method!r}; use delong or bootstrap")
-    return GiniCI(auc=auc, auc_lower=low, auc_upper=high, gini=2 * auc - 1, gini_lower=2 * low - 1,
-                  gini_upper=2 * high - 1, se_auc=se, method=method, confidence=confidence,
-                  rows=len(labels), defaults=int(labels.sum()))
+    return GiniCI(
+        auc=auc,
+        auc_lower=low,
+        auc_upper=high,
+        gini=2 * auc - 1,
+        gini_lower=2 * low - 1,
+        gini_upper=2 * high - 1,
+        se_auc=se,
+        method=method,
+        confidence=confidence,
+        rows=len(labels),
+        defaults=int(labels.sum()),
+    )
 
 
 @dataclass(frozen=True)
@@ -196,8 +217,17 @@ class PairedGini:
         return asdict(self)
 
 
-def compare_gini(y: Any, pd_a: Any, pd_b: Any, *, method: str = "delong", confidence: float = 0.95,
-                 samples: int = 1000, seed: int = 42, groups: Any = None) -> PairedGini:
+def compare_gini(
+    y: Any,
+    pd_a: Any,
+    pd_b: Any,
+    *,
+    method: str = "delong",
+    confidence: float = 0.95,
+    samples: int = 1000,
+    seed: int = 42,
+    groups: Any = None,
+) -> PairedGini:
     """Compare two scores of the same rows (model vs challenger, model vs oracle).
 
     DeLong: the covariance of the two AUCs gives the difference a normal interval and a z-test,
@@ -220,7 +250,7 @@ def compare_gini(y: Any, pd_a: Any, pd_b: Any, *, method: str = "delong", confid
         p_value = float(2 * norm.sf(abs(diff) / se_diff)) if se_diff > 0 else float(diff == 0)
         d_low, d_high = diff - z * se_diff, diff + z * se_diff
         if g_b > 0:
-            var_ratio = var_a / g_b ** 2 + g_a ** 2 * var_b / g_b ** 4 - 2 * g_a * cov_ab / g_b ** 3
+            var_ratio = var_a / g_b**2 + g_a**2 * var_b / g_b**4 - 2 * g_a * cov_ab / g_b**3
             se_ratio = float(np.sqrt(max(var_ratio, 0.0)))
             r_low, r_high = ratio - z * se_ratio, ratio + z * se_ratio
         else:
@@ -240,12 +270,24 @@ def compare_gini(y: Any, pd_a: Any, pd_b: Any, *, method: str = "delong", confid
             r_low = r_high = float("nan")
     else:
         raise ValueError(f"unknown CI method {method!r}; use delong or bootstrap")
-    return PairedGini(gini_a=float(g_a), gini_b=float(g_b), difference=diff, difference_lower=float(d_low),
-                      difference_upper=float(d_high), p_value=p_value, ratio=ratio, ratio_lower=float(r_low),
-                      ratio_upper=float(r_high), method=method, confidence=confidence, rows=len(labels))
+    return PairedGini(
+        gini_a=float(g_a),
+        gini_b=float(g_b),
+        difference=diff,
+        difference_lower=float(d_low),
+        difference_upper=float(d_high),
+        p_value=p_value,
+        ratio=ratio,
+        ratio_lower=float(r_low),
+        ratio_upper=float(r_high),
+        method=method,
+        confidence=confidence,
+        rows=len(labels),
+    )
 
 
 # ------------------------------------------------------------------ the report
+
 
 @dataclass
 class ValidationReport:
@@ -285,25 +327,39 @@ class ValidationReport:
     def metrics(self) -> dict[str, float]:
         """Key figures as MLflow metrics (``validation.*``), finite values only."""
         model = self.models.set_index("role").loc["model"]
-        out = {f"validation.oot_{k}": model[k] for k in
-               ("auc", "auc_lower", "auc_upper", "gini", "gini_lower", "gini_upper", "ks", "brier")}
+        out = {
+            f"validation.oot_{k}": model[k]
+            for k in ("auc", "auc_lower", "auc_upper", "gini", "gini_lower", "gini_upper", "ks", "brier")
+        }
         out.update({f"validation.{k}": model[k] for k in ("grades_green", "grades_amber", "grades_red")})
-        out.update({"validation.min_pd": self.pd_floor["min_pd"],
-                    "validation.rows_below_pd_floor": self.pd_floor["rows_below"],
-                    "validation.psi_score": model["psi_score"],
-                    "validation.status_code": STATUS_ORDER[self.status]})
+        out.update(
+            {
+                "validation.min_pd": self.pd_floor["min_pd"],
+                "validation.rows_below_pd_floor": self.pd_floor["rows_below"],
+                "validation.psi_score": model["psi_score"],
+                "validation.status_code": STATUS_ORDER[self.status],
+            }
+        )
         for row in self.comparisons.to_dict("records"):
             prefix = "validation.challenger" if row["comparison"].startswith("challenger") else "validation.oracle"
             out.update({f"{prefix}_gini_difference": row["difference"], f"{prefix}_p_value": row["p_value"]})
             if prefix == "validation.oracle":
-                out.update({"validation.oracle_ratio": row["ratio"],
-                            "validation.oracle_ratio_lower": row["ratio_lower"],
-                            "validation.oracle_ratio_upper": row["ratio_upper"]})
+                out.update(
+                    {
+                        "validation.oracle_ratio": row["ratio"],
+                        "validation.oracle_ratio_lower": row["ratio_lower"],
+                        "validation.oracle_ratio_upper": row["ratio_upper"],
+                    }
+                )
         for row in self.models.to_dict("records"):
             if row["role"] != "model":
-                out.update({f"validation.{row['role']}_gini": row["gini"],
-                            f"validation.{row['role']}_gini_lower": row["gini_lower"],
-                            f"validation.{row['role']}_gini_upper": row["gini_upper"]})
+                out.update(
+                    {
+                        f"validation.{row['role']}_gini": row["gini"],
+                        f"validation.{row['role']}_gini_lower": row["gini_lower"],
+                        f"validation.{row['role']}_gini_upper": row["gini_upper"],
+                    }
+                )
         if self.oracle:
             out["validation.oracle_coverage"] = self.oracle["coverage"]
         return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(float(v))}
@@ -311,17 +367,25 @@ class ValidationReport:
     def tags(self) -> dict[str, str]:
         """Run tags: the overall status and how the report was made."""
         challenger = self.models.loc[self.models["role"] == "challenger", "label"]
-        return {"validation.status": self.status, "validation.ci_method": str(self.info["method"]["ci_method"]),
-                "validation.generated_at": str(self.info.get("generated_at", "")),
-                "validation.origin": str(self.info.get("origin", "")),
-                "validation.challenger": challenger.iloc[0] if len(challenger) else "",
-                "validation.oracle": "yes" if self.oracle else "no"}
+        return {
+            "validation.status": self.status,
+            "validation.ci_method": str(self.info["method"]["ci_method"]),
+            "validation.generated_at": str(self.info.get("generated_at", "")),
+            "validation.origin": str(self.info.get("origin", "")),
+            "validation.challenger": challenger.iloc[0] if len(challenger) else "",
+            "validation.oracle": "yes" if self.oracle else "no",
+        }
 
 
 def _ci_kwargs(config: Any, ids: Any) -> dict[str, Any]:
     groups = ids if (config.bootstrap_by == "id" and ids is not None) else None
-    return {"method": config.ci_method, "confidence": config.confidence, "samples": config.bootstrap_samples,
-            "seed": config.seed, "groups": groups}
+    return {
+        "method": config.ci_method,
+        "confidence": config.confidence,
+        "samples": config.bootstrap_samples,
+        "seed": config.seed,
+        "groups": groups,
+    }
 
 
 def scale_of(grades: pd.DataFrame) -> MasterScale:
@@ -338,46 +402,83 @@ def calibration_table(evaluation: Evaluation, config: Any, latent_pd: np.ndarray
     ci_lower, ci_upper, p_value, direction, status.
     """
     grades = evaluation.grades["oot"]
-    columns = ["grade", "pd_lower", "pd_upper", *(["rows"] if "rows" in grades else []), "count", "defaults",
-               "default_rate", "mean_pd"]
+    columns = [
+        "grade",
+        "pd_lower",
+        "pd_upper",
+        *(["rows"] if "rows" in grades else []),
+        "count",
+        "defaults",
+        "default_rate",
+        "mean_pd",
+    ]
     tested = jeffreys_test(grades[columns], config.jeffreys)
     if latent_pd is not None:
         oot = evaluation.scored["oot"]
         index = scale_of(grades).grade_index(oot["pd"].to_numpy())
         latent = pd.Series(np.asarray(latent_pd, dtype=float)).groupby(index).mean()
-        tested.insert(tested.columns.get_loc("mean_pd") + 1, "mean_latent_pd",
-                      [latent.get(i, np.nan) for i in range(len(tested))])
+        tested.insert(
+            tested.columns.get_loc("mean_pd") + 1, "mean_latent_pd", [latent.get(i, np.nan) for i in range(len(tested))]
+        )
     return tested
 
 
-def _model_row(role: str, label: str, y: np.ndarray, pd_: np.ndarray, evaluation: Evaluation | None,
-               grades: pd.DataFrame | None, config: Any, ids: Any) -> dict[str, Any]:
+def _model_row(
+    role: str,
+    label: str,
+    y: np.ndarray,
+    pd_: np.ndarray,
+    evaluation: Evaluation | None,
+    grades: pd.DataFrame | None,
+    config: Any,
+    ids: Any,
+) -> dict[str, Any]:
     from models.evaluate import discrimination
 
     ci = gini_ci(y, pd_, **_ci_kwargs(config, ids))
     base = discrimination(y, pd_)
     counts = jeffreys_summary(grades) if grades is not None else {}
-    return {"role": role, "label": label, "rows": ci.rows, "defaults": ci.defaults,
-            "default_rate": base["default_rate"], "auc": ci.auc, "auc_lower": ci.auc_lower,
-            "auc_upper": ci.auc_upper, "gini": ci.gini, "gini_lower": ci.gini_lower,
-            "gini_upper": ci.gini_upper, "ks": base["ks"], "brier": base["brier"], "mean_pd": base["mean_pd"],
-            "min_pd": float(np.min(pd_)),
-            "psi_score": evaluation.metrics.get("psi_score", np.nan) if evaluation is not None else np.nan,
-            **{k: counts.get(k, np.nan) for k in ("grades_green", "grades_amber", "grades_red")}}
+    return {
+        "role": role,
+        "label": label,
+        "rows": ci.rows,
+        "defaults": ci.defaults,
+        "default_rate": base["default_rate"],
+        "auc": ci.auc,
+        "auc_lower": ci.auc_lower,
+        "auc_upper": ci.auc_upper,
+        "gini": ci.gini,
+        "gini_lower": ci.gini_lower,
+        "gini_upper": ci.gini_upper,
+        "ks": base["ks"],
+        "brier": base["brier"],
+        "mean_pd": base["mean_pd"],
+        "min_pd": float(np.min(pd_)),
+        "psi_score": evaluation.metrics.get("psi_score", np.nan) if evaluation is not None else np.nan,
+        **{k: counts.get(k, np.nan) for k in ("grades_green", "grades_amber", "grades_red")},
+    }
 
 
 def _worst(statuses: list[str]) -> str:
     lights = [s for s in statuses if s in STATUS_ORDER]
-    return max(lights, key=STATUS_ORDER.get) if lights else "green"
+    return max(lights, key=lambda status: STATUS_ORDER[status]) if lights else "green"
 
 
 def _fmt_ci(value: float, low: float, high: float) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def validation_report(evaluation: Evaluation, *, info: Mapping[str, Any], features: list[str], config: Any,
-                      ids: Any = None, challenger: tuple[str, Evaluation] | None = None,
-                      latent_pd: Any = None, logged: Mapping[str, float] | None = None) -> ValidationReport:
+def validation_report(
+    evaluation: Evaluation,
+    *,
+    info: Mapping[str, Any],
+    features: list[str],
+    config: Any,
+    ids: Any = None,
+    challenger: tuple[str, Evaluation] | None = None,
+    latent_pd: Any = None,
+    logged: Mapping[str, float] | None = None,
+) -> ValidationReport:
     """Build the validation report of one model version.
 
     Args:
@@ -401,8 +502,18 @@ def validation_report(evaluation: Evaluation, *, info: Mapping[str, Any], featur
     notes: list[str] = []
     calibration = calibration_table(evaluation, config, latent_pd)
     model = dict(info.get("model", {}))
-    rows = [_model_row("model", f"v{model.get('version', '?')} {model.get('kind', '')}".strip(), y, pd_,
-                       evaluation, calibration, config, ids)]
+    rows = [
+        _model_row(
+            "model",
+            f"v{model.get('version', '?')} {model.get('kind', '')}".strip(),
+            y,
+            pd_,
+            evaluation,
+            calibration,
+            config,
+            ids,
+        )
+    ]
     comparisons = []
     challenger_calibration = None
     if challenger is not None:
@@ -426,22 +537,36 @@ def validation_report(evaluation: Evaluation, *, info: Mapping[str, Any], featur
             rows.append(row)
             paired = compare_gini(y[known], pd_[known], latent[known], **_ci_kwargs(config, sub_ids))
             comparisons.append({"comparison": "model vs oracle", **paired.as_dict()})
-            oracle.update(gini=row["gini"], gini_lower=row["gini_lower"], gini_upper=row["gini_upper"],
-                          model_gini=paired.gini_a, ratio=paired.ratio, ratio_lower=paired.ratio_lower,
-                          ratio_upper=paired.ratio_upper, mean_latent_pd=float(latent[known].mean()),
-                          default_rate=float(y[known].mean()))
+            oracle.update(
+                gini=row["gini"],
+                gini_lower=row["gini_lower"],
+                gini_upper=row["gini_upper"],
+                model_gini=paired.gini_a,
+                ratio=paired.ratio,
+                ratio_lower=paired.ratio_lower,
+                ratio_upper=paired.ratio_upper,
+                mean_latent_pd=float(latent[known].mean()),
+                default_rate=float(y[known].mean()),
+            )
         else:
             notes.append("The latent-PD table matched no OOT rows with both outcomes: no oracle Gini.")
         if oracle["coverage"] < 1:
-            notes.append(f"The latent PD covers {oracle['coverage']:.1%} of the OOT rows; the oracle "
-                         "comparison uses those rows only.")
+            notes.append(
+                f"The latent PD covers {oracle['coverage']:.1%} of the OOT rows; the oracle "
+                "comparison uses those rows only."
+            )
     models_frame = pd.DataFrame(rows)
     comparisons_frame = pd.DataFrame(comparisons, columns=["comparison", *PairedGini.__dataclass_fields__])
 
     floor = config.pd_floor
     below = int((pd_ < floor).sum())
-    pd_floor = {"floor": floor, "min_pd": float(pd_.min()), "rows_below": below, "share_below": below / len(pd_),
-                "status": "red" if below else "green"}
+    pd_floor = {
+        "floor": floor,
+        "min_pd": float(pd_.min()),
+        "rows_below": below,
+        "share_below": below / len(pd_),
+        "status": "red" if below else "green",
+    }
 
     stability = evaluation.stability
     wanted = stability[stability["feature"].isin(features)].sort_values("psi", ascending=False, kind="mergesort")
@@ -451,56 +576,122 @@ def validation_report(evaluation: Evaluation, *, info: Mapping[str, Any], featur
 
     validated = rows[0]
     checks = []
-    gini_light = ("green" if validated["gini_lower"] >= config.min_gini
-                  else "amber" if validated["gini"] >= config.min_gini else "red")
-    checks.append(("discrimination", _fmt_ci(validated["gini"], validated["gini_lower"], validated["gini_upper"]),
-                   gini_light, f"OOT Gini with its {config.confidence:.0%} interval ({config.ci_method}); green "
-                               f"when the lower bound is at least {config.min_gini:.2f}"))
+    gini_light = (
+        "green"
+        if validated["gini_lower"] >= config.min_gini
+        else "amber"
+        if validated["gini"] >= config.min_gini
+        else "red"
+    )
+    checks.append(
+        (
+            "discrimination",
+            _fmt_ci(validated["gini"], validated["gini_lower"], validated["gini_upper"]),
+            gini_light,
+            f"OOT Gini with its {config.confidence:.0%} interval ({config.ci_method}); green "
+            f"when the lower bound is at least {config.min_gini:.2f}",
+        )
+    )
     counts = jeffreys_summary(calibration)
     calib_light = "red" if counts["grades_red"] else ("amber" if counts["grades_amber"] else "green")
-    checks.append(("calibration", f"{counts['grades_green']:.0f} green / {counts['grades_amber']:.0f} amber / "
-                                  f"{counts['grades_red']:.0f} red", calib_light,
-                   f"Jeffreys test per grade ({config.jeffreys.sides} sides): amber outside the "
-                   f"{config.jeffreys.amber_confidence:.0%} interval, red outside "
-                   f"{config.jeffreys.red_confidence:.1%}; a red grade blocks promotion"))
-    checks.append(("pd_floor", f"min PD {format_pd(pd_floor['min_pd'])}", pd_floor["status"],
-                   f"{below:,} OOT rows below the floor of {format_pd(floor)}"))
+    checks.append(
+        (
+            "calibration",
+            f"{counts['grades_green']:.0f} green / {counts['grades_amber']:.0f} amber / {counts['grades_red']:.0f} red",
+            calib_light,
+            f"Jeffreys test per grade ({config.jeffreys.sides} sides): amber outside the "
+            f"{config.jeffreys.amber_confidence:.0%} interval, red outside "
+            f"{config.jeffreys.red_confidence:.1%}; a red grade blocks promotion",
+        )
+    )
+    checks.append(
+        (
+            "pd_floor",
+            f"min PD {format_pd(pd_floor['min_pd'])}",
+            pd_floor["status"],
+            f"{below:,} OOT rows below the floor of {format_pd(floor)}",
+        )
+    )
     psi_value = float(evaluation.metrics.get("psi_score", np.nan))
-    checks.append(("stability", f"score PSI {psi_value:.3f}", PSI_LIGHT[psi_status(psi_value)],
-                   f"train vs OOT; features: {int(drifted.get('act', 0))} act, {int(drifted.get('watch', 0))} watch "
-                   f"of {len(wanted)}"))
+    checks.append(
+        (
+            "stability",
+            f"score PSI {psi_value:.3f}",
+            PSI_LIGHT[psi_status(psi_value)],
+            f"train vs OOT; features: {int(drifted.get('act', 0))} act, {int(drifted.get('watch', 0))} watch "
+            f"of {len(wanted)}",
+        )
+    )
     if logged and "oot_auc" in logged:
         same = abs(logged["oot_auc"] - validated["auc"]) <= REPRODUCTION_TOLERANCE
-        checks.append(("reproduction", f"AUC {validated['auc']:.6f} vs logged {logged['oot_auc']:.6f}",
-                       "green" if same else "amber",
-                       "the OOT sample rebuilt from what training logged gives the logged AUC" if same else
-                       "the rebuilt OOT sample differs from the one training evaluated (data changed?)"))
+        checks.append(
+            (
+                "reproduction",
+                f"AUC {validated['auc']:.6f} vs logged {logged['oot_auc']:.6f}",
+                "green" if same else "amber",
+                "the OOT sample rebuilt from what training logged gives the logged AUC"
+                if same
+                else "the rebuilt OOT sample differs from the one training evaluated (data changed?)",
+            )
+        )
     for comparison in comparisons:
         significant = comparison["p_value"] < 1 - config.confidence
         difference = _fmt_ci(comparison["difference"], comparison["difference_lower"], comparison["difference_upper"])
         ratio = _fmt_ci(comparison["ratio"], comparison["ratio_lower"], comparison["ratio_upper"])
         if comparison["comparison"].startswith("challenger"):
             better = significant and comparison["difference"] > 0
-            checks.append(("challenger", f"Gini difference {difference}", "amber" if better else "green",
-                           "the challenger discriminates significantly better" if better else
-                           f"no significantly better challenger (p = {comparison['p_value']:.3f})"))
+            checks.append(
+                (
+                    "challenger",
+                    f"Gini difference {difference}",
+                    "amber" if better else "green",
+                    "the challenger discriminates significantly better"
+                    if better
+                    else f"no significantly better challenger (p = {comparison['p_value']:.3f})",
+                )
+            )
         else:
-            checks.append(("oracle", f"ratio {ratio}", "info",
-                           "model Gini / latent-PD Gini on the same rows (simulated data only)"))
+            checks.append(
+                (
+                    "oracle",
+                    f"ratio {ratio}",
+                    "info",
+                    "model Gini / latent-PD Gini on the same rows (simulated data only)",
+                )
+            )
     checks_frame = pd.DataFrame(checks, columns=["check", "value", "status", "detail"])
     status = _worst(checks_frame["status"].tolist())
 
     if config.ci_method == "delong" or config.bootstrap_by == "row" or ids is None:
-        notes.append("The intervals treat OOT rows as independent; one borrower appears in several snapshots, "
-                     "so they are somewhat too narrow (bootstrap by entity: validation.ci_method: bootstrap).")
-    return ValidationReport(info={**dict(info), "method": {
-        "ci_method": config.ci_method, "confidence": config.confidence,
-        "bootstrap_samples": config.bootstrap_samples if config.ci_method == "bootstrap" else None,
-        "bootstrap_by": config.bootstrap_by if config.ci_method == "bootstrap" else None, "seed": config.seed,
-        "jeffreys": asdict(config.jeffreys), "pd_floor": floor, "min_gini": config.min_gini}},
-        models=models_frame, comparisons=comparisons_frame, calibration=calibration, stability=stability,
-        pd_floor=pd_floor, checks=checks_frame, status=status, challenger_calibration=challenger_calibration,
-        oracle=oracle, notes=notes)
+        notes.append(
+            "The intervals treat OOT rows as independent; one borrower appears in several snapshots, "
+            "so they are somewhat too narrow (bootstrap by entity: validation.ci_method: bootstrap)."
+        )
+    return ValidationReport(
+        info={
+            **dict(info),
+            "method": {
+                "ci_method": config.ci_method,
+                "confidence": config.confidence,
+                "bootstrap_samples": config.bootstrap_samples if config.ci_method == "bootstrap" else None,
+                "bootstrap_by": config.bootstrap_by if config.ci_method == "bootstrap" else None,
+                "seed": config.seed,
+                "jeffreys": asdict(config.jeffreys),
+                "pd_floor": floor,
+                "min_gini": config.min_gini,
+            },
+        },
+        models=models_frame,
+        comparisons=comparisons_frame,
+        calibration=calibration,
+        stability=stability,
+        pd_floor=pd_floor,
+        checks=checks_frame,
+        status=status,
+        challenger_calibration=challenger_calibration,
+        oracle=oracle,
+        notes=notes,
+    )
 
 
 def format_pd(value: float) -> str:
@@ -521,8 +712,12 @@ def latent_pd_for(frame: pd.DataFrame, truth: pd.DataFrame, *, id_col: str, date
     Returns:
         float array aligned with ``frame``'s rows.
     """
-    keys = pd.DataFrame({"uscc": frame[id_col].astype(str).to_numpy(),
-                         "period": pd.to_datetime(frame[date_col]).dt.strftime("%Y-%m").to_numpy()})
+    keys = pd.DataFrame(
+        {
+            "uscc": frame[id_col].astype(str).to_numpy(),
+            "period": pd.to_datetime(frame[date_col]).dt.strftime("%Y-%m").to_numpy(),
+        }
+    )
     table = truth[["uscc", "period", "latent_pd_12m"]].drop_duplicates(["uscc", "period"])
     matched = keys.merge(table, on=["uscc", "period"], how="left", validate="many_to_one")
     return matched["latent_pd_12m"].to_numpy(float)

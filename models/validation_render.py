@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import math
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ ORACLE_TEXT = (
 
 
 # ------------------------------------------------------------------ formatting
+
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
@@ -78,8 +80,11 @@ def _cells(frame: pd.DataFrame) -> dict[str, Any]:
         for column, value in zip(columns, record):
             text = fmt(value, column)
             light = PSI_LIGHTS.get(value, value)
-            cls = f"light light-{light}" if column == "status" else ("num" if isinstance(value, (int, float, np.number))
-                                                                     and not isinstance(value, bool) else "")
+            cls = (
+                f"light light-{light}"
+                if column == "status"
+                else ("num" if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) else "")
+            )
             row.append({"text": text, "cls": cls})
         rows.append(row)
     return {"columns": columns, "rows": rows}
@@ -96,8 +101,22 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-CALIBRATION_COLUMNS = ["grade", "pd_lower", "pd_upper", "rows", "count", "defaults", "default_rate", "mean_pd",
-                       "mean_latent_pd", "ci_lower", "ci_upper", "p_value", "direction", "status"]
+CALIBRATION_COLUMNS = [
+    "grade",
+    "pd_lower",
+    "pd_upper",
+    "rows",
+    "count",
+    "defaults",
+    "default_rate",
+    "mean_pd",
+    "mean_latent_pd",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "direction",
+    "status",
+]
 
 
 def _present(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -113,41 +132,67 @@ def models_display(models: pd.DataFrame, confidence: float) -> pd.DataFrame:
     level = f"{confidence:.0%}"
     rows = []
     for r in models.to_dict("records"):
-        lights = "" if _is_missing(r["grades_green"]) else \
-            f"{r['grades_green']:.0f} / {r['grades_amber']:.0f} / {r['grades_red']:.0f}"
-        rows.append({"model": f"{r['role']}: {r['label']}", "rows": r["rows"], "defaults": r["defaults"],
-                     "default_rate": r["default_rate"],
-                     f"AUC [{level}]": _interval(r["auc"], r["auc_lower"], r["auc_upper"]),
-                     f"Gini [{level}]": _interval(r["gini"], r["gini_lower"], r["gini_upper"]), "KS": r["ks"],
-                     "Brier": r["brier"], "mean_pd": r["mean_pd"], "min_pd": r["min_pd"], "score PSI": r["psi_score"],
-                     "grades green / amber / red": lights})
+        lights = (
+            ""
+            if _is_missing(r["grades_green"])
+            else f"{r['grades_green']:.0f} / {r['grades_amber']:.0f} / {r['grades_red']:.0f}"
+        )
+        rows.append(
+            {
+                "model": f"{r['role']}: {r['label']}",
+                "rows": r["rows"],
+                "defaults": r["defaults"],
+                "default_rate": r["default_rate"],
+                f"AUC [{level}]": _interval(r["auc"], r["auc_lower"], r["auc_upper"]),
+                f"Gini [{level}]": _interval(r["gini"], r["gini_lower"], r["gini_upper"]),
+                "KS": r["ks"],
+                "Brier": r["brier"],
+                "mean_pd": r["mean_pd"],
+                "min_pd": r["min_pd"],
+                "score PSI": r["psi_score"],
+                "grades green / amber / red": lights,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def comparisons_display(comparisons: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """``a vs b``: both Ginis on the shared rows, the difference and the ratio with intervals."""
     level = f"{confidence:.0%}"
-    return pd.DataFrame([{"a vs b": r["comparison"], "rows": r["rows"], "Gini a": r["gini_a"], "Gini b": r["gini_b"],
-                          f"a − b [{level}]": _interval(r["difference"], r["difference_lower"],
-                                                        r["difference_upper"]),
-                          "p_value (a = b)": r["p_value"],
-                          f"a / b [{level}]": _interval(r["ratio"], r["ratio_lower"], r["ratio_upper"])}
-                         for r in comparisons.to_dict("records")])
+    return pd.DataFrame(
+        [
+            {
+                "a vs b": r["comparison"],
+                "rows": r["rows"],
+                "Gini a": r["gini_a"],
+                "Gini b": r["gini_b"],
+                f"a − b [{level}]": _interval(r["difference"], r["difference_lower"], r["difference_upper"]),
+                "p_value (a = b)": r["p_value"],
+                f"a / b [{level}]": _interval(r["ratio"], r["ratio_lower"], r["ratio_upper"]),
+            }
+            for r in comparisons.to_dict("records")
+        ]
+    )
 
 
 def oracle_display(oracle: dict[str, Any]) -> list[tuple[str, str]]:
     """The oracle's key figures as (label, text)."""
     facts = [("rows with a latent PD", f"{oracle['rows']:,} of {oracle['rows_oot']:,} ({oracle['coverage']:.1%})")]
     if "gini" in oracle:
-        facts += [("oracle Gini (latent PD)", _interval(oracle["gini"], oracle["gini_lower"], oracle["gini_upper"])),
-                  ("model Gini on the same rows", f"{oracle['model_gini']:.3f}"),
-                  ("ratio model / oracle", _interval(oracle["ratio"], oracle["ratio_lower"], oracle["ratio_upper"])),
-                  ("mean latent PD vs default rate", f"{format_pd(oracle['mean_latent_pd'])} vs "
-                                                     f"{format_pd(oracle['default_rate'])}")]
+        facts += [
+            ("oracle Gini (latent PD)", _interval(oracle["gini"], oracle["gini_lower"], oracle["gini_upper"])),
+            ("model Gini on the same rows", f"{oracle['model_gini']:.3f}"),
+            ("ratio model / oracle", _interval(oracle["ratio"], oracle["ratio_lower"], oracle["ratio_upper"])),
+            (
+                "mean latent PD vs default rate",
+                f"{format_pd(oracle['mean_latent_pd'])} vs {format_pd(oracle['default_rate'])}",
+            ),
+        ]
     return facts
 
 
 # ------------------------------------------------------------------ charts
+
 
 def _pyplot():
     import matplotlib
@@ -184,8 +229,15 @@ def calibration_chart(calibration: pd.DataFrame, title: str = "") -> str:
     ax.scatter(x, rate, s=49, c=faces, edgecolors=colours, linewidths=1.5, zorder=3)
     ax.plot(x, tested["mean_pd"], "x", color="#222222", markersize=9, mew=2, label="mean PD", zorder=4)
     if "mean_latent_pd" in tested:
-        ax.plot(x, tested["mean_latent_pd"].clip(lower=floor), "D", color="#4a6f96", markersize=5,
-                label="mean latent PD (simulator)", zorder=4)
+        ax.plot(
+            x,
+            tested["mean_latent_pd"].clip(lower=floor),
+            "D",
+            color="#4a6f96",
+            markersize=5,
+            label="mean latent PD (simulator)",
+            zorder=4,
+        )
     ax.plot([], [], "o", color="#555555", label="observed default rate (Jeffreys interval)")
     ax.set_yscale("log")
     # percentages rather than powers of ten: readable, and no mathtext to typeset
@@ -212,8 +264,9 @@ def gini_chart(models: pd.DataFrame, min_gini: float) -> str:
         colour = colours.get(row["role"], "#333333")
         ax.hlines(yi, row["gini_lower"], row["gini_upper"], color=colour, linewidth=8, alpha=0.35)
         ax.plot(row["gini"], yi, "o", color=colour, markersize=8)
-        ax.annotate(f"{row['gini']:.3f}", (row["gini"], yi), textcoords="offset points", xytext=(0, 8),
-                    ha="center", fontsize=8)
+        ax.annotate(
+            f"{row['gini']:.3f}", (row["gini"], yi), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8
+        )
     ax.axvline(min_gini, color="#d73027", linestyle="--", linewidth=1, label=f"minimum {min_gini:.2f}")
     ax.set_yticks(y, [f"{r['role']}: {r['label']}" for r in models.to_dict("records")], fontsize=8)
     ax.set_ylim(-0.7, len(models) - 0.3)
@@ -228,6 +281,7 @@ def gini_chart(models: pd.DataFrame, min_gini: float) -> str:
 
 # ------------------------------------------------------------------ documents
 
+
 def _title(report: ValidationReport) -> str:
     model = report.info.get("model", {})
     return f"Model validation — {model.get('name', '')} v{model.get('version', '?')} ({model.get('kind', '')})"
@@ -235,17 +289,30 @@ def _title(report: ValidationReport) -> str:
 
 def _facts(report: ValidationReport) -> list[tuple[str, str]]:
     model, data, method = report.info.get("model", {}), report.info.get("data", {}), report.info["method"]
-    facts = [("model", f"{model.get('name', '')} v{model.get('version', '?')} · {model.get('kind', '')} · run "
-                       f"{model.get('run_id', '')}")]
+    facts = [
+        (
+            "model",
+            f"{model.get('name', '')} v{model.get('version', '?')} · {model.get('kind', '')} · run "
+            f"{model.get('run_id', '')}",
+        )
+    ]
     table = f"{data.get('table', '')} @ version {data.get('version', '')}"
     if data.get("label_table"):
         table += f"; labels {data.get('label_table')} @ version {data.get('label_version', '')}"
-    facts += [("data", table),
-              ("out of time", f"snapshots {data.get('oot_snapshots', '')} (split date {data.get('split_date', '')})"),
-              ("method", f"{method['confidence']:.0%} intervals by {method['ci_method']}"
-                         + (f" ({method['bootstrap_samples']} resamples by {method['bootstrap_by']}, seed "
-                            f"{method['seed']})" if method["ci_method"] == "bootstrap" else "")),
-              ("made by", f"{report.info.get('origin', '')} at {report.info.get('generated_at', '')}")]
+    facts += [
+        ("data", table),
+        ("out of time", f"snapshots {data.get('oot_snapshots', '')} (split date {data.get('split_date', '')})"),
+        (
+            "method",
+            f"{method['confidence']:.0%} intervals by {method['ci_method']}"
+            + (
+                f" ({method['bootstrap_samples']} resamples by {method['bootstrap_by']}, seed {method['seed']})"
+                if method["ci_method"] == "bootstrap"
+                else ""
+            ),
+        ),
+        ("made by", f"{report.info.get('origin', '')} at {report.info.get('generated_at', '')}"),
+    ]
     return facts
 
 
@@ -254,23 +321,40 @@ def render_markdown(report: ValidationReport) -> str:
     confidence = report.info["method"]["confidence"]
     parts = [f"# {_title(report)}\n", f"**Status: {report.status.upper()}**\n"]
     parts += [f"- **{k}**: {v}" for k, v in _facts(report)]
-    parts += ["", "## Checks\n", _markdown_table(report.checks), READING + "\n",
-              "## Discrimination (out of time)\n", _markdown_table(models_display(report.models, confidence))]
+    parts += [
+        "",
+        "## Checks\n",
+        _markdown_table(report.checks),
+        READING + "\n",
+        "## Discrimination (out of time)\n",
+        _markdown_table(models_display(report.models, confidence)),
+    ]
     if not report.comparisons.empty:
-        parts += ["### Side by side (same rows)\n",
-                  _markdown_table(comparisons_display(report.comparisons, confidence))]
-    parts += ["## Calibration by grade (Jeffreys test)\n",
-              _markdown_table(_present(report.calibration, CALIBRATION_COLUMNS))]
+        parts += [
+            "### Side by side (same rows)\n",
+            _markdown_table(comparisons_display(report.comparisons, confidence)),
+        ]
+    parts += [
+        "## Calibration by grade (Jeffreys test)\n",
+        _markdown_table(_present(report.calibration, CALIBRATION_COLUMNS)),
+    ]
     if report.challenger_calibration is not None:
         parts += ["### Challenger\n", _markdown_table(_present(report.challenger_calibration, CALIBRATION_COLUMNS))]
     floor = report.pd_floor
-    parts += ["## PD floor\n", f"Minimum PD on the OOT sample {format_pd(floor['min_pd'])}; {floor['rows_below']:,} "
-              f"rows ({floor['share_below']:.2%}) below the floor of {format_pd(floor['floor'])}: "
-              f"**{floor['status'].upper()}**.\n",
-              "## Stability (PSI train vs out of time)\n", _markdown_table(report.stability)]
+    parts += [
+        "## PD floor\n",
+        f"Minimum PD on the OOT sample {format_pd(floor['min_pd'])}; {floor['rows_below']:,} "
+        f"rows ({floor['share_below']:.2%}) below the floor of {format_pd(floor['floor'])}: "
+        f"**{floor['status'].upper()}**.\n",
+        "## Stability (PSI train vs out of time)\n",
+        _markdown_table(report.stability),
+    ]
     if report.oracle:
-        parts += ["## Oracle (simulated data only)\n", ORACLE_TEXT + "\n",
-                  "\n".join(f"- **{k}**: {v}" for k, v in oracle_display(report.oracle)) + "\n"]
+        parts += [
+            "## Oracle (simulated data only)\n",
+            ORACLE_TEXT + "\n",
+            "\n".join(f"- **{k}**: {v}" for k, v in oracle_display(report.oracle)) + "\n",
+        ]
     if report.notes:
         parts += ["## Notes\n", "\n".join(f"- {n}" for n in report.notes) + "\n"]
     return "\n".join(parts)
@@ -280,27 +364,42 @@ def render_html(report: ValidationReport) -> str:
     """The self-contained HTML page (inline CSS, embedded PNG charts, no JavaScript)."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
     floor = report.pd_floor
     oracle = None
     if report.oracle:
         oracle = {"text": ORACLE_TEXT, "facts": oracle_display(report.oracle)}
     confidence = report.info["method"]["confidence"]
     return env.get_template("validation.html.j2").render(
-        title=_title(report), status=report.status, facts=_facts(report), reading=READING,
-        checks=_cells(report.checks), models=_cells(models_display(report.models, confidence)),
-        comparisons=(_cells(comparisons_display(report.comparisons, confidence))
-                     if not report.comparisons.empty else None),
+        title=_title(report),
+        status=report.status,
+        facts=_facts(report),
+        reading=READING,
+        checks=_cells(report.checks),
+        models=_cells(models_display(report.models, confidence)),
+        comparisons=(
+            _cells(comparisons_display(report.comparisons, confidence)) if not report.comparisons.empty else None
+        ),
         calibration=_cells(_present(report.calibration, CALIBRATION_COLUMNS)),
-        challenger_calibration=(_cells(_present(report.challenger_calibration, CALIBRATION_COLUMNS))
-                                if report.challenger_calibration is not None else None),
+        challenger_calibration=(
+            _cells(_present(report.challenger_calibration, CALIBRATION_COLUMNS))
+            if report.challenger_calibration is not None
+            else None
+        ),
         calibration_chart=calibration_chart(report.calibration),
         gini_chart=gini_chart(report.models, report.info["method"]["min_gini"]),
-        pd_floor={"text": f"Minimum PD on the OOT sample {format_pd(floor['min_pd'])}; {floor['rows_below']:,} rows "
-                          f"({floor['share_below']:.2%}) below the floor of {format_pd(floor['floor'])}.",
-                  "status": floor["status"]},
-        stability=_cells(report.stability), oracle=oracle, notes=report.notes, colours=LIGHT_COLOURS)
+        pd_floor={
+            "text": f"Minimum PD on the OOT sample {format_pd(floor['min_pd'])}; {floor['rows_below']:,} rows "
+            f"({floor['share_below']:.2%}) below the floor of {format_pd(floor['floor'])}.",
+            "status": floor["status"],
+        },
+        stability=_cells(report.stability),
+        oracle=oracle,
+        notes=report.notes,
+        colours=LIGHT_COLOURS,
+    )
 
 
 def _json_default(value: Any) -> Any:
@@ -316,21 +415,40 @@ def write_report(report: ValidationReport, out: str | Path) -> dict[str, Path]:
     paths = {"markdown": folder / "report.md", "html": folder / "report.html", "json": folder / "metrics.json"}
     paths["markdown"].write_text(render_markdown(report), encoding="utf-8")
     paths["html"].write_text(render_html(report), encoding="utf-8")
-    tables = {"models": report.models, "comparisons": report.comparisons, "calibration": report.calibration,
-              "challenger_calibration": report.challenger_calibration, "stability": report.stability,
-              "checks": report.checks}
+    tables = {
+        "models": report.models,
+        "comparisons": report.comparisons,
+        "calibration": report.calibration,
+        "challenger_calibration": report.challenger_calibration,
+        "stability": report.stability,
+        "checks": report.checks,
+    }
     for name, table in tables.items():
         if table is not None:
             paths[name] = folder / f"{name}.csv"
             table.to_csv(paths[name], index=False)
-    summary = {"status": report.status, "metrics": report.metrics(), "info": report.info,
-               "pd_floor": report.pd_floor, "oracle": report.oracle, "notes": report.notes}
+    summary = {
+        "status": report.status,
+        "metrics": report.metrics(),
+        "info": report.info,
+        "pd_floor": report.pd_floor,
+        "oracle": report.oracle,
+        "notes": report.notes,
+    }
     paths["json"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=_json_default), encoding="utf-8")
     return paths
 
 
-def log_report(report: ValidationReport, folder: str | Path, *, run_id: str, model_name: str | None = None,
-               version: str | None = None, once: bool = False, mlflow_client: Any = None) -> None:
+def log_report(
+    report: ValidationReport,
+    folder: str | Path,
+    *,
+    run_id: str,
+    model_name: str | None = None,
+    version: str | None = None,
+    once: bool = False,
+    mlflow_client: Any = None,
+) -> None:
     """Log ``folder`` (from :func:`write_report`) to run ``run_id`` under ``validation/``, the key
     figures as metrics and the status as run tags (and as model-version tags when ``version`` is given).
 
@@ -375,7 +493,7 @@ def report_training(models: dict[str, Any], fitted: dict[str, tuple[dict, Any]],
     once (:func:`models.tracking.log_metrics_once`), so a retried training adds nothing twice.
     """
     import tempfile
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from models.validation import validation_report
 
@@ -385,16 +503,31 @@ def report_training(models: dict[str, Any], fitted: dict[str, tuple[dict, Any]],
     for kind, result in models.items():
         state, evaluation = fitted[kind]
         others = [k for k in models if k != kind]
-        info = {"model": {"name": config.name, "version": result.version or "-", "kind": kind,
-                          "run_id": result.run_id},
-                "data": {**{k: source.get(k) for k in ("table", "version", "label_table", "label_version",
-                                                       "split_date")},
-                         "oot_snapshots": f"{dates.min().date()}..{dates.max().date()}", "rows_oot": len(data.valid)},
-                "origin": "training", "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        report = validation_report(evaluation, info=info, features=list(state["features"]), config=config.validation,
-                                   ids=data.valid[config.data.id_col].to_numpy(),
-                                   challenger=(labels[others[0]], fitted[others[0]][1]) if others else None)
+        info = {
+            "model": {"name": config.name, "version": result.version or "-", "kind": kind, "run_id": result.run_id},
+            "data": {
+                **{k: source.get(k) for k in ("table", "version", "label_table", "label_version", "split_date")},
+                "oot_snapshots": f"{dates.min().date()}..{dates.max().date()}",
+                "rows_oot": len(data.valid),
+            },
+            "origin": "training",
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        report = validation_report(
+            evaluation,
+            info=info,
+            features=list(state["features"]),
+            config=config.validation,
+            ids=data.valid[config.data.id_col].to_numpy(),
+            challenger=(labels[others[0]], fitted[others[0]][1]) if others else None,
+        )
         with tempfile.TemporaryDirectory() as tmp:
             write_report(report, tmp)
-            log_report(report, tmp, run_id=result.run_id, model_name=config.name if result.version else None,
-                       version=result.version, once=True)
+            log_report(
+                report,
+                tmp,
+                run_id=result.run_id,
+                model_name=config.name if result.version else None,
+                version=result.version,
+                once=True,
+            )

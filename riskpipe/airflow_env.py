@@ -22,10 +22,10 @@ import fcntl
 import os
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from riskpipe.config import REPO_ROOT
 
@@ -94,19 +94,21 @@ def airflow_cli() -> list[str]:
     return [sys.executable, "-m", "airflow"]
 
 
-def run_airflow(args: list[str], env: Mapping[str, str] | None = None, *,
-                check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+def run_airflow(
+    args: list[str], env: Mapping[str, str] | None = None, *, check: bool = True, capture: bool = True
+) -> subprocess.CompletedProcess:
     """Run ``airflow <args>`` with :func:`airflow_env` and return the completed process.
 
     Raises:
         RuntimeError: when ``check`` and the command fails, with its output.
     """
     full_env = airflow_env(env)
-    result = subprocess.run(airflow_cli() + list(args), env=full_env, text=True,
-                            capture_output=capture, check=False)
+    result = subprocess.run(airflow_cli() + list(args), env=full_env, text=True, capture_output=capture, check=False)
     if check and result.returncode != 0:
-        raise RuntimeError(f"`airflow {' '.join(args)}` failed with exit code {result.returncode}:\n"
-                           f"{result.stdout or ''}{result.stderr or ''}")
+        raise RuntimeError(
+            f"`airflow {' '.join(args)}` failed with exit code {result.returncode}:\n"
+            f"{result.stdout or ''}{result.stderr or ''}"
+        )
     return result
 
 
@@ -123,12 +125,18 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def _stamp_key(env: Mapping[str, str], slots: int) -> str:
     # Re-run when Airflow is upgraded, the database moves or the pool size changes.
-    return "\n".join([metadata.version("apache-airflow-core"),
-                      env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], f"{DELTA_WRITER_POOL}={slots}"])
+    return "\n".join(
+        [
+            metadata.version("apache-airflow-core"),
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+            f"{DELTA_WRITER_POOL}={slots}",
+        ]
+    )
 
 
-def ensure_airflow_db(env: Mapping[str, str] | None = None, *, slots: int | None = None,
-                      force: bool = False) -> dict[str, str]:
+def ensure_airflow_db(
+    env: Mapping[str, str] | None = None, *, slots: int | None = None, force: bool = False
+) -> dict[str, str]:
     """Migrate the Airflow metadata database and create the Delta writer pool, once.
 
     Safe for concurrent callers (file lock under ``AIRFLOW_HOME``); a stamp file keyed on the
@@ -151,8 +159,9 @@ def ensure_airflow_db(env: Mapping[str, str] | None = None, *, slots: int | None
         if not force and stamp.exists() and stamp.read_text(encoding="utf-8") == key:
             return full_env
         run_airflow(["db", "migrate"], full_env)
-        run_airflow(["pools", "set", DELTA_WRITER_POOL, str(slots),
-                     "riskpipe: one Delta writer per table at a time"], full_env)
+        run_airflow(
+            ["pools", "set", DELTA_WRITER_POOL, str(slots), "riskpipe: one Delta writer per table at a time"], full_env
+        )
         stamp.write_text(key, encoding="utf-8")
     return full_env
 
@@ -169,8 +178,10 @@ def apply_to_process(env: Mapping[str, str] | None = None) -> dict[str, str]:
         from airflow.configuration import AIRFLOW_HOME  # type: ignore[attr-defined]
 
         if Path(AIRFLOW_HOME).resolve() != Path(full_env["AIRFLOW_HOME"]):
-            raise RuntimeError(f"airflow was imported with AIRFLOW_HOME={AIRFLOW_HOME}; "
-                               f"cannot switch to {full_env['AIRFLOW_HOME']} in this process")
+            raise RuntimeError(
+                f"airflow was imported with AIRFLOW_HOME={AIRFLOW_HOME}; "
+                f"cannot switch to {full_env['AIRFLOW_HOME']} in this process"
+            )
     for key, value in full_env.items():
         if key == "AIRFLOW_HOME" or key.startswith("AIRFLOW__") or key == "PYTHONPATH":
             os.environ[key] = value

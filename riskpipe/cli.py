@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Subcommand modules, each with register(subparsers). Order = order in --help.
 COMMAND_MODULES = (
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="riskpipe",
         description="SME credit-risk monitoring pipeline: simulate sources, ingest to Delta, "
-                    "build features, train, score, warn and report.",
+        "build features, train, score, warn and report.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True

@@ -36,9 +36,10 @@ from __future__ import annotations
 import copy
 import importlib.metadata
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -157,7 +158,7 @@ class Settings:
     object_store_conf: dict = field(default_factory=dict, repr=False)
     jars_on_every_node: bool = False
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed."""
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
         values.update(changes)
@@ -182,7 +183,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     spark_conf.update(explicit_conf)
     tracking = env.get("MLFLOW_TRACKING_URI") or mlflow_cfg.get("tracking_uri", "")
     if tracking.startswith("sqlite:///") and not tracking.startswith("sqlite:////"):
-        tracking = "sqlite:///" + resolve_path(tracking[len("sqlite:///"):])
+        tracking = "sqlite:///" + resolve_path(tracking[len("sqlite:///") :])
     return Settings(
         spark_master=env.get("RISKPIPE_SPARK_MASTER", spark.get("master", "local[*]")),
         app_name=spark.get("app_name", "riskpipe"),
@@ -198,8 +199,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jar_fallback_artifacts=_unique(jars.get("fallback_artifacts"), jars.get("extra_fallback_artifacts")),
         jars_dir=resolve_path(env.get("RISKPIPE_JARS_DIR", jars.get("cache_dir", ".cache/jars"))),
         mlflow_tracking_uri=tracking,
-        mlflow_artifact_root=resolve_path(env.get("RISKPIPE_MLFLOW_ARTIFACT_ROOT",
-                                                  mlflow_cfg.get("artifact_root", "var/mlflow/artifacts"))),
+        mlflow_artifact_root=resolve_path(
+            env.get("RISKPIPE_MLFLOW_ARTIFACT_ROOT", mlflow_cfg.get("artifact_root", "var/mlflow/artifacts"))
+        ),
         model_name=env.get("RISKPIPE_MODEL_NAME", mlflow_cfg.get("model_name", "sme_pd")),
         raw=data,
         # the S3 variables beat the profile; a key given in RISKPIPE_SPARK_CONF beats both

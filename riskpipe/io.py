@@ -16,7 +16,8 @@ import random
 import tempfile
 import time
 import uuid
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 from delta.tables import DeltaTable
@@ -76,8 +77,7 @@ def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings
         # conflict is retried and createIfNotExists then finds the winner's table. Between the
         # winner's first write to _delta_log and its commit of version 0 the loser sees a log
         # without a table (not found, or a non-empty location): transient in the same way.
-        return retry_on_conflict(builder.execute, what=f"create {spec.name}",
-                                 transient=CREATE_TRANSIENT_ERRORS)
+        return retry_on_conflict(builder.execute, what=f"create {spec.name}", transient=CREATE_TRANSIENT_ERRORS)
 
 
 @contextlib.contextmanager
@@ -89,7 +89,7 @@ def _create_lock(path: str) -> Iterator[None]:
     advisory lock per table path makes creation one-at-a-time on this machine. Object-store
     paths are not locked (other machines would not see the lock); retries cover them.
     """
-    local = path[len("file:"):] if path.startswith("file:") else path
+    local = path[len("file:") :] if path.startswith("file:") else path
     if "://" in local:
         yield
         return
@@ -105,20 +105,24 @@ def _create_lock(path: str) -> Iterator[None]:
 
 
 def _local_log_exists(path: str) -> bool:
-    local = path[len("file:"):] if path.startswith("file:") else path
+    local = path[len("file:") :] if path.startswith("file:") else path
     log_dir = os.path.join(local, "_delta_log")
     # a committed version is a <version>.json; a writer's temporary file or an empty _commits/
     # folder before its first commit is not a table yet
-    return "://" not in local and os.path.isdir(log_dir) and any(
-        name.endswith(".json") and not name.startswith(".") for name in os.listdir(log_dir))
+    return (
+        "://" not in local
+        and os.path.isdir(log_dir)
+        and any(name.endswith(".json") and not name.startswith(".") for name in os.listdir(log_dir))
+    )
 
 
 def exists(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> bool:
     return DeltaTable.isDeltaTable(spark, table_path(table, settings))
 
 
-def read(spark: SparkSession, table: str | TableSpec, *, version: int | None = None,
-         settings: Settings | None = None) -> DataFrame:
+def read(
+    spark: SparkSession, table: str | TableSpec, *, version: int | None = None, settings: Settings | None = None
+) -> DataFrame:
     """Read a table (creating it empty if needed), optionally at a Delta version."""
     spec = _spec(table)
     ensure_table(spark, spec, settings)
@@ -135,14 +139,22 @@ def version(spark: SparkSession, table: str | TableSpec, settings: Settings | No
     return int(history[0]["version"])
 
 
-def changed_partitions(spark: SparkSession, table: str | TableSpec, *, since: int, until: int, column: str,
-                       settings: Settings | None = None) -> set[str]:
+def changed_partitions(
+    spark: SparkSession,
+    table: str | TableSpec,
+    *,
+    since: int,
+    until: int,
+    column: str,
+    settings: Settings | None = None,
+) -> set[str]:
     """Values of partition ``column`` whose data files differ between Delta versions ``since`` and ``until``.
 
     Files added or removed both count (a RESTORE to an older version removes files). Only the
     transaction log is read (the file lists of both versions), no data. A MERGE or OPTIMIZE that
     rewrites a partition reports it too, which errs on the safe side.
     """
+
     def files(at: int) -> set[str]:
         return set(read(spark, table, version=at, settings=settings).inputFiles())
 
@@ -152,7 +164,7 @@ def changed_partitions(spark: SparkSession, table: str | TableSpec, *, since: in
         parts = [p for p in path.split("/") if p.startswith(prefix)]
         if not parts:
             raise ValueError(f"{_spec(table).name}: data file {path} is not under a {column}= partition")
-        values.add(unquote(parts[-1][len(prefix):]))
+        values.add(unquote(parts[-1][len(prefix) :]))
     return values
 
 
@@ -161,12 +173,19 @@ def _conform(df: DataFrame, spec: TableSpec, extra_columns: Sequence[str] = ()) 
     missing = [c for c in spec.columns if c not in df.columns]
     if missing:
         raise ValueError(f"writing {spec.name}: missing columns {missing}")
-    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields]
-                     + [F.col(c) for c in extra_columns])
+    return df.select(
+        [F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields] + [F.col(c) for c in extra_columns]
+    )
 
 
-def append(df: DataFrame, table: str | TableSpec, *, settings: Settings | None = None,
-           txn: tuple[str, int] | None = None, extra_columns: Sequence[str] = ()) -> None:
+def append(
+    df: DataFrame,
+    table: str | TableSpec,
+    *,
+    settings: Settings | None = None,
+    txn: tuple[str, int] | None = None,
+    extra_columns: Sequence[str] = (),
+) -> None:
     """Append rows in one commit.
 
     Args:
@@ -184,11 +203,18 @@ def append(df: DataFrame, table: str | TableSpec, *, settings: Settings | None =
     writer.save(table_path(spec, settings))
 
 
-def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] | None = None,
-                 settings: Settings | None = None,
-                 update_when_changed: str | Sequence[str] | None = "_record_hash",
-                 key_range: tuple[Any, Any] | None = None, keep_source_layout: bool = False,
-                 partitions: Mapping[str, Sequence[Any]] | None = None, evolve_schema: bool = False) -> None:
+def merge_upsert(
+    df: DataFrame,
+    table: str | TableSpec,
+    *,
+    keys: Iterable[str] | None = None,
+    settings: Settings | None = None,
+    update_when_changed: str | Sequence[str] | None = "_record_hash",
+    key_range: tuple[Any, Any] | None = None,
+    keep_source_layout: bool = False,
+    partitions: Mapping[str, Sequence[Any]] | None = None,
+    evolve_schema: bool = False,
+) -> None:
     """MERGE rows on the business keys: insert new keys, update changed rows.
 
     Args:
@@ -227,8 +253,11 @@ def merge_upsert(df: DataFrame, table: str | TableSpec, *, keys: Iterable[str] |
     else:
         merge = merge.whenMatchedUpdateAll()
     merge = merge.whenNotMatchedInsertAll()
-    layout = _session_conf(df.sparkSession, MERGE_REPARTITION_CONF, "false") if keep_source_layout \
+    layout = (
+        _session_conf(df.sparkSession, MERGE_REPARTITION_CONF, "false")
+        if keep_source_layout
         else contextlib.nullcontext()
+    )
     with layout:
         retry_on_conflict(merge.execute, what=f"MERGE into {spec.name}")
 
@@ -255,13 +284,26 @@ def _is_conflict(error: BaseException) -> bool:
     if isinstance(error, conflicts):
         return True
     text = f"{type(error).__name__}: {error}"
-    return any(name in text for name in ("ConcurrentAppendException", "ConcurrentModificationException",
-                                         "ConcurrentDeleteReadException", "ConcurrentTransactionException",
-                                         "DELTA_CONCURRENT_"))
+    return any(
+        name in text
+        for name in (
+            "ConcurrentAppendException",
+            "ConcurrentModificationException",
+            "ConcurrentDeleteReadException",
+            "ConcurrentTransactionException",
+            "DELTA_CONCURRENT_",
+        )
+    )
 
 
-def retry_on_conflict(action: Callable[[], Any], *, what: str, retries: int = CONFLICT_RETRIES,
-                      backoff_s: float = CONFLICT_BACKOFF_S, transient: Sequence[str] = ()) -> Any:
+def retry_on_conflict(
+    action: Callable[[], Any],
+    *,
+    what: str,
+    retries: int = CONFLICT_RETRIES,
+    backoff_s: float = CONFLICT_BACKOFF_S,
+    transient: Sequence[str] = (),
+) -> Any:
     """Run ``action``; when another writer's commit conflicts with it, run it again.
 
     A conflicting Delta commit writes nothing, so re-running the whole operation (which
@@ -284,16 +326,28 @@ def retry_on_conflict(action: Callable[[], Any], *, what: str, retries: int = CO
             retryable = _is_conflict(error) or any(marker in str(error) for marker in transient)
             if attempt == retries or not retryable:
                 raise
-            wait = backoff_s * 2 ** attempt * (1 + random.random())
-            log.warning("%s: concurrent commit conflict (%s), retry %d/%d in %.2fs",
-                        what, type(error).__name__, attempt + 1, retries, wait)
+            wait = backoff_s * 2**attempt * (1 + random.random())
+            log.warning(
+                "%s: concurrent commit conflict (%s), retry %d/%d in %.2fs",
+                what,
+                type(error).__name__,
+                attempt + 1,
+                retries,
+                wait,
+            )
             time.sleep(wait)
     raise AssertionError("unreachable")
 
 
-def insert_new(df: DataFrame, table: str | TableSpec, *, keys: Sequence[str],
-               settings: Settings | None = None, extra_columns: Sequence[str] = (),
-               target_equals: Mapping[str, Any] | None = None) -> None:
+def insert_new(
+    df: DataFrame,
+    table: str | TableSpec,
+    *,
+    keys: Sequence[str],
+    settings: Settings | None = None,
+    extra_columns: Sequence[str] = (),
+    target_equals: Mapping[str, Any] | None = None,
+) -> None:
     """Insert rows whose ``keys`` are not in the table yet; never rewrite a row.
 
     An insert-only MERGE: exactly once even when two attempts of the same rows run at the same
@@ -321,8 +375,7 @@ def insert_new(df: DataFrame, table: str | TableSpec, *, keys: Sequence[str],
     retry_on_conflict(merge.whenNotMatchedInsertAll().execute, what=f"insert into {spec.name}")
 
 
-def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *,
-                  settings: Settings | None = None) -> None:
+def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *, settings: Settings | None = None) -> None:
     """Atomically replace the rows matching ``condition`` (a partition) with ``df``.
 
     A commit conflict with a concurrent writer of the same rows is retried (:func:`retry_on_conflict`):
@@ -330,7 +383,7 @@ def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *,
     same run write the same rows and the last one wins."""
     spec = _spec(table)
     ensure_table(df.sparkSession, spec, settings)
-    writer = (_conform(df, spec).write.format("delta").mode("overwrite").option("replaceWhere", condition))
+    writer = _conform(df, spec).write.format("delta").mode("overwrite").option("replaceWhere", condition)
     retry_on_conflict(lambda: writer.save(table_path(spec, settings)), what=f"replace rows of {spec.name}")
 
 
@@ -340,8 +393,9 @@ def same_content(left: DataFrame, right: DataFrame) -> bool:
     return left.count() == right.count() and left.exceptAll(right).isEmpty() and right.exceptAll(left).isEmpty()
 
 
-def replace_partition(df: DataFrame, table: str | TableSpec, condition: str, *,
-                      settings: Settings | None = None) -> bool:
+def replace_partition(
+    df: DataFrame, table: str | TableSpec, condition: str, *, settings: Settings | None = None
+) -> bool:
     """``replace_where``, skipped when the rows matching ``condition`` already equal ``df``.
 
     A rerun of a snapshot then commits nothing: the table keeps its version and its Change
@@ -359,14 +413,12 @@ def replace_partition(df: DataFrame, table: str | TableSpec, condition: str, *,
     return True
 
 
-def restore(spark: SparkSession, table: str | TableSpec, to_version: int,
-            settings: Settings | None = None) -> None:
+def restore(spark: SparkSession, table: str | TableSpec, to_version: int, settings: Settings | None = None) -> None:
     """Restore ``table`` to an earlier Delta version (a new commit; history is kept)."""
     DeltaTable.forPath(spark, table_path(table, settings)).restoreToVersion(to_version)
 
 
-HISTORY_COLUMNS = ("version", "timestamp", "operation", "operationParameters", "operationMetrics",
-                   "userMetadata")
+HISTORY_COLUMNS = ("version", "timestamp", "operation", "operationParameters", "operationMetrics", "userMetadata")
 
 
 @contextlib.contextmanager
@@ -387,11 +439,12 @@ def tagged_batch(user_metadata: str | None) -> str | None:
     """The batch id of a commit tagged by :func:`batch_commits`, else None."""
     if not user_metadata or not user_metadata.startswith(BATCH_TAG_PREFIX):
         return None
-    return user_metadata[len(BATCH_TAG_PREFIX):].split(";", 1)[0]
+    return user_metadata[len(BATCH_TAG_PREFIX) :].split(";", 1)[0]
 
 
-def commit_metrics(spark: SparkSession, table: str | TableSpec, *, tag: str, after: int,
-                   settings: Settings | None = None) -> dict[str, int] | None:
+def commit_metrics(
+    spark: SparkSession, table: str | TableSpec, *, tag: str, after: int, settings: Settings | None = None
+) -> dict[str, int] | None:
     """``operationMetrics`` (as integers) of the commit tagged ``tag`` after version ``after``.
 
     Matched by the tag, not by "the latest commit": another writer may have committed since,
@@ -407,8 +460,7 @@ def commit_metrics(spark: SparkSession, table: str | TableSpec, *, tag: str, aft
     """
     batch = tagged_batch(tag)
     frame = DeltaTable.forPath(spark, table_path(table, settings)).history()
-    rows = (frame.where(F.col("version") > F.lit(after)).select("version", "userMetadata", "operationMetrics")
-            .collect())
+    rows = frame.where(F.col("version") > F.lit(after)).select("version", "userMetadata", "operationMetrics").collect()
 
     def ints(metrics: Mapping[str, str] | None) -> dict[str, int]:
         return {name: int(value) for name, value in (metrics or {}).items() if str(value).lstrip("-").isdigit()}
@@ -425,8 +477,9 @@ def commit_metrics(spark: SparkSession, table: str | TableSpec, *, tag: str, aft
     return metrics
 
 
-def batch_versions(spark: SparkSession, table: str | TableSpec, *,
-                   settings: Settings | None = None) -> list[tuple[int, str, str]]:
+def batch_versions(
+    spark: SparkSession, table: str | TableSpec, *, settings: Settings | None = None
+) -> list[tuple[int, str, str]]:
     """``(version, batch id, operation)`` of the commits of ``table`` tagged by :func:`batch_commits`,
     oldest first; ``[]`` when the table does not exist."""
     path = table_path(table, settings)
@@ -437,8 +490,9 @@ def batch_versions(spark: SparkSession, table: str | TableSpec, *,
     return sorted((v, b, op) for v, b, op in tagged if b is not None)
 
 
-def history(spark: SparkSession, table: str | TableSpec, *, limit: int | None = None,
-            settings: Settings | None = None) -> list[dict[str, Any]]:
+def history(
+    spark: SparkSession, table: str | TableSpec, *, limit: int | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
     """Commits of ``table``, newest first: version, timestamp, operation, parameters, metrics.
 
     Raises:
@@ -452,8 +506,13 @@ def history(spark: SparkSession, table: str | TableSpec, *, limit: int | None = 
     return [row.asDict(recursive=True) for row in frame.select(*HISTORY_COLUMNS).collect()]
 
 
-def vacuum(spark: SparkSession, table: str | TableSpec, *, retain_hours: float = DEFAULT_RETAIN_HOURS,
-           settings: Settings | None = None) -> None:
+def vacuum(
+    spark: SparkSession,
+    table: str | TableSpec,
+    *,
+    retain_hours: float = DEFAULT_RETAIN_HOURS,
+    settings: Settings | None = None,
+) -> None:
     """Delete files no longer referenced by versions younger than ``retain_hours``.
 
     That includes the orphan data files of a killed write. Below Delta's retention check
@@ -463,6 +522,8 @@ def vacuum(spark: SparkSession, table: str | TableSpec, *, retain_hours: float =
     DeltaTable.forPath(spark, table_path(table, settings)).vacuum(float(retain_hours))
 
 
-def table_properties(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> Mapping[str, str]:
+def table_properties(
+    spark: SparkSession, table: str | TableSpec, settings: Settings | None = None
+) -> Mapping[str, str]:
     detail = DeltaTable.forPath(spark, table_path(table, settings)).detail().collect()[0]
     return dict(detail["properties"] or {})

@@ -17,9 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from riskpipe.config import Settings, load_settings
 
@@ -71,10 +71,14 @@ def _resolve_with_ivy(settings: Settings) -> list[str]:
         noop.write_text("print('jars resolved')\n")
         cmd = [
             str(spark_home() / "bin" / "spark-submit"),
-            "--master", "local[1]",
-            "--conf", f"spark.jars.ivy={ivy_dir}",
-            "--conf", "spark.ui.enabled=false",
-            "--packages", ",".join(settings.jar_packages),
+            "--master",
+            "local[1]",
+            "--conf",
+            f"spark.jars.ivy={ivy_dir}",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--packages",
+            ",".join(settings.jar_packages),
             str(noop),
         ]
         env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)

@@ -115,8 +115,7 @@ def org_check_digit(body8: str) -> str:
     return "0" if value == 11 else str(value)
 
 
-def generate(rng: np.random.Generator, region_code: str, entity_type: str = "1",
-             authority: str = "9") -> str:
+def generate(rng: np.random.Generator, region_code: str, entity_type: str = "1", authority: str = "9") -> str:
     """Generate a random valid USCC.
 
     Args:

@@ -25,8 +25,9 @@ import argparse
 import datetime as dt
 import json
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from jobs.early_warnings import Signal
 
@@ -37,8 +38,9 @@ def _grid(prefix: str, template: str, values: Iterable[Any], evidence: Sequence[
     out = []
     for value in values:
         tag = str(value).replace("-", "M").replace(".", "")
-        out.append(Signal(f"{prefix}_{tag}", template.format(v=value), "low", template.format(v=value),
-                          tuple(evidence)))
+        out.append(
+            Signal(f"{prefix}_{tag}", template.format(v=value), "low", template.format(v=value), tuple(evidence))
+        )
     return out
 
 
@@ -50,71 +52,116 @@ def candidates() -> list[Signal]:
     c += _grid("ELEC_DECLINE", "util_elec_decline_streak >= {v}", (3, 4, 6, 9), ["util_elec_decline_streak"])
     c += _grid("ELEC_YOY3", "util_elec_yoy_3m <= {v}", (0.5, 0.6, 0.7, 0.8, 0.9), ["util_elec_yoy_3m"])
     c += _grid("ELEC_YOY1", "util_elec_yoy_1m <= {v}", (0.3, 0.5, 0.7), ["util_elec_yoy_1m"])
-    c += _grid("ELEC_YOY3_2M", "util_elec_yoy_3m <= {v} AND prev_util_elec_yoy_3m <= {v}", (0.6, 0.7, 0.8, 0.9),
-               ["util_elec_yoy_3m"])
+    c += _grid(
+        "ELEC_YOY3_2M",
+        "util_elec_yoy_3m <= {v} AND prev_util_elec_yoy_3m <= {v}",
+        (0.6, 0.7, 0.8, 0.9),
+        ["util_elec_yoy_3m"],
+    )
     c += _grid("ELEC_ZERO_12M", "util_elec_zero_months_12m >= {v}", (1, 2), ["util_elec_zero_months_12m"])
     c += [Signal("ELEC_ZERO", "zero electricity", "low", "util_elec_kwh_1m = 0")]
     c += _grid("WATER_YOY3", "util_water_yoy_3m <= {v}", (0.6, 0.8), ["util_water_yoy_3m"])
     c += _grid("UTIL_UNPAID", "util_unpaid_bills_12m >= {v}", (1, 2, 3), ["util_unpaid_bills_12m"])
-    c += [Signal("UTIL_ARREARS", "utility arrears", "low", "util_arrears_latest > 0"),
-          Signal("UTIL_NEW_ARREARS", "new utility arrears", "low",
-                 "util_arrears_latest > 0 AND coalesce(prev_util_arrears_latest, 0) = 0")]
+    c += [
+        Signal("UTIL_ARREARS", "utility arrears", "low", "util_arrears_latest > 0"),
+        Signal(
+            "UTIL_NEW_ARREARS",
+            "new utility arrears",
+            "low",
+            "util_arrears_latest > 0 AND coalesce(prev_util_arrears_latest, 0) = 0",
+        ),
+    ]
     c += _grid("TAX_G3", "tax_sales_growth_3m <= {v}", (-0.2, -0.3, -0.4, -0.5, -0.6, -0.7), ["tax_sales_growth_3m"])
-    c += _grid("TAX_G3_2M", "tax_sales_growth_3m <= {v} AND prev_tax_sales_growth_3m <= {v}", (-0.2, -0.3, -0.4),
-               ["tax_sales_growth_3m"])
+    c += _grid(
+        "TAX_G3_2M",
+        "tax_sales_growth_3m <= {v} AND prev_tax_sales_growth_3m <= {v}",
+        (-0.2, -0.3, -0.4),
+        ["tax_sales_growth_3m"],
+    )
     c += _grid("TAX_G6", "tax_sales_growth_6m <= {v}", (-0.2, -0.3, -0.4, -0.5), ["tax_sales_growth_6m"])
     c += _grid("TAX_G12", "tax_sales_growth_12m <= {v}", (-0.1, -0.2, -0.3), ["tax_sales_growth_12m"])
     c += _grid("TAX_LATE", "tax_months_since_last_filing >= {v}", (3, 4), ["tax_months_since_last_filing"])
     c += _grid("TAX_MISSED_12M", "tax_missed_filings_12m >= {v}", (1, 2), ["tax_missed_filings_12m"])
     c += _grid("TAX_ZERO_12M", "tax_zero_filings_12m >= {v}", (1, 2, 3), ["tax_zero_filings_12m"])
     # arrears against the tax paid over a year: a level, not the mere presence of arrears
-    c += _grid("TAX_ARREARS_RATIO", "tax_arrears_latest > 0 AND tax_arrears_latest >= {v} * tax_vat_paid_12m",
-               (0.05, 0.1, 0.2, 0.5, 1.0), ["tax_arrears_latest", "tax_vat_paid_12m"])
-    c += _grid("UTIL_ARREARS_RATIO", "util_arrears_latest > 0 AND util_arrears_latest >= {v} * util_bill_amount_3m",
-               (0.1, 0.25, 0.5, 1.0), ["util_arrears_latest", "util_bill_amount_3m"])
-    c += [Signal("TAX_ARREARS", "tax arrears", "low", "tax_arrears_latest > 0"),
-          Signal("TAX_NEW_ARREARS", "new tax arrears", "low",
-                 "tax_arrears_latest > 0 AND coalesce(prev_tax_arrears_latest, 0) = 0"),
-          Signal("TAX_PENALTIES", "tax penalties", "low", "tax_penalties_12m > 0"),
-          Signal("TAX_AMENDED", "amended filings", "low", "tax_amendments_12m >= 1"),
-          Signal("TAX_RATING_CD", "tax rating C or D", "low", "tax_rating IN ('C', 'D')"),
-          Signal("TAX_RATING_D", "tax rating D", "low", "tax_rating = 'D'"),
-          Signal("TAX_RATING_M_PLUS", "tax rating M or worse", "low", "tax_rating_ordinal >= 3")]
-    c += [Signal("COURT_NEW_CASE", "new defendant case", "low",
-                 "court_days_since_last_defendant_case <= 31 "
-                 "OR court_defendant_cases_24m > prev_court_defendant_cases_24m"),
-          Signal("COURT_LOAN_DISPUTE_12M", "loan dispute", "low", "court_loan_dispute_cases_12m >= 1"),
-          Signal("COURT_LABOUR_12M", "labour case", "low", "court_labour_cases_12m >= 1"),
-          Signal("COURT_CONTRACT_12M", "contract case", "low", "court_contract_cases_12m >= 1"),
-          Signal("COURT_ENFORCEMENT", "enforcement", "low", "court_active_enforcements > 0"),
-          Signal("COURT_DISHONEST", "dishonest debtor", "low", "court_dishonest_listed")]
+    c += _grid(
+        "TAX_ARREARS_RATIO",
+        "tax_arrears_latest > 0 AND tax_arrears_latest >= {v} * tax_vat_paid_12m",
+        (0.05, 0.1, 0.2, 0.5, 1.0),
+        ["tax_arrears_latest", "tax_vat_paid_12m"],
+    )
+    c += _grid(
+        "UTIL_ARREARS_RATIO",
+        "util_arrears_latest > 0 AND util_arrears_latest >= {v} * util_bill_amount_3m",
+        (0.1, 0.25, 0.5, 1.0),
+        ["util_arrears_latest", "util_bill_amount_3m"],
+    )
+    c += [
+        Signal("TAX_ARREARS", "tax arrears", "low", "tax_arrears_latest > 0"),
+        Signal(
+            "TAX_NEW_ARREARS",
+            "new tax arrears",
+            "low",
+            "tax_arrears_latest > 0 AND coalesce(prev_tax_arrears_latest, 0) = 0",
+        ),
+        Signal("TAX_PENALTIES", "tax penalties", "low", "tax_penalties_12m > 0"),
+        Signal("TAX_AMENDED", "amended filings", "low", "tax_amendments_12m >= 1"),
+        Signal("TAX_RATING_CD", "tax rating C or D", "low", "tax_rating IN ('C', 'D')"),
+        Signal("TAX_RATING_D", "tax rating D", "low", "tax_rating = 'D'"),
+        Signal("TAX_RATING_M_PLUS", "tax rating M or worse", "low", "tax_rating_ordinal >= 3"),
+    ]
+    c += [
+        Signal(
+            "COURT_NEW_CASE",
+            "new defendant case",
+            "low",
+            "court_days_since_last_defendant_case <= 31 OR court_defendant_cases_24m > prev_court_defendant_cases_24m",
+        ),
+        Signal("COURT_LOAN_DISPUTE_12M", "loan dispute", "low", "court_loan_dispute_cases_12m >= 1"),
+        Signal("COURT_LABOUR_12M", "labour case", "low", "court_labour_cases_12m >= 1"),
+        Signal("COURT_CONTRACT_12M", "contract case", "low", "court_contract_cases_12m >= 1"),
+        Signal("COURT_ENFORCEMENT", "enforcement", "low", "court_active_enforcements > 0"),
+        Signal("COURT_DISHONEST", "dishonest debtor", "low", "court_dishonest_listed"),
+    ]
     c += _grid("COURT_CASES_12M", "court_defendant_cases_12m >= {v}", (1, 2), ["court_defendant_cases_12m"])
-    c += _grid("COURT_CASE_DAYS", "court_days_since_last_defendant_case <= {v}", (92, 183),
-               ["court_days_since_last_defendant_case"])
+    c += _grid(
+        "COURT_CASE_DAYS",
+        "court_days_since_last_defendant_case <= {v}",
+        (92, 183),
+        ["court_days_since_last_defendant_case"],
+    )
     c += _grid("INFLOW_TREND", "txn_inflow_trend_3m <= {v}", (0.4, 0.5, 0.6, 0.7, 0.8), ["txn_inflow_trend_3m"])
-    c += _grid("INFLOW_TREND_2M", "txn_inflow_trend_3m <= {v} AND prev_txn_inflow_trend_3m <= {v}", (0.6, 0.7, 0.8),
-               ["txn_inflow_trend_3m"])
+    c += _grid(
+        "INFLOW_TREND_2M",
+        "txn_inflow_trend_3m <= {v} AND prev_txn_inflow_trend_3m <= {v}",
+        (0.6, 0.7, 0.8),
+        ["txn_inflow_trend_3m"],
+    )
     c += _grid("TXN_INACTIVE", "txn_inactive_days_3m >= {v}", (20, 30, 45), ["txn_inactive_days_3m"])
     c += _grid("TXN_SILENT", "txn_days_since_last >= {v}", (15, 30), ["txn_days_since_last"])
     c += _grid("TXN_CASH", "txn_cash_withdrawal_share_3m >= {v}", (0.15, 0.2, 0.3), ["txn_cash_withdrawal_share_3m"])
     c += _grid("TXN_NET_OUT", "txn_net_flow_ratio_12m <= {v}", (-0.05, -0.1, -0.2), ["txn_net_flow_ratio_12m"])
     c += _grid("TXN_HHI", "txn_inflow_hhi_3m >= {v}", (0.3, 0.5), ["txn_inflow_hhi_3m"])
     c += _grid("CONS_SALES_INFLOW", "cons_sales_to_inflow_3m >= {v}", (1.5, 2.0), ["cons_sales_to_inflow_3m"])
-    c += _grid("CONS_GAP", "cons_elec_vs_sales_growth_gap_3m <= {v}", (-0.3, -0.5),
-               ["cons_elec_vs_sales_growth_gap_3m"])
+    c += _grid(
+        "CONS_GAP", "cons_elec_vs_sales_growth_gap_3m <= {v}", (-0.3, -0.5), ["cons_elec_vs_sales_growth_gap_3m"]
+    )
     c += _grid("LOAN_UTIL", "loan_utilisation >= {v}", (0.95, 0.99), ["loan_utilisation"])
     c += _grid("GRADE", "grade_num >= {v}", (5, 6, 7, 8, 9, 10), ["grade_num"])
     # the grade of D and the best grade of the three month-ends before it: four months at that level
     c += _grid("GRADE_HELD", "grade_num >= {v} AND grade_num - grade_jump_3m >= {v}", (6, 7, 8, 9), ["grade_num"])
     c += _grid("GRADE_JUMP", "grade_jump_3m >= {v}", (1, 2, 3), ["grade_jump_3m"])
     # days past due and its history are the default process itself
-    c += [Signal("DPD_ANY", "past due", "low", "days_past_due > 0", past_due=True),
-          Signal("DPD_HISTORY_12M", "past due in the last 12 months", "low", "loan_max_dpd_12m > 0", past_due=True),
-          Signal("LOAN_RESTRUCTURED", "restructured", "low", "loan_restructured", past_due=True)]
+    c += [
+        Signal("DPD_ANY", "past due", "low", "days_past_due > 0", past_due=True),
+        Signal("DPD_HISTORY_12M", "past due in the last 12 months", "low", "loan_max_dpd_12m > 0", past_due=True),
+        Signal("LOAN_RESTRUCTURED", "restructured", "low", "loan_restructured", past_due=True),
+    ]
     return c
 
 
 # --------------------------------------------------------------------------------------------- spark side
+
 
 def _settings(root: str):
     from riskpipe.config import load_settings
@@ -138,7 +185,13 @@ def screen(root: str, out: str, *, extra: Sequence[Signal] = ()) -> Path:
     from pyspark.sql import functions as F
 
     from jobs.warning_evaluation import (
-        HORIZON_MONTHS, catalogue_frame, classifier_table, counted_warnings, outcomes, replay, window_ending,
+        HORIZON_MONTHS,
+        catalogue_frame,
+        classifier_table,
+        counted_warnings,
+        outcomes,
+        replay,
+        window_ending,
     )
     from riskpipe import io
     from riskpipe.spark import get_spark
@@ -148,13 +201,14 @@ def screen(root: str, out: str, *, extra: Sequence[Signal] = ()) -> Path:
     last_day = _last_snapshot(spark, settings)
     first, last = window_ending(last_day)
     seen, signals = set(), []
-    for s in list(extra) + list(candidates()):   # a catalogue signal keeps its id
+    for s in list(extra) + list(candidates()):  # a catalogue signal keeps its id
         if s.id not in seen:
             seen.add(s.id)
             signals.append(s)
     warnings, loans = replay(spark, first, last, signals=signals, settings=settings)
     labels = io.read(spark, "default_labels", settings=settings).where(
-        F.col("snapshot_date").between(F.lit(first), F.lit(last)))
+        F.col("snapshot_date").between(F.lit(first), F.lit(last))
+    )
     population = outcomes(loans, labels, first=first, last=last).cache()
     catalogue = catalogue_frame(spark, signals)
     counted = counted_warnings(population, warnings, catalogue, first=first, last=last).cache()
@@ -165,13 +219,22 @@ def screen(root: str, out: str, *, extra: Sequence[Signal] = ()) -> Path:
     table = classifier_table(population, counted, catalogue).toPandas()
     table.to_csv(folder / "screen.csv", index=False)
     conditions = {s.id: s.condition for s in signals}
-    (folder / "meta.json").write_text(json.dumps({
-        "lakehouse": settings.lakehouse_root, "window": f"{first}..{last}", "horizon_months": HORIZON_MONTHS,
-        "conditions": conditions}, indent=1))
+    (folder / "meta.json").write_text(
+        json.dumps(
+            {
+                "lakehouse": settings.lakehouse_root,
+                "window": f"{first}..{last}",
+                "horizon_months": HORIZON_MONTHS,
+                "conditions": conditions,
+            },
+            indent=1,
+        )
+    )
     return folder
 
 
 # -------------------------------------------------------------------------------------------- pandas side
+
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
     """95% Wilson interval of a proportion k/n (None when n is 0)."""
@@ -196,23 +259,33 @@ def tier(counted, population, signal_ids: Sequence[str]) -> dict[str, Any]:
     alarms = int((per["outcome"] == "performing").sum())
     hit_rate = len(hits) / n_def if n_def else None
     fa_rate = alarms / n_perf if n_perf else None
-    return {"signals": len(signal_ids), "defaulters": n_def, "warned_defaulters": len(hits), "hit_rate": hit_rate,
-            "performing": n_perf, "warned_performing": alarms, "false_alarm_rate": fa_rate,
-            "lift": hit_rate / fa_rate if hit_rate is not None and fa_rate else None,
-            "median_lead_months": float(hits["lead_months"].median()) if len(hits) else None,
-            "lead_6m_plus": int((hits["lead_months"] >= 6).sum()) if len(hits) else 0,
-            "unwarned": sorted(set(population.loc[population["outcome"] == "defaulter", "uscc"])
-                               - set(hits["uscc"])) if isinstance(population, pd.DataFrame) else []}
+    return {
+        "signals": len(signal_ids),
+        "defaulters": n_def,
+        "warned_defaulters": len(hits),
+        "hit_rate": hit_rate,
+        "performing": n_perf,
+        "warned_performing": alarms,
+        "false_alarm_rate": fa_rate,
+        "lift": hit_rate / fa_rate if hit_rate is not None and fa_rate else None,
+        "median_lead_months": float(hits["lead_months"].median()) if len(hits) else None,
+        "lead_6m_plus": int((hits["lead_months"] >= 6).sum()) if len(hits) else 0,
+        "unwarned": sorted(set(population.loc[population["outcome"] == "defaulter", "uscc"]) - set(hits["uscc"]))
+        if isinstance(population, pd.DataFrame)
+        else [],
+    }
 
 
-def greedy_tier(counted, population, pool: Sequence[str], *, max_false_alarm_rate: float,
-                min_median_lead: float, max_steps: int = 8) -> list[dict[str, Any]]:
+def greedy_tier(
+    counted, population, pool: Sequence[str], *, max_false_alarm_rate: float, min_median_lead: float, max_steps: int = 8
+) -> list[dict[str, Any]]:
     """Grow a tier from ``pool`` one signal at a time: each step adds the signal warning the most
     defaulters not yet warned per performing borrower newly warned, among those keeping the tier
     within ``max_false_alarm_rate`` and ``min_median_lead``; at most one threshold per family (the id
     without its last ``_<value>``). Returns the tier after each step (:func:`tier` plus ``added``)."""
     chosen: list[str] = []
     steps = []
+
     def family(sid: str) -> str:
         head, _, tail = sid.rpartition("_")
         return head if head and tail.replace("M", "").isdigit() else sid
@@ -245,11 +318,15 @@ def load_study(folder: str):
     import pandas as pd
 
     base = Path(folder)
-    return (pd.read_parquet(base / "counted.parquet"), pd.read_parquet(base / "outcomes.parquet"),
-            json.loads((base / "meta.json").read_text()))
+    return (
+        pd.read_parquet(base / "counted.parquet"),
+        pd.read_parquet(base / "outcomes.parquet"),
+        json.loads((base / "meta.json").read_text()),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- measure
+
 
 def _portfolio_meta(root: str) -> dict[str, Any]:
     summary = Path(root) / "landing" / "manifest" / "summary.json"
@@ -289,24 +366,37 @@ def _num(value: float | None) -> str:
 
 def markdown_tables(result: dict[str, Any]) -> str:
     """One portfolio's figures: the targets, the severity block, the signals, the past-due block."""
-    head = ("| {} | warned defaulters | hit rate (95% CI) | warned performing | false-alarm rate (95% CI) | lift "
-            "| median lead (months) |\n|---|---|---|---|---|---|---|\n")
+    head = (
+        "| {} | warned defaulters | hit rate (95% CI) | warned performing | false-alarm rate (95% CI) | lift "
+        "| median lead (months) |\n|---|---|---|---|---|---|---|\n"
+    )
     lines = []
     if result.get("targets"):
-        checks = "; ".join(f"{c['metric']} {c['target']}: "
-                           f"{_pct(c['value']) if c['metric'].endswith('rate') else _num(c['value'])} "
-                           f"{'met' if c['met'] else '**not met**'}" for c in result["targets"])
+        checks = "; ".join(
+            f"{c['metric']} {c['target']}: "
+            f"{_pct(c['value']) if c['metric'].endswith('rate') else _num(c['value'])} "
+            f"{'met' if c['met'] else '**not met**'}"
+            for c in result["targets"]
+        )
         lines.append(f"Targets (high and worse): {checks}.\n")
-    for block, title in (("severity", "minimum severity"), ("signal", "signal"), ("past_due", "past-due signal"),
-                         ("with_past_due", "minimum severity, past due included (the watch list)")):
+    for block, title in (
+        ("severity", "minimum severity"),
+        ("signal", "signal"),
+        ("past_due", "past-due signal"),
+        ("with_past_due", "minimum severity, past due included (the watch list)"),
+    ):
         rows = [r for r in result["rows"] if r["block"] == block]
         table = head.format(title)
         for r in rows:
-            name = r["signal"] if block in ("severity", "with_past_due") else f"{r['signal']} ({r['severity'] or 'any'})"
-            table += (f"| {name} | {r['warned_defaulters']}/{r['defaulters']} | {_pct(r['hit_rate'])} "
-                      f"({_ci(r['warned_defaulters'], r['defaulters'])}) | {r['warned_performing']}/{r['performing']} "
-                      f"| {_pct(r['false_alarm_rate'])} ({_ci(r['warned_performing'], r['performing'])}) "
-                      f"| {_num(r['lift'])} | {_num(r['median_lead_months'])} |\n")
+            name = (
+                r["signal"] if block in ("severity", "with_past_due") else f"{r['signal']} ({r['severity'] or 'any'})"
+            )
+            table += (
+                f"| {name} | {r['warned_defaulters']}/{r['defaulters']} | {_pct(r['hit_rate'])} "
+                f"({_ci(r['warned_defaulters'], r['defaulters'])}) | {r['warned_performing']}/{r['performing']} "
+                f"| {_pct(r['false_alarm_rate'])} ({_ci(r['warned_performing'], r['performing'])}) "
+                f"| {_num(r['lift'])} | {_num(r['median_lead_months'])} |\n"
+            )
         lines.append(table)
     return "\n".join(lines)
 
@@ -324,7 +414,8 @@ def measured_markdown(results: Sequence[dict[str, Any]]) -> str:
             f"Window {r['window']} (as of {r['as_of']}), catalogue `{r['catalogue_version']}`: "
             f"{counts['defaulter']} defaulters, {counts['performing']} performing borrowers; left out "
             f"{counts['later_default']} defaulting in the 12 months after the window and {counts['censored']} "
-            f"not observed 12 months. Source: `{r['root']}`.\n\n" + markdown_tables(r))
+            f"not observed 12 months. Source: `{r['root']}`.\n\n" + markdown_tables(r)
+        )
     return "\n".join(parts)
 
 

@@ -8,8 +8,9 @@ StructField metadata under ``comment`` and are written to the Delta table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from pyspark.sql.types import DataType, StructField, StructType
 

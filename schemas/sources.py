@@ -45,8 +45,21 @@ S, D, F, B, TS = StringType(), DateType(), DoubleType(), BooleanType(), Timestam
 # Longest plausible company name (registered names run to ~60 characters); longer is a broken feed.
 NAME_MAX_LENGTH = 200
 
-COUNTIES = ("离石区", "孝义市", "汾阳市", "文水县", "交城县", "兴县", "临县", "柳林县", "石楼县",
-            "岚县", "方山县", "中阳县", "交口县")
+COUNTIES = (
+    "离石区",
+    "孝义市",
+    "汾阳市",
+    "文水县",
+    "交城县",
+    "兴县",
+    "临县",
+    "柳林县",
+    "石楼县",
+    "岚县",
+    "方山县",
+    "中阳县",
+    "交口县",
+)
 INDUSTRIES = ("walnut", "jujube", "coarse_grains", "livestock", "agri_processing", "coal_supply")
 SIZE_CLASSES = ("micro", "small", "medium")
 TAX_RATINGS = ("A", "B", "M", "C", "D")
@@ -73,8 +86,11 @@ def _lineage() -> list:
 
 def _bronze(name: str, payload: list, description: str, *, text: bool = True) -> TableSpec:
     fields = [column(f.name, S, f.metadata["comment"]) for f in payload] if text else payload
-    return register(TableSpec(name=f"bronze_{name}", layer="bronze", schema=StructType(fields + _lineage()),
-                              description=description))
+    return register(
+        TableSpec(
+            name=f"bronze_{name}", layer="bronze", schema=StructType(fields + _lineage()), description=description
+        )
+    )
 
 
 def _history() -> list:
@@ -183,51 +199,114 @@ LOAN_BALANCE_FIELDS = [
 _bronze("enterprises", ENTERPRISE_FIELDS, "registration and recommendation list rows as delivered (CSV)")
 _bronze("tax_filings", TAX_FILING_FIELDS, "monthly VAT filing rows as delivered (CSV drops)")
 _bronze("tax_ratings", TAX_RATING_FIELDS, "annual tax credit ratings as delivered (CSV)")
-_bronze("utility_reads", UTILITY_FIELDS[:6] + [column("unit", S, "unit as delivered (kWh, MWh, m3)")]
-        + UTILITY_FIELDS[7:], "meter reads as delivered (JSON Lines)")
+_bronze(
+    "utility_reads",
+    UTILITY_FIELDS[:6] + [column("unit", S, "unit as delivered (kWh, MWh, m3)")] + UTILITY_FIELDS[7:],
+    "meter reads as delivered (JSON Lines)",
+)
 _bronze("court_events", COURT_FIELDS, "court events as returned by the REST API")
 _bronze("transactions", TXN_FIELDS, "account transactions from T+1 extracts (Parquet)", text=False)
 _bronze("loans", LOAN_FIELDS, "loan contracts from T+1 extracts", text=False)
 _bronze("loan_balances", LOAN_BALANCE_FIELDS, "daily loan balances from T+1 extracts", text=False)
 
 # ---- silver: typed, conformed, deduplicated, with restatement history -----
-register(TableSpec(
-    "enterprises", "silver",
-    StructType(ENTERPRISE_FIELDS[:2] + [column("company_name_norm", S, "normalised name for matching")]
-               + ENTERPRISE_FIELDS[2:] + _history()),
-    keys=("uscc", "known_from"), description="one row per enterprise version"))
-register(TableSpec(
-    "tax_filings", "silver", StructType(TAX_FILING_FIELDS + _history()),
-    keys=("uscc", "period", "known_from"), description="one row per taxpayer, period and known version"))
-register(TableSpec(
-    "tax_ratings", "silver", StructType(TAX_RATING_FIELDS + _history()),
-    keys=("uscc", "rating_year", "known_from"), description="one row per taxpayer, year and known version"))
-register(TableSpec(
-    "utility_reads", "silver", StructType(UTILITY_FIELDS + _history()),
-    keys=("meter_id", "period", "known_from"), description="one row per meter, month and known version"))
-register(TableSpec(
-    "court_events", "silver",
-    StructType(COURT_FIELDS + [
-        column("party_name_norm", S, "normalised party name"),
-        column("uscc", S, "resolved USCC of the party (given, or matched by name)"),
-        column("uscc_match", S, "how uscc was obtained: given, name_exact, name_normalised, unmatched"),
-    ] + _history()),
-    keys=("event_id", "known_from"), description="one row per court event version"))
-register(TableSpec(
-    "transactions", "silver",
-    StructType(TXN_FIELDS + [
-        column("txn_date", D, "business date of the transaction", nullable=False),
-        column("txn_month", S, "YYYY-MM partition of txn_date", nullable=False),
-    ] + _history()),
-    keys=("txn_id", "known_from"), partition_by=("txn_month",),
-    description="one row per account transaction and known version"))
-register(TableSpec(
-    "loans", "silver", StructType(LOAN_FIELDS + _history()),
-    keys=("loan_id", "known_from"), description="one row per loan contract version"))
-register(TableSpec(
-    "loan_balances", "silver",
-    StructType(LOAN_BALANCE_FIELDS + [
-        column("as_of_month", S, "YYYY-MM partition of as_of_date", nullable=False),
-    ] + _history()),
-    keys=("loan_id", "as_of_date", "known_from"), partition_by=("as_of_month",),
-    description="one row per loan, business day and known version"))
+register(
+    TableSpec(
+        "enterprises",
+        "silver",
+        StructType(
+            ENTERPRISE_FIELDS[:2]
+            + [column("company_name_norm", S, "normalised name for matching")]
+            + ENTERPRISE_FIELDS[2:]
+            + _history()
+        ),
+        keys=("uscc", "known_from"),
+        description="one row per enterprise version",
+    )
+)
+register(
+    TableSpec(
+        "tax_filings",
+        "silver",
+        StructType(TAX_FILING_FIELDS + _history()),
+        keys=("uscc", "period", "known_from"),
+        description="one row per taxpayer, period and known version",
+    )
+)
+register(
+    TableSpec(
+        "tax_ratings",
+        "silver",
+        StructType(TAX_RATING_FIELDS + _history()),
+        keys=("uscc", "rating_year", "known_from"),
+        description="one row per taxpayer, year and known version",
+    )
+)
+register(
+    TableSpec(
+        "utility_reads",
+        "silver",
+        StructType(UTILITY_FIELDS + _history()),
+        keys=("meter_id", "period", "known_from"),
+        description="one row per meter, month and known version",
+    )
+)
+register(
+    TableSpec(
+        "court_events",
+        "silver",
+        StructType(
+            COURT_FIELDS
+            + [
+                column("party_name_norm", S, "normalised party name"),
+                column("uscc", S, "resolved USCC of the party (given, or matched by name)"),
+                column("uscc_match", S, "how uscc was obtained: given, name_exact, name_normalised, unmatched"),
+            ]
+            + _history()
+        ),
+        keys=("event_id", "known_from"),
+        description="one row per court event version",
+    )
+)
+register(
+    TableSpec(
+        "transactions",
+        "silver",
+        StructType(
+            TXN_FIELDS
+            + [
+                column("txn_date", D, "business date of the transaction", nullable=False),
+                column("txn_month", S, "YYYY-MM partition of txn_date", nullable=False),
+            ]
+            + _history()
+        ),
+        keys=("txn_id", "known_from"),
+        partition_by=("txn_month",),
+        description="one row per account transaction and known version",
+    )
+)
+register(
+    TableSpec(
+        "loans",
+        "silver",
+        StructType(LOAN_FIELDS + _history()),
+        keys=("loan_id", "known_from"),
+        description="one row per loan contract version",
+    )
+)
+register(
+    TableSpec(
+        "loan_balances",
+        "silver",
+        StructType(
+            LOAN_BALANCE_FIELDS
+            + [
+                column("as_of_month", S, "YYYY-MM partition of as_of_date", nullable=False),
+            ]
+            + _history()
+        ),
+        keys=("loan_id", "as_of_date", "known_from"),
+        partition_by=("as_of_month",),
+        description="one row per loan, business day and known version",
+    )
+)

@@ -114,6 +114,11 @@ def sim_pipeline(pytestconfig, spark, settings, tmp_path_factory):
     # The store of pytest_configure: MLFLOW_TRACKING_URI may since have been rewritten
     # by ``mlflow.set_tracking_uri`` (e.g. by a test talking to a real tracking server).
     root = pytestconfig._riskpipe_tmp  # type: ignore[attr-defined]
-    return build_sim_pipeline(tmp_path_factory.mktemp("sim_pipeline"), spark=spark, settings=settings,
-                              tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
-                              artifact_root=str(root / "mlartifacts"), **SIM_PIPELINE)
+    return build_sim_pipeline(
+        tmp_path_factory.mktemp("sim_pipeline"),
+        spark=spark,
+        settings=settings,
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_root=str(root / "mlartifacts"),
+        **SIM_PIPELINE,
+    )

@@ -34,8 +34,9 @@ def test_the_lock_pins_every_declared_requirement_inside_its_range():
         requirement = Requirement(text)
         name = canonicalize_name(requirement.name)
         assert name in locked, f"requirements.lock does not pin {requirement.name} (make lock)"
-        assert requirement.specifier.contains(locked[name]), \
+        assert requirement.specifier.contains(locked[name]), (
             f"requirements.lock pins {requirement.name}=={locked[name]} outside {requirement.specifier} (make lock)"
+        )
     assert not (REPO / "setup.cfg").exists(), "pyproject.toml is the one metadata file"
 
 

@@ -56,9 +56,9 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.postgres]
 
 SIM = {"enterprises": 120, "months": 30, "seed": 20190, "start": "2019-01", "sources": ("tax", "utility", "loans")}
-WINDOW = (dt.datetime(2019, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2021, 7, 1, tzinfo=dt.timezone.utc))
+WINDOW = (dt.datetime(2019, 1, 1, tzinfo=dt.UTC), dt.datetime(2021, 7, 1, tzinfo=dt.UTC))
 FIRST_SNAPSHOT, LAST_SNAPSHOT = "2019-07-31", "2021-06-30"
-SPLIT_DATE = "2020-01-01"            # train on 2019-07..12, out of time 2020-01..06 (12-month labels observed)
+SPLIT_DATE = "2020-01-01"  # train on 2019-07..12, out of time 2020-01..06 (12-month labels observed)
 MODEL_NAME = "sme_pd"
 # This test checks the wiring, not the model: with 120 enterprises and the 2020 shock between
 # train and out of time, calibration by grade and score PSI are mostly sampling noise (runs of
@@ -70,16 +70,26 @@ INGESTION = (("ingest_registry",), ("ingest_loans",), ("ingest_utility", "ingest
 INGEST_CONF = {"ingest_loans": {"mode": "jdbc"}}
 DAGS = [dag for group in INGESTION for dag in group] + ["features_monthly", "train_models", "score_monthly"]
 # Spark application of every task that runs a Spark job (app_name of the jobs)
-SPARK_APPS = {"riskpipe-ingest-enterprises", "riskpipe-ingest-loans", "riskpipe-ingest-loan_balances",
-              "riskpipe-ingest-utility_reads", "riskpipe-ingest-tax_filings", "riskpipe-ingest-tax_ratings",
-              "riskpipe-features", "riskpipe-train", "riskpipe-scoring", "riskpipe-post-loan"}
+SPARK_APPS = {
+    "riskpipe-ingest-enterprises",
+    "riskpipe-ingest-loans",
+    "riskpipe-ingest-loan_balances",
+    "riskpipe-ingest-utility_reads",
+    "riskpipe-ingest-tax_filings",
+    "riskpipe-ingest-tax_ratings",
+    "riskpipe-features",
+    "riskpipe-train",
+    "riskpipe-scoring",
+    "riskpipe-post-loan",
+}
 RUN_TIMEOUT = 1200
 # prefixes of the calling process's variables the services must not inherit (pytest's own settings)
 NOT_INHERITED = ("RISKPIPE_", "MLFLOW_", "AIRFLOW_", "SPARK_", "PYSPARK_")
 
 
 def _profile(path: Path) -> Path:
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         # production-like test: the first features run fills the history from this month-end
         features:
           first_snapshot: "{FIRST_SNAPSHOT}"
@@ -89,7 +99,9 @@ def _profile(path: Path) -> Path:
         # tests' business (tests/models/sim_champion.py).
         models:
           gate: {{max_calibration_error: {GATE["max_calibration_error"]}, max_score_psi: {GATE["max_score_psi"]}}}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -111,8 +123,9 @@ class Prodlike:
         for holder in (self.cluster, self.mlflow and self.mlflow.service, self.airflow):
             if holder is None:
                 continue
-            parts.append(holder.logs() if hasattr(holder, "logs") else
-                         f"--- {holder.log_path} ---\n{holder.log_tail()}")
+            parts.append(
+                holder.logs() if hasattr(holder, "logs") else f"--- {holder.log_path} ---\n{holder.log_tail()}"
+            )
         return "\n".join(parts)
 
 
@@ -135,7 +148,7 @@ def prodlike(tmp_path_factory):
         _progress(f"PostgreSQL on port {state.pg.port}", state.began)
         state.cluster = SparkStandalone(root / "spark", cores=2, memory="2g")
         state.mlflow = MlflowServer(root / "mlflow", backend_store_uri=state.pg.uri_for("mlflow", driver="psycopg2"))
-        start_date = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).replace(microsecond=0)
+        start_date = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).replace(microsecond=0)
         base = {k: v for k, v in os.environ.items() if not k.startswith(NOT_INHERITED)}
         state.env = {
             **base,
@@ -149,7 +162,7 @@ def prodlike(tmp_path_factory):
             "RISKPIPE_SHUFFLE_PARTITIONS": "2",
             "RISKPIPE_SPARK_UI": "false",
             "RISKPIPE_SPARK_CONF": os.environ.get("RISKPIPE_SPARK_CONF", ""),  # the tests' (conftest)
-            "RISKPIPE_DATA_DOCS_DIR": "",        # no Data Docs site rebuilt after every batch
+            "RISKPIPE_DATA_DOCS_DIR": "",  # no Data Docs site rebuilt after every batch
             "RISKPIPE_INGEST_START_DATE": start_date.isoformat(),
             "MLFLOW_TRACKING_URI": state.mlflow.url,
             "AIRFLOW_CONN_RISKPIPE_CORE_BANKING": state.pg.uri_for("core_banking"),
@@ -167,8 +180,10 @@ def prodlike(tmp_path_factory):
             cluster_up = pool.submit(state.cluster.start)
             simulate(SimConfig(quiet=True, **SIM), root / "landing")
             loaded = load_postgres(root / "landing", state.pg.dsn_for("core_banking"))
-            _progress(f"simulated {SIM['enterprises']} enterprises x {SIM['months']} months; core banking: "
-                      f"{loaded}", state.began)
+            _progress(
+                f"simulated {SIM['enterprises']} enterprises x {SIM['months']} months; core banking: {loaded}",
+                state.began,
+            )
             for name, future in (("spark", cluster_up), ("mlflow", mlflow_up), ("airflow db", migrated)):
                 future.result()
                 _progress(f"{name} ready", state.began)
@@ -188,7 +203,7 @@ def prodlike(tmp_path_factory):
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _run_flow(state: Prodlike) -> dict[str, list[str]]:
@@ -199,9 +214,16 @@ def _run_flow(state: Prodlike) -> dict[str, list[str]]:
         if dag_id != "score_monthly":
             client.set_paused(dag_id, False)
     for group in INGESTION:
-        triggered = {dag_id: client.trigger(dag_id, logical_date=_now(), data_interval=WINDOW,
-                                            conf=INGEST_CONF.get(dag_id), note="initial load of the history")
-                     for dag_id in group}
+        triggered = {
+            dag_id: client.trigger(
+                dag_id,
+                logical_date=_now(),
+                data_interval=WINDOW,
+                conf=INGEST_CONF.get(dag_id),
+                note="initial load of the history",
+            )
+            for dag_id in group
+        }
         for dag_id, run_id in triggered.items():
             client.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT, watch=watch)
             runs.setdefault(dag_id, []).append(run_id)
@@ -280,7 +302,7 @@ def _check(state: Prodlike) -> None:
     assert scored["pd"].between(0, 1).all()
 
     # the metadata lives in PostgreSQL: the DAG runs in Airflow's database, the model in MLflow's
-    conn = state.pg.connect()   # the login role's database is Airflow's
+    conn = state.pg.connect()  # the login role's database is Airflow's
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT dag_id, count(*) FROM dag_run GROUP BY dag_id")
@@ -293,5 +315,8 @@ def _check(state: Prodlike) -> None:
     finished = {a["name"] for a in apps if a["state"] == "FINISHED"}
     assert SPARK_APPS <= finished, f"missing on the cluster: {SPARK_APPS - finished}; master: {apps}"
     assert list(state.cluster.work_dir.glob("app-*")), "the worker ran no executor"
-    _progress(f"checked: {len(apps)} Spark applications, champion v{champion.version}, "
-              f"{len(scored)} scores for {LAST_SNAPSHOT}", state.began)
+    _progress(
+        f"checked: {len(apps)} Spark applications, champion v{champion.version}, "
+        f"{len(scored)} scores for {LAST_SNAPSHOT}",
+        state.began,
+    )

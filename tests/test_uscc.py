@@ -5,8 +5,14 @@ import pytest
 
 from riskpipe import uscc
 
-REAL_CODES = ["91350100M000100Y43", "91440300708461136T", "91110108551385082Q",
-              "91110000802100433B", "91341000MA2N0ABGXX", "92510100MA61WJ3204"]
+REAL_CODES = [
+    "91350100M000100Y43",
+    "91440300708461136T",
+    "91110108551385082Q",
+    "91110000802100433B",
+    "91341000MA2N0ABGXX",
+    "92510100MA61WJ3204",
+]
 
 
 @pytest.mark.parametrize("code", REAL_CODES)
@@ -20,15 +26,20 @@ def test_weights_follow_the_standard():
     assert len(uscc.ALPHABET) == 31 and not set("IOZSV") & set(uscc.ALPHABET)
 
 
-@pytest.mark.parametrize("bad", [
-    "91350100M000100Y44",        # wrong check digit
-    "91350100M000100Y4",         # too short
-    "91350100M000100Y433",       # too long
-    "91350100M0001O0Y43",        # forbidden letter O
-    "91350100m000100y43",        # lower case
-    "９１３５０１００Ｍ０００１００Ｙ４３",  # full width
-    None, 913501, "",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "91350100M000100Y44",  # wrong check digit
+        "91350100M000100Y4",  # too short
+        "91350100M000100Y433",  # too long
+        "91350100M0001O0Y43",  # forbidden letter O
+        "91350100m000100y43",  # lower case
+        "９１３５０１００Ｍ０００１００Ｙ４３",  # full width
+        None,
+        913501,
+        "",
+    ],
+)
 def test_malformed_codes_are_invalid(bad):
     assert not uscc.is_valid(bad)
 
@@ -53,7 +64,7 @@ def test_every_single_character_change_is_detected():
     for pos in range(18):
         for ch in uscc.ALPHABET:
             if ch != code[pos]:
-                assert not uscc.is_valid(code[:pos] + ch + code[pos + 1:])
+                assert not uscc.is_valid(code[:pos] + ch + code[pos + 1 :])
 
 
 def test_check_digit_rejects_bad_input():

@@ -22,8 +22,9 @@ come from one ``features_frame`` call on the applicant's rows only.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -63,17 +64,18 @@ def available_on(silver: Mapping[str, DataFrame], *, uscc: str, as_of: dt.date) 
         if table in DAILY_DATE:
             available = mine.where(F.date_add(F.col(DAILY_DATE[table]), T_PLUS_DAYS) <= day)
             out[table] = daily_versions_on(available, keys=DAILY_KEYS[table], day=as_of).withColumn(
-                "known_to", F.lit(None).cast("date"))
+                "known_to", F.lit(None).cast("date")
+            )
         else:
             out[table] = mine.where(_known_by(day)).withColumn(
-                "known_to", F.when(F.col("known_to") <= day, F.col("known_to")))
+                "known_to", F.when(F.col("known_to") <= day, F.col("known_to"))
+            )
     published = F.coalesce(F.col("published_date"), F.col("known_from")) <= day
     recommended_by_d = F.col("recommended_date").isNull() | (F.col("recommended_date") <= day)
     out["tax_ratings"] = out["tax_ratings"].where(published)
     out["court_events"] = out["court_events"].where(F.col("event_date") <= day)
     out["loans"] = out["loans"].where(F.col("start_date") <= day)
-    out["enterprises"] = out["enterprises"].withColumn(
-        "gov_recommended", F.col("gov_recommended") & recommended_by_d)
+    out["enterprises"] = out["enterprises"].withColumn("gov_recommended", F.col("gov_recommended") & recommended_by_d)
     return out
 
 
@@ -89,10 +91,12 @@ def current_dpd(balances: DataFrame) -> DataFrame:
         each loan's latest available balance, closed loans excluded.
     """
     latest = balances.groupBy("uscc", "loan_id").agg(
-        F.max_by(F.struct("days_past_due", "status"), "as_of_date").alias("last"))
+        F.max_by(F.struct("days_past_due", "status"), "as_of_date").alias("last")
+    )
     still_open = ~F.coalesce(F.col("last.status") == CLOSED, F.lit(False))
     return latest.groupBy("uscc").agg(
-        F.max(F.when(still_open, F.col("last.days_past_due"))).cast("int").alias("loan_current_dpd"))
+        F.max(F.when(still_open, F.col("last.days_past_due"))).cast("int").alias("loan_current_dpd")
+    )
 
 
 def registered_name(enterprises: DataFrame) -> DataFrame:
@@ -110,9 +114,11 @@ def applicant_frame(silver: Mapping[str, DataFrame], *, uscc: str, as_of: dt.dat
     """
     cut = available_on(silver, uscc=uscc, as_of=as_of)
     features = features_frame(cut, as_of=list(snapshot_dates(as_of)), built_from=built_from)
-    return (features.join(registered_name(cut["enterprises"]), on="uscc", how="left")
-            .join(current_dpd(cut["loan_balances"]), on="uscc", how="left")
-            .select(*features.columns, *EXTRA_COLUMNS))
+    return (
+        features.join(registered_name(cut["enterprises"]), on="uscc", how="left")
+        .join(current_dpd(cut["loan_balances"]), on="uscc", how="left")
+        .select(*features.columns, *EXTRA_COLUMNS)
+    )
 
 
 @dataclass(frozen=True)

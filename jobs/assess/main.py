@@ -12,8 +12,9 @@ import datetime as dt
 import json
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from jobs.assess.applicant import ApplicantValues, read_applicant
 from jobs.assess.policy import DecisionConfig, decide
@@ -30,12 +31,13 @@ MODEL_COLUMNS = ("is_active_borrower", *names())  # what an enterprise_features 
 REPLAY_TOLERANCE = 1e-12
 
 
-def decision_config(settings: Settings | None = None,
-                    config: DecisionConfig | Mapping[str, Any] | None = None) -> DecisionConfig:
+def decision_config(
+    settings: Settings | None = None, config: DecisionConfig | Mapping[str, Any] | None = None
+) -> DecisionConfig:
     """The ``decisions:`` section of the profile; keys of a ``config`` mapping replace its keys."""
     if isinstance(config, DecisionConfig):
         return config
-    base = dict(((settings or load_settings()).raw.get("decisions") or {}))
+    base = dict((settings or load_settings()).raw.get("decisions") or {})
     return DecisionConfig.from_mapping({**base, **(config or {})})
 
 
@@ -63,9 +65,19 @@ def _policy_values(applicant: ApplicantValues | None, *, valid: bool, amount: fl
     return values
 
 
-def assess(uscc: str, amount: float, term_months: int, *, as_of: dt.date | str, settings: Settings | None = None,
-           spark: Any = None, model_uri: str | None = None, config: DecisionConfig | Mapping | None = None,
-           purpose: str | None = None, product: str | None = None) -> Assessment:
+def assess(
+    uscc: str,
+    amount: float,
+    term_months: int,
+    *,
+    as_of: dt.date | str,
+    settings: Settings | None = None,
+    spark: Any = None,
+    model_uri: str | None = None,
+    config: DecisionConfig | Mapping | None = None,
+    purpose: str | None = None,
+    product: str | None = None,
+) -> Assessment:
     """Assess a loan application as of ``as_of``, append the record to ``credit_decisions`` and return it.
 
     What a credit officer gets:
@@ -120,12 +132,25 @@ def assess(uscc: str, amount: float, term_months: int, *, as_of: dt.date | str, 
     values = _policy_values(applicant, valid=valid, amount=amount, term=term_months)
     outcome = decide(values, score, limit_values=model_row or {}, amount=float(amount), config=policy)
     record = Assessment(
-        decision_id=str(uuid.uuid4()), decision_month=snapshot_month(day), assessed_at=day,
-        recorded_at=dt.datetime.now(dt.timezone.utc), uscc=code, uscc_valid=valid, requested_amount=float(amount),
-        term_months=int(term_months), purpose=purpose, product=product, decision=outcome.decision,
-        recommended_limit=outcome.recommended_limit, rule_hits=outcome.rule_hits, decision_reasons=outcome.reasons,
-        policy_values=to_json(values), config=to_json(policy.to_dict()), **_applicant_fields(applicant),
-        **_model_fields(ref, score))
+        decision_id=str(uuid.uuid4()),
+        decision_month=snapshot_month(day),
+        assessed_at=day,
+        recorded_at=dt.datetime.now(dt.UTC),
+        uscc=code,
+        uscc_valid=valid,
+        requested_amount=float(amount),
+        term_months=int(term_months),
+        purpose=purpose,
+        product=product,
+        decision=outcome.decision,
+        recommended_limit=outcome.recommended_limit,
+        rule_hits=outcome.rule_hits,
+        decision_reasons=outcome.reasons,
+        policy_values=to_json(values),
+        config=to_json(policy.to_dict()),
+        **_applicant_fields(applicant),
+        **_model_fields(ref, score),
+    )
     io.append(get(TABLE).rows_to_df(spark, [record.to_row()]), TABLE, settings=settings)
     return record
 
@@ -136,8 +161,9 @@ def _spark(settings: Settings) -> Any:
     return get_spark(settings, app_name="riskpipe-assess")
 
 
-def _score(model_row: Mapping[str, Any] | None, *, model_uri: str | None, settings: Settings,
-           alias: str) -> tuple[ModelRef | None, dict[str, Any] | None]:
+def _score(
+    model_row: Mapping[str, Any] | None, *, model_uri: str | None, settings: Settings, alias: str
+) -> tuple[ModelRef | None, dict[str, Any] | None]:
     """Score the model snapshot's row with the version-pinned model (nothing when there is no row)."""
     if model_row is None:
         return None, None
@@ -149,10 +175,14 @@ def _applicant_fields(applicant: ApplicantValues | None) -> dict[str, Any]:
     if applicant is None:
         return {}
     policy_row, model_row = applicant.policy_row or {}, applicant.model_row
-    return {"company_name": policy_row.get("company_name"), "gov_recommended": policy_row.get("ent_gov_recommended"),
-            "features_snapshot_date": applicant.model_day if model_row else None,
-            "feature_values": to_json({k: model_row.get(k) for k in MODEL_COLUMNS}) if model_row else None,
-            "silver_versions": to_json(applicant.silver_versions), "features_version": FEATURES_VERSION}
+    return {
+        "company_name": policy_row.get("company_name"),
+        "gov_recommended": policy_row.get("ent_gov_recommended"),
+        "features_snapshot_date": applicant.model_day if model_row else None,
+        "feature_values": to_json({k: model_row.get(k) for k in MODEL_COLUMNS}) if model_row else None,
+        "silver_versions": to_json(applicant.silver_versions),
+        "features_version": FEATURES_VERSION,
+    }
 
 
 def _model_fields(ref: ModelRef | None, score: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -174,8 +204,11 @@ class Replay:
         out = {}
         for name in REPLAYED_FIELDS:
             a, b = getattr(self.recorded, name), getattr(self.replayed, name)
-            same = (math.isclose(a, b, rel_tol=REPLAY_TOLERANCE, abs_tol=REPLAY_TOLERANCE)
-                    if isinstance(a, float) and isinstance(b, float) else a == b)
+            same = (
+                math.isclose(a, b, rel_tol=REPLAY_TOLERANCE, abs_tol=REPLAY_TOLERANCE)
+                if isinstance(a, float) and isinstance(b, float)
+                else a == b
+            )
             if not same:
                 out[name] = (a, b)
         return out
@@ -209,10 +242,19 @@ def replay(decision_id: str, *, settings: Settings | None = None, spark: Any = N
     if features is not None and recorded.model_uri:
         ref = ModelRef(recorded.model_name, recorded.model_version, recorded.model_uri)
         score = score_values(load_model(ref, settings=settings), features, settings=settings)
-    outcome = decide(json.loads(recorded.policy_values), score, limit_values=features or {},
-                     amount=recorded.requested_amount, config=DecisionConfig.from_mapping(json.loads(recorded.config)))
+    outcome = decide(
+        json.loads(recorded.policy_values),
+        score,
+        limit_values=features or {},
+        amount=recorded.requested_amount,
+        config=DecisionConfig.from_mapping(json.loads(recorded.config)),
+    )
     replayed = dataclasses.replace(
-        recorded, decision=outcome.decision, recommended_limit=outcome.recommended_limit,
-        rule_hits=outcome.rule_hits, decision_reasons=outcome.reasons,
-        **{k: v for k, v in (score or {}).items() if not k.endswith("_text")})
+        recorded,
+        decision=outcome.decision,
+        recommended_limit=outcome.recommended_limit,
+        rule_hits=outcome.rule_hits,
+        decision_reasons=outcome.reasons,
+        **{k: v for k, v in (score or {}).items() if not k.endswith("_text")},
+    )
     return Replay(recorded, replayed)

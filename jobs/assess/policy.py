@@ -21,8 +21,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from jobs.features.catalogue import names
 
@@ -30,10 +31,25 @@ DECISIONS = ("approve", "refer", "decline")  # in increasing severity
 RULE_ACTIONS = ("refer", "decline")
 GRADES = tuple(range(1, 11))
 # values the rules may use besides the catalogue features (set by the assessment)
-DERIVED_VALUES = ("uscc_valid", "in_registry", "scoreable", "loan_current_dpd", "request_amount",
-                  "request_term_months", "is_active_borrower")
-OPERATORS = {"==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt,
-             "<=": operator.le, "in": lambda a, b: a in b, "not_in": lambda a, b: a not in b}
+DERIVED_VALUES = (
+    "uscc_valid",
+    "in_registry",
+    "scoreable",
+    "loan_current_dpd",
+    "request_amount",
+    "request_term_months",
+    "is_active_borrower",
+)
+OPERATORS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "in": lambda a, b: a in b,
+    "not_in": lambda a, b: a not in b,
+}
 NULL_OPERATORS = ("is_null", "not_null")
 
 
@@ -72,8 +88,20 @@ class LimitPolicy:
     """How the recommended limit is bounded (amounts in CNY)."""
 
     sales_share: float = 0.25
-    grade_multiplier: Mapping[str, float] = field(default_factory=lambda: {
-        "1": 1.0, "2": 1.0, "3": 0.9, "4": 0.8, "5": 0.7, "6": 0.6, "7": 0.4, "8": 0.3, "9": 0.0, "10": 0.0})
+    grade_multiplier: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "1": 1.0,
+            "2": 1.0,
+            "3": 0.9,
+            "4": 0.8,
+            "5": 0.7,
+            "6": 0.6,
+            "7": 0.4,
+            "8": 0.3,
+            "9": 0.0,
+            "10": 0.0,
+        }
+    )
     max_amount: float = 5_000_000.0
     min_amount: float = 50_000.0
     rounding: float = 10_000.0
@@ -85,8 +113,9 @@ class DecisionConfig:
     """The ``decisions:`` section: rules, grade bands (decision -> [first, last] grade), limit."""
 
     rules: tuple[Rule, ...] = ()
-    grade_bands: Mapping[str, tuple[int, int]] = field(default_factory=lambda: {
-        "approve": (1, 6), "refer": (7, 8), "decline": (9, 10)})
+    grade_bands: Mapping[str, tuple[int, int]] = field(
+        default_factory=lambda: {"approve": (1, 6), "refer": (7, 8), "decline": (9, 10)}
+    )
     limit: LimitPolicy = field(default_factory=LimitPolicy)
     model_alias: str = "champion"
 
@@ -101,7 +130,7 @@ class DecisionConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> "DecisionConfig":
+    def from_mapping(cls, data: Mapping[str, Any]) -> DecisionConfig:
         """Build and validate a config from a (YAML or JSON) mapping.
 
         Raises:
@@ -117,10 +146,16 @@ class DecisionConfig:
         _no_unknown(limit_data, LimitPolicy, "decisions.limit")
         if "grade_multiplier" in limit_data:
             limit_data["grade_multiplier"] = {str(k): float(v) for k, v in limit_data["grade_multiplier"].items()}
-        config = cls(rules=rules, limit=LimitPolicy(**limit_data),
-                     **{k: data[k] for k in ("model_alias",) if k in data},
-                     **({"grade_bands": {str(k): (int(v[0]), int(v[1])) for k, v in data["grade_bands"].items()}}
-                        if "grade_bands" in data else {}))
+        config = cls(
+            rules=rules,
+            limit=LimitPolicy(**limit_data),
+            **{k: data[k] for k in ("model_alias",) if k in data},
+            **(
+                {"grade_bands": {str(k): (int(v[0]), int(v[1])) for k, v in data["grade_bands"].items()}}
+                if "grade_bands" in data
+                else {}
+            ),
+        )
         _check_bands(config)
         return config
 
@@ -155,8 +190,10 @@ def _check_bands(config: DecisionConfig) -> None:
     unknown = set(config.grade_bands) - set(DECISIONS)
     covered = sorted(g for first, last in config.grade_bands.values() for g in range(first, last + 1))
     if unknown or covered != list(GRADES):
-        raise ValueError(f"decisions.grade_bands must map {DECISIONS} to grade ranges covering 1..10 exactly "
-                         f"once, got {dict(config.grade_bands)}")
+        raise ValueError(
+            f"decisions.grade_bands must map {DECISIONS} to grade ranges covering 1..10 exactly "
+            f"once, got {dict(config.grade_bands)}"
+        )
 
 
 def worst(*decisions: str) -> str:
@@ -164,8 +201,7 @@ def worst(*decisions: str) -> str:
     return max(decisions, key=DECISIONS.index, default="approve")
 
 
-def recommend_limit(values: Mapping[str, Any], *, grade: int, amount: float,
-                    policy: LimitPolicy) -> tuple[float, str]:
+def recommend_limit(values: Mapping[str, Any], *, grade: int, amount: float, policy: LimitPolicy) -> tuple[float, str]:
     """The recommended limit and a readable line explaining it.
 
     Args:
@@ -180,11 +216,13 @@ def recommend_limit(values: Mapping[str, Any], *, grade: int, amount: float,
     capacity = max(0.0, policy.sales_share * multiplier * sales - exposure)
     bounded = math.floor(min(capacity, policy.max_amount) / policy.rounding) * policy.rounding
     limit = float(min(amount, bounded))
-    text = (f"Limit {limit:,.0f} CNY = min(requested {amount:,.0f}; {policy.sales_share:.0%} of verified 12-month "
-            f"sales {sales:,.0f} x grade {grade} multiplier {multiplier:g}"
-            + (f" less existing bank exposure {exposure:,.0f}" if policy.net_of_existing_exposure else "")
-            + f" = {capacity:,.0f}; product maximum {policy.max_amount:,.0f}), rounded down to "
-              f"{policy.rounding:,.0f}")
+    text = (
+        f"Limit {limit:,.0f} CNY = min(requested {amount:,.0f}; {policy.sales_share:.0%} of verified 12-month "
+        f"sales {sales:,.0f} x grade {grade} multiplier {multiplier:g}"
+        + (f" less existing bank exposure {exposure:,.0f}" if policy.net_of_existing_exposure else "")
+        + f" = {capacity:,.0f}; product maximum {policy.max_amount:,.0f}), rounded down to "
+        f"{policy.rounding:,.0f}"
+    )
     return limit, text
 
 
@@ -198,8 +236,14 @@ class Outcome:
     reasons: list[str]
 
 
-def decide(values: Mapping[str, Any], score: Mapping[str, Any] | None, *, limit_values: Mapping[str, Any],
-           amount: float, config: DecisionConfig) -> Outcome:
+def decide(
+    values: Mapping[str, Any],
+    score: Mapping[str, Any] | None,
+    *,
+    limit_values: Mapping[str, Any],
+    amount: float,
+    config: DecisionConfig,
+) -> Outcome:
     """Apply rules, grade band and limit.
 
     Args:
@@ -225,8 +269,10 @@ def decide(values: Mapping[str, Any], score: Mapping[str, Any] | None, *, limit_
     grade = int(score["grade"])
     band = config.band(grade)
     first, last = config.grade_bands[band]
-    reasons.append(f"Grade {grade} (PD {score['pd']:.2%}, score {score['score']:.0f}) is in the {band} band "
-                   f"(grades {first}-{last})")
+    reasons.append(
+        f"Grade {grade} (PD {score['pd']:.2%}, score {score['score']:.0f}) is in the {band} band "
+        f"(grades {first}-{last})"
+    )
     decision = worst(decision, band)
     if decision == "decline":
         return Outcome(decision, 0.0, [r.code for r in hits], reasons)

@@ -6,19 +6,29 @@ import dataclasses
 import datetime as dt
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from models.reasons import N_REASONS
 
 TABLE = "credit_decisions"
 # the fields a replay recomputes and compares
-REPLAYED_FIELDS = ("rule_hits", "pd", "score", "grade", *(f"reason_{i}" for i in range(1, N_REASONS + 1)),
-                   "decision", "recommended_limit", "decision_reasons")
+REPLAYED_FIELDS = (
+    "rule_hits",
+    "pd",
+    "score",
+    "grade",
+    *(f"reason_{i}" for i in range(1, N_REASONS + 1)),
+    "decision",
+    "recommended_limit",
+    "decision_reasons",
+)
 
 
 def to_json(values: Mapping[str, Any]) -> str:
     """Compact JSON with sorted keys; NaN becomes null, dates ISO text."""
+
     def clean(value: Any) -> Any:
         if isinstance(value, float) and math.isnan(value):
             return None
@@ -76,7 +86,7 @@ class Assessment:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Assessment":
+    def from_row(cls, row: Mapping[str, Any]) -> Assessment:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in row.items() if k in names}
         values["rule_hits"] = list(values.get("rule_hits") or [])
@@ -90,6 +100,7 @@ class Assessment:
 
     def render(self) -> str:
         """Readable summary for a credit officer (what ``riskpipe assess`` prints)."""
+
         def amount(value: float | None) -> str:
             return "-" if value is None else f"{value:,.0f} CNY"
 
@@ -105,14 +116,17 @@ class Assessment:
             f"government recommended: {gov}",
         ]
         if self.pd is not None:
-            lines.append(f"PD {self.pd:.2%}   score {self.score:.0f}   grade {self.grade}   "
-                         f"model {self.model_name} v{self.model_version}")
+            lines.append(
+                f"PD {self.pd:.2%}   score {self.score:.0f}   grade {self.grade}   "
+                f"model {self.model_name} v{self.model_version}"
+            )
         else:
             lines.append("not scored")
         lines.append("policy rule hits: " + (", ".join(self.rule_hits) or "none"))
         lines += ["reasons:"] + [f"  - {text}" for text in self.decision_reasons]
         if self.reasons():
-            lines += ["model reason codes:"] + [f"  {i}. {code}: {text}" for i, (code, text)
-                                                in enumerate(self.reasons(), start=1)]
+            lines += ["model reason codes:"] + [
+                f"  {i}. {code}: {text}" for i, (code, text) in enumerate(self.reasons(), start=1)
+            ]
         lines.append(f"decision id: {self.decision_id}")
         return "\n".join(lines)

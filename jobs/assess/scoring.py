@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from models.reasons import N_REASONS, reason_text
 from riskpipe.config import Settings
@@ -53,8 +54,9 @@ def resolve_model(model_uri: str | None, *, settings: Settings, alias: str = "ch
         try:
             found = mlflow_client.get_model_version_by_alias(by_alias["name"], by_alias["alias"])
         except MlflowException as error:
-            raise LookupError(f"{uri} does not exist: train a model and promote it first "
-                              f"(riskpipe train, riskpipe promote) [{error}]") from None
+            raise LookupError(
+                f"{uri} does not exist: train a model and promote it first (riskpipe train, riskpipe promote) [{error}]"
+            ) from None
         return ModelRef(by_alias["name"], str(found.version), f"models:/{by_alias['name']}/{found.version}")
     by_version = _VERSION_URI.fullmatch(uri)
     if by_version:

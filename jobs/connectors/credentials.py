@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from riskpipe.config import Settings, load_settings
@@ -39,8 +40,7 @@ class MissingCredentialsError(LookupError):
 
 
 def _empty() -> dict[str, Any]:
-    return {"host": None, "port": None, "login": None, "password": None,
-            "schema": None, "extra": {}, "uri": None}
+    return {"host": None, "port": None, "login": None, "password": None, "schema": None, "extra": {}, "uri": None}
 
 
 def _from_airflow(conn_id: str) -> dict[str, Any] | None:
@@ -56,11 +56,19 @@ def _from_airflow(conn_id: str) -> dict[str, Any] | None:
         return None
     except Exception as exc:  # noqa: BLE001 - no metadata DB outside a deployment is normal
         # Only the exception type: its message could quote a connection URI.
-        log.warning("Airflow connection lookup for %s failed (%s); trying environment variables",
-                    conn_id, type(exc).__name__)
+        log.warning(
+            "Airflow connection lookup for %s failed (%s); trying environment variables", conn_id, type(exc).__name__
+        )
         return None
-    return {"host": conn.host, "port": conn.port, "login": conn.login, "password": conn.password,
-            "schema": conn.schema, "extra": dict(conn.extra_dejson or {}), "uri": conn.get_uri()}
+    return {
+        "host": conn.host,
+        "port": conn.port,
+        "login": conn.login,
+        "password": conn.password,
+        "schema": conn.schema,
+        "extra": dict(conn.extra_dejson or {}),
+        "uri": conn.get_uri(),
+    }
 
 
 def _config_env_names(conn_id: str, settings: Settings) -> dict[str, str]:
@@ -86,7 +94,7 @@ def _prefix_env_names(env_prefix: str, env: Mapping[str, str]) -> tuple[dict[str
 def _fill_from_uri(creds: dict[str, Any]) -> None:
     """Derive host/port/schema from a URL (``jdbc:postgresql://h:p/db`` or ``http://h:p``)."""
     uri = creds["uri"]
-    parts = urlsplit(uri[len("jdbc:"):] if uri.startswith("jdbc:") else uri)
+    parts = urlsplit(uri[len("jdbc:") :] if uri.startswith("jdbc:") else uri)
     creds["host"] = parts.hostname
     try:
         creds["port"] = parts.port
@@ -95,9 +103,13 @@ def _fill_from_uri(creds: dict[str, Any]) -> None:
     creds["schema"] = parts.path.lstrip("/").split(";")[0] or None
 
 
-def get_connection(conn_id: str, *, env_prefix: str | None = None,
-                   settings: Settings | None = None,
-                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def get_connection(
+    conn_id: str,
+    *,
+    env_prefix: str | None = None,
+    settings: Settings | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Resolve credentials for ``conn_id``.
 
     Args:
@@ -132,12 +144,14 @@ def get_connection(conn_id: str, *, env_prefix: str | None = None,
         raise MissingCredentialsError(
             f"no credentials for conn_id {conn_id!r}: no Airflow connection (e.g. env {airflow_var}) "
             "and no environment variables configured for it (an ingestion section with this "
-            "conn_id and *_env keys, or env_prefix)")
+            "conn_id and *_env keys, or env_prefix)"
+        )
     if missing or not names:
         raise MissingCredentialsError(
             f"no credentials for conn_id {conn_id!r}: no Airflow connection (e.g. env {airflow_var}) "
             f"and environment variables missing or empty: {', '.join(missing)} "
-            f"(tried: {', '.join(tried)})")
+            f"(tried: {', '.join(tried)})"
+        )
     creds = _empty()
     for field, name in names.items():
         creds[field] = env[name]
@@ -166,29 +180,83 @@ def jdbc_url(creds: Mapping[str, Any], *, driver: str = "postgresql") -> str:
 
 
 # pgjdbc connection properties an extra may set, by their pgjdbc names.
-PGJDBC_PROPERTIES = frozenset({
-    "ssl", "sslmode", "sslfactory", "sslfactoryarg", "sslhostnameverifier", "sslrootcert", "sslcert",
-    "sslkey", "sslpassword", "sslpasswordcallback", "sslResponseTimeout", "sslNegotiation",
-    "connectTimeout", "socketTimeout", "loginTimeout", "cancelSignalTimeout", "tcpKeepAlive",
-    "tcpNoDelay", "ApplicationName", "options", "currentSchema", "targetServerType",
-    "loadBalanceHosts", "hostRecheckSeconds", "gssEncMode", "gsslib", "channelBinding",
-    "kerberosServerName", "jaasApplicationName", "readOnly", "readOnlyMode", "prepareThreshold",
-    "preparedStatementCacheQueries", "defaultRowFetchSize", "stringtype", "assumeMinServerVersion",
-    "binaryTransfer", "preferQueryMode", "autosave", "reWriteBatchedInserts", "receiveBufferSize",
-    "sendBufferSize", "maxResultBuffer", "adaptiveFetch", "localSocketAddress",
-    "authenticationPluginClassName", "logUnclosedConnections", "escapeSyntaxCallMode",
-})
+PGJDBC_PROPERTIES = frozenset(
+    {
+        "ssl",
+        "sslmode",
+        "sslfactory",
+        "sslfactoryarg",
+        "sslhostnameverifier",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslpassword",
+        "sslpasswordcallback",
+        "sslResponseTimeout",
+        "sslNegotiation",
+        "connectTimeout",
+        "socketTimeout",
+        "loginTimeout",
+        "cancelSignalTimeout",
+        "tcpKeepAlive",
+        "tcpNoDelay",
+        "ApplicationName",
+        "options",
+        "currentSchema",
+        "targetServerType",
+        "loadBalanceHosts",
+        "hostRecheckSeconds",
+        "gssEncMode",
+        "gsslib",
+        "channelBinding",
+        "kerberosServerName",
+        "jaasApplicationName",
+        "readOnly",
+        "readOnlyMode",
+        "prepareThreshold",
+        "preparedStatementCacheQueries",
+        "defaultRowFetchSize",
+        "stringtype",
+        "assumeMinServerVersion",
+        "binaryTransfer",
+        "preferQueryMode",
+        "autosave",
+        "reWriteBatchedInserts",
+        "receiveBufferSize",
+        "sendBufferSize",
+        "maxResultBuffer",
+        "adaptiveFetch",
+        "localSocketAddress",
+        "authenticationPluginClassName",
+        "logUnclosedConnections",
+        "escapeSyntaxCallMode",
+    }
+)
 # libpq spellings (as in a ``postgresql://...?sslmode=...`` Airflow connection URI) -> pgjdbc names.
 LIBPQ_ALIASES = {
-    "connect_timeout": "connectTimeout", "application_name": "ApplicationName",
-    "gssencmode": "gssEncMode", "channel_binding": "channelBinding", "sslnegotiation": "sslNegotiation",
+    "connect_timeout": "connectTimeout",
+    "application_name": "ApplicationName",
+    "gssencmode": "gssEncMode",
+    "channel_binding": "channelBinding",
+    "sslnegotiation": "sslNegotiation",
 }
 # Extras of the Airflow Postgres connection that configure Airflow's hook, not the driver.
-AIRFLOW_ONLY_EXTRAS = frozenset({
-    "jdbc_url", "cursor", "iam", "redshift", "redshift-serverless", "aws_conn_id", "cluster-identifier",
-    "workgroup-name", "enable_log_db_messages", "sqlalchemy_scheme", "sqlalchemy_options",
-    "sqlalchemy_query",
-})
+AIRFLOW_ONLY_EXTRAS = frozenset(
+    {
+        "jdbc_url",
+        "cursor",
+        "iam",
+        "redshift",
+        "redshift-serverless",
+        "aws_conn_id",
+        "cluster-identifier",
+        "workgroup-name",
+        "enable_log_db_messages",
+        "sqlalchemy_scheme",
+        "sqlalchemy_options",
+        "sqlalchemy_query",
+    }
+)
 
 
 def _driver_properties(extras: Mapping[str, Any], origin: str) -> dict[str, str]:
@@ -199,14 +267,17 @@ def _driver_properties(extras: Mapping[str, Any], origin: str) -> dict[str, str]
         name = LIBPQ_ALIASES.get(key, key)
         if name not in PGJDBC_PROPERTIES:
             # A misspelt ``sslmode`` dropped here would let the driver fall back to plaintext.
-            raise ValueError(f"{origin}: {key!r} is not a PostgreSQL JDBC connection property "
-                             f"(known: {', '.join(sorted(PGJDBC_PROPERTIES | set(LIBPQ_ALIASES)))})")
+            raise ValueError(
+                f"{origin}: {key!r} is not a PostgreSQL JDBC connection property "
+                f"(known: {', '.join(sorted(PGJDBC_PROPERTIES | set(LIBPQ_ALIASES)))})"
+            )
         properties[name] = str(value).lower() if isinstance(value, bool) else str(value)
     return properties
 
 
-def jdbc_properties(creds: Mapping[str, Any], *, configured: Mapping[str, Any] | None = None,
-                    conn_id: str = "connection") -> dict[str, str]:
+def jdbc_properties(
+    creds: Mapping[str, Any], *, configured: Mapping[str, Any] | None = None, conn_id: str = "connection"
+) -> dict[str, str]:
     """Driver properties for a JDBC read: user, password and the connection extras.
 
     Args:

@@ -18,10 +18,10 @@ Typical use in a job's ``main``::
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -31,8 +31,7 @@ from riskpipe.config import load_settings
 from schemas.ops import INGEST_MANIFEST, MANIFEST_STATUSES
 
 ON_CHANGED = ("fail", "reprocess")
-COUNT_COLUMNS = ("rows_read", "rows_published", "rows_inserted", "rows_updated", "rows_quarantined",
-                 "rows_duplicate")
+COUNT_COLUMNS = ("rows_read", "rows_published", "rows_inserted", "rows_updated", "rows_quarantined", "rows_duplicate")
 _CHUNK = 1 << 20
 
 
@@ -112,8 +111,14 @@ def discover(landing_dir: str | Path, pattern: str, *, root: str | Path | None =
     for path in landing_dir.glob(pattern):
         if not path.is_file() or _is_hidden(path.relative_to(landing_dir)):
             continue
-        found.append(LandedFile(path=path, rel_path=path.relative_to(root).as_posix(),
-                                size=path.stat().st_size, checksum=sha256_file(path)))
+        found.append(
+            LandedFile(
+                path=path,
+                rel_path=path.relative_to(root).as_posix(),
+                size=path.stat().st_size,
+                checksum=sha256_file(path),
+            )
+        )
     return sorted(found, key=lambda f: f.rel_path)
 
 
@@ -123,8 +128,7 @@ def _manifest_rows(spark: SparkSession, source: str) -> list[dict]:
     return [row.asDict() for row in df.collect()]
 
 
-def plan(spark: SparkSession, source: str, files: Sequence[LandedFile], *,
-         on_changed: str = "fail") -> Plan:
+def plan(spark: SparkSession, source: str, files: Sequence[LandedFile], *, on_changed: str = "fail") -> Plan:
     """Split ``files`` into to-process / already-done / changed using the manifest.
 
     Raises:
@@ -152,11 +156,11 @@ def plan(spark: SparkSession, source: str, files: Sequence[LandedFile], *,
             result.earlier_versions[landed.rel_path] = len(ingested[landed.rel_path] - {landed.checksum})
         result.to_process.append(landed)
     if result.changed and on_changed == "fail":
-        detail = "; ".join(f"{f.rel_path}: ingested checksum {old}, now {f.checksum}"
-                           for f, old in result.changed)
+        detail = "; ".join(f"{f.rel_path}: ingested checksum {old}, now {f.checksum}" for f, old in result.changed)
         raise ChangedFileError(
             f"source {source}: {len(result.changed)} file(s) changed under an already ingested "
-            f"name ({detail}). Set ingestion.on_changed_file=reprocess to ingest the new content.")
+            f"name ({detail}). Set ingestion.on_changed_file=reprocess to ingest the new content."
+        )
     return result
 
 
@@ -180,15 +184,25 @@ def _superseded(existing: list[dict], entries: Sequence[LandedFile], now: dateti
     """Old succeeded versions of the paths in ``entries``, re-marked as superseded."""
     new = {(f.rel_path, f.checksum) for f in entries}
     paths = {f.rel_path for f in entries}
-    return [{**row, "status": "superseded", "finished_at": row["finished_at"] or now}
-            for row in existing
-            if row["status"] == "succeeded" and row["path"] in paths
-            and (row["path"], row["checksum"]) not in new]
+    return [
+        {**row, "status": "superseded", "finished_at": row["finished_at"] or now}
+        for row in existing
+        if row["status"] == "succeeded" and row["path"] in paths and (row["path"], row["checksum"]) not in new
+    ]
 
 
-def record(spark: SparkSession, source: str, entries: Sequence[LandedFile], *, batch_id: str,
-           status: str, logical_date: str, counts: Mapping[str, Mapping[str, int]] | None = None,
-           error: str | None = None, now: datetime | None = None) -> None:
+def record(
+    spark: SparkSession,
+    source: str,
+    entries: Sequence[LandedFile],
+    *,
+    batch_id: str,
+    status: str,
+    logical_date: str,
+    counts: Mapping[str, Mapping[str, int]] | None = None,
+    error: str | None = None,
+    now: datetime | None = None,
+) -> None:
     """Upsert manifest rows for ``entries`` in one Delta commit.
 
     ``started`` sets ``started_at``; any other status sets ``finished_at`` and keeps the
@@ -206,7 +220,7 @@ def record(spark: SparkSession, source: str, entries: Sequence[LandedFile], *, b
         raise ValueError(f"status must be one of {MANIFEST_STATUSES}, got {status!r}")
     if not entries:
         return
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     # Only a finishing status needs the earlier rows (start time, versions to supersede).
     existing = [] if status == "started" else _manifest_rows(spark, source)
     started = {(r["path"], r["checksum"]): r["started_at"] for r in existing}
@@ -216,19 +230,27 @@ def record(spark: SparkSession, source: str, entries: Sequence[LandedFile], *, b
         unknown = set(file_counts) - set(COUNT_COLUMNS)
         if unknown:
             raise ValueError(f"{landed.rel_path}: unknown count columns {sorted(unknown)}")
-        rows.append({
-            "source": source, "path": landed.rel_path, "size_bytes": landed.size,
-            "checksum": landed.checksum, "batch_id": batch_id, "status": status,
-            **{c: file_counts.get(c) for c in COUNT_COLUMNS}, "error": error,
-            "logical_date": str(logical_date),
-            "started_at": now if status == "started" else started.get((landed.rel_path, landed.checksum)) or now,
-            "finished_at": None if status == "started" else now,
-        })
+        rows.append(
+            {
+                "source": source,
+                "path": landed.rel_path,
+                "size_bytes": landed.size,
+                "checksum": landed.checksum,
+                "batch_id": batch_id,
+                "status": status,
+                **{c: file_counts.get(c) for c in COUNT_COLUMNS},
+                "error": error,
+                "logical_date": str(logical_date),
+                "started_at": now if status == "started" else started.get((landed.rel_path, landed.checksum)) or now,
+                "finished_at": None if status == "started" else now,
+            }
+        )
     if status == "succeeded":
         rows.extend(_superseded(existing, entries, now))
     # a manifest created before a count column was declared gains it here
-    io.merge_upsert(INGEST_MANIFEST.rows_to_df(spark, rows), INGEST_MANIFEST, update_when_changed=None,
-                    evolve_schema=True)
+    io.merge_upsert(
+        INGEST_MANIFEST.rows_to_df(spark, rows), INGEST_MANIFEST, update_when_changed=None, evolve_schema=True
+    )
 
 
 def manifest(spark: SparkSession, source: str | None = None):

@@ -29,9 +29,10 @@ by a forward-only read; a window read catches them on the next run of their inte
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -61,7 +62,7 @@ def sql_literal(value: Any) -> str:
         return repr(value) if not isinstance(value, Decimal) else str(value)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
     if isinstance(value, date):
         return f"DATE '{value.isoformat()}'"
@@ -102,29 +103,40 @@ def _jdbc_reader(spark: SparkSession, url: str, dbtable: str, properties: Mappin
     return reader
 
 
-def _bounds(spark: SparkSession, url: str, query: str, column: str,
-            properties: Mapping[str, str]) -> tuple[Any, Any]:
+def _bounds(spark: SparkSession, url: str, query: str, column: str, properties: Mapping[str, str]) -> tuple[Any, Any]:
     """Min and max of the watermark within the increment (for partitioned reads)."""
     stats = f"(SELECT MIN(q.{column}) AS lo, MAX(q.{column}) AS hi FROM {query}) b"
     row = _jdbc_reader(spark, url, stats, properties).load().collect()[0]
     return row["lo"], row["hi"]
 
 
-def _load(spark: SparkSession, url: str, query: str, column: str, properties: Mapping[str, str],
-          num_partitions: int) -> DataFrame:
+def _load(
+    spark: SparkSession, url: str, query: str, column: str, properties: Mapping[str, str], num_partitions: int
+) -> DataFrame:
     reader = _jdbc_reader(spark, url, query, properties)
     if num_partitions > 1:
         lo, hi = _bounds(spark, url, query, column, properties)
         if lo is not None and hi is not None and lo != hi:
-            reader = (reader.option("partitionColumn", column)
-                      .option("lowerBound", str(lo)).option("upperBound", str(hi))
-                      .option("numPartitions", num_partitions))
+            reader = (
+                reader.option("partitionColumn", column)
+                .option("lowerBound", str(lo))
+                .option("upperBound", str(hi))
+                .option("numPartitions", num_partitions)
+            )
     return reader.load()
 
 
-def read_incremental(spark: SparkSession, *, url: str, table: str, watermark_column: str,
-                     lower_exclusive: Any, upper_inclusive: Any, properties: Mapping[str, str],
-                     num_partitions: int = 1) -> DataFrame:
+def read_incremental(
+    spark: SparkSession,
+    *,
+    url: str,
+    table: str,
+    watermark_column: str,
+    lower_exclusive: Any,
+    upper_inclusive: Any,
+    properties: Mapping[str, str],
+    num_partitions: int = 1,
+) -> DataFrame:
     """Read the rows of ``table`` with ``lower_exclusive < watermark_column <= upper_inclusive``.
 
     Args:
@@ -144,8 +156,17 @@ def read_incremental(spark: SparkSession, *, url: str, table: str, watermark_col
     return _load(spark, url, query, watermark_column, properties, num_partitions)
 
 
-def read_window(spark: SparkSession, *, url: str, table: str, column: str, start: Any, end: Any,
-                properties: Mapping[str, str], num_partitions: int = 1) -> DataFrame:
+def read_window(
+    spark: SparkSession,
+    *,
+    url: str,
+    table: str,
+    column: str,
+    start: Any,
+    end: Any,
+    properties: Mapping[str, str],
+    num_partitions: int = 1,
+) -> DataFrame:
     """Read the rows of ``table`` with ``start <= column < end`` (one data interval).
 
     Arguments as for ``read_incremental``; ``start`` and ``end`` are ``datetime`` (or
@@ -165,8 +186,11 @@ def content_digest(df: DataFrame, columns: Sequence[str]) -> str:
     64-bit hash.
     """
     row_hash = F.xxhash64(*[F.col(c) for c in columns])
-    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(row_hash.cast("decimal(38,0)")).alias("total"),
-                 F.bit_xor(row_hash).alias("xor")).collect()[0]
+    row = df.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(row_hash.cast("decimal(38,0)")).alias("total"),
+        F.bit_xor(row_hash).alias("xor"),
+    ).collect()[0]
     return f"{row['n']}:{row['total']}:{row['xor']}"
 
 
@@ -186,7 +210,7 @@ def watermark_text(value: Any) -> str:
     """Watermark value as stored: timestamps as UTC ``yyyy-MM-dd HH:mm:ss.ffffff``, else ``str``."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value.isoformat(sep=" ", timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
@@ -195,9 +219,12 @@ def watermark_text(value: Any) -> str:
 
 def last_watermark(spark: SparkSession, source: str, table: str) -> str | None:
     """The watermark recorded for ``source``/``table``, or None before the first load."""
-    rows = (io.read(spark, INGEST_WATERMARKS)
-            .where((F.col("source") == F.lit(source)) & (F.col("source_table") == F.lit(table)))
-            .select("watermark").collect())
+    rows = (
+        io.read(spark, INGEST_WATERMARKS)
+        .where((F.col("source") == F.lit(source)) & (F.col("source_table") == F.lit(table)))
+        .select("watermark")
+        .collect()
+    )
     return rows[0]["watermark"] if rows else None
 
 
@@ -221,8 +248,16 @@ def watermark_time(text: str) -> datetime:
         raise ValueError(f"watermark {text!r} is not a timestamp") from exc
 
 
-def advance_watermark(spark: SparkSession, source: str, table: str, column: str, value: Any,
-                      batch_id: str, rows: int, updated_at: datetime) -> bool:
+def advance_watermark(
+    spark: SparkSession,
+    source: str,
+    table: str,
+    column: str,
+    value: Any,
+    batch_id: str,
+    rows: int,
+    updated_at: datetime,
+) -> bool:
     """Record ``value`` as the highest ingested watermark of ``source``/``table``.
 
     Call only after the rows are published. The watermark never moves down: a ``value``
@@ -238,8 +273,14 @@ def advance_watermark(spark: SparkSession, source: str, table: str, column: str,
     stored = last_watermark(spark, source, table)
     if stored is not None and _order_key(stored) >= _order_key(text):
         return False
-    row = {"source": source, "source_table": table, "watermark_column": column,
-           "watermark": text, "batch_id": batch_id, "rows": rows, "updated_at": updated_at}
-    io.merge_upsert(INGEST_WATERMARKS.rows_to_df(spark, [row]), INGEST_WATERMARKS,
-                    update_when_changed=None)
+    row = {
+        "source": source,
+        "source_table": table,
+        "watermark_column": column,
+        "watermark": text,
+        "batch_id": batch_id,
+        "rows": rows,
+        "updated_at": updated_at,
+    }
+    io.merge_upsert(INGEST_WATERMARKS.rows_to_df(spark, [row]), INGEST_WATERMARKS, update_when_changed=None)
     return True

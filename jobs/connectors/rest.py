@@ -19,9 +19,10 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any, Iterator, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
 
 import requests
 
@@ -113,13 +114,13 @@ def _retry_after(response: requests.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _wait_seconds(attempt: int, backoff: float, retry_after: float | None) -> float:
     """Exponential backoff with jitter; a server's ``Retry-After`` is a floor."""
-    base = backoff * (2 ** attempt)
+    base = backoff * (2**attempt)
     # Jitter in [base/2, base) spreads out clients that failed together.
     delay = base * (0.5 + random.random() / 2)
     if retry_after is not None:
@@ -137,8 +138,16 @@ def _check_status(response: requests.Response, url: str) -> None:
         raise RestClientError(f"HTTP {status} from {url}: {body}", status=status, body=body)
 
 
-def _get(session: requests.Session, url: str, params: Mapping[str, Any], *, headers: Mapping[str, str],
-         timeout: float, max_retries: int, backoff: float) -> tuple[requests.Response, int]:
+def _get(
+    session: requests.Session,
+    url: str,
+    params: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str],
+    timeout: float,
+    max_retries: int,
+    backoff: float,
+) -> tuple[requests.Response, int]:
     """GET with retries; returns the successful response and the number of attempts."""
     full_url = requests.Request("GET", url, params=params).prepare().url
     last = ""
@@ -160,8 +169,7 @@ def _get(session: requests.Session, url: str, params: Mapping[str, Any], *, head
         wait = _wait_seconds(attempt, backoff, retry_after)
         log.warning("GET %s failed (%s); retry %d/%d in %.2fs", full_url, last, attempt + 1, max_retries, wait)
         time.sleep(wait)
-    raise RetriesExhaustedError(f"GET {full_url} failed after {max_retries + 1} attempts; "
-                                f"last error: {last}")
+    raise RetriesExhaustedError(f"GET {full_url} failed after {max_retries + 1} attempts; last error: {last}")
 
 
 def _parse_page(response: requests.Response, page: int) -> tuple[list[dict[str, Any]], int | None, int]:
@@ -176,12 +184,13 @@ def _parse_page(response: requests.Response, page: int) -> tuple[list[dict[str, 
     try:
         body = response.json()
     except ValueError:
-        raise MalformedPageError(f"{where}: body is not JSON (content-type "
-                                 f"{response.headers.get('Content-Type')!r}): "
-                                 f"{_excerpt(response.text)}") from None
+        raise MalformedPageError(
+            f"{where}: body is not JSON (content-type "
+            f"{response.headers.get('Content-Type')!r}): "
+            f"{_excerpt(response.text)}"
+        ) from None
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise MalformedPageError(f"{where}: expected an object with a 'data' list, got "
-                                 f"{_excerpt(response.text)}")
+        raise MalformedPageError(f"{where}: expected an object with a 'data' list, got {_excerpt(response.text)}")
     if "next_page" not in body:
         raise MalformedPageError(f"{where}: 'next_page' is missing")
     bad = [i for i, rec in enumerate(body["data"]) if not isinstance(rec, dict)]
@@ -191,18 +200,30 @@ def _parse_page(response: requests.Response, page: int) -> tuple[list[dict[str, 
     is_int = isinstance(next_page, int) and not isinstance(next_page, bool)
     if next_page is not None and (not is_int or next_page != page + 1):
         # A step back loops or re-reads pages; a skip silently loses the pages in between.
-        raise PageOrderError(f"{where}: next_page {next_page!r} does not follow page {page}: "
-                             f"expected {page + 1} (or null on the last page)")
+        raise PageOrderError(
+            f"{where}: next_page {next_page!r} does not follow page {page}: "
+            f"expected {page + 1} (or null on the last page)"
+        )
     total = body.get("total")
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise MalformedPageError(f"{where}: 'total' is {total!r}, expected a non-negative integer")
     return body["data"], next_page, total
 
 
-def fetch_pages(base_url: str, path: str, params: Mapping[str, Any] | None, *, token: str | None,
-                page_size: int, timeout: float, max_retries: int, backoff: float,
-                max_pages: int | None = None, source: str | None = None,
-                session: requests.Session | None = None) -> Iterator[Page]:
+def fetch_pages(
+    base_url: str,
+    path: str,
+    params: Mapping[str, Any] | None,
+    *,
+    token: str | None,
+    page_size: int,
+    timeout: float,
+    max_retries: int,
+    backoff: float,
+    max_pages: int | None = None,
+    source: str | None = None,
+    session: requests.Session | None = None,
+) -> Iterator[Page]:
     """Yield every page of a paged JSON endpoint, starting at page 1.
 
     The ``total`` check runs after the last page is yielded: a caller that writes only once
@@ -239,25 +260,30 @@ def fetch_pages(base_url: str, path: str, params: Mapping[str, Any] | None, *, t
         page: int | None = 1
         while page is not None:
             if max_pages is not None and page > max_pages:
-                raise PageCapError(f"{name}: more than max_pages={max_pages} pages (page {max_pages} "
-                                   f"offers next_page {page}); raise the source's max_pages or "
-                                   f"ingest a shorter interval")
+                raise PageCapError(
+                    f"{name}: more than max_pages={max_pages} pages (page {max_pages} "
+                    f"offers next_page {page}); raise the source's max_pages or "
+                    f"ingest a shorter interval"
+                )
             query = {**(params or {}), "page": page, "page_size": page_size}
-            response, attempts = _get(session, url, query, headers=headers, timeout=timeout,
-                                      max_retries=max_retries, backoff=backoff)
+            response, attempts = _get(
+                session, url, query, headers=headers, timeout=timeout, max_retries=max_retries, backoff=backoff
+            )
             records, next_page, total = _parse_page(response, page)
             if announced is not None and total != announced:
                 # The result set changed while being paged: offsets shifted, rows may be lost or doubled.
-                raise TotalMismatchError(f"{name}: page {page} announces total {total}, earlier pages "
-                                         f"{announced} ({response.url})")
+                raise TotalMismatchError(
+                    f"{name}: page {page} announces total {total}, earlier pages {announced} ({response.url})"
+                )
             announced = total
             received += len(records)
             log.info("GET %s page %d: %d records (%d attempts)", url, page, len(records), attempts)
             yield Page(number=page, url=response.url, records=records, attempts=attempts)
             page = next_page
         if received != announced:
-            raise TotalMismatchError(f"{name}: received {received} records over the pages, the API "
-                                     f"announced total {announced} ({url})")
+            raise TotalMismatchError(
+                f"{name}: received {received} records over the pages, the API announced total {announced} ({url})"
+            )
     finally:
         if own:
             session.close()
@@ -267,9 +293,14 @@ def _iso(value: date | datetime | str) -> str:
     return value if isinstance(value, str) else value.isoformat()
 
 
-def fetch_court_events(settings: Settings, *, published_from: date | datetime | str,
-                       published_to: date | datetime | str, token: str | None = None,
-                       session: requests.Session | None = None) -> Iterator[Page]:
+def fetch_court_events(
+    settings: Settings,
+    *,
+    published_from: date | datetime | str,
+    published_to: date | datetime | str,
+    token: str | None = None,
+    session: requests.Session | None = None,
+) -> Iterator[Page]:
     """Yield the court-event pages published in ``[published_from, published_to]``.
 
     Endpoint, paging (``max_pages`` the cap), timeout and retries come from
@@ -280,9 +311,15 @@ def fetch_court_events(settings: Settings, *, published_from: date | datetime | 
     if token is None:
         token = get_connection(cfg["conn_id"], settings=settings)["password"]
     return fetch_pages(
-        cfg["base_url"], cfg.get("path", COURT_EVENTS_PATH),
+        cfg["base_url"],
+        cfg.get("path", COURT_EVENTS_PATH),
         {"published_from": _iso(published_from), "published_to": _iso(published_to)},
-        token=token, page_size=int(cfg["page_size"]), timeout=float(cfg["timeout_seconds"]),
-        max_retries=int(cfg["max_retries"]), backoff=float(cfg["backoff_seconds"]),
+        token=token,
+        page_size=int(cfg["page_size"]),
+        timeout=float(cfg["timeout_seconds"]),
+        max_retries=int(cfg["max_retries"]),
+        backoff=float(cfg["backoff_seconds"]),
         max_pages=int(cfg["max_pages"]) if cfg.get("max_pages") is not None else None,
-        source="court_events", session=session)
+        source="court_events",
+        session=session,
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -33,8 +33,16 @@ from jobs.features.pit import (
     to_snapshots,
 )
 
-SILVER_TABLES = ("enterprises", "tax_filings", "tax_ratings", "utility_reads", "court_events", "transactions",
-                 "loans", "loan_balances")
+SILVER_TABLES = (
+    "enterprises",
+    "tax_filings",
+    "tax_ratings",
+    "utility_reads",
+    "court_events",
+    "transactions",
+    "loans",
+    "loan_balances",
+)
 KEYS = ["uscc", SNAPSHOT]
 MONTHLY_LOOKBACK = max(tax.LOOKBACK_MONTHS, utility.LOOKBACK_MONTHS)
 DAILY_LOOKBACK = max(transactions.LOOKBACK_MONTHS, loans.LOOKBACK_MONTHS)
@@ -64,11 +72,18 @@ def silver_filters(as_of: AsOf) -> dict[str, Column]:
     still_known = F.col("known_to").isNull() | (F.col("known_to") > F.lit(first))
 
     def daily(date_col: str, month_col: str) -> Column:
-        return ((F.col(month_col) >= F.lit(snapshot_month(daily_from))) & (F.col(date_col) >= F.lit(daily_from))
-                & (F.col(date_col) < F.lit(last)) & still_known)
+        return (
+            (F.col(month_col) >= F.lit(snapshot_month(daily_from)))
+            & (F.col(date_col) >= F.lit(daily_from))
+            & (F.col(date_col) < F.lit(last))
+            & still_known
+        )
 
     return {
-        "enterprises": known, "tax_ratings": known, "court_events": known, "loans": known,
+        "enterprises": known,
+        "tax_ratings": known,
+        "court_events": known,
+        "loans": known,
         "tax_filings": known & (F.col("period") >= F.lit(monthly_from)),
         "utility_reads": known & (F.col("period") >= F.lit(monthly_from)),
         "transactions": daily("txn_date", "txn_month"),
@@ -76,20 +91,32 @@ def silver_filters(as_of: AsOf) -> dict[str, Column]:
     }
 
 
-def features_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: str,
-                   txn_buckets: tuple[DataFrame, DataFrame] | None = None) -> DataFrame:
+def features_frame(
+    silver: Mapping[str, DataFrame],
+    *,
+    as_of: AsOf,
+    built_from: str,
+    txn_buckets: tuple[DataFrame, DataFrame] | None = None,
+) -> DataFrame:
     """``enterprise_features`` rows for the snapshots ``as_of``, each from the versions it could see.
 
     Snapshots separated by a restatement of a daily row are built in separate groups
     (``daily_views``; one group without restatements) and the groups' rows unioned.
     """
-    parts = [_features_of(view, as_of=group, built_from=built_from, txn_buckets=txn_buckets if current else None)
-             for group, view, current in daily_views(silver, as_of=as_of)]
+    parts = [
+        _features_of(view, as_of=group, built_from=built_from, txn_buckets=txn_buckets if current else None)
+        for group, view, current in daily_views(silver, as_of=as_of)
+    ]
     return functools.reduce(DataFrame.unionByName, parts)
 
 
-def _features_of(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: str,
-                 txn_buckets: tuple[DataFrame, DataFrame] | None = None) -> DataFrame:
+def _features_of(
+    silver: Mapping[str, DataFrame],
+    *,
+    as_of: AsOf,
+    built_from: str,
+    txn_buckets: tuple[DataFrame, DataFrame] | None = None,
+) -> DataFrame:
     """``enterprise_features`` rows for the snapshots ``as_of`` (daily tables: one version per row).
 
     Args:
@@ -108,8 +135,11 @@ def _features_of(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: st
         tax.transform(silver["tax_filings"], ratings=silver["tax_ratings"], as_of=as_of),
         utility.transform(silver["utility_reads"], as_of=as_of),
         court.transform(silver["court_events"], as_of=as_of),
-        (transactions.transform(silver["transactions"], as_of=as_of) if txn_buckets is None
-         else transactions.from_buckets(*txn_buckets, as_of=as_of)),
+        (
+            transactions.transform(silver["transactions"], as_of=as_of)
+            if txn_buckets is None
+            else transactions.from_buckets(*txn_buckets, as_of=as_of)
+        ),
         loans.transform(silver["loan_balances"], loans=silver["loans"], as_of=as_of),
     ]
     joined = profile.transform(silver["enterprises"], as_of=as_of)
@@ -117,7 +147,11 @@ def _features_of(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: st
         joined = joined.join(family, on=KEYS, how="left")
     with_consistency = consistency.transform(joined.fillna(fill_values()), as_of=as_of)
     return with_consistency.select(
-        SNAPSHOT, "snapshot_month", "uscc", "county", "industry",
+        SNAPSHOT,
+        "snapshot_month",
+        "uscc",
+        "county",
+        "industry",
         (F.col("loan_n_active") > 0).alias("is_active_borrower"),
         *names(),
         F.lit(FEATURES_VERSION).alias("_features_version"),
@@ -125,8 +159,9 @@ def _features_of(silver: Mapping[str, DataFrame], *, as_of: AsOf, built_from: st
     )
 
 
-def daily_views(silver: Mapping[str, DataFrame], *,
-                as_of: AsOf) -> list[tuple[list[dt.date], dict[str, DataFrame], bool]]:
+def daily_views(
+    silver: Mapping[str, DataFrame], *, as_of: AsOf
+) -> list[tuple[list[dt.date], dict[str, DataFrame], bool]]:
     """The snapshots ``as_of`` in groups, each with the silver tables as its snapshots see them.
 
     Daily T+1 tables keep every version of a restated row; the snapshots between two
@@ -145,20 +180,33 @@ def daily_views(silver: Mapping[str, DataFrame], *,
     days = to_snapshots(as_of)
     restated_on = set()
     for table in DAILY_KEYS:
-        restated_on |= {r["known_to"] for r in silver[table].where(F.col("known_to").isNotNull())
-                        .select("known_to").distinct().collect()}
+        restated_on |= {
+            r["known_to"]
+            for r in silver[table].where(F.col("known_to").isNotNull()).select("known_to").distinct().collect()
+        }
     views = []
     for group in restatement_groups(days, restated_on):
         current = not any(day > group[-1] for day in restated_on)
-        cut = {table: (silver[table].where(is_current_version()) if current else
-                       daily_versions_on(silver[table], keys=keys, day=group[-1]))
-               for table, keys in DAILY_KEYS.items()}
+        cut = {
+            table: (
+                silver[table].where(is_current_version())
+                if current
+                else daily_versions_on(silver[table], keys=keys, day=group[-1])
+            )
+            for table, keys in DAILY_KEYS.items()
+        }
         views.append((group, {**silver, **cut}, current))
     return views
 
 
-def labels_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, observed_until: dt.date | None,
-                 built_from: str, definition: DefaultDefinition) -> DataFrame:
+def labels_frame(
+    silver: Mapping[str, DataFrame],
+    *,
+    as_of: AsOf,
+    observed_until: dt.date | None,
+    built_from: str,
+    definition: DefaultDefinition,
+) -> DataFrame:
     """``default_labels`` rows for the snapshots ``as_of`` (population: enterprises known on D).
 
     Args:
@@ -168,6 +216,11 @@ def labels_frame(silver: Mapping[str, DataFrame], *, as_of: AsOf, observed_until
         definition: the default definition (``default_definition:`` of the profile).
     """
     population = profile.transform(silver["enterprises"], as_of=as_of)
-    labelled = labels.transform(silver["loan_balances"], population=population, as_of=as_of,
-                                observed_until=observed_until, definition=definition)
+    labelled = labels.transform(
+        silver["loan_balances"],
+        population=population,
+        as_of=as_of,
+        observed_until=observed_until,
+        definition=definition,
+    )
     return labelled.select(*labels.OUTPUT, F.lit(built_from).alias("_built_from"))

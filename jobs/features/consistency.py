@@ -13,9 +13,13 @@ from pyspark.sql import functions as F
 
 from jobs.features.pit import AsOf, safe_ratio
 
-SALES_PER_UNIT = 10_000.0    # electricity is expressed per 10,000 CNY of sales
-OUTPUT = ["cons_sales_to_inflow_12m", "cons_sales_to_inflow_3m",
-          "cons_elec_kwh_per_10k_sales_3m", "cons_elec_vs_sales_growth_gap_3m"]
+SALES_PER_UNIT = 10_000.0  # electricity is expressed per 10,000 CNY of sales
+OUTPUT = [
+    "cons_sales_to_inflow_12m",
+    "cons_sales_to_inflow_3m",
+    "cons_elec_kwh_per_10k_sales_3m",
+    "cons_elec_vs_sales_growth_gap_3m",
+]
 
 
 def transform(features: DataFrame, *, as_of: AsOf | None = None) -> DataFrame:

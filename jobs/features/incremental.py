@@ -20,7 +20,7 @@ rebuild (tests check it). Deleted silver rows are not detected: silver only grow
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -54,28 +54,41 @@ def _impacts(table: str, changes: DataFrame, definition: DefaultDefinition) -> t
     if table == "transactions":
         return changes.select(available_month(F.col("txn_date")).alias("avail_month")).distinct(), _in_daily_window()
     if table == "loan_balances":
-        keys = changes.select(F.col("as_of_date"), available_month(F.col("as_of_date")).alias("avail_month"),
-                              labels.is_default_row(definition).alias("is_default")).distinct()
+        keys = changes.select(
+            F.col("as_of_date"),
+            available_month(F.col("as_of_date")).alias("avail_month"),
+            labels.is_default_row(definition).alias("is_default"),
+        ).distinct()
         day, date = F.col(SNAPSHOT), F.col("as_of_date")
         in_label_window = (date > day) & (date <= F.add_months(day, labels.HORIZON_MONTHS))
         return keys, _in_daily_window() | in_label_window | (F.col("is_default") & (date <= day))
     raise KeyError(f"no impact rule for silver table {table!r}")
 
 
-def _censoring_changes(spark: SparkSession, snapshots: Sequence[dt.date],
-                       observed_before: Mapping[dt.date, dt.date | None], observed_now: dt.date | None) -> set:
+def _censoring_changes(
+    spark: SparkSession,
+    snapshots: Sequence[dt.date],
+    observed_before: Mapping[dt.date, dt.date | None],
+    observed_now: dt.date | None,
+) -> set:
     if not snapshots:
         return set()
-    frame = literal_frame(spark, [{SNAPSHOT: F.lit(d), "before": F.lit(observed_before.get(d)).cast("date")}
-                                  for d in snapshots])
+    frame = literal_frame(
+        spark, [{SNAPSHOT: F.lit(d), "before": F.lit(observed_before.get(d)).cast("date")} for d in snapshots]
+    )
     day, now = F.col(SNAPSHOT), F.lit(observed_now).cast("date")
     moved = ~labels.observed_months(F.col("before"), day).eqNullSafe(labels.observed_months(now, day))
     return {r[SNAPSHOT] for r in frame.where(moved).collect()}
 
 
-def affected_snapshots(changes: Mapping[str, DataFrame], *, snapshots: Sequence[dt.date],
-                       observed_before: Mapping[dt.date, dt.date | None] | None = None,
-                       observed_now: dt.date | None = None, definition: DefaultDefinition) -> list[dt.date]:
+def affected_snapshots(
+    changes: Mapping[str, DataFrame],
+    *,
+    snapshots: Sequence[dt.date],
+    observed_before: Mapping[dt.date, dt.date | None] | None = None,
+    observed_now: dt.date | None = None,
+    definition: DefaultDefinition,
+) -> list[dt.date]:
     """The already-built snapshots that the silver ``changes`` make stale.
 
     Args:

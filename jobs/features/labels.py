@@ -16,11 +16,20 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.default_definition import DefaultDefinition, in_default
-from jobs.features.pit import AsOf, SNAPSHOT
+from jobs.features.pit import SNAPSHOT, AsOf
 
 HORIZON_MONTHS = 12
-OUTPUT = [SNAPSHOT, "snapshot_month", "uscc", "default_12m", "default_date", "in_default_at_snapshot",
-          "observed_months", "censored", "observed_until"]
+OUTPUT = [
+    SNAPSHOT,
+    "snapshot_month",
+    "uscc",
+    "default_12m",
+    "default_date",
+    "in_default_at_snapshot",
+    "observed_months",
+    "censored",
+    "observed_until",
+]
 
 
 def is_default_row(definition: DefaultDefinition) -> Column:
@@ -34,19 +43,31 @@ def loan_default_dates(balances: DataFrame, *, definition: DefaultDefinition) ->
     Returns:
         ``uscc``, ``loan_id``, ``default_date``.
     """
-    return (balances.where(is_default_row(definition))
-            .groupBy("uscc", "loan_id").agg(F.min("as_of_date").alias("default_date")))
+    return (
+        balances.where(is_default_row(definition))
+        .groupBy("uscc", "loan_id")
+        .agg(F.min("as_of_date").alias("default_date"))
+    )
 
 
 def observed_months(observed_until: Column, snapshot: Column) -> Column:
     """Whole months of balances observed after ``snapshot`` (0 to 12)."""
     months = F.floor(F.months_between(observed_until, snapshot))
-    return F.when(observed_until.isNull() | (observed_until <= snapshot), F.lit(0)) \
-        .otherwise(F.least(months, F.lit(HORIZON_MONTHS))).cast("int")
+    return (
+        F.when(observed_until.isNull() | (observed_until <= snapshot), F.lit(0))
+        .otherwise(F.least(months, F.lit(HORIZON_MONTHS)))
+        .cast("int")
+    )
 
 
-def transform(balances: DataFrame, *, population: DataFrame, as_of: AsOf | None = None,
-              observed_until: dt.date | None, definition: DefaultDefinition) -> DataFrame:
+def transform(
+    balances: DataFrame,
+    *,
+    population: DataFrame,
+    as_of: AsOf | None = None,
+    observed_until: dt.date | None,
+    definition: DefaultDefinition,
+) -> DataFrame:
     """Labels per enterprise and snapshot.
 
     Args:
@@ -62,20 +83,25 @@ def transform(balances: DataFrame, *, population: DataFrame, as_of: AsOf | None 
         ``in_default_at_snapshot``, ``observed_months``, ``censored``, ``observed_until``.
     """
     day = F.col(SNAPSHOT)
-    defaults = (loan_default_dates(balances, definition=definition)
-                .select("uscc", F.col("default_date").alias("_loan_default")))
+    defaults = loan_default_dates(balances, definition=definition).select(
+        "uscc", F.col("default_date").alias("_loan_default")
+    )
     horizon_end = F.add_months(day, HORIZON_MONTHS)
     after = (F.col("_loan_default") > day) & (F.col("_loan_default") <= horizon_end)
-    per_enterprise = (population.select("uscc", SNAPSHOT, "snapshot_month")
-                      .join(defaults, on="uscc", how="left")
-                      .groupBy("uscc", SNAPSHOT, "snapshot_month").agg(
-                          F.min(F.when(after, F.col("_loan_default"))).alias("default_date"),
-                          F.coalesce(F.max(F.col("_loan_default") <= day), F.lit(False))
-                          .alias("in_default_at_snapshot")))
+    per_enterprise = (
+        population.select("uscc", SNAPSHOT, "snapshot_month")
+        .join(defaults, on="uscc", how="left")
+        .groupBy("uscc", SNAPSHOT, "snapshot_month")
+        .agg(
+            F.min(F.when(after, F.col("_loan_default"))).alias("default_date"),
+            F.coalesce(F.max(F.col("_loan_default") <= day), F.lit(False)).alias("in_default_at_snapshot"),
+        )
+    )
     until = F.lit(observed_until).cast("date")
-    return (per_enterprise
-            .withColumn("default_12m", F.col("default_date").isNotNull())
-            .withColumn("observed_months", observed_months(until, day))
-            .withColumn("censored", F.col("observed_months") < HORIZON_MONTHS)
-            .withColumn("observed_until", until)
-            .select(*OUTPUT))
+    return (
+        per_enterprise.withColumn("default_12m", F.col("default_date").isNotNull())
+        .withColumn("observed_months", observed_months(until, day))
+        .withColumn("censored", F.col("observed_months") < HORIZON_MONTHS)
+        .withColumn("observed_until", until)
+        .select(*OUTPUT)
+    )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -45,8 +46,9 @@ def _months_condition(days: Sequence[dt.date]) -> str:
     return "snapshot_month IN ({})".format(", ".join(f"'{snapshot_month(d)}'" for d in days))
 
 
-def build_snapshots(spark: SparkSession, as_of: AsOf, *, settings: Settings | None = None,
-                    versions: dict[str, int] | None = None) -> dict[str, Any]:
+def build_snapshots(
+    spark: SparkSession, as_of: AsOf, *, settings: Settings | None = None, versions: dict[str, int] | None = None
+) -> dict[str, Any]:
     """Build features and labels of the snapshots ``as_of`` in one pass and replace their partitions.
 
     ``versions`` pins the silver versions read (default: the latest, ``silver_versions``).
@@ -67,19 +69,31 @@ def build_snapshots(spark: SparkSession, as_of: AsOf, *, settings: Settings | No
     features = features_frame(silver, as_of=days, built_from=lineage, txn_buckets=buckets)
     definition = DefaultDefinition.from_settings(settings.raw)
     # labels look ahead at the outcome: the current versions of the balances
-    label_input = {"enterprises": silver["enterprises"],
-                   "loan_balances": full["loan_balances"].where(is_current_version() & labels.is_default_row(definition))}
-    label_rows = labels_frame(label_input, as_of=days, observed_until=observed_until, built_from=lineage,
-                              definition=definition)
+    label_input = {
+        "enterprises": silver["enterprises"],
+        "loan_balances": full["loan_balances"].where(is_current_version() & labels.is_default_row(definition)),
+    }
+    label_rows = labels_frame(
+        label_input, as_of=days, observed_until=observed_until, built_from=lineage, definition=definition
+    )
     condition = _months_condition(days)
     io.replace_where(features, FEATURES_TABLE, condition, settings=settings)
     io.replace_where(label_rows, LABELS_TABLE, condition, settings=settings)
-    counts = {r["snapshot_month"]: r["count"] for r in
-              io.read(spark, FEATURES_TABLE, settings=settings).where(condition)
-              .groupBy("snapshot_month").count().collect()}
+    counts = {
+        r["snapshot_month"]: r["count"]
+        for r in io.read(spark, FEATURES_TABLE, settings=settings)
+        .where(condition)
+        .groupBy("snapshot_month")
+        .count()
+        .collect()
+    }
     log.info("features built for %s from %s", [snapshot_month(d) for d in days], lineage)
-    return {"snapshot_months": [snapshot_month(d) for d in days], "rows": counts,
-            "silver_versions": versions, "observed_until": str(observed_until) if observed_until else None}
+    return {
+        "snapshot_months": [snapshot_month(d) for d in days],
+        "rows": counts,
+        "silver_versions": versions,
+        "observed_until": str(observed_until) if observed_until else None,
+    }
 
 
 def build_snapshot(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | None = None) -> dict[str, Any]:
@@ -90,18 +104,25 @@ def build_snapshot(spark: SparkSession, as_of: dt.date | str, *, settings: Setti
 def built_state(spark: SparkSession, settings: Settings) -> tuple[dict[dt.date, dict[str, int]], dict]:
     """What gold holds: snapshot -> silver versions it was built from, and snapshot -> observed_until."""
     built = {}
-    for row in io.read(spark, FEATURES_TABLE, settings=settings).select(
-            "snapshot_date", "_built_from").distinct().collect():
+    for row in (
+        io.read(spark, FEATURES_TABLE, settings=settings).select("snapshot_date", "_built_from").distinct().collect()
+    ):
         versions = json.loads(row["_built_from"])
         previous = built.get(row["snapshot_date"], versions)
         built[row["snapshot_date"]] = {t: min(v, previous.get(t, v)) for t, v in versions.items()}
-    observed = {r["snapshot_date"]: r["observed_until"] for r in io.read(spark, LABELS_TABLE, settings=settings)
-                .groupBy("snapshot_date").agg(F.min("observed_until").alias("observed_until")).collect()}
+    observed = {
+        r["snapshot_date"]: r["observed_until"]
+        for r in io.read(spark, LABELS_TABLE, settings=settings)
+        .groupBy("snapshot_date")
+        .agg(F.min("observed_until").alias("observed_until"))
+        .collect()
+    }
     return built, observed
 
 
-def silver_changes(spark: SparkSession, since: dict[str, int], *, settings: Settings,
-                   until: dict[str, int] | None = None) -> dict[str, DataFrame]:
+def silver_changes(
+    spark: SparkSession, since: dict[str, int], *, settings: Settings, until: dict[str, int] | None = None
+) -> dict[str, DataFrame]:
     """Rows of each silver table delivered by batches newer than Delta version ``since[table]``.
 
     ``until`` gives the versions to compare with (default: the latest of each table).
@@ -125,9 +146,16 @@ def silver_changes(spark: SparkSession, since: dict[str, int], *, settings: Sett
     return changes
 
 
-def plan_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *, full: bool = False,
-               settings: Settings | None = None, state: tuple[dict, dict] | None = None,
-               versions: dict[str, int] | None = None) -> list[dt.date]:
+def plan_range(
+    spark: SparkSession,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    full: bool = False,
+    settings: Settings | None = None,
+    state: tuple[dict, dict] | None = None,
+    versions: dict[str, int] | None = None,
+) -> list[dt.date]:
     """Snapshots of ``[start, end]`` to build: all when ``full``, else the missing and the stale ones.
 
     ``state`` is ``built_state``'s result when the caller has just read it; ``versions`` the
@@ -143,16 +171,28 @@ def plan_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *,
         return wanted
     since = {t: min(built[d].get(t, -1) for d in present) for t in SILVER_TABLES}
     changes = silver_changes(spark, since, settings=settings, until=versions)
-    balances = io.read(spark, "loan_balances", version=versions["loan_balances"] if versions else None,
-                       settings=settings)
+    balances = io.read(
+        spark, "loan_balances", version=versions["loan_balances"] if versions else None, settings=settings
+    )
     now = balances.agg(F.max("as_of_date")).first()[0]
-    stale = affected_snapshots(changes, snapshots=present, observed_before=observed, observed_now=now,
-                               definition=DefaultDefinition.from_settings(settings.raw))
+    stale = affected_snapshots(
+        changes,
+        snapshots=present,
+        observed_before=observed,
+        observed_now=now,
+        definition=DefaultDefinition.from_settings(settings.raw),
+    )
     return sorted(set(wanted) - set(present) | set(stale))
 
 
-def build_range(spark: SparkSession, start: dt.date | str, end: dt.date | str, *, full: bool = False,
-                settings: Settings | None = None) -> dict[str, Any]:
+def build_range(
+    spark: SparkSession,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    full: bool = False,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
     """Build the month-ends from ``start`` to ``end``: everything with ``full``, else incrementally."""
     settings = settings or load_settings()
     versions = silver_versions(spark, settings)
@@ -185,13 +225,20 @@ def update(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | No
     first = first_snapshot(settings)
     if first is not None and first < day:
         starts.append(first)
-    todo = (set(plan_range(spark, min(starts), day, settings=settings, state=state, versions=versions))
-            if starts else set())
+    todo = (
+        set(plan_range(spark, min(starts), day, settings=settings, state=state, versions=versions)) if starts else set()
+    )
     return build_snapshots(spark, sorted(todo | {day}), settings=settings, versions=versions)
 
 
-def main(*, as_of: str | None = None, start: str | None = None, end: str | None = None,
-         full: bool = False, settings: Settings | None = None) -> dict[str, Any]:
+def main(
+    *,
+    as_of: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    full: bool = False,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
     """CLI / Airflow entry point: one snapshot (``as_of``, always rebuilt) or a range."""
     from riskpipe.spark import get_spark
 

@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from typing import Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.frames import literal_frame
 
-AsOf = Union[dt.date, str, Sequence[Union[dt.date, str]]]
+AsOf = dt.date | str | Sequence[dt.date | str]
 
-T_PLUS_DAYS = 1          # daily extracts arrive the day after the business date
+T_PLUS_DAYS = 1  # daily extracts arrive the day after the business date
 SNAPSHOT = "snapshot_date"
-MONTH_START = "snapshot_month_start"   # first day of M, internal to the transforms
+MONTH_START = "snapshot_month_start"  # first day of M, internal to the transforms
 
 
 def month_end(day: dt.date) -> dt.date:
@@ -89,8 +89,10 @@ def to_snapshots(as_of: AsOf) -> list[dt.date]:
 
 def snapshots_frame(spark: SparkSession, as_of: AsOf) -> DataFrame:
     """One row per snapshot: ``snapshot_date``, ``snapshot_month`` (YYYY-MM), ``snapshot_month_start``."""
-    rows = [{SNAPSHOT: F.lit(d), "snapshot_month": F.lit(snapshot_month(d)), MONTH_START: F.lit(d.replace(day=1))}
-            for d in to_snapshots(as_of)]
+    rows = [
+        {SNAPSHOT: F.lit(d), "snapshot_month": F.lit(snapshot_month(d)), MONTH_START: F.lit(d.replace(day=1))}
+        for d in to_snapshots(as_of)
+    ]
     return literal_frame(spark, rows)
 
 
@@ -177,8 +179,7 @@ def daily_versions_on(daily: DataFrame, *, keys: Sequence[str], day: dt.date) ->
     Returns:
         ``daily``'s columns, one version per entity at most.
     """
-    firsts = (daily.where(F.col("known_to").isNotNull()).groupBy(*keys)
-              .agg(F.min("known_from").alias(FIRST_KNOWN)))
+    firsts = daily.where(F.col("known_to").isNotNull()).groupBy(*keys).agg(F.min("known_from").alias(FIRST_KNOWN))
     flagged = daily.join(firsts, on=list(keys), how="left")
     is_first = F.col(FIRST_KNOWN).isNull() | (F.col("known_from") == F.col(FIRST_KNOWN))
     cut = F.lit(day)

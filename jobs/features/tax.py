@@ -16,17 +16,31 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import AsOf, SNAPSHOT, known_versions, months_back, safe_ratio, snapshots_frame
+from jobs.features.pit import SNAPSHOT, AsOf, known_versions, months_back, safe_ratio, snapshots_frame
 
 # offset k of the latest period known on D (M-2); the windows below start there
 LATEST_PERIOD = 2
 # 24 periods back from the latest: the base year of the 12-month growth
 LOOKBACK_MONTHS = LATEST_PERIOD + 23
 RATING_ORDINAL = {"A": 1, "B": 2, "M": 3, "C": 4, "D": 5}
-OUTPUT = ["uscc", SNAPSHOT, "tax_sales_1m", "tax_sales_3m", "tax_sales_12m", "tax_sales_growth_3m",
-          "tax_sales_growth_6m", "tax_sales_growth_12m", "tax_sales_cv_12m", "tax_zero_filings_12m",
-          "tax_missed_filings_12m", "tax_months_since_last_filing", "tax_arrears_latest", "tax_penalties_12m",
-          "tax_vat_paid_12m", "tax_amendments_12m"]
+OUTPUT = [
+    "uscc",
+    SNAPSHOT,
+    "tax_sales_1m",
+    "tax_sales_3m",
+    "tax_sales_12m",
+    "tax_sales_growth_3m",
+    "tax_sales_growth_6m",
+    "tax_sales_growth_12m",
+    "tax_sales_cv_12m",
+    "tax_zero_filings_12m",
+    "tax_missed_filings_12m",
+    "tax_months_since_last_filing",
+    "tax_arrears_latest",
+    "tax_penalties_12m",
+    "tax_vat_paid_12m",
+    "tax_amendments_12m",
+]
 
 
 def _between(first: int, last: int) -> Column:
@@ -71,24 +85,29 @@ def filing_features(filings: DataFrame, *, as_of: AsOf) -> DataFrame:
     sales_12m = F.when(in_12m, F.col("taxable_sales"))
     oldest = F.max("k")
     filed_12m = _count(in_12m)
-    return (known.groupBy("uscc", SNAPSHOT).agg(
-        _sum("taxable_sales", *_window(1)).alias("tax_sales_1m"),
-        _sum("taxable_sales", *_window(3)).alias("tax_sales_3m"),
-        _sum("taxable_sales", *year).alias("tax_sales_12m"),
-        _growth(_window(3), _window(3, year_ago=True)).alias("tax_sales_growth_3m"),
-        _growth(_window(6), _window(6, year_ago=True)).alias("tax_sales_growth_6m"),
-        _growth(year, _window(12, year_ago=True)).alias("tax_sales_growth_12m"),
-        safe_ratio(F.stddev_samp(sales_12m), F.avg(sales_12m)).alias("tax_sales_cv_12m"),
-        _count(in_12m & (F.col("taxable_sales") == 0)).alias("tax_zero_filings_12m"),
-        # periods before the first filing seen are not "missed" (young or newly reporting firm)
-        (F.least(oldest, F.lit(year[1])) - F.lit(year[0] - 1) - filed_12m).cast("int")
-        .alias("tax_missed_filings_12m"),
-        F.min("k").cast("int").alias("tax_months_since_last_filing"),
-        F.min_by("arrears_amount", "k").alias("tax_arrears_latest"),
-        _sum("penalty_amount", *year).alias("tax_penalties_12m"),
-        _sum("vat_paid", *year).alias("tax_vat_paid_12m"),
-        _count(in_12m & F.coalesce(F.col("is_amendment"), F.lit(False))).alias("tax_amendments_12m"),
-    ).select(*OUTPUT))
+    return (
+        known.groupBy("uscc", SNAPSHOT)
+        .agg(
+            _sum("taxable_sales", *_window(1)).alias("tax_sales_1m"),
+            _sum("taxable_sales", *_window(3)).alias("tax_sales_3m"),
+            _sum("taxable_sales", *year).alias("tax_sales_12m"),
+            _growth(_window(3), _window(3, year_ago=True)).alias("tax_sales_growth_3m"),
+            _growth(_window(6), _window(6, year_ago=True)).alias("tax_sales_growth_6m"),
+            _growth(year, _window(12, year_ago=True)).alias("tax_sales_growth_12m"),
+            safe_ratio(F.stddev_samp(sales_12m), F.avg(sales_12m)).alias("tax_sales_cv_12m"),
+            _count(in_12m & (F.col("taxable_sales") == 0)).alias("tax_zero_filings_12m"),
+            # periods before the first filing seen are not "missed" (young or newly reporting firm)
+            (F.least(oldest, F.lit(year[1])) - F.lit(year[0] - 1) - filed_12m)
+            .cast("int")
+            .alias("tax_missed_filings_12m"),
+            F.min("k").cast("int").alias("tax_months_since_last_filing"),
+            F.min_by("arrears_amount", "k").alias("tax_arrears_latest"),
+            _sum("penalty_amount", *year).alias("tax_penalties_12m"),
+            _sum("vat_paid", *year).alias("tax_vat_paid_12m"),
+            _count(in_12m & F.coalesce(F.col("is_amendment"), F.lit(False))).alias("tax_amendments_12m"),
+        )
+        .select(*OUTPUT)
+    )
 
 
 def rating_features(ratings: DataFrame, *, as_of: AsOf) -> DataFrame:
@@ -107,8 +126,9 @@ def rating_features(ratings: DataFrame, *, as_of: AsOf) -> DataFrame:
     known = known_versions(ratings.where(F.col("rating").isNotNull()), snaps).where(published)
     ordinal = F.create_map(*[F.lit(x) for pair in RATING_ORDINAL.items() for x in pair])
     latest = known.groupBy("uscc", SNAPSHOT).agg(F.max_by("rating", "rating_year").alias("tax_rating"))
-    return latest.select("uscc", SNAPSHOT, ordinal[F.col("tax_rating")].cast("int").alias("tax_rating_ordinal"),
-                         "tax_rating")
+    return latest.select(
+        "uscc", SNAPSHOT, ordinal[F.col("tax_rating")].cast("int").alias("tax_rating_ordinal"), "tax_rating"
+    )
 
 
 def transform(filings: DataFrame, *, ratings: DataFrame, as_of: AsOf) -> DataFrame:
@@ -119,6 +139,7 @@ def transform(filings: DataFrame, *, ratings: DataFrame, as_of: AsOf) -> DataFra
     """
     from jobs.features.catalogue import names
 
-    joined = filing_features(filings, as_of=as_of).join(rating_features(ratings, as_of=as_of),
-                                                        on=["uscc", SNAPSHOT], how="full")
+    joined = filing_features(filings, as_of=as_of).join(
+        rating_features(ratings, as_of=as_of), on=["uscc", SNAPSHOT], how="full"
+    )
     return joined.select("uscc", SNAPSHOT, *names("tax"))

@@ -15,16 +15,38 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jobs.features.pit import (
-    AsOf, MONTH_START, SNAPSHOT, available_month, in_month_window, safe_ratio, snapshots_frame,
+    MONTH_START,
+    SNAPSHOT,
+    AsOf,
+    available_month,
+    in_month_window,
+    safe_ratio,
+    snapshots_frame,
 )
 
 LOOKBACK_MONTHS = 12
 CASH_CHANNEL = "cash"
 INFLOW, OUTFLOW = "C", "D"
-OUTPUT = ["uscc", SNAPSHOT, "txn_inflow_1m", "txn_inflow_3m", "txn_inflow_12m", "txn_outflow_1m",
-          "txn_outflow_3m", "txn_outflow_12m", "txn_inflow_trend_3m", "txn_outflow_trend_3m", "txn_net_flow_3m",
-          "txn_net_flow_ratio_12m", "txn_inflow_hhi_3m", "txn_cash_withdrawal_share_3m", "txn_balance_cv_3m",
-          "txn_inactive_days_3m", "txn_days_since_last", "txn_count_3m"]
+OUTPUT = [
+    "uscc",
+    SNAPSHOT,
+    "txn_inflow_1m",
+    "txn_inflow_3m",
+    "txn_inflow_12m",
+    "txn_outflow_1m",
+    "txn_outflow_3m",
+    "txn_outflow_12m",
+    "txn_inflow_trend_3m",
+    "txn_outflow_trend_3m",
+    "txn_net_flow_3m",
+    "txn_net_flow_ratio_12m",
+    "txn_inflow_hhi_3m",
+    "txn_cash_withdrawal_share_3m",
+    "txn_balance_cv_3m",
+    "txn_inactive_days_3m",
+    "txn_days_since_last",
+    "txn_count_3m",
+]
 
 
 def _amount(direction: str, extra: Column | None = None) -> Column:
@@ -39,22 +61,36 @@ def monthly_buckets(txns: DataFrame) -> DataFrame:
         ``uscc``, ``avail_month``, ``inflow``, ``outflow``, ``cash_out``, ``n_txn``, ``active_days``,
         ``last_date``, ``bal_days``, ``bal_sum``, ``bal_sq``.
     """
-    account_days = (txns.withColumn("avail_month", available_month(F.col("txn_date")))
-                    .groupBy("uscc", "avail_month", "account_id", "txn_date").agg(
-                        F.sum(_amount(INFLOW)).alias("inflow"),
-                        F.sum(_amount(OUTFLOW)).alias("outflow"),
-                        F.sum(_amount(OUTFLOW, F.col("channel") == CASH_CHANNEL)).alias("cash_out"),
-                        F.count(F.lit(1)).alias("n_txn"),
-                        # the day's closing balance: the last transaction's (ties broken by id)
-                        F.max_by("balance_after", F.struct("txn_ts", "txn_id")).alias("eod_balance")))
+    account_days = (
+        txns.withColumn("avail_month", available_month(F.col("txn_date")))
+        .groupBy("uscc", "avail_month", "account_id", "txn_date")
+        .agg(
+            F.sum(_amount(INFLOW)).alias("inflow"),
+            F.sum(_amount(OUTFLOW)).alias("outflow"),
+            F.sum(_amount(OUTFLOW, F.col("channel") == CASH_CHANNEL)).alias("cash_out"),
+            F.count(F.lit(1)).alias("n_txn"),
+            # the day's closing balance: the last transaction's (ties broken by id)
+            F.max_by("balance_after", F.struct("txn_ts", "txn_id")).alias("eod_balance"),
+        )
+    )
     days = account_days.groupBy("uscc", "avail_month", "txn_date").agg(
-        F.sum("inflow").alias("inflow"), F.sum("outflow").alias("outflow"), F.sum("cash_out").alias("cash_out"),
-        F.sum("n_txn").alias("n_txn"), F.sum("eod_balance").alias("eod_balance"))
+        F.sum("inflow").alias("inflow"),
+        F.sum("outflow").alias("outflow"),
+        F.sum("cash_out").alias("cash_out"),
+        F.sum("n_txn").alias("n_txn"),
+        F.sum("eod_balance").alias("eod_balance"),
+    )
     return days.groupBy("uscc", "avail_month").agg(
-        F.sum("inflow").alias("inflow"), F.sum("outflow").alias("outflow"), F.sum("cash_out").alias("cash_out"),
-        F.sum("n_txn").alias("n_txn"), F.count(F.lit(1)).alias("active_days"), F.max("txn_date").alias("last_date"),
-        F.count("eod_balance").alias("bal_days"), F.sum("eod_balance").alias("bal_sum"),
-        F.sum(F.col("eod_balance") * F.col("eod_balance")).alias("bal_sq"))
+        F.sum("inflow").alias("inflow"),
+        F.sum("outflow").alias("outflow"),
+        F.sum("cash_out").alias("cash_out"),
+        F.sum("n_txn").alias("n_txn"),
+        F.count(F.lit(1)).alias("active_days"),
+        F.max("txn_date").alias("last_date"),
+        F.count("eod_balance").alias("bal_days"),
+        F.sum("eod_balance").alias("bal_sum"),
+        F.sum(F.col("eod_balance") * F.col("eod_balance")).alias("bal_sq"),
+    )
 
 
 def counterparty_buckets(txns: DataFrame) -> DataFrame:
@@ -64,10 +100,11 @@ def counterparty_buckets(txns: DataFrame) -> DataFrame:
         ``uscc``, ``avail_month``, ``counterparty``, ``amount``.
     """
     counterparty = F.coalesce(F.col("counterparty_account"), F.col("counterparty_name"), F.lit("?"))
-    return (txns.where(F.col("direction") == INFLOW)
-            .groupBy("uscc", available_month(F.col("txn_date")).alias("avail_month"),
-                     counterparty.alias("counterparty"))
-            .agg(F.sum("amount").alias("amount")))
+    return (
+        txns.where(F.col("direction") == INFLOW)
+        .groupBy("uscc", available_month(F.col("txn_date")).alias("avail_month"), counterparty.alias("counterparty"))
+        .agg(F.sum("amount").alias("amount"))
+    )
 
 
 def inflow_hhi(buckets: DataFrame, snapshots: DataFrame, *, months: int = 3) -> DataFrame:
@@ -79,12 +116,17 @@ def inflow_hhi(buckets: DataFrame, snapshots: DataFrame, *, months: int = 3) -> 
     Returns:
         ``uscc``, ``snapshot_date``, ``txn_inflow_hhi_3m``.
     """
-    per_party = (in_month_window(snapshots, buckets, month_col="avail_month", months=months)
-                 .groupBy("uscc", SNAPSHOT, "counterparty").agg(F.sum("amount").alias("amount")))
-    totals = per_party.groupBy("uscc", SNAPSHOT).agg(F.sum("amount").alias("total"),
-                                                     F.sum(F.col("amount") * F.col("amount")).alias("sq"))
-    return totals.select("uscc", SNAPSHOT,
-                         safe_ratio(F.col("sq"), F.col("total") * F.col("total")).alias("txn_inflow_hhi_3m"))
+    per_party = (
+        in_month_window(snapshots, buckets, month_col="avail_month", months=months)
+        .groupBy("uscc", SNAPSHOT, "counterparty")
+        .agg(F.sum("amount").alias("amount"))
+    )
+    totals = per_party.groupBy("uscc", SNAPSHOT).agg(
+        F.sum("amount").alias("total"), F.sum(F.col("amount") * F.col("amount")).alias("sq")
+    )
+    return totals.select(
+        "uscc", SNAPSHOT, safe_ratio(F.col("sq"), F.col("total") * F.col("total")).alias("txn_inflow_hhi_3m")
+    )
 
 
 def _window_sum(col: str, months: int) -> Column:
@@ -127,18 +169,15 @@ def from_buckets(monthly: DataFrame, counterparties: DataFrame, *, as_of: AsOf) 
         *[_window_sum(flow, m).alias(f"txn_{flow}_{m}m") for flow in ("inflow", "outflow") for m in (1, 3, 12)],
         safe_ratio(_window_sum("cash_out", 3), _window_sum("outflow", 3)).alias("txn_cash_withdrawal_share_3m"),
         safe_ratio(F.sqrt(F.greatest(variance, F.lit(0.0))), s3 / n3).alias("txn_balance_cv_3m"),
-        (F.first(window_days) - _window_sum("active_days", 3)).cast("int")
-        .alias("txn_inactive_days_3m"),
+        (F.first(window_days) - _window_sum("active_days", 3)).cast("int").alias("txn_inactive_days_3m"),
         F.datediff(F.col(SNAPSHOT), F.max("last_date")).alias("txn_days_since_last"),
         _window_sum("n_txn", 3).cast("int").alias("txn_count_3m"),
     )
     total_12m = F.col("txn_inflow_12m") + F.col("txn_outflow_12m")
-    features = (flows
-                .withColumn("txn_inflow_trend_3m", safe_ratio(F.col("txn_inflow_3m"), F.col("txn_inflow_12m") / 4))
-                .withColumn("txn_outflow_trend_3m",
-                            safe_ratio(F.col("txn_outflow_3m"), F.col("txn_outflow_12m") / 4))
-                .withColumn("txn_net_flow_3m", F.col("txn_inflow_3m") - F.col("txn_outflow_3m"))
-                .withColumn("txn_net_flow_ratio_12m",
-                            safe_ratio(F.col("txn_inflow_12m") - F.col("txn_outflow_12m"), total_12m)))
-    return (features.join(inflow_hhi(counterparties, snaps), on=["uscc", SNAPSHOT], how="left")
-            .select(*OUTPUT))
+    features = (
+        flows.withColumn("txn_inflow_trend_3m", safe_ratio(F.col("txn_inflow_3m"), F.col("txn_inflow_12m") / 4))
+        .withColumn("txn_outflow_trend_3m", safe_ratio(F.col("txn_outflow_3m"), F.col("txn_outflow_12m") / 4))
+        .withColumn("txn_net_flow_3m", F.col("txn_inflow_3m") - F.col("txn_outflow_3m"))
+        .withColumn("txn_net_flow_ratio_12m", safe_ratio(F.col("txn_inflow_12m") - F.col("txn_outflow_12m"), total_12m))
+    )
+    return features.join(inflow_hhi(counterparties, snaps), on=["uscc", SNAPSHOT], how="left").select(*OUTPUT)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -56,8 +56,9 @@ def touched_months(partitions: Iterable[str]) -> set[dt.date]:
     return months | {add_months(m, 1) for m in months}
 
 
-def stale_months(kept: dict[dt.date, int], needed: Sequence[dt.date], *, version: int,
-                 changed_since: dict[int, set[dt.date]]) -> list[dt.date]:
+def stale_months(
+    kept: dict[dt.date, int], needed: Sequence[dt.date], *, version: int, changed_since: dict[int, set[dt.date]]
+) -> list[dt.date]:
     """The needed months to aggregate again from silver at ``version``.
 
     Args:
@@ -83,23 +84,34 @@ def _kept_versions(spark: SparkSession, needed: Sequence[dt.date], settings: Set
     per_table = []
     condition = _condition(needed)
     for table in (MONTHS_TABLE, COUNTERPARTY_TABLE):
-        rows = (io.read(spark, table, settings=settings).where(condition).groupBy("avail_month")
-                .agg(F.min(VERSION_COL).alias("v"), F.max(VERSION_COL).alias("w")).collect())
+        rows = (
+            io.read(spark, table, settings=settings)
+            .where(condition)
+            .groupBy("avail_month")
+            .agg(F.min(VERSION_COL).alias("v"), F.max(VERSION_COL).alias("w"))
+            .collect()
+        )
         # a month built from two versions is half-replaced: treat it as missing
         per_table.append({r["avail_month"]: r["v"] for r in rows if r["v"] == r["w"]})
     months, counterparties = per_table
     return {m: v for m, v in months.items() if counterparties.get(m) == v}
 
 
-def _changed_since(spark: SparkSession, since: int, until: int, needed: Sequence[dt.date],
-                   settings: Settings) -> set[dt.date]:
+def _changed_since(
+    spark: SparkSession, since: int, until: int, needed: Sequence[dt.date], settings: Settings
+) -> set[dt.date]:
     """Availability months touched between two silver versions (all ``needed`` if ``since`` has expired)."""
     try:
-        partitions = io.changed_partitions(spark, SILVER, since=since, until=until, column="txn_month",
-                                           settings=settings)
+        partitions = io.changed_partitions(
+            spark, SILVER, since=since, until=until, column="txn_month", settings=settings
+        )
     except Exception as error:  # noqa: BLE001 - an expired log version only costs a re-aggregation
-        log.warning("silver %s version %s is no longer readable (%s): re-aggregating every month", SILVER,
-                    since, str(error).splitlines()[0][:200])
+        log.warning(
+            "silver %s version %s is no longer readable (%s): re-aggregating every month",
+            SILVER,
+            since,
+            str(error).splitlines()[0][:200],
+        )
         return set(needed)
     return touched_months(partitions)
 
@@ -122,8 +134,9 @@ def refresh(spark: SparkSession, days: Sequence[dt.date], *, version: int, setti
         return []
     partitions = sorted({snapshot_month(add_months(m, back)) for m in stale for back in (-1, 0)})
     # rows without an enterprise belong to no feature row (and the key column is NOT NULL)
-    raw = (io.read(spark, SILVER, version=version, settings=settings)
-           .where(F.col("txn_month").isin(partitions) & F.col("uscc").isNotNull() & is_current_version()))
+    raw = io.read(spark, SILVER, version=version, settings=settings).where(
+        F.col("txn_month").isin(partitions) & F.col("uscc").isNotNull() & is_current_version()
+    )
     condition = _condition(stale)
     stamp = F.lit(version).cast("long").alias(VERSION_COL)
     monthly = transactions.monthly_buckets(raw).where(condition).select("*", stamp)
@@ -134,9 +147,10 @@ def refresh(spark: SparkSession, days: Sequence[dt.date], *, version: int, setti
     return stale
 
 
-def read_buckets(spark: SparkSession, days: Sequence[dt.date], *,
-                 settings: Settings) -> tuple[DataFrame, DataFrame]:
+def read_buckets(spark: SparkSession, days: Sequence[dt.date], *, settings: Settings) -> tuple[DataFrame, DataFrame]:
     """The kept buckets of the months the snapshots ``days`` need: (monthly, counterparty)."""
     condition = _condition(needed_months(to_snapshots(days)))
-    return tuple(io.read(spark, t, settings=settings).where(condition).drop(VERSION_COL)
-                 for t in (MONTHS_TABLE, COUNTERPARTY_TABLE))
+    return tuple(
+        io.read(spark, t, settings=settings).where(condition).drop(VERSION_COL)
+        for t in (MONTHS_TABLE, COUNTERPARTY_TABLE)
+    )

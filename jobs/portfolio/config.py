@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from jobs.default_definition import DefaultDefinition
 
@@ -75,10 +76,11 @@ class PortfolioConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @classmethod
-    def from_settings(cls, raw: Mapping[str, Any], **overrides: Any) -> "PortfolioConfig":
+    def from_settings(cls, raw: Mapping[str, Any], **overrides: Any) -> PortfolioConfig:
         """Build from ``settings.raw`` (``portfolio``, ``default_definition``); ``overrides`` replace attributes."""
-        return from_mapping(raw.get("portfolio") or {}, default_definition=DefaultDefinition.from_settings(raw),
-                            **overrides)
+        return from_mapping(
+            raw.get("portfolio") or {}, default_definition=DefaultDefinition.from_settings(raw), **overrides
+        )
 
 
 def _fraction(value: Any, where: str) -> float:
@@ -112,8 +114,9 @@ def _lgd_rules(section: Mapping[str, Any]) -> tuple[LgdRule, ...]:
     return tuple(rules)
 
 
-def from_mapping(section: Mapping[str, Any], *, default_definition: DefaultDefinition,
-                 **overrides: Any) -> PortfolioConfig:
+def from_mapping(
+    section: Mapping[str, Any], *, default_definition: DefaultDefinition, **overrides: Any
+) -> PortfolioConfig:
     """Build and validate a :class:`PortfolioConfig` from the ``portfolio:`` mapping.
 
     Raises:
@@ -129,8 +132,10 @@ def from_mapping(section: Mapping[str, Any], *, default_definition: DefaultDefin
         ccf_default=_fraction(ccf.get("default", 0.5), "ccf.default"),
         ccf_by_product={str(k): _fraction(v, f"ccf.by_product.{k}") for k, v in (ccf.get("by_product") or {}).items()},
         fund_balance=_amount(fund.get("balance", 0.0), "fund.balance"),
-        fund_balance_by_product={str(k): _amount(v, f"fund.balance_by_product.{k}")
-                                 for k, v in (fund.get("balance_by_product") or {}).items()},
+        fund_balance_by_product={
+            str(k): _amount(v, f"fund.balance_by_product.{k}")
+            for k, v in (fund.get("balance_by_product") or {}).items()
+        },
         loss_order=str(fund.get("loss_order", "el_desc")),
         unscored_pd=_fraction(section.get("unscored_pd", 0.30), "unscored_pd"),
         top_n_borrowers=int(section.get("top_n_borrowers", 10)),

@@ -32,8 +32,9 @@ class PortfolioTables(NamedTuple):
     metrics: DataFrame
 
 
-def portfolio_tables(loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *,
-                     config: PortfolioConfig) -> PortfolioTables:
+def portfolio_tables(
+    loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *, config: PortfolioConfig
+) -> PortfolioTables:
     """Per-loan risk, breakdowns and metrics (pure; see :func:`jobs.portfolio.risk.exposures` for inputs).
 
     Each frame is the input of the next: cache them when they are evaluated more than once.
@@ -64,13 +65,30 @@ def read_inputs(spark: SparkSession, day: dt.date, settings: Settings) -> tuple[
 
 
 def _totals(row: Any) -> dict[str, Any]:
-    keys = ("n_loans", "n_borrowers", "ead", "el", "bank_el", "fund_el", "fund_claim", "fund_balance",
-            "fund_adequacy", "fund_shortfall", "hhi_borrower", "top_n_share")
+    keys = (
+        "n_loans",
+        "n_borrowers",
+        "ead",
+        "el",
+        "bank_el",
+        "fund_el",
+        "fund_claim",
+        "fund_balance",
+        "fund_adequacy",
+        "fund_shortfall",
+        "hhi_borrower",
+        "top_n_share",
+    )
     return {k: row[k] for k in keys} if row is not None else {"n_loans": 0}
 
 
-def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None,
-        fund_balance: float | None = None) -> dict[str, Any]:
+def run(
+    as_of: dt.date | str,
+    *,
+    settings: Settings | None = None,
+    spark: SparkSession | None = None,
+    fund_balance: float | None = None,
+) -> dict[str, Any]:
     """Portfolio risk of snapshot ``as_of`` (a month-end) into the three portfolio tables.
 
     Args:
@@ -95,11 +113,12 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
     # each frame is compared with the table, then written: computed once
     tables = PortfolioTables(risk, summary, metrics(risk, summary, config=config).cache())
     try:
-        committed = {spec.name: io.replace_partition(frame, spec, month_condition(day), settings=settings)
-                     for spec, frame in zip((PORTFOLIO_RISK, PORTFOLIO_SUMMARY, PORTFOLIO_METRICS), tables)}
+        committed = {
+            spec.name: io.replace_partition(frame, spec, month_condition(day), settings=settings)
+            for spec, frame in zip((PORTFOLIO_RISK, PORTFOLIO_SUMMARY, PORTFOLIO_METRICS), tables)
+        }
         row = tables.metrics.first()
     finally:
         for frame in tables:
             frame.unpersist()
-    return {"snapshot_date": day.isoformat(), "config_hash": config.version(), **_totals(row),
-            "committed": committed}
+    return {"snapshot_date": day.isoformat(), "config_hash": config.version(), **_totals(row), "committed": committed}

@@ -9,7 +9,7 @@ after the cap is ``fund_el``; the bank bears the rest, ``bank_el = el - fund_el`
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -48,8 +48,7 @@ def _pd_columns(config: PortfolioConfig) -> tuple[Column, Column]:
     return source, pd_.cast("double")
 
 
-def exposures(loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *,
-              config: PortfolioConfig) -> DataFrame:
+def exposures(loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *, config: PortfolioConfig) -> DataFrame:
     """PD, LGD, EAD and EL of every active loan, before the fund.
 
     A loan in default on D (:func:`jobs.default_definition.in_default` of its days past due and
@@ -75,21 +74,36 @@ def exposures(loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *,
     ccf = lookup(F.col("product"), config.ccf_by_product, config.ccf_default)
     pools = list(config.fund_balance_by_product)
     own_pool = F.col("product").isin(*pools) if pools else F.lit(False)
-    return (loans.where(is_active)
-            .join(score, on="uscc", how="left")
-            .join(places, on="uscc", how="left")
-            .select("uscc", "loan_id", "snapshot_date", "snapshot_month", "product",
-                    F.coalesce("county", F.lit(UNKNOWN)).alias("county"),
-                    F.coalesce("industry", F.lit(UNKNOWN)).alias("industry"),
-                    "guarantee_type", "collateral_type", "days_past_due", "grade",
-                    pd_source.alias("pd_source"), pd_.alias("pd"), "model_version",
-                    F.coalesce("outstanding_principal", F.lit(0.0)).alias("outstanding_principal"),
-                    F.coalesce("undrawn_amount", F.lit(0.0)).alias("undrawn_amount"),
-                    ccf.alias("ccf"), lgd.alias("lgd"), lgd_rule.alias("lgd_rule"),
-                    F.coalesce("fund_coverage_share", F.lit(0.0)).cast("double").alias("fund_coverage_share"),
-                    F.when(own_pool, F.col("product")).otherwise(F.lit(SHARED_POOL)).alias("fund_pool"))
-            .withColumn("ead", F.col("outstanding_principal") + F.col("undrawn_amount") * F.col("ccf"))
-            .withColumn("el", F.col("pd") * F.col("lgd") * F.col("ead")))
+    return (
+        loans.where(is_active)
+        .join(score, on="uscc", how="left")
+        .join(places, on="uscc", how="left")
+        .select(
+            "uscc",
+            "loan_id",
+            "snapshot_date",
+            "snapshot_month",
+            "product",
+            F.coalesce("county", F.lit(UNKNOWN)).alias("county"),
+            F.coalesce("industry", F.lit(UNKNOWN)).alias("industry"),
+            "guarantee_type",
+            "collateral_type",
+            "days_past_due",
+            "grade",
+            pd_source.alias("pd_source"),
+            pd_.alias("pd"),
+            "model_version",
+            F.coalesce("outstanding_principal", F.lit(0.0)).alias("outstanding_principal"),
+            F.coalesce("undrawn_amount", F.lit(0.0)).alias("undrawn_amount"),
+            ccf.alias("ccf"),
+            lgd.alias("lgd"),
+            lgd_rule.alias("lgd_rule"),
+            F.coalesce("fund_coverage_share", F.lit(0.0)).cast("double").alias("fund_coverage_share"),
+            F.when(own_pool, F.col("product")).otherwise(F.lit(SHARED_POOL)).alias("fund_pool"),
+        )
+        .withColumn("ead", F.col("outstanding_principal") + F.col("undrawn_amount") * F.col("ccf"))
+        .withColumn("el", F.col("pd") * F.col("lgd") * F.col("ead"))
+    )
 
 
 def _loss_order(config: PortfolioConfig) -> list[Column]:
@@ -116,16 +130,19 @@ def allocate_fund(exposure: DataFrame, *, config: PortfolioConfig) -> DataFrame:
     drawn_before = F.coalesce(F.sum("fund_claim").over(pool.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0.0))
     left = lookup(F.col("fund_pool"), config.pool_balances, 0.0) - drawn_before
     fund_el = F.greatest(F.lit(0.0), F.least(F.col("fund_claim"), left))
-    return (exposure.withColumn("fund_claim", F.col("fund_coverage_share") * F.col("el"))
-            .withColumn("loss_rank", F.row_number().over(pool))
-            .withColumn("fund_el", fund_el)
-            .withColumn("bank_el", F.col("el") - F.col("fund_el"))
-            .withColumn("fund_capped", F.col("fund_el") < F.col("fund_claim"))
-            .select(*PORTFOLIO_RISK.columns))
+    return (
+        exposure.withColumn("fund_claim", F.col("fund_coverage_share") * F.col("el"))
+        .withColumn("loss_rank", F.row_number().over(pool))
+        .withColumn("fund_el", fund_el)
+        .withColumn("bank_el", F.col("el") - F.col("fund_el"))
+        .withColumn("fund_capped", F.col("fund_el") < F.col("fund_claim"))
+        .select(*PORTFOLIO_RISK.columns)
+    )
 
 
-def portfolio_risk(loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *,
-                   config: PortfolioConfig) -> DataFrame:
+def portfolio_risk(
+    loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *, config: PortfolioConfig
+) -> DataFrame:
     """The ``portfolio_risk`` rows of a snapshot: :func:`exposures` then :func:`allocate_fund`.
 
     Args: as :func:`exposures`.

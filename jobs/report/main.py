@@ -26,10 +26,16 @@ def kpis(data: ReportData) -> list[tuple[str, str]]:
     mean_pd = float((data.grades["n"] * data.grades["mean_pd"]).sum() / n) if n else float("nan")
     loans = int(data.classes["n"].sum()) if len(data.classes) else 0
     stage3 = int(data.classes.loc[data.classes["ifrs9_stage"] == 3, "n"].sum()) if loans else 0
-    watched = int(data.watch_status.loc[data.watch_status["status"] != "cleared", "n"].sum()) \
-        if len(data.watch_status) else 0
-    return [("borrowers scored", f"{n:,}"), ("mean PD", f"{mean_pd:.2%}"), ("active loans", f"{loans:,}"),
-            ("loans on the watch list", f"{watched:,}"), ("stage 3 loans", f"{stage3:,}")]
+    watched = (
+        int(data.watch_status.loc[data.watch_status["status"] != "cleared", "n"].sum()) if len(data.watch_status) else 0
+    )
+    return [
+        ("borrowers scored", f"{n:,}"),
+        ("mean PD", f"{mean_pd:.2%}"),
+        ("active loans", f"{loans:,}"),
+        ("loans on the watch list", f"{watched:,}"),
+        ("stage 3 loans", f"{stage3:,}"),
+    ]
 
 
 def output_path(as_of: dt.date, settings: Settings, out: str | None = None) -> Path:
@@ -37,8 +43,9 @@ def output_path(as_of: dt.date, settings: Settings, out: str | None = None) -> P
     return folder / f"risk_report_{as_of.isoformat()}.html"
 
 
-def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None,
-        out: str | None = None) -> dict[str, Any]:
+def run(
+    as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None, out: str | None = None
+) -> dict[str, Any]:
     """Gather, render and write the report of snapshot ``as_of``; returns its path and sections."""
     from riskpipe.spark import get_spark
 
@@ -47,8 +54,13 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
     (day,) = to_snapshots(as_of)
     data = gather(spark, day, settings)
     money_kpis, portfolio = portfolio_section(spark, day, settings)
-    sections = portfolio + core_sections(data) + warning_backtest_section(spark, day, settings) \
-        + stress_section(spark, day, settings) + monitoring_section(spark, day, settings)
+    sections = (
+        portfolio
+        + core_sections(data)
+        + warning_backtest_section(spark, day, settings)
+        + stress_section(spark, day, settings)
+        + monitoring_section(spark, day, settings)
+    )
     html = render(data, kpis=kpis(data) + money_kpis, sections=sections)
     path = output_path(day, settings, out)
     path.parent.mkdir(parents=True, exist_ok=True)

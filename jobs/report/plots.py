@@ -45,10 +45,21 @@ def grade_distribution(grades: pd.DataFrame) -> str:
 def pd_trend(trend: pd.DataFrame) -> str:
     """Mean and 90th-percentile PD per month-end."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.plot(pd.to_datetime(trend["snapshot_date"]), trend["mean_pd"] * 100, label="mean PD", color="#2b8cbe", marker="o",
-            markersize=3)
-    ax.plot(pd.to_datetime(trend["snapshot_date"]), trend["p90_pd"] * 100, label="90th percentile", color="#e34a33",
-            linestyle="--")
+    ax.plot(
+        pd.to_datetime(trend["snapshot_date"]),
+        trend["mean_pd"] * 100,
+        label="mean PD",
+        color="#2b8cbe",
+        marker="o",
+        markersize=3,
+    )
+    ax.plot(
+        pd.to_datetime(trend["snapshot_date"]),
+        trend["p90_pd"] * 100,
+        label="90th percentile",
+        color="#e34a33",
+        linestyle="--",
+    )
     ax.set_ylabel("PD (%)")
     ax.legend(loc="upper left")
     ax.set_title("Portfolio PD over time")
@@ -59,9 +70,13 @@ def pd_trend(trend: pd.DataFrame) -> str:
 def migration_heatmap(migration: pd.DataFrame) -> str:
     """Grade migration counts (rows: grade three months ago; columns: grade now)."""
     grades = list(range(1, 11))
-    matrix = (migration.pivot_table(index="from_grade", columns="to_grade", values="n", aggfunc="sum")
-              .reindex(index=grades, columns=grades).fillna(0) if len(migration) else
-              pd.DataFrame(0, index=grades, columns=grades))
+    matrix = (
+        migration.pivot_table(index="from_grade", columns="to_grade", values="n", aggfunc="sum")
+        .reindex(index=grades, columns=grades)
+        .fillna(0)
+        if len(migration)
+        else pd.DataFrame(0, index=grades, columns=grades)
+    )
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     ax.imshow(np.log1p(matrix.to_numpy()), cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix.to_numpy()):
@@ -78,13 +93,21 @@ def migration_heatmap(migration: pd.DataFrame) -> str:
 def warnings_trend(trend: pd.DataFrame) -> str:
     """Warnings per month-end, stacked by severity."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    table = (trend.pivot_table(index="snapshot_date", columns="severity", values="n", aggfunc="sum").fillna(0)
-             if len(trend) else pd.DataFrame())
+    table = (
+        trend.pivot_table(index="snapshot_date", columns="severity", values="n", aggfunc="sum").fillna(0)
+        if len(trend)
+        else pd.DataFrame()
+    )
     bottom = np.zeros(len(table))
     for severity in ("low", "medium", "high", "critical"):
         if severity in table:
-            ax.bar([str(d)[:7] for d in table.index], table[severity], bottom=bottom, label=severity,
-                   color=SEVERITY_COLOURS[severity])
+            ax.bar(
+                [str(d)[:7] for d in table.index],
+                table[severity],
+                bottom=bottom,
+                label=severity,
+                color=SEVERITY_COLOURS[severity],
+            )
             bottom += table[severity].to_numpy()
     ax.set_ylabel("warnings")
     ax.legend(loc="upper left", fontsize=8)
@@ -93,8 +116,16 @@ def warnings_trend(trend: pd.DataFrame) -> str:
     return to_data_uri(fig)
 
 
-def bar(frame: pd.DataFrame, *, x: str, y: str, title: str, ylabel: str, colour: str = "#2b8cbe",
-        threshold: float | None = None) -> str:
+def bar(
+    frame: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    title: str,
+    ylabel: str,
+    colour: str = "#2b8cbe",
+    threshold: float | None = None,
+) -> str:
     """A generic bar chart (optionally with a horizontal threshold line)."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.bar(frame[x].astype(str), frame[y], color=colour)
@@ -114,8 +145,13 @@ def catch_vs_false_alarms(frame: pd.DataFrame) -> str:
     x = np.arange(len(frame))
     hits = frame["hit_rate"].astype(float).fillna(0.0) * 100
     ax.bar(x - 0.2, hits, width=0.4, color="#2c7fb8", label="defaulters warned")
-    ax.bar(x + 0.2, frame["false_alarm_rate"].astype(float).fillna(0.0) * 100, width=0.4, color="#fdae61",
-           label="performing borrowers warned")
+    ax.bar(
+        x + 0.2,
+        frame["false_alarm_rate"].astype(float).fillna(0.0) * 100,
+        width=0.4,
+        color="#fdae61",
+        label="performing borrowers warned",
+    )
     for i, lead in enumerate(frame["median_lead_months"]):
         if pd.notna(lead):
             ax.annotate(f"{lead:g} mo", (i - 0.2, float(hits.iloc[i])), ha="center", va="bottom", fontsize=8)

@@ -12,7 +12,8 @@ the same snapshot and scenario (skipped when unchanged).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -54,42 +55,84 @@ def scoring_model(scores: DataFrame, settings: Settings) -> tuple[ResolvedModel,
     """
     found = scores.select("model_name", "model_version", "features_version").distinct().collect()
     if len(found) != 1:
-        raise ValueError(f"risk_scores of the snapshot come from {len(found)} model/feature versions "
-                         f"{[tuple(r) for r in found]}; rescore the snapshot with one model first")
+        raise ValueError(
+            f"risk_scores of the snapshot come from {len(found)} model/feature versions "
+            f"{[tuple(r) for r in found]}; rescore the snapshot with one model first"
+        )
     name, version, features_version = found[0]
     return resolve_model(settings=settings, name=name, version=version), int(features_version)
 
 
-def _stress_one(scenario: Scenario, *, day: dt.date, features: DataFrame, predict: Any, model: ResolvedModel,
-                features_version: int, inputs: tuple[DataFrame, DataFrame, DataFrame], baseline: DataFrame,
-                config: PortfolioConfig, settings: Settings) -> dict[str, Any]:
+def _stress_one(
+    scenario: Scenario,
+    *,
+    day: dt.date,
+    features: DataFrame,
+    predict: Any,
+    model: ResolvedModel,
+    features_version: int,
+    inputs: tuple[DataFrame, DataFrame, DataFrame],
+    baseline: DataFrame,
+    config: PortfolioConfig,
+    settings: Settings,
+) -> dict[str, Any]:
     loans, scores, places = inputs
-    stressed_scores = score_frame(apply_scenario(features, scenario), predict=predict, model=model,
-                                  features_version=features_version).cache()
+    stressed_scores = score_frame(
+        apply_scenario(features, scenario), predict=predict, model=model, features_version=features_version
+    ).cache()
     stressed = portfolio_risk(loans, stressed_scores, places, config=config).cache()
     moves = grade_moves(scores, stressed_scores, baseline).cache()
     cached = [stressed_scores, stressed, moves]
     try:
-        row = results(baseline, stressed, moves, scenario=scenario, day=day, config=config,
-                      model=(model.name, model.version, features_version)).cache()
+        row = results(
+            baseline,
+            stressed,
+            moves,
+            scenario=scenario,
+            day=day,
+            config=config,
+            model=(model.name, model.version, features_version),
+        ).cache()
         matrix = migration(moves, scenario=scenario.name, day=day).cache()
         cached.extend([row, matrix])
         condition = f"snapshot_month = '{snapshot_month(day)}' AND scenario = '{scenario.name}'"
-        committed = {STRESS_RESULTS.name: io.replace_partition(row, STRESS_RESULTS, condition, settings=settings),
-                     STRESS_MIGRATION.name: io.replace_partition(matrix, STRESS_MIGRATION, condition,
-                                                                 settings=settings)}
-        summary = row.select("baseline_el", "stressed_el", "baseline_pd_mean", "stressed_pd_mean",
-                             "baseline_fund_adequacy", "stressed_fund_adequacy", "n_downgraded",
-                             "n_upgraded").first().asDict()
+        committed = {
+            STRESS_RESULTS.name: io.replace_partition(row, STRESS_RESULTS, condition, settings=settings),
+            STRESS_MIGRATION.name: io.replace_partition(matrix, STRESS_MIGRATION, condition, settings=settings),
+        }
+        summary = (
+            row.select(
+                "baseline_el",
+                "stressed_el",
+                "baseline_pd_mean",
+                "stressed_pd_mean",
+                "baseline_fund_adequacy",
+                "stressed_fund_adequacy",
+                "n_downgraded",
+                "n_upgraded",
+            )
+            .first()
+            .asDict()
+        )
     finally:
         for frame in cached:
             frame.unpersist()
-    return {"scenario": scenario.name, **summary, "not_shocked": absent_features(features, scenario),
-            "committed": committed}
+    return {
+        "scenario": scenario.name,
+        **summary,
+        "not_shocked": absent_features(features, scenario),
+        "committed": committed,
+    }
 
 
-def run(as_of: dt.date | str, *, scenarios: Iterable[str] | None = None, settings: Settings | None = None,
-        spark: SparkSession | None = None, fund_balance: float | None = None) -> dict[str, Any]:
+def run(
+    as_of: dt.date | str,
+    *,
+    scenarios: Iterable[str] | None = None,
+    settings: Settings | None = None,
+    spark: SparkSession | None = None,
+    fund_balance: float | None = None,
+) -> dict[str, Any]:
     """Stress snapshot ``as_of`` (a month-end, scored first) under the named scenarios (default: all).
 
     Args:
@@ -115,23 +158,44 @@ def run(as_of: dt.date | str, *, scenarios: Iterable[str] | None = None, setting
     loans, scores, places = read_inputs(spark, day, settings)
     scores, loans = scores.cache(), loans.cache()
     model, features_version = scoring_model(scores, settings)
-    features = (io.read(spark, "enterprise_features", version=features_version, settings=settings)
-                .where((F.col("snapshot_month") == snapshot_month(day)) & (F.col("snapshot_date") == F.lit(day)))
-                .join(scores.select("uscc"), on="uscc", how="left_semi").cache())
+    features = (
+        io.read(spark, "enterprise_features", version=features_version, settings=settings)
+        .where((F.col("snapshot_month") == snapshot_month(day)) & (F.col("snapshot_date") == F.lit(day)))
+        .join(scores.select("uscc"), on="uscc", how="left_semi")
+        .cache()
+    )
     baseline = portfolio_risk(loans, scores, places, config=config).cache()
     predict = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=PREDICTION, env_manager="local")
     try:
-        outcomes = [_stress_one(s, day=day, features=features, predict=predict, model=model,
-                                features_version=features_version, inputs=(loans, scores, places),
-                                baseline=baseline, config=config, settings=settings) for s in chosen]
+        outcomes = [
+            _stress_one(
+                s,
+                day=day,
+                features=features,
+                predict=predict,
+                model=model,
+                features_version=features_version,
+                inputs=(loans, scores, places),
+                baseline=baseline,
+                config=config,
+                settings=settings,
+            )
+            for s in chosen
+        ]
     finally:
         for frame in (scores, loans, features, baseline):
             frame.unpersist()
-    return {"snapshot_date": day.isoformat(), "model_name": model.name, "model_version": model.version,
-            "features_version": features_version, "scenarios": outcomes}
+    return {
+        "snapshot_date": day.isoformat(),
+        "model_name": model.name,
+        "model_version": model.version,
+        "features_version": features_version,
+        "scenarios": outcomes,
+    }
 
 
-def run_all(as_of: dt.date | str, *, settings: Settings | None = None,
-            spark: SparkSession | None = None) -> dict[str, Any]:
+def run_all(
+    as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None
+) -> dict[str, Any]:
     """Every configured scenario of snapshot ``as_of`` (what the demo and the monthly DAG call)."""
     return run(as_of, settings=settings, spark=spark)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 from pyspark.sql import Column, DataFrame
@@ -70,8 +71,9 @@ def _shock(raw: Mapping[str, Any], where: str) -> Shock:
     features = [features] if isinstance(features, str) else list(features)
     bad = [f for f in features if _DTYPES.get(f) not in _NUMERIC]
     if bad or not features:
-        raise ValueError(f"{where}: features {bad or features} are not numeric catalogue features "
-                         f"(jobs/features/catalogue.py)")
+        raise ValueError(
+            f"{where}: features {bad or features} are not numeric catalogue features (jobs/features/catalogue.py)"
+        )
     try:
         value = float(raw[ops[0]])
         lower = None if raw.get("min") is None else float(raw["min"])
@@ -92,8 +94,9 @@ def parse_scenarios(data: Mapping[str, Any], *, source: str = "scenarios") -> di
     scenarios = {}
     for name, entry in entries.items():
         entry = entry or {}
-        shocks = tuple(_shock(s, f"{source}: scenario {name!r} shock {i}")
-                       for i, s in enumerate(entry.get("shocks") or ()))
+        shocks = tuple(
+            _shock(s, f"{source}: scenario {name!r} shock {i}") for i, s in enumerate(entry.get("shocks") or ())
+        )
         scenarios[str(name)] = Scenario(str(name), str(entry.get("description", name)), shocks)
     if BASELINE not in scenarios or scenarios[BASELINE].shocks:
         raise ValueError(f"{source}: a scenario {BASELINE!r} with no shocks is required (the baseline)")
@@ -133,5 +136,6 @@ def apply_scenario(features: DataFrame, scenario: Scenario) -> DataFrame:
             value = shock.apply(columns[name].cast("double"))
             columns[name] = F.round(value).cast("int") if _DTYPES[name] == "int" else value
     # keep each column's metadata (descriptions) so the shocked frame has the input's exact schema
-    return features.select(*[column.alias(name, metadata=features.schema[name].metadata)
-                             for name, column in columns.items()])
+    return features.select(
+        *[column.alias(name, metadata=features.schema[name].metadata) for name, column in columns.items()]
+    )

@@ -8,7 +8,8 @@ row than earlier ones; the table puts the first and the last batches side by sid
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def _per_row(batch: Mapping[str, Any]) -> float | None:
@@ -25,9 +26,11 @@ def batch_table(runs: list[Mapping[str, Any]]) -> list[str]:
 
     The first and last batches are compared only for a source ingested in more than one batch.
     """
-    lines = ["| enterprises | source | batches | rows read | seconds | of which silver | µs/row | "
-             "µs/row, first batch | µs/row, last batch | largest peak RSS (MB) |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| enterprises | source | batches | rows read | seconds | of which silver | µs/row | "
+        "µs/row, first batch | µs/row, last batch | largest peak RSS (MB) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for run in runs:
         by_source: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for batch in run.get("ingest_batches") or []:
@@ -40,5 +43,6 @@ def batch_table(runs: list[Mapping[str, Any]]) -> list[str]:
                 f"| {run['enterprises']} | {source} | {len(batches)} | {rows:,} | {seconds:.1f} | "
                 f"{sum(b.get('silver_s', 0.0) for b in batches):.1f} | {_us(seconds / rows * 1e6 if rows else None)} | "
                 f"{_us(first)} | {_us(last)} | "
-                f"{max(b['peak_rss_mb'] for b in batches):.0f} |")
+                f"{max(b['peak_rss_mb'] for b in batches):.0f} |"
+            )
     return lines if len(lines) > 2 else []

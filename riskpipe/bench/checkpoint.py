@@ -14,8 +14,9 @@ import datetime as dt
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from riskpipe.bench.memory import measured
 
@@ -30,10 +31,15 @@ def _commit() -> str:
     """The short git commit of the code this part runs (``unknown`` outside a git checkout)."""
     repo = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (out.stdout.strip() or "unknown") + ("+changes" if dirty else "")
@@ -51,16 +57,25 @@ class Checkpoint:
     def __init__(self, root: Path, enterprises: int, months: int, *, deadline: float | None = None) -> None:
         self.path = root / CHECKPOINT
         self.deadline = deadline
-        self.data: dict[str, Any] = {"enterprises": enterprises, "months": months, "stages": {},
-                                     "values": {}, "batches": [], "parts": []}
+        self.data: dict[str, Any] = {
+            "enterprises": enterprises,
+            "months": months,
+            "stages": {},
+            "values": {},
+            "batches": [],
+            "parts": [],
+        }
         if self.path.exists():
             saved = json.loads(self.path.read_text())
             if (saved.get("enterprises"), saved.get("months")) != (enterprises, months):
-                raise SystemExit(f"{self.path} is a run of {saved.get('enterprises')} × {saved.get('months')}, "
-                                 f"not {enterprises} × {months}")
+                raise SystemExit(
+                    f"{self.path} is a run of {saved.get('enterprises')} × {saved.get('months')}, "
+                    f"not {enterprises} × {months}"
+                )
             self.data.update(saved)
-        self.data["parts"].append({"started": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                                   "commit": _commit(), "ran": []})
+        self.data["parts"].append(
+            {"started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": _commit(), "ran": []}
+        )
 
     @property
     def stages(self) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Both engines get their input in memory first: Spark caches the silver tables (filtered to the
 snapshots' lookback, as the feature build reads them), DuckDB loads the same Delta tables into its
 own database (their current Parquet files as ``deltalake`` lists them; no Spark involved), within
-the same memory budget as the Spark driver, spilling to local disk as Spark's cache does. Each engine computes only the reference's ten features
+the same memory budget as the Spark driver, spilling to local disk as Spark's cache does. Each engine
+computes only the reference's ten features
 (Spark prunes the other columns of its family builders), so the ratio compares like with like.
 """
 
@@ -13,7 +14,8 @@ import datetime as dt
 import os
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,8 +59,12 @@ def silver_sources() -> dict[str, Any]:
         table, columns = DeltaTable(io.table_path(name)), list(ref.READ_COLUMNS[name])
         readers = table.protocol().reader_features or []
         files = [uri.removeprefix("file://") for uri in table.file_uris()]
-        direct = (files and all(f.startswith("/") for f in files) and "deletionVectors" not in readers
-                  and not set(table.metadata().partition_columns) & set(columns))
+        direct = (
+            files
+            and all(f.startswith("/") for f in files)
+            and "deletionVectors" not in readers
+            and not set(table.metadata().partition_columns) & set(columns)
+        )
         sources[name] = files if direct else table.to_pyarrow_table(columns=columns)
     return sources
 
@@ -106,8 +112,13 @@ def check(con, spark) -> dict[str, Any]:
         left, right = both[f"{col}_spark"].astype("float64"), both[f"{col}_duckdb"].astype("float64")
         same = np.isclose(left, right, rtol=1e-9, atol=1e-9, equal_nan=True)
         mismatches[col] = int((~same).sum())
-    return {"spark_rows": len(ours), "duckdb_rows": len(theirs), "joined_rows": len(both),
-            "mismatches": mismatches, "match": len(both) == len(ours) and not any(mismatches.values())}
+    return {
+        "spark_rows": len(ours),
+        "duckdb_rows": len(theirs),
+        "joined_rows": len(both),
+        "mismatches": mismatches,
+        "match": len(both) == len(ours) and not any(mismatches.values()),
+    }
 
 
 def run(spark, days: list[dt.date]) -> dict[str, Any]:
@@ -127,34 +138,46 @@ def run(spark, days: list[dt.date]) -> dict[str, Any]:
         frames = {t: v for t, v in sources.items() if not isinstance(v, list)}
         # a database file in the spill folder: DuckDB's buffer manager keeps what fits in
         # memory_limit, as Spark's cache spills to local disk
-        con = ref.connect(frames, snaps, threads=threads, memory_limit=memory, temp_directory=spill,
-                          database=os.path.join(spill, "silver.duckdb"))
+        con = ref.connect(
+            frames,
+            snaps,
+            threads=threads,
+            memory_limit=memory,
+            temp_directory=spill,
+            database=os.path.join(spill, "silver.duckdb"),
+        )
         for table, files in sources.items():
             if isinstance(files, list):
                 columns = ", ".join(ref.READ_COLUMNS[table])
                 con.execute(f"CREATE TABLE {table} AS SELECT {columns} FROM read_parquet(?)", [files])
         load = time.perf_counter() - began
-        progress(f"DuckDB loaded the silver tables in {load:.1f} s "
-                 f"({', '.join(t for t, v in sources.items() if isinstance(v, list))} from their Parquet files)")
+        progress(
+            f"DuckDB loaded the silver tables in {load:.1f} s "
+            f"({', '.join(t for t, v in sources.items() if isinstance(v, list))} from their Parquet files)"
+        )
         result = _timed(con, spark, days)
         con.close()
-    return {"threads": threads, "memory_limit": memory, "load_s": load,
-            "loaded_from_files": sorted(t for t, v in sources.items() if isinstance(v, list)), **result}
+    return {
+        "threads": threads,
+        "memory_limit": memory,
+        "load_s": load,
+        "loaded_from_files": sorted(t for t, v in sources.items() if isinstance(v, list)),
+        **result,
+    }
 
 
 def _timed(con, spark, days: list[dt.date]) -> dict[str, Any]:
     """The check, then every family in both engines (Spark's cached silver released after)."""
-    result: dict[str, Any] = {"spark_parallelism": spark.sparkContext.defaultParallelism,
-                              "check": check(con, spark)}
+    result: dict[str, Any] = {"spark_parallelism": spark.sparkContext.defaultParallelism, "check": check(con, spark)}
     progress(f"duckdb vs spark check: {result['check']}")
     builders, cached = _spark_frames(spark, days)
     families: dict[str, dict[str, float]] = {}
     for family in (*SPARK_FAMILIES, "all"):
         columns = ref.COLUMNS if family == "all" else ref.family_columns(family)
         query = ref.sql(None if family == "all" else [family])
-        duck = _best(lambda: con.execute(f"CREATE OR REPLACE TEMP TABLE bench_out AS {query}"))
+        duck = _best(lambda query=query: con.execute(f"CREATE OR REPLACE TEMP TABLE bench_out AS {query}"))
         frame = builders[family]().select(*KEYS, *columns)
-        sparked = _best(lambda: frame.write.format("noop").mode("overwrite").save())
+        sparked = _best(lambda frame=frame: frame.write.format("noop").mode("overwrite").save())
         families[family] = {"spark_s": sparked, "duckdb_s": duck, "ratio": sparked / duck if duck else None}
         progress(f"family {family}: spark {sparked:.2f} s, duckdb {duck:.3f} s")
     result["families"] = families

@@ -10,12 +10,11 @@ tables ``snaps`` (column ``snapshot_date``), ``enterprises``, ``tax_filings``, `
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 KNOWN = "x.known_from <= s.snapshot_date AND (x.known_to IS NULL OR x.known_to > s.snapshot_date)"
 M = "date_trunc('month', s.snapshot_date)"
-GRID = ("grid AS (SELECT s.snapshot_date, e.uscc FROM snaps s CROSS JOIN "
-        "(SELECT DISTINCT uscc FROM enterprises) e)")
+GRID = "grid AS (SELECT s.snapshot_date, e.uscc FROM snaps s CROSS JOIN (SELECT DISTINCT uscc FROM enterprises) e)"
 SOURCE_TABLES = ("enterprises", "tax_filings", "utility_reads", "court_events", "transactions", "loan_balances")
 # The columns the query reads: the benchmark loads only these (all of 23M transactions, hashes
 # and counterparty names included, held the Python process at 17 GB at 10,000 enterprises).
@@ -87,20 +86,44 @@ _LOANS = [
 
 # family -> (CTEs, CTE names to left-join onto the grid, output column expressions)
 FAMILIES: dict[str, tuple[list[str], list[str], list[str]]] = {
-    "tax": ([_TAX], ["tax"], ["COALESCE(tax_sales_3m, 0) AS tax_sales_3m",
-                              "COALESCE(tax_missed_filings_12m, 0) AS tax_missed_filings_12m"]),
+    "tax": (
+        [_TAX],
+        ["tax"],
+        ["COALESCE(tax_sales_3m, 0) AS tax_sales_3m", "COALESCE(tax_missed_filings_12m, 0) AS tax_missed_filings_12m"],
+    ),
     "utility": ([_UTIL], ["util"], ["util_elec_yoy_3m"]),
-    "court": ([_COURT], ["court"], ["COALESCE(court_defendant_cases_12m, 0) AS court_defendant_cases_12m",
-                                    "COALESCE(court_active_enforcements, 0) AS court_active_enforcements"]),
+    "court": (
+        [_COURT],
+        ["court"],
+        [
+            "COALESCE(court_defendant_cases_12m, 0) AS court_defendant_cases_12m",
+            "COALESCE(court_active_enforcements, 0) AS court_active_enforcements",
+        ],
+    ),
     "transactions": (_TXN, ["txn", "hhi"], ["COALESCE(txn_inflow_3m, 0) AS txn_inflow_3m", "txn_inflow_hhi_3m"]),
-    "loans": (_LOANS, ["loans", "exposure"], ["COALESCE(loan_max_dpd_12m, 0) AS loan_max_dpd_12m",
-                                              "COALESCE(loan_exposure, 0) AS loan_exposure"]),
-    "consistency": ([_TAX, _INFLOW], ["tax", "inflow_12m"],
-                    ["COALESCE(tax_sales_12m, 0) / NULLIF(inflow, 0) AS cons_sales_to_inflow_12m"]),
+    "loans": (
+        _LOANS,
+        ["loans", "exposure"],
+        ["COALESCE(loan_max_dpd_12m, 0) AS loan_max_dpd_12m", "COALESCE(loan_exposure, 0) AS loan_exposure"],
+    ),
+    "consistency": (
+        [_TAX, _INFLOW],
+        ["tax", "inflow_12m"],
+        ["COALESCE(tax_sales_12m, 0) / NULLIF(inflow, 0) AS cons_sales_to_inflow_12m"],
+    ),
 }
-COLUMNS = ["tax_sales_3m", "tax_missed_filings_12m", "util_elec_yoy_3m", "court_defendant_cases_12m",
-           "court_active_enforcements", "txn_inflow_3m", "txn_inflow_hhi_3m", "loan_max_dpd_12m", "loan_exposure",
-           "cons_sales_to_inflow_12m"]
+COLUMNS = [
+    "tax_sales_3m",
+    "tax_missed_filings_12m",
+    "util_elec_yoy_3m",
+    "court_defendant_cases_12m",
+    "court_active_enforcements",
+    "txn_inflow_3m",
+    "txn_inflow_hhi_3m",
+    "loan_max_dpd_12m",
+    "loan_exposure",
+    "cons_sales_to_inflow_12m",
+]
 
 
 def family_columns(family: str) -> list[str]:
@@ -125,15 +148,23 @@ def sql(families: Sequence[str] | None = None) -> str:
         joins += [j for j in family_joins if j not in joins]
         outputs += family_outputs
     joined = " ".join(f"LEFT JOIN {j} USING (snapshot_date, uscc)" for j in joins)
-    return (f"WITH {', '.join(ctes)}\nSELECT g.snapshot_date, g.uscc, {', '.join(outputs)}\n"
-            f"FROM grid g {joined}\nORDER BY 1, 2")
+    return (
+        f"WITH {', '.join(ctes)}\nSELECT g.snapshot_date, g.uscc, {', '.join(outputs)}\n"
+        f"FROM grid g {joined}\nORDER BY 1, 2"
+    )
 
 
 SQL = sql()
 
 
-def connect(tables: Mapping[str, object], snapshots: object, threads: int | None = None,
-            memory_limit: str | None = None, temp_directory: str | None = None, database: str = ":memory:"):
+def connect(
+    tables: Mapping[str, object],
+    snapshots: object,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
+    database: str = ":memory:",
+):
     """A DuckDB connection with the silver ``tables`` (pandas or Arrow) and ``snaps`` registered.
 
     Args:

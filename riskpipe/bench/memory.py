@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import psutil
 
@@ -36,7 +36,7 @@ class PeakSampler:
             self.peak = max(self.peak, tree_rss())
             self._stop.wait(self.interval)
 
-    def start(self) -> "PeakSampler":
+    def start(self) -> PeakSampler:
         self.peak = tree_rss()
         self._thread = threading.Thread(target=self._run, name="bench-rss", daemon=True)
         self._thread.start()

@@ -13,21 +13,24 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_SIZE = 10_000
 DEFAULT_MONTHS = 36
+
+
 def load_note() -> str:
     """What else the machine was doing: ``BENCH_NOTE`` when set, else the load average at the start."""
     if os.environ.get("BENCH_NOTE"):
         return os.environ["BENCH_NOTE"]
     one, five, _ = os.getloadavg()
     busy = one > 0.5 * (os.cpu_count() or 1)
-    return (f"Load average when the run started: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
-            + (" – the machine was busy, so every time here is an upper bound." if busy else
-               " – nothing else was running."))
+    return f"Load average when the run started: {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores" + (
+        " – the machine was busy, so every time here is an upper bound." if busy else " – nothing else was running."
+    )
 
 
 def sizes_from_env(env: Mapping[str, str] = os.environ) -> tuple[list[int], int]:
@@ -51,14 +54,22 @@ def machine_info() -> dict[str, str]:
     cpu = "unknown"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [l.split(":", 1)[1].strip() for l in cpuinfo.read_text().splitlines() if l.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
     return {
-        "cores": str(os.cpu_count()), "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB", "CPU": cpu,
-        "OS": platform.platform(), "Python": platform.python_version(), "Java": java[0] if java else "unknown",
-        "Spark (pyspark)": _version("pyspark"), "Delta (delta-spark)": _version("delta-spark"),
-        "DuckDB": _version("duckdb"), "deltalake (delta-rs)": _version("deltalake"),
+        "cores": str(os.cpu_count()),
+        "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "CPU": cpu,
+        "OS": platform.platform(),
+        "Python": platform.python_version(),
+        "Java": java[0] if java else "unknown",
+        "Spark (pyspark)": _version("pyspark"),
+        "Delta (delta-spark)": _version("delta-spark"),
+        "DuckDB": _version("duckdb"),
+        "deltalake (delta-rs)": _version("deltalake"),
     }
 
 
@@ -98,8 +109,16 @@ def _compare(run: dict[str, Any]) -> None:
         run["duckdb"] = {"error": repr(error)[:500]}
 
 
-def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: bool = False,
-            resume: bool = False, pause_after_min: float | None = None) -> dict[str, Any]:
+def run_all(
+    sizes: list[int],
+    months: int,
+    root: Path,
+    doc: Path,
+    *,
+    append: bool = False,
+    resume: bool = False,
+    pause_after_min: float | None = None,
+) -> dict[str, Any]:
     """Run every size, compare with DuckDB, fit the stages and write JSON and markdown.
 
     Args:
@@ -121,8 +140,13 @@ def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: boo
 
     os.environ.setdefault("RISKPIPE_SPARK_UI", "false")
     deadline = None if pause_after_min is None else time.monotonic() + 60 * pause_after_min
-    results: dict[str, Any] = {"machine": machine_info(), "months": months, "note": load_note(),
-                               "spark_start_s": _spark_start(), "runs": []}
+    results: dict[str, Any] = {
+        "machine": machine_info(),
+        "months": months,
+        "note": load_note(),
+        "spark_start_s": _spark_start(),
+        "runs": [],
+    }
     if append or resume:
         results["runs"] = [r for r in _previous(root, months) if r["enterprises"] not in sizes or resume]
     done = {r["enterprises"] for r in results["runs"]}
@@ -148,10 +172,11 @@ def run_all(sizes: list[int], months: int, root: Path, doc: Path, *, append: boo
 
 
 def _finish(results: dict[str, Any], root: Path, doc: Path) -> None:
-    from riskpipe.bench import doc as render_doc, fit
+    from riskpipe.bench import doc as render_doc
+    from riskpipe.bench import fit
 
     results["fits"] = fit.fit_stages(results["runs"])
-    results["date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    results["date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     _write(results, root, doc, render_doc.render)
 
 
@@ -184,7 +209,8 @@ def _write(results: Mapping[str, Any], root: Path, doc: Path, render) -> None:
 
 def render_only(root: Path, doc: Path) -> None:
     """Render ``doc`` again from ``root/results.json`` (no run; the fits are recomputed)."""
-    from riskpipe.bench import doc as render_doc, fit
+    from riskpipe.bench import doc as render_doc
+    from riskpipe.bench import fit
     from riskpipe.bench.stages import input_rows
 
     results = json.loads((root / "results.json").read_text())

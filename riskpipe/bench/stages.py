@@ -15,8 +15,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from riskpipe.bench.checkpoint import CHECKPOINT, Checkpoint
 from riskpipe.bench.memory import measured
@@ -109,17 +110,26 @@ def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint) -> 
                 record: dict[str, Any] = {"key": key}
                 with silver_timer(totals), measured(record):
                     summary = run_source(source, data_interval_start=first, data_interval_end=last)
-                record.update(silver_s=totals.get("silver", 0.0), rows_read=summary.get("rows_read"),
-                              rows_published=summary.get("rows_published"))
+                record.update(
+                    silver_s=totals.get("silver", 0.0),
+                    rows_read=summary.get("rows_read"),
+                    rows_published=summary.get("rows_published"),
+                )
                 checkpoint.add_batch(record)
-                progress(f"ingest {key}: {record['rows_read']} rows in {record['seconds']:.1f} s "
-                         f"(silver {record['silver_s']:.1f} s), peak RSS {record['peak_rss_mb']:.0f} MB")
+                progress(
+                    f"ingest {key}: {record['rows_read']} rows in {record['seconds']:.1f} s "
+                    f"(silver {record['silver_s']:.1f} s), peak RSS {record['peak_rss_mb']:.0f} MB"
+                )
     batches = checkpoint.data["batches"]
     total, silver = sum(b["seconds"] for b in batches), sum(b["silver_s"] for b in batches)
     peak = max(b["peak_rss_mb"] for b in batches)
     # the silver MERGE runs inside ingest: report it apart, and ingest as the rest (bronze, validation)
-    checkpoint.stages["ingest"] = {"seconds": total - silver, "peak_rss_mb": peak, "includes_silver_s": silver,
-                                   "batches": len(batches)}
+    checkpoint.stages["ingest"] = {
+        "seconds": total - silver,
+        "peak_rss_mb": peak,
+        "includes_silver_s": silver,
+        "batches": len(batches),
+    }
     checkpoint.stages["silver"] = {"seconds": silver, "peak_rss_mb": peak, "inside": "ingest"}
     checkpoint.save()
 
@@ -149,8 +159,10 @@ def _scoring_throughput(spark, days: list[dt.date]) -> dict:
         progress(f"scoring throughput failed: {error!r}")
         return {"error": repr(error)[:500]}
     rate = result["marginal_rows_per_s"]
-    progress(f"scoring throughput: marginal {rate or 0:,.0f} rows/s; "
-             + ", ".join(f"{r['rows']:,} rows in {r['seconds']:.1f} s" for r in result["runs"]))
+    progress(
+        f"scoring throughput: marginal {rate or 0:,.0f} rows/s; "
+        + ", ".join(f"{r['rows']:,} rows in {r['seconds']:.1f} s" for r in result["runs"])
+    )
     return result
 
 
@@ -170,8 +182,9 @@ def _feature_rows() -> int:
     return io.read(get_spark(), "enterprise_features").count()
 
 
-def run_size(enterprises: int, months: int, root: Path, *, resume: bool = False,
-             deadline: float | None = None) -> dict[str, Any]:
+def run_size(
+    enterprises: int, months: int, root: Path, *, resume: bool = False, deadline: float | None = None
+) -> dict[str, Any]:
     """Simulate, ingest and run every stage for one size; returns timings, rows and peak memory.
 
     Args:
@@ -192,8 +205,10 @@ def run_size(enterprises: int, months: int, root: Path, *, resume: bool = False,
     cp = Checkpoint(root, enterprises, months, deadline=deadline)
     args = argparse.Namespace(enterprises=enterprises, months=months, start=BENCH_START, seed=demo.DEMO_SEED)
     landing = Path(os.environ["RISKPIPE_LANDING"])
-    progress(f"size {enterprises} enterprises x {months} months in {root}"
-             + (f" (part {len(cp.data['parts'])})" if resume else ""))
+    progress(
+        f"size {enterprises} enterprises x {months} months in {root}"
+        + (f" (part {len(cp.data['parts'])})" if resume else "")
+    )
     cp.stage("simulate", lambda: demo._simulate(args, landing), log=progress)
     per_source = json.loads((landing / "manifest" / "summary.json").read_text()).get("rows_per_source", {})
     _ingest(args, landing, cp)
@@ -208,12 +223,21 @@ def run_size(enterprises: int, months: int, root: Path, *, resume: bool = False,
     warned = cp.stage("warnings", lambda: _summary(post_loan.run(scored_days)), log=progress)
     cp.stage("report", lambda: demo._portfolio_and_report(args), log=progress)
     feature_days = snapshot_days(months)
-    return {"enterprises": enterprises, "months": months, "input_rows": input_rows(per_source),
-            "rows_per_source": per_source, "feature_rows": feature_rows, "feature_snapshots": len(feature_days),
-            "scored_rows": scored.get("rows"),
-            "scored_model": f"{scored.get('model_name')} v{scored.get('model_version')}",
-            "warnings": warned.get("warnings"), "stages": cp.stages,
-            "scoring_throughput": throughput, "parts": _parts(cp), "ingest_batches": cp.data["batches"]}
+    return {
+        "enterprises": enterprises,
+        "months": months,
+        "input_rows": input_rows(per_source),
+        "rows_per_source": per_source,
+        "feature_rows": feature_rows,
+        "feature_snapshots": len(feature_days),
+        "scored_rows": scored.get("rows"),
+        "scored_model": f"{scored.get('model_name')} v{scored.get('model_version')}",
+        "warnings": warned.get("warnings"),
+        "stages": cp.stages,
+        "scoring_throughput": throughput,
+        "parts": _parts(cp),
+        "ingest_batches": cp.data["batches"],
+    }
 
 
 def _summary(value: Any) -> Any:
@@ -223,5 +247,6 @@ def _summary(value: Any) -> Any:
 
 def _parts(cp: Checkpoint) -> list[dict[str, Any]]:
     """The parts the run took (start time, commit and what each ran), when it took more than one."""
-    return [{"started": p["started"], "commit": p["commit"], "ran": len(p["ran"])}
-            for p in cp.data["parts"] if p["ran"]]
+    return [
+        {"started": p["started"], "commit": p["commit"], "ran": len(p["ran"])} for p in cp.data["parts"] if p["ran"]
+    ]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -32,9 +33,12 @@ def replicate(frame: DataFrame, rows: int, *, partitions: int) -> DataFrame:
     if base == 0:
         raise ValueError("no feature rows to replicate")
     copies = spark_range(frame.sparkSession, math.ceil(rows / base), partitions)
-    return (F.broadcast(frame).crossJoin(copies)
-            .withColumn("uscc", F.concat(F.col("uscc"), F.lit("#"), F.col("copy").cast("string")))
-            .drop("copy"))
+    return (
+        F.broadcast(frame)
+        .crossJoin(copies)
+        .withColumn("uscc", F.concat(F.col("uscc"), F.lit("#"), F.col("copy").cast("string")))
+        .drop("copy")
+    )
 
 
 def copy_counts(base_rows: int, sizes: Sequence[int]) -> list[int]:
@@ -58,9 +62,15 @@ def spark_range(spark: SparkSession, n: int, partitions: int) -> DataFrame:
     return spark.range(0, n, numPartitions=partitions).withColumnRenamed("id", "copy")
 
 
-def measure(spark: SparkSession, days: Sequence[dt.date], *, alias: str | None = None,
-            sizes: Sequence[int] = DEFAULT_ROWS, settings: Any = None,
-            model_name: str | None = None) -> dict[str, Any]:
+def measure(
+    spark: SparkSession,
+    days: Sequence[dt.date],
+    *,
+    alias: str | None = None,
+    sizes: Sequence[int] = DEFAULT_ROWS,
+    settings: Any = None,
+    model_name: str | None = None,
+) -> dict[str, Any]:
     """Score replicated feature rows of ``days`` at each size; seconds and rows per size, and the fit.
 
     Returns:
@@ -69,19 +79,22 @@ def measure(spark: SparkSession, days: Sequence[dt.date], *, alias: str | None =
     """
     import mlflow.pyfunc
 
+    from jobs.features.pit import snapshot_month
     from jobs.scoring import PREDICTION, resolve_model, score_frame
     from riskpipe import io
     from riskpipe.bench.fit import fit_line
-    from jobs.features.pit import snapshot_month
     from riskpipe.config import load_settings
 
     # resolve_model reads the scoring alias from the settings when no alias is given (a champion exists)
     settings = settings or load_settings()
     model = resolve_model(settings=settings, name=model_name, alias=alias)
     months = [snapshot_month(d) for d in days]
-    features = (io.read(spark, "enterprise_features", settings=settings)
-                .where(F.col("snapshot_month").isin(*months) & F.col("is_active_borrower"))
-                .select("uscc", "snapshot_date", "snapshot_month", *model.features).cache())
+    features = (
+        io.read(spark, "enterprise_features", settings=settings)
+        .where(F.col("snapshot_month").isin(*months) & F.col("is_active_borrower"))
+        .select("uscc", "snapshot_date", "snapshot_month", *model.features)
+        .cache()
+    )
     base_rows = features.count()
     predict = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=PREDICTION, env_manager="local")
     partitions = max(2, spark.sparkContext.defaultParallelism)
@@ -89,8 +102,9 @@ def measure(spark: SparkSession, days: Sequence[dt.date], *, alias: str | None =
     try:
         # warm-up: the Python workers start and load the model once (the fixed cost of the stage)
         began = time.perf_counter()
-        score_frame(features, predict=predict, model=model, features_version=0).write.format("noop") \
-            .mode("overwrite").save()
+        score_frame(features, predict=predict, model=model, features_version=0).write.format("noop").mode(
+            "overwrite"
+        ).save()
         warmup = time.perf_counter() - began
         for copies in copy_counts(base_rows, sizes):
             rows = base_rows * copies
@@ -104,5 +118,12 @@ def measure(spark: SparkSession, days: Sequence[dt.date], *, alias: str | None =
         features.unpersist()
     line = fit_line([r["rows"] for r in runs], [r["seconds"] for r in runs])
     marginal = 1.0 / line["per_row"] if line["per_row"] and line["per_row"] > 0 else None
-    return {"model": f"{model.name} v{model.version}", "base_rows": base_rows, "partitions": partitions,
-            "warmup_s": warmup, "runs": runs, "fit": line, "marginal_rows_per_s": marginal}
+    return {
+        "model": f"{model.name} v{model.version}",
+        "base_rows": base_rows,
+        "partitions": partitions,
+        "warmup_s": warmup,
+        "runs": runs,
+        "fit": line,
+        "marginal_rows_per_s": marginal,
+    }

@@ -19,11 +19,17 @@ import json
 import shlex
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 # Order of a full local run: the registry first, so the other feeds can resolve enterprises.
-INGESTION_DAGS = ("ingest_registry", "ingest_tax", "ingest_utility", "ingest_court",
-                  "ingest_transactions", "ingest_loans")
+INGESTION_DAGS = (
+    "ingest_registry",
+    "ingest_tax",
+    "ingest_utility",
+    "ingest_court",
+    "ingest_transactions",
+    "ingest_loans",
+)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -71,7 +77,7 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _utc(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _test(dag, dag_id: str, label: str, *, logical_date: datetime | None, conf: dict | None) -> bool:
@@ -88,9 +94,8 @@ def _run(args: argparse.Namespace) -> int:
 
     ensure_airflow_db()
     apply_to_process()
-    from croniter import croniter
-
     from airflow.dag_processing.dagbag import DagBag
+    from croniter import croniter
 
     from riskpipe.airflow_env import DAGS_FOLDER
 
@@ -102,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         for dag_id in args.dag_ids or INGESTION_DAGS:
             dag = bag.dags[dag_id]
-            timetable = getattr(dag.timetable, "timetable", dag.timetable)   # AssetOrTimeSchedule wraps a cron one
+            timetable = getattr(dag.timetable, "timetable", dag.timetable)  # AssetOrTimeSchedule wraps a cron one
             if not hasattr(timetable, "expression"):
                 # asset-triggered or manual (score_monthly, train_models): one run, told what to do by --conf
                 if not _test(dag, dag_id, "manual run", logical_date=None, conf=conf):
@@ -119,8 +124,13 @@ def _run(args: argparse.Namespace) -> int:
                 interval_end = croniter(timetable.expression, interval_start).get_next(datetime)
                 # dag.test() infers a manual run's interval as the last complete one before
                 # the logical date: pass the interval's end.
-                if not _test(dag, dag_id, f"{interval_start:%Y-%m-%d}..{interval_end:%Y-%m-%d}",
-                             logical_date=interval_end, conf=conf):
+                if not _test(
+                    dag,
+                    dag_id,
+                    f"{interval_start:%Y-%m-%d}..{interval_end:%Y-%m-%d}",
+                    logical_date=interval_end,
+                    conf=conf,
+                ):
                     return 1
                 interval_start = interval_end
     except KeyError as error:
@@ -134,41 +144,69 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("airflow", help="set up the embedded Airflow, check and run the DAGs",
-                                   description="Airflow helpers (AIRFLOW_HOME defaults to <repo>/airflow_home, "
-                                               "SQLite metadata DB; any AIRFLOW__* variable you set wins).")
+    parser = subparsers.add_parser(
+        "airflow",
+        help="set up the embedded Airflow, check and run the DAGs",
+        description="Airflow helpers (AIRFLOW_HOME defaults to <repo>/airflow_home, "
+        "SQLite metadata DB; any AIRFLOW__* variable you set wins).",
+    )
     sub = parser.add_subparsers(dest="airflow_command", metavar="ACTION")
     sub.required = True
 
-    init = sub.add_parser("init", help="migrate the metadata DB and create the Delta writer pool",
-                          description="Run `airflow db migrate` (once per Airflow version) and "
-                                      "`airflow pools set riskpipe_delta_writer N`.")
-    init.add_argument("--slots", type=int, default=None,
-                      help="pool size (default RISKPIPE_DELTA_WRITER_SLOTS or 1; raise only with a "
-                           "store that supports concurrent Delta writers)")
+    init = sub.add_parser(
+        "init",
+        help="migrate the metadata DB and create the Delta writer pool",
+        description="Run `airflow db migrate` (once per Airflow version) and "
+        "`airflow pools set riskpipe_delta_writer N`.",
+    )
+    init.add_argument(
+        "--slots",
+        type=int,
+        default=None,
+        help="pool size (default RISKPIPE_DELTA_WRITER_SLOTS or 1; raise only with a "
+        "store that supports concurrent Delta writers)",
+    )
     init.add_argument("--force", action="store_true", help="migrate and set the pool even if done before")
     init.set_defaults(func=_init)
 
-    check = sub.add_parser("dags-check", help="parse dags/ with the airflow CLI; fail on import errors",
-                           description="Run `airflow dags list-import-errors --local` and `airflow dags list "
-                                       "--local`; exit 1 on any import error or missing ingestion DAG.")
+    check = sub.add_parser(
+        "dags-check",
+        help="parse dags/ with the airflow CLI; fail on import errors",
+        description="Run `airflow dags list-import-errors --local` and `airflow dags list "
+        "--local`; exit 1 on any import error or missing ingestion DAG.",
+    )
     check.set_defaults(func=_dags_check)
 
-    env = sub.add_parser("env", help="print the Airflow environment as export lines",
-                         description='Print AIRFLOW_HOME and AIRFLOW__* settings; use '
-                                     '`eval "$(riskpipe airflow env)"` before calling `airflow` directly.')
+    env = sub.add_parser(
+        "env",
+        help="print the Airflow environment as export lines",
+        description="Print AIRFLOW_HOME and AIRFLOW__* settings; use "
+        '`eval "$(riskpipe airflow env)"` before calling `airflow` directly.',
+    )
     env.set_defaults(func=_env)
 
-    run = sub.add_parser("run", help="run DAGs in-process (dag.test) for each data interval of a window",
-                         description="For each DAG, run dag.test() for every data interval that starts in "
-                                     "[--start, --end): one SparkSession, no scheduler. Stops at the first "
-                                     "failed run.")
-    run.add_argument("dag_ids", nargs="*", metavar="DAG_ID",
-                     help=f"DAGs to run, in order (default: {' '.join(INGESTION_DAGS)})")
-    run.add_argument("--start", type=date.fromisoformat, default=None,
-                     help="first day of the window (YYYY-MM-DD); the first interval starts on or after it "
-                          "(DAGs on data intervals); an asset-triggered or manual DAG runs once, with --conf")
-    run.add_argument("--end", type=date.fromisoformat, default=None,
-                     help="end of the window, exclusive (default: one interval after --start)")
+    run = sub.add_parser(
+        "run",
+        help="run DAGs in-process (dag.test) for each data interval of a window",
+        description="For each DAG, run dag.test() for every data interval that starts in "
+        "[--start, --end): one SparkSession, no scheduler. Stops at the first "
+        "failed run.",
+    )
+    run.add_argument(
+        "dag_ids", nargs="*", metavar="DAG_ID", help=f"DAGs to run, in order (default: {' '.join(INGESTION_DAGS)})"
+    )
+    run.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=None,
+        help="first day of the window (YYYY-MM-DD); the first interval starts on or after it "
+        "(DAGs on data intervals); an asset-triggered or manual DAG runs once, with --conf",
+    )
+    run.add_argument(
+        "--end",
+        type=date.fromisoformat,
+        default=None,
+        help="end of the window, exclusive (default: one interval after --start)",
+    )
     run.add_argument("--conf", default=None, help='JSON run conf / params, e.g. \'{"mode": "files"}\'')
     run.set_defaults(func=_run)

@@ -56,28 +56,42 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit("riskpipe assess: give --uscc, --amount and --term (or --replay DECISION_ID)")
     # the command line is the one place a default date is today's: an officer assessing now
     as_of = args.as_of or dt.date.today()
-    record = assess(args.uscc, args.amount, args.term, as_of=as_of, model_uri=args.model_uri,
-                    purpose=args.purpose, product=args.product)
+    record = assess(
+        args.uscc,
+        args.amount,
+        args.term,
+        as_of=as_of,
+        model_uri=args.model_uri,
+        purpose=args.purpose,
+        product=args.product,
+    )
     print(record.render())
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "assess", help="pre-loan assessment: policy rules, champion score, decision and limit",
+        "assess",
+        help="pre-loan assessment: policy rules, champion score, decision and limit",
         description="Assess a loan application as of a date: builds the applicant's point-in-time features "
-                    "from silver, applies the hard policy rules (decisions: in the profile), scores with the "
-                    "champion model and prints approve / refer / decline with a recommended limit and the "
-                    "reasons. Every assessment is appended to the gold credit_decisions audit table. The "
-                    "government recommendation is shown but never approves by itself.")
+        "from silver, applies the hard policy rules (decisions: in the profile), scores with the "
+        "champion model and prints approve / refer / decline with a recommended limit and the "
+        "reasons. Every assessment is appended to the gold credit_decisions audit table. The "
+        "government recommendation is shown but never approves by itself.",
+    )
     parser.add_argument("--uscc", help="applicant's Unified Social Credit Code")
     parser.add_argument("--amount", type=_positive_amount, help="requested amount, CNY")
     parser.add_argument("--term", type=_positive_int, help="requested term, months")
-    parser.add_argument("--as-of", type=_iso_date, metavar="YYYY-MM-DD",
-                        help="assessment date (default: today); only data available on it is used")
+    parser.add_argument(
+        "--as-of",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="assessment date (default: today); only data available on it is used",
+    )
     parser.add_argument("--purpose", help="loan purpose (recorded)")
     parser.add_argument("--product", help="loan product (recorded)")
     parser.add_argument("--model-uri", help="score with this model instead of models:/<name>@champion")
-    parser.add_argument("--replay", metavar="DECISION_ID",
-                        help="re-run a recorded decision from its stored values and model version")
+    parser.add_argument(
+        "--replay", metavar="DECISION_ID", help="re-run a recorded decision from its stored values and model version"
+    )
     parser.set_defaults(func=_assess)

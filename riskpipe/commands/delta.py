@@ -44,11 +44,17 @@ def _restore(args: argparse.Namespace) -> dict:
     spark = _session("restore")
     before = io.version(spark, args.table)
     if not 0 <= args.version < before:
-        raise SystemExit(f"restore {args.table}: version {args.version} is not an earlier version "
-                         f"(latest is {before}); see riskpipe history {args.table}")
+        raise SystemExit(
+            f"restore {args.table}: version {args.version} is not an earlier version "
+            f"(latest is {before}); see riskpipe history {args.table}"
+        )
     io.restore(spark, args.table, args.version)
-    return {"table": args.table, "restored_to": args.version, "previous_version": before,
-            "new_version": io.version(spark, args.table)}
+    return {
+        "table": args.table,
+        "restored_to": args.version,
+        "previous_version": before,
+        "new_version": io.version(spark, args.table),
+    }
 
 
 def _restore_batch(args: argparse.Namespace) -> dict:
@@ -60,8 +66,12 @@ def _restore_batch(args: argparse.Namespace) -> dict:
     except (RestoreRefusedError, ValueError) as error:
         raise SystemExit(str(error)) from error
     for table in result["tables"]:
-        print(f"restored {table['table']}: {table['action']}, version {table['from_version']} -> "
-              f"{table['new_version']} (content of version {table['to_version']})", file=sys.stderr, flush=True)
+        print(
+            f"restored {table['table']}: {table['action']}, version {table['from_version']} -> "
+            f"{table['new_version']} (content of version {table['to_version']})",
+            file=sys.stderr,
+            flush=True,
+        )
     return result
 
 
@@ -74,32 +84,43 @@ def _vacuum(args: argparse.Namespace) -> dict:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     history = subparsers.add_parser(
-        "history", help="list a table's Delta commits, newest first",
+        "history",
+        help="list a table's Delta commits, newest first",
         description="Print one JSON line per Delta commit of TABLE: version, timestamp, operation, "
-                    "parameters and metrics.")
+        "parameters and metrics.",
+    )
     history.add_argument("table", help="declared table name (see riskpipe tables)")
     history.add_argument("--limit", type=int, default=HISTORY_LIMIT, help=f"commits to show (default {HISTORY_LIMIT})")
     history.set_defaults(func=_history)
 
     restore = subparsers.add_parser(
-        "restore", help="restore a table to an earlier Delta version, or a source to before a batch",
+        "restore",
+        help="restore a table to an earlier Delta version, or a source to before a batch",
         description="Restore TABLE to the content of --version N (from riskpipe history), or, with "
-                    "--to-batch B, roll bronze, silver, quarantine and the ingest manifest of B's source "
-                    "back to before batch B, so that the next run ingests B's files again. A restore is a "
-                    "new commit: later versions stay in the history.")
+        "--to-batch B, roll bronze, silver, quarantine and the ingest manifest of B's source "
+        "back to before batch B, so that the next run ingests B's files again. A restore is a "
+        "new commit: later versions stay in the history.",
+    )
     restore.add_argument("table", nargs="?", help="declared table name (see riskpipe tables)")
     restore.add_argument("--version", type=int, help="version to restore TABLE to")
     restore.add_argument("--to-batch", metavar="B", help="batch id (see the ingest manifest) to roll back")
-    restore.add_argument("--force", action="store_true",
-                         help="with --to-batch: also roll back later batches of the source")
+    restore.add_argument(
+        "--force", action="store_true", help="with --to-batch: also roll back later batches of the source"
+    )
     restore.set_defaults(func=_restore)
 
     vacuum = subparsers.add_parser(
-        "vacuum", help="delete data files no retained version references",
+        "vacuum",
+        help="delete data files no retained version references",
         description="VACUUM TABLE: delete files not referenced by any version younger than "
-                    "--retain-hours, e.g. the orphan files of a killed write. Time travel to older "
-                    "versions is no longer possible afterwards.")
+        "--retain-hours, e.g. the orphan files of a killed write. Time travel to older "
+        "versions is no longer possible afterwards.",
+    )
     vacuum.add_argument("table", help="declared table name (see riskpipe tables)")
-    vacuum.add_argument("--retain-hours", type=float, default=DEFAULT_RETAIN_HOURS,
-                        help=f"retention in hours (default {DEFAULT_RETAIN_HOURS:g}, Delta's own)")
+    vacuum.add_argument(
+        "--retain-hours",
+        type=float,
+        default=DEFAULT_RETAIN_HOURS,
+        help=f"retention in hours (default {DEFAULT_RETAIN_HOURS:g}, Delta's own)",
+    )
     vacuum.set_defaults(func=_vacuum)

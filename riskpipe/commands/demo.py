@@ -61,9 +61,8 @@ def _ingest_history(args: argparse.Namespace) -> None:
     for source in ALL_SOURCES:
         began = time.perf_counter()
 
-        def _show(summary: dict, source: str = source) -> None:
-            counts = {k: summary.get(k) for k in ("rows_read", "rows_published", "rows_quarantined",
-                                                 "rows_duplicate")}
+        def _show(summary: dict, source: str = source, began: float = began) -> None:
+            counts = {k: summary.get(k) for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")}
             first, last = summary.get("interval", (start, end))
             print(f"    {source:14s} {first}..{last} {counts} {time.perf_counter() - began:.0f}s", flush=True)
 
@@ -73,8 +72,19 @@ def _ingest_history(args: argparse.Namespace) -> None:
 def _ingest_with_airflow(args: argparse.Namespace) -> None:
     """The last monthly deliveries go through the Airflow DAGs (dag.test on the SQLite metadata DB)."""
     _, end, last_delivery = _window(args)
-    cmd = [sys.executable, "-m", "riskpipe.cli", "airflow", "run", "ingest_tax", "ingest_utility",
-           "--start", end, "--end", last_delivery]
+    cmd = [
+        sys.executable,
+        "-m",
+        "riskpipe.cli",
+        "airflow",
+        "run",
+        "ingest_tax",
+        "ingest_utility",
+        "--start",
+        end,
+        "--end",
+        last_delivery,
+    ]
     print("    " + " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
 
@@ -88,8 +98,11 @@ def _features(args: argparse.Namespace) -> None:
     start = dt.date(first.year + 1, first.month, 1)
     last = dt.date(first.year + (first.month - 1 + args.months) // 12, (first.month - 1 + args.months) % 12 + 1, 1)
     summary = build_range(get_spark(), start, last - dt.timedelta(days=1), full=True)
-    print(f"    snapshots {summary.get('snapshot_months', [])[:1]}..{summary.get('snapshot_months', [])[-1:]}"
-          f" rows {summary.get('rows')}", flush=True)
+    print(
+        f"    snapshots {summary.get('snapshot_months', [])[:1]}..{summary.get('snapshot_months', [])[-1:]}"
+        f" rows {summary.get('rows')}",
+        flush=True,
+    )
 
 
 def _train(args: argparse.Namespace) -> bool:
@@ -129,14 +142,28 @@ def _score_and_monitor(args: argparse.Namespace) -> None:
     last = _last_snapshot(args)
     scored = month_ends(add_months(last, -MONITORED_MONTHS * 2 + 1), last)
     summary = scoring.run(scored[:-1])
-    print(f"    backfilled {summary['rows']} borrower-months {scored[0]}..{scored[-2]} with "
-          f"{summary['model_name']} v{summary['model_version']}", flush=True)
+    print(
+        f"    backfilled {summary['rows']} borrower-months {scored[0]}..{scored[-2]} with "
+        f"{summary['model_name']} v{summary['model_version']}",
+        flush=True,
+    )
     result = post_loan.run(scored[-MONITORED_MONTHS:-1])
-    print(f"    monitored {scored[-MONITORED_MONTHS]}..{scored[-2]}: {result['warnings']} warnings on "
-          f"{result['loans_warned']} loans on {scored[-2]}", flush=True)
+    print(
+        f"    monitored {scored[-MONITORED_MONTHS]}..{scored[-2]}: {result['warnings']} warnings on "
+        f"{result['loans_warned']} loans on {scored[-2]}",
+        flush=True,
+    )
     stop_spark()  # the DAG run below is another process writing the same tables
-    cmd = [sys.executable, "-m", "riskpipe.cli", "airflow", "run", "score_monthly",
-           "--conf", json.dumps({"snapshot_date": last.isoformat()})]
+    cmd = [
+        sys.executable,
+        "-m",
+        "riskpipe.cli",
+        "airflow",
+        "run",
+        "score_monthly",
+        "--conf",
+        json.dumps({"snapshot_date": last.isoformat()}),
+    ]
     print("    " + " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
     _warning_backtest(last)
@@ -157,8 +184,11 @@ def _warning_backtest(last: dt.date) -> None:
     spark, settings = get_spark(), load_settings()
     result = run(last, settings=settings, spark=spark)
     counts = result["borrowers"]
-    print(f"    warnings judged on {result['window']}: {counts['defaulter']} borrowers defaulted in the window, "
-          f"{counts['performing']} performed for 12 months (past-due signals apart)", flush=True)
+    print(
+        f"    warnings judged on {result['window']}: {counts['defaulter']} borrowers defaulted in the window, "
+        f"{counts['performing']} performed for 12 months (past-due signals apart)",
+        flush=True,
+    )
 
     def pct(value: float | None) -> str:
         return f"{value:.0%}" if value is not None else "-"
@@ -168,10 +198,12 @@ def _warning_backtest(last: dt.date) -> None:
     for row in result["rows"]:
         if row["block"] == "severity" or row["signal"] in ("any past due", watch_list_load):
             name = {"any past due": "past due", watch_list_load: f"{minimum}+ & DPD"}.get(row["signal"], row["signal"])
-            print(f"    {name:>11s}: {row['warned_defaulters']}/{row['defaulters']} defaulters warned "
-                  f"({pct(row['hit_rate'])}), median lead {row['median_lead_months']} months; performing borrowers "
-                  f"warned {row['warned_performing']}/{row['performing']} ({pct(row['false_alarm_rate'])})",
-                  flush=True)
+            print(
+                f"    {name:>11s}: {row['warned_defaulters']}/{row['defaulters']} defaulters warned "
+                f"({pct(row['hit_rate'])}), median lead {row['median_lead_months']} months; performing borrowers "
+                f"warned {row['warned_performing']}/{row['performing']} ({pct(row['false_alarm_rate'])})",
+                flush=True,
+            )
     on_last = F.col("snapshot_date") == F.lit(last)
     active = io.read(spark, "loan_classification").where(on_last).count()
     watched = io.read(spark, "watch_list").where(on_last & (F.col("status") != "cleared")).count()
@@ -179,8 +211,10 @@ def _warning_backtest(last: dt.date) -> None:
     for check in result["targets"]:
         value = check["value"]
         shown = "-" if value is None else (pct(value) if check["metric"].endswith("rate") else f"{value:g}")
-        print(f"    target {check['metric']} {check['target']}: {shown} {'met' if check['met'] else 'NOT met'}",
-              flush=True)
+        print(
+            f"    target {check['metric']} {check['target']}: {shown} {'met' if check['met'] else 'NOT met'}",
+            flush=True,
+        )
 
 
 def _assess_applicants(day: dt.date) -> None:
@@ -194,8 +228,13 @@ def _assess_applicants(day: dt.date) -> None:
 
     features = io.read(get_spark(), "enterprise_features").where(F.col("snapshot_date") == F.lit(day))
     scores = io.read(get_spark(), "risk_scores").where(F.col("snapshot_date") == F.lit(day)).select("uscc", "pd")
-    recommended = (features.where(F.col("ent_gov_recommended") & ~F.col("court_dishonest_listed"))
-                   .join(scores, on="uscc", how="inner").orderBy("pd", "uscc").select("uscc").first())
+    recommended = (
+        features.where(F.col("ent_gov_recommended") & ~F.col("court_dishonest_listed"))
+        .join(scores, on="uscc", how="inner")
+        .orderBy("pd", "uscc")
+        .select("uscc")
+        .first()
+    )
     listed = features.where(F.col("court_dishonest_listed")).orderBy("uscc").select("uscc").first()
     for row in (recommended, listed):
         if row is None:
@@ -216,8 +255,10 @@ def _portfolio_and_report(args: argparse.Namespace) -> None:
     print(f"    portfolio {last}: {json.dumps(totals.get('metrics', totals), default=str)[:400]}", flush=True)
     print(f"    stress: {json.dumps(stress(last), default=str)[:400]}", flush=True)
     monitored = model_monitoring.run(last)
-    print(f"    model monitoring: alerts {len(monitored.get('alerts', []))}, retrain {monitored.get('retrain')}",
-          flush=True)
+    print(
+        f"    model monitoring: alerts {len(monitored.get('alerts', []))}, retrain {monitored.get('retrain')}",
+        flush=True,
+    )
     written = report(last)
     print(f"    report: {written['path']}", flush=True)
 
@@ -249,26 +290,38 @@ def _model_risk_figures(args: argparse.Namespace) -> None:
     grades = result["grades"]
     tested = sum(grades.values())
     floor = config.calibration.pd_floor
-    served = io.read(get_spark(settings), "risk_scores").agg(F.min("pd").alias("min_pd"), F.count("*").alias("n")).first()
+    served = (
+        io.read(get_spark(settings), "risk_scores").agg(F.min("pd").alias("min_pd"), F.count("*").alias("n")).first()
+    )
     low, high = result["gini_ci"]
     print(f"    champion {config.name} v{version}: validation {result['status'].upper()}; report {result['html']}")
     from models.registry import version_metrics
 
     logged, _ = version_metrics(config, version)
     by_row = [int(logged.get(f"oot_grades_{k}_by_row", -1)) for k in ("green", "amber", "red")]
-    print(f"    calibration (OOT, Jeffreys per grade, each borrower one observation): {grades['green']} of {tested} "
-          f"populated grades green, {grades['amber']} amber, {grades['red']} red (target: >= {TARGET_GREEN_GRADES} "
-          f"green, none red); counting every borrower-month as independent: {by_row[0]} green, {by_row[1]} "
-          f"amber, {by_row[2]} red", flush=True)
-    print(f"    PD floor {floor:.2%}: lowest PD served {served['min_pd']:.4%} over {served['n']:,} scored "
-          f"borrower-months, {result['min_pd']:.4%} out of time", flush=True)
+    print(
+        f"    calibration (OOT, Jeffreys per grade, each borrower one observation): {grades['green']} of {tested} "
+        f"populated grades green, {grades['amber']} amber, {grades['red']} red (target: >= {TARGET_GREEN_GRADES} "
+        f"green, none red); counting every borrower-month as independent: {by_row[0]} green, {by_row[1]} "
+        f"amber, {by_row[2]} red",
+        flush=True,
+    )
+    print(
+        f"    PD floor {floor:.2%}: lowest PD served {served['min_pd']:.4%} over {served['n']:,} scored "
+        f"borrower-months, {result['min_pd']:.4%} out of time",
+        flush=True,
+    )
     if "oracle_ratio" in result:
-        print(f"    discrimination (OOT): Gini {result['gini']:.3f} [{low:.3f}, {high:.3f}]; latent-PD Gini "
-              f"{result['oracle_gini']:.3f}; ratio {result['oracle_ratio']:.2f} (target >= {TARGET_ORACLE_RATIO})",
-              flush=True)
+        print(
+            f"    discrimination (OOT): Gini {result['gini']:.3f} [{low:.3f}, {high:.3f}]; latent-PD Gini "
+            f"{result['oracle_gini']:.3f}; ratio {result['oracle_ratio']:.2f} (target >= {TARGET_ORACLE_RATIO})",
+            flush=True,
+        )
     else:
-        print(f"    discrimination (OOT): Gini {result['gini']:.3f} [{low:.3f}, {high:.3f}] (no simulator truth)",
-              flush=True)
+        print(
+            f"    discrimination (OOT): Gini {result['gini']:.3f} [{low:.3f}, {high:.3f}] (no simulator truth)",
+            flush=True,
+        )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -306,9 +359,12 @@ def _demo(args: argparse.Namespace) -> int:
     _done(started)
     started = _step("5/8 train, evaluate and register the models in MLflow; promotion gate")
     if not _train(args):
-        print("\nThe promotion gate refused the candidate and there is no champion to score with: the demo "
-              "stops here. The reasons are printed above; `riskpipe validate` writes the model's validation "
-              "report. Tables up to the features are in place.", flush=True)
+        print(
+            "\nThe promotion gate refused the candidate and there is no champion to score with: the demo "
+            "stops here. The reasons are printed above; `riskpipe validate` writes the model's validation "
+            "report. Tables up to the features are in place.",
+            flush=True,
+        )
         return 2
     _done(started)
     started = _step("6/8 scoring with the champion, early warnings, watch list, loan classes; pre-loan decisions")
@@ -326,10 +382,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run the whole pipeline end to end on simulated data",
+        "demo",
+        help="run the whole pipeline end to end on simulated data",
         description="Simulate the sources, ingest them into Delta and run every later stage "
-                    "on the embedded default stack (local Spark, Delta on disk, MLflow on SQLite, "
-                    "Airflow on SQLite).")
+        "on the embedded default stack (local Spark, Delta on disk, MLflow on SQLite, "
+        "Airflow on SQLite).",
+    )
     parser.add_argument("--enterprises", type=int, default=DEMO_ENTERPRISES)
     parser.add_argument("--months", type=int, default=DEMO_MONTHS)
     parser.add_argument("--start", default=DEMO_START, help="first simulated month, YYYY-MM")

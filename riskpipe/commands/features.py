@@ -40,28 +40,48 @@ def _catalogue(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    features = subparsers.add_parser("features", help="build point-in-time features and labels (gold)",
-                                     description="Point-in-time enterprise features and default labels in the "
-                                                 "gold Delta tables enterprise_features and default_labels.")
+    features = subparsers.add_parser(
+        "features",
+        help="build point-in-time features and labels (gold)",
+        description="Point-in-time enterprise features and default labels in the "
+        "gold Delta tables enterprise_features and default_labels.",
+    )
     sub = features.add_subparsers(dest="features_command", metavar="SUBCOMMAND")
     sub.required = True
 
-    build = sub.add_parser("build", help="build month-end snapshots",
-                           description="Build the month-end snapshot --as-of (always rebuilt), or the month-ends "
-                                       "from --from to --to: incrementally (missing months and months whose "
-                                       "silver inputs changed since they were built) unless --full.")
+    build = sub.add_parser(
+        "build",
+        help="build month-end snapshots",
+        description="Build the month-end snapshot --as-of (always rebuilt), or the month-ends "
+        "from --from to --to: incrementally (missing months and months whose "
+        "silver inputs changed since they were built) unless --full.",
+    )
     when = build.add_mutually_exclusive_group(required=True)
     when.add_argument("--as-of", type=_iso_date, metavar="YYYY-MM-DD", help="one snapshot date (a month-end)")
-    when.add_argument("--from", dest="start", type=_iso_date, metavar="YYYY-MM-DD",
-                      help="first month of a range (any day of the month)")
-    build.add_argument("--to", dest="end", type=_iso_date, metavar="YYYY-MM-DD",
-                       help="last month of the range (any day of the month)")
+    when.add_argument(
+        "--from",
+        dest="start",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="first month of a range (any day of the month)",
+    )
+    build.add_argument(
+        "--to", dest="end", type=_iso_date, metavar="YYYY-MM-DD", help="last month of the range (any day of the month)"
+    )
     build.add_argument("--full", action="store_true", help="rebuild every month of the range")
     build.set_defaults(func=_build)
 
-    catalogue = sub.add_parser("catalogue", help="print the feature catalogue (Markdown)",
-                               description="Print the feature catalogue as Markdown, or write it to a file "
-                                           f"(the committed copy is {DOCS_PATH.relative_to(DOCS_PATH.parents[1])}).")
-    catalogue.add_argument("--write", metavar="PATH", nargs="?", const=str(DOCS_PATH),
-                           help="write to PATH (default docs/features.md) instead of printing")
+    catalogue = sub.add_parser(
+        "catalogue",
+        help="print the feature catalogue (Markdown)",
+        description="Print the feature catalogue as Markdown, or write it to a file "
+        f"(the committed copy is {DOCS_PATH.relative_to(DOCS_PATH.parents[1])}).",
+    )
+    catalogue.add_argument(
+        "--write",
+        metavar="PATH",
+        nargs="?",
+        const=str(DOCS_PATH),
+        help="write to PATH (default docs/features.md) instead of printing",
+    )
     catalogue.set_defaults(func=_catalogue)

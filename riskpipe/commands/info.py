@@ -60,19 +60,28 @@ def _tables(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    info = subparsers.add_parser("info", help="show resolved settings (profile + environment)",
-                                 description="Show the resolved settings from conf/default.yaml, "
-                                             "RISKPIPE_PROFILE and RISKPIPE_* environment variables.")
+    info = subparsers.add_parser(
+        "info",
+        help="show resolved settings (profile + environment)",
+        description="Show the resolved settings from conf/default.yaml, "
+        "RISKPIPE_PROFILE and RISKPIPE_* environment variables.",
+    )
     info.add_argument("--spark-conf", action="store_true", help="also print the Spark configuration")
     info.set_defaults(func=_info)
 
-    jars = subparsers.add_parser("jars", help="resolve and cache the Delta and JDBC jars",
-                                 description="Resolve the configured Maven packages once with Spark's Ivy "
-                                             "(fallback: mvn dependency:copy) into the jar cache.")
+    jars = subparsers.add_parser(
+        "jars",
+        help="resolve and cache the Delta and JDBC jars",
+        description="Resolve the configured Maven packages once with Spark's Ivy "
+        "(fallback: mvn dependency:copy) into the jar cache.",
+    )
     jars.set_defaults(func=_jars)
 
-    tables = subparsers.add_parser("tables", help="list (or create) the declared tables",
-                                   description="List every table declared in schemas/, or create them.")
+    tables = subparsers.add_parser(
+        "tables",
+        help="list (or create) the declared tables",
+        description="List every table declared in schemas/, or create them.",
+    )
     tables.add_argument("--layer", choices=("bronze", "silver", "gold", "ops"), help="only this layer")
     tables.add_argument("--create", action="store_true", help="create missing Delta tables")
     tables.set_defaults(func=_tables)

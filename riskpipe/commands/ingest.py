@@ -6,8 +6,16 @@ import argparse
 import json
 
 # Order matters: court events are matched to enterprises by name.
-ALL_SOURCES = ("enterprises", "tax_filings", "tax_ratings", "utility_reads", "court_events",
-               "transactions", "loans", "loan_balances")
+ALL_SOURCES = (
+    "enterprises",
+    "tax_filings",
+    "tax_ratings",
+    "utility_reads",
+    "court_events",
+    "transactions",
+    "loans",
+    "loan_balances",
+)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -16,18 +24,24 @@ def _ingest(args: argparse.Namespace) -> int:
     sources = ALL_SOURCES if args.source == "all" else (args.source,)
     for source in sources:
         # a long window is split into batches of bounded size (ingestion.backfill_max_batch_bytes)
-        run_backfill(source, start=args.start, end=args.end,
-                     on_batch=lambda summary: print(json.dumps(summary, default=str), flush=True))
+        run_backfill(
+            source,
+            start=args.start,
+            end=args.end,
+            on_batch=lambda summary: print(json.dumps(summary, default=str), flush=True),
+        )
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "ingest", help="ingest a source for a data interval into bronze/silver",
+        "ingest",
+        help="ingest a source for a data interval into bronze/silver",
         description="Ingest the landed files (or API pages) of SOURCE whose delivery falls in "
-                    "[--start, --end) into bronze, quarantine and silver Delta tables. "
-                    "Idempotent: files already ingested are skipped. A long window is ingested "
-                    "as consecutive batches of at most ingestion.backfill_max_batch_bytes of files.")
+        "[--start, --end) into bronze, quarantine and silver Delta tables. "
+        "Idempotent: files already ingested are skipped. A long window is ingested "
+        "as consecutive batches of at most ingestion.backfill_max_batch_bytes of files.",
+    )
     parser.add_argument("source", choices=("all", *ALL_SOURCES), help="source to ingest, or all")
     parser.add_argument("--start", required=True, help="data interval start (YYYY-MM-DD, inclusive)")
     parser.add_argument("--end", required=True, help="data interval end (YYYY-MM-DD, exclusive)")

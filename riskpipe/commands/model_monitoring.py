@@ -30,12 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from riskpipe.commands.score import _when
 
     parser = subparsers.add_parser(
-        "monitor-model", help="model monitoring: PSI drift, PD backtest by grade, AUC/KS (model_monitoring)",
+        "monitor-model",
+        help="model monitoring: PSI drift, PD backtest by grade, AUC/KS (model_monitoring)",
         description="For the model version that scored each month-end: PSI of the score and of each feature "
-                    "against the training sample, realised vs predicted default rate by grade on matured "
-                    "snapshots (binomial test) and AUC/KS, with the thresholds of the monitoring: section; "
-                    "writes gold model_monitoring (replaces the month).")
+        "against the training sample, realised vs predicted default rate by grade on matured "
+        "snapshots (binomial test) and AUC/KS, with the thresholds of the monitoring: section; "
+        "writes gold model_monitoring (replaces the month).",
+    )
     _when(parser)
-    parser.add_argument("--fail-on-alert", action="store_true",
-                        help=f"exit {ALERT_EXIT_CODE} when the last month monitored has an act/red alert")
+    parser.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help=f"exit {ALERT_EXIT_CODE} when the last month monitored has an act/red alert",
+    )
     parser.set_defaults(func=_monitor_model)

@@ -11,12 +11,23 @@ import sys
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict:
-    data = {key: value for key, value in {
-        "table": args.table, "format": args.format, "version": args.data_version,
-        "label_table": args.label_table, "id_col": args.id_col, "date_col": args.date_col,
-        "label_col": args.label_col, "split_date": args.split_date, "features": args.features,
-        "categorical_features": args.categorical_features, "max_categories": args.max_categories,
-    }.items() if value is not None}
+    data = {
+        key: value
+        for key, value in {
+            "table": args.table,
+            "format": args.format,
+            "version": args.data_version,
+            "label_table": args.label_table,
+            "id_col": args.id_col,
+            "date_col": args.date_col,
+            "label_col": args.label_col,
+            "split_date": args.split_date,
+            "features": args.features,
+            "categorical_features": args.categorical_features,
+            "max_categories": args.max_categories,
+        }.items()
+        if value is not None
+    }
     top = {key: value for key, value in {"seed": args.seed, "name": args.name}.items() if value is not None}
     if args.no_register:
         top["register"] = False
@@ -63,14 +74,18 @@ def _train(args: argparse.Namespace) -> int:
         print("\n".join(column_lines(result.columns)))
     for kind, model in result.models.items():
         m = model.metrics
-        print(f"{kind:10s} version={model.version or '-':4s} OOT AUC={m['oot_auc']:.4f} "
-              f"Gini={m['oot_gini']:.4f} KS={m['oot_ks']:.4f} ECE={m['oot_ece']:.4f} "
-              f"PSI={m['psi_score']:.4f} run={model.run_id}")
+        print(
+            f"{kind:10s} version={model.version or '-':4s} OOT AUC={m['oot_auc']:.4f} "
+            f"Gini={m['oot_gini']:.4f} KS={m['oot_ks']:.4f} ECE={m['oot_ece']:.4f} "
+            f"PSI={m['psi_score']:.4f} run={model.run_id}"
+        )
     if result.candidate_kind:
         print(f"candidate: {result.candidate_kind} ({result.candidate_reason})")
     if result.candidate_version:
-        print(f"{config.name}@challenger -> version {result.candidate_version}; "
-              f"run `riskpipe promote` to put it through the gate")
+        print(
+            f"{config.name}@challenger -> version {result.candidate_version}; "
+            f"run `riskpipe promote` to put it through the gate"
+        )
     return 0
 
 
@@ -102,12 +117,16 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no versions of {config.name}", file=sys.stderr)
         return 1
-    print(f"{'version':>7s} {'kind':10s} {'aliases':20s} {'oot_auc':>8s} {'oot_ece':>8s} {'psi':>7s} "
-          f"{'data':>5s} decision")
+    print(
+        f"{'version':>7s} {'kind':10s} {'aliases':20s} {'oot_auc':>8s} {'oot_ece':>8s} {'psi':>7s} "
+        f"{'data':>5s} decision"
+    )
     for r in rows:
         fmt = lambda v: f"{v:.4f}" if v is not None else "-"  # noqa: E731
-        print(f"{r['version']:>7d} {r['kind']:10s} {r['aliases']:20s} {fmt(r['oot_auc']):>8s} "
-              f"{fmt(r['oot_ece']):>8s} {fmt(r['psi_score']):>7s} {r['data_version']:>5s} {r['decision']}")
+        print(
+            f"{r['version']:>7d} {r['kind']:10s} {r['aliases']:20s} {fmt(r['oot_auc']):>8s} "
+            f"{fmt(r['oot_ece']):>8s} {fmt(r['psi_score']):>7s} {r['data_version']:>5s} {r['decision']}"
+        )
     return 0
 
 
@@ -118,10 +137,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
-        "train", help="train the scorecard and LightGBM challenger, log and register them",
+        "train",
+        help="train the scorecard and LightGBM challenger, log and register them",
         description="Train on any snapshot table (Delta or Parquet): out-of-time split, WoE scorecard and "
-                    "LightGBM, calibration, evaluation, MLflow logging and registration. The new candidate "
-                    "gets the `challenger` alias.")
+        "LightGBM, calibration, evaluation, MLflow logging and registration. The new candidate "
+        "gets the `challenger` alias.",
+    )
     _common(train)
     train.add_argument("--table", help="declared table name or a path/URI")
     train.add_argument("--format", choices=("delta", "parquet"))
@@ -131,38 +152,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--date-col")
     train.add_argument("--label-col")
     train.add_argument("--split-date", help="train on snapshots before this date, validate on/after it")
-    train.add_argument("--features", help="comma-separated feature columns (default: every numeric and string "
-                                           "column not reserved or excluded)")
-    train.add_argument("--categorical-features",
-                       help="comma-separated categorical feature columns (default: every string column; "
-                            "'' for none)")
-    train.add_argument("--max-categories", type=int,
-                       help="drop a categorical column with more distinct values (default: 50)")
+    train.add_argument(
+        "--features",
+        help="comma-separated feature columns (default: every numeric and string column not reserved or excluded)",
+    )
+    train.add_argument(
+        "--categorical-features",
+        help="comma-separated categorical feature columns (default: every string column; '' for none)",
+    )
+    train.add_argument(
+        "--max-categories", type=int, help="drop a categorical column with more distinct values (default: 50)"
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--no-register", action="store_true", help="log runs only, register nothing")
-    train.add_argument("--run-key", help="identity of this training: rerunning with the same key resumes its "
-                                         "MLflow runs (a finished model is not logged or registered again)")
+    train.add_argument(
+        "--run-key",
+        help="identity of this training: rerunning with the same key resumes its "
+        "MLflow runs (a finished model is not logged or registered again)",
+    )
     train.set_defaults(func=_train)
 
     promote = subparsers.add_parser(
-        "promote", help="run the promotion gate and move @champion if it passes",
+        "promote",
+        help="run the promotion gate and move @champion if it passes",
         description="Compare a version (default: @challenger) with @champion: OOT AUC margin, calibration "
-                    "error and score PSI. Exit code 2 when the gate refuses.")
+        "error and score PSI. Exit code 2 when the gate refuses.",
+    )
     _common(promote)
     promote.add_argument("--version", help="model version to promote (default: @challenger)")
     promote.set_defaults(func=_promote)
 
-    rollback = subparsers.add_parser("rollback", help="point @champion back at an earlier version",
-                                     description="Move the champion alias to --to-version (recorded as tags).")
+    rollback = subparsers.add_parser(
+        "rollback",
+        help="point @champion back at an earlier version",
+        description="Move the champion alias to --to-version (recorded as tags).",
+    )
     _common(rollback)
     rollback.add_argument("--to-version", required=True)
     rollback.set_defaults(func=_rollback)
 
-    models = subparsers.add_parser("models", help="inspect registered model versions",
-                                   description="Model registry commands.")
+    models = subparsers.add_parser(
+        "models", help="inspect registered model versions", description="Model registry commands."
+    )
     models_sub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND")
     models_sub.required = True
-    listing = models_sub.add_parser("list", help="list versions with kind, aliases, metrics and decision",
-                                    description="List every version of the registered model.")
+    listing = models_sub.add_parser(
+        "list",
+        help="list versions with kind, aliases, metrics and decision",
+        description="List every version of the registered model.",
+    )
     _common(listing)
     listing.set_defaults(func=_list)

@@ -32,29 +32,41 @@ def _stress(args: argparse.Namespace) -> int:
 
 
 def _fund_balance(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fund-balance", type=float, metavar="CNY",
-                        help="risk compensation fund balance for this run (default: portfolio.fund.balance)")
+    parser.add_argument(
+        "--fund-balance",
+        type=float,
+        metavar="CNY",
+        help="risk compensation fund balance for this run (default: portfolio.fund.balance)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     portfolio = subparsers.add_parser(
-        "portfolio", help="expected loss, bank and fund shares, fund adequacy and concentration",
+        "portfolio",
+        help="expected loss, bank and fund shares, fund adequacy and concentration",
         description="Per active loan PD (risk_scores of D), LGD (by collateral and guarantee type), EAD "
-                    "(outstanding + undrawn x CCF) and EL, split between the bank and the risk compensation fund "
-                    "(coverage share, capped by the fund balance in loss order); totals by county, industry, grade "
-                    "and product; HHI and top-borrower share; fund adequacy. Writes portfolio_risk, "
-                    "portfolio_summary and portfolio_metrics (replaces the month). See docs/portfolio.md.")
+        "(outstanding + undrawn x CCF) and EL, split between the bank and the risk compensation fund "
+        "(coverage share, capped by the fund balance in loss order); totals by county, industry, grade "
+        "and product; HHI and top-borrower share; fund adequacy. Writes portfolio_risk, "
+        "portfolio_summary and portfolio_metrics (replaces the month). See docs/portfolio.md.",
+    )
     _when(portfolio)
     _fund_balance(portfolio)
     portfolio.set_defaults(func=_portfolio)
 
     stress = subparsers.add_parser(
-        "stress", help="stress scenarios: shocked features rescored, EL and fund adequacy vs the baseline",
+        "stress",
+        help="stress scenarios: shocked features rescored, EL and fund adequacy vs the baseline",
         description="Apply the scenarios of conf/stress_scenarios.yaml to the snapshot's features, rescore them "
-                    "with the model version that scored the snapshot (mlflow.pyfunc.spark_udf), recompute the "
-                    "expected loss and write stress_results and stress_migration beside the baseline.")
+        "with the model version that scored the snapshot (mlflow.pyfunc.spark_udf), recompute the "
+        "expected loss and write stress_results and stress_migration beside the baseline.",
+    )
     _when(stress)
-    stress.add_argument("--scenario", action="append", metavar="NAME",
-                        help="run this scenario only (repeatable; default: every scenario)")
+    stress.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run this scenario only (repeatable; default: every scenario)",
+    )
     _fund_balance(stress)
     stress.set_defaults(func=_stress)

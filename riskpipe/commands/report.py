@@ -18,10 +18,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("report", help="write the monthly risk report (HTML)",
-                                   description="Portfolio summary, EL and fund coverage, grades and migration, "
-                                               "warnings and the watch list, model performance and drift, stress "
-                                               "tests: one self-contained HTML file per month-end.")
+    parser = subparsers.add_parser(
+        "report",
+        help="write the monthly risk report (HTML)",
+        description="Portfolio summary, EL and fund coverage, grades and migration, "
+        "warnings and the watch list, model performance and drift, stress "
+        "tests: one self-contained HTML file per month-end.",
+    )
     parser.add_argument("--as-of", type=_iso_date, required=True, metavar="YYYY-MM-DD", help="snapshot (month-end)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: report.output_dir, var/reports)")
     parser.set_defaults(func=_report)

@@ -49,19 +49,25 @@ def _when(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    score = subparsers.add_parser("score", help="score a snapshot with the champion into risk_scores",
-                                  description="Score every active borrower of the month-end snapshot(s) with the "
-                                              "registered model behind an alias (default: champion), through "
-                                              "mlflow.pyfunc.spark_udf, into gold risk_scores (replaces the month).")
+    score = subparsers.add_parser(
+        "score",
+        help="score a snapshot with the champion into risk_scores",
+        description="Score every active borrower of the month-end snapshot(s) with the "
+        "registered model behind an alias (default: champion), through "
+        "mlflow.pyfunc.spark_udf, into gold risk_scores (replaces the month).",
+    )
     _when(score)
     score.add_argument("--name", help="registered model name (default: mlflow.model_name)")
     score.add_argument("--alias", help="model alias (default: scoring.alias, champion)")
     score.add_argument("--version", help="score with this model version instead of an alias")
     score.set_defaults(func=_score)
 
-    monitor = subparsers.add_parser("monitor", help="early warnings, watch list and loan classification",
-                                    description="Evaluate the early-warning catalogue (conf/early_warnings.yaml) "
-                                                "on every active loan, update the watch list and suggest the "
-                                                "five-category class and IFRS 9 stage, for the snapshot(s).")
+    monitor = subparsers.add_parser(
+        "monitor",
+        help="early warnings, watch list and loan classification",
+        description="Evaluate the early-warning catalogue (conf/early_warnings.yaml) "
+        "on every active loan, update the watch list and suggest the "
+        "five-category class and IFRS 9 stage, for the snapshot(s).",
+    )
     _when(monitor)
     monitor.set_defaults(func=_monitor)

@@ -28,10 +28,12 @@ from riskpipe.simulate.writers import RowCounter, write_csv, write_parquet
 
 __all__ = ["ALL_SOURCES", "DirtyRates", "SimConfig", "simulate"]
 
-LATENT_SCHEMA = pa.schema([("uscc", pa.string()), ("period", pa.string()),
-                           ("health", pa.float64()), ("latent_pd_12m", pa.float64())])
-DEFAULTS_SCHEMA = pa.schema([("uscc", pa.string()), ("loan_id", pa.string()),
-                             ("default_date", pa.date32()), ("trigger", pa.string())])
+LATENT_SCHEMA = pa.schema(
+    [("uscc", pa.string()), ("period", pa.string()), ("health", pa.float64()), ("latent_pd_12m", pa.float64())]
+)
+DEFAULTS_SCHEMA = pa.schema(
+    [("uscc", pa.string()), ("loan_id", pa.string()), ("default_date", pa.date32()), ("trigger", pa.string())]
+)
 
 
 def simulate(config: SimConfig, out_dir: str | Path) -> dict[str, Any]:
@@ -72,16 +74,22 @@ def simulate(config: SimConfig, out_dir: str | Path) -> dict[str, Any]:
         log.close()
     summary = _summary(ctx, book)
     (out / "manifest" / "summary.json").write_text(
-        json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return summary
 
 
 def _write_truth(ctx: Context, book: pd.DataFrame) -> None:
     n, T = ctx.world.h.shape
     periods = np.array(ctx.timeline.periods())
-    latent = pd.DataFrame({"uscc": np.repeat(ctx.ents.uscc, T), "period": np.tile(periods, n),
-                           "health": np.round(ctx.world.h.ravel(), 6),
-                           "latent_pd_12m": np.round(ctx.world.latent_pd.ravel(), 6)})
+    latent = pd.DataFrame(
+        {
+            "uscc": np.repeat(ctx.ents.uscc, T),
+            "period": np.tile(periods, n),
+            "health": np.round(ctx.world.h.ravel(), 6),
+            "latent_pd_12m": np.round(ctx.world.latent_pd.ravel(), 6),
+        }
+    )
     write_parquet(latent, ctx.out / "truth" / "latent_pd.parquet", LATENT_SCHEMA)
     ctx.rows.add("truth", "truth/latent_pd.parquet", len(latent))
     defaults = loans.defaults_truth(book, ctx.timeline.last_day)
@@ -100,8 +108,12 @@ def _summary(ctx: Context, book: pd.DataFrame) -> dict[str, Any]:
         eligible.setdefault(source, {})[dtype] = c
     return {
         "config": ctx.cfg.to_dict(),
-        "window": {"start": ctx.timeline.periods()[0], "end": ctx.timeline.periods()[-1],
-                   "first_day": str(ctx.timeline.first_day), "last_day": str(ctx.timeline.last_day)},
+        "window": {
+            "start": ctx.timeline.periods()[0],
+            "end": ctx.timeline.periods()[-1],
+            "first_day": str(ctx.timeline.first_day),
+            "last_day": str(ctx.timeline.last_day),
+        },
         "rows_per_source": dict(sorted(ctx.rows.per_source.items())),
         "files_per_source": dict(sorted(ctx.rows.files.items())),
         "rows_per_file": dict(sorted(ctx.rows.per_file.items())),

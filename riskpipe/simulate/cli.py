@@ -14,10 +14,16 @@ import json
 import os
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
-from riskpipe.simulate.config import (ALL_SOURCES, DEFAULT_ENTERPRISES, DEFAULT_MONTHS,
-                                      DEFAULT_SEED, DEFAULT_START, SimConfig)
+from riskpipe.simulate.config import (
+    ALL_SOURCES,
+    DEFAULT_ENTERPRISES,
+    DEFAULT_MONTHS,
+    DEFAULT_SEED,
+    DEFAULT_START,
+    SimConfig,
+)
 
 ACTIONS = ("serve", "load-postgres")
 
@@ -26,31 +32,35 @@ def _sources(text: str) -> tuple[str, ...]:
     items = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = set(items) - set(ALL_SOURCES)
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown sources {sorted(unknown)}; choose from "
-                                         f"{','.join(ALL_SOURCES)}")
+        raise argparse.ArgumentTypeError(f"unknown sources {sorted(unknown)}; choose from {','.join(ALL_SOURCES)}")
     return items
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``simulate`` sub-command to a top-level argparse ``subparsers`` object."""
     parser = subparsers.add_parser(
-        "simulate", help="generate deterministic source files (or serve / load them)",
+        "simulate",
+        help="generate deterministic source files (or serve / load them)",
         description="Generate deterministic, realistic and dirty source files for riskpipe. "
-                    "Actions: 'serve' (court REST API) and 'load-postgres' (core banking).",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("action", nargs="?", choices=ACTIONS,
-                        help="serve the court API or load core banking into PostgreSQL")
+        "Actions: 'serve' (court REST API) and 'load-postgres' (core banking).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument(
+        "action", nargs="?", choices=ACTIONS, help="serve the court API or load core banking into PostgreSQL"
+    )
     gen = parser.add_argument_group("generate")
-    gen.add_argument("--enterprises", type=int, default=None,
-                     help=f"number of enterprises (default {DEFAULT_ENTERPRISES})")
-    gen.add_argument("--months", type=int, default=None,
-                     help=f"window length in months (default {DEFAULT_MONTHS})")
+    gen.add_argument(
+        "--enterprises", type=int, default=None, help=f"number of enterprises (default {DEFAULT_ENTERPRISES})"
+    )
+    gen.add_argument("--months", type=int, default=None, help=f"window length in months (default {DEFAULT_MONTHS})")
     gen.add_argument("--start", default=None, help=f"first month YYYY-MM (default {DEFAULT_START})")
     gen.add_argument("--seed", type=int, default=None, help=f"random seed (default {DEFAULT_SEED})")
     gen.add_argument("--out", help="output directory")
     gen.add_argument("--config", help="YAML with dirty-data rates / model parameters")
-    gen.add_argument("--sources", type=_sources, default=None,
-                     help=f"comma-separated subset of {','.join(ALL_SOURCES)}")
+    gen.add_argument(
+        "--sources", type=_sources, default=None, help=f"comma-separated subset of {','.join(ALL_SOURCES)}"
+    )
     gen.add_argument("--clean", action="store_true", help="no injected defects")
     gen.add_argument("--quiet", action="store_true", help="no progress bars")
     srv = parser.add_argument_group("serve / load-postgres")
@@ -77,8 +87,14 @@ def _generate(args: argparse.Namespace) -> int:
     if not args.out:
         print("error: --out is required", file=sys.stderr)
         return 2
-    overrides = {"enterprises": args.enterprises, "months": args.months, "start": args.start,
-                 "seed": args.seed, "sources": args.sources, "quiet": args.quiet or None}
+    overrides = {
+        "enterprises": args.enterprises,
+        "months": args.months,
+        "start": args.start,
+        "seed": args.seed,
+        "sources": args.sources,
+        "quiet": args.quiet or None,
+    }
     try:
         if args.config:
             cfg = SimConfig.from_yaml(args.config, **overrides)
@@ -92,10 +108,18 @@ def _generate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary = simulate(cfg, args.out)
     if not cfg.quiet:
-        print(json.dumps({"out": args.out, "seconds": round(time.perf_counter() - started, 1),
-                          "rows_per_source": summary["rows_per_source"],
-                          "defects_per_type": summary["defects_per_type"]},
-                         ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {
+                    "out": args.out,
+                    "seconds": round(time.perf_counter() - started, 1),
+                    "rows_per_source": summary["rows_per_source"],
+                    "defects_per_type": summary["defects_per_type"],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -66,7 +66,7 @@ class DirtyRates:
     fullwidth: float = 0.005
     truncated_file: float = 0.0
 
-    def scaled(self, factor: float) -> "DirtyRates":
+    def scaled(self, factor: float) -> DirtyRates:
         """Return a copy with every rate multiplied by ``factor``."""
         return DirtyRates(**{k: v * factor for k, v in dataclasses.asdict(self).items()})
 
@@ -103,7 +103,7 @@ class SimConfig:
         if self.enterprises < 1 or self.months < 1:
             raise ValueError("enterprises and months must be positive")
 
-    def with_clean(self) -> "SimConfig":
+    def with_clean(self) -> SimConfig:
         """Return a copy with every dirty-data rate set to zero."""
         return dataclasses.replace(self, dirty=self.dirty.scaled(0.0))
 
@@ -114,7 +114,7 @@ class SimConfig:
         return out
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "SimConfig":
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> SimConfig:
         """Build a configuration from a YAML file plus keyword overrides.
 
         Args:
@@ -131,7 +131,7 @@ class SimConfig:
         return cls.from_mapping(raw, **overrides)
 
     @classmethod
-    def from_mapping(cls, raw: dict[str, Any], **overrides: Any) -> "SimConfig":
+    def from_mapping(cls, raw: dict[str, Any], **overrides: Any) -> SimConfig:
         """Build a configuration from a mapping shaped like the YAML file."""
         raw = dict(raw)
         clean = bool(raw.pop("clean", False))

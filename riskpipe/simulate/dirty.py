@@ -12,16 +12,26 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from riskpipe import uscc as uscc_mod
 
-ROW_TYPES = ("duplicate", "late", "missing_month", "malformed_uscc", "unit_mix",
-             "negative_amount", "absurd_amount", "future_date", "fullwidth")
+ROW_TYPES = (
+    "duplicate",
+    "late",
+    "missing_month",
+    "malformed_uscc",
+    "unit_mix",
+    "negative_amount",
+    "absurd_amount",
+    "future_date",
+    "fullwidth",
+)
 ABSURD_MIN, ABSURD_MAX = 1e13, 9.9e13
 MAX_LATE_FILES = 3
 FORBIDDEN_LETTERS = "IOZSV"
@@ -42,12 +52,17 @@ class DefectLog:
         self.counts: Counter = Counter()
         self.eligible: Counter = Counter()
 
-    def record(self, defect_type: str, source: str, file: str | None,
-               keys: list[dict], details: list[Any]) -> None:
+    def record(self, defect_type: str, source: str, file: str | None, keys: list[dict], details: list[Any]) -> None:
         """Append one manifest line per key."""
         for key, detail in zip(keys, details):
-            entry = {"defect_id": f"D{self._next:09d}", "defect_type": defect_type,
-                     "source": source, "file": file, "key": key, "detail": detail}
+            entry = {
+                "defect_id": f"D{self._next:09d}",
+                "defect_type": defect_type,
+                "source": source,
+                "file": file,
+                "key": key,
+                "detail": detail,
+            }
             self._fh.write(json.dumps(entry, ensure_ascii=False, default=_json_default) + "\n")
             self._next += 1
         self.counts[(source, defect_type)] += len(keys)
@@ -65,8 +80,7 @@ def _json_default(value: Any) -> Any:
 
 def to_fullwidth(text: str) -> str:
     """Convert printable ASCII (and the space) to full-width forms."""
-    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else ("\u3000" if c == " " else c)
-                   for c in text)
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else ("\u3000" if c == " " else c) for c in text)
 
 
 def malform_uscc(code: str, rng: np.random.Generator) -> tuple[str, str]:
@@ -82,7 +96,7 @@ def malform_uscc(code: str, rng: np.random.Generator) -> tuple[str, str]:
         return code + str(int(rng.integers(0, 10))), kind
     pos = int(rng.integers(8, 17))
     letter = FORBIDDEN_LETTERS[int(rng.integers(0, len(FORBIDDEN_LETTERS)))]
-    return code[:pos] + letter + code[pos + 1:], kind
+    return code[:pos] + letter + code[pos + 1 :], kind
 
 
 def absurd_values(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -178,7 +192,8 @@ def _eligible_masks(cols: Columns, roles: Roles, can_be_late: bool) -> dict[str,
     nothing = ~everything
     width_col = roles.fullwidth or roles.uscc
     masks = {
-        "duplicate": everything, "missing_month": everything,
+        "duplicate": everything,
+        "missing_month": everything,
         "late": everything if can_be_late else nothing,
         "malformed_uscc": _notna(cols[roles.uscc]) if roles.uscc else nothing,
         "fullwidth": _notna(cols[width_col]) if width_col else nothing,
@@ -192,9 +207,17 @@ def _eligible_masks(cols: Columns, roles: Roles, can_be_late: bool) -> dict[str,
     return masks
 
 
-def inject(cols: Columns, roles: Roles, relpath: str, rates: dict[str, float],
-           rng: np.random.Generator, log: DefectLog, late: LateBuffer | None = None,
-           file_index: int = 0, last_index: int = 0) -> Columns:
+def inject(
+    cols: Columns,
+    roles: Roles,
+    relpath: str,
+    rates: dict[str, float],
+    rng: np.random.Generator,
+    log: DefectLog,
+    late: LateBuffer | None = None,
+    file_index: int = 0,
+    last_index: int = 0,
+) -> Columns:
     """Inject row-level defects into one file's columns.
 
     Args:
@@ -224,16 +247,20 @@ def inject(cols: Columns, roles: Roles, relpath: str, rates: dict[str, float],
         chosen[t] = np.flatnonzero((draw == i) & masks[t])
     missing = chosen.get("missing_month", empty)
     if len(missing):
-        log.record("missing_month", roles.source, relpath, _keys(cols, missing, roles.key),
-                   [{"note": "row not delivered"}] * len(missing))
+        log.record(
+            "missing_month",
+            roles.source,
+            relpath,
+            _keys(cols, missing, roles.key),
+            [{"note": "row not delivered"}] * len(missing),
+        )
     for t, rows, det in _apply_values(cols, roles, chosen, rng):
         log.record(t, roles.source, relpath, _keys(cols, rows, roles.key), det)
     drop = np.zeros(n, dtype=bool)
     drop[missing] = True
     held = chosen.get("late", empty)
     if late is not None and len(held):
-        targets = np.minimum(file_index + rng.integers(1, MAX_LATE_FILES + 1, len(held)),
-                             last_index)
+        targets = np.minimum(file_index + rng.integers(1, MAX_LATE_FILES + 1, len(held)), last_index)
         late.hold(take(cols, held), relpath, targets)
         drop[held] = True
     reps = np.where(drop, 0, 1)
@@ -241,25 +268,29 @@ def inject(cols: Columns, roles: Roles, relpath: str, rates: dict[str, float],
     dups = dups[~drop[dups]]
     reps[dups] = 2
     if len(dups):
-        log.record("duplicate", roles.source, relpath, _keys(cols, dups, roles.key),
-                   [{"copies": 2}] * len(dups))
+        log.record("duplicate", roles.source, relpath, _keys(cols, dups, roles.key), [{"copies": 2}] * len(dups))
     return take(cols, np.repeat(np.arange(n), reps))
 
 
-def release_late(late: LateBuffer, index: int, roles: Roles, relpath: str,
-                 log: DefectLog) -> Columns | None:
+def release_late(late: LateBuffer, index: int, roles: Roles, relpath: str, log: DefectLog) -> Columns | None:
     """Rows held for file ``index``, recorded in the manifest as ``late``."""
     got = late.release(index)
     if got is None:
         return None
     rows, origin = got
-    log.record("late", roles.source, relpath, _keys(rows, np.arange(length(rows)), roles.key),
-               [{"due_in_file": o} for o in origin])
+    log.record(
+        "late",
+        roles.source,
+        relpath,
+        _keys(rows, np.arange(length(rows)), roles.key),
+        [{"due_in_file": o} for o in origin],
+    )
     return rows
 
 
-def _apply_values(cols: Columns, roles: Roles, chosen: dict[str, np.ndarray],
-                  rng: np.random.Generator) -> list[tuple[str, np.ndarray, list]]:
+def _apply_values(
+    cols: Columns, roles: Roles, chosen: dict[str, np.ndarray], rng: np.random.Generator
+) -> list[tuple[str, np.ndarray, list]]:
     """Apply value corruptions in place; returns (type, rows, details) triples."""
     out = []
     empty = np.array([], dtype=np.int64)

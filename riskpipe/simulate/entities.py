@@ -13,8 +13,10 @@ from riskpipe.simulate import params as P
 from riskpipe.simulate.params import ModelParams
 from riskpipe.simulate.timeline import Timeline
 
-BRAND_CHARS = ("晋源丰泰华盛鑫隆兴达宏昌利恒通金银福瑞祥康禾农穗绿野山川汾吕梁黄河宝德顺和嘉"
-               "益润佳信诚远博众安新天地中正荣鼎汇聚成开元")
+BRAND_CHARS = (
+    "晋源丰泰华盛鑫隆兴达宏昌利恒通金银福瑞祥康禾农穗绿野山川汾吕梁黄河宝德顺和嘉"
+    "益润佳信诚远博众安新天地中正荣鼎汇聚成开元"
+)
 NUMBER_BRANDS = ("168", "888", "518", "666", "99")
 LETTER_BRANDS = ("JY", "HX", "LX", "TR")
 NUMBER_BRAND_SHARE = 0.03
@@ -88,8 +90,9 @@ def _suffix(rng: np.random.Generator, size: int, coop: bool) -> str:
     return SUFFIXES[0] if rng.random() < 0.6 else SUFFIXES[1]
 
 
-def _names(rng: np.random.Generator, county: np.ndarray, industry: np.ndarray,
-           size: np.ndarray, coop: np.ndarray) -> list[str]:
+def _names(
+    rng: np.random.Generator, county: np.ndarray, industry: np.ndarray, size: np.ndarray, coop: np.ndarray
+) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for c, ind, sz, co in zip(county, industry, size, coop):
@@ -127,8 +130,7 @@ def _uniform_dates(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> 
     return lo + (rng.random(span.shape) * span).astype(int)
 
 
-def generate(n: int, timeline: Timeline, mp: ModelParams,
-             rng: np.random.Generator) -> Enterprises:
+def generate(n: int, timeline: Timeline, mp: ModelParams, rng: np.random.Generator) -> Enterprises:
     """Generate ``n`` enterprises.
 
     Args:
@@ -147,26 +149,25 @@ def generate(n: int, timeline: Timeline, mp: ModelParams,
     base_sales = np.array(P.SIZE_MEDIAN_SALES)[size] * np.exp(rng.normal(0, P.SALES_LOG_SD, n))
     recommended = rng.random(n) < mp.recommended_share
     falsifier = rng.random(n) < mp.falsifier_share
-    mu = (rng.normal(0, mp.mu_sd, n) + mp.recommended_mu * recommended
-          + mp.falsifier_mu * falsifier)
+    mu = rng.normal(0, mp.mu_sd, n) + mp.recommended_mu * recommended + mp.falsifier_mu * falsifier
     inflate = np.where(falsifier, rng.uniform(mp.falsify_min, mp.falsify_max, n), 1.0)
     p_borrow = np.where(recommended, mp.borrower_share_recommended, mp.borrower_share_other)
     borrower = rng.random(n) < p_borrow
     founded_hi = timeline.first_day - 180
-    founded = _uniform_dates(rng, np.where(coop, COOP_FOUNDED_FROM, FOUNDED_FROM),
-                             np.full(n, founded_hi))
+    founded = _uniform_dates(rng, np.where(coop, COOP_FOUNDED_FROM, FOUNDED_FROM), np.full(n, founded_hi))
     rec_date = _uniform_dates(rng, np.full(n, RECOMMENDED_FROM), np.full(n, timeline.last_day - 30))
     names = _names(rng, county, industry, size, coop)
     codes = _usccs(rng, county, coop)
-    frame = pd.DataFrame({
-        "uscc": codes,
-        "company_name": names,
-        "county": np.array(P.COUNTIES)[county],
-        "industry": np.array(P.INDUSTRIES)[industry],
-        "size_class": np.array(P.SIZE_CLASSES)[size],
-        "founded_date": founded.astype(str),
-        "gov_recommended": recommended,
-        "recommended_date": np.where(recommended, rec_date.astype(str), ""),
-    })
-    return Enterprises(frame, county, industry, size, base_sales, mu, falsifier, inflate,
-                       borrower, coop)
+    frame = pd.DataFrame(
+        {
+            "uscc": codes,
+            "company_name": names,
+            "county": np.array(P.COUNTIES)[county],
+            "industry": np.array(P.INDUSTRIES)[industry],
+            "size_class": np.array(P.SIZE_CLASSES)[size],
+            "founded_date": founded.astype(str),
+            "gov_recommended": recommended,
+            "recommended_date": np.where(recommended, rec_date.astype(str), ""),
+        }
+    )
+    return Enterprises(frame, county, industry, size, base_sales, mu, falsifier, inflate, borrower, coop)

@@ -75,8 +75,9 @@ def _macro(timeline: Timeline, mp: ModelParams) -> tuple[np.ndarray, np.ndarray]
     return shock, coal
 
 
-def _step_states(prev: np.ndarray, h: np.ndarray, cured: np.ndarray, mp: ModelParams,
-                 rng: np.random.Generator) -> np.ndarray:
+def _step_states(
+    prev: np.ndarray, h: np.ndarray, cured: np.ndarray, mp: ModelParams, rng: np.random.Generator
+) -> np.ndarray:
     """One month of state transitions (the STOPPED state is handled by the caller)."""
     u = rng.random(len(prev))
     p_distress = np.where(cured, 0.0, _sigmoid(mp.distress_intercept - mp.distress_slope * h))
@@ -92,16 +93,14 @@ def _step_states(prev: np.ndarray, h: np.ndarray, cured: np.ndarray, mp: ModelPa
     return new
 
 
-def _latent_pd(h: np.ndarray, state: np.ndarray, cured: np.ndarray,
-               mp: ModelParams) -> np.ndarray:
+def _latent_pd(h: np.ndarray, state: np.ndarray, cured: np.ndarray, mp: ModelParams) -> np.ndarray:
     q = mp.distress_to_stop / (mp.distress_to_stop + mp.distress_recover)
     monthly = _sigmoid(mp.distress_intercept - mp.distress_slope * h) * q + mp.sudden_stop
     pd_normal = np.where(cured, 0.0, 1.0 - (1.0 - monthly) ** MONTHS_PER_YEAR)
     return np.select([state == STOPPED, state == DISTRESS], [1.0, q], pd_normal)
 
 
-def simulate_health(ents: Enterprises, timeline: Timeline, mp: ModelParams,
-                    rng: np.random.Generator) -> World:
+def simulate_health(ents: Enterprises, timeline: Timeline, mp: ModelParams, rng: np.random.Generator) -> World:
     """Run the monthly health model over the window.
 
     Args:
@@ -121,7 +120,7 @@ def simulate_health(ents: Enterprises, timeline: Timeline, mp: ModelParams,
     county_fixed = rng.normal(0, mp.county_fixed_sd, n_county)
     county_size = np.maximum(np.bincount(ents.county, minlength=n_county), 1)
     county_ar = np.zeros(n_county)
-    x = rng.normal(0, mp.ar_sigma / np.sqrt(1 - mp.ar_phi ** 2), n)
+    x = rng.normal(0, mp.ar_sigma / np.sqrt(1 - mp.ar_phi**2), n)
     out = {k: np.zeros((n, T), dtype=np.float64) for k in ("h", "e", "pd")}
     state = np.zeros((n, T), dtype=np.int8)
     halted = np.zeros((n, T), dtype=bool)
@@ -134,23 +133,24 @@ def simulate_health(ents: Enterprises, timeline: Timeline, mp: ModelParams,
     for t in range(T):
         x = mp.ar_phi * x + mp.ar_sigma * rng.standard_normal(n)
         county_ar = mp.county_phi * county_ar + mp.county_sigma * rng.standard_normal(n_county)
-        recent = stops_by_month[max(0, t - mp.contagion_window):t].sum(axis=0) / county_size
+        recent = stops_by_month[max(0, t - mp.contagion_window) : t].sum(axis=0) / county_size
         contagion = mp.contagion_per_share * recent
-        h = (ents.mu + x + sens * shock[t] + coal_beta * coal[t]
-             + (county_fixed + county_ar - contagion)[ents.county])
+        h = ents.mu + x + sens * shock[t] + coal_beta * coal[t] + (county_fixed + county_ar - contagion)[ents.county]
         cur = _step_states(prev, h, cured, mp, rng)
         new_stop = (cur == STOPPED) & (prev != STOPPED)
         stop_t[new_stop] = t
         stops_by_month[t] = np.bincount(ents.county[new_stop], minlength=n_county)
-        cure_now = (cur == STOPPED) & restructured & (stop_t >= 0) & (
-            t - stop_t >= mp.restructure_cure_months)
+        cure_now = (cur == STOPPED) & restructured & (stop_t >= 0) & (t - stop_t >= mp.restructure_cure_months)
         cur[cure_now] = NORMAL
         cured |= cure_now
         x[cure_now] += mp.cure_boost
         u = rng.random(n)
         was_halted = halted[:, t - 1] if t else np.zeros(n, dtype=bool)
-        halted[:, t] = np.where(cur == STOPPED, was_halted | (u < mp.halt_stopped) & ~restructured,
-                                (cur == DISTRESS) & (u < mp.halt_distress))
+        halted[:, t] = np.where(
+            cur == STOPPED,
+            was_halted | (u < mp.halt_stopped) & ~restructured,
+            (cur == DISTRESS) & (u < mp.halt_distress),
+        )
         state[:, t] = cur
         out["h"][:, t] = h
         out["e"][:, t] = h - penalty[cur]
@@ -160,12 +160,13 @@ def simulate_health(ents: Enterprises, timeline: Timeline, mp: ModelParams,
     return World(out["h"], out["e"], state, halted, stop_t, restructured, sales, out["pd"])
 
 
-def _sales(ents: Enterprises, timeline: Timeline, e: np.ndarray, halted: np.ndarray,
-           mp: ModelParams, rng: np.random.Generator) -> np.ndarray:
+def _sales(
+    ents: Enterprises, timeline: Timeline, e: np.ndarray, halted: np.ndarray, mp: ModelParams, rng: np.random.Generator
+) -> np.ndarray:
     """True monthly sales: level x seasonality x trend x exp(beta*e) x noise."""
     _, cal_month = timeline.calendar_months()
     season = np.array(P.SALES_SEASON)[ents.industry][:, cal_month - 1]
     trend = (1 + mp.trend_growth) ** (np.arange(timeline.months) / MONTHS_PER_YEAR)
-    noise = np.exp(rng.normal(0, mp.sales_noise, e.shape) - mp.sales_noise ** 2 / 2)
+    noise = np.exp(rng.normal(0, mp.sales_noise, e.shape) - mp.sales_noise**2 / 2)
     level = (ents.base_sales / MONTHS_PER_YEAR)[:, None] * season * trend[None, :]
     return np.round(level * np.exp(mp.sales_beta * e) * noise * ~halted, 2)

@@ -15,17 +15,36 @@ from riskpipe.simulate.loans import FAR_FUTURE
 from riskpipe.simulate.timeline import repay_days, yyyymmdd
 from riskpipe.simulate.writers import BackgroundWriter, write_csv, write_parquet
 
-LOAN_SCHEMA = pa.schema([
-    ("loan_id", pa.string()), ("uscc", pa.string()), ("product", pa.string()),
-    ("principal", pa.float64()), ("credit_limit", pa.float64()), ("interest_rate", pa.float64()),
-    ("start_date", pa.date32()), ("maturity_date", pa.date32()), ("guarantee_type", pa.string()),
-    ("collateral_type", pa.string()), ("fund_coverage_share", pa.float64()),
-    ("gov_recommended", pa.bool_()), ("status", pa.string())])
-BALANCE_SCHEMA = pa.schema([
-    ("loan_id", pa.string()), ("uscc", pa.string()), ("as_of_date", pa.date32()),
-    ("outstanding_principal", pa.float64()), ("undrawn_amount", pa.float64()),
-    ("overdue_principal", pa.float64()), ("days_past_due", pa.int32()),
-    ("repaid_amount", pa.float64()), ("status", pa.string())])
+LOAN_SCHEMA = pa.schema(
+    [
+        ("loan_id", pa.string()),
+        ("uscc", pa.string()),
+        ("product", pa.string()),
+        ("principal", pa.float64()),
+        ("credit_limit", pa.float64()),
+        ("interest_rate", pa.float64()),
+        ("start_date", pa.date32()),
+        ("maturity_date", pa.date32()),
+        ("guarantee_type", pa.string()),
+        ("collateral_type", pa.string()),
+        ("fund_coverage_share", pa.float64()),
+        ("gov_recommended", pa.bool_()),
+        ("status", pa.string()),
+    ]
+)
+BALANCE_SCHEMA = pa.schema(
+    [
+        ("loan_id", pa.string()),
+        ("uscc", pa.string()),
+        ("as_of_date", pa.date32()),
+        ("outstanding_principal", pa.float64()),
+        ("undrawn_amount", pa.float64()),
+        ("overdue_principal", pa.float64()),
+        ("days_past_due", pa.int32()),
+        ("repaid_amount", pa.float64()),
+        ("status", pa.string()),
+    ]
+)
 
 
 class _Book:
@@ -46,8 +65,9 @@ class _Book:
         self.n_inst = loans["term"].to_numpy()
         self.dpd90 = (loans["trigger"] == "dpd90").to_numpy()
         # instalments fall due from the month after the start month
-        month_end = (self.start.astype("datetime64[D]").astype("datetime64[M]") + 1).astype(
-            "datetime64[D]").astype(np.int64) - 1
+        month_end = (self.start.astype("datetime64[D]").astype("datetime64[M]") + 1).astype("datetime64[D]").astype(
+            np.int64
+        ) - 1
         self.c_start = np.searchsorted(self.dues, month_end, side="right")
         self.paid_before_stop = np.searchsorted(self.dues, self.fm - 1, side="right") - self.c_start
         self.ids = loans["loan_id"].to_numpy()
@@ -56,8 +76,7 @@ class _Book:
     def outstanding_after_stop(self) -> np.ndarray:
         """Outstanding principal once payments stopped (the write-off amount)."""
         paid = np.clip(self.paid_before_stop, 0, self.n_inst)
-        return np.where(self.amort, np.round(self.principal * (1 - paid / self.n_inst), 2),
-                        self.principal)
+        return np.where(self.amort, np.round(self.principal * (1 - paid / self.n_inst), 2), self.principal)
 
     def day(self, d: int) -> dict[str, np.ndarray]:
         """Balance rows of business day ``d`` (days since the epoch)."""
@@ -69,8 +88,11 @@ class _Book:
         inst = principal / n_inst
         out = np.where(amort, np.round(principal - n_paid * inst, 2), principal)
         is_due_day = c_d > 0 and self.dues[c_d - 1] == d
-        repaid = np.where(amort & is_due_day & (d < self.fm[i]) & (n_due <= n_inst) & (n_due > 0)
-                          & (d > self.start[i]), np.round(inst, 2), 0.0)
+        repaid = np.where(
+            amort & is_due_day & (d < self.fm[i]) & (n_due <= n_inst) & (n_due > 0) & (d > self.start[i]),
+            np.round(inst, 2),
+            0.0,
+        )
         restructured = d >= self.restr[i]
         arrears = (d >= self.fm[i]) & ~restructured
         dpd = np.where(arrears, d - self.fm[i], 0)
@@ -84,27 +106,33 @@ class _Book:
         status[closed], status[written_off] = "closed", "written_off"
         out = np.where(closed | written_off, 0.0, out)
         overdue = np.where(closed | written_off, 0.0, overdue)
-        return {"loan_id": self.ids[i], "uscc": self.uscc[i],
-                "as_of_date": np.full(len(i), d).astype("datetime64[D]"),
-                "outstanding_principal": out, "undrawn_amount": np.round(undrawn, 2),
-                "overdue_principal": np.round(overdue, 2), "days_past_due": dpd.astype(np.int32),
-                "repaid_amount": np.round(repaid, 2), "status": status}
+        return {
+            "loan_id": self.ids[i],
+            "uscc": self.uscc[i],
+            "as_of_date": np.full(len(i), d).astype("datetime64[D]"),
+            "outstanding_principal": out,
+            "undrawn_amount": np.round(undrawn, 2),
+            "overdue_principal": np.round(overdue, 2),
+            "days_past_due": dpd.astype(np.int32),
+            "repaid_amount": np.round(repaid, 2),
+            "status": status,
+        }
 
 
 def _loan_events(book: _Book, first_day: int) -> pd.DataFrame:
     """Contract rows per day: origination, restructuring, write-off, closure."""
     loans = book.loans
     base = pd.DataFrame({"idx": np.arange(len(loans))})
-    opened = base.assign(day=np.maximum(book.start, first_day), status="active",
-                         maturity=book.maturity)
+    opened = base.assign(day=np.maximum(book.start, first_day), status="active", maturity=book.maturity)
     opened = opened[book.end >= first_day]
     restr = base.assign(day=book.restr, status="restructured", maturity=book.end)
     far = int(FAR_FUTURE.astype(np.int64))
     restr = restr[book.restr < far]
     wo = base.assign(day=book.wo, status="written_off", maturity=book.maturity)
     wo = wo[book.wo < far]
-    closed = base.assign(day=book.end, status="closed",
-                         maturity=np.where(book.restr <= book.end, book.end, book.maturity))
+    closed = base.assign(
+        day=book.end, status="closed", maturity=np.where(book.restr <= book.end, book.end, book.maturity)
+    )
     closed = closed[book.wo != book.end]
     ev = pd.concat([opened, restr, wo, closed], ignore_index=True)
     return ev.sort_values(["day", "idx"], kind="stable")
@@ -112,17 +140,21 @@ def _loan_events(book: _Book, first_day: int) -> pd.DataFrame:
 
 def _loan_rows(book: _Book, ev: pd.DataFrame) -> dict[str, np.ndarray]:
     loans = book.loans.iloc[ev["idx"].to_numpy()]
-    return {"loan_id": loans["loan_id"].to_numpy(), "uscc": loans["uscc"].to_numpy(),
-            "product": loans["product_name"].to_numpy(), "principal": loans["principal"].to_numpy(),
-            "credit_limit": loans["credit_limit"].to_numpy(),
-            "interest_rate": loans["interest_rate"].to_numpy(),
-            "start_date": loans["start"].to_numpy().astype("datetime64[D]"),
-            "maturity_date": ev["maturity"].to_numpy().astype("datetime64[D]"),
-            "guarantee_type": loans["guarantee_type"].to_numpy(),
-            "collateral_type": loans["collateral_type"].to_numpy(),
-            "fund_coverage_share": loans["fund_coverage_share"].to_numpy(),
-            "gov_recommended": loans["gov_recommended"].to_numpy(),
-            "status": ev["status"].to_numpy()}
+    return {
+        "loan_id": loans["loan_id"].to_numpy(),
+        "uscc": loans["uscc"].to_numpy(),
+        "product": loans["product_name"].to_numpy(),
+        "principal": loans["principal"].to_numpy(),
+        "credit_limit": loans["credit_limit"].to_numpy(),
+        "interest_rate": loans["interest_rate"].to_numpy(),
+        "start_date": loans["start"].to_numpy().astype("datetime64[D]"),
+        "maturity_date": ev["maturity"].to_numpy().astype("datetime64[D]"),
+        "guarantee_type": loans["guarantee_type"].to_numpy(),
+        "collateral_type": loans["collateral_type"].to_numpy(),
+        "fund_coverage_share": loans["fund_coverage_share"].to_numpy(),
+        "gov_recommended": loans["gov_recommended"].to_numpy(),
+        "status": ev["status"].to_numpy(),
+    }
 
 
 def write_ledger(ctx: Context, loans: pd.DataFrame) -> None:
@@ -175,12 +207,16 @@ def write_fund(ctx: Context, book: _Book) -> None:
         elif cal[t] == 1:
             contrib = mp.fund_annual_topup_ratio * book.principal[active_y].sum()
         balance += contrib
-        payout = min(claim[(wo_month == t) & (book.wo <= int(tl.last_day.astype(np.int64)))].sum(),
-                     balance)
+        payout = min(claim[(wo_month == t) & (book.wo <= int(tl.last_day.astype(np.int64)))].sum(), balance)
         balance -= payout
-        rows.append({"date": str((month + 1).astype("datetime64[D]") - 1),
-                     "balance": round(balance, 2), "contributions": round(contrib, 2),
-                     "payouts": round(payout, 2)})
+        rows.append(
+            {
+                "date": str((month + 1).astype("datetime64[D]") - 1),
+                "balance": round(balance, 2),
+                "contributions": round(contrib, 2),
+                "payouts": round(payout, 2),
+            }
+        )
     path = ctx.out / "fund" / "fund_balance.csv"
     write_csv(pd.DataFrame(rows), path)
     ctx.rows.add("fund", ctx.rel(path), len(rows))

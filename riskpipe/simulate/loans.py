@@ -22,18 +22,29 @@ PRODUCTS = ("Y_MODEL_WORKING_CAPITAL", "Y_MODEL_EQUIPMENT", "SME_WORKING_CAPITAL
 TERM_MONTHS = {0: (12,), 1: (24, 36), 2: (12,)}
 PRODUCT_P_RECOMMENDED = (0.65, 0.25, 0.10)
 PRODUCT_P_OTHER = (0.50, 0.20, 0.30)
-LOAN_CAP = 1.0e7                     # per-borrower limit cap (CNY)
-LIMIT_ROUNDING = -4                  # limits in units of 10,000 CNY
+LOAN_CAP = 1.0e7  # per-borrower limit cap (CNY)
+LIMIT_ROUNDING = -4  # limits in units of 10,000 CNY
 DRAWN_SHARE = (0.6, 1.0)
 FUND_SHARE = (0.4, 0.8)
 FUND_SHARE_STEP = 0.05
 Y_SPREAD, SME_SPREAD = (0.003, 0.015), (0.010, 0.030)
-LPR_1Y = (("2019-01-01", 0.0435), ("2019-08-20", 0.0425), ("2019-11-20", 0.0415),
-          ("2020-02-20", 0.0405), ("2020-04-20", 0.0385), ("2021-12-20", 0.0380),
-          ("2022-01-20", 0.0370), ("2022-08-22", 0.0365))
+LPR_1Y = (
+    ("2019-01-01", 0.0435),
+    ("2019-08-20", 0.0425),
+    ("2019-11-20", 0.0415),
+    ("2020-02-20", 0.0405),
+    ("2020-04-20", 0.0385),
+    ("2021-12-20", 0.0380),
+    ("2022-01-20", 0.0370),
+    ("2022-08-22", 0.0365),
+)
 SME_GUARANTEES = ("collateral", "credit", "third_party")
-COLLATERAL = {"collateral": ("real_estate", "land_use_right"), "credit": ("none",),
-              "third_party": ("none",), "fund_guarantee": ("none", "receivables", "livestock")}
+COLLATERAL = {
+    "collateral": ("real_estate", "land_use_right"),
+    "credit": ("none",),
+    "third_party": ("none",),
+    "fund_guarantee": ("none", "receivables", "livestock"),
+}
 RESTRUCTURE_DPD = (45, 76)
 DEFAULT_DPD = 90
 WRITE_OFF_AFTER_DAYS = (120, 301)
@@ -97,8 +108,11 @@ def _contracts(ctx: Context, rng: np.random.Generator) -> pd.DataFrame:
         k = len(ent)
         rec = ents.frame["gov_recommended"].to_numpy()[ent]
         u = rng.random(k)
-        fresh = np.where(rec, np.searchsorted(np.cumsum(PRODUCT_P_RECOMMENDED), u, side="right"),
-                         np.searchsorted(np.cumsum(PRODUCT_P_OTHER), u, side="right"))
+        fresh = np.where(
+            rec,
+            np.searchsorted(np.cumsum(PRODUCT_P_RECOMMENDED), u, side="right"),
+            np.searchsorted(np.cumsum(PRODUCT_P_OTHER), u, side="right"),
+        )
         product = np.where(prev_product >= 0, prev_product, np.minimum(fresh, 2))
         term = np.where(product == 1, rng.choice(TERM_MONTHS[1], k), 12)
         rows.append(pd.DataFrame({"ent": ent, "product": product, "start": start, "term": term}))
@@ -118,16 +132,17 @@ def _terms(ctx: Context, loans: pd.DataFrame, rng: np.random.Generator) -> pd.Da
     ent, product = loans["ent"].to_numpy(), loans["product"].to_numpy()
     start = loans["start"].to_numpy().astype("datetime64[D]")
     mp = ctx.cfg.model
-    limit = np.round(np.minimum(ents.base_sales[ent] * rng.uniform(
-        mp.limit_to_sales_min, mp.limit_to_sales_max, k), LOAN_CAP), LIMIT_ROUNDING)
-    limit = np.maximum(limit, 10 ** -LIMIT_ROUNDING)
+    limit = np.round(
+        np.minimum(ents.base_sales[ent] * rng.uniform(mp.limit_to_sales_min, mp.limit_to_sales_max, k), LOAN_CAP),
+        LIMIT_ROUNDING,
+    )
+    limit = np.maximum(limit, 10**-LIMIT_ROUNDING)
     drawn = np.round(limit * rng.uniform(*DRAWN_SHARE, k), LIMIT_ROUNDING + 1)
     principal = np.where(product == 1, limit, np.minimum(drawn, limit))
     y_model = product < 2
     spread = np.where(y_model, rng.uniform(*Y_SPREAD, k), rng.uniform(*SME_SPREAD, k))
     share = np.round(rng.uniform(*FUND_SHARE, k) / FUND_SHARE_STEP) * FUND_SHARE_STEP
-    guarantee = np.where(y_model, "fund_guarantee",
-                         np.array(SME_GUARANTEES)[rng.integers(0, 3, k)])
+    guarantee = np.where(y_model, "fund_guarantee", np.array(SME_GUARANTEES)[rng.integers(0, 3, k)])
     collateral = [COLLATERAL[g][int(rng.integers(0, len(COLLATERAL[g])))] for g in guarantee]
     collateral = np.where(product == 1, "equipment", collateral)
     rec_date = pd.to_datetime(ents.frame["recommended_date"].replace("", None)).to_numpy()
@@ -136,12 +151,18 @@ def _terms(ctx: Context, loans: pd.DataFrame, rng: np.random.Generator) -> pd.Da
     term = loans["term"].to_numpy()
     maturity = maturity_of(start, term, amortising)
     return loans.assign(
-        uscc=ents.uscc[ent], product_name=np.array(PRODUCTS)[product],
-        principal=principal, credit_limit=limit,
-        interest_rate=np.round(lpr(start) + spread, 4), maturity=maturity,
-        guarantee_type=guarantee, collateral_type=collateral,
-        fund_coverage_share=np.where(y_model, share, 0.0), gov_recommended=rec,
-        amortising=amortising)
+        uscc=ents.uscc[ent],
+        product_name=np.array(PRODUCTS)[product],
+        principal=principal,
+        credit_limit=limit,
+        interest_rate=np.round(lpr(start) + spread, 4),
+        maturity=maturity,
+        guarantee_type=guarantee,
+        collateral_type=collateral,
+        fund_coverage_share=np.where(y_model, share, 0.0),
+        gov_recommended=rec,
+        amortising=amortising,
+    )
 
 
 def _stops(ctx: Context, loans: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -166,15 +187,16 @@ def _stops(ctx: Context, loans: pd.DataFrame, rng: np.random.Generator) -> pd.Da
     d90 = roll_business(first_missed + np.where(hit, DEFAULT_DPD, 0))
     default_date = np.where(restr, r_date, np.where(hit, d90, FAR_FUTURE))
     write_off = roll_business(d90 + np.where(hit & ~restr, rng.integers(*WRITE_OFF_AFTER_DAYS, k), 0))
-    new_maturity = roll_business(add_months(np.maximum(maturity, r_date),
-                                            RESTRUCTURE_EXTENSION_MONTHS))
+    new_maturity = roll_business(add_months(np.maximum(maturity, r_date), RESTRUCTURE_EXTENSION_MONTHS))
     return loans.assign(
-        stop_day=np.where(hit, sd, FAR_FUTURE), first_missed=first_missed,
+        stop_day=np.where(hit, sd, FAR_FUTURE),
+        first_missed=first_missed,
         restructure_date=np.where(restr, r_date, FAR_FUTURE),
-        default_date=default_date, trigger=np.where(restr, "restructured",
-                                                    np.where(hit, "dpd90", "")),
+        default_date=default_date,
+        trigger=np.where(restr, "restructured", np.where(hit, "dpd90", "")),
         write_off_date=np.where(hit & ~restr, write_off, FAR_FUTURE),
-        end_date=np.where(restr, new_maturity, np.where(hit, write_off, maturity)))
+        end_date=np.where(restr, new_maturity, np.where(hit, write_off, maturity)),
+    )
 
 
 def build_loans(ctx: Context) -> pd.DataFrame:
@@ -190,8 +212,16 @@ def build_loans(ctx: Context) -> pd.DataFrame:
     loans = _terms(ctx, _contracts(ctx, rng), rng)
     loans = _stops(ctx, loans, rng)
     loans.insert(0, "loan_id", [f"LN{i:08d}" for i in range(1, len(loans) + 1)])
-    for col in ("start", "maturity", "stop_day", "first_missed", "restructure_date",
-                "default_date", "write_off_date", "end_date"):
+    for col in (
+        "start",
+        "maturity",
+        "stop_day",
+        "first_missed",
+        "restructure_date",
+        "default_date",
+        "write_off_date",
+        "end_date",
+    ):
         loans[col] = loans[col].to_numpy().astype("datetime64[D]")
     return loans
 
@@ -199,6 +229,11 @@ def build_loans(ctx: Context) -> pd.DataFrame:
 def defaults_truth(loans: pd.DataFrame, last_day: np.datetime64) -> pd.DataFrame:
     """``truth/defaults`` rows: loans whose default date falls inside the window."""
     d = loans[loans["default_date"] <= last_day]
-    return pd.DataFrame({"uscc": d["uscc"], "loan_id": d["loan_id"],
-                         "default_date": d["default_date"].astype("datetime64[ms]"),
-                         "trigger": d["trigger"]}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "uscc": d["uscc"],
+            "loan_id": d["loan_id"],
+            "default_date": d["default_date"].astype("datetime64[ms]"),
+            "trigger": d["trigger"],
+        }
+    ).reset_index(drop=True)

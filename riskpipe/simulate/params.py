@@ -9,10 +9,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # --- Lvliang's 13 counties/districts with their administrative division codes -------------
-COUNTIES = ("离石区", "孝义市", "汾阳市", "文水县", "交城县", "兴县", "临县", "柳林县",
-            "石楼县", "岚县", "方山县", "中阳县", "交口县")
-COUNTY_CODES = ("141102", "141181", "141182", "141121", "141122", "141123", "141124",
-                "141125", "141126", "141127", "141128", "141129", "141130")
+COUNTIES = (
+    "离石区",
+    "孝义市",
+    "汾阳市",
+    "文水县",
+    "交城县",
+    "兴县",
+    "临县",
+    "柳林县",
+    "石楼县",
+    "岚县",
+    "方山县",
+    "中阳县",
+    "交口县",
+)
+COUNTY_CODES = (
+    "141102",
+    "141181",
+    "141182",
+    "141121",
+    "141122",
+    "141123",
+    "141124",
+    "141125",
+    "141126",
+    "141127",
+    "141128",
+    "141129",
+    "141130",
+)
 COUNTY_WEIGHTS = (0.11, 0.12, 0.12, 0.09, 0.07, 0.07, 0.08, 0.08, 0.05, 0.05, 0.05, 0.06, 0.05)
 CITY = "吕梁市"
 # Electricity of this county's grid feed is delivered in MWh for every meter (not a defect).

@@ -11,8 +11,8 @@ from __future__ import annotations
 import glob
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -99,8 +99,7 @@ def load_postgres(data_dir: str | Path, dsn: str) -> dict[str, int]:
                 loans = pd.DataFrame(list(latest.values()))
                 _copy(cur, "loans", loans)
                 counts["loans"] = len(loans)
-            for sub, table in (("bank/loan_balances", "loan_balances"),
-                               ("bank/transactions", "transactions")):
+            for sub, table in (("bank/loan_balances", "loan_balances"), ("bank/transactions", "transactions")):
                 for df in _frames(root, sub):
                     if table == "transactions":
                         df = df.drop_duplicates()

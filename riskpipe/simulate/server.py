@@ -93,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return False
-        return hmac.compare_digest(header[len("Bearer "):].encode(), self.state.token.encode())
+        return hmac.compare_digest(header[len("Bearer ") :].encode(), self.state.token.encode())
 
     def _fault(self, page: int) -> tuple[int, dict, dict] | None:
         st = self.state
@@ -134,15 +134,21 @@ class _Handler(BaseHTTPRequestHandler):
         stop = bisect.bisect_right(keys, hi) if hi else len(keys)
         total = max(stop - start, 0)
         first = start + (page - 1) * size
-        data = self.state.events[first:min(first + size, stop)] if first < stop else []
+        data = self.state.events[first : min(first + size, stop)] if first < stop else []
         more = first + size < stop
-        self._send(200, {"data": data, "page": page, "page_size": size, "total": total,
-                         "next_page": page + 1 if more else None})
+        self._send(
+            200,
+            {"data": data, "page": page, "page_size": size, "total": total, "next_page": page + 1 if more else None},
+        )
 
 
-def start_server(data_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 token: str | None = None, faults: dict[str, int] | None = None
-                 ) -> tuple[ThreadingHTTPServer, threading.Thread]:
+def start_server(
+    data_dir: str | Path,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    token: str | None = None,
+    faults: dict[str, int] | None = None,
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """Start the API on a daemon thread.
 
     Args:

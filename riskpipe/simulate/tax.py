@@ -12,21 +12,32 @@ from riskpipe.simulate.timeline import fmt_month, roll_business, yyyymm
 from riskpipe.simulate.writers import maybe_truncate, write_csv
 
 SOURCE = "tax"
-ON_TIME_LAST_DAY = 15           # filed by the 15th of the month after the period
+ON_TIME_LAST_DAY = 15  # filed by the 15th of the month after the period
 MAX_LATE_MONTHS = 4
 AMEND_MAX_MONTHS = 6
-RELIEF_FROM, RELIEF_TO = "2020-03", "2022-03"   # small-scale VAT relief (3% -> 1%)
+RELIEF_FROM, RELIEF_TO = "2020-03", "2022-03"  # small-scale VAT relief (3% -> 1%)
 QUARTER_END_MONTHS = (3, 6, 9, 12)
-ARREARS_PAYDOWN = 0.5           # share of arrears cleared per month when healthy
+ARREARS_PAYDOWN = 0.5  # share of arrears cleared per month when healthy
 RATING_PUBLISH_MMDD = "04-20"
-RATING_THRESHOLDS = (0.4, -0.4, -1.2)    # score cut-offs for A / B / C (else D)
+RATING_THRESHOLDS = (0.4, -0.4, -1.2)  # score cut-offs for A / B / C (else D)
 M_RATING_SHARE_MICRO = 0.3
 FUTURE_MAX_MONTHS = 6
 STRESS_WEIGHT_ZERO, STRESS_WEIGHT_MISSED, STRESS_WEIGHT_LATE = 0.4, 0.2, 0.4
-COLUMNS = ["uscc", "company_name", "period", "filing_date", "taxable_sales", "vat_paid",
-           "cit_prepaid", "arrears_amount", "penalty_amount", "is_amendment"]
-ROLES = dirty.Roles(source=SOURCE, key=("uscc", "period", "filing_date"),
-                    amounts=("taxable_sales", "vat_paid"), uscc="uscc")
+COLUMNS = [
+    "uscc",
+    "company_name",
+    "period",
+    "filing_date",
+    "taxable_sales",
+    "vat_paid",
+    "cit_prepaid",
+    "arrears_amount",
+    "penalty_amount",
+    "is_amendment",
+]
+ROLES = dirty.Roles(
+    source=SOURCE, key=("uscc", "period", "filing_date"), amounts=("taxable_sales", "vat_paid"), uscc="uscc"
+)
 
 
 def _filing_table(ctx: Context, rng: np.random.Generator) -> pd.DataFrame:
@@ -46,8 +57,7 @@ def _filing_table(ctx: Context, rng: np.random.Generator) -> pd.DataFrame:
     periods = tl.month_array
     relief = (periods >= np.datetime64(RELIEF_FROM)) & (periods <= np.datetime64(RELIEF_TO))
     small_rate = np.where(relief, mp.vat_rate_small_relief, mp.vat_rate_small)
-    vat_rate = np.where((ents.size == 0)[:, None], small_rate[None, :],
-                        mp.vat_rate_general * mp.vat_value_added_share)
+    vat_rate = np.where((ents.size == 0)[:, None], small_rate[None, :], mp.vat_rate_general * mp.vat_value_added_share)
     vat_due = np.round(reported * vat_rate, 2)
     unpaid = np.round(vat_due * np.minimum(np.array(mp.arrears_share)[st] + sp, 1.0), 2)
     arrears = np.zeros((n, T))
@@ -64,14 +74,22 @@ def _filing_table(ctx: Context, rng: np.random.Generator) -> pd.DataFrame:
     filing = (tl.start + deliver).astype("datetime64[D]") + (day - 1)
     keep = ~missed & (deliver <= T)
     ii, tt = np.nonzero(keep)
-    return pd.DataFrame({
-        "uscc": ents.uscc[ii], "company_name": ents.names[ii],
-        "period": np.array(tl.periods())[tt], "filing_date": filing[ii, tt].astype(str),
-        "taxable_sales": reported[ii, tt], "vat_paid": (vat_due - unpaid)[ii, tt],
-        "cit_prepaid": cit[ii, tt].astype(float), "arrears_amount": arrears[ii, tt],
-        "penalty_amount": np.round(arrears[ii, tt] * mp.penalty_daily_rate * 30, 2),
-        "is_amendment": False, "_deliver": deliver[ii, tt], "_falsifier": ents.falsifier[ii],
-    })
+    return pd.DataFrame(
+        {
+            "uscc": ents.uscc[ii],
+            "company_name": ents.names[ii],
+            "period": np.array(tl.periods())[tt],
+            "filing_date": filing[ii, tt].astype(str),
+            "taxable_sales": reported[ii, tt],
+            "vat_paid": (vat_due - unpaid)[ii, tt],
+            "cit_prepaid": cit[ii, tt].astype(float),
+            "arrears_amount": arrears[ii, tt],
+            "penalty_amount": np.round(arrears[ii, tt] * mp.penalty_daily_rate * 30, 2),
+            "is_amendment": False,
+            "_deliver": deliver[ii, tt],
+            "_falsifier": ents.falsifier[ii],
+        }
+    )
 
 
 def _amendments(ctx: Context, filings: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -86,14 +104,14 @@ def _amendments(ctx: Context, filings: pd.DataFrame, rng: np.random.Generator) -
     am = am[am["_deliver"] <= T].copy()
     if am.empty:
         return am
-    factor = np.where(am["_falsifier"], rng.uniform(0.6, 0.9, len(am)),
-                      rng.uniform(0.85, 1.15, len(am)))
+    factor = np.where(am["_falsifier"], rng.uniform(0.6, 0.9, len(am)), rng.uniform(0.85, 1.15, len(am)))
     am["_orig_sales"] = am["taxable_sales"]
     for col in ("taxable_sales", "vat_paid"):
         am[col] = np.round(am[col] * factor, 2)
     day = rng.integers(1, 29, len(am))
-    am["filing_date"] = ((ctx.timeline.start + am["_deliver"].to_numpy()).astype("datetime64[D]")
-                         + (day - 1)).astype(str)
+    am["filing_date"] = ((ctx.timeline.start + am["_deliver"].to_numpy()).astype("datetime64[D]") + (day - 1)).astype(
+        str
+    )
     am["is_amendment"] = True
     return am
 
@@ -105,6 +123,7 @@ def _future(delivery: np.datetime64):
             details.append({"column": "period", "original": period[r]})
             period[r] = fmt_month(delivery + int(rng.integers(1, FUTURE_MAX_MONTHS + 1)))
         return details
+
     return shift
 
 
@@ -139,11 +158,19 @@ def write_filings(ctx: Context) -> None:
         am = am_by_file.get(d)
         if am is not None:
             am = am.sort_values(["filing_date", "uscc"], kind="stable")
-            ctx.log.record("restatement", SOURCE, rel,
-                           [{"uscc": u, "period": p, "filing_date": f}
-                            for u, p, f in zip(am["uscc"], am["period"], am["filing_date"])],
-                           [{"original_taxable_sales": s, "original_filing_date": f}
-                            for s, f in zip(am["_orig_sales"], am["_orig_filing_date"])])
+            ctx.log.record(
+                "restatement",
+                SOURCE,
+                rel,
+                [
+                    {"uscc": u, "period": p, "filing_date": f}
+                    for u, p, f in zip(am["uscc"], am["period"], am["filing_date"])
+                ],
+                [
+                    {"original_taxable_sales": s, "original_filing_date": f}
+                    for s, f in zip(am["_orig_sales"], am["_orig_filing_date"])
+                ],
+            )
             parts.append(_columns(am))
         out = dirty.concat(parts)
         write_csv(out, path)
@@ -171,7 +198,13 @@ def write_ratings(ctx: Context) -> None:
         m_rated = young | ((ents.size == 0) & (rng.random(len(ents)) < M_RATING_SHARE_MICRO))
         rating = np.where(m_rated & (rating != "D"), "M", rating)
         path = ctx.out / "tax" / "ratings" / f"tax_ratings_{year}.csv"
-        df = pd.DataFrame({"uscc": ents.uscc, "rating_year": year - 1, "rating": rating,
-                           "published_date": str(roll_business(publish))})
+        df = pd.DataFrame(
+            {
+                "uscc": ents.uscc,
+                "rating_year": year - 1,
+                "rating": rating,
+                "published_date": str(roll_business(publish)),
+            }
+        )
         write_csv(df, path)
         ctx.rows.add("tax_ratings", ctx.rel(path), len(df))

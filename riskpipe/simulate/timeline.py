@@ -52,7 +52,7 @@ class Timeline:
     months: int
 
     @classmethod
-    def from_config(cls, start: str, months: int) -> "Timeline":
+    def from_config(cls, start: str, months: int) -> Timeline:
         """Build from the ``--start`` / ``--months`` options."""
         return cls(parse_month(start), int(months))
 

@@ -14,15 +14,25 @@ from riskpipe.simulate.writers import maybe_truncate, write_jsonl
 
 SOURCE = "utility"
 KWH_PER_MWH = 1000.0
-SEASON_DAMPING = 0.5            # power follows the sales season, damped
+SEASON_DAMPING = 0.5  # power follows the sales season, damped
 HEATING_MONTHS = (1, 2, 11, 12)
 HEATING_BOOST = 0.1
-READ_DAYS_BEFORE_END = 3        # reads taken in the last days of the period
+READ_DAYS_BEFORE_END = 3  # reads taken in the last days of the period
 FUTURE_MAX_MONTHS = 6
 SECOND_METER_SHARE_OF_LOAD = 0.3
 STRESS_WEIGHT_UNPAID = 0.6
-COLUMNS = ["meter_id", "uscc", "utility_type", "period", "read_date", "consumption", "unit",
-           "bill_amount", "paid_flag", "arrears_amount"]
+COLUMNS = [
+    "meter_id",
+    "uscc",
+    "utility_type",
+    "period",
+    "read_date",
+    "consumption",
+    "unit",
+    "bill_amount",
+    "paid_flag",
+    "arrears_amount",
+]
 
 
 def _meters(ctx: Context, rng: np.random.Generator) -> pd.DataFrame:
@@ -34,9 +44,13 @@ def _meters(ctx: Context, rng: np.random.Generator) -> pd.DataFrame:
     water = rng.random(n) < mp.water_meter_share
     ent = np.concatenate([idx, idx[second], idx[water]])
     kind = np.array(["electricity"] * (n + second.sum()) + ["water"] * water.sum())
-    share = np.concatenate([np.where(second, 1 - SECOND_METER_SHARE_OF_LOAD, 1.0),
-                            np.full(second.sum(), SECOND_METER_SHARE_OF_LOAD),
-                            np.ones(water.sum())])
+    share = np.concatenate(
+        [
+            np.where(second, 1 - SECOND_METER_SHARE_OF_LOAD, 1.0),
+            np.full(second.sum(), SECOND_METER_SHARE_OF_LOAD),
+            np.ones(water.sum()),
+        ]
+    )
     order = np.lexsort((kind, ent))
     ent, kind, share = ent[order], kind[order], share[order]
     county = ents.county[ent]
@@ -44,8 +58,7 @@ def _meters(ctx: Context, rng: np.random.Generator) -> pd.DataFrame:
     seq = np.arange(len(ent))
     meter_id = [f"{p}{P.COUNTY_CODES[c]}{s:08d}" for p, c, s in zip(prefix, county, seq)]
     mwh_feed = (kind == "electricity") & np.isin(np.array(P.COUNTIES)[county], P.MWH_FEED_COUNTIES)
-    return pd.DataFrame({"meter_id": meter_id, "ent": ent, "utility_type": kind,
-                         "share": share, "mwh_feed": mwh_feed})
+    return pd.DataFrame({"meter_id": meter_id, "ent": ent, "utility_type": kind, "share": share, "mwh_feed": mwh_feed})
 
 
 def _consumption(ctx: Context, meters: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
@@ -65,16 +78,18 @@ def _consumption(ctx: Context, meters: pd.DataFrame, rng: np.random.Generator) -
     return np.round(level, 1)
 
 
-def _bills(ctx: Context, meters: pd.DataFrame, cons: np.ndarray,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _bills(
+    ctx: Context, meters: pd.DataFrame, cons: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mp = ctx.cfg.model
     ent = meters["ent"].to_numpy()
     elec = (meters["utility_type"] == "electricity").to_numpy()
     tariff = np.where(elec, mp.electricity_tariff, mp.water_tariff)[:, None]
     bill = np.round(cons * tariff, 2)
     st = ctx.world.state[ent]
-    paid = rng.random(cons.shape) >= (np.array(mp.unpaid_bill)[st]
-                                      + STRESS_WEIGHT_UNPAID * stress(ctx.world.e[ent], mp))
+    paid = rng.random(cons.shape) >= (
+        np.array(mp.unpaid_bill)[st] + STRESS_WEIGHT_UNPAID * stress(ctx.world.e[ent], mp)
+    )
     arrears = np.zeros(cons.shape)
     acc = np.zeros(len(ent))
     for t in range(cons.shape[1]):
@@ -90,6 +105,7 @@ def _future(delivery: np.datetime64):
             out.append({"column": "period", "original": period[r]})
             period[r] = fmt_month(delivery + int(rng.integers(1, FUTURE_MAX_MONTHS + 1)))
         return out
+
     return shift
 
 
@@ -114,16 +130,19 @@ def write_reads(ctx: Context) -> None:
     bill, paid, arrears = _bills(ctx, meters, cons, rng)
     ent = meters["ent"].to_numpy()
     tl, T = ctx.timeline, ctx.timeline.months
-    unit = np.where(meters["utility_type"] == "water", "m3",
-                    np.where(meters["mwh_feed"], "MWh", "kWh")).astype(object)
+    unit = np.where(meters["utility_type"] == "water", "m3", np.where(meters["mwh_feed"], "MWh", "kWh")).astype(object)
     meter_ids = meters["meter_id"].to_numpy().astype(object)
     usccs = ctx.ents.uscc[ent].astype(object)
     kinds = meters["utility_type"].to_numpy().astype(object)
     scale = np.where(meters["mwh_feed"].to_numpy(), 1 / KWH_PER_MWH, 1.0)
     late = dirty.LateBuffer()
-    roles = dirty.Roles(source=SOURCE, key=("meter_id", "period"),
-                        amounts=("consumption", "bill_amount"), uscc="uscc",
-                        extra={"unit_mix": (_unit_mix_mask, _unit_mix_apply)})
+    roles = dirty.Roles(
+        source=SOURCE,
+        key=("meter_id", "period"),
+        amounts=("consumption", "bill_amount"),
+        uscc="uscc",
+        extra={"unit_mix": (_unit_mix_mask, _unit_mix_apply)},
+    )
     for t in ctx.progress(range(T), desc="utility"):
         d = t + 1
         period = tl.start + t
@@ -133,11 +152,16 @@ def write_reads(ctx: Context) -> None:
         read = end - frng.integers(0, READ_DAYS_BEFORE_END, len(ent))
         n = len(ent)
         cols = {
-            "meter_id": meter_ids, "uscc": usccs, "utility_type": kinds,
+            "meter_id": meter_ids,
+            "uscc": usccs,
+            "utility_type": kinds,
             "period": np.full(n, fmt_month(period), dtype=object),
             "read_date": read.astype(str).astype(object),
-            "consumption": np.round(cons[:, t] * scale, 4), "unit": unit,
-            "bill_amount": bill[:, t], "paid_flag": paid[:, t], "arrears_amount": arrears[:, t],
+            "consumption": np.round(cons[:, t] * scale, 4),
+            "unit": unit,
+            "bill_amount": bill[:, t],
+            "paid_flag": paid[:, t],
+            "arrears_amount": arrears[:, t],
         }
         path = ctx.out / "utility" / f"utility_reads_{yyyymm(delivery)}.jsonl"
         rel = ctx.rel(path)

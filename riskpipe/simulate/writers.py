@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,8 +107,7 @@ def write_parquet(data: Any, path: Path, schema: pa.Schema) -> None:
     _ensure_parent(path)
     cols = _as_columns(data)
     arrays = [_arrow(cols[f.name], f.type) for f in schema]
-    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path,
-                   compression=PARQUET_COMPRESSION)
+    pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path, compression=PARQUET_COMPRESSION)
 
 
 class BackgroundWriter:
@@ -121,8 +121,7 @@ class BackgroundWriter:
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._pending: tuple[Future, Callable[[], None] | None] | None = None
 
-    def submit(self, fn: Callable[..., None], *args: Any,
-               after: Callable[[], None] | None = None) -> None:
+    def submit(self, fn: Callable[..., None], *args: Any, after: Callable[[], None] | None = None) -> None:
         """Wait for the previous write, then start ``fn(*args)``; ``after`` runs once done."""
         self.wait()
         self._pending = (self._pool.submit(fn, *args), after)
@@ -143,15 +142,16 @@ class BackgroundWriter:
         finally:
             self._pool.shutdown()
 
-    def __enter__(self) -> "BackgroundWriter":
+    def __enter__(self) -> BackgroundWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-def maybe_truncate(path: Path, root: Path, source: str, rate: float,
-                   rng: np.random.Generator, log: DefectLog) -> Path | None:
+def maybe_truncate(
+    path: Path, root: Path, source: str, rate: float, rng: np.random.Generator, log: DefectLog
+) -> Path | None:
     """With probability ``rate`` cut ``path`` mid-row and re-deliver the full file.
 
     The full content is written next to it as ``<stem>_redelivery<ext>`` (a re-delivery
@@ -177,10 +177,15 @@ def maybe_truncate(path: Path, root: Path, source: str, rate: float,
     redelivery = path.with_name(path.stem + REDELIVERY_SUFFIX + path.suffix)
     redelivery.write_bytes(data)
     cut = int(len(data) * rng.uniform(TRUNCATE_MIN_SHARE, TRUNCATE_MAX_SHARE))
-    while cut > 1 and data[cut - 1:cut] == b"\n":
+    while cut > 1 and data[cut - 1 : cut] == b"\n":
         cut -= 1
     path.write_bytes(data[:cut])
     rel = path.relative_to(root).as_posix()
-    log.record("truncated_file", source, rel, [{"bytes_kept": cut, "bytes_full": len(data)}],
-               [{"redelivered_as": redelivery.relative_to(root).as_posix()}])
+    log.record(
+        "truncated_file",
+        source,
+        rel,
+        [{"bytes_kept": cut, "bytes_full": len(data)}],
+        [{"redelivered_as": redelivery.relative_to(root).as_posix()}],
+    )
     return redelivery

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import requests
 
@@ -35,8 +36,9 @@ class AirflowClient:
         self.session = requests.Session()
 
     def login(self) -> None:
-        response = self.session.post(f"{self.base_url}/auth/token", timeout=30,
-                                     json={"username": self.username, "password": self.password})
+        response = self.session.post(
+            f"{self.base_url}/auth/token", timeout=30, json={"username": self.username, "password": self.password}
+        )
         response.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
@@ -50,8 +52,9 @@ class AirflowClient:
             self.login()
             response = self.session.request(method, url, timeout=60, **kwargs)
         if response.status_code >= 400:
-            raise requests.HTTPError(f"{method} {path}: {response.status_code} {response.text[:2000]}",
-                                     response=response)
+            raise requests.HTTPError(
+                f"{method} {path}: {response.status_code} {response.text[:2000]}", response=response
+            )
         return response
 
     def get(self, path: str, **params: Any) -> Any:
@@ -67,9 +70,16 @@ class AirflowClient:
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
-    def trigger(self, dag_id: str, *, logical_date: datetime | None, run_id: str | None = None,
-                data_interval: tuple[datetime, datetime] | None = None,
-                conf: Mapping[str, Any] | None = None, note: str | None = None) -> str:
+    def trigger(
+        self,
+        dag_id: str,
+        *,
+        logical_date: datetime | None,
+        run_id: str | None = None,
+        data_interval: tuple[datetime, datetime] | None = None,
+        conf: Mapping[str, Any] | None = None,
+        note: str | None = None,
+    ) -> str:
         """Create a manual run and return its run id.
 
         Args:
@@ -77,8 +87,10 @@ class AirflowClient:
             data_interval: explicit ``(start, end)``; needs a logical date. Without it Airflow infers
                 the interval from the timetable (the last complete one before the logical date).
         """
-        body: dict[str, Any] = {"logical_date": logical_date.isoformat() if logical_date else None,
-                                "conf": dict(conf or {})}
+        body: dict[str, Any] = {
+            "logical_date": logical_date.isoformat() if logical_date else None,
+            "conf": dict(conf or {}),
+        }
         if run_id:
             body["dag_run_id"] = run_id
         if data_interval:
@@ -98,7 +110,7 @@ class AirflowClient:
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         value = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")["value"]
-        if isinstance(value, str):   # the stored JSON document, as text
+        if isinstance(value, str):  # the stored JSON document, as text
             try:
                 return json.loads(value)
             except ValueError:
@@ -107,14 +119,20 @@ class AirflowClient:
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
         """The task's log of one try as text (the API returns structured lines)."""
-        payload = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-                           full_content=True)
+        payload = self.get(
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}", full_content=True
+        )
         lines = []
         for item in payload.get("content") or []:
             if isinstance(item, dict):
                 extra = {k: v for k, v in item.items() if k not in {"timestamp", "event", "level", "logger"}}
-                lines.append(" ".join(str(p) for p in (item.get("timestamp", ""), item.get("level", ""),
-                                                       item.get("event", ""), extra or "") if p))
+                lines.append(
+                    " ".join(
+                        str(p)
+                        for p in (item.get("timestamp", ""), item.get("level", ""), item.get("event", ""), extra or "")
+                        if p
+                    )
+                )
             else:
                 lines.append(str(item))
         return "\n".join(lines)
@@ -134,8 +152,9 @@ class AirflowClient:
                     parts.append(f"--- log of {ti['task_id']} try {attempt} ---\n{text[-max_chars:]}")
         return "\n".join(parts)
 
-    def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float,
-                     watch: Iterable[Service] = ()) -> dict[str, Any]:
+    def wait_for_run(
+        self, dag_id: str, run_id: str, *, timeout: float, watch: Iterable[Service] = ()
+    ) -> dict[str, Any]:
         """Poll a run until it succeeds; return it.
 
         Raises:
@@ -149,19 +168,24 @@ class AirflowClient:
             run = self.dag_run(dag_id, run_id)
             if run["state"] == "success":
                 return run
-            failed = [ti["task_id"] for ti in self.task_instances(dag_id, run_id)
-                      if ti["state"] in TASK_FAILURE_STATES]
+            failed = [ti["task_id"] for ti in self.task_instances(dag_id, run_id) if ti["state"] in TASK_FAILURE_STATES]
             if run["state"] == "failed" or failed or time.monotonic() > deadline:
-                reason = (f"state {run['state']}" if run["state"] == "failed" else
-                          f"failed tasks {failed}" if failed else f"still {run['state']} after {timeout:.0f} s")
+                reason = (
+                    f"state {run['state']}"
+                    if run["state"] == "failed"
+                    else f"failed tasks {failed}"
+                    if failed
+                    else f"still {run['state']} after {timeout:.0f} s"
+                )
                 raise DagRunFailed(f"{dag_id} {run_id}: {reason}\n{self.failure_report(dag_id, run_id)}")
             for service in watch:
                 if not service.running:
                     raise service.failure(f"exited while {dag_id} {run_id} was {run['state']}")
             time.sleep(RUN_POLL_SECONDS)
 
-    def wait_for_new_run(self, dag_id: str, *, run_type: str, known: Iterable[str] = (), timeout: float,
-                         watch: Iterable[Service] = ()) -> dict[str, Any]:
+    def wait_for_new_run(
+        self, dag_id: str, *, run_type: str, known: Iterable[str] = (), timeout: float, watch: Iterable[Service] = ()
+    ) -> dict[str, Any]:
         """Wait until a run of ``run_type`` (e.g. ``asset_triggered``) not in ``known`` appears; return it."""
         deadline = time.monotonic() + timeout
         known = set(known)
@@ -170,8 +194,10 @@ class AirflowClient:
             if runs:
                 return runs[0]
             if time.monotonic() > deadline:
-                raise DagRunFailed(f"no new {run_type} run of {dag_id} after {timeout:.0f} s; runs: "
-                                   f"{[(r['dag_run_id'], r['state']) for r in self.dag_runs(dag_id)]}")
+                raise DagRunFailed(
+                    f"no new {run_type} run of {dag_id} after {timeout:.0f} s; runs: "
+                    f"{[(r['dag_run_id'], r['state']) for r in self.dag_runs(dag_id)]}"
+                )
             for service in watch:
                 if not service.running:
                     raise service.failure(f"exited while waiting for a {run_type} run of {dag_id}")

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import requests
 
@@ -95,22 +95,25 @@ class AirflowStack:
         self.passwords_file.write_text(json.dumps({self.username: self.password}) + "\n", encoding="utf-8")
         self.passwords_file.chmod(0o600)
 
-    def start(self, *, expected_dags: Iterable[str] = (), migrate: bool = True) -> "AirflowStack":
+    def start(self, *, expected_dags: Iterable[str] = (), migrate: bool = True) -> AirflowStack:
         """Start the services and wait for the API, a healthy scheduler and the ``expected_dags`` parsed."""
         try:
             if migrate:
                 self.migrate()
             self.write_passwords()
-            api = self._service("api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.port),
-                                "--workers", "1")
+            api = self._service(
+                "api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"
+            )
             self._service("dag-processor", "dag-processor")
             self._service("scheduler", "scheduler")
-            api.wait_until(self._healthy, timeout=START_TIMEOUT_SECONDS,
-                           what="api-server up, scheduler and dag-processor healthy")
+            api.wait_until(
+                self._healthy, timeout=START_TIMEOUT_SECONDS, what="api-server up, scheduler and dag-processor healthy"
+            )
             self.client.login()
             wanted = set(expected_dags)
-            api.wait_until(lambda: self._parsed(wanted), timeout=START_TIMEOUT_SECONDS,
-                           what=f"DAGs {sorted(wanted)} parsed")
+            api.wait_until(
+                lambda: self._parsed(wanted), timeout=START_TIMEOUT_SECONDS, what=f"DAGs {sorted(wanted)} parsed"
+            )
         except BaseException:
             self.stop()
             raise
@@ -121,14 +124,17 @@ class AirflowStack:
             if not service.running:
                 raise service.failure("exited during start-up")
         health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
-        return all((health.get(part) or {}).get("status") == "healthy"
-                   for part in ("metadatabase", "scheduler", "dag_processor"))
+        return all(
+            (health.get(part) or {}).get("status") == "healthy"
+            for part in ("metadatabase", "scheduler", "dag_processor")
+        )
 
     def _parsed(self, wanted: set[str]) -> bool:
         errors = self.client.import_errors()
         if errors:
-            raise ServiceError("DAG import errors:\n" + "\n".join(f"{e['filename']}: {e.get('stack_trace')}"
-                                                                  for e in errors))
+            raise ServiceError(
+                "DAG import errors:\n" + "\n".join(f"{e['filename']}: {e.get('stack_trace')}" for e in errors)
+            )
         return wanted <= self.client.dag_ids()
 
     def logs(self, lines: int = 80) -> str:
@@ -138,7 +144,7 @@ class AirflowStack:
         services, self.services = self.services, []
         stop_all(services)
 
-    def __enter__(self) -> "AirflowStack":
+    def __enter__(self) -> AirflowStack:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -18,7 +18,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 @dataclass
 class Rendering:
     screenshot: Path
-    console: list[str]      # console messages (any level): a clean page has none
+    console: list[str]  # console messages (any level): a clean page has none
     stderr: str
 
 
@@ -26,8 +26,9 @@ def find_browser() -> str | None:
     return next((path for name in BROWSERS if (path := shutil.which(name))), None)
 
 
-def render(html: str | Path, screenshot: str | Path, *, width: int = 1280, height: int = 3000,
-           timeout: float = 120) -> Rendering:
+def render(
+    html: str | Path, screenshot: str | Path, *, width: int = 1280, height: int = 3000, timeout: float = 120
+) -> Rendering:
     """Screenshot ``html`` at ``width`` x ``height``.
 
     Raises:
@@ -38,9 +39,19 @@ def render(html: str | Path, screenshot: str | Path, *, width: int = 1280, heigh
     if browser is None:
         raise FileNotFoundError(f"no headless browser found (tried {BROWSERS}); apt-get install chromium")
     screenshot = Path(screenshot)
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-           "--enable-logging=stderr", "--v=0", f"--window-size={width},{height}", f"--screenshot={screenshot}",
-           Path(html).resolve().as_uri()]
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--window-size={width},{height}",
+        f"--screenshot={screenshot}",
+        Path(html).resolve().as_uri(),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if not screenshot.exists():
         raise RuntimeError(f"{browser} wrote no screenshot (exit {done.returncode}): {done.stderr[-2000:]}")

@@ -43,12 +43,20 @@ class MlflowServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.service: Service | None = None
 
-    def start(self) -> "MlflowServer":
+    def start(self) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         env.update(MLFLOW_BACKEND_STORE_URI=self.backend_store_uri, MLFLOW_ARTIFACTS_DESTINATION=str(self.artifacts))
-        command = [str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--workers", str(self.workers)]
+        command = [
+            str(Path(sys.executable).with_name("mlflow")),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
         self.service = Service("mlflow-server", command, log_dir=self.root, env=env).start()
         try:
             self.wait_ready()
@@ -59,15 +67,18 @@ class MlflowServer:
 
     def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Block until ``/health`` answers 200."""
-        self.service.wait_until(lambda: requests.get(f"{self.url}/health", timeout=2).status_code == 200,
-                                timeout=timeout, what=f"{self.url}/health")
+        self.service.wait_until(
+            lambda: requests.get(f"{self.url}/health", timeout=2).status_code == 200,
+            timeout=timeout,
+            what=f"{self.url}/health",
+        )
 
     def stop(self) -> None:
         if self.service is not None:
             self.service.stop()
             self.service = None
 
-    def __enter__(self) -> "MlflowServer":
+    def __enter__(self) -> MlflowServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

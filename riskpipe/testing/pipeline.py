@@ -22,18 +22,32 @@ import contextlib
 import datetime as dt
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from riskpipe.config import Settings
 
 # Ingestion order matters: court events are matched to enterprises by name.
-SOURCES = ("enterprises", "tax_filings", "tax_ratings", "utility_reads", "court_events",
-           "transactions", "loans", "loan_balances")
+SOURCES = (
+    "enterprises",
+    "tax_filings",
+    "tax_ratings",
+    "utility_reads",
+    "court_events",
+    "transactions",
+    "loans",
+    "loan_balances",
+)
 # simulator source -> the runner sources it feeds (the registry is always simulated)
-SIM_SOURCES = {"tax": ("tax_filings", "tax_ratings"), "utility": ("utility_reads",), "court": ("court_events",),
-               "bank": ("transactions",), "loans": ("loans", "loan_balances")}
+SIM_SOURCES = {
+    "tax": ("tax_filings", "tax_ratings"),
+    "utility": ("utility_reads",),
+    "court": ("court_events",),
+    "bank": ("transactions",),
+    "loans": ("loans", "loan_balances"),
+}
 DEFAULT_ENTERPRISES = 400
 DEFAULT_MONTHS = 30
 DEFAULT_START = "2019-01"
@@ -127,20 +141,32 @@ def _ingest(spark: Any, local: Settings, start: dt.date, end: dt.date, sources: 
     with _ingestion_services(Path(local.landing_root)):
         for source in [s for s in SOURCES if s in fed]:
             began = time.perf_counter()
-            summary = run_source(source, data_interval_start=start, data_interval_end=end,
-                                 settings=local, spark=spark)
-            _progress(f"ingested {source}: read {summary.get('rows_read')}, published "
-                      f"{summary.get('rows_published')}, quarantined {summary.get('rows_quarantined')}", began)
+            summary = run_source(source, data_interval_start=start, data_interval_end=end, settings=local, spark=spark)
+            _progress(
+                f"ingested {source}: read {summary.get('rows_read')}, published "
+                f"{summary.get('rows_published')}, quarantined {summary.get('rows_quarantined')}",
+                began,
+            )
 
 
-def _train_and_promote(spark: Any, local: Settings, *, model_name: str, split_date: str,
-                       tracking_uri: str | None, artifact_root: str | None) -> tuple[Any, Any, str]:
+def _train_and_promote(
+    spark: Any,
+    local: Settings,
+    *,
+    model_name: str,
+    split_date: str,
+    tracking_uri: str | None,
+    artifact_root: str | None,
+) -> tuple[Any, Any, str]:
     from models.config import model_config
     from models.registry import champion_version, promote
     from models.train import train
 
-    overrides: dict[str, Any] = {"name": model_name, "experiment": f"{model_name}-experiment",
-                                 "data": {"split_date": split_date, "version": None, "label_version": None}}
+    overrides: dict[str, Any] = {
+        "name": model_name,
+        "experiment": f"{model_name}-experiment",
+        "data": {"split_date": split_date, "version": None, "label_version": None},
+    }
     if tracking_uri:
         overrides["tracking_uri"] = tracking_uri
     if artifact_root:
@@ -154,11 +180,20 @@ def _train_and_promote(spark: Any, local: Settings, *, model_name: str, split_da
     return config, result, version
 
 
-def build_sim_pipeline(root: str | Path, *, spark: Any, settings: Settings,
-                       enterprises: int = DEFAULT_ENTERPRISES, months: int = DEFAULT_MONTHS,
-                       seed: int = DEFAULT_SEED, start: str = DEFAULT_START, model_name: str = "sme_pd_sim",
-                       tracking_uri: str | None = None, artifact_root: str | None = None,
-                       sources: tuple[str, ...] | None = None) -> SimPipeline:
+def build_sim_pipeline(
+    root: str | Path,
+    *,
+    spark: Any,
+    settings: Settings,
+    enterprises: int = DEFAULT_ENTERPRISES,
+    months: int = DEFAULT_MONTHS,
+    seed: int = DEFAULT_SEED,
+    start: str = DEFAULT_START,
+    model_name: str = "sme_pd_sim",
+    tracking_uri: str | None = None,
+    artifact_root: str | None = None,
+    sources: tuple[str, ...] | None = None,
+) -> SimPipeline:
     """Simulate, ingest, build features and labels, train and promote a champion under ``root``.
 
     Args:
@@ -184,17 +219,21 @@ def build_sim_pipeline(root: str | Path, *, spark: Any, settings: Settings,
     from riskpipe.simulate.config import SimConfig
 
     if months < HISTORY_MONTHS + LABEL_HORIZON_MONTHS + 2 * OOT_MONTHS:
-        raise ValueError(f"months={months}: need at least "
-                         f"{HISTORY_MONTHS + LABEL_HORIZON_MONTHS + 2 * OOT_MONTHS} for an out-of-time split")
+        raise ValueError(
+            f"months={months}: need at least "
+            f"{HISTORY_MONTHS + LABEL_HORIZON_MONTHS + 2 * OOT_MONTHS} for an out-of-time split"
+        )
     root = Path(root)
     local = settings.replace(lakehouse_root=str(root / "lakehouse"), landing_root=str(root / "landing"))
     sources = tuple(sources or SIM_SOURCES)
-    sim_config = SimConfig(enterprises=enterprises, months=months, seed=seed, start=start, quiet=True,
-                           sources=sources)
+    sim_config = SimConfig(enterprises=enterprises, months=months, seed=seed, start=start, quiet=True, sources=sources)
     began = time.perf_counter()
     summary = simulate(sim_config, local.landing_root)
-    _progress(f"simulated {enterprises} enterprises x {months} months from {start}: "
-              f"{summary.get('loans')} loans, {summary.get('defaults')} defaults", began)
+    _progress(
+        f"simulated {enterprises} enterprises x {months} months from {start}: "
+        f"{summary.get('loans')} loans, {summary.get('defaults')} defaults",
+        began,
+    )
 
     window_start, window_end = _month(start, 0), _month(start, months)
     # monthly feeds deliver the window's last period in the month after it
@@ -206,10 +245,27 @@ def build_sim_pipeline(root: str | Path, *, spark: Any, settings: Settings,
 
     began = time.perf_counter()
     split_date = _month(start, months - LABEL_HORIZON_MONTHS - OOT_MONTHS).isoformat()
-    config, result, version = _train_and_promote(spark, local, model_name=model_name, split_date=split_date,
-                                                 tracking_uri=tracking_uri, artifact_root=artifact_root)
+    config, result, version = _train_and_promote(
+        spark,
+        local,
+        model_name=model_name,
+        split_date=split_date,
+        tracking_uri=tracking_uri,
+        artifact_root=artifact_root,
+    )
     metrics = result.models[result.candidate_kind].metrics
-    _progress(f"trained {model_name} (split {split_date}): champion v{version}, OOT AUC "
-              f"{metrics.get('oot_auc', float('nan')):.3f}, OOT rows {metrics.get('oot_rows', 0):.0f}", began)
-    return SimPipeline(root=root, settings=local, model_config=config, champion_version=version,
-                       snapshots=snapshots, split_date=split_date, sim_config=sim_config, train_result=result)
+    _progress(
+        f"trained {model_name} (split {split_date}): champion v{version}, OOT AUC "
+        f"{metrics.get('oot_auc', float('nan')):.3f}, OOT rows {metrics.get('oot_rows', 0):.0f}",
+        began,
+    )
+    return SimPipeline(
+        root=root,
+        settings=local,
+        model_config=config,
+        champion_version=version,
+        snapshots=snapshots,
+        split_date=split_date,
+        sim_config=sim_config,
+        train_result=result,
+    )

@@ -36,8 +36,13 @@ from riskpipe.testing.services import free_port
 SYSTEM_USER = "postgres"
 START_TIMEOUT_SECONDS = 60
 # Durability is pointless for a throwaway server and slows every commit.
-FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off",
-                 "max_connections=30", "shared_buffers=32MB")
+FAST_SETTINGS = (
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=30",
+    "shared_buffers=32MB",
+)
 
 
 class PostgresNotAvailable(RuntimeError):
@@ -49,22 +54,28 @@ def find_bindir() -> Path:
     initdb = shutil.which("initdb")
     if initdb and shutil.which("pg_ctl"):
         return Path(os.path.realpath(initdb)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     if candidates:
         return Path(candidates[-1]).parent
     raise PostgresNotAvailable(
         "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in "
         "/usr/lib/postgresql/*/bin: install the Debian package `postgresql` "
-        "(apt-get install postgresql; .ci/run does this).")
+        "(apt-get install postgresql; .ci/run does this)."
+    )
 
 
 def _system_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SYSTEM_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                        SYSTEM_USER], check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
         return pwd.getpwnam(SYSTEM_USER)
 
 
@@ -77,9 +88,16 @@ class PostgresServer:
             (also a valid ``AIRFLOW_CONN_*`` value).
     """
 
-    def __init__(self, *, database: str = "riskpipe", user: str = "riskpipe",
-                 password: str | None = None, port: int | None = None,
-                 ssl_cert: str | Path | None = None, ssl_key: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database: str = "riskpipe",
+        user: str = "riskpipe",
+        password: str | None = None,
+        port: int | None = None,
+        ssl_cert: str | Path | None = None,
+        ssl_key: str | Path | None = None,
+    ) -> None:
         self.host = "127.0.0.1"
         self.database = database
         self.user = user
@@ -131,11 +149,17 @@ class PostgresServer:
         if self._run_as is not None:
             extra = {"user": self._run_as.pw_uid, "group": self._run_as.pw_gid, "extra_groups": []}
         env = {**os.environ, "HOME": str(self._tmp), "LC_ALL": "C.UTF-8"}
-        result = subprocess.run([str(self.bindir / args[0]), *args[1:]], cwd=self._tmp, env=env,
-                                capture_output=True, text=True, **extra, **kwargs)
+        result = subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            cwd=self._tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            **extra,
+            **kwargs,
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr.strip()}"
-                               f"{self._log_tail()}")
+            raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr.strip()}{self._log_tail()}")
         return result
 
     def _log_tail(self) -> str:
@@ -144,14 +168,25 @@ class PostgresServer:
             return ""
         return "\nserver log:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         self._tmp = Path(tempfile.mkdtemp(prefix="riskpipe-pg-"))
         if os.geteuid() == 0:
             self._run_as = _system_user()
             os.chown(self._tmp, self._run_as.pw_uid, self._run_as.pw_gid)
         try:
-            self._run("initdb", "-D", "data", "-U", SYSTEM_USER, "-E", "UTF8", "--locale=C",
-                      "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync")
+            self._run(
+                "initdb",
+                "-D",
+                "data",
+                "-U",
+                SYSTEM_USER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+            )
             self._install_certificate()
             self._start_server()
             self._create_role_and_database()
@@ -176,14 +211,31 @@ class PostgresServer:
         last_error: Exception | None = None
         for _ in range(3):  # another process may grab the free port before we bind it
             self.port = self.port or free_port()
-            options = " ".join([f"-p {self.port}", f"-k {self._tmp}", "-c listen_addresses=127.0.0.1",
-                                *(f"-c {s}" for s in FAST_SETTINGS)])
+            options = " ".join(
+                [
+                    f"-p {self.port}",
+                    f"-k {self._tmp}",
+                    "-c listen_addresses=127.0.0.1",
+                    *(f"-c {s}" for s in FAST_SETTINGS),
+                ]
+            )
             if self.ssl_files is not None:
                 # paths relative to the data folder
                 options += " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
             try:
-                self._run("pg_ctl", "-D", "data", "-l", "server.log", "-o", options, "-w",
-                          "-t", str(START_TIMEOUT_SECONDS), "start")
+                self._run(
+                    "pg_ctl",
+                    "-D",
+                    "data",
+                    "-l",
+                    "server.log",
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    str(START_TIMEOUT_SECONDS),
+                    "start",
+                )
                 return
             except RuntimeError as exc:
                 last_error, self.port = exc, 0
@@ -204,10 +256,16 @@ class PostgresServer:
             # No ``with conn``: psycopg2 opens a transaction there, and CREATE DATABASE refuses one.
             with conn.cursor() as cur:
                 cur.execute("SET password_encryption = 'scram-sha-256'")
-                cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(self.user), sql.Literal(self.password)))
-                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(self.database), sql.Identifier(self.user)))
+                cur.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                        sql.Identifier(self.user), sql.Literal(self.password)
+                    )
+                )
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(self.database), sql.Identifier(self.user)
+                    )
+                )
         finally:
             conn.close()
 
@@ -219,8 +277,9 @@ class PostgresServer:
         conn = self._admin()
         try:
             with conn.cursor() as cur:
-                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(self.user)))
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(self.user))
+                )
         finally:
             conn.close()
         return name
@@ -248,7 +307,7 @@ class PostgresServer:
         except (OSError, ValueError, IndexError):
             pass
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -14,8 +14,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 POLL_SECONDS = 0.5
@@ -57,8 +58,9 @@ class Service:
         cwd: working directory (default ``log_dir``).
     """
 
-    def __init__(self, name: str, command: Sequence[str], *, log_dir: Path, env: Mapping[str, str],
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, name: str, command: Sequence[str], *, log_dir: Path, env: Mapping[str, str], cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.command = [str(part) for part in command]
         self.log_dir = Path(log_dir)
@@ -67,12 +69,13 @@ class Service:
         self.cwd = Path(cwd) if cwd else self.log_dir
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Service":
+    def start(self) -> Service:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             # A session of its own: stop() can reach every process the service starts.
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                            cwd=self.cwd, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd, start_new_session=True
+            )
         return self
 
     @property
@@ -146,7 +149,7 @@ class Service:
                 child.kill()
             except psutil.Error:
                 pass
-        self._signal_group(signal.SIGKILL)   # stragglers of the session, if any
+        self._signal_group(signal.SIGKILL)  # stragglers of the session, if any
         self.process = None
 
     def _signal_group(self, sig: int) -> None:

@@ -57,24 +57,60 @@ class SparkStandalone:
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
-        env.update(SPARK_HOME=str(self.home), SPARK_LOG_DIR=str(self.root), SPARK_WORKER_DIR=str(self.work_dir),
-                   PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
+        env.update(
+            SPARK_HOME=str(self.home),
+            SPARK_LOG_DIR=str(self.root),
+            SPARK_WORKER_DIR=str(self.work_dir),
+            PYSPARK_PYTHON=sys.executable,
+            SPARK_LOCAL_IP="127.0.0.1",
+        )
         return env
 
-    def start(self) -> "SparkStandalone":
+    def start(self) -> SparkStandalone:
         spark_class = str(self.home / "bin" / "spark-class")
         env = self._env()
         try:
-            self.master = Service("spark-master", [
-                spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                "--port", self.port, "--webui-port", self.ui_port], log_dir=self.root, env=env).start()
+            self.master = Service(
+                "spark-master",
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.master.Master",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    self.port,
+                    "--webui-port",
+                    self.ui_port,
+                ],
+                log_dir=self.root,
+                env=env,
+            ).start()
             self.master.wait_for_port(self.port, timeout=START_TIMEOUT_SECONDS)
-            self.worker = Service("spark-worker", [
-                spark_class, "org.apache.spark.deploy.worker.Worker", self.url, "--host", "127.0.0.1",
-                "--cores", self.cores, "--memory", self.memory, "--webui-port", self.worker_ui_port,
-                "--work-dir", self.work_dir], log_dir=self.root, env=env).start()
-            self.worker.wait_until(lambda: self.status().get("aliveworkers", 0) >= 1,
-                                   timeout=START_TIMEOUT_SECONDS, what="the worker registered with the master")
+            self.worker = Service(
+                "spark-worker",
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.worker.Worker",
+                    self.url,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    self.cores,
+                    "--memory",
+                    self.memory,
+                    "--webui-port",
+                    self.worker_ui_port,
+                    "--work-dir",
+                    self.work_dir,
+                ],
+                log_dir=self.root,
+                env=env,
+            ).start()
+            self.worker.wait_until(
+                lambda: self.status().get("aliveworkers", 0) >= 1,
+                timeout=START_TIMEOUT_SECONDS,
+                what="the worker registered with the master",
+            )
         except BaseException:
             self.stop()
             raise
@@ -111,7 +147,7 @@ class SparkStandalone:
         stop_all([self.master, self.worker])
         self.master = self.worker = None
 
-    def __enter__(self) -> "SparkStandalone":
+    def __enter__(self) -> SparkStandalone:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

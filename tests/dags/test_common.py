@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from dags._common import interval_dates, logical_date_for, resolve_mode, small_s
 
 
 def _utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def test_interval_dates_are_iso_days_end_exclusive():
@@ -18,8 +18,9 @@ def test_interval_dates_are_iso_days_end_exclusive():
     assert interval_dates(context) == ("2019-02-01", "2019-03-01")
 
 
-@pytest.mark.parametrize("context", [{}, {"data_interval_start": _utc(2019, 2, 1, 6),
-                                          "data_interval_end": _utc(2019, 2, 2, 6)}])
+@pytest.mark.parametrize(
+    "context", [{}, {"data_interval_start": _utc(2019, 2, 1, 6), "data_interval_end": _utc(2019, 2, 2, 6)}]
+)
 def test_interval_dates_reject_missing_or_partial_days(context):
     with pytest.raises(ValueError, match="interval"):
         interval_dates(context)
@@ -37,8 +38,12 @@ def test_small_summary_keeps_scalars_of_a_large_summary():
 
 
 def test_mode_files_and_auto_without_credentials(monkeypatch):
-    for name in ("RISKPIPE_CORE_BANKING_JDBC_URL", "RISKPIPE_CORE_BANKING_USER",
-                 "RISKPIPE_CORE_BANKING_PASSWORD", "AIRFLOW_CONN_RISKPIPE_CORE_BANKING"):
+    for name in (
+        "RISKPIPE_CORE_BANKING_JDBC_URL",
+        "RISKPIPE_CORE_BANKING_USER",
+        "RISKPIPE_CORE_BANKING_PASSWORD",
+        "AIRFLOW_CONN_RISKPIPE_CORE_BANKING",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert resolve_mode("files") == "files"
     assert resolve_mode("auto") == "files"

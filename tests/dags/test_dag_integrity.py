@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,8 +15,7 @@ DAILY, MONTHLY = "0 0 * * *", "0 0 1 * *"
 # dag_id -> (source tag, cron, {task_id: silver tables it publishes})
 EXPECTED = {
     "ingest_registry": ("registry", DAILY, {"ingest_enterprises": ["enterprises"]}),
-    "ingest_tax": ("tax", MONTHLY, {"ingest_tax_filings": ["tax_filings"],
-                                    "ingest_tax_ratings": ["tax_ratings"]}),
+    "ingest_tax": ("tax", MONTHLY, {"ingest_tax_filings": ["tax_filings"], "ingest_tax_ratings": ["tax_ratings"]}),
     "ingest_utility": ("utility", MONTHLY, {"ingest_utility_reads": ["utility_reads"]}),
     "ingest_court": ("court", DAILY, {"ingest_court_events": ["court_events"]}),
     "ingest_transactions": ("transactions", DAILY, {"ingest_transactions": ["transactions"]}),
@@ -48,7 +47,7 @@ def test_dag_schedule_and_run_policy(dagbag, dag_id):
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.timetable.expression == cron
     assert str(dag.timetable.timezone) == "UTC"
-    assert dag.start_date == datetime(2019, 1, 1, tzinfo=timezone.utc)
+    assert dag.start_date == datetime(2019, 1, 1, tzinfo=UTC)
     assert dag.catchup is True
     assert dag.max_active_runs == 1
     assert {"riskpipe", "ingestion", tag} <= set(dag.tags)

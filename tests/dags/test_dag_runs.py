@@ -20,8 +20,12 @@ import riskpipe.simulate as simulate_pkg
 pytestmark = pytest.mark.slow
 
 SIM_ENTERPRISES, SIM_MONTHS = 40, 3
-CORE_BANKING_ENV = ("RISKPIPE_CORE_BANKING_JDBC_URL", "RISKPIPE_CORE_BANKING_USER",
-                    "RISKPIPE_CORE_BANKING_PASSWORD", "AIRFLOW_CONN_RISKPIPE_CORE_BANKING")
+CORE_BANKING_ENV = (
+    "RISKPIPE_CORE_BANKING_JDBC_URL",
+    "RISKPIPE_CORE_BANKING_USER",
+    "RISKPIPE_CORE_BANKING_PASSWORD",
+    "AIRFLOW_CONN_RISKPIPE_CORE_BANKING",
+)
 # dag_id -> (first day of the interval to run, silver tables that must hold rows afterwards)
 FILE_DAG_RUNS = {
     "ingest_registry": ("2019-01-01", ("enterprises",)),
@@ -61,8 +65,9 @@ def _digest(spark, table: str) -> tuple[int, str | None]:
 
     if not io.exists(spark, table):
         return 0, None
-    rows = sorted(json.dumps(row.asDict(recursive=True), sort_keys=True, default=str)
-                  for row in io.read(spark, table).collect())
+    rows = sorted(
+        json.dumps(row.asDict(recursive=True), sort_keys=True, default=str) for row in io.read(spark, table).collect()
+    )
     return len(rows), hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()
 
 
@@ -98,14 +103,23 @@ def test_rerun_of_an_interval_leaves_tables_unchanged(dagbag, spark, lake_env, d
     assert _snapshot(spark, dag) == before
 
 
-@pytest.mark.parametrize("dag_id, later, earlier, table, earlier_file", [
-    # intervals no other test of this module runs (they share one lakehouse)
-    ("ingest_tax", "2019-04-01", "2019-03-01", "tax_filings", "tax/filings/tax_filings_201903.csv"),
-    ("ingest_transactions", "2019-03-05", "2019-03-04", "transactions",
-     "bank/transactions/transactions_20190304.parquet"),
-])
-def test_backfill_of_an_earlier_interval_is_not_skipped(dagbag, spark, lake_env, dag_id, later, earlier,
-                                                        table, earlier_file):
+@pytest.mark.parametrize(
+    "dag_id, later, earlier, table, earlier_file",
+    [
+        # intervals no other test of this module runs (they share one lakehouse)
+        ("ingest_tax", "2019-04-01", "2019-03-01", "tax_filings", "tax/filings/tax_filings_201903.csv"),
+        (
+            "ingest_transactions",
+            "2019-03-05",
+            "2019-03-04",
+            "transactions",
+            "bank/transactions/transactions_20190304.parquet",
+        ),
+    ],
+)
+def test_backfill_of_an_earlier_interval_is_not_skipped(
+    dagbag, spark, lake_env, dag_id, later, earlier, table, earlier_file
+):
     from pyspark.sql import functions as F
 
     from riskpipe import io
@@ -116,8 +130,11 @@ def test_backfill_of_an_earlier_interval_is_not_skipped(dagbag, spark, lake_env,
     _run(dag, earlier)
     rows_after, hash_after = _digest(spark, table)
     assert hash_after != hash_before and rows_after > rows_before
-    succeeded = (io.read(spark, "ingest_manifest")
-                 .where((F.col("path") == earlier_file) & (F.col("status") == "succeeded")).count())
+    succeeded = (
+        io.read(spark, "ingest_manifest")
+        .where((F.col("path") == earlier_file) & (F.col("status") == "succeeded"))
+        .count()
+    )
     assert succeeded == 1
 
 
@@ -129,6 +146,7 @@ def _free_port() -> int:
 
 def test_court_dag_reads_the_rest_api(dagbag, spark, lake_env, landing, tmp_path):
     from riskpipe.simulate import server as server_mod
+
     first = json.loads((landing / "court" / "events.jsonl").read_text(encoding="utf-8").splitlines()[0])
     port, token = _free_port(), secrets.token_hex(8)
     profile = tmp_path / "court.yaml"

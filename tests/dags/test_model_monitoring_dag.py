@@ -32,14 +32,14 @@ def test_the_dag_parses_is_scheduled_on_scores_and_triggers_train_models(dagbag)
     assert trigger.skip_when_already_exists and "retrain_split_date" in trigger.conf["split_date"]
 
 
-def _summary(metric: str, value: float, status: str, subject: str = "score",
-             config: MonitoringConfig = CONFIG) -> dict:
+def _summary(metric: str, value: float, status: str, subject: str = "score", config: MonitoringConfig = CONFIG) -> dict:
     alerts = [{"metric": metric, "subject": subject, "value": value, "status": status}]
     return retraining([a for a in alerts if a["status"] in ALERT_STATUSES], dt.date(2021, 12, 31), config)
 
 
-@pytest.mark.parametrize("psi, task", [(0.05, SKIP_TASK), (0.18, SKIP_TASK), (0.25, SKIP_TASK),
-                                       (0.26, TRIGGER_TASK), (1.2, TRIGGER_TASK)])
+@pytest.mark.parametrize(
+    "psi, task", [(0.05, SKIP_TASK), (0.18, SKIP_TASK), (0.25, SKIP_TASK), (0.26, TRIGGER_TASK), (1.2, TRIGGER_TASK)]
+)
 def test_retraining_is_triggered_only_above_the_act_threshold(psi, task):
     summary = _summary("psi", psi, psi_status(psi, CONFIG.psi_stable, CONFIG.psi_act))
     assert retraining_branch(summary) == task

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,18 @@ ENV_EXAMPLE = DOCKER / ".env.example"
 DOCKERFILE = DOCKER / "Dockerfile"
 IMAGE_ROOT = "/opt/riskpipe"  # where the Dockerfile puts the repository
 
-REQUIRED_SERVICES = {"postgres", "airflow-init", "airflow-api-server", "airflow-scheduler",
-                     "airflow-dag-processor", "spark-master", "spark-worker", "mlflow", "minio", "minio-init"}
+REQUIRED_SERVICES = {
+    "postgres",
+    "airflow-init",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "spark-master",
+    "spark-worker",
+    "mlflow",
+    "minio",
+    "minio-init",
+}
 AIRFLOW_SERVICES = ("airflow-init", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor")
 # ${NAME}, ${NAME:-default}, ${NAME:?error}; `$${NAME}` is an escaped literal for the container shell
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
@@ -124,7 +133,7 @@ def test_required_secrets_fail_fast_when_unset():
 def test_depends_on_targets_exist_with_the_state_they_wait_for(services):
     for name, service in services.items():
         depends = service.get("depends_on") or {}
-        for target, spec in (depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends)):
+        for target, spec in depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends):
             assert target in services and target != name, f"{name} depends on unknown service {target}"
             condition = (spec or {}).get("condition", "service_started")
             if condition == "service_healthy":
@@ -136,16 +145,20 @@ def test_depends_on_targets_exist_with_the_state_they_wait_for(services):
 def test_airflow_services_share_one_image_and_configuration(services):
     airflow = {name: services[name] for name in AIRFLOW_SERVICES}
     assert len({(s["image"], repr(s.get("build"))) for s in airflow.values()}) == 1
-    configs = {name: {k: v for k, v in _environment(s).items() if k.startswith("AIRFLOW__")}
-               for name, s in airflow.items()}
+    configs = {
+        name: {k: v for k, v in _environment(s).items() if k.startswith("AIRFLOW__")} for name, s in airflow.items()
+    }
     reference = configs["airflow-scheduler"]
     assert all(config == reference for config in configs.values()), configs
     assert reference["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert reference["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
     assert reference["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-api-server:")
     commands = {name: " ".join(services[name]["command"]) for name in AIRFLOW_SERVICES[1:]}
-    assert commands == {"airflow-api-server": "airflow api-server --port 8080",
-                        "airflow-scheduler": "airflow scheduler", "airflow-dag-processor": "airflow dag-processor"}
+    assert commands == {
+        "airflow-api-server": "airflow api-server --port 8080",
+        "airflow-scheduler": "airflow scheduler",
+        "airflow-dag-processor": "airflow dag-processor",
+    }
 
 
 def test_spark_and_mlflow_run_the_riskpipe_image(services):
@@ -161,14 +174,16 @@ def test_spark_and_mlflow_run_the_riskpipe_image(services):
 
 def test_paths_inside_the_image_exist_in_the_repository_and_the_build_context():
     text = COMPOSE.read_text(encoding="utf-8") + DOCKERFILE.read_text(encoding="utf-8")
-    included = [line[1:] for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
-                if line.startswith("!")]
+    included = [
+        line[1:] for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines() if line.startswith("!")
+    ]
     for path in set(re.findall(IMAGE_ROOT + r"/([\w./-]+)", text)):
         if path.split("/")[0] in ("var", ".cache"):  # runtime state, created in the image
             continue
         assert (REPO / path).exists(), f"{IMAGE_ROOT}/{path} has no source in the repository"
-        assert any((path + "/").startswith(pattern) or path.startswith(pattern) for pattern in included), \
+        assert any((path + "/").startswith(pattern) or path.startswith(pattern) for pattern in included), (
             f"{path} is left out of the build context by docker/Dockerfile.dockerignore"
+        )
 
 
 def test_dockerfile_copies_existing_files():
@@ -180,16 +195,21 @@ def test_dockerfile_copies_existing_files():
 
 
 def test_image_installs_exactly_the_locked_packages():
-    installs = [line.strip() for line in re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8")).splitlines()
-                if "pip install" in line]
+    installs = [
+        line.strip()
+        for line in re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8")).splitlines()
+        if "pip install" in line
+    ]
     pip_args = [re.search(r"pip install (.*?)(?:&&|$)", line).group(1).strip() for line in installs]
     assert pip_args == ["-r /tmp/build/requirements.lock", "--no-deps -e /opt/riskpipe"]
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     assert "pip install --progress-bar off -r requirements.lock" in makefile
 
 
-@pytest.mark.parametrize("script, shell", [("postgres/init-databases.sh", "bash"), ("airflow/init.sh", "bash"),
-                                           ("minio/create-bucket.sh", "sh")])
+@pytest.mark.parametrize(
+    "script, shell",
+    [("postgres/init-databases.sh", "bash"), ("airflow/init.sh", "bash"), ("minio/create-bucket.sh", "sh")],
+)
 def test_scripts_parse(script, shell):
     # bash and sh are on every machine make runs on (the Makefile's SHELL is bash)
     result = subprocess.run([shell, "-n", str(DOCKER / script)], capture_output=True, text=True)

@@ -19,15 +19,16 @@ def invalid_rows(spark):
     good = CASES["tax_filings"][0]
     df = batch(spark, "tax_filings", [{**good, "vat_paid": -5.0}, {**good, "period": None}], ["f.csv:2", "f.csv:3"])
     df = df.withColumn("_source_file", F.lit("tax/filings/f.csv")).withColumn(
-        "_source_row", F.split("_row_id", ":")[1].cast("long"))
+        "_source_row", F.split("_row_id", ":")[1].cast("long")
+    )
     rule = F.when(F.col("period").isNull(), F.lit("tax_filings.period.not_null")).otherwise(
-        F.lit("tax_filings.vat_paid.non_negative"))
+        F.lit("tax_filings.vat_paid.non_negative")
+    )
     return df.withColumn("_failed_rules", F.array(rule)).withColumn("_reason", F.concat(rule, F.lit(": bad")))
 
 
 def test_to_quarantine_matches_the_declaration(spark):
-    q = to_quarantine(invalid_rows(spark), table_name="tax_filings", batch_id="b1", failure_rate=0.5,
-                      quarantined_at=AT)
+    q = to_quarantine(invalid_rows(spark), table_name="tax_filings", batch_id="b1", failure_rate=0.5, quarantined_at=AT)
     assert q.schema.simpleString() == get("quarantine").schema.simpleString()
     rows = {r["source_row"]: r for r in q.collect()}
     first, second = rows[2], rows[3]
@@ -44,8 +45,9 @@ def test_to_quarantine_matches_the_declaration(spark):
 
 
 def test_write_quarantine_twice_does_not_duplicate(spark, settings):
-    q = to_quarantine(invalid_rows(spark), table_name="tax_filings", batch_id="b-rerun", failure_rate=0.5,
-                      quarantined_at=AT)
+    q = to_quarantine(
+        invalid_rows(spark), table_name="tax_filings", batch_id="b-rerun", failure_rate=0.5, quarantined_at=AT
+    )
     write_quarantine(q, settings=settings)
     write_quarantine(q, settings=settings)
     stored = io.read(spark, "quarantine", settings=settings).where(F.col("batch_id") == "b-rerun")

@@ -17,8 +17,14 @@ from tests.expectations.cases import CASES, LOGICAL_DATE, batch, case_batch, exp
 SILVER = [s.name for s in all_tables("silver")]
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 # Public codes, each verified against the reference implementation below.
-KNOWN_VALID = ["91350100M000100Y43", "91110000600037341L", "914403001922038216", "9144030071526726XG",
-               "91330100716105852F", "91110108551385082Q"]
+KNOWN_VALID = [
+    "91350100M000100Y43",
+    "91110000600037341L",
+    "914403001922038216",
+    "9144030071526726XG",
+    "91330100716105852F",
+    "91110108551385082Q",
+]
 
 
 def reference_is_valid(code: str) -> bool:
@@ -66,9 +72,13 @@ def test_rule_names_are_stable_and_unique(table):
 def test_rules_declared_once_from_metadata():
     names = {r.name for r in rules_for("tax_filings", logical_date=LOGICAL_DATE)}
     # nullable=False -> not_null; min 0 -> non_negative; max -> at_most_max; rule=... -> special checks.
-    assert {"tax_filings.uscc.not_null", "tax_filings.taxable_sales.non_negative",
-            "tax_filings.taxable_sales.at_most_max", "tax_filings.uscc.uscc_check_digit",
-            "tax_filings.period.not_after_logical_date"} <= names
+    assert {
+        "tax_filings.uscc.not_null",
+        "tax_filings.taxable_sales.non_negative",
+        "tax_filings.taxable_sales.at_most_max",
+        "tax_filings.uscc.uscc_check_digit",
+        "tax_filings.period.not_after_logical_date",
+    } <= names
     # Pipeline-stamped columns are not the source's fault and carry no rules.
     assert not any(".known_from." in n or "._record_hash." in n for n in names)
 
@@ -97,38 +107,53 @@ def test_uscc_check_digit_sql_matches_reference(spark):
     assert not any(computed[c] == c[17] for c in corrupted + swapped)
 
 
-@pytest.mark.parametrize("code, failing", [
-    ("91350100M000100Y43", set()),
-    ("91350100M000100Y44", {"uscc_check_digit"}),
-    ("91350100M000100Y4", {"uscc_format"}),
-    ("91350100M000100Y433", {"uscc_format"}),
-    ("91350100M000100I43", {"uscc_format"}),
-    ("91350100m000100y43", {"uscc_format"}),
-    ("９1350100M000100Y43", {"uscc_format"}),
-    (None, {"not_null"}),
-])
+@pytest.mark.parametrize(
+    "code, failing",
+    [
+        ("91350100M000100Y43", set()),
+        ("91350100M000100Y44", {"uscc_check_digit"}),
+        ("91350100M000100Y4", {"uscc_format"}),
+        ("91350100M000100Y433", {"uscc_format"}),
+        ("91350100M000100I43", {"uscc_format"}),
+        ("91350100m000100y43", {"uscc_format"}),
+        ("９1350100M000100Y43", {"uscc_format"}),
+        (None, {"not_null"}),
+    ],
+)
 def test_uscc_rules(spark, code, failing):
     rules = [r for r in rules_for("enterprises", logical_date=LOGICAL_DATE) if ".uscc." in r.name]
     got = failing_rules(batch(spark, "enterprises", [{"uscc": code}]), rules)["0"][0]
     assert {n.rsplit(".", 1)[1] for n in got} == failing
 
 
-@pytest.mark.parametrize("period, future", [
-    (dt.date(2024, 6, 1), False), (dt.date(2024, 6, 30), False), (dt.date(2024, 7, 1), True),
-    (dt.date(2031, 1, 1), True), (dt.date(2019, 1, 1), False),
-])
+@pytest.mark.parametrize(
+    "period, future",
+    [
+        (dt.date(2024, 6, 1), False),
+        (dt.date(2024, 6, 30), False),
+        (dt.date(2024, 7, 1), True),
+        (dt.date(2031, 1, 1), True),
+        (dt.date(2019, 1, 1), False),
+    ],
+)
 def test_future_periods_rejected_relative_to_logical_date(spark, period, future):
     df = batch(spark, "tax_filings", [{"uscc": "91350100M000100Y43", "period": period}])
     for logical_date in (LOGICAL_DATE, dt.datetime(2024, 6, 30, 0, 0), "2024-06-30"):
-        rules = [r for r in rules_for("tax_filings", logical_date=logical_date)
-                 if r.name == "tax_filings.period.not_after_logical_date"]
+        rules = [
+            r
+            for r in rules_for("tax_filings", logical_date=logical_date)
+            if r.name == "tax_filings.period.not_after_logical_date"
+        ]
         assert bool(failing_rules(df, rules)["0"][0]) is future
 
 
 def test_timestamp_rule_allows_the_whole_logical_day(spark):
-    utc = dt.timezone.utc
-    stamps = [dt.datetime(2024, 6, 30, 0, 0, tzinfo=utc), dt.datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=utc),
-              dt.datetime(2024, 7, 1, 0, 0, tzinfo=utc)]
+    utc = dt.UTC
+    stamps = [
+        dt.datetime(2024, 6, 30, 0, 0, tzinfo=utc),
+        dt.datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=utc),
+        dt.datetime(2024, 7, 1, 0, 0, tzinfo=utc),
+    ]
     df = batch(spark, "transactions", [{"txn_ts": s} for s in stamps])
     rules = [r for r in rules_for("transactions", logical_date=LOGICAL_DATE) if "txn_ts" in r.name]
     got = failing_rules(df, rules)
@@ -137,8 +162,10 @@ def test_timestamp_rule_allows_the_whole_logical_day(spark):
 
 def test_flag_rules_name_their_derived_column():
     flagged = [r for t in SILVER for r in rules_for(t, logical_date=LOGICAL_DATE) if r.flag_column]
-    assert {r.name for r in flagged} >= {"enterprises.uscc.uscc_check_digit",
-                                         "utility_reads.consumption.plausible_for_unit"}
+    assert {r.name for r in flagged} >= {
+        "enterprises.uscc.uscc_check_digit",
+        "utility_reads.consumption.plausible_for_unit",
+    }
     for rule in flagged:
         assert rule.flag_column == flag_column_name(rule.name)
         assert rule.expectation_kwargs == {"column": rule.flag_column, "value_set": [True]}

@@ -23,7 +23,7 @@ from tests.expectations.cases import CASES, LOGICAL_DATE, batch, case_batch, exp
 
 SILVER = [s.name for s in all_tables("silver")]
 ENGINES = ["pandas", "spark"]
-UTC = dt.timezone.utc
+UTC = dt.UTC
 GOOD = CASES["tax_filings"][0]
 FUTURE = {"period": dt.date(2024, 9, 1)}
 BAD_CHECK = {"uscc": "91350100M000100Y44"}
@@ -51,8 +51,15 @@ def big_result(spark, tmp_path_factory, request):
     rows = [GOOD] * N_GOOD + [{**GOOD, **FUTURE}] * N_FUTURE + [{**GOOD, **BAD_CHECK}] * N_BAD_CHECK
     df = batch(spark, "tax_filings", rows)
     docs = tmp_path_factory.mktemp("data_docs")
-    result = validate_batch(df, "tax_filings", logical_date=LOGICAL_DATE, batch_id="b-2024-06-30",
-                            max_failure_rate=0.05, data_docs_dir=str(docs), engine=request.param)
+    result = validate_batch(
+        df,
+        "tax_filings",
+        logical_date=LOGICAL_DATE,
+        batch_id="b-2024-06-30",
+        max_failure_rate=0.05,
+        data_docs_dir=str(docs),
+        engine=request.param,
+    )
     assert result.engine == request.param
     yield result
     result.unpersist()
@@ -61,8 +68,14 @@ def big_result(spark, tmp_path_factory, request):
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("table", SILVER)
 def test_ge_and_spark_flag_the_same_rows_for_every_rule(spark, table, engine):
-    result = validate_batch(case_batch(spark, table), table, logical_date=LOGICAL_DATE, batch_id="cases",
-                            max_failure_rate=1.0, engine=engine)
+    result = validate_batch(
+        case_batch(spark, table),
+        table,
+        logical_date=LOGICAL_DATE,
+        batch_id="cases",
+        max_failure_rate=1.0,
+        engine=engine,
+    )
     try:
         assert result.engine == engine
         assert_ge_agrees_with_spark(result)
@@ -88,8 +101,10 @@ def test_split_and_counts(big_result):
     assert big_result.failed_row_count == N_FUTURE + N_BAD_CHECK
     assert big_result.valid_df.count() == N_GOOD
     assert big_result.failure_rate == pytest.approx((N_FUTURE + N_BAD_CHECK) / big_result.row_count)
-    assert big_result.broken_rules == {"tax_filings.period.not_after_logical_date": N_FUTURE,
-                                       "tax_filings.uscc.uscc_check_digit": N_BAD_CHECK}
+    assert big_result.broken_rules == {
+        "tax_filings.period.not_after_logical_date": N_FUTURE,
+        "tax_filings.uscc.uscc_check_digit": N_BAD_CHECK,
+    }
     schema = dict(big_result.invalid_df.dtypes)
     assert schema["_failed_rules"] == "array<string>" and schema["_reason"] == "string"
     reason = big_result.invalid_df.where(F.col("uscc") == BAD_CHECK["uscc"]).first()["_reason"]
@@ -102,9 +117,14 @@ def test_threshold_rejects_with_a_message_naming_rules_and_counts(big_result):
     with pytest.raises(BatchRejectedError) as err:
         raise_if_rejected(big_result)
     message = str(err.value)
-    for part in ("tax_filings", "b-2024-06-30", "86.67%", "5.00%",
-                 f"tax_filings.period.not_after_logical_date: {N_FUTURE} rows",
-                 f"tax_filings.uscc.uscc_check_digit: {N_BAD_CHECK} rows"):
+    for part in (
+        "tax_filings",
+        "b-2024-06-30",
+        "86.67%",
+        "5.00%",
+        f"tax_filings.period.not_after_logical_date: {N_FUTURE} rows",
+        f"tax_filings.uscc.uscc_check_digit: {N_BAD_CHECK} rows",
+    ):
         assert part in message
 
 
@@ -118,14 +138,21 @@ def test_data_docs_index_is_written(big_result):
 
 def test_quarantine_rows_carry_rules_and_batch(big_result):
     at = dt.datetime(2024, 7, 1, 2, 0)
-    q = to_quarantine(big_result.invalid_df, table_name="tax_filings", batch_id=big_result.batch_id,
-                      failure_rate=big_result.failure_rate, quarantined_at=at)
+    q = to_quarantine(
+        big_result.invalid_df,
+        table_name="tax_filings",
+        batch_id=big_result.batch_id,
+        failure_rate=big_result.failure_rate,
+        quarantined_at=at,
+    )
     assert q.columns == get("quarantine").columns
     rows = q.collect()
     assert len(rows) == N_FUTURE + N_BAD_CHECK
     assert {r["batch_id"] for r in rows} == {"b-2024-06-30"}
-    assert {tuple(r["rules"]) for r in rows} == {("tax_filings.period.not_after_logical_date",),
-                                                  ("tax_filings.uscc.uscc_check_digit",)}
+    assert {tuple(r["rules"]) for r in rows} == {
+        ("tax_filings.period.not_after_logical_date",),
+        ("tax_filings.uscc.uscc_check_digit",),
+    }
     assert all(r["reason"] and r["failure_rate"] == big_result.failure_rate for r in rows)
 
 
@@ -138,17 +165,19 @@ def test_row_id_is_required_and_unique(spark):
     with pytest.raises(ValueError, match="not unique"):
         validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05)
     with pytest.raises(ValueError, match="unique row id"):
-        validate_batch(df.drop("_row_id"), "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b",
-                       max_failure_rate=0.05)
+        validate_batch(
+            df.drop("_row_id"), "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05
+        )
     with pytest.raises(ValueError, match="rating"):
-        validate_batch(df.drop("rating"), "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b",
-                       max_failure_rate=0.05)
+        validate_batch(df.drop("rating"), "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05)
 
 
 def test_max_failure_rate_from_config(settings):
     assert max_failure_rate_for("tax_filings", settings) == settings.raw["ingestion"]["max_failure_rate"]
-    raw = {**settings.raw, "ingestion": {**settings.raw["ingestion"],
-                                         "max_failure_rate_by_table": {"utility_reads": 0.2}}}
+    raw = {
+        **settings.raw,
+        "ingestion": {**settings.raw["ingestion"], "max_failure_rate_by_table": {"utility_reads": 0.2}},
+    }
     custom = settings.replace(raw=raw)
     assert max_failure_rate_for("utility_reads", custom) == 0.2
     assert max_failure_rate_for("loans", custom) == settings.raw["ingestion"]["max_failure_rate"]
@@ -158,8 +187,10 @@ def test_max_failure_rate_from_config(settings):
 # nulls in numeric/date/timestamp columns, dates and instants on the logical-date boundary.
 EDGE_ROWS = {
     "tax_filings": {
-        "nan_vat": ({"vat_paid": float("nan")},
-                    {"tax_filings.vat_paid.at_most_max", "tax_filings.vat_paid.not_above_taxable_sales"}),
+        "nan_vat": (
+            {"vat_paid": float("nan")},
+            {"tax_filings.vat_paid.at_most_max", "tax_filings.vat_paid.not_above_taxable_sales"},
+        ),
         "nan_sales": ({"taxable_sales": float("nan")}, {"tax_filings.taxable_sales.at_most_max"}),
         "null_amounts": ({"taxable_sales": None, "vat_paid": None, "cit_prepaid": None}, set()),
         "null_dates": ({"filing_date": None}, set()),
@@ -169,8 +200,10 @@ EDGE_ROWS = {
     "transactions": {
         "null_ts": ({"txn_ts": None, "amount": None}, set()),
         "last_instant": ({"txn_ts": dt.datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)}, set()),
-        "first_instant_after": ({"txn_ts": dt.datetime(2024, 7, 1, tzinfo=UTC)},
-                                {"transactions.txn_ts.not_after_logical_date"}),
+        "first_instant_after": (
+            {"txn_ts": dt.datetime(2024, 7, 1, tzinfo=UTC)},
+            {"transactions.txn_ts.not_after_logical_date"},
+        ),
         "nan_amount": ({"amount": float("nan")}, {"transactions.amount.at_most_max"}),
     },
 }
@@ -181,8 +214,7 @@ EDGE_ROWS = {
 def test_engines_agree_on_nan_null_and_boundary_values(spark, table, engine):
     good, cases = CASES[table][0], EDGE_ROWS[table]
     df = batch(spark, table, [good] + [{**good, **c} for c, _ in cases.values()], ["good", *cases])
-    result = validate_batch(df, table, logical_date=LOGICAL_DATE, batch_id="edges", max_failure_rate=1.0,
-                            engine=engine)
+    result = validate_batch(df, table, logical_date=LOGICAL_DATE, batch_id="edges", max_failure_rate=1.0, engine=engine)
     try:
         assert_ge_agrees_with_spark(result)
         got = {r["_row_id"]: set(r["_failed_rules"]) for r in result.invalid_df.collect()}
@@ -192,15 +224,19 @@ def test_engines_agree_on_nan_null_and_boundary_values(spark, table, engine):
 
 
 def test_auto_engine_uses_pandas_up_to_the_configured_size(spark, settings):
-    assert ge_pandas_max_rows(settings) == settings.raw["ingestion"].get("ge_pandas_max_rows",
-                                                                         DEFAULT_GE_PANDAS_MAX_ROWS)
+    assert ge_pandas_max_rows(settings) == settings.raw["ingestion"].get(
+        "ge_pandas_max_rows", DEFAULT_GE_PANDAS_MAX_ROWS
+    )
     df = batch(spark, "tax_ratings", [CASES["tax_ratings"][0], {**CASES["tax_ratings"][0], "rating": "E"}])
-    small = validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="auto", max_failure_rate=1.0,
-                           settings=settings)
-    tiny_limit = settings.replace(raw={**settings.raw, "ingestion": {**settings.raw["ingestion"],
-                                                                     "ge_pandas_max_rows": 1}})
-    large = validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="auto", max_failure_rate=1.0,
-                           settings=tiny_limit)
+    small = validate_batch(
+        df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="auto", max_failure_rate=1.0, settings=settings
+    )
+    tiny_limit = settings.replace(
+        raw={**settings.raw, "ingestion": {**settings.raw["ingestion"], "ge_pandas_max_rows": 1}}
+    )
+    large = validate_batch(
+        df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="auto", max_failure_rate=1.0, settings=tiny_limit
+    )
     try:
         assert (small.engine, large.engine) == ("pandas", "spark")
         assert small.rule_counts == large.rule_counts and small.broken_rules == {"tax_ratings.rating.allowed_values": 1}
@@ -214,8 +250,9 @@ def test_auto_engine_uses_pandas_up_to_the_configured_size(spark, settings):
 def test_unknown_engine_is_rejected(spark):
     df = batch(spark, "tax_ratings", [CASES["tax_ratings"][0]])
     with pytest.raises(ValueError, match="engine"):
-        validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05,
-                       engine="duckdb")
+        validate_batch(
+            df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05, engine="duckdb"
+        )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -223,11 +260,21 @@ def test_rows_that_could_not_be_parsed_fail_with_their_parse_rules_only(spark, e
     good = CASES["tax_ratings"][0]
     # row 1 could not be parsed (its rating_year is null because of that, which a rule would also flag);
     # row 2 parsed and breaks a rule; row 0 is good
-    df = (batch(spark, "tax_ratings", [good, {**good, "rating_year": None}, {**good, "rating": "E"}])
-          .withColumn("_parse_errors", F.when(F.col("_row_id") == "1", F.array(F.lit("tax_ratings.rating_year.parse")))
-                      .otherwise(F.array().cast("array<string>"))))
-    result = validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="parse", max_failure_rate=1.0,
-                            engine=engine, parse_errors="_parse_errors")
+    df = batch(spark, "tax_ratings", [good, {**good, "rating_year": None}, {**good, "rating": "E"}]).withColumn(
+        "_parse_errors",
+        F.when(F.col("_row_id") == "1", F.array(F.lit("tax_ratings.rating_year.parse"))).otherwise(
+            F.array().cast("array<string>")
+        ),
+    )
+    result = validate_batch(
+        df,
+        "tax_ratings",
+        logical_date=LOGICAL_DATE,
+        batch_id="parse",
+        max_failure_rate=1.0,
+        engine=engine,
+        parse_errors="_parse_errors",
+    )
     try:
         assert "_parse_errors" not in result.valid_df.columns + result.invalid_df.columns
         assert [r["_row_id"] for r in result.valid_df.collect()] == ["0"]
@@ -245,12 +292,19 @@ def test_rows_that_could_not_be_parsed_fail_with_their_parse_rules_only(spark, e
 def assert_ge_agrees_with_spark_on_parsed_rows(result) -> None:
     parsed_ids = {(r["_row_id"],) for r in result.invalid_df.collect() if not r["_reason"].startswith("could not")}
     for rule in rules_for(result.table_name, logical_date=result.logical_date):
-        assert result.ge_failing_ids(rule.name) == {i for i in spark_failing_ids(result).get(rule.name, set())
-                                                    if i in parsed_ids}
+        assert result.ge_failing_ids(rule.name) == {
+            i for i in spark_failing_ids(result).get(rule.name, set()) if i in parsed_ids
+        }
 
 
 def test_a_missing_parse_error_column_is_named(spark):
     df = batch(spark, "tax_ratings", [CASES["tax_ratings"][0]])
     with pytest.raises(ValueError, match="_parse_errors"):
-        validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05,
-                       parse_errors="_parse_errors")
+        validate_batch(
+            df,
+            "tax_ratings",
+            logical_date=LOGICAL_DATE,
+            batch_id="b",
+            max_failure_rate=0.05,
+            parse_errors="_parse_errors",
+        )

@@ -45,15 +45,25 @@ def main(argv: list[str]) -> int:
         settings = load_settings()
         _barrier(ready / f"trial-{trial}", name)
         try:
-            summary = run_source(SOURCE, data_interval_start=START, data_interval_end=END, spark=spark,
-                                 settings=settings)
+            summary = run_source(
+                SOURCE, data_interval_start=START, data_interval_end=END, spark=spark, settings=settings
+            )
         except BaseException:
             for later in range(trial + 1, trials):  # the other process must not wait for this one
                 (ready / f"trial-{later}").mkdir(parents=True, exist_ok=True)
                 (ready / f"trial-{later}" / name).touch()
             raise
-        print(json.dumps({"trial": trial, "name": name, "batch_id": summary["batch_id"],
-                          "rows_published": summary.get("rows_published")}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "trial": trial,
+                    "name": name,
+                    "batch_id": summary["batch_id"],
+                    "rows_published": summary.get("rows_published"),
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

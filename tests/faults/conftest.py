@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults import reliability
-
 # The Airflow fixtures (a migrated SQLite metadata DB in a throwaway AIRFLOW_HOME, the DagBag):
 # importing the DAG tests' conftest also points AIRFLOW_HOME there before Airflow is imported.
 from tests.dags.conftest import airflow_home, dagbag  # noqa: E402,F401
+from tests.faults import reliability
 
 _ROWS: dict[str, list[reliability.Row]] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{reliability.MARKER}(guarantee, fault, checked): a row of "
-                                       "docs/reliability.md, its result the test's outcome")
+    config.addinivalue_line(
+        "markers",
+        f"{reliability.MARKER}(guarantee, fault, checked): a row of docs/reliability.md, its result the test's outcome",
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -39,8 +39,15 @@ def _value(field: T.StructField, row_id: Column) -> Column:
     return F.lit(None).cast(kind)
 
 
-def synthetic(spark: SparkSession, table: str | TableSpec, rows: int, *, partitions: int = 1,
-              offset: int = 0, ids: DataFrame | None = None) -> DataFrame:
+def synthetic(
+    spark: SparkSession,
+    table: str | TableSpec,
+    rows: int,
+    *,
+    partitions: int = 1,
+    offset: int = 0,
+    ids: DataFrame | None = None,
+) -> DataFrame:
     """``rows`` rows with exactly the declared schema of ``table``; ids ``offset`` … ``offset+rows-1``.
 
     Every string column holds its name and the row id, so keys are unique per id.
@@ -63,8 +70,7 @@ def content_hash(df: DataFrame, exclude: tuple[str, ...] = RUN_COLUMNS) -> str:
 
 def data_files(table_dir: Path) -> set[str]:
     """Parquet data files under a table folder (relative paths; the log excluded)."""
-    return {p.relative_to(table_dir).as_posix() for p in table_dir.rglob("*.parquet")
-            if "_delta_log" not in p.parts}
+    return {p.relative_to(table_dir).as_posix() for p in table_dir.rglob("*.parquet") if "_delta_log" not in p.parts}
 
 
 def log_versions(table_dir: Path) -> set[int]:

@@ -25,9 +25,9 @@ def main(argv: list[str]) -> int:
     from riskpipe.airflow_env import DAGS_FOLDER, apply_to_process
 
     apply_to_process()
-    import jobs.batch
     from airflow.dag_processing.dagbag import DagBag
 
+    import jobs.batch
     from dags._common import logical_date_for
 
     publish = jobs.batch._publish

@@ -19,9 +19,9 @@ from riskpipe.spark import get_spark
 from tests.faults.data import synthetic
 
 
-
 def _stall(last_id: int, seconds: float):
     """Identity on ids that sleeps once, on the last id (in the last partition)."""
+
     def stall(value: int) -> int:
         if value == last_id:
             time.sleep(seconds)

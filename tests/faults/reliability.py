@@ -10,9 +10,9 @@ file holds no timings or dates: the same outcomes give the same bytes.
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 MARKER = "reliability"
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +60,7 @@ and checksum, so the same bytes under a new name form a batch of their own: the 
 with the one checksum, bronze holds the rows under both names, and silver finds the rows already published
 (same keys and record hash) and counts them as duplicates.
 """
+
 
 @dataclass(frozen=True, order=True)
 class Row:

@@ -51,8 +51,10 @@ def landing(tmp_path_factory) -> Path:
     from riskpipe.simulate.config import SimConfig
 
     root = tmp_path_factory.mktemp("airflow_landing")
-    simulate(SimConfig(enterprises=ENTERPRISES, months=MONTHS, seed=SEED, start=FIRST_MONTH,
-                       sources=("tax",), quiet=True), root)
+    simulate(
+        SimConfig(enterprises=ENTERPRISES, months=MONTHS, seed=SEED, start=FIRST_MONTH, sources=("tax",), quiet=True),
+        root,
+    )
     return root
 
 
@@ -94,9 +96,12 @@ def _tables(spark, lake: Path) -> dict[str, str]:
     from riskpipe import io  # noqa: F401  (the Delta session settings)
 
     found = sorted(p.parent for p in lake.rglob("_delta_log"))
-    return {table.relative_to(lake).as_posix(): content_hash(spark.read.format("delta").load(str(table)),
-                                                             exclude=OPERATIONAL)
-            for table in found}
+    return {
+        table.relative_to(lake).as_posix(): content_hash(
+            spark.read.format("delta").load(str(table)), exclude=OPERATIONAL
+        )
+        for table in found
+    }
 
 
 def _try_numbers(run) -> dict[str, tuple[int, str]]:
@@ -106,8 +111,9 @@ def _try_numbers(run) -> dict[str, tuple[int, str]]:
     from sqlalchemy import select
 
     with create_session() as session:
-        tis = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == run.dag_id,
-                                                         TaskInstance.run_id == run.run_id)).all()
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+        ).all()
         return {ti.task_id: (ti.try_number, str(ti.state)) for ti in tis}
 
 
@@ -118,9 +124,13 @@ def _failed_tries(run) -> list[tuple[int, str]]:
     from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.scalars(select(TaskInstanceHistory).where(
-            TaskInstanceHistory.dag_id == run.dag_id, TaskInstanceHistory.run_id == run.run_id,
-            TaskInstanceHistory.task_id == TASK_ID)).all()
+        rows = session.scalars(
+            select(TaskInstanceHistory).where(
+                TaskInstanceHistory.dag_id == run.dag_id,
+                TaskInstanceHistory.run_id == run.run_id,
+                TaskInstanceHistory.task_id == TASK_ID,
+            )
+        ).all()
         return sorted((row.try_number, str(row.state)) for row in rows)
 
 
@@ -166,14 +176,26 @@ def _point(point: str, fault: str, checked: str):
     return pytest.param(point, marks=pytest.mark.reliability("4 Airflow at-least-once", fault, checked), id=point)
 
 
-@pytest.mark.parametrize("point", [
-    _point("before-silver", "the ingestion task fails on its first attempt after bronze and quarantine were "
-           "written, before the silver MERGE", "Airflow retries it (try 2) and every table equals one clean run"),
-    _point("before-manifest", "the ingestion task fails on its first attempt after the silver MERGE, before the "
-           "manifest records the files", "the retry publishes nothing twice: every table equals one clean run"),
-])
-def test_a_task_failing_on_its_first_attempt_retries_to_the_same_output(fast_retries, spark, env, clean,
-                                                                       tmp_path, monkeypatch, point):
+@pytest.mark.parametrize(
+    "point",
+    [
+        _point(
+            "before-silver",
+            "the ingestion task fails on its first attempt after bronze and quarantine were "
+            "written, before the silver MERGE",
+            "Airflow retries it (try 2) and every table equals one clean run",
+        ),
+        _point(
+            "before-manifest",
+            "the ingestion task fails on its first attempt after the silver MERGE, before the "
+            "manifest records the files",
+            "the retry publishes nothing twice: every table equals one clean run",
+        ),
+    ],
+)
+def test_a_task_failing_on_its_first_attempt_retries_to_the_same_output(
+    fast_retries, spark, env, clean, tmp_path, monkeypatch, point
+):
     import importlib
 
     module, name, after, when = FAULT_POINTS[point]
@@ -193,9 +215,16 @@ def _task_state(dag_id: str, task_id: str, logical_date) -> tuple[int, str | Non
     from sqlalchemy import select
 
     with create_session() as session:
-        ti = session.scalars(select(TaskInstance).join(DagRun, TaskInstance.run_id == DagRun.run_id).where(
-            TaskInstance.dag_id == dag_id, TaskInstance.task_id == task_id, DagRun.dag_id == dag_id,
-            DagRun.logical_date == logical_date)).one()
+        ti = session.scalars(
+            select(TaskInstance)
+            .join(DagRun, TaskInstance.run_id == DagRun.run_id)
+            .where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.task_id == task_id,
+                DagRun.dag_id == dag_id,
+                DagRun.logical_date == logical_date,
+            )
+        ).one()
         return ti.try_number, (str(ti.state) if ti.state is not None else None)
 
 
@@ -213,8 +242,11 @@ def _clear(dag_id: str, logical_date) -> None:
     from sqlalchemy import select
 
     with create_session() as session:
-        tis = session.scalars(select(TaskInstance).join(DagRun, TaskInstance.run_id == DagRun.run_id).where(
-            TaskInstance.dag_id == dag_id, DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)).all()
+        tis = session.scalars(
+            select(TaskInstance)
+            .join(DagRun, TaskInstance.run_id == DagRun.run_id)
+            .where(TaskInstance.dag_id == dag_id, DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
+        ).all()
         for ti in tis:
             if ti.state == TaskInstanceState.RUNNING:
                 ti.state = TaskInstanceState.FAILED
@@ -224,20 +256,37 @@ def _clear(dag_id: str, logical_date) -> None:
 
 def _kill_mid_task(lake: Path) -> str:
     """Run the DAG in a subprocess that SIGKILLs itself mid-task; its output."""
-    env = {**os.environ, "RISKPIPE_LAKEHOUSE": str(lake), "RISKPIPE_DRIVER_MEMORY": "1g",
-           "RISKPIPE_SPARK_MASTER": "local[2]", "RISKPIPE_SPARK_UI": "false"}
-    proc = subprocess.run([sys.executable, "-m", "tests.faults.killable_task", DAG_ID, FIRST], cwd=REPO, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=KILL_TIMEOUT_S,
-                          start_new_session=True)
+    env = {
+        **os.environ,
+        "RISKPIPE_LAKEHOUSE": str(lake),
+        "RISKPIPE_DRIVER_MEMORY": "1g",
+        "RISKPIPE_SPARK_MASTER": "local[2]",
+        "RISKPIPE_SPARK_UI": "false",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.faults.killable_task", DAG_ID, FIRST],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=KILL_TIMEOUT_S,
+        start_new_session=True,
+    )
     assert proc.returncode == -9, f"expected SIGKILL, got {proc.returncode}: {proc.stdout[-3000:]}"
     return proc.stdout
 
 
-@pytest.mark.reliability("4 Airflow at-least-once", "the worker is killed (SIGKILL) mid-task, after the "
-                         "silver MERGE and before the manifest update",
-                         "the task instance is left running; silver holds the rows, the manifest no success")
-@pytest.mark.reliability("4 Airflow at-least-once", "the killed task is cleared and run again",
-                         "it converges: every table equals one clean run, nothing doubled")
+@pytest.mark.reliability(
+    "4 Airflow at-least-once",
+    "the worker is killed (SIGKILL) mid-task, after the silver MERGE and before the manifest update",
+    "the task instance is left running; silver holds the rows, the manifest no success",
+)
+@pytest.mark.reliability(
+    "4 Airflow at-least-once",
+    "the killed task is cleared and run again",
+    "it converges: every table equals one clean run, nothing doubled",
+)
 def test_a_task_killed_mid_run_and_cleared_converges(dagbag, spark, env, clean, tmp_path):
     from dags._common import logical_date_for
     from riskpipe import io
@@ -249,8 +298,10 @@ def test_a_task_killed_mid_run_and_cleared_converges(dagbag, spark, env, clean, 
     assert "killing myself" in output
     assert _task_state(DAG_ID, TASK_ID, logical_date) == (1, "running")  # a zombie until cleared
     assert io.read(spark, "tax_filings").count() > 0
-    statuses = {r["status"] for r in io.read(spark, "ingest_manifest").where(F.col("source") == "tax_filings")
-                .select("status").collect()}
+    statuses = {
+        r["status"]
+        for r in io.read(spark, "ingest_manifest").where(F.col("source") == "tax_filings").select("status").collect()
+    }
     assert "succeeded" not in statuses, statuses  # so the rerun processes the files again
     _clear(DAG_ID, logical_date)
     assert _task_state(DAG_ID, TASK_ID, logical_date)[1] is None
@@ -264,11 +315,16 @@ def _rows(spark, lake: Path, table: str) -> set[str]:
     return {row for row in frame.select(F.to_json(F.struct(*sorted(frame.columns)))).toPandas().iloc[:, 0]}
 
 
-@pytest.mark.reliability("4 Airflow at-least-once", "the DAG runs for a second logical date after the first",
-                         "every row of the first interval (silver, bronze, quarantine, manifest) is unchanged, "
-                         "run timestamps included")
-@pytest.mark.reliability("4 Airflow at-least-once", "the DAG runs for a second logical date after the first",
-                         "the second run adds only its own interval's files and batch")
+@pytest.mark.reliability(
+    "4 Airflow at-least-once",
+    "the DAG runs for a second logical date after the first",
+    "every row of the first interval (silver, bronze, quarantine, manifest) is unchanged, run timestamps included",
+)
+@pytest.mark.reliability(
+    "4 Airflow at-least-once",
+    "the DAG runs for a second logical date after the first",
+    "the second run adds only its own interval's files and batch",
+)
 def test_two_logical_dates_touch_only_their_own_intervals(dagbag, spark, env, clean, tmp_path):
     lake = tmp_path / "lake"
     shutil.copytree(clean[0], lake)
@@ -282,8 +338,14 @@ def test_two_logical_dates_touch_only_their_own_intervals(dagbag, spark, env, cl
         assert before[table] <= after[table], f"{table}: rows of the first interval changed"
     assert after["silver/tax_filings"] > before["silver/tax_filings"]
     bronze = spark.read.format("delta").load(str(lake / "bronze/bronze_tax_filings"))
-    first_batches = {r[0] for r in spark.read.format("delta").load(str(clean[0] / "bronze/bronze_tax_filings"))
-                     .select("_batch_id").distinct().collect()}
+    first_batches = {
+        r[0]
+        for r in spark.read.format("delta")
+        .load(str(clean[0] / "bronze/bronze_tax_filings"))
+        .select("_batch_id")
+        .distinct()
+        .collect()
+    }
     new_batches = {r[0] for r in bronze.select("_batch_id").distinct().collect()} - first_batches
     assert len(new_batches) == 1
     manifest = spark.read.format("delta").load(str(lake / "ops/ingest_manifest"))

@@ -18,24 +18,37 @@ from tests.faults.data import content_hash, data_files, log_versions, synthetic
 TABLE = "tax_filings"
 FIRST_ROWS = 30
 ROWS, PARTITIONS, OFFSET = 1600, 16, 10_000
-STALL_S = 600.0          # the stalled task outlives the test: the kill comes first
+STALL_S = 600.0  # the stalled task outlives the test: the kill comes first
 WAIT_FOR_FILES_S = 300.0  # a fresh JVM under a loaded machine takes a while to start writing
 POLL_S = 0.2
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _start_writer(lake: Path) -> subprocess.Popen:
-    env = {**os.environ, "RISKPIPE_LAKEHOUSE": str(lake), "RISKPIPE_DRIVER_MEMORY": "1g",
-           "RISKPIPE_SPARK_MASTER": "local[2]", "RISKPIPE_SPARK_UI": "false"}
-    args = [sys.executable, "-m", "tests.faults.killable_write", TABLE, str(ROWS), str(PARTITIONS),
-            str(OFFSET), str(STALL_S)]
+    env = {
+        **os.environ,
+        "RISKPIPE_LAKEHOUSE": str(lake),
+        "RISKPIPE_DRIVER_MEMORY": "1g",
+        "RISKPIPE_SPARK_MASTER": "local[2]",
+        "RISKPIPE_SPARK_UI": "false",
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "tests.faults.killable_write",
+        TABLE,
+        str(ROWS),
+        str(PARTITIONS),
+        str(OFFSET),
+        str(STALL_S),
+    ]
     # its own process group: the kill reaches the Python driver, its JVM and the Python workers
-    return subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        args, cwd=REPO, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
-def _kill_mid_write(proc: subprocess.Popen, table_dir: Path, before_files: set[str],
-                    before_log: set[int]) -> set[str]:
+def _kill_mid_write(proc: subprocess.Popen, table_dir: Path, before_files: set[str], before_log: set[int]) -> set[str]:
     """Wait until the writer's data files are in the table folder, then SIGKILL it; its new files."""
     deadline = time.monotonic() + WAIT_FOR_FILES_S
     try:
@@ -54,16 +67,25 @@ def _kill_mid_write(proc: subprocess.Popen, table_dir: Path, before_files: set[s
 
 def _snapshot_files(spark, table_dir: Path) -> set[str]:
     prefix = table_dir.resolve().as_uri().removeprefix("file://")
-    return {Path(uri.removeprefix("file:")).as_posix().removeprefix(prefix).lstrip("/")
-            for uri in io.read(spark, TABLE).inputFiles()}
+    return {
+        Path(uri.removeprefix("file:")).as_posix().removeprefix(prefix).lstrip("/")
+        for uri in io.read(spark, TABLE).inputFiles()
+    }
 
 
-@pytest.mark.reliability("1 atomic writes", "SIGKILL after data files, before the commit JSON",
-                         "table version and content hash unchanged")
-@pytest.mark.reliability("1 atomic writes", "SIGKILL after data files, before the commit JSON",
-                         "the rerun commits one version with exactly the new rows")
-@pytest.mark.reliability("1 atomic writes", "SIGKILL after data files, before the commit JSON",
-                         "VACUUM (retention 0) deletes the orphan files, content unchanged")
+@pytest.mark.reliability(
+    "1 atomic writes", "SIGKILL after data files, before the commit JSON", "table version and content hash unchanged"
+)
+@pytest.mark.reliability(
+    "1 atomic writes",
+    "SIGKILL after data files, before the commit JSON",
+    "the rerun commits one version with exactly the new rows",
+)
+@pytest.mark.reliability(
+    "1 atomic writes",
+    "SIGKILL after data files, before the commit JSON",
+    "VACUUM (retention 0) deletes the orphan files, content unchanged",
+)
 def test_a_killed_write_leaves_the_table_unchanged_and_a_rerun_completes_it(spark, tmp_path, monkeypatch):
     lake = tmp_path / "lake"
     monkeypatch.setenv("RISKPIPE_LAKEHOUSE", str(lake))

@@ -63,8 +63,11 @@ def _assert_union_once(spark) -> None:
     assert content_hash(table) == _expected(spark)
 
 
-@pytest.mark.reliability("3 concurrent writers", "two threads MERGE overlapping rows into one table",
-                         "both succeed (a conflict is retried); the union once, no duplicate keys")
+@pytest.mark.reliability(
+    "3 concurrent writers",
+    "two threads MERGE overlapping rows into one table",
+    "both succeed (a conflict is retried); the union once, no duplicate keys",
+)
 def test_two_threads_merging_into_one_table_converge(spark, lake, caplog):
     io.ensure_table(spark, TABLE)
     first, second = synthetic(spark, TABLE, ROWS).cache(), synthetic(spark, TABLE, ROWS, offset=SECOND_OFFSET).cache()
@@ -75,8 +78,11 @@ def test_two_threads_merging_into_one_table_converge(spark, lake, caplog):
         _assert_union_once(spark)
 
 
-@pytest.mark.reliability("3 concurrent writers", "two threads replace different partitions of one table",
-                         "neither conflicts; each partition holds exactly its own rows")
+@pytest.mark.reliability(
+    "3 concurrent writers",
+    "two threads replace different partitions of one table",
+    "neither conflicts; each partition holds exactly its own rows",
+)
 def test_writes_to_different_partitions_do_not_conflict(spark, lake):
     io.ensure_table(spark, PARTITIONED)
 
@@ -86,25 +92,37 @@ def test_writes_to_different_partitions_do_not_conflict(spark, lake):
 
     january, february = month("2020-01", "2020-01-31", 0).cache(), month("2020-02", "2020-02-29", ROWS).cache()
     # replace_where has no retry: any conflict between the two would surface here
-    errors = _in_threads(lambda: io.replace_where(january, PARTITIONED, "snapshot_month = '2020-01'"),
-                         lambda: io.replace_where(february, PARTITIONED, "snapshot_month = '2020-02'"))
+    errors = _in_threads(
+        lambda: io.replace_where(january, PARTITIONED, "snapshot_month = '2020-01'"),
+        lambda: io.replace_where(february, PARTITIONED, "snapshot_month = '2020-02'"),
+    )
     assert errors == []
     table = io.read(spark, PARTITIONED)
     for name, frame in (("2020-01", january), ("2020-02", february)):
         assert content_hash(table.where(F.col("snapshot_month") == name)) == content_hash(frame)
 
 
-@pytest.mark.reliability("3 concurrent writers", "two processes MERGE overlapping rows at the same moment",
-                         "both exit 0 (a conflict is retried); the union once, no duplicate keys")
+@pytest.mark.reliability(
+    "3 concurrent writers",
+    "two processes MERGE overlapping rows at the same moment",
+    "both exit 0 (a conflict is retried); the union once, no duplicate keys",
+)
 def test_two_processes_merging_into_one_table_converge(spark, lake, tmp_path):
     io.ensure_table(spark, TABLE)
     ready = tmp_path / "ready"
     ready.mkdir()
     env = {**os.environ, "RISKPIPE_DRIVER_MEMORY": "1g", "RISKPIPE_SPARK_MASTER": "local[1]"}
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.faults.concurrent_writer", TABLE, str(offset),
-                               str(ROWS), str(ready), name], cwd=REPO, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for name, offset in (("a", 0), ("b", SECOND_OFFSET))]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.concurrent_writer", TABLE, str(offset), str(ROWS), str(ready), name],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for name, offset in (("a", 0), ("b", SECOND_OFFSET))
+    ]
     outputs = [proc.communicate(timeout=PROCESS_TIMEOUT_S)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
     _assert_union_once(spark)
@@ -112,9 +130,12 @@ def test_two_processes_merging_into_one_table_converge(spark, lake, tmp_path):
     assert len(merges) == 2
 
 
-@pytest.mark.reliability("3 concurrent writers", "a process reads a table while another process is creating it "
-                         "(its _delta_log holds a temporary file, no version yet)",
-                         "not taken for a table; the create is retried and finds the winner's table")
+@pytest.mark.reliability(
+    "3 concurrent writers",
+    "a process reads a table while another process is creating it "
+    "(its _delta_log holds a temporary file, no version yet)",
+    "not taken for a table; the create is retried and finds the winner's table",
+)
 def test_a_table_whose_first_commit_is_under_way_is_created_again_not_read(tmp_path):
     log_dir = tmp_path / "t" / "_delta_log"
     (log_dir / "_commits").mkdir(parents=True)
@@ -140,12 +161,15 @@ def test_a_table_whose_first_commit_is_under_way_is_created_again_not_read(tmp_p
                 raise RuntimeError(f"[{marker}] Delta table `/lake/t` is not there yet.")
             return "table"
 
-        assert io.retry_on_conflict(create_seen_half_done, what="create t", backoff_s=0.0,
-                                    transient=io.CREATE_TRANSIENT_ERRORS) == "table"
+        assert (
+            io.retry_on_conflict(
+                create_seen_half_done, what="create t", backoff_s=0.0, transient=io.CREATE_TRANSIENT_ERRORS
+            )
+            == "table"
+        )
         assert len(calls) == 2
     calls.clear()
-    assert io.retry_on_conflict(create, what="create t", backoff_s=0.0,
-                                transient=("DELTA_TABLE_NOT_FOUND",)) == "table"
+    assert io.retry_on_conflict(create, what="create t", backoff_s=0.0, transient=("DELTA_TABLE_NOT_FOUND",)) == "table"
     assert len(calls) == 2
     calls.clear()
     # anywhere else a missing table is an error, raised at once

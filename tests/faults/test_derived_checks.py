@@ -42,7 +42,7 @@ def _drop_a_middle_filing(landing: Path) -> None:
     filed_before = {line.split(",")[0] for line in first.read_text(encoding="utf-8").splitlines()[1:]}
     header, *rows = middle.read_text(encoding="utf-8").splitlines()
     dropped = next(i for i, row in enumerate(rows) if row.split(",")[0] in filed_before)
-    middle.write_text("\n".join([header, *rows[:dropped], *rows[dropped + 1:]]) + "\n", encoding="utf-8")
+    middle.write_text("\n".join([header, *rows[:dropped], *rows[dropped + 1 :]]) + "\n", encoding="utf-8")
 
 
 def _drop_a_middle_transaction(landing: Path) -> None:
@@ -66,8 +66,12 @@ def env(tmp_path_factory):
     from riskpipe.simulate.config import SimConfig
 
     root = tmp_path_factory.mktemp("derived_checks")
-    simulate(SimConfig(enterprises=ENTERPRISES, months=MONTHS, seed=SEED, start=FIRST_MONTH,
-                       sources=("tax", "bank"), quiet=True), root / "landing")
+    simulate(
+        SimConfig(
+            enterprises=ENTERPRISES, months=MONTHS, seed=SEED, start=FIRST_MONTH, sources=("tax", "bank"), quiet=True
+        ),
+        root / "landing",
+    )
     _drop_a_middle_filing(root / "landing")
     _drop_a_middle_transaction(root / "landing")
     profile = root / "profile.yaml"
@@ -84,8 +88,10 @@ def _ingest(spark, env, lake: Path) -> dict[str, dict]:
     from jobs.ingest import run_source
 
     env.setenv("RISKPIPE_LAKEHOUSE", str(lake))
-    return {source: run_source(source, data_interval_start=start, data_interval_end=end, spark=spark)
-            for source, (start, end, _) in CASES.items()}
+    return {
+        source: run_source(source, data_interval_start=start, data_interval_end=end, spark=spark)
+        for source, (start, end, _) in CASES.items()
+    }
 
 
 def _tables(spark, lake: Path) -> dict[str, str]:
@@ -93,37 +99,62 @@ def _tables(spark, lake: Path) -> dict[str, str]:
     from riskpipe import io  # noqa: F401  (the Delta session settings)
 
     found = sorted(p.parent for p in lake.rglob("_delta_log"))
-    return {table.relative_to(lake).as_posix(): content_hash(spark.read.format("delta").load(str(table)),
-                                                             exclude=OPERATIONAL)
-            for table in found}
+    return {
+        table.relative_to(lake).as_posix(): content_hash(
+            spark.read.format("delta").load(str(table)), exclude=OPERATIONAL
+        )
+        for table in found
+    }
 
 
 def _gap_rows(spark) -> dict[str, int]:
     """Rows of each feed in its gap register (0 when the register does not exist)."""
     from riskpipe import io
 
-    return {source: io.read(spark, register).where(F.col("table_name") == source).count()
-            if io.exists(spark, register) else 0 for source, (_, _, register) in CASES.items()}
+    return {
+        source: io.read(spark, register).where(F.col("table_name") == source).count()
+        if io.exists(spark, register)
+        else 0
+        for source, (_, _, register) in CASES.items()
+    }
 
 
 def _kill_in_derived_checks(lake: Path) -> str:
     """Ingest every feed's interval in a subprocess that SIGKILLs itself in their derived checks; its output."""
-    env = {**os.environ, "RISKPIPE_LAKEHOUSE": str(lake), "RISKPIPE_DRIVER_MEMORY": "1g",
-           "RISKPIPE_SPARK_MASTER": "local[2]", "RISKPIPE_SPARK_UI": "false"}
+    env = {
+        **os.environ,
+        "RISKPIPE_LAKEHOUSE": str(lake),
+        "RISKPIPE_DRIVER_MEMORY": "1g",
+        "RISKPIPE_SPARK_MASTER": "local[2]",
+        "RISKPIPE_SPARK_UI": "false",
+    }
     intervals = [f"{source}:{start}:{end}" for source, (start, end, _) in CASES.items()]
-    proc = subprocess.run([sys.executable, "-m", "tests.faults.killable_ingest", *intervals], cwd=REPO,
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=KILL_TIMEOUT_S, start_new_session=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.faults.killable_ingest", *intervals],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=KILL_TIMEOUT_S,
+        start_new_session=True,
+    )
     assert proc.returncode == -9, f"expected SIGKILL, got {proc.returncode}: {proc.stdout[-3000:]}"
     return proc.stdout
 
 
-@pytest.mark.reliability("2 idempotent replay", "a real ingestion process SIGKILLed in the derived checks of tax "
-                         "filings and transactions, after the manifest marked their files succeeded",
-                         "data_gaps and continuity_gaps hold none of the feeds' gaps; the manifest says succeeded")
-@pytest.mark.reliability("2 idempotent replay", "the killed intervals run again: every file already done",
-                         "the rerun ingests nothing and recomputes the checks: every table, data_gaps and "
-                         "continuity_gaps included, equals one clean run")
+@pytest.mark.reliability(
+    "2 idempotent replay",
+    "a real ingestion process SIGKILLed in the derived checks of tax "
+    "filings and transactions, after the manifest marked their files succeeded",
+    "data_gaps and continuity_gaps hold none of the feeds' gaps; the manifest says succeeded",
+)
+@pytest.mark.reliability(
+    "2 idempotent replay",
+    "the killed intervals run again: every file already done",
+    "the rerun ingests nothing and recomputes the checks: every table, data_gaps and "
+    "continuity_gaps included, equals one clean run",
+)
 def test_gaps_lost_to_a_kill_after_the_commit_point_are_recomputed_by_the_rerun(spark, env, tmp_path):
     from riskpipe import io
 
@@ -142,7 +173,7 @@ def test_gaps_lost_to_a_kill_after_the_commit_point_are_recomputed_by_the_rerun(
     assert _gap_rows(spark) == {source: 0 for source in CASES}
 
     reruns = _ingest(spark, env, lake)
-    for source, rerun in reruns.items():
+    for rerun in reruns.values():
         assert rerun["batch_id"] is None and rerun["files"] == [] and rerun["files_skipped"], rerun
     assert reruns["tax_filings"]["gaps"] == clean_gaps["tax_filings"]
     assert reruns["transactions"]["continuity_gaps"] == clean_gaps["transactions"]

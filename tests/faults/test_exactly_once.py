@@ -54,8 +54,9 @@ def _ingest(spark, landing: Path, lake: Path) -> dict:
         mp.setenv("RISKPIPE_LAKEHOUSE", str(lake))
         mp.setenv("RISKPIPE_LANDING", str(landing))
         mp.setenv("RISKPIPE_DATA_DOCS_DIR", "")
-        return run_source(SOURCE, data_interval_start=START, data_interval_end=END, spark=spark,
-                          settings=load_settings())
+        return run_source(
+            SOURCE, data_interval_start=START, data_interval_end=END, spark=spark, settings=load_settings()
+        )
 
 
 def _read(spark, lake: Path, table: str):
@@ -74,22 +75,41 @@ def _repeated(frame, keys: tuple[str, ...]) -> int:
     return frame.groupBy(*keys).count().where(F.col("count") > 1).count()
 
 
-@pytest.mark.reliability("3 concurrent writers", "two processes run the same file batch through run_source at "
-                         "the same moment, 5 trials",
-                         "both exit 0; no (_batch_id, _source_file, _source_row) twice in bronze, no row place "
-                         "twice in quarantine")
-@pytest.mark.reliability("3 concurrent writers", "two processes run the same file batch through run_source at "
-                         "the same moment, 5 trials",
-                         "silver, bronze, quarantine and the manifest equal one clean run (content hashes)")
+@pytest.mark.reliability(
+    "3 concurrent writers",
+    "two processes run the same file batch through run_source at the same moment, 5 trials",
+    "both exit 0; no (_batch_id, _source_file, _source_row) twice in bronze, no row place twice in quarantine",
+)
+@pytest.mark.reliability(
+    "3 concurrent writers",
+    "two processes run the same file batch through run_source at the same moment, 5 trials",
+    "silver, bronze, quarantine and the manifest equal one clean run (content hashes)",
+)
 @pytest.mark.timeout(PROCESS_TIMEOUT_S + 300)
 def test_two_processes_ingesting_the_same_batch_write_every_row_once(spark, tmp_path):
     landing = _landing(tmp_path / "landing", ORIGINAL)
     lakes, ready = tmp_path / "lakes", tmp_path / "ready"
     env = {**os.environ, "RISKPIPE_DRIVER_MEMORY": "1g", "RISKPIPE_SPARK_MASTER": "local[1]"}
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.faults.concurrent_batch", str(landing), str(lakes),
-                               str(TRIALS), str(ready), name], cwd=REPO, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for name in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.faults.concurrent_batch",
+                str(landing),
+                str(lakes),
+                str(TRIALS),
+                str(ready),
+                name,
+            ],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for name in ("a", "b")
+    ]
     _ingest(spark, landing, tmp_path / "clean")  # while the two processes start their Spark sessions
     clean = _hashes(spark, tmp_path / "clean")
     outputs = [proc.communicate(timeout=PROCESS_TIMEOUT_S)[0] for proc in procs]
@@ -105,12 +125,17 @@ def test_two_processes_ingesting_the_same_batch_write_every_row_once(spark, tmp_
         assert _hashes(spark, lake) == clean, trial
 
 
-@pytest.mark.reliability("2 idempotent replay", "the same bytes delivered again under a new file name",
-                         "its own batch id; the manifest holds both names with the one checksum; bronze holds the "
-                         "rows under both names")
-@pytest.mark.reliability("2 idempotent replay", "the same bytes delivered again under a new file name",
-                         "nothing published twice: silver unchanged, the redelivery's rows counted as duplicates "
-                         "and quarantined rows, read = published + quarantined + duplicates")
+@pytest.mark.reliability(
+    "2 idempotent replay",
+    "the same bytes delivered again under a new file name",
+    "its own batch id; the manifest holds both names with the one checksum; bronze holds the rows under both names",
+)
+@pytest.mark.reliability(
+    "2 idempotent replay",
+    "the same bytes delivered again under a new file name",
+    "nothing published twice: silver unchanged, the redelivery's rows counted as duplicates "
+    "and quarantined rows, read = published + quarantined + duplicates",
+)
 def test_the_same_bytes_under_a_new_name_are_recorded_and_never_published_twice(spark, tmp_path):
     landing, lake = _landing(tmp_path / "landing", ORIGINAL), tmp_path / "lake"
     first = _ingest(spark, landing, lake)
@@ -120,8 +145,12 @@ def test_the_same_bytes_under_a_new_name_are_recorded_and_never_published_twice(
     second = _ingest(spark, landing, lake)
 
     assert second["files"] == [f"{FOLDER}/{REDELIVERY}"] and second["batch_id"] != first["batch_id"]
-    assert (second["rows_read"], second["rows_published"], second["rows_quarantined"], second["rows_duplicate"]) \
-        == (GOOD_ROWS, 0, 1, GOOD_ROWS - 1)
+    assert (second["rows_read"], second["rows_published"], second["rows_quarantined"], second["rows_duplicate"]) == (
+        GOOD_ROWS,
+        0,
+        1,
+        GOOD_ROWS - 1,
+    )
     assert content_hash(_read(spark, lake, SOURCE)) == silver_before
     manifest = {r["path"]: r for r in _read(spark, lake, "ingest_manifest").collect()}
     assert set(manifest) == {f"{FOLDER}/{ORIGINAL}", f"{FOLDER}/{REDELIVERY}"}
@@ -129,20 +158,32 @@ def test_the_same_bytes_under_a_new_name_are_recorded_and_never_published_twice(
     assert {r["status"] for r in manifest.values()} == {"succeeded"}
     assert manifest[f"{FOLDER}/{REDELIVERY}"]["batch_id"] == second["batch_id"]
     assert sum(r["rows_published"] for r in manifest.values()) == _read(spark, lake, SOURCE).count()
-    by_file = {r["_source_file"]: (r["_batch_id"], r["count"]) for r in
-               _read(spark, lake, f"bronze_{SOURCE}").groupBy("_source_file", "_batch_id").count().collect()}
-    assert by_file == {f"{FOLDER}/{ORIGINAL}": (first["batch_id"], GOOD_ROWS),
-                       f"{FOLDER}/{REDELIVERY}": (second["batch_id"], GOOD_ROWS)}
+    by_file = {
+        r["_source_file"]: (r["_batch_id"], r["count"])
+        for r in _read(spark, lake, f"bronze_{SOURCE}").groupBy("_source_file", "_batch_id").count().collect()
+    }
+    assert by_file == {
+        f"{FOLDER}/{ORIGINAL}": (first["batch_id"], GOOD_ROWS),
+        f"{FOLDER}/{REDELIVERY}": (second["batch_id"], GOOD_ROWS),
+    }
     assert _ingest(spark, landing, lake)["batch_id"] is None  # a rerun finds both names done
 
 
-@pytest.mark.reliability("2 idempotent replay", "the same bytes under two names in one delivery",
-                         "published once: silver equals the one-file run; the second name's rows are duplicates")
+@pytest.mark.reliability(
+    "2 idempotent replay",
+    "the same bytes under two names in one delivery",
+    "published once: silver equals the one-file run; the second name's rows are duplicates",
+)
 def test_the_same_bytes_under_two_names_in_one_batch_are_published_once(spark, tmp_path):
     _ingest(spark, _landing(tmp_path / "one", ORIGINAL), tmp_path / "one_lake")
     both = _ingest(spark, _landing(tmp_path / "two", ORIGINAL, REDELIVERY), tmp_path / "two_lake")
 
-    assert (both["rows_read"], both["rows_published"], both["rows_quarantined"], both["rows_duplicate"]) \
-        == (2 * GOOD_ROWS, GOOD_ROWS - 1, 2, GOOD_ROWS - 1)
-    assert content_hash(_read(spark, tmp_path / "two_lake", SOURCE).drop("_batch_id")) == \
-        content_hash(_read(spark, tmp_path / "one_lake", SOURCE).drop("_batch_id"))
+    assert (both["rows_read"], both["rows_published"], both["rows_quarantined"], both["rows_duplicate"]) == (
+        2 * GOOD_ROWS,
+        GOOD_ROWS - 1,
+        2,
+        GOOD_ROWS - 1,
+    )
+    assert content_hash(_read(spark, tmp_path / "two_lake", SOURCE).drop("_batch_id")) == content_hash(
+        _read(spark, tmp_path / "one_lake", SOURCE).drop("_batch_id")
+    )

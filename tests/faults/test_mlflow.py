@@ -37,8 +37,13 @@ def store(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mlflow_store")
     before = mlflow.get_tracking_uri()
-    yield dataclasses.replace(model_config(), name=NAME, experiment=EXPERIMENT,
-                              tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "artifacts"))
+    yield dataclasses.replace(
+        model_config(),
+        name=NAME,
+        experiment=EXPERIMENT,
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_root=str(root / "artifacts"),
+    )
     mlflow.set_tracking_uri(before)
     mlflow.set_registry_uri(before)
 
@@ -58,20 +63,28 @@ def _log_model(config, value: float) -> tuple[str, str]:
     return info.model_uri, run.info.run_id
 
 
-@pytest.mark.reliability("6 MLflow", "two models registered at the same moment (threads)",
-                         "every registration gets its own version number")
+@pytest.mark.reliability(
+    "6 MLflow", "two models registered at the same moment (threads)", "every registration gets its own version number"
+)
 def test_concurrent_registrations_get_distinct_versions(config):
     logged = [_log_model(config, float(v)) for v in range(4)]
     versions: list[str] = []
     for pair in (logged[:2], logged[2:]):
-        errors = _in_threads(*[lambda uri=uri, run=run: versions.append(
-            registry.register_version(config, uri, run_id=run, tags={})) for uri, run in pair])
+        errors = _in_threads(
+            *[
+                lambda uri=uri, run=run: versions.append(registry.register_version(config, uri, run_id=run, tags={}))
+                for uri, run in pair
+            ]
+        )
         assert errors == []
     assert sorted(versions, key=int) == ["1", "2", "3", "4"]
 
 
-@pytest.mark.reliability("6 MLflow", "the champion alias moves while a loader resolves NAME@champion",
-                         "every load is one complete version: its predictions and its run match")
+@pytest.mark.reliability(
+    "6 MLflow",
+    "the champion alias moves while a loader resolves NAME@champion",
+    "every load is one complete version: its predictions and its run match",
+)
 def test_a_loader_always_gets_one_complete_version_while_the_alias_moves(config):
     by_value = {}
     for value in (1.0, 2.0):
@@ -97,15 +110,19 @@ def test_a_loader_always_gets_one_complete_version_while_the_alias_moves(config)
     assert _in_threads(move, load) == []
     assert len(loads) == LOADS
     for values, run_id in loads:
-        assert len(values) == 1, values          # one version answered every row
+        assert len(values) == 1, values  # one version answered every row
         value = values.pop()
         assert value in by_value and by_value[value][1] == run_id  # its predictions and its run agree
 
 
-@pytest.mark.reliability("6 MLflow", "a training run fails after logging some metrics and is retried",
-                         "the retry resumes the same run; every metric is logged exactly once")
-@pytest.mark.reliability("6 MLflow", "a finished training run is retried",
-                         "nothing is logged again; one run per run key")
+@pytest.mark.reliability(
+    "6 MLflow",
+    "a training run fails after logging some metrics and is retried",
+    "the retry resumes the same run; every metric is logged exactly once",
+)
+@pytest.mark.reliability(
+    "6 MLflow", "a finished training run is retried", "nothing is logged again; one run per run key"
+)
 def test_a_retried_run_does_not_double_log_metrics(config):
     experiment, run_key = registry.ensure_experiment(config), f"{RUN_KEY}-{config.name}"
     with pytest.raises(RuntimeError, match="killed"):
@@ -133,17 +150,27 @@ def training_config(store, spark, tmp_path):
 
     table = str(tmp_path / "snapshots")
     spark.createDataFrame(snapshot_table(n_ids=150, months=18)).write.format("delta").save(table)
-    return model_config(None, {
-        "name": f"{NAME}_training_retry", "experiment": f"{EXPERIMENT}-training-retry",
-        "tracking_uri": store.tracking_uri, "artifact_root": store.artifact_root,
-        "data": {"table": table, "label_table": None, "version": 0, "split_date": "2021-01-01"},
-        "lightgbm": {"num_boost_round": 30}, "calibration": {"cv_folds": 2}})
+    return model_config(
+        None,
+        {
+            "name": f"{NAME}_training_retry",
+            "experiment": f"{EXPERIMENT}-training-retry",
+            "tracking_uri": store.tracking_uri,
+            "artifact_root": store.artifact_root,
+            "data": {"table": table, "label_table": None, "version": 0, "split_date": "2021-01-01"},
+            "lightgbm": {"num_boost_round": 30},
+            "calibration": {"cv_folds": 2},
+        },
+    )
 
 
-@pytest.mark.reliability("6 MLflow", "the training job fails after the scorecard was logged and registered, while "
-                         "the challenger's artifacts are written; the task is retried with the same run key",
-                         "one parent run and one run per model; each model registered once, every metric "
-                         "logged once; a third attempt adds nothing")
+@pytest.mark.reliability(
+    "6 MLflow",
+    "the training job fails after the scorecard was logged and registered, while "
+    "the challenger's artifacts are written; the task is retried with the same run key",
+    "one parent run and one run per model; each model registered once, every metric "
+    "logged once; a third attempt adds nothing",
+)
 def test_a_retried_training_job_logs_and_registers_each_model_once(training_config, spark, monkeypatch):
     from models import train as training
     from models.tracking import RUN_KEY_TAG

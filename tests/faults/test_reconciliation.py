@@ -24,43 +24,58 @@ def _two_file_batch(lake) -> dict[str, dict[str, int]]:
     second = [_row(n) for n in range(15, 30)]
     for name, rows in ((ORIGINAL, first), (REDELIVERY, second)):
         (lake / name).write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    counts = {ORIGINAL: dict(rows_read=20, rows_inserted=14, rows_quarantined=1, rows_duplicate=5),
-              REDELIVERY: dict(rows_read=15, rows_inserted=15, rows_quarantined=0, rows_duplicate=0)}
-    return {f"tax/filings/{name}": {"rows_updated": 0, **c,
-                                    "rows_published": c["rows_inserted"]} for name, c in counts.items()}
+    counts = {
+        ORIGINAL: dict(rows_read=20, rows_inserted=14, rows_quarantined=1, rows_duplicate=5),
+        REDELIVERY: dict(rows_read=15, rows_inserted=15, rows_quarantined=0, rows_duplicate=0),
+    }
+    return {
+        f"tax/filings/{name}": {"rows_updated": 0, **c, "rows_published": c["rows_inserted"]}
+        for name, c in counts.items()
+    }
 
 
 def _manifest_counts(spark) -> dict[str, dict[str, int]]:
     from jobs.connectors.files import COUNT_COLUMNS
 
-    return {r["path"]: {c: r[c] for c in COUNT_COLUMNS}
-            for r in io.read(spark, "ingest_manifest").where(F.col("status") == "succeeded").collect()}
+    return {
+        r["path"]: {c: r[c] for c in COUNT_COLUMNS}
+        for r in io.read(spark, "ingest_manifest").where(F.col("status") == "succeeded").collect()
+    }
 
 
-@pytest.mark.reliability("6 reconciliation", "a batch of two files: a malformed line in one, five rows "
-                         "repeated in the other", "per-file counts (read, inserted, updated, "
-                         "quarantined, duplicate) in the summary and the manifest; the silver MERGE's "
-                         "operationMetrics equal the counts")
+@pytest.mark.reliability(
+    "6 reconciliation",
+    "a batch of two files: a malformed line in one, five rows repeated in the other",
+    "per-file counts (read, inserted, updated, "
+    "quarantined, duplicate) in the summary and the manifest; the silver MERGE's "
+    "operationMetrics equal the counts",
+)
 def test_a_multi_file_batch_keeps_counts_per_file_that_reconcile_with_the_commits(spark, lake):
     expected = _two_file_batch(lake)
     summary = _run()
     assert summary["per_file"] == expected
     assert _manifest_counts(spark) == expected
-    assert (summary["rows_read"], summary["rows_inserted"], summary["rows_quarantined"],
-            summary["rows_duplicate"]) == (35, 29, 1, 5)
+    assert (summary["rows_read"], summary["rows_inserted"], summary["rows_quarantined"], summary["rows_duplicate"]) == (
+        35,
+        29,
+        1,
+        5,
+    )
     # the silver MERGE committed what the counts say, read back from Delta's history
     merge = next(c for c in io.history(spark, "tax_filings") if c["operation"] == "MERGE")
     assert io.tagged_batch(merge["userMetadata"]) == summary["batch_id"]
     assert int(merge["operationMetrics"]["numTargetRowsInserted"]) == 29
 
 
-@pytest.mark.reliability("6 reconciliation", "the commit's metrics read back one row less than the batch "
-                         "counted (silver MERGE; bronze insert)", "the batch fails naming the batch, the "
-                         "table and both counts; the manifest marks no file done; a rerun (silver case) "
-                         "publishes the batch")
+@pytest.mark.reliability(
+    "6 reconciliation",
+    "the commit's metrics read back one row less than the batch counted (silver MERGE; bronze insert)",
+    "the batch fails naming the batch, the "
+    "table and both counts; the manifest marks no file done; a rerun (silver case) "
+    "publishes the batch",
+)
 @pytest.mark.parametrize("table", ["tax_filings", "bronze_tax_filings"])
-def test_a_commit_that_disagrees_with_the_counts_fails_the_batch_before_the_manifest(spark, lake, monkeypatch,
-                                                                                     table):
+def test_a_commit_that_disagrees_with_the_counts_fails_the_batch_before_the_manifest(spark, lake, monkeypatch, table):
     from jobs.batch import ReconciliationError
 
     expected = _two_file_batch(lake)
@@ -85,5 +100,6 @@ def test_a_commit_that_disagrees_with_the_counts_fails_the_batch_before_the_mani
         return
     rerun = _run()
     assert rerun["batch_id"] == err.value.batch_id and rerun["rows_published"] == 29
-    assert {path: c["rows_read"] for path, c in _manifest_counts(spark).items()} == \
-        {path: c["rows_read"] for path, c in expected.items()}
+    assert {path: c["rows_read"] for path, c in _manifest_counts(spark).items()} == {
+        path: c["rows_read"] for path, c in expected.items()
+    }

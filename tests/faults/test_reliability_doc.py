@@ -8,8 +8,10 @@ from tests.faults import reliability
 from tests.faults.reliability import Row
 
 THIS = "tests/faults/test_reliability_doc.py"
-ROWS = [Row("2 replay", "b", "x", "pass", f"{THIS}::test_rows_round_trip"),
-        Row("1 atomic", "a", "y", "FAIL", f"{THIS}::test_a_pipe_in_a_row_is_refused")]
+ROWS = [
+    Row("2 replay", "b", "x", "pass", f"{THIS}::test_rows_round_trip"),
+    Row("1 atomic", "a", "y", "FAIL", f"{THIS}::test_a_pipe_in_a_row_is_refused"),
+]
 
 
 def test_rows_round_trip():

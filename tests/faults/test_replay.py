@@ -26,8 +26,10 @@ def landing(tmp_path_factory):
     from riskpipe.simulate.config import SimConfig
 
     root = tmp_path_factory.mktemp("replay_landing")
-    simulate(SimConfig(enterprises=ENTERPRISES, months=MONTHS, seed=SEED, start=FIRST_MONTH,
-                       sources=("tax",), quiet=True), root)
+    simulate(
+        SimConfig(enterprises=ENTERPRISES, months=MONTHS, seed=SEED, start=FIRST_MONTH, sources=("tax",), quiet=True),
+        root,
+    )
     return root
 
 
@@ -52,18 +54,33 @@ def _ingest(spark, landing, lake, order) -> tuple[dict[str, str], list[dict]]:
         mp.setenv("RISKPIPE_LANDING", str(landing))
         mp.setenv("RISKPIPE_DATA_DOCS_DIR", "")
         settings = _settings()
-        summaries = [run_source(SOURCE, data_interval_start=INTERVALS[i][0], data_interval_end=INTERVALS[i][1],
-                                spark=spark, settings=settings) for i in order]
+        summaries = [
+            run_source(
+                SOURCE,
+                data_interval_start=INTERVALS[i][0],
+                data_interval_end=INTERVALS[i][1],
+                spark=spark,
+                settings=settings,
+            )
+            for i in order
+        ]
         hashes = {table: content_hash(io.read(spark, table)) for table in COMPARED}
     return hashes, summaries
 
 
-@pytest.mark.reliability("2 idempotent replay", "an interval ingested twice, then an earlier one backfilled",
-                         "silver, bronze and quarantine content hashes equal one clean run in order")
-@pytest.mark.reliability("2 idempotent replay", "an interval ingested twice",
-                         "the replay processes no file and publishes nothing")
-@pytest.mark.reliability("2 idempotent replay", "an earlier interval backfilled after a later one",
-                         "the backfill is not skipped: its rows are published")
+@pytest.mark.reliability(
+    "2 idempotent replay",
+    "an interval ingested twice, then an earlier one backfilled",
+    "silver, bronze and quarantine content hashes equal one clean run in order",
+)
+@pytest.mark.reliability(
+    "2 idempotent replay", "an interval ingested twice", "the replay processes no file and publishes nothing"
+)
+@pytest.mark.reliability(
+    "2 idempotent replay",
+    "an earlier interval backfilled after a later one",
+    "the backfill is not skipped: its rows are published",
+)
 def test_replay_and_backfill_converge_to_the_clean_run(spark, landing, tmp_path):
     clean, clean_runs = _ingest(spark, landing, tmp_path / "clean", CLEAN_ORDER)
     replayed, replay_runs = _ingest(spark, landing, tmp_path / "replayed", REPLAY_ORDER)

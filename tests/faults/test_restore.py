@@ -30,10 +30,14 @@ def _bad_run(spark) -> None:
     io.merge_upsert(corrupted.unionByName(synthetic(spark, TABLE, BAD_ROWS, offset=GOOD_ROWS)), TABLE)
 
 
-@pytest.mark.reliability("7 restore", "a bad run corrupts and adds rows",
-                         "riskpipe restore --version N gives the content hash of version N")
-@pytest.mark.reliability("7 restore", "a bad run corrupts and adds rows",
-                         "riskpipe history lists the commits, newest first, with their operations")
+@pytest.mark.reliability(
+    "7 restore", "a bad run corrupts and adds rows", "riskpipe restore --version N gives the content hash of version N"
+)
+@pytest.mark.reliability(
+    "7 restore",
+    "a bad run corrupts and adds rows",
+    "riskpipe history lists the commits, newest first, with their operations",
+)
 def test_restore_after_a_bad_run_reproduces_the_earlier_content(spark, lake, capsys):
     io.merge_upsert(synthetic(spark, TABLE, GOOD_ROWS, partitions=2), TABLE)
     good_version, good_hash = io.version(spark, TABLE), content_hash(io.read(spark, TABLE))
@@ -49,16 +53,23 @@ def test_restore_after_a_bad_run_reproduces_the_earlier_content(spark, lake, cap
 
     assert main(["restore", TABLE, "--version", str(good_version)]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary == {"table": TABLE, "restored_to": good_version, "previous_version": bad_version,
-                       "new_version": bad_version + 1}
+    assert summary == {
+        "table": TABLE,
+        "restored_to": good_version,
+        "previous_version": bad_version,
+        "new_version": bad_version + 1,
+    }
     assert content_hash(io.read(spark, TABLE)) == good_hash
     assert io.history(spark, TABLE, limit=1)[0]["operation"] == "RESTORE"
     # the bad version stays inspectable by time travel
     assert content_hash(io.read(spark, TABLE, version=bad_version)) != good_hash
 
 
-@pytest.mark.reliability("7 restore", "restore to a version that is not earlier",
-                         "refused with a message naming the latest version; table unchanged")
+@pytest.mark.reliability(
+    "7 restore",
+    "restore to a version that is not earlier",
+    "refused with a message naming the latest version; table unchanged",
+)
 def test_restore_refuses_a_version_that_is_not_earlier(spark, lake):
     io.merge_upsert(synthetic(spark, TABLE, 5), TABLE)
     latest, before = io.version(spark, TABLE), content_hash(io.read(spark, TABLE))
@@ -116,15 +127,29 @@ def _other_source_rows(spark) -> None:
     batch = f"{OTHER}-2020-03-01-0000000000000000"
     with io.batch_commits(spark, batch):
         failing = spark.createDataFrame([("m-1", 1)], "meter_id string, _source_row long").select(
-            "meter_id", F.lit("utility/utility_reads_202003.jsonl").alias("_source_file"), "_source_row",
-            F.array(F.lit(f"{OTHER}.row.malformed")).alias("_failed_rules"), F.lit("malformed").alias("_reason"))
+            "meter_id",
+            F.lit("utility/utility_reads_202003.jsonl").alias("_source_file"),
+            "_source_row",
+            F.array(F.lit(f"{OTHER}.row.malformed")).alias("_failed_rules"),
+            F.lit("malformed").alias("_reason"),
+        )
         from jobs.quarantine import to_quarantine
 
-        write_quarantine(to_quarantine(failing, table_name=OTHER, batch_id=batch, failure_rate=0.01,
-                                       quarantined_at=dt.datetime(2020, 3, 12)))
+        write_quarantine(
+            to_quarantine(
+                failing, table_name=OTHER, batch_id=batch, failure_rate=0.01, quarantined_at=dt.datetime(2020, 3, 12)
+            )
+        )
         landed = LandedFile(path=None, rel_path="utility/utility_reads_202003.jsonl", size=10, checksum="c" * 64)
-        record(spark, OTHER, [landed], batch_id=batch, status="succeeded", logical_date="2020-03-31",
-               counts={landed.rel_path: {"rows_read": 1, "rows_quarantined": 1}})
+        record(
+            spark,
+            OTHER,
+            [landed],
+            batch_id=batch,
+            status="succeeded",
+            logical_date="2020-03-31",
+            counts={landed.rel_path: {"rows_read": 1, "rows_quarantined": 1}},
+        )
 
 
 @pytest.fixture()
@@ -137,16 +162,25 @@ def feed(tmp_path):
         yield tmp_path / "landing"
 
 
-@pytest.mark.reliability("7 restore", "batch B of a file feed (new rows, a restatement, a quarantined row) "
-                         "after batch A, then another source's rows in the shared tables",
-                         "riskpipe restore --to-batch B: bronze, silver, quarantine, manifest and data_gaps "
-                         "equal their content after A (content hashes); the other source's rows are kept")
-@pytest.mark.reliability("7 restore", "batch B of a file feed (new rows, a restatement, a quarantined row) "
-                         "after batch A, then another source's rows in the shared tables",
-                         "the next run re-ingests B's files (same batch id) and every table equals a run of "
-                         "A then B on a clean lake (content hashes, wall-clock columns excluded)")
-@pytest.mark.reliability("7 restore", "restore to before a batch that later batches of the source followed",
-                         "refused naming the table and the later batch; no table changed")
+@pytest.mark.reliability(
+    "7 restore",
+    "batch B of a file feed (new rows, a restatement, a quarantined row) "
+    "after batch A, then another source's rows in the shared tables",
+    "riskpipe restore --to-batch B: bronze, silver, quarantine, manifest and data_gaps "
+    "equal their content after A (content hashes); the other source's rows are kept",
+)
+@pytest.mark.reliability(
+    "7 restore",
+    "batch B of a file feed (new rows, a restatement, a quarantined row) "
+    "after batch A, then another source's rows in the shared tables",
+    "the next run re-ingests B's files (same batch id) and every table equals a run of "
+    "A then B on a clean lake (content hashes, wall-clock columns excluded)",
+)
+@pytest.mark.reliability(
+    "7 restore",
+    "restore to before a batch that later batches of the source followed",
+    "refused naming the table and the later batch; no table changed",
+)
 def test_restore_to_before_a_batch_then_rerun_equals_a_clean_run(spark, feed, capsys):
     from tests.jobs.test_ingest_faults import _row
 
@@ -184,6 +218,7 @@ def test_restore_to_before_a_batch_then_rerun_equals_a_clean_run(spark, feed, ca
 
     rerun = _month_run("2020-03-01", "2020-04-01")
     assert rerun["batch_id"] == b["batch_id"] and rerun["files_skipped"] == []
-    assert {k: rerun[k] for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")} == \
-        {k: b[k] for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")}
+    assert {k: rerun[k] for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")} == {
+        k: b[k] for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")
+    }
     assert _hashes(spark) == clean

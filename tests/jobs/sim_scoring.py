@@ -35,8 +35,15 @@ def monitored(spark, sim_pipeline):
     features_version = io.version(spark, "enterprise_features", sim.settings)
     scored = scoring.run(days, settings=sim.settings, spark=spark, model_name=sim.model_config.name)
     watched = post_loan.run(days[-MONITORED_MONTHS:], settings=sim.settings, spark=spark)
-    return SimpleNamespace(sim=sim, settings=sim.settings, days=days, monitored=days[-MONITORED_MONTHS:],
-                           scored=scored, watched=watched, features_version=features_version)
+    return SimpleNamespace(
+        sim=sim,
+        settings=sim.settings,
+        days=days,
+        monitored=days[-MONITORED_MONTHS:],
+        scored=scored,
+        watched=watched,
+        features_version=features_version,
+    )
 
 
 def _read(spark, m, table):
@@ -51,8 +58,12 @@ def test_every_active_borrower_is_scored_by_the_champion(spark, monitored):
     assert scores.join(features.where("is_active_borrower"), on=["uscc", "snapshot_date"], how="left_anti").isEmpty()
     assert {r[0] for r in scores.select("model_version").distinct().collect()} == {m.sim.champion_version}
     assert {r[0] for r in scores.select("features_version").distinct().collect()} == {m.features_version}
-    bad = scores.where((F.col("pd") < 0) | (F.col("pd") > 1) | ~F.col("grade_num").between(1, 10)
-                       | (F.col("grade").cast("int") != F.col("grade_num")))
+    bad = scores.where(
+        (F.col("pd") < 0)
+        | (F.col("pd") > 1)
+        | ~F.col("grade_num").between(1, 10)
+        | (F.col("grade").cast("int") != F.col("grade_num"))
+    )
     assert bad.isEmpty()
     # PD tracks the scorecard points: higher points, lower PD
     pdf = scores.select("pd", "score").toPandas()
@@ -89,8 +100,12 @@ def test_another_engine_reads_the_same_scores(spark, monitored):
 def test_change_data_feed_gives_downstream_the_increments(spark, monitored):
     m = monitored
     assert io.table_properties(spark, "risk_scores", m.settings).get("delta.enableChangeDataFeed") == "true"
-    changes = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0)
-               .load(io.table_path("risk_scores", m.settings)))
+    changes = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", 0)
+        .load(io.table_path("risk_scores", m.settings))
+    )
     assert changes.where(F.col("_change_type") == "insert").count() == _read(spark, m, "risk_scores").count()
 
 
@@ -119,7 +134,7 @@ def test_warning_catalogue_judged_like_a_classifier_on_simulator_output(spark, m
     for row in rows:
         assert (row["defaulters"], row["performing"]) == (counts["defaulter"], counts["performing"]), row
         assert 0 <= row["warned_defaulters"] <= row["defaulters"] and 0 <= row["warned_performing"] <= row["performing"]
-        if row["median_lead_months"] is not None:   # a warning counts in the 12 months before default only
+        if row["median_lead_months"] is not None:  # a warning counts in the 12 months before default only
             assert 0 < row["median_lead_months"] <= 12, row
 
     # the defaulters are true defaults (simulator truth) of borrowers monitored in the window
@@ -134,7 +149,7 @@ def test_warning_catalogue_judged_like_a_classifier_on_simulator_output(spark, m
     assert past_due and {r["signal"] for r in rows if r["block"] == "past_due"} == past_due | {ANY_PAST_DUE}
     assert not past_due & {r["signal"] for r in rows if r["block"] == "signal"}
     early = [r for r in rows if r["block"] == "signal"]
-    for level in SEVERITIES:   # a tier warns the union of its early signals' borrowers
+    for level in SEVERITIES:  # a tier warns the union of its early signals' borrowers
         members = [r for r in early if SEVERITIES.index(r["severity"]) >= SEVERITIES.index(level)]
         tier = severity_row(result, level)
         for key in ("warned_defaulters", "warned_performing"):
@@ -149,9 +164,10 @@ def test_warning_catalogue_judged_like_a_classifier_on_simulator_output(spark, m
 def test_watch_list_and_classes_are_consistent_with_the_warnings(spark, monitored):
     m = monitored
     last = F.col("snapshot_date") == F.lit(m.monitored[-1])
-    serious = F.col("severity").isin("high", "critical")   # early_warnings.watch_list_min_severity
-    warned = {r[0] for r in _read(spark, m, "early_warnings").where(last & serious).select("loan_id").distinct()
-              .collect()}
+    serious = F.col("severity").isin("high", "critical")  # early_warnings.watch_list_min_severity
+    warned = {
+        r[0] for r in _read(spark, m, "early_warnings").where(last & serious).select("loan_id").distinct().collect()
+    }
     watch = _read(spark, m, "watch_list").where(last)
     assert {r[0] for r in watch.where(F.col("status") != "cleared").select("loan_id").collect()} == warned
     classes = _read(spark, m, "loan_classification").where(last)
@@ -172,7 +188,7 @@ def test_report_renders_in_a_real_browser_with_its_plots(spark, monitored, tmp_p
     shot = render(summary["path"], tmp_path / "report.png", width=1280, height=2600)
     assert shot.console == [], shot.console
     pixels = np.asarray(Image.open(shot.screenshot).convert("RGB")).astype(int)
-    colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 60   # plot bars and lines, not text or background
+    colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 60  # plot bars and lines, not text or background
     assert colourful.mean() > 0.01, f"screenshot looks empty: {colourful.mean():.4f} coloured pixels"
 
 
@@ -185,21 +201,27 @@ def test_scoring_throughput_scores_replicated_rows_like_the_originals(spark, mon
 
     m, last = monitored, monitored.days[-1]
     model = resolve_model(settings=m.settings, name=m.sim.model_config.name)
-    features = (_read(spark, m, "enterprise_features").where(F.col("snapshot_date") == last)
-                .where("is_active_borrower").select("uscc", "snapshot_date", "snapshot_month", *model.features))
+    features = (
+        _read(spark, m, "enterprise_features")
+        .where(F.col("snapshot_date") == last)
+        .where("is_active_borrower")
+        .select("uscc", "snapshot_date", "snapshot_month", *model.features)
+    )
     base = features.count()
     copies = throughput.replicate(features, 3 * base, partitions=2)
     assert copies.count() == copies.select("uscc").distinct().count() == 3 * base
     predict = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=PREDICTION, env_manager="local")
-    scored = (score_frame(copies, predict=predict, model=model, features_version=0)
-              .select(F.split("uscc", "#")[0].alias("uscc"), "pd", "grade"))
+    scored = score_frame(copies, predict=predict, model=model, features_version=0).select(
+        F.split("uscc", "#")[0].alias("uscc"), "pd", "grade"
+    )
     stored = _read(spark, m, "risk_scores").where(F.col("snapshot_date") == last).select("uscc", "pd", "grade")
     per_original = scored.groupBy("uscc").agg(F.count("*").alias("n"), F.countDistinct("pd", "grade").alias("k"))
     assert per_original.where((F.col("n") != 3) | (F.col("k") != 1)).isEmpty()
     assert scored.distinct().exceptAll(stored).isEmpty() and stored.exceptAll(scored.distinct()).isEmpty()
 
-    result = throughput.measure(spark, [last], sizes=(2 * base, 6 * base), settings=m.settings,
-                                model_name=m.sim.model_config.name)
+    result = throughput.measure(
+        spark, [last], sizes=(2 * base, 6 * base), settings=m.settings, model_name=m.sim.model_config.name
+    )
     assert result["base_rows"] == base and [r["rows"] for r in result["runs"]] == [2 * base, 6 * base]
     assert all(r["seconds"] > 0 and r["rows_per_s"] > 0 for r in result["runs"])
     assert result["model"] == f"{model.name} v{model.version}"
@@ -228,16 +250,31 @@ def test_labels_classes_stages_and_portfolio_agree_on_one_definition_of_default(
     definition = DefaultDefinition.from_settings(m.settings.raw)
     decided = in_default(F.col("days_past_due"), F.col("loan_status"), definition)
     # every loan known on each D (active or not: a written-off balance is a default too)
-    state = (read_loan_state(spark, days, m.settings)
-             .select("uscc", "loan_id", "snapshot_date", "balance_date", "is_active", decided.alias("in_default"))
-             .toPandas())
-    labels = (_read(spark, m, "default_labels").where(F.col("snapshot_date").isin(*days))
-              .select("uscc", "snapshot_date", "in_default_at_snapshot", "default_date").toPandas())
-    classes = (_read(spark, m, "loan_classification").where(F.col("snapshot_date").isin(*days))
-               .select("uscc", "loan_id", "snapshot_date", "ifrs9_stage", "is_default",
-                       (class_rank(F.col("suggested_class")) >= SUBSTANDARD).alias("substandard_or_worse"),
-                       decided.alias("in_default"))
-               .toPandas())
+    state = (
+        read_loan_state(spark, days, m.settings)
+        .select("uscc", "loan_id", "snapshot_date", "balance_date", "is_active", decided.alias("in_default"))
+        .toPandas()
+    )
+    labels = (
+        _read(spark, m, "default_labels")
+        .where(F.col("snapshot_date").isin(*days))
+        .select("uscc", "snapshot_date", "in_default_at_snapshot", "default_date")
+        .toPandas()
+    )
+    classes = (
+        _read(spark, m, "loan_classification")
+        .where(F.col("snapshot_date").isin(*days))
+        .select(
+            "uscc",
+            "loan_id",
+            "snapshot_date",
+            "ifrs9_stage",
+            "is_default",
+            (class_rank(F.col("suggested_class")) >= SUBSTANDARD).alias("substandard_or_worse"),
+            decided.alias("in_default"),
+        )
+        .toPandas()
+    )
 
     for frame, columns in ((state, ["balance_date"]), (labels, ["default_date"])):
         for column in columns:
@@ -254,17 +291,22 @@ def test_labels_classes_stages_and_portfolio_agree_on_one_definition_of_default(
     index = {day: i for i, day in enumerate(days)}
     state["month_i"] = state["snapshot_date"].map(index)
     before = state[~state["in_default"] & state["balance_date"].notna()].assign(next_i=state["month_i"] + 1)
-    after = (state[state["in_default"]][["loan_id", "month_i", "balance_date"]]
-             .rename(columns={"month_i": "next_i", "balance_date": "in_default_by"}))
-    turned = (before.merge(after, on=["loan_id", "next_i"], how="inner")
-              .merge(labels, on=["uscc", "snapshot_date"], how="left"))
+    after = state[state["in_default"]][["loan_id", "month_i", "balance_date"]].rename(
+        columns={"month_i": "next_i", "balance_date": "in_default_by"}
+    )
+    turned = before.merge(after, on=["loan_id", "next_i"], how="inner").merge(
+        labels, on=["uscc", "snapshot_date"], how="left"
+    )
     by_label = turned["in_default_at_snapshot"].eq(True) | (turned["default_date"] <= turned["in_default_by"])
     assert by_label.all(), turned[~by_label]
 
     # 3. classification: is_default is the definition on the row's own balance, and stage 3 and
     #    substandard-or-worse are exactly the loans in default; its loans are loan_state's active ones
-    checks = {"in_default": classes["in_default"], "stage 3": classes["ifrs9_stage"] == 3,
-              "substandard or worse": classes["substandard_or_worse"]}
+    checks = {
+        "in_default": classes["in_default"],
+        "stage 3": classes["ifrs9_stage"] == 3,
+        "substandard or worse": classes["substandard_or_worse"],
+    }
     for name, flag in checks.items():
         assert (flag == classes["is_default"]).all(), (name, classes[flag != classes["is_default"]])
     active = state[state["is_active"]]
@@ -275,17 +317,25 @@ def test_labels_classes_stages_and_portfolio_agree_on_one_definition_of_default(
     # 4. portfolio_risk of the month-end with the most loans in default: PD 1 exactly for them
     busiest = classes.groupby("snapshot_date")["is_default"].sum().idxmax()
     loans, scores, places = read_inputs(spark, busiest, m.settings)
-    risk = (portfolio_risk(loans, scores, places, config=PortfolioConfig.from_settings(m.settings.raw))
-            .select("loan_id", "pd_source", "pd").toPandas())
+    risk = (
+        portfolio_risk(loans, scores, places, config=PortfolioConfig.from_settings(m.settings.raw))
+        .select("loan_id", "pd_source", "pd")
+        .toPandas()
+    )
     month = classes[classes["snapshot_date"] == busiest].merge(risk, on="loan_id", how="outer", indicator=True)
     assert (month["_merge"] == "both").all(), month[month["_merge"] != "both"]
     pd_one = month["pd_source"] == "in_default"
     assert (pd_one == month["is_default"]).all() and (month.loc[pd_one, "pd"] == 1.0).all()
 
-    counts = {"loan-months in default": len(defaulted), "turning to default": len(turned),
-              "classified loan-months": len(classes), "classified in default": int(classes["is_default"].sum()),
-              f"PD 1 on {busiest}": int(pd_one.sum())}
+    counts = {
+        "loan-months in default": len(defaulted),
+        "turning to default": len(turned),
+        "classified loan-months": len(classes),
+        "classified in default": int(classes["is_default"].sum()),
+        f"PD 1 on {busiest}": int(pd_one.sum()),
+    }
     print(f"\none default definition on simulator data: {counts}")
     # the session's simulated book gives 143, 9, 94 and 11: enough of each for the checks above to bite
-    assert (len(defaulted) >= 20 and len(turned) >= 3 and counts["classified in default"] >= 20
-            and pd_one.sum() >= 3), counts
+    assert len(defaulted) >= 20 and len(turned) >= 3 and counts["classified in default"] >= 20 and pd_one.sum() >= 3, (
+        counts
+    )

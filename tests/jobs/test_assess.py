@@ -42,8 +42,12 @@ def test_bad_policy_is_rejected_with_the_reason(policy):
 
 
 def test_hard_rule_declines_even_the_best_grade(policy):
-    for values in ({"court_dishonest_listed": True}, {"tax_rating": "D"}, {"court_active_enforcements": 2},
-                   {"loan_current_dpd": 95}):
+    for values in (
+        {"court_dishonest_listed": True},
+        {"tax_rating": "D"},
+        {"court_active_enforcements": 2},
+        {"loan_current_dpd": 95},
+    ):
         outcome = decide(values, EXCELLENT, limit_values={"tax_sales_12m": 1e7}, amount=1e5, config=policy)
         assert (outcome.decision, outcome.recommended_limit) == ("decline", 0.0), values
         assert len(outcome.rule_hits) == 1
@@ -98,8 +102,16 @@ def good(spark, env):
     """The clean applicant asks for more than the policy can lend."""
     from jobs.assess.main import assess
 
-    return assess(GOOD, 3_000_000, 24, as_of="2021-06-30", settings=env[0], spark=spark,
-                  purpose="walnut purchase", product="Y_MODEL_WORKING_CAPITAL")
+    return assess(
+        GOOD,
+        3_000_000,
+        24,
+        as_of="2021-06-30",
+        settings=env[0],
+        spark=spark,
+        purpose="walnut purchase",
+        product="Y_MODEL_WORKING_CAPITAL",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -145,18 +157,27 @@ def test_audit_rows_appended_with_inputs_and_model_version(spark, env, good, lis
 
     from riskpipe import io
 
-    rows = {r["decision_id"]: r for r in io.read(spark, "credit_decisions", settings=env[0])
-            .where(F.col("decision_id").isin(good.decision_id, listed.decision_id)).collect()}
+    rows = {
+        r["decision_id"]: r
+        for r in io.read(spark, "credit_decisions", settings=env[0])
+        .where(F.col("decision_id").isin(good.decision_id, listed.decision_id))
+        .collect()
+    }
     assert len(rows) == 2
     row = rows[good.decision_id]
     assert (row["decision"], row["model_version"], row["uscc"], row["assessed_at"]) == (
-        "approve", env[1], GOOD, dt.date(2021, 6, 30))
+        "approve",
+        env[1],
+        GOOD,
+        dt.date(2021, 6, 30),
+    )
     assert json.loads(row["feature_values"]) == json.loads(good.feature_values)
     assert set(json.loads(row["silver_versions"])) >= {"tax_filings", "court_events", "loan_balances"}
     assert rows[listed.decision_id]["rule_hits"] == ["DISHONEST_DEBTOR"]
     with pytest.raises(Exception, match="(?i)append"):  # the audit is append-only
         DeltaTable.forPath(spark, io.table_path("credit_decisions", env[0])).delete(
-            F.col("decision_id") == good.decision_id)
+            F.col("decision_id") == good.decision_id
+        )
 
 
 def test_replay_reproduces_the_decisions(spark, env, good, listed):
@@ -166,7 +187,10 @@ def test_replay_reproduces_the_decisions(spark, env, good, listed):
         result = replay(record.decision_id, settings=env[0], spark=spark)
         assert result.matches, result.differences
         assert (result.replayed.decision, result.replayed.recommended_limit, result.replayed.pd) == (
-            record.decision, record.recommended_limit, record.pd)
+            record.decision,
+            record.recommended_limit,
+            record.pd,
+        )
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from schemas.registry import get
 from tests.jobs.features import synthetic
 
 d = dt.date
-SNAPS = synthetic.SNAPSHOTS                 # 2021-01-31 .. 2021-06-30
-RESTATED_ON = d(2021, 4, 10)                # between the March and April month-ends
+SNAPS = synthetic.SNAPSHOTS  # 2021-01-31 .. 2021-06-30
+RESTATED_ON = d(2021, 4, 10)  # between the March and April month-ends
 HISTORY_UPDATE = ["_record_hash", "known_to", "is_current"]
 DAILY = ("transactions", "loan_balances", "court_events", "loans")
 
@@ -40,18 +40,31 @@ def _raw(spark, source_name: str, rows: list[dict], path: str):
             return v
         return v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else str(v)
 
-    schema = StructType(fields + [StructField(CORRUPT, StringType()), StructField("_source_file", StringType()),
-                                  StructField("_source_row", LongType())])
-    data = [tuple(value(r.get(f.name), t) for f, t in zip(fields, text)) + (None, path, i)
-            for i, r in enumerate(rows, start=1)]
+    schema = StructType(
+        fields
+        + [
+            StructField(CORRUPT, StringType()),
+            StructField("_source_file", StringType()),
+            StructField("_source_row", LongType()),
+        ]
+    )
+    data = [
+        tuple(value(r.get(f.name), t) for f, t in zip(fields, text)) + (None, path, i)
+        for i, r in enumerate(rows, start=1)
+    ]
     return spark.createDataFrame(data, schema=schema)
 
 
 def _deliver(spark, settings, source_name: str, rows: list[dict], *, day: dt.date) -> dict:
     """Ingest ``rows`` as one file of ``source_name`` delivered on ``day``."""
     path = f"restated/{source_name}_{day:%Y%m%d}"
-    batch = BatchInput(source=get_source(source_name), batch_id=f"{source_name}-{day}", file_dates={path: day},
-                       raw=_raw(spark, source_name, rows, path), logical_date=day - dt.timedelta(days=1))
+    batch = BatchInput(
+        source=get_source(source_name),
+        batch_id=f"{source_name}-{day}",
+        file_dates={path: day},
+        raw=_raw(spark, source_name, rows, path),
+        logical_date=day - dt.timedelta(days=1),
+    )
     return ingest_batch(spark, batch, settings=settings)
 
 
@@ -83,12 +96,21 @@ def test_restatements_keep_every_version_and_earlier_snapshots_rebuild_unchanged
 
     code = synthetic.uscc(1)
     march = (d(2021, 3, 1), d(2021, 3, 25))
-    txn = _pick(rows["transactions"], lambda r: r["uscc"] == code and r["direction"] == "C"
-                and march[0] <= r["txn_date"] <= march[1])
+    txn = _pick(
+        rows["transactions"],
+        lambda r: r["uscc"] == code and r["direction"] == "C" and march[0] <= r["txn_date"] <= march[1],
+    )
     balance = _pick(rows["loan_balances"], lambda r: r["uscc"] == code and march[0] <= r["as_of_date"] <= march[1])
     contract = _pick(rows["loans"], lambda r: r["uscc"] == code)
-    event = _pick(rows["court_events"], lambda r: r["event_type"] == "case_filed" and r["role"] == "defendant"
-                  and r["published_date"] < SNAPS[0] and r["event_date"] > d(2019, 5, 1))
+    event = _pick(
+        rows["court_events"],
+        lambda r: (
+            r["event_type"] == "case_filed"
+            and r["role"] == "defendant"
+            and r["published_date"] < SNAPS[0]
+            and r["event_date"] > d(2019, 5, 1)
+        ),
+    )
     restated = {
         "transactions": {**txn, "amount": txn["amount"] + 1_000_000.0},
         "loan_balances": {**balance, "days_past_due": 45, "overdue_principal": 5_000.0},
@@ -99,15 +121,19 @@ def test_restatements_keep_every_version_and_earlier_snapshots_rebuild_unchanged
         result = _deliver(spark, own, table, [row], day=RESTATED_ON)
         assert (result["rows_published"], result["rows_quarantined"]) == (1, 0), (table, result)
 
-    keys = {"transactions": {"txn_id": txn["txn_id"]},
-            "loan_balances": {"loan_id": balance["loan_id"], "as_of_date": balance["as_of_date"]},
-            "loans": {"loan_id": contract["loan_id"]}, "court_events": {"event_id": event["event_id"]}}
+    keys = {
+        "transactions": {"txn_id": txn["txn_id"]},
+        "loan_balances": {"loan_id": balance["loan_id"], "as_of_date": balance["as_of_date"]},
+        "loans": {"loan_id": contract["loan_id"]},
+        "court_events": {"event_id": event["event_id"]},
+    }
     for table, key in keys.items():
         condition = F.lit(True)
         for column, value in key.items():
             condition = condition & (F.col(column) == F.lit(value))
-        versions = [r.asDict() for r in io.read(spark, table, settings=own).where(condition)
-                    .orderBy("known_from").collect()]
+        versions = [
+            r.asDict() for r in io.read(spark, table, settings=own).where(condition).orderBy("known_from").collect()
+        ]
         # the last two versions: the one known before the restatement, closed on its delivery day, and the new one
         old, new = versions[-2:]
         assert old["known_to"] == RESTATED_ON and not old["is_current"], table
@@ -132,42 +158,110 @@ def test_restatements_keep_every_version_and_earlier_snapshots_rebuild_unchanged
     assert value(after, SNAPS[2], "loan_max_dpd_3m") == value(before, SNAPS[2], "loan_max_dpd_3m")
     assert value(after, april, "loan_max_dpd_3m") == max(45, value(before, april, "loan_max_dpd_3m"))
     assert value(after, april, "loan_restructured") and not value(before, april, "loan_restructured")
-    assert (value(after, april, "court_defendant_amount_24m", event["uscc"])
-            == pytest.approx(value(before, april, "court_defendant_amount_24m", event["uscc"]) + 500_000.0))
+    assert value(after, april, "court_defendant_amount_24m", event["uscc"]) == pytest.approx(
+        value(before, april, "court_defendant_amount_24m", event["uscc"]) + 500_000.0
+    )
 
 
 def _ordered_deliveries(spark, settings, order: list[int]) -> dict:
     """Deliver three versions of a transaction, a balance and a court event in ``order``; silver tables."""
     code = synthetic.uscc(1)
-    _write_silver(spark, {"enterprises": [dict(uscc=code, company_name="企业一", company_name_norm="企业一",
-                                               known_from=d(2019, 1, 1), is_current=True, _batch_id="e",
-                                               _record_hash="e")]}, settings)
+    _write_silver(
+        spark,
+        {
+            "enterprises": [
+                dict(
+                    uscc=code,
+                    company_name="企业一",
+                    company_name_norm="企业一",
+                    known_from=d(2019, 1, 1),
+                    is_current=True,
+                    _batch_id="e",
+                    _record_hash="e",
+                )
+            ]
+        },
+        settings,
+    )
     days = [d(2021, 3, 2), d(2021, 4, 10), d(2021, 5, 10)]
     for index in order:
         day, step = days[index], index + 1
-        _deliver(spark, settings, "transactions", [dict(
-            txn_id="T1", account_id="A1", uscc=code, txn_ts=dt.datetime(2021, 3, 1, 10), amount=100.0 * step,
-            direction="C", channel="pos", balance_after=1_000.0)], day=day)
-        _deliver(spark, settings, "loan_balances", [dict(
-            loan_id="L1", uscc=code, as_of_date=d(2021, 3, 1), outstanding_principal=1_000.0, undrawn_amount=0.0,
-            overdue_principal=0.0, days_past_due=10 * index, repaid_amount=0.0, status="active")], day=day)
-        _deliver(spark, settings, "court_events", [dict(
-            event_id="CE1", case_id="C1", event_type="case_filed", event_date=d(2021, 2, 20),
-            published_date=d(2021, 2, 25), party_name="企业一", party_uscc=code, role="defendant",
-            cause="contract", amount=1_000.0 * step, status="open")], day=day)
+        _deliver(
+            spark,
+            settings,
+            "transactions",
+            [
+                dict(
+                    txn_id="T1",
+                    account_id="A1",
+                    uscc=code,
+                    txn_ts=dt.datetime(2021, 3, 1, 10),
+                    amount=100.0 * step,
+                    direction="C",
+                    channel="pos",
+                    balance_after=1_000.0,
+                )
+            ],
+            day=day,
+        )
+        _deliver(
+            spark,
+            settings,
+            "loan_balances",
+            [
+                dict(
+                    loan_id="L1",
+                    uscc=code,
+                    as_of_date=d(2021, 3, 1),
+                    outstanding_principal=1_000.0,
+                    undrawn_amount=0.0,
+                    overdue_principal=0.0,
+                    days_past_due=10 * index,
+                    repaid_amount=0.0,
+                    status="active",
+                )
+            ],
+            day=day,
+        )
+        _deliver(
+            spark,
+            settings,
+            "court_events",
+            [
+                dict(
+                    event_id="CE1",
+                    case_id="C1",
+                    event_type="case_filed",
+                    event_date=d(2021, 2, 20),
+                    published_date=d(2021, 2, 25),
+                    party_name="企业一",
+                    party_uscc=code,
+                    role="defendant",
+                    cause="contract",
+                    amount=1_000.0 * step,
+                    status="open",
+                )
+            ],
+            day=day,
+        )
     return {t: io.read(spark, t, settings=settings).localCheckpoint() for t in DAILY[:3]}
 
 
 @pytest.mark.slow
 def test_a_restatement_arriving_before_an_older_delivery_ends_as_in_order(spark, settings, tmp_path):
-    in_order = _ordered_deliveries(spark, settings.replace(lakehouse_root=str(tmp_path / "a"),
-                                                           landing_root=str(tmp_path / "landing")), [0, 1, 2])
-    out_of_order = _ordered_deliveries(spark, settings.replace(lakehouse_root=str(tmp_path / "b"),
-                                                               landing_root=str(tmp_path / "landing")), [0, 2, 1])
+    in_order = _ordered_deliveries(
+        spark, settings.replace(lakehouse_root=str(tmp_path / "a"), landing_root=str(tmp_path / "landing")), [0, 1, 2]
+    )
+    out_of_order = _ordered_deliveries(
+        spark, settings.replace(lakehouse_root=str(tmp_path / "b"), landing_root=str(tmp_path / "landing")), [0, 2, 1]
+    )
     for table, frame in in_order.items():
         chain = [(r["known_from"], r["known_to"], r["is_current"]) for r in frame.orderBy("known_from").collect()]
-        assert chain == [(d(2021, 3, 2), d(2021, 4, 10), False), (d(2021, 4, 10), d(2021, 5, 10), False),
-                         (d(2021, 5, 10), None, True)], table
+        assert chain == [
+            (d(2021, 3, 2), d(2021, 4, 10), False),
+            (d(2021, 4, 10), d(2021, 5, 10), False),
+            (d(2021, 5, 10), None, True),
+        ], table
         assertDataFrameEqual(out_of_order[table], frame, checkRowOrder=False)
 
 
@@ -185,11 +279,12 @@ def test_a_changed_file_reprocessed_is_a_later_delivery_than_the_contents_it_fol
     # first delivery: the date its name gives (T+1)
     assert delivery_dates(source, Plan(to_process=[landed]), start=start) == {rel: d(2021, 3, 2)}
     # the same name with new content, landed on 20 April: known from the day it landed
-    landed_day = dt.datetime(2021, 4, 20, 8, tzinfo=dt.timezone.utc).timestamp()
+    landed_day = dt.datetime(2021, 4, 20, 8, tzinfo=dt.UTC).timestamp()
     os.utime(path, (landed_day, landed_day))
     changed = Plan(to_process=[landed], earlier_versions={rel: 1})
     assert delivery_dates(source, changed, start=start) == {rel: d(2021, 4, 20)}
     # landed (or copied with its old time) no later than the name's date: still after each earlier content
     os.utime(path, (0, 0))
-    assert delivery_dates(source, Plan(to_process=[landed], earlier_versions={rel: 2}), start=start) == \
-        {rel: d(2021, 3, 4)}
+    assert delivery_dates(source, Plan(to_process=[landed], earlier_versions={rel: 2}), start=start) == {
+        rel: d(2021, 3, 4)
+    }

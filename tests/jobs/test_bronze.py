@@ -20,8 +20,11 @@ def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
 
 
 def test_rows_with_too_few_or_too_many_fields_are_flagged_not_padded(spark, tmp_path):
-    path = _write(tmp_path, "tax_filings_202003.csv",
-                  "\n".join([HEADER, GOOD, GOOD.rsplit(",", 2)[0], GOOD + ",extra", GOOD]) + "\n")
+    path = _write(
+        tmp_path,
+        "tax_filings_202003.csv",
+        "\n".join([HEADER, GOOD, GOOD.rsplit(",", 2)[0], GOOD + ",extra", GOOD]) + "\n",
+    )
     precheck(TAX, [path])
     rows = read_text_feed(spark, TAX, [str(path)]).orderBy("_source_row").collect()
     assert [r["_source_row"] for r in rows] == [2, 3, 4, 5]
@@ -36,14 +39,17 @@ def test_quoted_commas_are_one_field(spark, tmp_path):
     assert row["company_name"] == "吕梁,核桃有限公司" and row["_corrupt_record"] is None
 
 
-@pytest.mark.parametrize("content, message", [
-    (f"{HEADER}\n{GOOD}\n{GOOD[:20]}", "truncated"),
-    (b"", "empty file"),
-    (f"{HEADER}\n{GOOD}\n".encode("gbk"), "not valid UTF-8"),
-    (HEADER.replace(",", ";") + "\n" + GOOD.replace(",", ";") + "\n", "wrong delimiter"),
-    (HEADER.replace("taxable_sales", "sales") + "\n" + GOOD + "\n", "breaking schema change"),
-    (HEADER + ",branch\n" + GOOD + ",x\n", "new columns"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (f"{HEADER}\n{GOOD}\n{GOOD[:20]}", "truncated"),
+        (b"", "empty file"),
+        (f"{HEADER}\n{GOOD}\n".encode("gbk"), "not valid UTF-8"),
+        (HEADER.replace(",", ";") + "\n" + GOOD.replace(",", ";") + "\n", "wrong delimiter"),
+        (HEADER.replace("taxable_sales", "sales") + "\n" + GOOD + "\n", "breaking schema change"),
+        (HEADER + ",branch\n" + GOOD + ",x\n", "new columns"),
+    ],
+)
 def test_malformed_files_fail_loudly_naming_the_file(tmp_path, content, message):
     path = _write(tmp_path, "tax_filings_202003.csv", content)
     with pytest.raises(MalformedFileError, match=message) as err:

@@ -1,8 +1,16 @@
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, DateType
+from pyspark.sql.types import DateType, DoubleType
 
-from jobs.conform import (electricity_to_kwh, normalise_company_name, normalise_uscc, normalised_unit,
-                          parse_failed, parse_period, parse_value, to_halfwidth)
+from jobs.conform import (
+    electricity_to_kwh,
+    normalise_company_name,
+    normalise_uscc,
+    normalised_unit,
+    parse_failed,
+    parse_period,
+    parse_value,
+    to_halfwidth,
+)
 
 
 def _one(spark, expr, value, ddl="v string"):
@@ -14,8 +22,12 @@ def test_fullwidth_folds_to_halfwidth(spark):
 
 
 def test_company_names_match_across_spellings(spark):
-    variants = ["吕梁市汾阳县核桃加工有限责任公司", "吕梁市汾阳县核桃加工有限公司 ", "吕梁市 汾阳县核桃加工有限公司",
-                "吕梁市汾阳县核桃加工有限责任公司"]
+    variants = [
+        "吕梁市汾阳县核桃加工有限责任公司",
+        "吕梁市汾阳县核桃加工有限公司 ",
+        "吕梁市 汾阳县核桃加工有限公司",
+        "吕梁市汾阳县核桃加工有限责任公司",
+    ]
     keys = {_one(spark, normalise_company_name(F.col("v")), v) for v in variants}
     assert keys == {"吕梁市汾阳县核桃加工有限公司"}
     assert _one(spark, normalise_company_name(F.col("v")), "离石（吕梁）农业有限公司") == "离石(吕梁)农业有限公司"

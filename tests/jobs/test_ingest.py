@@ -11,8 +11,16 @@ from pyspark.sql import functions as F
 
 from riskpipe import io
 
-SOURCES = ("enterprises", "tax_filings", "tax_ratings", "utility_reads", "court_events",
-           "transactions", "loans", "loan_balances")
+SOURCES = (
+    "enterprises",
+    "tax_filings",
+    "tax_ratings",
+    "utility_reads",
+    "court_events",
+    "transactions",
+    "loans",
+    "loan_balances",
+)
 START, END = "2019-01-01", "2019-11-01"
 TOKEN = "test-court-token"
 
@@ -25,8 +33,12 @@ def landed(tmp_path_factory):
     from riskpipe.simulate.server import start_server
 
     root = tmp_path_factory.mktemp("ingest")
-    env = {"RISKPIPE_LAKEHOUSE": str(root / "lake"), "RISKPIPE_LANDING": str(root / "landing"),
-           "RISKPIPE_DATA_DOCS_DIR": str(root / "docs"), "RISKPIPE_COURT_API_TOKEN": TOKEN}
+    env = {
+        "RISKPIPE_LAKEHOUSE": str(root / "lake"),
+        "RISKPIPE_LANDING": str(root / "landing"),
+        "RISKPIPE_DATA_DOCS_DIR": str(root / "docs"),
+        "RISKPIPE_COURT_API_TOKEN": TOKEN,
+    }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
@@ -49,8 +61,11 @@ def first_run(spark, landed):
 
 
 def _content_hash(spark, table: str) -> str:
-    spec_cols = [c for c in io.read(spark, table).columns if c not in ("_ingested_at", "quarantined_at",
-                                                                         "started_at", "finished_at")]
+    spec_cols = [
+        c
+        for c in io.read(spark, table).columns
+        if c not in ("_ingested_at", "quarantined_at", "started_at", "finished_at")
+    ]
     rows = io.read(spark, table).select(*spec_cols).orderBy(*spec_cols).collect()
     return hashlib.sha256(json.dumps([list(r) for r in rows], default=str).encode()).hexdigest()
 
@@ -64,8 +79,10 @@ def test_every_row_is_published_quarantined_or_a_recognised_duplicate(first_run)
 
 def test_bronze_keeps_every_row_as_received(spark, first_run):
     for source, summary in first_run.items():
-        assert io.read(spark, f"bronze_{source}").where(F.col("_batch_id") == summary["batch_id"]).count() \
+        assert (
+            io.read(spark, f"bronze_{source}").where(F.col("_batch_id") == summary["batch_id"]).count()
             == summary["rows_read"]
+        )
 
 
 def test_quarantine_names_the_rules_and_the_batch(spark, first_run):
@@ -112,8 +129,13 @@ def _defect_key(defect: dict):
 def test_every_rejectable_defect_is_quarantined_by_a_named_rule(spark, first_run, landed):
     table_of = {"tax": "tax_filings", "utility": "utility_reads", "bank": "transactions"}
     quarantined = _quarantined_keys(spark)
-    missed = [d for d in _defects(landed) if d["defect_type"] in REJECTED and d["source"] in table_of
-              and _defect_key(d) not in quarantined.get(table_of[d["source"]], set())]
+    missed = [
+        d
+        for d in _defects(landed)
+        if d["defect_type"] in REJECTED
+        and d["source"] in table_of
+        and _defect_key(d) not in quarantined.get(table_of[d["source"]], set())
+    ]
     assert not missed, missed[:5]
 
 
@@ -125,8 +147,11 @@ def test_unit_mixups_and_fullwidth_codes_are_normalised(spark, first_run, landed
             if row is not None:
                 assert row["unit"] == "kWh"
                 assert row["consumption"] == pytest.approx(defect["detail"]["original"], rel=1e-6)
-    fullwidth = [d for d in _defects(landed) if d["defect_type"] == "fullwidth" and d["source"] == "tax"
-                 and d["detail"]["column"] == "uscc"]
+    fullwidth = [
+        d
+        for d in _defects(landed)
+        if d["defect_type"] == "fullwidth" and d["source"] == "tax" and d["detail"]["column"] == "uscc"
+    ]
     known = {r["uscc"] for r in io.read(spark, "tax_filings").select("uscc").collect()}
     assert all(d["detail"]["original"] in known for d in fullwidth)
 
@@ -135,9 +160,11 @@ def test_restatements_keep_history(spark, first_run, landed):
     restated = [d["key"] for d in _defects(landed) if d["defect_type"] == "restatement"]
     filings = io.read(spark, "tax_filings")
     for key in restated:
-        versions = (filings.where((F.col("uscc") == key["uscc"])
-                                  & (F.date_format("period", "yyyy-MM") == key["period"]))
-                    .orderBy("known_from").collect())
+        versions = (
+            filings.where((F.col("uscc") == key["uscc"]) & (F.date_format("period", "yyyy-MM") == key["period"]))
+            .orderBy("known_from")
+            .collect()
+        )
         assert len(versions) >= 2, key
         assert [v["is_current"] for v in versions][-1] is True
         assert versions[0]["known_to"] == versions[1]["known_from"]

@@ -8,7 +8,9 @@ from pyspark.sql import functions as F
 from riskpipe import io
 from riskpipe.uscc import check_digit
 
-HEADER = "uscc,company_name,period,filing_date,taxable_sales,vat_paid,cit_prepaid,arrears_amount,penalty_amount,is_amendment"
+HEADER = (
+    "uscc,company_name,period,filing_date,taxable_sales,vat_paid,cit_prepaid,arrears_amount,penalty_amount,is_amendment"
+)
 
 
 def _uscc(n: int) -> str:
@@ -43,8 +45,8 @@ def _count(spark, table: str) -> int:
 
 def test_bad_rows_below_the_threshold_are_quarantined_and_the_rest_published(spark, lake):
     rows = [_row(n) for n in range(40)]
-    rows[3] = _row(3).rsplit(",", 2)[0]          # too few fields: not padded
-    rows[7] = _row(7) + ",surplus"               # too many fields: not cut
+    rows[3] = _row(3).rsplit(",", 2)[0]  # too few fields: not padded
+    rows[7] = _row(7) + ",surplus"  # too many fields: not cut
     (lake / "tax_filings_202003.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
     summary = _run()
     assert summary["rows_read"] == 40 and summary["rows_quarantined"] == 2 and summary["rows_published"] == 38
@@ -117,8 +119,12 @@ def test_an_added_column_is_rejected_naming_the_file_and_the_column(spark, lake)
 
     _deliver(lake, "202003", [_row(n) + ",LL-01" for n in range(5)], extra_column="branch_code")
     with pytest.raises(MalformedFileError, match=r"tax_filings_202003\.csv: new columns \['branch_code'\]"):
-        run_source("tax_filings", data_interval_start="2020-03-01", data_interval_end="2020-04-01",
-                   settings=_settings("reject"))
+        run_source(
+            "tax_filings",
+            data_interval_start="2020-03-01",
+            data_interval_end="2020-04-01",
+            settings=_settings("reject"),
+        )
     for table in ("bronze_tax_filings", "tax_filings", "quarantine", "ingest_manifest"):
         assert _count(spark, table) == 0, table
 
@@ -133,14 +139,17 @@ def test_an_added_column_is_evolved_into_bronze_and_the_rows_published(spark, la
     _deliver(lake, "202002", february)
     run_source("tax_filings", data_interval_start="2020-02-01", data_interval_end="2020-03-01", settings=evolve)
     _deliver(lake, "202003", [_row(n) + f",LL-{n:02d}" for n in range(5)], extra_column="branch_code")
-    summary = run_source("tax_filings", data_interval_start="2020-03-01", data_interval_end="2020-04-01",
-                         settings=evolve)
+    summary = run_source(
+        "tax_filings", data_interval_start="2020-03-01", data_interval_end="2020-04-01", settings=evolve
+    )
 
     assert summary["rows_read"] == 5 and summary["rows_published"] == 5
     bronze = io.read(spark, "bronze_tax_filings")
     assert "branch_code" in bronze.columns
     by_file = {(r["_source_file"], r["branch_code"]) for r in bronze.select("_source_file", "branch_code").collect()}
-    assert by_file == {("tax/filings/tax_filings_202002.csv", None),
-                       *{("tax/filings/tax_filings_202003.csv", f"LL-{n:02d}") for n in range(5)}}
+    assert by_file == {
+        ("tax/filings/tax_filings_202002.csv", None),
+        *{("tax/filings/tax_filings_202003.csv", f"LL-{n:02d}") for n in range(5)},
+    }
     silver = io.read(spark, "tax_filings")
     assert "branch_code" not in silver.columns and silver.count() == 8

@@ -26,8 +26,9 @@ def core_banking(tmp_path_factory, spark):
     from riskpipe.testing.postgres import PostgresServer
 
     root = tmp_path_factory.mktemp("jdbc")
-    simulate(SimConfig(enterprises=30, months=3, seed=5, start="2019-01", quiet=True,
-                       sources=("loans",)), root / "landing")
+    simulate(
+        SimConfig(enterprises=30, months=3, seed=5, start="2019-01", quiet=True, sources=("loans",)), root / "landing"
+    )
     with PostgresServer() as server, pytest.MonkeyPatch.context() as mp:
         load_postgres(root / "landing", server.dsn)
         mp.setenv("RISKPIPE_LAKEHOUSE", str(root / "lake"))
@@ -45,8 +46,10 @@ def _source_loans(pg, start: str, end: str) -> dict[str, float]:
     conn = pg.connect()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT loan_id, interest_rate FROM core_banking.loans "
-                        "WHERE updated_at >= %s AND updated_at < %s", (start, end))
+            cur.execute(
+                "SELECT loan_id, interest_rate FROM core_banking.loans WHERE updated_at >= %s AND updated_at < %s",
+                (start, end),
+            )
             return {loan_id: float(rate) for loan_id, rate in cur.fetchall()}
     finally:
         conn.close()
@@ -86,16 +89,16 @@ def test_an_older_interval_after_a_newer_one_is_published_and_a_silver_restore_i
     assert io.read(spark, "loans").where(F.col("known_from").isNull()).count() == 0
 
 
-def test_a_loan_restated_without_moving_updated_at_is_updated_by_the_next_run_of_its_interval(
-        spark, core_banking):
+def test_a_loan_restated_without_moving_updated_at_is_updated_by_the_next_run_of_its_interval(spark, core_banking):
     from jobs.ingest import run_source
 
     loan_id = sorted(_source_loans(core_banking, JAN, FEB))[0]
     conn = core_banking.connect()
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("UPDATE core_banking.loans SET interest_rate = interest_rate + 0.01 WHERE loan_id = %s",
-                        (loan_id,))
+            cur.execute(
+                "UPDATE core_banking.loans SET interest_rate = interest_rate + 0.01 WHERE loan_id = %s", (loan_id,)
+            )
     finally:
         conn.close()
     january = _source_loans(core_banking, JAN, FEB)
@@ -114,8 +117,11 @@ def test_an_append_only_table_refuses_an_interval_at_or_before_its_watermark(spa
 
     settings = load_settings()
 
-    watermark = io.read(spark, "ingest_watermarks").where(
-        F.col("source_table") == "core_banking.loans").collect()[0]["watermark"]
+    watermark = (
+        io.read(spark, "ingest_watermarks")
+        .where(F.col("source_table") == "core_banking.loans")
+        .collect()[0]["watermark"]
+    )
     tables = settings.raw["ingestion"]["core_banking"]["tables"]
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(tables, "loans", {**tables["loans"], "incremental": APPEND_ONLY})

@@ -29,16 +29,31 @@ def lakehouse(spark, settings, tmp_path_factory):
     """Reference of sme_pd v3, and D's and D-12's scores, features and labels, written with io."""
     own = settings.replace(lakehouse_root=str(tmp_path_factory.mktemp("monitoring-lakehouse")))
     rng = np.random.default_rng(11)
-    training = pd.DataFrame({"score": rng.normal(600, 40, 2000), STABLE: rng.normal(0, 0.2, 2000),
-                             DRIFTING: rng.poisson(0.5, 2000).astype(float)})
+    training = pd.DataFrame(
+        {
+            "score": rng.normal(600, 40, 2000),
+            STABLE: rng.normal(0, 0.2, 2000),
+            DRIFTING: rng.poisson(0.5, 2000).astype(float),
+        }
+    )
     tables = subject_bins(spark.createDataFrame(training), ["score", STABLE, DRIFTING], MonitoringConfig().psi_bins)
     reference = reference_frame(spark, tables, name="sme_pd", version="3", source={"run_id": "inline"})
     io.append(reference, MONITORING_REFERENCE, settings=own)
     days, uscc = (MATURED, D), [USCC.format(i) for i in range(N)]
     drifting = {MATURED: rng.poisson(0.5, N), D: rng.poisson(3.5, N)}
-    features = [dict(uscc=u, snapshot_date=day, snapshot_month=day.strftime("%Y-%m"), is_active_borrower=True,
-                     _features_version="test", _built_from="{}", **{STABLE: float(s), DRIFTING: int(z)})
-                for day in days for u, s, z in zip(uscc, rng.normal(0, 0.2, N), drifting[day])]
+    features = [
+        dict(
+            uscc=u,
+            snapshot_date=day,
+            snapshot_month=day.strftime("%Y-%m"),
+            is_active_borrower=True,
+            _features_version="test",
+            _built_from="{}",
+            **{STABLE: float(s), DRIFTING: int(z)},
+        )
+        for day in days
+        for u, s, z in zip(uscc, rng.normal(0, 0.2, N), drifting[day])
+    ]
     io.append(ENTERPRISE_FEATURES.rows_to_df(spark, features), ENTERPRISE_FEATURES, settings=own)
     version = io.version(spark, ENTERPRISE_FEATURES, own)
     pd_ = np.where(np.arange(N) < N // 2, 0.01, 0.08)  # grades 3 and 7
@@ -47,12 +62,32 @@ def lakehouse(spark, settings, tmp_path_factory):
         # grade 3 calibrated, grade 7 under-predicted (30% realised against 8% predicted)
         defaulted = rng.random(N) < np.where(np.arange(N) < N // 2, 0.01, 0.30)
         common = dict(snapshot_date=day, snapshot_month=day.strftime("%Y-%m"))
-        scores += [dict(uscc=u, **common, pd=float(p), score=float(s), grade="3" if p < 0.05 else "7",
-                        grade_num=3 if p < 0.05 else 7, model_name="sme_pd", model_version="3",
-                        features_version=version) for u, p, s in zip(uscc, pd_, rng.normal(600, 40, N))]
-        labels += [dict(uscc=u, **common, default_12m=bool(y), in_default_at_snapshot=False,
-                        observed_months=12 if day == MATURED else 0, censored=day != MATURED, _built_from="{}")
-                   for u, y in zip(uscc, defaulted)]
+        scores += [
+            dict(
+                uscc=u,
+                **common,
+                pd=float(p),
+                score=float(s),
+                grade="3" if p < 0.05 else "7",
+                grade_num=3 if p < 0.05 else 7,
+                model_name="sme_pd",
+                model_version="3",
+                features_version=version,
+            )
+            for u, p, s in zip(uscc, pd_, rng.normal(600, 40, N))
+        ]
+        labels += [
+            dict(
+                uscc=u,
+                **common,
+                default_12m=bool(y),
+                in_default_at_snapshot=False,
+                observed_months=12 if day == MATURED else 0,
+                censored=day != MATURED,
+                _built_from="{}",
+            )
+            for u, y in zip(uscc, defaulted)
+        ]
     io.append(RISK_SCORES.rows_to_df(spark, scores), RISK_SCORES, settings=own)
     io.append(DEFAULT_LABELS.rows_to_df(spark, labels), DEFAULT_LABELS, settings=own)
     return own
@@ -71,8 +106,7 @@ def test_the_job_writes_every_metric_and_a_rerun_commits_nothing(spark, lakehous
     assert by_key.loc[("backtest_default_rate", "7"), "status"] == "red"
     assert by_key.loc[("backtest_default_rate", "3"), "status"] == "green"
     assert set(written.loc[written["metric"].isin(["auc", "ks"]), "subject"]) == {MATURED.isoformat()}
-    assert {(a["metric"], a["subject"]) for a in result["alerts"]} == set(
-        by_key.index[by_key["alert"]].tolist())
+    assert {(a["metric"], a["subject"]) for a in result["alerts"]} == set(by_key.index[by_key["alert"]].tolist())
     # a feature's drift is an alert; by default only the score's drift calls for retraining
     assert not result["retrain"] and result["retrain_split_date"] == "2020-07-01"
 
@@ -81,7 +115,8 @@ def test_the_job_writes_every_metric_and_a_rerun_commits_nothing(spark, lakehous
     assert not again["committed"] and io.version(spark, MODEL_MONITORING, lakehouse) == version
     assert again["alerts"] == result["alerts"]
     assert model_monitoring.history(spark, metric="psi", subject=DRIFTING, settings=lakehouse)["status"].tolist() == [
-        "act"]
+        "act"
+    ]
 
 
 def test_an_unscored_month_fails_clearly(spark, lakehouse):

@@ -10,8 +10,14 @@ import pandas as pd
 import pytest
 
 from jobs.monitoring_metrics import (
-    MonitoringConfig, bin_counts, discrimination, edges_of, grade_counts, jeffreys_backtest,
-    matured_predictions, matured_window,
+    MonitoringConfig,
+    bin_counts,
+    discrimination,
+    edges_of,
+    grade_counts,
+    jeffreys_backtest,
+    matured_predictions,
+    matured_window,
 )
 from jobs.monitoring_reference import subject_bins
 from models.evaluate import psi, psi_from_counts, psi_status
@@ -51,21 +57,43 @@ def test_missing_values_alone_move_the_psi(spark):
 
 def _rows(day: dt.date, grade: str, n: int, defaults: int, pd_: float, start: int) -> tuple[list, list]:
     month = day.strftime("%Y-%m")
-    scores = [dict(uscc=USCC.format(start + i), snapshot_date=day, snapshot_month=month, pd=pd_, score=600.0,
-                   grade=grade, grade_num=int(grade), model_name="m", model_version="1", features_version=0)
-              for i in range(n)]
-    labels = [dict(uscc=USCC.format(start + i), snapshot_date=day, snapshot_month=month, default_12m=i < defaults,
-                   in_default_at_snapshot=False, observed_months=12, censored=False, _built_from="{}")
-              for i in range(n)]
+    scores = [
+        dict(
+            uscc=USCC.format(start + i),
+            snapshot_date=day,
+            snapshot_month=month,
+            pd=pd_,
+            score=600.0,
+            grade=grade,
+            grade_num=int(grade),
+            model_name="m",
+            model_version="1",
+            features_version=0,
+        )
+        for i in range(n)
+    ]
+    labels = [
+        dict(
+            uscc=USCC.format(start + i),
+            snapshot_date=day,
+            snapshot_month=month,
+            default_12m=i < defaults,
+            in_default_at_snapshot=False,
+            observed_months=12,
+            censored=False,
+            _built_from="{}",
+        )
+        for i in range(n)
+    ]
     return scores, labels
 
 
 def test_jeffreys_backtest_flags_mispredicted_grades_and_passes_a_calibrated_one(spark):
     as_of = dt.date(2021, 12, 31)
     cohort = dt.date(2020, 12, 31)
-    calibrated = _rows(cohort, "3", 1000, 10, 0.01, 0)        # 1.0% realised vs 1.0% predicted
-    under = _rows(cohort, "7", 500, 40, 0.03, 1000)           # 8.0% realised vs 3.0% predicted
-    over = _rows(cohort, "9", 400, 4, 0.10, 3000)             # 1.0% realised vs 10% predicted
+    calibrated = _rows(cohort, "3", 1000, 10, 0.01, 0)  # 1.0% realised vs 1.0% predicted
+    under = _rows(cohort, "7", 500, 40, 0.03, 1000)  # 8.0% realised vs 3.0% predicted
+    over = _rows(cohort, "9", 400, 4, 0.10, 3000)  # 1.0% realised vs 10% predicted
     too_recent = _rows(dt.date(2021, 1, 31), "7", 200, 200, 0.03, 2000)  # labels not final on as_of
     scores = RISK_SCORES.rows_to_df(spark, calibrated[0] + under[0] + over[0] + too_recent[0])
     labels = DEFAULT_LABELS.rows_to_df(spark, calibrated[1] + under[1] + over[1] + too_recent[1])
@@ -78,8 +106,9 @@ def test_jeffreys_backtest_flags_mispredicted_grades_and_passes_a_calibrated_one
     assert tested.loc["7", "mean_pd"] == pytest.approx(0.03)
     assert tested.loc["7", "direction"] == "under" and tested.loc["9", "direction"] == "over"
     assert tested.loc["9", "status"] == "red"
-    one_sided = jeffreys_backtest(grade_counts(matured).toPandas(),
-                                  dataclasses.replace(CONFIG, backtest_sides="under")).set_index("grade")
+    one_sided = jeffreys_backtest(
+        grade_counts(matured).toPandas(), dataclasses.replace(CONFIG, backtest_sides="under")
+    ).set_index("grade")
     assert one_sided.loc["9", "status"] == "green" and one_sided.loc["7", "status"] == "red"
 
 
@@ -96,13 +125,38 @@ def test_auc_and_ks_by_snapshot_equal_sklearn(spark):
         expected[day] = (roc_auc_score(y, pd_), np.max(tpr - fpr))
         for i in range(n):
             uscc, month = USCC.format(k * n + i), day.strftime("%Y-%m")
-            scores.append(dict(uscc=uscc, snapshot_date=day, snapshot_month=month, pd=float(pd_[i]), score=0.0,
-                               grade="5", grade_num=5, model_name="m", model_version="1", features_version=0))
-            labels.append(dict(uscc=uscc, snapshot_date=day, snapshot_month=month, default_12m=bool(y[i]),
-                               in_default_at_snapshot=False, observed_months=12, censored=False,
-                               _built_from="{}"))
-    matured = matured_predictions(RISK_SCORES.rows_to_df(spark, scores), DEFAULT_LABELS.rows_to_df(spark, labels),
-                                  as_of=dt.date(2021, 12, 31), config=CONFIG)
+            scores.append(
+                dict(
+                    uscc=uscc,
+                    snapshot_date=day,
+                    snapshot_month=month,
+                    pd=float(pd_[i]),
+                    score=0.0,
+                    grade="5",
+                    grade_num=5,
+                    model_name="m",
+                    model_version="1",
+                    features_version=0,
+                )
+            )
+            labels.append(
+                dict(
+                    uscc=uscc,
+                    snapshot_date=day,
+                    snapshot_month=month,
+                    default_12m=bool(y[i]),
+                    in_default_at_snapshot=False,
+                    observed_months=12,
+                    censored=False,
+                    _built_from="{}",
+                )
+            )
+    matured = matured_predictions(
+        RISK_SCORES.rows_to_df(spark, scores),
+        DEFAULT_LABELS.rows_to_df(spark, labels),
+        as_of=dt.date(2021, 12, 31),
+        config=CONFIG,
+    )
     found = discrimination(matured).toPandas().set_index("snapshot_date")
     assert set(found.index) == set(expected)
     for day, (auc, ks) in expected.items():

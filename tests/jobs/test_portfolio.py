@@ -18,10 +18,17 @@ from schemas.gold_portfolio import DIMENSIONS
 from tests.jobs.features.synthetic import uscc
 from tests.jobs.portfolio_data import Loan, loan_frame, place_frame, score_frame
 
-LGD_RULES = [{"collateral_type": "real_estate", "lgd": 0.3}, {"guarantee_type": "credit", "lgd": 0.8},
-             {"guarantee_type": "fund_guarantee", "collateral_type": "none", "lgd": 0.6}]
-SECTION = {"lgd": {"default": 0.9, "rules": LGD_RULES}, "ccf": {"default": 0.4, "by_product": {"P2": 1.0}},
-           "fund": {"balance": 1.0e9}, "unscored_pd": 0.25}
+LGD_RULES = [
+    {"collateral_type": "real_estate", "lgd": 0.3},
+    {"guarantee_type": "credit", "lgd": 0.8},
+    {"guarantee_type": "fund_guarantee", "collateral_type": "none", "lgd": 0.6},
+]
+SECTION = {
+    "lgd": {"default": 0.9, "rules": LGD_RULES},
+    "ccf": {"default": 0.4, "by_product": {"P2": 1.0}},
+    "fund": {"balance": 1.0e9},
+    "unscored_pd": 0.25,
+}
 DEFINITION = DefaultDefinition(dpd_over=90, statuses=("restructured", "written_off"))
 SUMS = ("n_loans", "ead", "el", "bank_el", "fund_el", "fund_claim")
 
@@ -38,22 +45,30 @@ def test_the_default_profile_is_a_valid_portfolio_configuration():
     assert config.default_definition == DefaultDefinition.from_settings(load_settings().raw)
 
 
-@pytest.mark.parametrize("section, key", [
-    ({"lgd": {"default": 1.5}}, "lgd.default"), ({"ccf": {"by_product": {"P": "x"}}}, "ccf.by_product.P"),
-    ({"fund": {"balance": -1}}, "fund.balance"), ({"fund": {"loss_order": "random"}}, "fund.loss_order"),
-    ({"lgd": {"rules": [{"collateral": "x", "lgd": 0.1}]}}, "lgd.rules[0]"),
-    ({"default_dpd": 90}, "default_dpd: a loan in default (PD 1) is decided by default_definition")])
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ({"lgd": {"default": 1.5}}, "lgd.default"),
+        ({"ccf": {"by_product": {"P": "x"}}}, "ccf.by_product.P"),
+        ({"fund": {"balance": -1}}, "fund.balance"),
+        ({"fund": {"loss_order": "random"}}, "fund.loss_order"),
+        ({"lgd": {"rules": [{"collateral": "x", "lgd": 0.1}]}}, "lgd.rules[0]"),
+        ({"default_dpd": 90}, "default_dpd: a loan in default (PD 1) is decided by default_definition"),
+    ],
+)
 def test_a_bad_configuration_value_is_an_error_naming_its_key(section, key):
     with pytest.raises(ValueError, match=re.escape(key)):
         from_mapping(section, default_definition=DEFINITION)
 
 
 def test_lgd_ccf_and_ead_come_from_configuration(spark):
-    loans = [Loan("L1", 1, guarantee_type="credit", collateral_type="real_estate", undrawn=2e5),
-             Loan("L2", 2, product="P2", guarantee_type="credit", undrawn=3e5),
-             Loan("L3", 3, guarantee_type="fund_guarantee", collateral_type="none"),
-             Loan("L4", 4, guarantee_type="fund_guarantee", collateral_type="livestock", undrawn=1e5),
-             Loan("L5", 5, guarantee_type=None, collateral_type=None)]
+    loans = [
+        Loan("L1", 1, guarantee_type="credit", collateral_type="real_estate", undrawn=2e5),
+        Loan("L2", 2, product="P2", guarantee_type="credit", undrawn=3e5),
+        Loan("L3", 3, guarantee_type="fund_guarantee", collateral_type="none"),
+        Loan("L4", 4, guarantee_type="fund_guarantee", collateral_type="livestock", undrawn=1e5),
+        Loan("L5", 5, guarantee_type=None, collateral_type=None),
+    ]
     out = _risk(spark, loans, {x.borrower: (0.02, 5) for x in loans})
     rule = {"L1": 0, "L2": 1, "L3": 2}  # L1 also matches rule 1: the first matching rule wins
     ccf = SECTION["ccf"]
@@ -63,21 +78,41 @@ def test_lgd_ccf_and_ead_come_from_configuration(spark):
         factor = ccf["by_product"].get(x.product, ccf["default"])
         ead = x.outstanding + x.undrawn * factor
         return (x.loan_id, lgd, factor, ead, 0.02 * lgd * ead)
-    assertDataFrameEqual(out.select("loan_id", "lgd", "ccf", "ead", "el"),
-                         spark.createDataFrame([expected(x) for x in loans], "loan_id string, lgd double, "
-                                               "ccf double, ead double, el double"), rtol=1e-12)
+
+    assertDataFrameEqual(
+        out.select("loan_id", "lgd", "ccf", "ead", "el"),
+        spark.createDataFrame(
+            [expected(x) for x in loans], "loan_id string, lgd double, ccf double, ead double, el double"
+        ),
+        rtol=1e-12,
+    )
     labels = {r["loan_id"]: r["lgd_rule"] for r in out.collect()}
     assert labels["L1"] == "collateral_type=real_estate" and labels["L5"] == "default"
 
 
 def test_pd_is_one_in_default_the_configured_value_unscored_and_inactive_loans_are_left_out(spark):
-    loans = [Loan("L1", 1), Loan("L2", 2, days_past_due=91), Loan("L3", 3, status="restructured"),
-             Loan("L4", 4), Loan("L5", 5, days_past_due=90), Loan("L6", 6, status="closed")]
+    loans = [
+        Loan("L1", 1),
+        Loan("L2", 2, days_past_due=91),
+        Loan("L3", 3, status="restructured"),
+        Loan("L4", 4),
+        Loan("L5", 5, days_past_due=90),
+        Loan("L6", 6, status="closed"),
+    ]
     out = _risk(spark, loans, {1: (0.03, 6), 2: (0.03, 6), 3: (0.03, 6), 5: (0.04, 6), 6: (0.03, 6)})
-    assertDataFrameEqual(out.select("loan_id", "pd_source", "pd"), spark.createDataFrame(
-        [("L1", "model", 0.03), ("L2", "in_default", 1.0), ("L3", "in_default", 1.0),
-         ("L4", "unscored", SECTION["unscored_pd"]), ("L5", "model", 0.04)], "loan_id string, pd_source string, "
-        "pd double"))
+    assertDataFrameEqual(
+        out.select("loan_id", "pd_source", "pd"),
+        spark.createDataFrame(
+            [
+                ("L1", "model", 0.03),
+                ("L2", "in_default", 1.0),
+                ("L3", "in_default", 1.0),
+                ("L4", "unscored", SECTION["unscored_pd"]),
+                ("L5", "model", 0.04),
+            ],
+            "loan_id string, pd_source string, pd double",
+        ),
+    )
 
 
 def test_pd_one_follows_the_default_definition(spark):
@@ -85,13 +120,19 @@ def test_pd_one_follows_the_default_definition(spark):
     scores = {1: (0.03, 6), 2: (0.03, 6), 3: (0.03, 6)}
     out = _risk(spark, loans, scores, definition=DefaultDefinition(dpd_over=30, statuses=("written_off",)))
     assert {r["loan_id"]: (r["pd_source"], r["pd"]) for r in out.collect()} == {
-        "L1": ("in_default", 1.0), "L2": ("model", 0.03), "L3": ("model", 0.03)}
+        "L1": ("in_default", 1.0),
+        "L2": ("model", 0.03),
+        "L3": ("model", 0.03),
+    }
 
 
 def _reference_allocation(rows, balance, order):
     """Plain-Python oracle: claims paid in ``order`` until the balance is used up."""
-    key = {"el_desc": lambda r: (-r["el"], r["loan_id"]), "pd_desc": lambda r: (-r["pd"], r["loan_id"]),
-           "loan_id": lambda r: r["loan_id"]}[order]
+    key = {
+        "el_desc": lambda r: (-r["el"], r["loan_id"]),
+        "pd_desc": lambda r: (-r["pd"], r["loan_id"]),
+        "loan_id": lambda r: r["loan_id"],
+    }[order]
     left, paid = balance, {}
     for r in sorted(rows, key=key):
         paid[r["loan_id"]] = max(0.0, min(r["fund_coverage_share"] * r["el"], left))
@@ -101,8 +142,9 @@ def _reference_allocation(rows, balance, order):
 
 @pytest.mark.parametrize("order", LOSS_ORDERS)
 def test_fund_payouts_never_exceed_the_balance_and_follow_the_loss_order(spark, order):
-    loans = [Loan(f"L{i}", i, outstanding=1e6 * (1 + i % 3), fund_coverage_share=0.4 + 0.1 * (i % 4))
-             for i in range(1, 9)] + [Loan("L9", 9, fund_coverage_share=None, guarantee_type="credit")]
+    loans = [
+        Loan(f"L{i}", i, outstanding=1e6 * (1 + i % 3), fund_coverage_share=0.4 + 0.1 * (i % 4)) for i in range(1, 9)
+    ] + [Loan("L9", 9, fund_coverage_share=None, guarantee_type="credit")]
     scores = {i: (0.02 * (1 + i % 5), 5) for i in range(1, 10)}
     balance = 1.5e5  # above any single claim, about half of their sum (~310k CNY)
     section = {**SECTION, "fund": {"balance": balance, "loss_order": order}}
@@ -134,16 +176,25 @@ def portfolio(spark):
     """40 loans over 4 counties (one borrower without a place), 3 industries, grades with unscored
     borrowers and defaults, 3 products and a fund too small for its share."""
     rng = random.Random(7)
-    loans = [Loan(f"L{i:02d}", i % 31, product=rng.choice(["A", "B", "C"]), outstanding=rng.uniform(1e5, 5e6),
-                  undrawn=rng.choice([0.0, 2e5]), guarantee_type=rng.choice(["credit", "fund_guarantee", None]),
-                  fund_coverage_share=rng.choice([0.0, 0.4, 0.8]), days_past_due=rng.choice([0] * 9 + [120]))
-             for i in range(40)]
+    loans = [
+        Loan(
+            f"L{i:02d}",
+            i % 31,
+            product=rng.choice(["A", "B", "C"]),
+            outstanding=rng.uniform(1e5, 5e6),
+            undrawn=rng.choice([0.0, 2e5]),
+            guarantee_type=rng.choice(["credit", "fund_guarantee", None]),
+            fund_coverage_share=rng.choice([0.0, 0.4, 0.8]),
+            days_past_due=rng.choice([0] * 9 + [120]),
+        )
+        for i in range(40)
+    ]
     scores = {b: (rng.uniform(0.001, 0.4), rng.randint(1, 10)) for b in range(31) if b % 7}
     places = {b: (rng.choice(["c1", "c2", "c3", None]), rng.choice(["i1", "i2", "i3"])) for b in range(30)}
-    config = from_mapping({**SECTION, "fund": {"balance": 2.0e5}}, default_definition=DEFINITION,
-                          top_n_borrowers=5)
-    tables = portfolio_tables(loan_frame(spark, loans), score_frame(spark, scores), place_frame(spark, places),
-                              config=config)
+    config = from_mapping({**SECTION, "fund": {"balance": 2.0e5}}, default_definition=DEFINITION, top_n_borrowers=5)
+    tables = portfolio_tables(
+        loan_frame(spark, loans), score_frame(spark, scores), place_frame(spark, places), config=config
+    )
     return config, tables.risk.cache(), tables.summary.cache(), tables.metrics.first()
 
 
@@ -175,7 +226,7 @@ def test_fund_adequacy_shortfall_and_concentration(portfolio):
         exposure[r["uscc"]] = exposure.get(r["uscc"], 0.0) + r["ead"]
     total = sum(exposure.values())
     assert metrics["hhi_borrower"] == pytest.approx(sum((v / total) ** 2 for v in exposure.values()))
-    top = sorted(exposure.values(), reverse=True)[:config.top_n_borrowers]
+    top = sorted(exposure.values(), reverse=True)[: config.top_n_borrowers]
     assert metrics["top_n_share"] == pytest.approx(sum(top) / total) and metrics["top_n"] == 5
     counties = [r for r in summary.collect() if r["dimension"] == "county"]
     assert metrics["hhi_county"] == pytest.approx(sum(r["ead_share"] ** 2 for r in counties))

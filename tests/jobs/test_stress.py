@@ -25,11 +25,24 @@ COLUMNS = ["uscc", "tax_sales_1m", "tax_sales_growth_12m", "court_defendant_case
 
 
 def _frame(spark):
-    return place_frame(spark, {1: ("c", "i"), 2: ("c", "i")}, features={
-        1: {"tax_sales_1m": 1000.0, "tax_sales_growth_12m": 0.1, "court_defendant_cases_12m": 3,
-            "util_elec_decline_streak": 4},
-        2: {"tax_sales_1m": None, "tax_sales_growth_12m": -0.5, "court_defendant_cases_12m": 0,
-            "util_elec_decline_streak": 11}})
+    return place_frame(
+        spark,
+        {1: ("c", "i"), 2: ("c", "i")},
+        features={
+            1: {
+                "tax_sales_1m": 1000.0,
+                "tax_sales_growth_12m": 0.1,
+                "court_defendant_cases_12m": 3,
+                "util_elec_decline_streak": 4,
+            },
+            2: {
+                "tax_sales_1m": None,
+                "tax_sales_growth_12m": -0.5,
+                "court_defendant_cases_12m": 0,
+                "util_elec_decline_streak": 11,
+            },
+        },
+    )
 
 
 def _scenario(*shocks):
@@ -45,18 +58,26 @@ def test_the_configured_scenarios_name_catalogue_features_and_include_the_baseli
 
 def test_shocks_scale_add_grow_set_and_clip_keep_missing_values_and_the_schema(spark):
     frame = _frame(spark)
-    scenario = _scenario({"features": ["tax_sales_1m"], "scale": 0.7},
-                         {"features": ["tax_sales_growth_12m"], "growth_scale": 0.7},
-                         {"features": ["court_defendant_cases_12m"], "scale": 2.5},
-                         {"features": ["util_elec_decline_streak"], "add": 3, "max": 12})
+    scenario = _scenario(
+        {"features": ["tax_sales_1m"], "scale": 0.7},
+        {"features": ["tax_sales_growth_12m"], "growth_scale": 0.7},
+        {"features": ["court_defendant_cases_12m"], "scale": 2.5},
+        {"features": ["util_elec_decline_streak"], "add": 3, "max": 12},
+    )
     out = apply_scenario(frame, scenario)
     assert out.schema == frame.schema
-    expected = spark.createDataFrame([
-        (1000.0 * 0.7, (1 + 0.1) * 0.7 - 1, round(3 * 2.5), min(4 + 3, 12)),
-        (None, (1 - 0.5) * 0.7 - 1, 0, min(11 + 3, 12))], frame.select(*COLUMNS[1:]).schema)
+    expected = spark.createDataFrame(
+        [
+            (1000.0 * 0.7, (1 + 0.1) * 0.7 - 1, round(3 * 2.5), min(4 + 3, 12)),
+            (None, (1 - 0.5) * 0.7 - 1, 0, min(11 + 3, 12)),
+        ],
+        frame.select(*COLUMNS[1:]).schema,
+    )
     assertDataFrameEqual(out.select(*COLUMNS[1:]), expected, rtol=1e-12)
-    assertDataFrameEqual(apply_scenario(frame, _scenario({"features": "tax_sales_1m", "set": 5.0}))
-                         .select("tax_sales_1m"), spark.createDataFrame([(5.0,), (None,)], "tax_sales_1m double"))
+    assertDataFrameEqual(
+        apply_scenario(frame, _scenario({"features": "tax_sales_1m", "set": 5.0})).select("tax_sales_1m"),
+        spark.createDataFrame([(5.0,), (None,)], "tax_sales_1m double"),
+    )
 
 
 def test_the_zero_shock_and_shocks_of_absent_features_return_the_features_unchanged(spark):
@@ -68,11 +89,15 @@ def test_the_zero_shock_and_shocks_of_absent_features_return_the_features_unchan
     assert absent_features(older, scenario) == ["tax_sales_1m"] and absent_features(frame, scenario) == []
 
 
-@pytest.mark.parametrize("shock, message", [
-    ({"features": ["no_such_feature"], "scale": 2}, "not numeric catalogue features"),
-    ({"features": ["tax_rating"], "scale": 2}, "not numeric catalogue features"),
-    ({"features": ["tax_sales_1m"], "scale": 2, "add": 1}, "exactly one of"),
-    ({"features": ["tax_sales_1m"], "scale": "x"}, "must be numbers")])
+@pytest.mark.parametrize(
+    "shock, message",
+    [
+        ({"features": ["no_such_feature"], "scale": 2}, "not numeric catalogue features"),
+        ({"features": ["tax_rating"], "scale": 2}, "not numeric catalogue features"),
+        ({"features": ["tax_sales_1m"], "scale": 2, "add": 1}, "exactly one of"),
+        ({"features": ["tax_sales_1m"], "scale": "x"}, "must be numbers"),
+    ],
+)
 def test_a_bad_shock_is_an_error_naming_the_scenario(shock, message):
     with pytest.raises(ValueError, match=f"scenario 's' shock 0: .*{message}"):
         _scenario(shock)
@@ -88,12 +113,22 @@ def lakehouse(spark, settings, tmp_path_factory):
     train_champion(local, MODEL)
     rng, pick = np.random.default_rng(5), random.Random(5)
     values = feature_values(rng, 36)
-    features = {b: {k: float(v[b]) if k != "court_defendant_cases_12m" else int(v[b]) for k, v in values.items()}
-                for b in range(36)}
-    loans = [Loan(f"L{i:02d}", i % 38, product=pick.choice(["Y_MODEL_WORKING_CAPITAL", "SME_WORKING_CAPITAL"]),
-                  outstanding=pick.uniform(2e5, 3e6), undrawn=pick.choice([0.0, 5e5]),
-                  collateral_type=pick.choice(["none", "real_estate"]), days_past_due=pick.choice([0] * 12 + [100]))
-             for i in range(45)]  # borrowers 36 and 37 have no features: unscored
+    features = {
+        b: {k: float(v[b]) if k != "court_defendant_cases_12m" else int(v[b]) for k, v in values.items()}
+        for b in range(36)
+    }
+    loans = [
+        Loan(
+            f"L{i:02d}",
+            i % 38,
+            product=pick.choice(["Y_MODEL_WORKING_CAPITAL", "SME_WORKING_CAPITAL"]),
+            outstanding=pick.uniform(2e5, 3e6),
+            undrawn=pick.choice([0.0, 5e5]),
+            collateral_type=pick.choice(["none", "real_estate"]),
+            days_past_due=pick.choice([0] * 12 + [100]),
+        )
+        for i in range(45)
+    ]  # borrowers 36 and 37 have no features: unscored
     places = place_frame(spark, {b: (f"county{b % 4}", f"industry{b % 3}") for b in range(36)}, features=features)
     io.append(places, "enterprise_features", settings=local)
     for table, frame in zip(("loans", "loan_balances"), silver_ledger(spark, loans)):
@@ -129,8 +164,9 @@ def test_the_zero_shock_reproduces_the_baseline_exactly(spark, lakehouse):
     predict = mlflow.pyfunc.spark_udf(spark, model.uri, result_type=scoring.PREDICTION, env_manager="local")
     features = io.read(spark, "enterprise_features", version=features_version, settings=local)
     zero = scenarios_from_settings(local, [BASELINE])[0]
-    rescored = scoring.score_frame(apply_scenario(features, zero), predict=predict, model=model,
-                                   features_version=features_version)
+    rescored = scoring.score_frame(
+        apply_scenario(features, zero), predict=predict, model=model, features_version=features_version
+    )
     # exactly the published PD, score, grade and reasons (the version is pinned, so no alias is resolved)
     assertDataFrameEqual(rescored.drop("model_alias"), scores.drop("model_alias"))
     config = PortfolioConfig.from_settings(local.raw, fund_balance=2.0e5)

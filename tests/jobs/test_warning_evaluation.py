@@ -11,7 +11,12 @@ from pyspark.sql import Row
 from jobs.early_warnings import Signal
 from jobs.features.pit import add_months, month_end, month_ends, snapshot_month
 from jobs.warning_evaluation import (
-    ANY_PAST_DUE, backtest, check_targets, outcomes, severity_row, window_ending,
+    ANY_PAST_DUE,
+    backtest,
+    check_targets,
+    outcomes,
+    severity_row,
+    window_ending,
 )
 from schemas.registry import get
 from tests.jobs.features.synthetic import uscc
@@ -29,30 +34,35 @@ SIGNALS = (
 
 # borrower: (first default date or None, labels censored in the window, a loan active in the window)
 BORROWERS = {
-    1: (dt.date(2021, 3, 15), False, True),    # defaulter, warned high 8.5 months before (before the window)
-    2: (dt.date(2021, 5, 10), False, True),    # defaulter warned only by days past due (and 17 months before)
-    3: (None, False, True),                    # performing, a medium false alarm in the window, a high one before
-    4: (None, False, True),                    # performing, never warned
-    5: (dt.date(2021, 9, 30), False, True),    # defaults in the horizon after the window: neither group
-    6: (None, True, True),                     # no default seen yet, not observed 12 months: neither group
-    7: (dt.date(2020, 11, 20), False, True),   # in default before the window: not monitored
-    8: (None, False, True),                    # performing, a cured arrears (1-30 days past due) in the window
-    9: (None, False, False),                   # its only loan is not active: not monitored
-    10: (None, False, True),                   # performing, its loan renewed in 2021-04: one borrower, warned twice
+    1: (dt.date(2021, 3, 15), False, True),  # defaulter, warned high 8.5 months before (before the window)
+    2: (dt.date(2021, 5, 10), False, True),  # defaulter warned only by days past due (and 17 months before)
+    3: (None, False, True),  # performing, a medium false alarm in the window, a high one before
+    4: (None, False, True),  # performing, never warned
+    5: (dt.date(2021, 9, 30), False, True),  # defaults in the horizon after the window: neither group
+    6: (None, True, True),  # no default seen yet, not observed 12 months: neither group
+    7: (dt.date(2020, 11, 20), False, True),  # in default before the window: not monitored
+    8: (None, False, True),  # performing, a cured arrears (1-30 days past due) in the window
+    9: (None, False, False),  # its only loan is not active: not monitored
+    10: (None, False, True),  # performing, its loan renewed in 2021-04: one borrower, warned twice
 }
 RENEWED = {"L10a": WINDOW[:3], "L10b": WINDOW[3:]}
 WARNINGS = [  # borrower, month-end, signal
-    (1, dt.date(2020, 6, 30), "ELEC_ZERO"), (1, dt.date(2021, 1, 31), "DPD_1_30"),
-    (1, dt.date(2021, 3, 31), "DPD_90_PLUS"),                       # after the default: never counts
-    (2, dt.date(2019, 12, 31), "TAX_DROP"),                         # 16+ months before: outside the horizon
-    (2, dt.date(2021, 2, 28), "DPD_1_30"), (2, dt.date(2021, 3, 31), "DPD_1_30"),
-    (3, dt.date(2020, 10, 31), "ELEC_ZERO"),                        # before the window: not a false alarm
+    (1, dt.date(2020, 6, 30), "ELEC_ZERO"),
+    (1, dt.date(2021, 1, 31), "DPD_1_30"),
+    (1, dt.date(2021, 3, 31), "DPD_90_PLUS"),  # after the default: never counts
+    (2, dt.date(2019, 12, 31), "TAX_DROP"),  # 16+ months before: outside the horizon
+    (2, dt.date(2021, 2, 28), "DPD_1_30"),
+    (2, dt.date(2021, 3, 31), "DPD_1_30"),
+    (3, dt.date(2020, 10, 31), "ELEC_ZERO"),  # before the window: not a false alarm
     (3, dt.date(2021, 4, 30), "TAX_DROP"),
-    (5, dt.date(2021, 2, 28), "COURT_LISTED"), (6, dt.date(2021, 2, 28), "COURT_LISTED"),
-    (7, dt.date(2021, 2, 28), "COURT_LISTED"), (9, dt.date(2021, 2, 28), "COURT_LISTED"),
+    (5, dt.date(2021, 2, 28), "COURT_LISTED"),
+    (6, dt.date(2021, 2, 28), "COURT_LISTED"),
+    (7, dt.date(2021, 2, 28), "COURT_LISTED"),
+    (9, dt.date(2021, 2, 28), "COURT_LISTED"),
     (8, dt.date(2021, 5, 31), "DPD_1_30"),
-    (4, dt.date(2021, 2, 28), "UNKNOWN_SIGNAL"),                   # not in the catalogue judged: ignored
-    (10, dt.date(2021, 2, 28), "TAX_DROP"), (10, dt.date(2021, 5, 31), "TAX_DROP"),
+    (4, dt.date(2021, 2, 28), "UNKNOWN_SIGNAL"),  # not in the catalogue judged: ignored
+    (10, dt.date(2021, 2, 28), "TAX_DROP"),
+    (10, dt.date(2021, 5, 31), "TAX_DROP"),
 ]
 
 
@@ -63,21 +73,46 @@ def _loan_of(borrower: int, day: dt.date) -> str:
 def _label(borrower: int, day: dt.date) -> dict:
     default, censored, _ = BORROWERS[borrower]
     in_horizon = default is not None and day < default <= month_end(add_months(day, 12))
-    return {"uscc": uscc(borrower), "snapshot_date": day, "snapshot_month": snapshot_month(day),
-            "default_12m": in_horizon, "default_date": default if in_horizon else None,
-            "in_default_at_snapshot": default is not None and default <= day, "observed_months": 6 if censored else 12,
-            "censored": censored, "_built_from": "test"}
+    return {
+        "uscc": uscc(borrower),
+        "snapshot_date": day,
+        "snapshot_month": snapshot_month(day),
+        "default_12m": in_horizon,
+        "default_date": default if in_horizon else None,
+        "in_default_at_snapshot": default is not None and default <= day,
+        "observed_months": 6 if censored else 12,
+        "censored": censored,
+        "_built_from": "test",
+    }
 
 
 @pytest.fixture(scope="module")
 def frames(spark):
-    loans = spark.createDataFrame([Row(uscc=uscc(b), loan_id=_loan_of(b, d), snapshot_date=d, is_active=active)
-                                   for b, (_, _, active) in BORROWERS.items() for d in WINDOW])
+    loans = spark.createDataFrame(
+        [
+            Row(uscc=uscc(b), loan_id=_loan_of(b, d), snapshot_date=d, is_active=active)
+            for b, (_, _, active) in BORROWERS.items()
+            for d in WINDOW
+        ]
+    )
     labels = get("default_labels").rows_to_df(spark, [_label(b, d) for b in BORROWERS for d in WINDOW])
-    warnings = get("early_warnings").rows_to_df(spark, [
-        {"uscc": uscc(b), "loan_id": _loan_of(b, d), "snapshot_date": d, "snapshot_month": snapshot_month(d),
-         "signal_id": s, "severity": "low", "description": s, "evidence": "{}", "catalogue_version": "v"}
-        for b, d, s in WARNINGS])
+    warnings = get("early_warnings").rows_to_df(
+        spark,
+        [
+            {
+                "uscc": uscc(b),
+                "loan_id": _loan_of(b, d),
+                "snapshot_date": d,
+                "snapshot_month": snapshot_month(d),
+                "signal_id": s,
+                "severity": "low",
+                "description": s,
+                "evidence": "{}",
+                "catalogue_version": "v",
+            }
+            for b, d, s in WARNINGS
+        ],
+    )
     return loans, labels, warnings
 
 
@@ -95,8 +130,15 @@ def test_outcomes_split_monitored_borrowers_into_defaulters_performing_and_the_e
     loans, labels, _ = frames
     out = {r["uscc"]: r for r in outcomes(loans, labels, first=FIRST, last=LAST).collect()}
     assert {code: row["outcome"] for code, row in out.items()} == {
-        uscc(1): "defaulter", uscc(2): "defaulter", uscc(3): "performing", uscc(4): "performing",
-        uscc(5): "later_default", uscc(6): "censored", uscc(8): "performing", uscc(10): "performing"}
+        uscc(1): "defaulter",
+        uscc(2): "defaulter",
+        uscc(3): "performing",
+        uscc(4): "performing",
+        uscc(5): "later_default",
+        uscc(6): "censored",
+        uscc(8): "performing",
+        uscc(10): "performing",
+    }
     # a defaulter is monitored until its default (months in default are not); a renewal is one borrower
     assert out[uscc(1)]["months_monitored"] == 2 and out[uscc(10)]["months_monitored"] == 6
     assert out[uscc(1)]["default_date"] == dt.date(2021, 3, 15)
@@ -125,7 +167,7 @@ def test_past_due_signals_never_count_as_early_warnings(result):
     assert (dpd["warned_defaulters"], dpd["warned_performing"], dpd["false_alarm_rate"]) == (2, 1, 0.25)
     # reported apart: 1.5 (borrower 1) and 2.4 (borrower 2) months, the default process itself
     assert dpd["median_lead_months"] == pytest.approx(1.95, abs=0.06)
-    assert _row(result, "past_due", "DPD_90_PLUS")["warned_defaulters"] == 0   # fired after the default
+    assert _row(result, "past_due", "DPD_90_PLUS")["warned_defaulters"] == 0  # fired after the default
     assert _row(result, "past_due", ANY_PAST_DUE)["warned_defaulters"] == 2
 
 
@@ -141,11 +183,15 @@ def test_false_alarms_are_performing_borrowers_warned_in_the_window(result):
 
 
 def test_every_signal_and_severity_has_a_row_in_order(result):
-    assert [r["signal"] for r in result["rows"] if r["block"] == "severity"] == ["low+", "medium+", "high+",
-                                                                                  "critical+"]
+    assert [r["signal"] for r in result["rows"] if r["block"] == "severity"] == [
+        "low+",
+        "medium+",
+        "high+",
+        "critical+",
+    ]
     signals = [r["signal"] for r in result["rows"] if r["block"] == "signal"]
     assert set(signals) == {"ELEC_ZERO", "TAX_DROP", "UTIL_ARREARS", "COURT_LISTED"}
-    assert signals[0] == "ELEC_ZERO"                         # hits without false alarms first
+    assert signals[0] == "ELEC_ZERO"  # hits without false alarms first
     assert _row(result, "signal", "UTIL_ARREARS")["warned_defaulters"] == 0
     assert [r["block"] for r in result["rows"]][-7:] == ["past_due"] * 3 + ["with_past_due"] * 4
 
@@ -159,8 +205,7 @@ def test_the_watch_list_load_counts_days_past_due_too(result):
 
 
 def test_targets_are_checked_on_the_configured_severity(result):
-    targets = {"min_severity": "medium", "max_false_alarm_rate": 0.2, "min_hit_rate": 0.5,
-               "min_median_lead_months": 6}
+    targets = {"min_severity": "medium", "max_false_alarm_rate": 0.2, "min_hit_rate": 0.5, "min_median_lead_months": 6}
     checks = {c["metric"]: c for c in check_targets(result, targets)}
     assert not checks["false_alarm_rate"]["met"] and checks["hit_rate"]["met"] and checks["median_lead_months"]["met"]
     assert checks["false_alarm_rate"]["value"] == 0.5

@@ -59,17 +59,21 @@ def test_champion_reproduces_its_logged_out_of_time_metrics(champion, sim_pipeli
 
 def test_champion_ranks_later_defaults_out_of_time(champion):
     _, _, metrics = champion
-    print(f"champion OOT AUC {metrics['oot_auc']:.3f}, KS {metrics['oot_ks']:.3f} on "
-          f"{metrics['oot_rows']:.0f} rows at default rate {metrics['oot_default_rate']:.2%}")
+    print(
+        f"champion OOT AUC {metrics['oot_auc']:.3f}, KS {metrics['oot_ks']:.3f} on "
+        f"{metrics['oot_rows']:.0f} rows at default rate {metrics['oot_default_rate']:.2%}"
+    )
     assert metrics["oot_auc"] >= OOT_AUC_FLOOR
 
 
 def _grades(champion) -> pd.DataFrame:
     data, scored, _ = champion
-    frame = pd.DataFrame({"grade": scored["grade"].astype(int), "pd": scored["pd"].to_numpy(),
-                          "y": data.valid["default_12m"].to_numpy()})
-    table = frame.groupby("grade").agg(rows=("y", "size"), defaults=("y", "sum"),
-                                       default_rate=("y", "mean"), mean_pd=("pd", "mean"))
+    frame = pd.DataFrame(
+        {"grade": scored["grade"].astype(int), "pd": scored["pd"].to_numpy(), "y": data.valid["default_12m"].to_numpy()}
+    )
+    table = frame.groupby("grade").agg(
+        rows=("y", "size"), defaults=("y", "sum"), default_rate=("y", "mean"), mean_pd=("pd", "mean")
+    )
     print(table.to_string())
     return table[table["rows"] >= MIN_GRADE_ROWS]
 
@@ -85,10 +89,15 @@ def test_mean_pd_by_grade_passes_the_jeffreys_test_counted_per_borrower(champion
     config = sim_pipeline.model_config
     y = data.valid[config.data.label_col].to_numpy()
     weights = obligor_weights(data.valid[config.data.id_col].to_numpy())
-    tested = jeffreys_test(grade_table(scored["pd"].to_numpy(), y, MasterScale(list(config.calibration.grade_bounds)),
-                                      weights), config.calibration.jeffreys)
-    print(tested[["grade", "rows", "count", "defaults", "default_rate", "mean_pd", "ci_lower", "ci_upper",
-                  "status"]].to_string())
+    tested = jeffreys_test(
+        grade_table(scored["pd"].to_numpy(), y, MasterScale(list(config.calibration.grade_bounds)), weights),
+        config.calibration.jeffreys,
+    )
+    print(
+        tested[
+            ["grade", "rows", "count", "defaults", "default_rate", "mean_pd", "ci_lower", "ci_upper", "status"]
+        ].to_string()
+    )
     assert (tested["status"] != "empty").sum() >= MIN_POPULATED_GRADES
     assert not (tested["status"] == "red").any(), tested
     assert overall_test(tested, config.calibration.jeffreys)["overall_red"] == 0.0
@@ -117,12 +126,15 @@ def test_validation_report_of_the_champion_recovers_most_of_the_oracle_gini(spar
     from jobs.model_validation import validate_version
 
     config = sim_pipeline.model_config
-    result = validate_version(sim_pipeline.champion_version, config=config, settings=sim_pipeline.settings,
-                              spark=spark, out=str(tmp_path))
+    result = validate_version(
+        sim_pipeline.champion_version, config=config, settings=sim_pipeline.settings, spark=spark, out=str(tmp_path)
+    )
     checks = pd.read_csv(tmp_path / "checks.csv").set_index("check")["status"]
-    print(f"champion Gini {result['gini']:.3f} {result['gini_ci']}, oracle Gini {result['oracle_gini']:.3f}, "
-          f"ratio {result['oracle_ratio']:.3f} {result['oracle_ratio_ci']}, grades {result['grades']}, "
-          f"min PD {result['min_pd']:.5f}, status {result['status']}")
+    print(
+        f"champion Gini {result['gini']:.3f} {result['gini_ci']}, oracle Gini {result['oracle_gini']:.3f}, "
+        f"ratio {result['oracle_ratio']:.3f} {result['oracle_ratio_ci']}, grades {result['grades']}, "
+        f"min PD {result['min_pd']:.5f}, status {result['status']}"
+    )
     saved = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
     assert checks["reproduction"] == "green"
     assert saved["oracle"]["coverage"] == 1.0  # every OOT row is a simulated enterprise-month

@@ -26,16 +26,18 @@ INTERCEPT = -4.2
 
 def features_frame(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
     """``n`` rows of the eight features; ``shift`` moves every distribution (drift)."""
-    return pd.DataFrame({
-        "tax_sales_growth_12m": rng.normal(0.0 - shift * 0.2, 0.2, n),
-        "utility_consumption_yoy": rng.normal(0.0 - shift * 0.15, 0.15, n),
-        "court_cases_12m": rng.poisson(0.3 + shift, n).astype(float),
-        "tax_arrears_ratio": rng.exponential(0.1 * (1 + shift), n),
-        "inflow_decline_3m": rng.normal(shift, 1.0, n),
-        "balance_volatility": rng.lognormal(0.0 + shift * 0.5, 0.5, n),
-        "enterprise_age_years": rng.uniform(1, 30, n),
-        "noise_1": rng.normal(0, 1, n),
-    })
+    return pd.DataFrame(
+        {
+            "tax_sales_growth_12m": rng.normal(0.0 - shift * 0.2, 0.2, n),
+            "utility_consumption_yoy": rng.normal(0.0 - shift * 0.15, 0.15, n),
+            "court_cases_12m": rng.poisson(0.3 + shift, n).astype(float),
+            "tax_arrears_ratio": rng.exponential(0.1 * (1 + shift), n),
+            "inflow_decline_3m": rng.normal(shift, 1.0, n),
+            "balance_volatility": rng.lognormal(0.0 + shift * 0.5, 0.5, n),
+            "enterprise_age_years": rng.uniform(1, 30, n),
+            "noise_1": rng.normal(0, 1, n),
+        }
+    )
 
 
 def true_pd(frame: pd.DataFrame) -> np.ndarray:

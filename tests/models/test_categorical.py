@@ -4,12 +4,12 @@ the trainer reports, no inherited label table, and the documented ``riskpipe tra
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 import os
 import re
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -32,27 +32,50 @@ def test_column_roles_say_what_every_column_is_for_and_why_not():
     from models.config import DataConfig
     from models.data import column_roles, features_of, screen_features
 
-    config = DataConfig(id_col="customer_id", date_col="as_of", label_col="bad_12m", exclude_cols=("gov_flag",),
-                        max_categories=3)
-    dtypes = [("customer_id", "string"), ("as_of", "date"), ("income", "double"), ("loans", "bigint"),
-              ("purpose", "string"), ("branch", "varchar(8)"), ("opened_on", "timestamp"),
-              ("tags", "array<string>"), ("gov_flag", "boolean"), ("censored", "boolean"),
-              ("amount", "decimal(12,2)"), ("country", "string"), ("bad_12m", "int")]
+    config = DataConfig(
+        id_col="customer_id", date_col="as_of", label_col="bad_12m", exclude_cols=("gov_flag",), max_categories=3
+    )
+    dtypes = [
+        ("customer_id", "string"),
+        ("as_of", "date"),
+        ("income", "double"),
+        ("loans", "bigint"),
+        ("purpose", "string"),
+        ("branch", "varchar(8)"),
+        ("opened_on", "timestamp"),
+        ("tags", "array<string>"),
+        ("gov_flag", "boolean"),
+        ("censored", "boolean"),
+        ("amount", "decimal(12,2)"),
+        ("country", "string"),
+        ("bad_12m", "int"),
+    ]
     roles = column_roles(dtypes, config)
     assert list(roles.columns) == ["column", "type", "role", "reason"]
     assert roles["column"].tolist() == [name for name, _ in dtypes]
     found = _roles(roles)
     assert {c: found[c][0] for c in ("customer_id", "as_of", "bad_12m", "censored")} == {
-        "customer_id": "id", "as_of": "date", "bad_12m": "label", "censored": "exclusion_flag"}
+        "customer_id": "id",
+        "as_of": "date",
+        "bad_12m": "label",
+        "censored": "exclusion_flag",
+    }
     assert found["gov_flag"] == ("dropped", "excluded by config (data.exclude_cols)")
     assert found["opened_on"] == ("dropped", "unsupported type timestamp")
     assert found["tags"] == ("dropped", "unsupported type array<string>")
     assert features_of(roles, "numeric") == ["income", "loans", "amount"]
     assert features_of(roles, "categorical") == ["purpose", "branch", "country"]
 
-    rows = pd.DataFrame({"income": [1.0, 2.0, np.nan, 4.0], "loans": [1.0, 1.0, 1.0, np.nan],
-                         "amount": [np.nan] * 4, "purpose": ["a", "b", None, "a"],
-                         "branch": ["x", "y", "z", "w"], "country": ["CN"] * 4})
+    rows = pd.DataFrame(
+        {
+            "income": [1.0, 2.0, np.nan, 4.0],
+            "loans": [1.0, 1.0, 1.0, np.nan],
+            "amount": [np.nan] * 4,
+            "purpose": ["a", "b", None, "a"],
+            "branch": ["x", "y", "z", "w"],
+            "country": ["CN"] * 4,
+        }
+    )
     screened = _roles(screen_features(rows, roles, max_categories=config.max_categories))
     assert screened["loans"] == ("dropped", "constant (one value in the modelling rows)")
     assert screened["amount"] == ("dropped", "no values in the modelling rows")
@@ -101,8 +124,14 @@ def mixed_states(settings):
     frame = mixed_table()
     train, valid = out_of_time_split(frame, date_col="as_of", split_date=MIXED_SPLIT)
     data = TrainingData(train, valid, MIXED_NUMERIC + CATEGORICAL)
-    config = model_config(settings, {"data": {"id_col": "customer_id", "date_col": "as_of", "label_col": "bad_12m"},
-                                 "lightgbm": {"num_boost_round": 60}, "calibration": {"cv_folds": 2}})
+    config = model_config(
+        settings,
+        {
+            "data": {"id_col": "customer_id", "date_col": "as_of", "label_col": "bad_12m"},
+            "lightgbm": {"num_boost_round": 60},
+            "calibration": {"cv_folds": 2},
+        },
+    )
     return data, {kind: fit_state(kind, data, config) for kind in ("scorecard", "lightgbm")}
 
 
@@ -116,15 +145,20 @@ def test_scorecard_bins_string_columns_by_category(mixed_states):
     assert scorer.categorical == CATEGORICAL and set(CATEGORICAL) <= set(scorer.card.features)
     points = tables["points_table"]
     purpose = points[points["feature"] == "purpose"]
-    listed = {c for label in purpose["bin"] if label.startswith("[")
-              for c in label.removesuffix(UNSEEN_LABEL).strip("[]").split(", ")}
+    listed = {
+        c
+        for label in purpose["bin"]
+        if label.startswith("[")
+        for c in label.removesuffix(UNSEEN_LABEL).strip("[]").split(", ")
+    }
     assert listed == set(CATEGORY_EFFECTS["purpose"])
     # the rare category is in the "others" bin, which is where an unseen category scores
     others = purpose[purpose["bin"].str.endswith(UNSEEN_LABEL)]
     assert others["bin"].tolist() == ["[bridge]" + UNSEEN_LABEL]
     row = data.valid.head(1).assign(purpose="working_capital")
-    rows = pd.concat([row, row.assign(purpose="crypto"), row.assign(purpose=" bridge "), row.assign(purpose=None)],
-                     ignore_index=True)
+    rows = pd.concat(
+        [row, row.assign(purpose="crypto"), row.assign(purpose=" bridge "), row.assign(purpose=None)], ignore_index=True
+    )
     points_of = scorer.card.points_matrix(scorer._matrix(rows))[:, scorer.card.features.index("purpose")]
     assert points_of[1] == points_of[2] == pytest.approx(float(others["points"].iloc[0]), abs=0.01)
     assert points_of[3] == pytest.approx(float(purpose.loc[purpose["bin"] == "Missing", "points"].iloc[0]), abs=0.01)
@@ -145,8 +179,15 @@ def test_lightgbm_takes_string_columns_as_categories(mixed_states):
     scorer = Scorer(state)
     assert scorer.categorical == CATEGORICAL
     row = data.valid.head(1)
-    rows = pd.concat([row.assign(purpose="refinance"), row.assign(purpose="equipment"),
-                      row.assign(purpose="crypto"), row.assign(purpose=np.nan)], ignore_index=True)
+    rows = pd.concat(
+        [
+            row.assign(purpose="refinance"),
+            row.assign(purpose="equipment"),
+            row.assign(purpose="crypto"),
+            row.assign(purpose=np.nan),
+        ],
+        ignore_index=True,
+    )
     out = scorer.predict(rows)
     assert out.loc[0, "pd"] > out.loc[1, "pd"]  # refinance is riskier than equipment
     assert out.loc[2, "pd"] == out.loc[3, "pd"]  # unseen category = missing
@@ -165,8 +206,9 @@ def test_feature_psi_of_a_categorical_column():
 
 def _write_extract(path: Path, frame: pd.DataFrame) -> str:
     """The extract as a bureau would send it: a few columns the trainer must leave out."""
-    extra = frame.assign(application_no=[f"A{i:07d}" for i in range(len(frame))],
-                         opened_on=frame["as_of"], source_system="bureau_x")
+    extra = frame.assign(
+        application_no=[f"A{i:07d}" for i in range(len(frame))], opened_on=frame["as_of"], source_system="bureau_x"
+    )
     extra.to_parquet(path, index=False)
     return str(path)
 
@@ -179,11 +221,25 @@ def mixed_trained(spark, settings, tracking_uri, artifact_root, tmp_path_factory
     from models.train import train
 
     table = _write_extract(tmp_path_factory.mktemp("extract") / "extract.parquet", mixed_table(n_ids=150))
-    config = model_config(settings, {
-        "name": "sme_pd_mixed", "experiment": "test-sme_pd_mixed", "tracking_uri": tracking_uri,
-        "artifact_root": artifact_root, "lightgbm": {"num_boost_round": 60}, "calibration": {"cv_folds": 2},
-        "data": {"table": table, "format": "parquet", "id_col": "customer_id", "date_col": "as_of",
-                 "label_col": "bad_12m", "split_date": MIXED_SPLIT}})
+    config = model_config(
+        settings,
+        {
+            "name": "sme_pd_mixed",
+            "experiment": "test-sme_pd_mixed",
+            "tracking_uri": tracking_uri,
+            "artifact_root": artifact_root,
+            "lightgbm": {"num_boost_round": 60},
+            "calibration": {"cv_folds": 2},
+            "data": {
+                "table": table,
+                "format": "parquet",
+                "id_col": "customer_id",
+                "date_col": "as_of",
+                "label_col": "bad_12m",
+                "split_date": MIXED_SPLIT,
+            },
+        },
+    )
     data = load_training_data(config.data, spark=spark, settings=settings)
     return config, data, train(config, spark=spark, data=data)
 
@@ -201,7 +257,8 @@ def test_loading_an_extract_reports_the_role_of_every_column(mixed_trained):
 
     mlflow.set_tracking_uri(config.tracking_uri)
     logged = mlflow.artifacts.download_artifacts(
-        run_id=result.models["scorecard"].run_id, artifact_path="evaluation/columns.csv")
+        run_id=result.models["scorecard"].run_id, artifact_path="evaluation/columns.csv"
+    )
     columns = pd.read_csv(logged, keep_default_na=False)
     assert columns["column"].tolist() == data.columns["column"].tolist()
     scorecard = dict(zip(columns["column"], columns["scorecard"]))
@@ -226,7 +283,8 @@ def test_served_model_takes_string_columns(mixed_trained):
         np.testing.assert_allclose(served["pd"], expected["pd"], rtol=1e-12)
         assert served["reason_1"].tolist() == expected["reason_1"].tolist()
     points = mlflow.artifacts.download_artifacts(
-        run_id=result.models["scorecard"].run_id, artifact_path="evaluation/points_table.csv")
+        run_id=result.models["scorecard"].run_id, artifact_path="evaluation/points_table.csv"
+    )
     assert set(CATEGORICAL) <= set(pd.read_csv(points)["feature"])
 
 
@@ -253,10 +311,20 @@ def test_the_documented_train_command_trains_a_parquet_extract(tmp_path):
     frame = mixed_table(n_ids=120, months=24, start=str(split.replace(year=split.year - 1)))
     args[args.index("--table") + 1] = _write_extract(tmp_path / "extract.parquet", frame)
     assert args[:2] == ["riskpipe", "train"]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "RISKPIPE_MLFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "riskpipe.cli", *args[1:]], cwd=REPO, env=env, text=True,
-                          capture_output=True, timeout=600)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "RISKPIPE_MLFLOW_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "riskpipe.cli", *args[1:]],
+        cwd=REPO,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     out = done.stdout
     for kind in ("scorecard", "lightgbm"):

@@ -21,5 +21,7 @@ def test_train_models_dag_parses_light(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], env=env, text=True, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     line = done.stdout.strip().splitlines()[-1]
-    assert line == ("train_models ['models', 'riskpipe'] ['data_version', 'promote', 'split_date', 'table'] "
-                    "{'train': (2, []), 'promote': (2, ['train'])} []"), line
+    assert line == (
+        "train_models ['models', 'riskpipe'] ['data_version', 'promote', 'split_date', 'table'] "
+        "{'train': (2, []), 'promote': (2, ['train'])} []"
+    ), line

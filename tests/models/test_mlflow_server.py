@@ -15,7 +15,8 @@ def mlflow_server(tmp_path_factory):
 
 
 def test_train_register_promote_and_load_champion_through_the_server(
-        spark, mlflow_server, make_config, synthetic_frame, tracking_uri, tmp_path):
+    spark, mlflow_server, make_config, synthetic_frame, tracking_uri, tmp_path
+):
     import mlflow
 
     from models.registry import champion_version, promote
@@ -23,10 +24,14 @@ def test_train_register_promote_and_load_champion_through_the_server(
 
     parquet = str(tmp_path / "snapshots_parquet")
     spark.createDataFrame(synthetic_frame).write.parquet(parquet)
-    config = make_config("sme_pd_served", {
-        "tracking_uri": mlflow_server, "kinds": ["scorecard"],
-        "data": {"table": parquet, "format": "parquet", "version": None},
-    })
+    config = make_config(
+        "sme_pd_served",
+        {
+            "tracking_uri": mlflow_server,
+            "kinds": ["scorecard"],
+            "data": {"table": parquet, "format": "parquet", "version": None},
+        },
+    )
     try:
         result = train(config, spark=spark)
         assert result.source["version"] is None and result.candidate_version == "1"

@@ -19,8 +19,9 @@ def table_with_recommendation(tmp_path_factory) -> str:
     borrowers default less, as on the demo portfolio), as Parquet."""
     frame = snapshot_table(n_ids=200, months=24, seed=11)
     rng = np.random.default_rng(3)
-    frame["ent_gov_recommended"] = np.where(frame["default_12m"] == 1, rng.random(len(frame)) < 0.2,
-                                            rng.random(len(frame)) < 0.6)
+    frame["ent_gov_recommended"] = np.where(
+        frame["default_12m"] == 1, rng.random(len(frame)) < 0.2, rng.random(len(frame)) < 0.6
+    )
     frame["loan_gov_recommended"] = frame["ent_gov_recommended"].astype(int)
     path = str(tmp_path_factory.mktemp("policy") / "snapshots.parquet")
     frame.to_parquet(path, index=False)
@@ -33,8 +34,7 @@ def _data_config(path: str, **changes):
     return dataclasses.replace(DataConfig(table=path, format="parquet", label_table=None, split_date=SPLIT), **changes)
 
 
-def test_recommended_and_not_recommended_with_the_same_data_get_the_same_pd(spark, settings,
-                                                                             table_with_recommendation):
+def test_recommended_and_not_recommended_with_the_same_data_get_the_same_pd(spark, settings, table_with_recommendation):
     from models.config import ModelConfig
     from models.data import load_training_data
     from models.pyfunc import Scorer
@@ -62,12 +62,16 @@ def test_recommended_and_not_recommended_with_the_same_data_get_the_same_pd(spar
 def test_policy_context_is_configurable_and_refused_as_an_explicit_feature(spark, settings, table_with_recommendation):
     from models.data import load_training_data
 
-    allowed = load_training_data(_data_config(table_with_recommendation, policy_context_cols=()),
-                                 spark=spark, settings=settings)
+    allowed = load_training_data(
+        _data_config(table_with_recommendation, policy_context_cols=()), spark=spark, settings=settings
+    )
     assert "ent_gov_recommended" in allowed.features
     with pytest.raises(ValueError, match="policy context"):
-        load_training_data(_data_config(table_with_recommendation, features=("noise_1", "ent_gov_recommended")),
-                           spark=spark, settings=settings)
+        load_training_data(
+            _data_config(table_with_recommendation, features=("noise_1", "ent_gov_recommended")),
+            spark=spark,
+            settings=settings,
+        )
 
 
 def test_training_keeps_only_the_population_the_model_scores(spark, settings, tmp_path):
@@ -83,12 +87,14 @@ def test_training_keeps_only_the_population_the_model_scores(spark, settings, tm
     frame.to_parquet(path, index=False)
 
     everyone = load_training_data(_data_config(path), spark=spark, settings=settings)
-    borrowers = load_training_data(_data_config(path, population_flags=("is_active_borrower",)),
-                                   spark=spark, settings=settings)
+    borrowers = load_training_data(
+        _data_config(path, population_flags=("is_active_borrower",)), spark=spark, settings=settings
+    )
     assert "is_active_borrower" in everyone.features and "is_active_borrower" not in borrowers.features
     kept = frame[frame["is_active_borrower"] & ~frame["in_default_at_snapshot"] & ~frame["censored"]]
     assert len(borrowers.train) + len(borrowers.valid) == len(kept)
     assert set(borrowers.train["uscc"] + borrowers.train["snapshot_date"].astype(str)) <= set(
-        kept["uscc"] + kept["snapshot_date"].astype(str))
+        kept["uscc"] + kept["snapshot_date"].astype(str)
+    )
     with pytest.raises(ValueError, match="population_flags"):
         load_training_data(_data_config(path, population_flags=("has_a_loan",)), spark=spark, settings=settings)

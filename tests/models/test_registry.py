@@ -73,14 +73,28 @@ def test_gate_refuses_a_deliberately_miscalibrated_candidate(spark, make_config,
     config = make_config("sme_pd_miscalibrated", {"kinds": ["scorecard"]})
     experiment_id = ensure_experiment(config)
     state, tables = fit_state("scorecard", training_data, config)
-    good = _log_model_run("scorecard", state, dict(tables), evaluate_state(state, training_data, config, tables["iv"]),
-                          training_data, config, {}, experiment_id=experiment_id)
-    shifted = {**state, "calibrator": {**state["calibrator"],
-                                       "coef": [state["calibrator"]["coef"][0] + 1.5, state["calibrator"]["coef"][1]]}}
+    good = _log_model_run(
+        "scorecard",
+        state,
+        dict(tables),
+        evaluate_state(state, training_data, config, tables["iv"]),
+        training_data,
+        config,
+        {},
+        experiment_id=experiment_id,
+    )
+    shifted = {
+        **state,
+        "calibrator": {
+            **state["calibrator"],
+            "coef": [state["calibrator"]["coef"][0] + 1.5, state["calibrator"]["coef"][1]],
+        },
+    }
     evaluation = evaluate_state(shifted, training_data, config, tables["iv"])
     assert evaluation.metrics["oot_auc"] == pytest.approx(good.metrics["oot_auc"])
-    bad = _log_model_run("scorecard", shifted, dict(tables), evaluation, training_data, config, {},
-                         experiment_id=experiment_id)
+    bad = _log_model_run(
+        "scorecard", shifted, dict(tables), evaluation, training_data, config, {}, experiment_id=experiment_id
+    )
 
     refused = promote(config, bad.version)
     assert not refused.passed and refused.checks["calibration_by_grade"] is False

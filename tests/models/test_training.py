@@ -122,16 +122,17 @@ def test_logged_model_loads_and_predicts_in_a_fresh_process(trained, training_da
     probe = textwrap.dedent(f"""
         import sys, mlflow, pandas as pd
         assert "models" not in sys.modules
-        rows = pd.read_parquet({str(tmp_path / 'rows.parquet')!r})
-        for kind, uri in {{'scorecard': 'models:/{config.name}/{result.models['scorecard'].version}',
-                           'lightgbm': 'models:/{config.name}/{result.models['lightgbm'].version}'}}.items():
+        rows = pd.read_parquet({str(tmp_path / "rows.parquet")!r})
+        for kind, uri in {{'scorecard': 'models:/{config.name}/{result.models["scorecard"].version}',
+                           'lightgbm': 'models:/{config.name}/{result.models["lightgbm"].version}'}}.items():
             out = mlflow.pyfunc.load_model(uri).predict(rows)
             out.to_parquet({str(tmp_path)!r} + f'/{{kind}}.parquet')
         print('ok')
     """)
     env = {**os.environ, "MLFLOW_TRACKING_URI": config.tracking_uri}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, text=True,
-                          capture_output=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, text=True, capture_output=True, timeout=180
+    )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
     for kind, model in result.models.items():
         fresh = pd.read_parquet(tmp_path / f"{kind}.parquet")

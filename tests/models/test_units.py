@@ -42,11 +42,13 @@ def test_psi_of_a_sample_against_itself_is_zero_and_a_shift_acts():
 
 def test_reason_codes_rank_contributions_and_are_stable():
     features = ["tax_sales_growth_12m", "court cases (12m)", "utility_consumption_yoy", "age"]
-    contributions = np.array([
-        [0.0, 5.0, 1.0, 3.0],   # court > age > utility
-        [2.0, 0.0, 0.0, 0.0],   # only one reason
-        [1.0, 1.0, 1.0, 1.0],   # ties keep feature order
-    ])
+    contributions = np.array(
+        [
+            [0.0, 5.0, 1.0, 3.0],  # court > age > utility
+            [2.0, 0.0, 0.0, 0.0],  # only one reason
+            [1.0, 1.0, 1.0, 1.0],  # ties keep feature order
+        ]
+    )
     r1, r2, r3 = top_reasons(contributions, features)
     assert (r1[0], r2[0], r3[0]) == ("COURT_CASES_12M", "AGE", "UTILITY_CONSUMPTION_YOY")
     assert (r1[1], r2[1], r3[1]) == ("TAX_SALES_GROWTH_12M", None, None)
@@ -60,11 +62,17 @@ def test_reason_codes_rank_contributions_and_are_stable():
 
 
 def test_gate_refuses_a_worse_model_and_accepts_a_better_one():
-    gate = GateConfig(max_auc_drop=0.01, min_auc=0.6, max_calibration_error=0.02, max_score_psi=0.25,
-                      max_red_grades=0)
+    gate = GateConfig(max_auc_drop=0.01, min_auc=0.6, max_calibration_error=0.02, max_score_psi=0.25, max_red_grades=0)
     champion = {"oot_auc": 0.80}
-    ok = {"oot_ece": 0.01, "psi_score": 0.05, "oot_grades_red": 0.0, "oot_grades_tested": 10.0,
-          "oot_overall_red": 0.0, "oot_overall_mean_pd": 0.05, "oot_overall_default_rate": 0.052}
+    ok = {
+        "oot_ece": 0.01,
+        "psi_score": 0.05,
+        "oot_grades_red": 0.0,
+        "oot_grades_tested": 10.0,
+        "oot_overall_red": 0.0,
+        "oot_overall_mean_pd": 0.05,
+        "oot_overall_default_rate": 0.052,
+    }
     worse = promotion_gate({**ok, "oot_auc": 0.78}, champion, gate)
     assert not worse.passed and worse.checks["auc_vs_champion"] is False
     assert any(r.startswith("FAIL auc_vs_champion") for r in worse.reasons)
@@ -73,9 +81,14 @@ def test_gate_refuses_a_worse_model_and_accepts_a_better_one():
     within_margin = promotion_gate({**ok, "oot_auc": 0.795}, champion, gate)
     assert within_margin.passed
     drifted = promotion_gate({**ok, "oot_auc": 0.85, "psi_score": 0.30}, champion, gate)
-    assert not drifted.passed and drifted.checks == {"min_auc": True, "auc_vs_champion": True, "calibration": True,
-                                                      "calibration_overall": True, "stability": False,
-                                                      "calibration_by_grade": True}
+    assert not drifted.passed and drifted.checks == {
+        "min_auc": True,
+        "auc_vs_champion": True,
+        "calibration": True,
+        "calibration_overall": True,
+        "stability": False,
+        "calibration_by_grade": True,
+    }
     miscalibrated = promotion_gate({**ok, "oot_auc": 0.85, "oot_ece": 0.05}, None, gate)
     assert not miscalibrated.passed and "auc_vs_champion" not in miscalibrated.checks
     # a low average error hides a red grade: the per-grade test refuses it
@@ -94,8 +107,14 @@ def test_gate_refuses_a_worse_model_and_accepts_a_better_one():
 def test_jeffreys_test_per_grade_traffic_lights():
     from models.backtest import JeffreysConfig, jeffreys_test, summary
 
-    table = pd.DataFrame({"grade": ["1", "2", "3", "4", "5"], "count": [1000, 400, 300, 200, 0],
-                          "defaults": [10, 4, 30, 20, 0], "mean_pd": [0.011, 0.003, 0.04, 0.16, np.nan]})
+    table = pd.DataFrame(
+        {
+            "grade": ["1", "2", "3", "4", "5"],
+            "count": [1000, 400, 300, 200, 0],
+            "defaults": [10, 4, 30, 20, 0],
+            "mean_pd": [0.011, 0.003, 0.04, 0.16, np.nan],
+        }
+    )
     tested = jeffreys_test(table).set_index("grade")
     # 1.1% predicted against 10/1000 realised: inside the interval; 0.3% vs 1% realised in 400 rows:
     # outside 95% only; 4% vs 10% in 300 rows: under-predicted beyond 99.9%; 16% vs 10%: over

@@ -12,8 +12,7 @@ import pytest
 from models.calibration import MasterScale
 from models.config import DEFAULT_GRADE_BOUNDS, ValidationConfig
 from models.evaluate import evaluate
-from models.validation import (auc_delong, compare_gini, format_pd, gini_ci, latent_pd_for,
-                               validation_report)
+from models.validation import auc_delong, compare_gini, format_pd, gini_ci, latent_pd_for, validation_report
 
 SCALE = MasterScale(list(DEFAULT_GRADE_BOUNDS))
 
@@ -91,14 +90,19 @@ def test_compare_gini_gives_the_difference_and_the_oracle_ratio():
 
 def _evaluation(y, pd_train, pd_oot, y_train):
     frames = {"train": pd.DataFrame({"f": pd_train}), "oot": pd.DataFrame({"f": pd_oot})}
-    scored = {"train": pd.DataFrame({"y": y_train, "pd": pd_train, "score": -np.log(pd_train)}),
-              "oot": pd.DataFrame({"y": y, "pd": pd_oot, "score": -np.log(pd_oot)})}
+    scored = {
+        "train": pd.DataFrame({"y": y_train, "pd": pd_train, "score": -np.log(pd_train)}),
+        "oot": pd.DataFrame({"y": y, "pd": pd_oot, "score": -np.log(pd_oot)}),
+    }
     return evaluate(scored, frames, features=["f"], scale=SCALE)
 
 
-INFO = {"model": {"name": "sme_pd", "version": "3", "kind": "scorecard", "run_id": "r"},
-        "data": {"table": "t", "version": 1, "split_date": "2021-01-01", "oot_snapshots": "a..b"},
-        "origin": "test", "generated_at": "now"}
+INFO = {
+    "model": {"name": "sme_pd", "version": "3", "kind": "scorecard", "run_id": "r"},
+    "data": {"table": "t", "version": 1, "split_date": "2021-01-01", "oot_snapshots": "a..b"},
+    "origin": "test",
+    "generated_at": "now",
+}
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +119,15 @@ def test_report_checks_oracle_ratio_and_traffic_lights(report_inputs):
     config = ValidationConfig()
     latent_known = latent.copy()
     latent_known[:500] = np.nan  # the truth misses some rows
-    report = validation_report(champion, info=INFO, features=["f"], config=config, challenger=("v4 halved", halved),
-                               latent_pd=latent_known, logged={"oot_auc": champion.metrics["oot_auc"]})
+    report = validation_report(
+        champion,
+        info=INFO,
+        features=["f"],
+        config=config,
+        challenger=("v4 halved", halved),
+        latent_pd=latent_known,
+        logged={"oot_auc": champion.metrics["oot_auc"]},
+    )
     checks = report.checks.set_index("check")["status"]
     assert checks["discrimination"] == "green" and checks["reproduction"] == "green"
     assert checks["pd_floor"] == ("red" if pd_oot.min() < config.pd_floor else "green")
@@ -151,8 +162,14 @@ def test_rendered_page_shows_traffic_lights_charts_and_no_zero_pd(report_inputs,
     from models.validation_render import render_markdown, write_report
 
     y, _, latent, champion, halved = report_inputs
-    report = validation_report(champion, info=INFO, features=["f"], config=ValidationConfig(),
-                               challenger=("v4 halved", halved), latent_pd=latent)
+    report = validation_report(
+        champion,
+        info=INFO,
+        features=["f"],
+        config=ValidationConfig(),
+        challenger=("v4 halved", halved),
+        latent_pd=latent,
+    )
     paths = write_report(report, tmp_path)
     html = paths["html"].read_text(encoding="utf-8")
     assert f'class="badge badge-{report.status}"' in html
@@ -174,27 +191,36 @@ def test_rendered_page_draws_in_a_real_browser(report_inputs, tmp_path):
     from riskpipe.testing.browser import render
 
     _, _, latent, champion, halved = report_inputs
-    report = validation_report(champion, info=INFO, features=["f"], config=ValidationConfig(),
-                               challenger=("v4 halved", halved), latent_pd=latent)
+    report = validation_report(
+        champion,
+        info=INFO,
+        features=["f"],
+        config=ValidationConfig(),
+        challenger=("v4 halved", halved),
+        latent_pd=latent,
+    )
     shot = render(write_report(report, tmp_path)["html"], tmp_path / "page.png", width=1280, height=2400)
     assert shot.console == [], shot.console
     pixels = np.asarray(Image.open(shot.screenshot).convert("RGB")).astype(int)
     for light in ("green", "red"):  # the traffic-light dots and chart markers are drawn in their colours
-        rgb = np.array([int(LIGHT_COLOURS[light][i:i + 2], 16) for i in (1, 3, 5)])
+        rgb = np.array([int(LIGHT_COLOURS[light][i : i + 2], 16) for i in (1, 3, 5)])
         drawn = (np.abs(pixels - rgb).max(axis=2) < 12).sum()
         assert drawn > 100, f"{light}: {drawn} pixels"
 
 
 def test_latent_pd_is_matched_by_enterprise_and_month():
-    frame = pd.DataFrame({"uscc": ["a", "a", "b"], "snapshot_date": pd.to_datetime(["2021-01-31", "2021-02-28",
-                                                                                    "2021-01-31"])})
-    truth = pd.DataFrame({"uscc": ["a", "a", "c"], "period": ["2021-01", "2021-02", "2021-01"],
-                          "latent_pd_12m": [0.01, 0.02, 0.5]})
+    frame = pd.DataFrame(
+        {"uscc": ["a", "a", "b"], "snapshot_date": pd.to_datetime(["2021-01-31", "2021-02-28", "2021-01-31"])}
+    )
+    truth = pd.DataFrame(
+        {"uscc": ["a", "a", "c"], "period": ["2021-01", "2021-02", "2021-01"], "latent_pd_12m": [0.01, 0.02, 0.5]}
+    )
     got = latent_pd_for(frame, truth, id_col="uscc", date_col="snapshot_date")
     assert got[:2].tolist() == [0.01, 0.02] and np.isnan(got[2])
 
 
 # ------------------------------------------------------------------ on a registered version
+
 
 def test_training_logs_the_report_of_each_version(trained):
     from mlflow import MlflowClient
@@ -220,13 +246,17 @@ def test_riskpipe_validate_rebuilds_the_oot_sample_and_adds_the_oracle(trained, 
 
     config, result = trained
     version = result.models["scorecard"].version
-    truth = pd.DataFrame({"uscc": synthetic_frame["uscc"],
-                          "period": pd.to_datetime(synthetic_frame["snapshot_date"]).dt.strftime("%Y-%m"),
-                          "health": 0.0, "latent_pd_12m": true_pd(synthetic_frame)})
+    truth = pd.DataFrame(
+        {
+            "uscc": synthetic_frame["uscc"],
+            "period": pd.to_datetime(synthetic_frame["snapshot_date"]).dt.strftime("%Y-%m"),
+            "health": 0.0,
+            "latent_pd_12m": true_pd(synthetic_frame),
+        }
+    )
     truth.to_parquet(tmp_path / "latent_pd.parquet")
     out = tmp_path / "report"
-    code = main(["validate", "--version", version, "--name", config.name, "--truth", str(tmp_path),
-                 "--out", str(out)])
+    code = main(["validate", "--version", version, "--name", config.name, "--truth", str(tmp_path), "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0 and f"report: {out / 'report.html'}" in printed and "champion / oracle" in printed
 
@@ -241,8 +271,9 @@ def test_riskpipe_validate_rebuilds_the_oot_sample_and_adds_the_oracle(trained, 
     assert 0.7 < saved["oracle"]["ratio"] < 1.1
     assert saved["info"]["model"]["version"] == version
     # the challenger is the LightGBM of the same training, scored on the same rows
-    assert metrics["validation.challenger_gini"] == pytest.approx(result.models["lightgbm"].metrics["oot_gini"],
-                                                                  abs=1e-9)
+    assert metrics["validation.challenger_gini"] == pytest.approx(
+        result.models["lightgbm"].metrics["oot_gini"], abs=1e-9
+    )
 
     client = MlflowClient(tracking_uri=config.tracking_uri)
     run = client.get_run(result.models["scorecard"].run_id)

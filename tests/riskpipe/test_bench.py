@@ -23,8 +23,10 @@ def test_fit_needs_two_sizes():
 
 
 def test_fit_stages_uses_stages_of_every_run():
-    runs = [{"input_rows": 100, "stages": {"a": {"seconds": 2.0}, "b": {"seconds": 1.0}}},
-            {"input_rows": 300, "stages": {"a": {"seconds": 4.0}}}]
+    runs = [
+        {"input_rows": 100, "stages": {"a": {"seconds": 2.0}, "b": {"seconds": 1.0}}},
+        {"input_rows": 300, "stages": {"a": {"seconds": 4.0}}},
+    ]
     fits = fit.fit_stages(runs)
     assert list(fits) == ["a"] and fits["a"]["per_row"] == pytest.approx(0.01)
 
@@ -37,25 +39,50 @@ def test_sizes_from_env():
 
 def test_reference_sql_families():
     assert sql() == SQL
-    assert sum(len(family_columns(f)) for f in ("tax", "utility", "court", "transactions", "loans",
-                                                  "consistency")) == len(COLUMNS)
+    assert sum(
+        len(family_columns(f)) for f in ("tax", "utility", "court", "transactions", "loans", "consistency")
+    ) == len(COLUMNS)
     assert "tax_sales_3m" in sql(["tax"]) and "util_elec_yoy_3m" not in sql(["tax"])
 
 
 def _run(enterprises: int, rows: int, scale: float) -> dict:
     stages = {name: {"seconds": scale * (i + 1), "peak_rss_mb": 900.0} for i, name in enumerate(doc.STAGES)}
-    return {"enterprises": enterprises, "months": 36, "input_rows": rows, "feature_rows": enterprises * 24,
-            "feature_snapshots": 24, "scored_rows": enterprises * 6, "stages": stages,
-            "duckdb": {"threads": 2, "check": {"spark_rows": 10, "duckdb_rows": 10, "joined_rows": 10,
-                                               "mismatches": {c: 0 for c in COLUMNS}, "match": True},
-                       "families": {"tax": {"spark_s": 2.0, "duckdb_s": 0.5, "ratio": 4.0},
-                                    "all": {"spark_s": 5.0, "duckdb_s": 2.0, "ratio": 2.5}}}}
+    return {
+        "enterprises": enterprises,
+        "months": 36,
+        "input_rows": rows,
+        "feature_rows": enterprises * 24,
+        "feature_snapshots": 24,
+        "scored_rows": enterprises * 6,
+        "stages": stages,
+        "duckdb": {
+            "threads": 2,
+            "check": {
+                "spark_rows": 10,
+                "duckdb_rows": 10,
+                "joined_rows": 10,
+                "mismatches": {c: 0 for c in COLUMNS},
+                "match": True,
+            },
+            "families": {
+                "tax": {"spark_s": 2.0, "duckdb_s": 0.5, "ratio": 4.0},
+                "all": {"spark_s": 5.0, "duckdb_s": 2.0, "ratio": 2.5},
+            },
+        },
+    }
 
 
 def test_doc_renders_tables_and_targets():
     runs = [_run(300, 10_000, 1.0), _run(1000, 30_000, 2.0)]
-    results = {"date": "2026-12-02 07:00 UTC", "machine": {"cores": "2", "CPU": "test CPU"}, "months": 36,
-               "note": "shared machine", "spark_start_s": 12.5, "runs": runs, "fits": fit.fit_stages(runs)}
+    results = {
+        "date": "2026-12-02 07:00 UTC",
+        "machine": {"cores": "2", "CPU": "test CPU"},
+        "months": 36,
+        "note": "shared machine",
+        "spark_start_s": 12.5,
+        "runs": runs,
+        "fits": fit.fit_stages(runs),
+    }
     text = doc.render(results)
     assert "| cores | 2 |" in text and "test CPU" in text and "2026-12-02" in text
     assert "| features_full | 1000 | 6.0 | 200.0 | 900 |" in text
@@ -70,12 +97,26 @@ def test_doc_renders_tables_and_targets():
 def test_scoring_target_is_judged_on_the_throughput_measurement():
     runs = [_run(300, 10_000, 1.0), _run(1000, 30_000, 2.0)]
     runs[1]["scoring_throughput"] = {
-        "model": "sme_pd v1", "base_rows": 600, "partitions": 2, "warmup_s": 3.0,
-        "runs": [{"rows": 60_000, "seconds": 1.5, "rows_per_s": 40_000.0},
-                 {"rows": 600_000, "seconds": 9.0, "rows_per_s": 66_667.0}],
-        "fit": fit.fit_line([60_000, 600_000], [1.5, 9.0]), "marginal_rows_per_s": 72_000.0}
-    results = {"date": "2026-12-02 07:00 UTC", "machine": {"cores": "2"}, "months": 36, "note": "",
-               "spark_start_s": 8.0, "runs": runs, "fits": fit.fit_stages(runs)}
+        "model": "sme_pd v1",
+        "base_rows": 600,
+        "partitions": 2,
+        "warmup_s": 3.0,
+        "runs": [
+            {"rows": 60_000, "seconds": 1.5, "rows_per_s": 40_000.0},
+            {"rows": 600_000, "seconds": 9.0, "rows_per_s": 66_667.0},
+        ],
+        "fit": fit.fit_line([60_000, 600_000], [1.5, 9.0]),
+        "marginal_rows_per_s": 72_000.0,
+    }
+    results = {
+        "date": "2026-12-02 07:00 UTC",
+        "machine": {"cores": "2"},
+        "months": 36,
+        "note": "",
+        "spark_start_s": 8.0,
+        "runs": runs,
+        "fits": fit.fit_stages(runs),
+    }
     rows = {target: (measured, verdict) for target, measured, verdict in doc.targets(results)}
     measured, verdict = rows["scoring ≥ 50,000 enterprises/s"]
     assert "72,000 rows/s marginal" in measured and verdict == "met"
@@ -97,8 +138,13 @@ def test_throughput_copies_give_distinct_row_counts_at_any_portfolio_size():
 
 
 def test_doc_carries_the_tuning_log_and_the_load_note(monkeypatch):
-    results = {"date": "2026-12-03 07:00 UTC", "machine": {"cores": "2"}, "months": 36, "spark_start_s": 7.0,
-               "runs": [_run(100, 10_000, 1.0), _run(300, 30_000, 2.0)]}
+    results = {
+        "date": "2026-12-03 07:00 UTC",
+        "machine": {"cores": "2"},
+        "months": 36,
+        "spark_start_s": 7.0,
+        "runs": [_run(100, 10_000, 1.0), _run(300, 30_000, 2.0)],
+    }
     results["fits"] = fit.fit_stages(results["runs"])
     monkeypatch.setenv("BENCH_NOTE", "ran beside the nightly demo")
     results["note"] = runner.load_note()
@@ -112,9 +158,19 @@ def test_doc_carries_the_tuning_log_and_the_load_note(monkeypatch):
 def test_incremental_share_is_extrapolated_from_the_fits():
     runs = [_run(100, 10_000, 1.0), _run(300, 30_000, 1.0)]
     runs[0]["stages"]["features_full"]["seconds"], runs[1]["stages"]["features_full"]["seconds"] = 30.0, 50.0
-    runs[0]["stages"]["features_incremental"]["seconds"], runs[1]["stages"]["features_incremental"]["seconds"] = 20.0, 21.0
-    results = {"date": "d", "machine": {}, "months": 36, "note": "", "spark_start_s": 7.0, "runs": runs,
-               "fits": fit.fit_stages(runs)}
+    runs[0]["stages"]["features_incremental"]["seconds"], runs[1]["stages"]["features_incremental"]["seconds"] = (
+        20.0,
+        21.0,
+    )
+    results = {
+        "date": "d",
+        "machine": {},
+        "months": 36,
+        "note": "",
+        "spark_start_s": 7.0,
+        "runs": runs,
+        "fits": fit.fit_stages(runs),
+    }
     # full = 20 + 0.001 × rows, incremental = 19.5 + 0.00005 × rows; 10,000 enterprises = 1,000,000 rows
     assert doc.projected_share(results, 10_000) == pytest.approx((19.5 + 50) / (20 + 1000))
     measured = {t: m for t, m, _ in doc.targets(results)}["one new month ≤ 15% of a full rebuild"]
@@ -128,8 +184,11 @@ def test_marginal_feature_ratio_separates_sparks_fixed_cost():
     # Spark: 30 s fixed + 1 ms per feature row; DuckDB: 0.5 ms per feature row, no fixed cost
     for run in runs:
         rows = run["feature_rows"]
-        run["duckdb"]["families"]["all"] = {"spark_s": 30.0 + 0.001 * rows, "duckdb_s": 0.0005 * rows,
-                                            "ratio": (30.0 + 0.001 * rows) / (0.0005 * rows)}
+        run["duckdb"]["families"]["all"] = {
+            "spark_s": 30.0 + 0.001 * rows,
+            "duckdb_s": 0.0005 * rows,
+            "ratio": (30.0 + 0.001 * rows) / (0.0005 * rows),
+        }
     results = {"runs": runs, "fits": fit.fit_stages(runs), "spark_start_s": 8.0}
     assert doc.marginal_feature_ratio(results) == pytest.approx(2.0)
     measured, verdict = next((m, v) for t, m, v in doc.targets(results) if t.startswith("full feature build"))
@@ -162,8 +221,10 @@ def test_a_run_of_100k_meets_the_end_to_end_target_and_names_its_parts():
     large["stages"]["ingest"]["batches"] = 57
     large["stages"]["features_full"]["peak_rss_mb"] = 9 * 1024
     large["duckdb"] = {"error": "not run: the DuckDB comparison did not finish"}
-    large["parts"] = [{"started": "2026-12-05 10:40 UTC", "commit": "abc1234", "ran": 30},
-                      {"started": "2026-12-06 09:00 UTC", "commit": "def5678", "ran": 40}]
+    large["parts"] = [
+        {"started": "2026-12-05 10:40 UTC", "commit": "abc1234", "ran": 30},
+        {"started": "2026-12-06 09:00 UTC", "commit": "def5678", "ran": 40},
+    ]
     results = {"runs": [small, large], "fits": fit.fit_stages([small, large]), "spark_start_s": 8.0}
     measured = {t: (m, v) for t, m, v in doc.targets(results)}
     text, verdict = measured["100,000 enterprises × 36 months end to end without OOM"]
@@ -203,12 +264,27 @@ def test_batch_table_compares_the_first_and_last_batch_of_each_source():
 
     run = _run(1000, 30_000, 1.0)
     run["ingest_batches"] = [
-        {"key": "bank_transactions 2018-01-01..2018-02-01", "seconds": 10.0, "silver_s": 4.0, "rows_read": 1_000_000,
-         "peak_rss_mb": 5000.0},
-        {"key": "bank_transactions 2018-02-01..2018-03-01", "seconds": 12.0, "silver_s": 5.0, "rows_read": 1_000_000,
-         "peak_rss_mb": 6000.0},
-        {"key": "enterprises 2018-01-01..2021-01-01", "seconds": 3.0, "silver_s": 1.0, "rows_read": 0,
-         "peak_rss_mb": 900.0},
+        {
+            "key": "bank_transactions 2018-01-01..2018-02-01",
+            "seconds": 10.0,
+            "silver_s": 4.0,
+            "rows_read": 1_000_000,
+            "peak_rss_mb": 5000.0,
+        },
+        {
+            "key": "bank_transactions 2018-02-01..2018-03-01",
+            "seconds": 12.0,
+            "silver_s": 5.0,
+            "rows_read": 1_000_000,
+            "peak_rss_mb": 6000.0,
+        },
+        {
+            "key": "enterprises 2018-01-01..2021-01-01",
+            "seconds": 3.0,
+            "silver_s": 1.0,
+            "rows_read": 0,
+            "peak_rss_mb": 900.0,
+        },
     ]
     lines = batch_table([run, _run(300, 10_000, 1.0)])
     assert lines[2] == "| 1000 | bank_transactions | 2 | 2,000,000 | 22.0 | 9.0 | 11.0 | 10.0 | 12.0 | 6000 |"

@@ -39,11 +39,16 @@ JOB = textwrap.dedent("""
 
 
 def test_delta_write_and_read_on_standalone_cluster(standalone_cluster, tmp_path):
-    env = dict(os.environ, RISKPIPE_SPARK_MASTER=standalone_cluster.url, RISKPIPE_LAKEHOUSE=str(tmp_path / "lake"),
-               RISKPIPE_DRIVER_MEMORY="1g", RISKPIPE_EXECUTOR_MEMORY="1g")
+    env = dict(
+        os.environ,
+        RISKPIPE_SPARK_MASTER=standalone_cluster.url,
+        RISKPIPE_LAKEHOUSE=str(tmp_path / "lake"),
+        RISKPIPE_DRIVER_MEMORY="1g",
+        RISKPIPE_EXECUTOR_MEMORY="1g",
+    )
     proc = subprocess.run([sys.executable, "-c", JOB], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:] + standalone_cluster.logs()
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
+    line = next(out for out in proc.stdout.splitlines() if out.startswith("RESULT"))
     assert "rows=1000" in line and f"total={sum(range(1000)) * 2}" in line
     # driver + one executor on the worker: the work really ran on the cluster
     assert "executors=2" in line

@@ -38,7 +38,9 @@ def test_environment_overrides_every_spark_setting():
 
 def test_profile_file_is_merged(tmp_path):
     profile = tmp_path / "prod.yaml"
-    profile.write_text("spark:\n  master: yarn\n  conf:\n    spark.executor.instances: '8'\nlakehouse_root: hdfs://nn/lake\n")
+    profile.write_text(
+        "spark:\n  master: yarn\n  conf:\n    spark.executor.instances: '8'\nlakehouse_root: hdfs://nn/lake\n"
+    )
     settings = load_settings(env={"RISKPIPE_PROFILE": str(profile)})
     assert settings.spark_master == "yarn"
     assert settings.lakehouse_root == "hdfs://nn/lake"

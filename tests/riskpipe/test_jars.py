@@ -33,8 +33,9 @@ def test_maven_fallback_gives_a_working_delta_session(tmp_path):
         spark.range(5).write.format("delta").save({str(tmp_path / "t")!r})
         print("ROWS", spark.read.format("delta").load({str(tmp_path / "t")!r}).count())
     """)
-    env = dict(os.environ, RISKPIPE_JARS_DIR=settings.jars_dir, RISKPIPE_SPARK_MASTER="local[1]",
-               RISKPIPE_DRIVER_MEMORY="1g")
+    env = dict(
+        os.environ, RISKPIPE_JARS_DIR=settings.jars_dir, RISKPIPE_SPARK_MASTER="local[1]", RISKPIPE_DRIVER_MEMORY="1g"
+    )
     proc = subprocess.run([sys.executable, "-c", job], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ROWS 5" in proc.stdout

@@ -50,9 +50,10 @@ def test_s3_environment_becomes_s3a_spark_conf():
 def test_production_profile_adds_hadoop_aws_to_the_default_jars():
     default = load_settings(env={})
     production = load_settings(env=S3_ENV)
-    assert production.jar_packages[:len(default.jar_packages)] == default.jar_packages
+    assert production.jar_packages[: len(default.jar_packages)] == default.jar_packages
     assert [p for p in production.jar_packages if p not in default.jar_packages] == [
-        "org.apache.hadoop:hadoop-aws:3.4.2"]
+        "org.apache.hadoop:hadoop-aws:3.4.2"
+    ]
     assert "software.amazon.awssdk:bundle:2.29.52" in production.jar_fallback_artifacts
 
 
@@ -74,22 +75,30 @@ def test_local_defaults_have_no_s3_settings_or_jars():
 
 def test_precedence_profile_then_s3_variables_then_spark_conf(tmp_path):
     profile = tmp_path / "p.yaml"
-    profile.write_text("spark:\n  conf:\n    spark.hadoop.fs.s3a.endpoint: http://from-profile:9000\n"
-                       "    spark.hadoop.fs.s3a.path.style.access: 'false'\n")
-    env = dict(S3_ENV, RISKPIPE_PROFILE=str(profile),
-               RISKPIPE_SPARK_CONF="spark.hadoop.fs.s3a.path.style.access=maybe")
+    profile.write_text(
+        "spark:\n  conf:\n    spark.hadoop.fs.s3a.endpoint: http://from-profile:9000\n"
+        "    spark.hadoop.fs.s3a.path.style.access: 'false'\n"
+    )
+    env = dict(S3_ENV, RISKPIPE_PROFILE=str(profile), RISKPIPE_SPARK_CONF="spark.hadoop.fs.s3a.path.style.access=maybe")
     conf = _conf_without_jars(load_settings(env=env))
     assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://minio:9000"
     assert conf["spark.hadoop.fs.s3a.path.style.access"] == "maybe"
 
 
 def test_session_token_selects_temporary_credentials_and_https_keeps_tls():
-    env = dict(S3_ENV, RISKPIPE_S3_ENDPOINT="https://s3.example.internal", AWS_SESSION_TOKEN="tok",
-               AWS_REGION="", AWS_DEFAULT_REGION="eu-west-1")
+    env = dict(
+        S3_ENV,
+        RISKPIPE_S3_ENDPOINT="https://s3.example.internal",
+        AWS_SESSION_TOKEN="tok",
+        AWS_REGION="",
+        AWS_DEFAULT_REGION="eu-west-1",
+    )
     conf = load_settings(env=env).object_store_conf
     assert conf["spark.hadoop.fs.s3a.session.token"] == "tok"
-    assert conf["spark.hadoop.fs.s3a.aws.credentials.provider"] == \
-        "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+    assert (
+        conf["spark.hadoop.fs.s3a.aws.credentials.provider"]
+        == "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+    )
     assert conf["spark.hadoop.fs.s3a.endpoint.region"] == "eu-west-1"
     assert "spark.hadoop.fs.s3a.connection.ssl.enabled" not in conf
 
@@ -107,7 +116,7 @@ def test_credentials_stay_out_of_repr_and_riskpipe_info(monkeypatch, capsys):
 def test_jars_on_every_node_are_loaded_in_place():
     settings = load_settings(env={"RISKPIPE_JARS_ON_EVERY_NODE": "true"})
     jars = spark_conf(settings)["spark.jars"].split(",")
-    assert jars and all(jar.startswith("local:/") and Path(jar[len("local:"):]).exists() for jar in jars)
+    assert jars and all(jar.startswith("local:/") and Path(jar[len("local:") :]).exists() for jar in jars)
 
 
 @pytest.mark.parametrize("root", ["s3a://bank-risk-lake/riskpipe", "hdfs://namenode:8020/riskpipe"])

@@ -2,7 +2,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
 
@@ -33,10 +32,20 @@ def test_tables_are_created_from_their_declaration(spark, settings):
 
 def test_merge_upsert_is_idempotent(spark):
     spec = get("tax_ratings")
-    df = spec.rows_to_df(spark, [
-        {"uscc": "91350100M000100Y43", "rating_year": 2020, "rating": "B", "known_from": dt.date(2021, 4, 15),
-         "is_current": True, "_batch_id": "b1", "_record_hash": "h1"},
-    ])
+    df = spec.rows_to_df(
+        spark,
+        [
+            {
+                "uscc": "91350100M000100Y43",
+                "rating_year": 2020,
+                "rating": "B",
+                "known_from": dt.date(2021, 4, 15),
+                "is_current": True,
+                "_batch_id": "b1",
+                "_record_hash": "h1",
+            },
+        ],
+    )
     io.merge_upsert(df, spec)
     io.merge_upsert(df, spec)
     assertDataFrameEqual(io.read(spark, spec), df)
@@ -48,11 +57,20 @@ def test_merge_upsert_is_idempotent(spark):
 
 def test_replace_where_only_touches_its_partition(spark):
     spec = get("loan_balances")
+
     def rows(month, day, amount):
-        return {"loan_id": "L1", "uscc": "91350100M000100Y43", "as_of_date": dt.date(2021, month, day),
-                "outstanding_principal": amount, "as_of_month": f"2021-{month:02d}",
-                "known_from": dt.date(2021, month, day) + dt.timedelta(days=1), "is_current": True, "_batch_id": "b",
-                "_record_hash": str(amount)}
+        return {
+            "loan_id": "L1",
+            "uscc": "91350100M000100Y43",
+            "as_of_date": dt.date(2021, month, day),
+            "outstanding_principal": amount,
+            "as_of_month": f"2021-{month:02d}",
+            "known_from": dt.date(2021, month, day) + dt.timedelta(days=1),
+            "is_current": True,
+            "_batch_id": "b",
+            "_record_hash": str(amount),
+        }
+
     io.replace_where(spec.rows_to_df(spark, [rows(1, 31, 10.0), rows(2, 28, 20.0)]), spec, "as_of_month >= '2021-01'")
     io.replace_where(spec.rows_to_df(spark, [rows(2, 28, 25.0)]), spec, "as_of_month = '2021-02'")
     got = {r["as_of_month"]: r["outstanding_principal"] for r in io.read(spark, spec).collect()}
@@ -60,10 +78,22 @@ def test_replace_where_only_touches_its_partition(spark):
 
 
 def _txn(txn_id: str, day: dt.date, amount: float) -> dict:
-    return {"txn_id": txn_id, "account_id": "A1", "uscc": "91350100M000100Y43",
-            "txn_ts": dt.datetime(day.year, day.month, day.day, 9), "amount": amount, "direction": "C",
-            "channel": "pos", "balance_after": amount, "txn_date": day, "txn_month": f"{day:%Y-%m}",
-            "known_from": day + dt.timedelta(days=1), "is_current": True, "_batch_id": "b", "_record_hash": str(amount)}
+    return {
+        "txn_id": txn_id,
+        "account_id": "A1",
+        "uscc": "91350100M000100Y43",
+        "txn_ts": dt.datetime(day.year, day.month, day.day, 9),
+        "amount": amount,
+        "direction": "C",
+        "channel": "pos",
+        "balance_after": amount,
+        "txn_date": day,
+        "txn_month": f"{day:%Y-%m}",
+        "known_from": day + dt.timedelta(days=1),
+        "is_current": True,
+        "_batch_id": "b",
+        "_record_hash": str(amount),
+    }
 
 
 def test_merge_with_a_key_range_reads_only_the_files_in_it_and_merges_as_without(spark, settings, tmp_path):
@@ -73,15 +103,15 @@ def test_merge_with_a_key_range_reads_only_the_files_in_it_and_merges_as_without
     io.merge_upsert(spec.rows_to_df(spark, january), spec, settings=own)
     io.merge_upsert(spec.rows_to_df(spark, february), spec, settings=own)
     # a February batch: one corrected row, one new row
-    batch = spec.rows_to_df(spark, [_txn("TX20210203001", dt.date(2021, 2, 3), 21.0),
-                                    _txn("TX20210210001", dt.date(2021, 2, 10), 30.0)])
+    batch = spec.rows_to_df(
+        spark, [_txn("TX20210203001", dt.date(2021, 2, 3), 21.0), _txn("TX20210210001", dt.date(2021, 2, 10), 30.0)]
+    )
     # January's files taken away: a MERGE that scans them fails, one that skips them does not
     january_files = list((Path(io.table_path(spec, own)) / "txn_month=2021-01").glob("*.parquet"))
     with moved_away(january_files):
         with pytest.raises(Exception, match="(?i)not exist|not found"):
             io.merge_upsert(batch, spec, settings=own)
         io.merge_upsert(batch, spec, settings=own, key_range=("TX20210203001", "TX20210210001"))
-    assertDataFrameEqual(io.read(spark, spec, settings=own),
-                         spec.rows_to_df(spark, january).unionByName(batch))
+    assertDataFrameEqual(io.read(spark, spec, settings=own), spec.rows_to_df(spark, january).unionByName(batch))
     metrics = DeltaTable.forPath(spark, io.table_path(spec, own)).history(1).collect()[0]["operationMetrics"]
     assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsInserted"]) == ("1", "1")

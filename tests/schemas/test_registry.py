@@ -6,8 +6,16 @@ from schemas.registry import TableSpec, all_tables, column, get, register
 
 def test_every_source_has_bronze_and_silver():
     names = {s.name for s in all_tables()}
-    for source in ("enterprises", "tax_filings", "tax_ratings", "utility_reads", "court_events",
-                   "transactions", "loans", "loan_balances"):
+    for source in (
+        "enterprises",
+        "tax_filings",
+        "tax_ratings",
+        "utility_reads",
+        "court_events",
+        "transactions",
+        "loans",
+        "loan_balances",
+    ):
         assert source in names and f"bronze_{source}" in names
 
 

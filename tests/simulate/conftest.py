@@ -10,8 +10,9 @@ from riskpipe.simulate import DirtyRates, SimConfig, simulate
 
 # Calibration data: 48 months so that 12-month growth features and 12-month default
 # labels both fit; no bank transactions (not needed, and the slowest source).
-CALIBRATION = dict(enterprises=2500, months=48, start="2018-01", seed=11, quiet=True,
-                   sources=("tax", "utility", "court", "loans"))
+CALIBRATION = dict(
+    enterprises=2500, months=48, start="2018-01", seed=11, quiet=True, sources=("tax", "utility", "court", "loans")
+)
 # Dirty data: every source, boosted rates (truncation switched on) on a small registry.
 DIRTY_BOOST = 5.0
 DIRTY_TRUNCATION = 0.05

@@ -17,8 +17,7 @@ import pandas as pd
 
 from riskpipe import uscc as uscc_mod
 
-FEATURES = ["sales_growth", "zero_or_missing_6m", "arrears_flag", "elec_yoy", "unpaid_bills_6m",
-            "defendant_12m"]
+FEATURES = ["sales_growth", "zero_or_missing_6m", "arrears_flag", "elec_yoy", "unpaid_bills_6m", "defendant_12m"]
 ABSURD = 1e11
 MWH_TO_KWH = 1000.0
 
@@ -69,8 +68,7 @@ def load_power(root: Path) -> pd.DataFrame:
 
 def load_court(root: Path, registry: pd.DataFrame) -> pd.DataFrame:
     """Defendant case filings matched to USCCs by normalised name (or by party_uscc)."""
-    rows = [json.loads(line) for line in open(root / "court/events.jsonl", encoding="utf-8")
-            if line.strip()]
+    rows = [json.loads(line) for line in open(root / "court/events.jsonl", encoding="utf-8") if line.strip()]
     ev = pd.DataFrame(rows).drop_duplicates("event_id")
     ev = ev[(ev["event_type"] == "case_filed") & (ev["role"] == "defendant")].copy()
     by_name = dict(zip(registry["company_name"].map(normalise_name), registry["uscc"]))
@@ -85,8 +83,9 @@ def _window_sum(df: pd.DataFrame, value: str, lo: pd.Period, hi: pd.Period) -> p
     return sel.groupby("uscc")[value].sum()
 
 
-def snapshot_features(snap: pd.Period, tax: pd.DataFrame, power: pd.DataFrame,
-                      court: pd.DataFrame, usccs: pd.Index) -> pd.DataFrame:
+def snapshot_features(
+    snap: pd.Period, tax: pd.DataFrame, power: pd.DataFrame, court: pd.DataFrame, usccs: pd.Index
+) -> pd.DataFrame:
     """Features as of the end of month ``snap`` (only files delivered by then)."""
     t = tax[tax["delivered"] <= snap]
     p = power[power["delivered"] <= snap]
@@ -101,14 +100,17 @@ def snapshot_features(snap: pd.Period, tax: pd.DataFrame, power: pd.DataFrame,
     unpaid = p[(p["period"] >= last - 5) & (p["period"] <= last)].groupby("uscc")["unpaid"].sum()
     end = snap.to_timestamp(how="end")
     c = court[(court["published_date"] <= end) & (court["event_date"] > end - pd.DateOffset(months=12))]
-    return pd.DataFrame({
-        "sales_growth": np.log1p(recent) - np.log1p(year_ago),
-        "zero_or_missing_6m": 6 - filed_nonzero,
-        "arrears_flag": (latest > 0).astype(float),
-        "elec_yoy": np.log1p(e_recent) - np.log1p(e_year),
-        "unpaid_bills_6m": unpaid.reindex(usccs, fill_value=0),
-        "defendant_12m": c.groupby("uscc").size().reindex(usccs, fill_value=0),
-    }, index=usccs)
+    return pd.DataFrame(
+        {
+            "sales_growth": np.log1p(recent) - np.log1p(year_ago),
+            "zero_or_missing_6m": 6 - filed_nonzero,
+            "arrears_flag": (latest > 0).astype(float),
+            "elec_yoy": np.log1p(e_recent) - np.log1p(e_year),
+            "unpaid_bills_6m": unpaid.reindex(usccs, fill_value=0),
+            "defendant_12m": c.groupby("uscc").size().reindex(usccs, fill_value=0),
+        },
+        index=usccs,
+    )
 
 
 def active_borrowers(root: Path, snap: pd.Period) -> set[str]:
@@ -124,13 +126,14 @@ def active_borrowers(root: Path, snap: pd.Period) -> set[str]:
     return set()
 
 
-def default_labels(root: Path, borrowers: set[str], snap: pd.Period,
-                   horizon_months: int = 12) -> pd.Series:
+def default_labels(root: Path, borrowers: set[str], snap: pd.Period, horizon_months: int = 12) -> pd.Series:
     """1 if the enterprise defaults within the horizon after the snapshot."""
     d = pd.read_parquet(root / "truth/defaults.parquet")
     end = snap.to_timestamp(how="end")
-    hit = d[(pd.to_datetime(d["default_date"]) > end)
-            & (pd.to_datetime(d["default_date"]) <= end + pd.DateOffset(months=horizon_months))]
+    hit = d[
+        (pd.to_datetime(d["default_date"]) > end)
+        & (pd.to_datetime(d["default_date"]) <= end + pd.DateOffset(months=horizon_months))
+    ]
     idx = pd.Index(sorted(borrowers))
     return pd.Series(idx.isin(set(hit["uscc"])).astype(int), index=idx)
 

@@ -23,7 +23,7 @@ def test_twelve_month_default_rate_is_realistic(panel):
     by_snapshot = panel.groupby("snapshot")["default_12m"].mean()
     assert 0.02 <= panel["default_12m"].mean() <= 0.06
     assert by_snapshot.min() >= 0.005 and by_snapshot.max() <= 0.12
-    assert panel.groupby("snapshot").size().min() > 800   # most enterprises borrow
+    assert panel.groupby("snapshot").size().min() > 800  # most enterprises borrow
 
 
 def test_defaults_cluster_in_the_shock_years(calibration_data):

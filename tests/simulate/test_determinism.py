@@ -9,8 +9,11 @@ SMALL = dict(enterprises=60, months=4, start="2020-01", quiet=True)
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes_and_different_seed_differs(tmp_path):
@@ -22,7 +25,7 @@ def test_same_seed_same_bytes_and_different_seed_differs(tmp_path):
     assert a.keys() == c.keys()
     differing = [k for k in a if a[k] != c[k]]
     assert "registry/enterprises.csv" in differing
-    assert len(differing) > 0.7 * len(a)   # empty loan-change files are equal
+    assert len(differing) > 0.7 * len(a)  # empty loan-change files are equal
 
 
 def test_source_subset_leaves_other_sources_unchanged(tmp_path):

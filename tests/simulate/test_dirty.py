@@ -82,9 +82,19 @@ def test_realised_rates_match_configuration(dirty_data, dirty_config):
 
 def test_every_defect_type_occurs(dirty_data):
     types = Counter(e["defect_type"] for e in _manifest(dirty_data[0]))
-    expected = {"duplicate", "late", "restatement", "missing_month", "malformed_uscc",
-                "unit_mix", "negative_amount", "absurd_amount", "future_date", "fullwidth",
-                "truncated_file"}
+    expected = {
+        "duplicate",
+        "late",
+        "restatement",
+        "missing_month",
+        "malformed_uscc",
+        "unit_mix",
+        "negative_amount",
+        "absurd_amount",
+        "future_date",
+        "fullwidth",
+        "truncated_file",
+    }
     assert expected <= set(types)
 
 
@@ -92,6 +102,7 @@ def test_defects_look_like_their_type(dirty_data):
     root, _ = dirty_data
     entries = _manifest(root)
     from riskpipe import uscc
+
     for e in entries:
         t, key = e["defect_type"], e["key"]
         if t == "malformed_uscc":
@@ -115,8 +126,9 @@ def test_summary_counts_rows_and_files(dirty_data):
 
 
 def test_clean_switch_gives_zero_defects(tmp_path):
-    cfg = SimConfig.from_mapping({"clean": True, "dirty": {"duplicate": 0.5}},
-                                 enterprises=80, months=3, start="2020-01", quiet=True)
+    cfg = SimConfig.from_mapping(
+        {"clean": True, "dirty": {"duplicate": 0.5}}, enterprises=80, months=3, start="2020-01", quiet=True
+    )
     summary = simulate(cfg, tmp_path)
     assert summary["defects_per_type"] == {}
     assert (tmp_path / "manifest/defects.jsonl").read_text() == ""

@@ -20,15 +20,39 @@ def test_help_lists_options(capsys):
         _parser().parse_args(["simulate", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--enterprises", "--months", "--seed", "--out", "--sources", "--config",
-                   "--quiet", "serve", "load-postgres", "--dsn", "--port"):
+    for option in (
+        "--enterprises",
+        "--months",
+        "--seed",
+        "--out",
+        "--sources",
+        "--config",
+        "--quiet",
+        "serve",
+        "load-postgres",
+        "--dsn",
+        "--port",
+    ):
         assert option in out
 
 
 def test_generate_subset(tmp_path, capsys):
-    args = _parser().parse_args(["simulate", "--enterprises", "40", "--months", "3",
-                                 "--seed", "9", "--out", str(tmp_path), "--sources",
-                                 "tax,court", "--quiet"])
+    args = _parser().parse_args(
+        [
+            "simulate",
+            "--enterprises",
+            "40",
+            "--months",
+            "3",
+            "--seed",
+            "9",
+            "--out",
+            str(tmp_path),
+            "--sources",
+            "tax,court",
+            "--quiet",
+        ]
+    )
     assert args.func(args) == 0
     summary = json.loads((tmp_path / "manifest/summary.json").read_text())
     assert summary["config"]["sources"] == ["tax", "court"]

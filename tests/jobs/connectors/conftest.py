@@ -19,8 +19,16 @@ EVENTS_PATH = "/api/v1/court-events"
 
 def make_events(n: int, start: date = date(2024, 1, 1)) -> list[dict[str, Any]]:
     """``n`` court events, one published per day from ``start``."""
-    return [{"event_id": f"E{i:04d}", "case_id": f"C{i:04d}", "published_date": (start + timedelta(days=i)).isoformat(),
-             "role": "defendant", "amount": 1000.0 + i} for i in range(n)]
+    return [
+        {
+            "event_id": f"E{i:04d}",
+            "case_id": f"C{i:04d}",
+            "published_date": (start + timedelta(days=i)).isoformat(),
+            "role": "defendant",
+            "amount": 1000.0 + i,
+        }
+        for i in range(n)
+    ]
 
 
 @dataclass
@@ -61,8 +69,7 @@ class CourtApiStub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def inject(self, page: int, *faults: Fault) -> None:
         self.faults[page].extend(faults)
@@ -75,8 +82,9 @@ class CourtApiStub:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         page = int(query.get("page", "1"))
         with self._lock:
-            self.requests.append({"path": parts.path, "page": page, "query": query,
-                                  "auth": handler.headers.get("Authorization")})
+            self.requests.append(
+                {"path": parts.path, "page": page, "query": query, "auth": handler.headers.get("Authorization")}
+            )
             fault = self.faults[page].popleft() if self.faults[page] else None
         if fault is not None and fault.kind == "hang":
             self.release.wait(fault.seconds)
@@ -94,10 +102,15 @@ class CourtApiStub:
         size = int(query.get("page_size", "100"))
         lo, hi = query.get("published_from", ""), query.get("published_to", "9999")
         rows = [e for e in self.events if lo <= e["published_date"] <= hi]
-        chunk = rows[(page - 1) * size: page * size]
+        chunk = rows[(page - 1) * size : page * size]
         has_next = page * size < len(rows)
-        return {"data": chunk, "page": page, "page_size": size, "total": len(rows),
-                "next_page": page + 1 if has_next else None}
+        return {
+            "data": chunk,
+            "page": page,
+            "page_size": size,
+            "total": len(rows),
+            "next_page": page + 1 if has_next else None,
+        }
 
     @staticmethod
     def _fault(handler: BaseHTTPRequestHandler, fault: Fault) -> None:
@@ -109,8 +122,13 @@ class CourtApiStub:
         CourtApiStub._send(handler, fault.code, fault.body, ctype, fault.headers)
 
     @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, code: int, body: str, ctype: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        handler: BaseHTTPRequestHandler,
+        code: int,
+        body: str,
+        ctype: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         data = body.encode()
         handler.send_response(code)
         handler.send_header("Content-Type", ctype)
@@ -120,7 +138,7 @@ class CourtApiStub:
         handler.end_headers()
         handler.wfile.write(data)
 
-    def __enter__(self) -> "CourtApiStub":
+    def __enter__(self) -> CourtApiStub:
         self._thread.start()
         return self
 

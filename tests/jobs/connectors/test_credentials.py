@@ -22,23 +22,38 @@ def clean_env(monkeypatch, settings):
 
 
 def test_airflow_connection_from_uri(clean_env, monkeypatch, caplog):
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}",
-                       f"postgresql://loader:{SECRET}@db.example.internal:5433/core?sslmode=require")
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}", f"postgresql://loader:{SECRET}@db.example.internal:5433/core?sslmode=require"
+    )
 
     with caplog.at_level(logging.DEBUG):
         creds = get_connection(CONN_ID)
 
     assert (creds["host"], creds["port"], creds["login"], creds["password"], creds["schema"]) == (
-        "db.example.internal", 5433, "loader", SECRET, "core")
+        "db.example.internal",
+        5433,
+        "loader",
+        SECRET,
+        "core",
+    )
     assert creds["extra"] == {"sslmode": "require"}
     assert jdbc_url(creds) == "jdbc:postgresql://db.example.internal:5433/core"
     assert SECRET not in caplog.text
 
 
 def test_airflow_connection_from_json_with_jdbc_url_extra(clean_env, monkeypatch):
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({
-        "conn_type": "postgres", "host": "db", "login": "loader", "password": SECRET,
-        "extra": {"jdbc_url": "jdbc:postgresql://db:6432/core?ssl=true"}}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "db",
+                "login": "loader",
+                "password": SECRET,
+                "extra": {"jdbc_url": "jdbc:postgresql://db:6432/core?ssl=true"},
+            }
+        ),
+    )
 
     creds = get_connection(CONN_ID)
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from jobs.connectors.files import (
-    ChangedFileError, LandedFile, batch_id_for, discover, manifest, plan, record,
+    ChangedFileError,
+    LandedFile,
+    batch_id_for,
+    discover,
+    manifest,
+    plan,
+    record,
 )
 
-T0 = datetime(2024, 2, 1, 8, 0, tzinfo=timezone.utc)
-T1 = datetime(2024, 2, 1, 8, 5, tzinfo=timezone.utc)
+T0 = datetime(2024, 2, 1, 8, 0, tzinfo=UTC)
+T1 = datetime(2024, 2, 1, 8, 5, tzinfo=UTC)
 
 
 def write(path: Path, text: str) -> Path:
@@ -60,8 +66,11 @@ def test_batch_id_is_deterministic():
     b = LandedFile(Path("/x/b"), "b", 1, "bbb")
 
     assert batch_id_for("tax", "2024-02-01", [a, b]) == batch_id_for("tax", "2024-02-01", [b, a])
-    assert batch_id_for("tax", "2024-02-01", [a, b]) == batch_id_for("tax", "2024-02-01", [
-        LandedFile(Path("/elsewhere/b"), "b", 1, "bbb"), LandedFile(Path("/elsewhere/a"), "a", 1, "aaa")])
+    assert batch_id_for("tax", "2024-02-01", [a, b]) == batch_id_for(
+        "tax",
+        "2024-02-01",
+        [LandedFile(Path("/elsewhere/b"), "b", 1, "bbb"), LandedFile(Path("/elsewhere/a"), "a", 1, "aaa")],
+    )
     assert batch_id_for("tax", "2024-02-01", [a]) != batch_id_for("tax", "2024-03-01", [a])
     assert batch_id_for("tax", "2024-02-01", [a]) != batch_id_for("utility", "2024-02-01", [a])
     assert batch_id_for("tax", "2024-02-01T00:00:00+00:00", [a]).startswith("tax-2024-02-01-")
@@ -69,8 +78,9 @@ def test_batch_id_is_deterministic():
 
 def test_the_same_bytes_under_a_new_name_get_their_own_batch_id():
     original = LandedFile(Path("/x/tax_filings_202402.csv"), "tax_filings_202402.csv", 1, "aaa")
-    redelivered = LandedFile(Path("/x/tax_filings_202402_redelivery.csv"), "tax_filings_202402_redelivery.csv",
-                             1, "aaa")
+    redelivered = LandedFile(
+        Path("/x/tax_filings_202402_redelivery.csv"), "tax_filings_202402_redelivery.csv", 1, "aaa"
+    )
 
     assert batch_id_for("tax", "2024-02-01", [original]) != batch_id_for("tax", "2024-02-01", [redelivered])
 
@@ -85,18 +95,33 @@ def test_processed_files_are_skipped_failed_and_unfinished_ones_retried(spark, t
 
     batch = batch_id_for(source, "2024-02-01", files)
     record(spark, source, files, batch_id=batch, status="started", logical_date="2024-02-01", now=T0)
-    record(spark, source, files[:1], batch_id=batch, status="succeeded", logical_date="2024-02-01",
-           counts={files[0].rel_path: {"rows_read": 1, "rows_published": 1}}, now=T1)
-    record(spark, source, files[1:2], batch_id=batch, status="failed", logical_date="2024-02-01",
-           error="bad header", now=T1)
+    record(
+        spark,
+        source,
+        files[:1],
+        batch_id=batch,
+        status="succeeded",
+        logical_date="2024-02-01",
+        counts={files[0].rel_path: {"rows_read": 1, "rows_published": 1}},
+        now=T1,
+    )
+    record(
+        spark,
+        source,
+        files[1:2],
+        batch_id=batch,
+        status="failed",
+        logical_date="2024-02-01",
+        error="bad header",
+        now=T1,
+    )
     # files[2] stays "started": the run died before recording an outcome.
 
     again = plan(spark, source, files)
     assert again.already_done == files[:1] and again.to_process == files[1:]
     rows = {r["path"]: r for r in manifest(spark, source).collect()}
     done, failed, crashed = (rows[f.rel_path] for f in files)
-    assert (done["status"], done["rows_read"], done["rows_published"], done["batch_id"]) == (
-        "succeeded", 1, 1, batch)
+    assert (done["status"], done["rows_read"], done["rows_published"], done["batch_id"]) == ("succeeded", 1, 1, batch)
     assert done["started_at"] < done["finished_at"]
     assert (failed["status"], failed["error"]) == ("failed", "bad header")
     assert (crashed["status"], crashed["finished_at"]) == ("started", None)
@@ -118,12 +143,15 @@ def test_changed_file_fails_by_default_or_is_reprocessed_superseding_the_old_ent
     planned = plan(spark, source, new, on_changed="reprocess")
     assert planned.to_process == new and planned.changed == [(new[0], old[0].checksum)]
     record(spark, source, new, batch_id="b2", status="succeeded", logical_date="2024-02-02", now=T1)
-    assert statuses(spark, source) == {("loans.csv", old[0].checksum): "superseded",
-                                       ("loans.csv", new[0].checksum): "succeeded"}
+    assert statuses(spark, source) == {
+        ("loans.csv", old[0].checksum): "superseded",
+        ("loans.csv", new[0].checksum): "succeeded",
+    }
     assert plan(spark, source, new, on_changed="fail").already_done == new
 
 
 def test_record_rejects_unknown_status(spark):
     with pytest.raises(ValueError, match="status must be one of"):
-        record(spark, "x", [LandedFile(Path("/a"), "a", 1, "c")], batch_id="b", status="done",
-               logical_date="2024-02-01")
+        record(
+            spark, "x", [LandedFile(Path("/a"), "a", 1, "c")], batch_id="b", status="done", logical_date="2024-02-01"
+        )

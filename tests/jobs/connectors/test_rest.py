@@ -9,8 +9,16 @@ from collections import Counter
 import pytest
 
 from jobs.connectors.rest import (
-    AuthenticationError, MalformedPageError, PageCapError, PageOrderError, RestClientError,
-    RetriesExhaustedError, TotalMismatchError, _wait_seconds, fetch_court_events, fetch_pages,
+    AuthenticationError,
+    MalformedPageError,
+    PageCapError,
+    PageOrderError,
+    RestClientError,
+    RetriesExhaustedError,
+    TotalMismatchError,
+    _wait_seconds,
+    fetch_court_events,
+    fetch_pages,
 )
 from tests.jobs.connectors.conftest import EVENTS_PATH, TOKEN, Fault
 
@@ -109,15 +117,18 @@ def test_404_is_a_client_error_with_status_and_body(court_api):
     assert len(court_api.requests) == 1
 
 
-@pytest.mark.parametrize("body, reason", [
-    ("<html><body><h1>Maintenance</h1></body></html>", "not JSON"),
-    ('{"data": [{"event_id": "E0005"}, {"event_', "not JSON"),
-    (json.dumps({"page": 2, "next_page": 3}), "'data' list"),
-    (json.dumps({"data": [1, 2], "next_page": 3}), "not JSON objects"),
-    (json.dumps({"data": [], "next_page": 1}), "does not follow page 2"),
-    (json.dumps({"data": [], "next_page": 3}), "'total' is None"),
-    (json.dumps({"data": [], "next_page": 3, "total": "23"}), "'total' is '23'"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ("<html><body><h1>Maintenance</h1></body></html>", "not JSON"),
+        ('{"data": [{"event_id": "E0005"}, {"event_', "not JSON"),
+        (json.dumps({"page": 2, "next_page": 3}), "'data' list"),
+        (json.dumps({"data": [1, 2], "next_page": 3}), "not JSON objects"),
+        (json.dumps({"data": [], "next_page": 1}), "does not follow page 2"),
+        (json.dumps({"data": [], "next_page": 3}), "'total' is None"),
+        (json.dumps({"data": [], "next_page": 3, "total": "23"}), "'total' is '23'"),
+    ],
+)
 def test_malformed_200_names_url_and_page(court_api, body, reason):
     court_api.inject(2, Fault("body", 200, body=body))
 
@@ -203,34 +214,50 @@ def test_backoff_grows_with_jitter_and_respects_retry_after():
     waits = [_wait_seconds(attempt, 0.1, None) for attempt in range(4)]
 
     for attempt, wait in enumerate(waits):
-        assert 0.05 * 2 ** attempt <= wait < 0.1 * 2 ** attempt
+        assert 0.05 * 2**attempt <= wait < 0.1 * 2**attempt
     assert _wait_seconds(0, 0.1, 2.5) == 2.5
     assert _wait_seconds(30, 1.0, None) == 300.0
 
 
 def _court_settings(settings, base_url, page_size=10, **court_api):
     raw = json.loads(json.dumps(settings.raw))
-    raw["ingestion"]["court_api"].update(base_url=base_url, page_size=page_size, backoff_seconds=0.01,
-                                         conn_id="riskpipe_court_api_test", **court_api)
+    raw["ingestion"]["court_api"].update(
+        base_url=base_url, page_size=page_size, backoff_seconds=0.01, conn_id="riskpipe_court_api_test", **court_api
+    )
     return settings.replace(raw=raw)
 
 
 def test_court_events_page_cap_comes_from_the_source_config(court_api, settings):
     assert settings.raw["ingestion"]["court_api"]["max_pages"] >= 1000  # the default is not a test's value
 
-    pages = list(fetch_court_events(_court_settings(settings, court_api.base_url, 5, max_pages=5),
-                                    published_from="2024-01-01", published_to="2024-12-31", token=TOKEN))
+    pages = list(
+        fetch_court_events(
+            _court_settings(settings, court_api.base_url, 5, max_pages=5),
+            published_from="2024-01-01",
+            published_to="2024-12-31",
+            token=TOKEN,
+        )
+    )
     assert len(pages) == 5
     with pytest.raises(PageCapError, match=r"court_events: more than max_pages=2 pages"):
-        list(fetch_court_events(_court_settings(settings, court_api.base_url, 5, max_pages=2),
-                                published_from="2024-01-01", published_to="2024-12-31", token=TOKEN))
+        list(
+            fetch_court_events(
+                _court_settings(settings, court_api.base_url, 5, max_pages=2),
+                published_from="2024-01-01",
+                published_to="2024-12-31",
+                token=TOKEN,
+            )
+        )
 
 
 def test_fetch_court_events_uses_config_and_token_env(court_api, settings, monkeypatch):
     monkeypatch.setenv(settings.raw["ingestion"]["court_api"]["token_env"], TOKEN)
 
-    pages = list(fetch_court_events(_court_settings(settings, court_api.base_url),
-                                    published_from="2024-01-01", published_to="2024-01-20"))
+    pages = list(
+        fetch_court_events(
+            _court_settings(settings, court_api.base_url), published_from="2024-01-01", published_to="2024-01-20"
+        )
+    )
 
     assert len(pages) == 2 and len(event_ids(pages)) == 20
     assert court_api.requests[0]["query"]["page_size"] == "10"
@@ -238,28 +265,40 @@ def test_fetch_court_events_uses_config_and_token_env(court_api, settings, monke
 
 def test_fetch_court_events_token_from_airflow_connection(court_api, settings, monkeypatch):
     monkeypatch.delenv(settings.raw["ingestion"]["court_api"]["token_env"], raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_RISKPIPE_COURT_API_TEST",
-                       json.dumps({"conn_type": "http", "host": "127.0.0.1", "password": TOKEN}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RISKPIPE_COURT_API_TEST",
+        json.dumps({"conn_type": "http", "host": "127.0.0.1", "password": TOKEN}),
+    )
 
-    pages = list(fetch_court_events(_court_settings(settings, court_api.base_url),
-                                    published_from="2024-01-01", published_to="2024-12-31"))
+    pages = list(
+        fetch_court_events(
+            _court_settings(settings, court_api.base_url), published_from="2024-01-01", published_to="2024-12-31"
+        )
+    )
 
     assert len(event_ids(pages)) == 23
 
 
 def test_simulator_court_api_every_event_once_through_its_faults(tmp_path, settings):
-    from riskpipe.simulate import server as server_mod
     from riskpipe.simulate import SimConfig, simulate
+    from riskpipe.simulate import server as server_mod
 
     simulate(SimConfig(enterprises=50, months=6, quiet=True, sources=("court",)), tmp_path)
     expected = server_mod.load_events(tmp_path)
     page_size = max(1, len(expected) // 3)  # at least three pages, whatever the simulator yields
-    server, thread = server_mod.start_server(tmp_path, "127.0.0.1", 0, token=TOKEN,
-                                             faults={"500_once_on_page": 2, "429_every": 3})
+    server, thread = server_mod.start_server(
+        tmp_path, "127.0.0.1", 0, token=TOKEN, faults={"500_once_on_page": 2, "429_every": 3}
+    )
     try:
         base_url = f"http://127.0.0.1:{server.server_address[1]}"
-        pages = list(fetch_court_events(_court_settings(settings, base_url, page_size),
-                                        published_from="1900-01-01", published_to="2999-12-31", token=TOKEN))
+        pages = list(
+            fetch_court_events(
+                _court_settings(settings, base_url, page_size),
+                published_from="1900-01-01",
+                published_to="2999-12-31",
+                token=TOKEN,
+            )
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -268,5 +307,6 @@ def test_simulator_court_api_every_event_once_through_its_faults(tmp_path, setti
     got = [r for p in pages for r in p.records]
     assert len(expected) >= 3 and len(pages) == -(-len(expected) // page_size)
     assert Counter(json.dumps(r, sort_keys=True) for r in got) == Counter(
-        json.dumps(r, sort_keys=True) for r in expected if "1900-01-01" <= str(r["published_date"]) <= "2999-12-31")
+        json.dumps(r, sort_keys=True) for r in expected if "1900-01-01" <= str(r["published_date"]) <= "2999-12-31"
+    )
     assert sum(p.attempts for p in pages) > len(pages)  # the injected faults were retried

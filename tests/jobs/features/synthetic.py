@@ -12,9 +12,15 @@ import random
 from riskpipe.uscc import check_digit
 
 FIRST_PERIOD = dt.date(2019, 1, 1)
-LAST_DAY = dt.date(2021, 7, 15)       # everything the sources delivered up to here
-SNAPSHOTS = [dt.date(2021, 1, 31), dt.date(2021, 2, 28), dt.date(2021, 3, 31), dt.date(2021, 4, 30),
-             dt.date(2021, 5, 31), dt.date(2021, 6, 30)]
+LAST_DAY = dt.date(2021, 7, 15)  # everything the sources delivered up to here
+SNAPSHOTS = [
+    dt.date(2021, 1, 31),
+    dt.date(2021, 2, 28),
+    dt.date(2021, 3, 31),
+    dt.date(2021, 4, 30),
+    dt.date(2021, 5, 31),
+    dt.date(2021, 6, 30),
+]
 
 
 def uscc(i: int) -> str:
@@ -55,22 +61,44 @@ def make(n_enterprises: int = 4, seed: int = 7) -> dict[str, list[dict]]:
     """Silver rows per table."""
     rng = random.Random(seed)
     ids = [uscc(i + 1) for i in range(n_enterprises)]
-    data = {"enterprises": [], "tax_filings": [], "tax_ratings": [], "utility_reads": [], "court_events": [],
-            "transactions": [], "loans": [], "loan_balances": []}
+    data = {
+        "enterprises": [],
+        "tax_filings": [],
+        "tax_ratings": [],
+        "utility_reads": [],
+        "court_events": [],
+        "transactions": [],
+        "loans": [],
+        "loan_balances": [],
+    }
     for e, code in enumerate(ids):
-        data["enterprises"].append(dict(uscc=code, company_name=f"企业{e}", county="离石区", industry="walnut",
-                                        size_class="small", founded_date=dt.date(2015, 3, 10 + e),
-                                        gov_recommended=e % 2 == 0, recommended_date=dt.date(2020, 6, 1),
-                                        known_from=dt.date(2019, 1, 1)))
+        data["enterprises"].append(
+            dict(
+                uscc=code,
+                company_name=f"企业{e}",
+                county="离石区",
+                industry="walnut",
+                size_class="small",
+                founded_date=dt.date(2015, 3, 10 + e),
+                gov_recommended=e % 2 == 0,
+                recommended_date=dt.date(2020, 6, 1),
+                known_from=dt.date(2019, 1, 1),
+            )
+        )
         _tax(data, code, e, rng)
         _utility(data, code, e, rng)
         _court(data, code, e, rng)
         _transactions(data, code, e, rng)
         if e < 3:
             _loans(data, code, e, rng)
-    for table, entity in (("enterprises", ("uscc",)), ("tax_filings", ("uscc", "period")),
-                          ("tax_ratings", ("uscc", "rating_year")), ("utility_reads", ("meter_id", "period")),
-                          ("court_events", ("event_id",)), ("loans", ("loan_id",))):
+    for table, entity in (
+        ("enterprises", ("uscc",)),
+        ("tax_filings", ("uscc", "period")),
+        ("tax_ratings", ("uscc", "rating_year")),
+        ("utility_reads", ("meter_id", "period")),
+        ("court_events", ("event_id",)),
+        ("loans", ("loan_id",)),
+    ):
         _chain(data[table], entity)
     for table in ("transactions", "loan_balances"):
         for i, r in enumerate(data[table]):
@@ -87,17 +115,37 @@ def _tax(data, code, e, rng):
         if rng.random() < 0.1:
             continue  # missed filing
         sales = 0.0 if rng.random() < 0.1 else round(base * rng.uniform(0.5, 1.5), 2)
-        row = dict(uscc=code, period=p, filing_date=_month(p, 1).replace(day=10), taxable_sales=sales,
-                   vat_paid=round(sales * 0.03, 2), arrears_amount=round(rng.uniform(0, 5000), 2),
-                   penalty_amount=round(rng.choice([0.0, 0.0, 100.0]), 2), is_amendment=False,
-                   known_from=_month(p, 1).replace(day=16))
+        row = dict(
+            uscc=code,
+            period=p,
+            filing_date=_month(p, 1).replace(day=10),
+            taxable_sales=sales,
+            vat_paid=round(sales * 0.03, 2),
+            arrears_amount=round(rng.uniform(0, 5000), 2),
+            penalty_amount=round(rng.choice([0.0, 0.0, 100.0]), 2),
+            is_amendment=False,
+            known_from=_month(p, 1).replace(day=16),
+        )
         data["tax_filings"].append(row)
-        if rng.random() < 0.15:   # restated two months later
-            data["tax_filings"].append({**row, "taxable_sales": round(sales * 0.7, 2), "is_amendment": True,
-                                        "known_from": _month(p, 3).replace(day=16)})
+        if rng.random() < 0.15:  # restated two months later
+            data["tax_filings"].append(
+                {
+                    **row,
+                    "taxable_sales": round(sales * 0.7, 2),
+                    "is_amendment": True,
+                    "known_from": _month(p, 3).replace(day=16),
+                }
+            )
     for year, rating in ((2019, "AB"[e % 2]), (2020, "BMCD"[e % 4])):
-        data["tax_ratings"].append(dict(uscc=code, rating_year=year, rating=rating,
-                                        published_date=dt.date(year + 1, 4, 20), known_from=dt.date(year + 1, 4, 21)))
+        data["tax_ratings"].append(
+            dict(
+                uscc=code,
+                rating_year=year,
+                rating=rating,
+                published_date=dt.date(year + 1, 4, 20),
+                known_from=dt.date(year + 1, 4, 21),
+            )
+        )
 
 
 def _utility(data, code, e, rng):
@@ -106,11 +154,21 @@ def _utility(data, code, e, rng):
             if rng.random() < 0.08:
                 continue
             cons = 0.0 if rng.random() < 0.07 else round(rng.uniform(1000, 5000) * (1.5 if kind == "water" else 10), 1)
-            data["utility_reads"].append(dict(
-                meter_id=meter, uscc=code, utility_type=kind, period=p, read_date=_month(p, 1).replace(day=3),
-                consumption=cons, unit="kWh" if kind == "electricity" else "m3", bill_amount=round(cons * 0.6, 2),
-                paid_flag=rng.random() > 0.15, arrears_amount=round(rng.choice([0.0, 0.0, 300.0]), 2),
-                known_from=_month(p, 1).replace(day=11)))
+            data["utility_reads"].append(
+                dict(
+                    meter_id=meter,
+                    uscc=code,
+                    utility_type=kind,
+                    period=p,
+                    read_date=_month(p, 1).replace(day=3),
+                    consumption=cons,
+                    unit="kWh" if kind == "electricity" else "m3",
+                    bill_amount=round(cons * 0.6, 2),
+                    paid_flag=rng.random() > 0.15,
+                    arrears_amount=round(rng.choice([0.0, 0.0, 300.0]), 2),
+                    known_from=_month(p, 1).replace(day=11),
+                )
+            )
 
 
 def _court(data, code, e, rng):
@@ -130,10 +188,23 @@ def _court(data, code, e, rng):
         for etype, day, amount in events:
             n += 1
             pub = day + dt.timedelta(days=5)
-            data["court_events"].append(dict(
-                event_id=f"CE{n:06d}", case_id=case, event_type=etype, event_date=day, published_date=pub,
-                party_name=f"企业{e}", role=role, cause=cause, amount=amount, status="x", uscc=code,
-                uscc_match="given", known_from=pub))
+            data["court_events"].append(
+                dict(
+                    event_id=f"CE{n:06d}",
+                    case_id=case,
+                    event_type=etype,
+                    event_date=day,
+                    published_date=pub,
+                    party_name=f"企业{e}",
+                    role=role,
+                    cause=cause,
+                    amount=amount,
+                    status="x",
+                    uscc=code,
+                    uscc_match="given",
+                    known_from=pub,
+                )
+            )
 
 
 def _transactions(data, code, e, rng):
@@ -145,13 +216,22 @@ def _transactions(data, code, e, rng):
                 n += 1
                 direction = "C" if rng.random() < 0.55 else "D"
                 ts = dt.datetime(day.year, day.month, day.day, rng.randint(8, 17), rng.randint(0, 59), n % 60)
-                data["transactions"].append(dict(
-                    txn_id=f"T{n:07d}", account_id=f"A{e}", uscc=code, txn_ts=ts,
-                    amount=round(rng.uniform(1_000, 60_000), 2), direction=direction,
-                    counterparty_name=f"对手{rng.randint(1, 4)}", counterparty_account=f"CP{rng.randint(1, 4)}",
-                    channel=rng.choice(["transfer", "cash", "pos", "online"]),
-                    balance_after=round(rng.uniform(10_000, 500_000), 2), txn_date=day,
-                    txn_month=f"{day:%Y-%m}"))
+                data["transactions"].append(
+                    dict(
+                        txn_id=f"T{n:07d}",
+                        account_id=f"A{e}",
+                        uscc=code,
+                        txn_ts=ts,
+                        amount=round(rng.uniform(1_000, 60_000), 2),
+                        direction=direction,
+                        counterparty_name=f"对手{rng.randint(1, 4)}",
+                        counterparty_account=f"CP{rng.randint(1, 4)}",
+                        channel=rng.choice(["transfer", "cash", "pos", "online"]),
+                        balance_after=round(rng.uniform(10_000, 500_000), 2),
+                        txn_date=day,
+                        txn_month=f"{day:%Y-%m}",
+                    )
+                )
         day += dt.timedelta(days=1)
 
 
@@ -159,20 +239,40 @@ def _loans(data, code, e, rng):
     loan = f"LN{e:04d}"
     start = dt.date(2019, 9, 20) + dt.timedelta(days=30 * e)
     maturity = dt.date(start.year + 2, start.month, start.day)
-    contract = dict(loan_id=loan, uscc=code, product=("Y_MODEL_WORKING_CAPITAL", "SME_WORKING_CAPITAL")[e % 2],
-                    principal=1_000_000.0, credit_limit=1_200_000.0, interest_rate=0.05, start_date=start,
-                    maturity_date=maturity, fund_coverage_share=0.6 if e % 2 == 0 else 0.0,
-                    gov_recommended=e % 2 == 0, status="active", known_from=start + dt.timedelta(days=1))
+    contract = dict(
+        loan_id=loan,
+        uscc=code,
+        product=("Y_MODEL_WORKING_CAPITAL", "SME_WORKING_CAPITAL")[e % 2],
+        principal=1_000_000.0,
+        credit_limit=1_200_000.0,
+        interest_rate=0.05,
+        start_date=start,
+        maturity_date=maturity,
+        fund_coverage_share=0.6 if e % 2 == 0 else 0.0,
+        gov_recommended=e % 2 == 0,
+        status="active",
+        known_from=start + dt.timedelta(days=1),
+    )
     data["loans"].append(contract)
     first_missed = dt.date(2021, 1, 21) if e == 1 else None
     day = start
     while day <= min(maturity, LAST_DAY - dt.timedelta(days=1)):
         dpd = (day - first_missed).days if first_missed and day >= first_missed else 0
         status = "written_off" if dpd >= 200 else "active"
-        data["loan_balances"].append(dict(
-            loan_id=loan, uscc=code, as_of_date=day, outstanding_principal=0.0 if status != "active" else 1_000_000.0,
-            undrawn_amount=200_000.0, overdue_principal=1_000_000.0 if dpd else 0.0, days_past_due=dpd,
-            repaid_amount=0.0, status=status, as_of_month=f"{day:%Y-%m}"))
+        data["loan_balances"].append(
+            dict(
+                loan_id=loan,
+                uscc=code,
+                as_of_date=day,
+                outstanding_principal=0.0 if status != "active" else 1_000_000.0,
+                undrawn_amount=200_000.0,
+                overdue_principal=1_000_000.0 if dpd else 0.0,
+                days_past_due=dpd,
+                repaid_amount=0.0,
+                status=status,
+                as_of_month=f"{day:%Y-%m}",
+            )
+        )
         if status == "written_off":
             data["loans"].append({**contract, "status": "written_off", "known_from": day + dt.timedelta(days=1)})
             break

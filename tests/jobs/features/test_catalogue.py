@@ -32,8 +32,9 @@ def test_gold_schema_holds_the_catalogue_in_order_with_descriptions():
 
 
 def test_docs_features_md_is_generated_from_the_catalogue():
-    assert DOCS.read_text(encoding="utf-8") == render_catalogue_markdown() + "\n", \
+    assert DOCS.read_text(encoding="utf-8") == render_catalogue_markdown() + "\n", (
         "docs/features.md is stale: run `riskpipe features catalogue --write`"
+    )
 
 
 def test_cli_parses_build_and_catalogue(capsys):

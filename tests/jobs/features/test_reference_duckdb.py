@@ -31,8 +31,7 @@ def _duckdb_features(rows: dict[str, list[dict]]) -> pd.DataFrame:
 
 def test_duckdb_reference_matches_spark(silver_rows, full_features):
     reference = _duckdb_features(silver_rows)
-    spark_rows = (full_features.select("snapshot_date", "uscc", *COLUMNS).orderBy("snapshot_date", "uscc")
-                  .toPandas())
+    spark_rows = full_features.select("snapshot_date", "uscc", *COLUMNS).orderBy("snapshot_date", "uscc").toPandas()
     assert len(reference) == len(spark_rows) == 4 * len(synthetic.SNAPSHOTS)
     for col in COLUMNS:
         ours = spark_rows[col].astype("float64").to_numpy()

@@ -16,8 +16,9 @@ d = dt.date
 
 
 def test_needed_months_are_the_twelve_month_windows():
-    assert txn_months.needed_months([d(2021, 6, 30)]) == [txn_months.add_months(d(2021, 6, 1), -b)
-                                                           for b in range(11, -1, -1)]
+    assert txn_months.needed_months([d(2021, 6, 30)]) == [
+        txn_months.add_months(d(2021, 6, 1), -b) for b in range(11, -1, -1)
+    ]
     assert len(txn_months.needed_months([d(2021, 5, 31), d(2021, 6, 30)])) == 13
 
 
@@ -40,17 +41,21 @@ def test_changed_partitions_reads_only_the_log(spark, settings, tmp_path):
     schema = "id string, txn_month string"
     parts = TableSpec("parts", "silver", spark.createDataFrame([], schema).schema, partition_by=("txn_month",))
     path = io.table_path(parts, settings)
-    spark.createDataFrame([("a", "2021-01"), ("b", "2021-02")], schema).write.format("delta") \
-        .partitionBy("txn_month").save(path)
-    spark.createDataFrame([("c", "2021-02"), ("d", "2021-03")], schema).write.format("delta") \
-        .mode("append").save(path)
+    spark.createDataFrame([("a", "2021-01"), ("b", "2021-02")], schema).write.format("delta").partitionBy(
+        "txn_month"
+    ).save(path)
+    spark.createDataFrame([("c", "2021-02"), ("d", "2021-03")], schema).write.format("delta").mode("append").save(path)
     assert io.changed_partitions(spark, parts, since=0, until=1, column="txn_month", settings=settings) == {
-        "2021-02", "2021-03"}
+        "2021-02",
+        "2021-03",
+    }
     assert io.changed_partitions(spark, parts, since=1, until=1, column="txn_month", settings=settings) == set()
     # a restore removes files: their partitions changed too
     spark.sql(f"RESTORE TABLE delta.`{path}` TO VERSION AS OF 0")
     assert io.changed_partitions(spark, parts, since=1, until=2, column="txn_month", settings=settings) == {
-        "2021-02", "2021-03"}
+        "2021-02",
+        "2021-03",
+    }
 
 
 def test_an_unreadable_silver_version_re_aggregates_every_month(spark, settings, tmp_path):
