@@ -1,7 +1,9 @@
 """The ``riskpipe`` command line: one entry point for every step of the pipeline.
 
 Each subcommand module exposes ``register(subparsers)``; heavy imports happen
-inside the command functions so that ``riskpipe --help`` stays fast.
+inside the command functions so that ``riskpipe --help`` stays fast. Logging is set up here once
+(``--log-level``); an error the user can act on (bad input, a refused batch, missing credentials)
+prints one line and exits 1, with the traceback only at ``--log-level DEBUG``.
 """
 
 from __future__ import annotations
@@ -33,12 +35,37 @@ COMMAND_MODULES = (
     "riskpipe.commands.bench",
 )
 
+# Errors that name what to fix (the file, row, field, table or setting): one line, exit 1.
+# "module:Class", resolved only when a command fails so that --help imports nothing heavy.
+KNOWN_ERRORS = (
+    "builtins:ValueError",
+    "builtins:FileNotFoundError",
+    "expectations.validate:BatchRejectedError",
+    "jobs.batch:ReconciliationError",
+    "jobs.restore:RestoreRefusedError",
+    "jobs.ingest_jdbc:IntervalBeforeWatermarkError",
+    "jobs.connectors.files:ChangedFileError",
+    "jobs.connectors.credentials:MissingCredentialsError",
+    "jobs.connectors.rest:RestError",
+    "riskpipe.jars:JarResolutionError",
+)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# libraries that log every connection or plot at INFO: warnings only, whatever --log-level says
+QUIET_LIBRARIES = ("py4j", "matplotlib", "urllib3", "filelock", "asyncio")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="riskpipe",
         description="SME credit-risk monitoring pipeline: simulate sources, ingest to Delta, "
         "build features, train, score, warn and report.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="log level of riskpipe's own modules (default WARNING); DEBUG also prints tracebacks",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
@@ -47,18 +74,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def known_errors() -> tuple[type[BaseException], ...]:
+    """The classes of :data:`KNOWN_ERRORS` (raises if one no longer exists: the list must follow the code)."""
+    return tuple(getattr(importlib.import_module(ref.split(":")[0]), ref.split(":")[1]) for ref in KNOWN_ERRORS)
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr at ``level`` (a no-op where logging is already set up, e.g. under pytest)."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # batch commands: MLflow's per-file download progress bars only flood the logs
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # ... and matplotlib's note for every plot with grade labels (training and report plots)
-    logging.getLogger("matplotlib.category").setLevel(logging.WARNING)
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging(args.log_level)
     try:
         result = args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - known errors are reported, others re-raised
+        if args.log_level == "DEBUG" or not isinstance(error, known_errors()):
+            raise
+        message = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"riskpipe {args.command}: {type(error).__name__}: {message}", file=sys.stderr)
+        return 1
     if isinstance(result, dict):
         print(json.dumps(result, indent=2, default=str))
         return 0

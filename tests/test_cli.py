@@ -1,5 +1,6 @@
 """Every riskpipe subcommand answers --help."""
 
+import logging
 import subprocess
 import sys
 
@@ -28,3 +29,55 @@ def test_every_subcommand_has_help(command, capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert f"riskpipe {command}" in out
+
+
+def test_every_known_error_class_exists():
+    from riskpipe import cli
+
+    assert len(cli.known_errors()) == len(cli.KNOWN_ERRORS)
+
+
+def _parser_failing_with(error: BaseException):
+    def build():
+        parser = build_parser()
+        sub = next(a for a in parser._actions if a.dest == "command")
+        failing = sub.choices["info"]
+
+        def raise_it(args):
+            raise error
+
+        failing.set_defaults(func=raise_it)
+        return parser
+
+    return build
+
+
+def test_a_known_error_prints_one_line_and_exits_1(monkeypatch, capsys):
+    from riskpipe import cli
+
+    monkeypatch.setattr(cli, "build_parser", _parser_failing_with(ValueError("landing/tax/x.csv row 7:\n  bad period")))
+    assert cli.main(["info"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "riskpipe info: ValueError: landing/tax/x.csv row 7:; bad period"
+    assert "Traceback" not in err
+
+
+def test_a_known_error_keeps_its_traceback_at_debug_and_an_unknown_one_always(monkeypatch):
+    from riskpipe import cli
+
+    monkeypatch.setattr(cli, "build_parser", _parser_failing_with(ValueError("bad")))
+    with pytest.raises(ValueError, match="bad"):
+        cli.main(["--log-level", "debug", "info"])
+    monkeypatch.setattr(cli, "build_parser", _parser_failing_with(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["info"])
+
+
+def test_log_level_sets_the_level_and_keeps_chatty_libraries_at_warning():
+    code = (
+        "import logging; from riskpipe.cli import setup_logging; setup_logging('INFO'); "
+        "print(logging.getLogger('jobs.batch').getEffectiveLevel(), "
+        "logging.getLogger('py4j.clientserver').getEffectiveLevel())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(logging.INFO), str(logging.WARNING)]
