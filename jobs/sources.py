@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dateutil.relativedelta import relativedelta
+
 # Day of the delivery month on which a monthly file is available to the bank.
 # A monthly tax drop holds the returns filed during its month (returns are due by the
 # 15th of the month after the period); it is complete, and available, on the next 1st.
@@ -74,7 +76,7 @@ def _payload(table: str) -> tuple[str, ...]:
 
 def next_month(month: dt.date) -> dt.date:
     """First day of the month after ``month``'s (a monthly file's delivery month, a backfill's next cut)."""
-    return dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return dt.date(month.year, month.month, 1) + relativedelta(months=1)
 
 
 def _same_day(day: dt.date) -> dt.date:

@@ -14,12 +14,12 @@ import logging
 import os
 import random
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
+import tenacity
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -319,24 +319,30 @@ def retry_on_conflict(
     Raises:
         The last conflict once ``retries`` are used up; any other error at once.
     """
-    for attempt in range(retries + 1):
-        try:
-            return action()
-        except Exception as error:  # noqa: BLE001 - re-raised unless a Delta conflict
-            retryable = _is_conflict(error) or any(marker in str(error) for marker in transient)
-            if attempt == retries or not retryable:
-                raise
-            wait = backoff_s * 2**attempt * (1 + random.random())
-            log.warning(
-                "%s: concurrent commit conflict (%s), retry %d/%d in %.2fs",
-                what,
-                type(error).__name__,
-                attempt + 1,
-                retries,
-                wait,
-            )
-            time.sleep(wait)
-    raise AssertionError("unreachable")
+
+    def retryable(error: BaseException) -> bool:
+        return _is_conflict(error) or any(marker in str(error) for marker in transient)
+
+    def warn(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "%s: concurrent commit conflict (%s), retry %d/%d in %.2fs",
+            what,
+            type(error).__name__,
+            state.attempt_number,
+            retries,
+            wait,
+        )
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(retryable),
+        stop=tenacity.stop_after_attempt(retries + 1),
+        # backoff_s * 2**attempt, plus up to 100% jitter
+        wait=lambda state: backoff_s * 2 ** (state.attempt_number - 1) * (1 + random.random()),
+        before_sleep=warn,
+        reraise=True,
+    )(action)
 
 
 def insert_new(

@@ -18,13 +18,13 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import requests
+import tenacity
 
 from jobs.connectors.credentials import get_connection
 from riskpipe.config import Settings
@@ -138,6 +138,14 @@ def _check_status(response: requests.Response, url: str) -> None:
         raise RestClientError(f"HTTP {status} from {url}: {body}", status=status, body=body)
 
 
+class _TransientFailure(Exception):
+    """A failure worth another attempt: 429/5xx, a dropped connection or a timeout."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def _get(
     session: requests.Session,
     url: str,
@@ -148,28 +156,49 @@ def _get(
     max_retries: int,
     backoff: float,
 ) -> tuple[requests.Response, int]:
-    """GET with retries; returns the successful response and the number of attempts."""
+    """GET with retries (tenacity); returns the successful response and the number of attempts."""
     full_url = requests.Request("GET", url, params=params).prepare().url
-    last = ""
-    for attempt in range(max_retries + 1):
-        retry_after = None
+
+    def attempt() -> requests.Response:
         try:
             response = session.get(url, params=params, headers=headers, timeout=timeout)
         except TRANSIENT_ERRORS as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        else:
-            _check_status(response, response.url)
-            if response.status_code not in RETRYABLE_STATUS:
-                return response, attempt + 1
-            last = f"HTTP {response.status_code}: {_excerpt(response.text)}"
-            retry_after = _retry_after(response)
+            raise _TransientFailure(f"{type(exc).__name__}: {exc}") from exc
+        _check_status(response, response.url)
+        if response.status_code in RETRYABLE_STATUS:
+            failure = _TransientFailure(
+                f"HTTP {response.status_code}: {_excerpt(response.text)}", _retry_after(response)
+            )
             response.close()
-        if attempt == max_retries:
-            break
-        wait = _wait_seconds(attempt, backoff, retry_after)
-        log.warning("GET %s failed (%s); retry %d/%d in %.2fs", full_url, last, attempt + 1, max_retries, wait)
-        time.sleep(wait)
-    raise RetriesExhaustedError(f"GET {full_url} failed after {max_retries + 1} attempts; last error: {last}")
+            raise failure
+        return response
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        retry_after = failure.retry_after if isinstance(failure, _TransientFailure) else None
+        return _wait_seconds(state.attempt_number - 1, backoff, retry_after)
+
+    def warn(state: tenacity.RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        wait_s = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "GET %s failed (%s); retry %d/%d in %.2fs", full_url, failure, state.attempt_number, max_retries, wait_s
+        )
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_TransientFailure),
+        stop=tenacity.stop_after_attempt(max_retries + 1),
+        wait=wait,
+        before_sleep=warn,
+        reraise=True,
+    )
+    try:
+        response = retrying(attempt)
+    except _TransientFailure as last:
+        raise RetriesExhaustedError(
+            f"GET {full_url} failed after {max_retries + 1} attempts; last error: {last}"
+        ) from None
+    return response, retrying.statistics["attempt_number"]
 
 
 def _parse_page(response: requests.Response, page: int) -> tuple[list[dict[str, Any]], int | None, int]:

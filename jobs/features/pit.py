@@ -20,10 +20,10 @@ frame of snapshots. The same code builds one snapshot or a 36-month range.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
+from dateutil.relativedelta import relativedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -38,13 +38,12 @@ MONTH_START = "snapshot_month_start"  # first day of M, internal to the transfor
 
 def month_end(day: dt.date) -> dt.date:
     """Last day of ``day``'s month."""
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    return dt.date(day.year, day.month, 1) + relativedelta(day=31)
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
     """First day of the month ``months`` after ``day``'s month."""
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
+    return dt.date(day.year, day.month, 1) + relativedelta(months=months)
 
 
 def month_ends(start: dt.date | str, end: dt.date | str) -> list[dt.date]:
