@@ -21,7 +21,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-# Import-light on purpose (schemas import this module): no Spark session, no jobs imports.
+# Import-light on purpose (schemas.gold_features imports it at registration): no Spark session, no jobs.
 FAMILIES = ("profile", "tax", "utility", "court", "transactions", "loans", "consistency")
 DTYPES = ("double", "int", "boolean", "string")
 
