@@ -13,7 +13,7 @@ export PYTHONUNBUFFERED := 1
 help:
 	@echo "make demo   - install everything, simulate data and run the pipeline end to end"
 	@echo "make test   - install everything and run the test suite"
-	@echo "make lint   - ruff and mypy (make test runs it first); make format fixes what ruff can"
+	@echo "make lint   - ruff, mypy and the layer contract (make test runs it first); make format fixes what ruff can"
 	@echo "make bench  - benchmarks (not part of make test)"
 	@echo "make clean  - remove generated data (var/), keep the venv and jar cache"
 
@@ -59,11 +59,12 @@ PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 system-deps:
 	@tests/system-deps.sh
 
-# ruff (lint and format) on the whole tree, mypy on the core and models/ (pyproject.toml)
+# ruff (lint and format) on the whole tree, mypy on the core and models/, the import layers (pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

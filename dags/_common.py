@@ -4,7 +4,7 @@ Parse-time rules (the DAG processor imports these files every few seconds): no I
 ``Variable.get``, no Spark or runner import at module level. Everything heavy happens inside the
 task callables, at run time.
 
-Every ingestion task calls the runner ``jobs.ingest.run_source(source, data_interval_start=...,
+Every ingestion task calls the runner ``jobs.ingest.run.run_source(source, data_interval_start=...,
 data_interval_end=...)`` with the run's data interval (ISO dates, end exclusive), runs in the
 ``riskpipe_delta_writer`` pool (one lakehouse writer at a time; the ops tables ``ingest_manifest``
 and ``quarantine`` are shared by all sources) and declares the silver tables it publishes as
@@ -126,11 +126,11 @@ def ingest_task(source: str, tables: tuple[str, ...] | None = None, *, jdbc_capa
 # Failures that retrying minutes later cannot fix: fail the task at once instead of burning
 # retries (a lock, a flaky disk or an API timeout is still retried by default_args).
 NON_RETRYABLE = (
-    "jobs.batch:BatchRejectedError",
-    "jobs.bronze:MalformedFileError",
-    "jobs.connectors.files:ChangedFileError",
-    "jobs.connectors.rest:AuthenticationError",
-    "jobs.connectors.credentials:MissingCredentialsError",
+    "jobs.ingest.batch:BatchRejectedError",
+    "jobs.ingest.bronze:MalformedFileError",
+    "jobs.ingest.connectors.files:ChangedFileError",
+    "jobs.ingest.connectors.rest:AuthenticationError",
+    "jobs.ingest.connectors.credentials:MissingCredentialsError",
 )
 
 
@@ -150,7 +150,7 @@ def _non_retryable() -> tuple[type[BaseException], ...]:
 def _run(source: str, start: str, end: str, mode: str) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs.ingest import run_source  # heavy (Spark) import: run time only
+    from jobs.ingest.run import run_source  # heavy (Spark) import: run time only
 
     extra = {"mode": mode} if mode != "files" else {}
     try:
@@ -188,8 +188,8 @@ def resolve_mode(requested: str) -> str:
         raise ValueError(f"mode must be one of {INGEST_MODES}, got {requested!r}")
     if requested == "files":
         return "files"
-    from jobs.connectors.credentials import MissingCredentialsError, get_connection
-    from riskpipe.config import load_settings
+    from jobs.ingest.connectors.credentials import MissingCredentialsError, get_connection
+    from riskpipe.core.config import load_settings
 
     settings = load_settings()
     conn_id = settings.raw["ingestion"]["core_banking"]["conn_id"]

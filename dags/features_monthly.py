@@ -80,7 +80,7 @@ def features_monthly():
     def build_features(day: str) -> dict[str, Any]:
         """Build snapshot ``day`` and the stale earlier ones; XCom gets a small summary."""
         from jobs.features.main import update  # heavy (Spark) import: run time only
-        from riskpipe.spark import get_spark
+        from riskpipe.core.spark import get_spark
 
         summary = small_summary(update(get_spark(app_name="riskpipe-features"), day))
         outlet_events = get_current_context()["outlet_events"]

@@ -2,7 +2,7 @@
 
 Param ``mode``: ``files`` reads the T+1 Parquet extracts from the landing folder; ``jdbc`` reads
 the rows of the PostgreSQL core banking database whose ``updated_at`` lies in the data interval
-(intervals in any order, see jobs/ingest_jdbc.py) through the Airflow connection
+(intervals in any order, see jobs/ingest/core_banking.py) through the Airflow connection
 ``riskpipe_core_banking`` or the ``RISKPIPE_CORE_BANKING_*`` env vars; ``auto`` (default) picks
 ``jdbc`` when either is configured."""
 

@@ -64,7 +64,7 @@ def model_monitoring():
     @task(task_id=MONITOR_TASK, pool=DELTA_WRITER_POOL, inlets=[SCORES], outlets=[MONITORING])
     def monitor(days: list[str]) -> dict[str, Any]:
         """Monitor each snapshot in order; return the latest one's summary (it decides on retraining)."""
-        from jobs import model_monitoring as job  # heavy (Spark, MLflow) import: run time only
+        from jobs.model_monitoring import main as job  # heavy (Spark, MLflow) import: run time only
 
         summaries = [small_summary(job.run(day)) for day in days]
         get_current_context()["outlet_events"][MONITORING].extra = {"snapshot_date": days[-1]}

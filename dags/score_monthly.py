@@ -56,7 +56,7 @@ def score_monthly():
     @task(task_id="score", pool=DELTA_WRITER_POOL, inlets=[FEATURES], outlets=[SCORES])
     def score(days: list[str]) -> list[dict[str, Any]]:
         """Score each snapshot with the champion (the alias is resolved once per snapshot)."""
-        from jobs import scoring  # heavy (Spark, MLflow) import: run time only
+        from jobs.scoring import main as scoring  # heavy (Spark, MLflow) import: run time only
 
         summaries = [small_summary(scoring.run(day)) for day in days]
         get_current_context()["outlet_events"][SCORES].extra = {"snapshot_date": days[-1]}
@@ -65,7 +65,7 @@ def score_monthly():
     @task(task_id="monitor", pool=DELTA_WRITER_POOL, inlets=[FEATURES, SCORES], outlets=MONITORING)
     def monitor(days: list[str], scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Early warnings, watch list and loan classification of each scored snapshot."""
-        from jobs import post_loan
+        from jobs.post_loan import main as post_loan
 
         summaries = [small_summary(post_loan.run(day)) for day in days]
         for asset in MONITORING:

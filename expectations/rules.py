@@ -25,8 +25,8 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StructField, TimestampType
 
-from riskpipe.uscc import ALPHABET as USCC_ALPHABET
-from riskpipe.uscc import WEIGHTS as USCC_WEIGHTS
+from riskpipe.core.uscc import ALPHABET as USCC_ALPHABET
+from riskpipe.core.uscc import WEIGHTS as USCC_WEIGHTS
 from schemas.registry import get
 
 # Columns stamped by the publishing step (history, lineage), not delivered by the source.

@@ -28,7 +28,7 @@ from pyspark.sql.types import ArrayType, DoubleType, FloatType, StringType, Time
 from expectations.docs import build_data_docs, quiet_context
 from expectations.rules import Rule, as_date, rules_for
 from expectations.suites import build_suite
-from jobs.conform import names_where
+from riskpipe.core.frames import names_where
 
 FAILED_RULES = "_failed_rules"
 REASON = "_reason"
@@ -110,7 +110,7 @@ class ValidationResult:
 
 def max_failure_rate_for(table_name: str, settings=None) -> float:
     """Threshold of ``table_name``: ``ingestion.max_failure_rate_by_table`` or ``ingestion.max_failure_rate``."""
-    from riskpipe.config import load_settings
+    from riskpipe.core.config import load_settings
 
     ingestion = (settings or load_settings()).raw.get("ingestion", {})
     by_table = ingestion.get("max_failure_rate_by_table") or {}
@@ -119,7 +119,7 @@ def max_failure_rate_for(table_name: str, settings=None) -> float:
 
 def ge_pandas_max_rows(settings=None) -> int:
     """Largest batch validated by Great Expectations on pandas: ``ingestion.ge_pandas_max_rows``."""
-    from riskpipe.config import load_settings
+    from riskpipe.core.config import load_settings
 
     ingestion = (settings or load_settings()).raw.get("ingestion", {})
     return int(ingestion.get("ge_pandas_max_rows", DEFAULT_GE_PANDAS_MAX_ROWS))

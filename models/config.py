@@ -270,7 +270,7 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
     """Build the :class:`ModelConfig` from settings and any number of override mappings.
 
     Args:
-        settings: a :class:`riskpipe.config.Settings`; loaded from the environment when None.
+        settings: a :class:`riskpipe.core.config.Settings`; loaded from the environment when None.
             Supplies ``name`` (``mlflow.model_name``), ``tracking_uri``, ``artifact_root`` and the
             ``models:`` mapping of the profile.
         overrides: nested mappings applied in order (later wins), e.g. a ``--config`` YAML and
@@ -282,7 +282,7 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
         ValueError: naming any unknown key or invalid value.
     """
     if settings is None:
-        from riskpipe.config import load_settings
+        from riskpipe.core.config import load_settings
 
         settings = load_settings()
     merged: dict = {

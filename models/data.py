@@ -57,7 +57,7 @@ def resolve_location(table: str, settings: Any = None) -> str:
     """A declared table name -> its lakehouse path; a path or URI is returned unchanged."""
     if "/" in table or "://" in table:
         return table
-    from riskpipe.io import table_path
+    from riskpipe.core.io import table_path
 
     return table_path(table, settings)
 
@@ -305,14 +305,14 @@ def load_training_data(config: DataConfig, *, spark: Any = None, settings: Any =
 
     Args:
         config: the ``models.data`` section.
-        spark: a SparkSession; :func:`riskpipe.spark.get_spark` when None.
+        spark: a SparkSession; :func:`riskpipe.core.spark.get_spark` when None.
 
     Raises:
         ValueError: for missing columns, a non-binary label, too many rows, no usable feature
             or an empty split.
     """
     if spark is None:
-        from riskpipe.spark import get_spark
+        from riskpipe.core.spark import get_spark
 
         spark = get_spark(settings, app_name="riskpipe-train")
     frame_df, roles, source = _read_modelling_frame(config, spark=spark, settings=settings)

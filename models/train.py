@@ -375,7 +375,7 @@ def train(
 
     Args:
         config: from :func:`models.config.model_config`.
-        spark: SparkSession used to read the table (default: :func:`riskpipe.spark.get_spark`).
+        spark: SparkSession used to read the table (default: :func:`riskpipe.core.spark.get_spark`).
         data: an already loaded :class:`TrainingData` (skips reading).
         run_key: identity of this training (e.g. the Airflow DAG run). A retry with the same
             key resumes the same MLflow runs: finished models are neither logged nor

@@ -1,7 +1,7 @@
 """The model validation report of one registered version: what a validator checks, with uncertainty.
 
 Pure functions on numpy/pandas; nothing here reads tables or talks to MLflow (see
-:mod:`jobs.model_validation` for rebuilding a version's out-of-time sample and
+:mod:`jobs.model_monitoring.validation` for rebuilding a version's out-of-time sample and
 :mod:`models.validation_render` for the Markdown/HTML files and their logging).
 
 * Discrimination out of time with a confidence interval: :func:`gini_ci` (DeLong by the fast

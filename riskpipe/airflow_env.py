@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
-from riskpipe.config import REPO_ROOT
+from riskpipe.core.config import REPO_ROOT
 
 DELTA_WRITER_POOL = "riskpipe_delta_writer"
 DEFAULT_DELTA_WRITER_SLOTS = 1

@@ -10,11 +10,11 @@ Commands (from the repository root, ``PYTHONPATH=.``)::
         --portfolio demo=var --portfolio second=SECOND_ROOT --write docs/early_warnings.md
 
 ``screen`` replays every candidate of :func:`candidates` (and the catalogue's own signals) with
-``jobs.warning_evaluation`` on the portfolio's evaluation window (the 12 month-ends whose horizon
+``jobs.post_loan.warning_evaluation`` on the portfolio's evaluation window (the 12 month-ends whose horizon
 is observed), and writes the per-candidate table (``screen.csv``) with the per-borrower first
 warnings (``counted.parquet``) and outcomes (``outcomes.parquet``) that ``combine`` unions offline
 (pandas) to size a severity tier. ``measure`` judges the catalogue in ``conf/`` on each portfolio
-(``jobs.warning_evaluation.run``) and writes the Markdown tables with the portfolio, seed and
+(``jobs.post_loan.warning_evaluation.run``) and writes the Markdown tables with the portfolio, seed and
 window each figure comes from. Re-run ``measure`` after re-scoring: PD/grade signals read
 ``risk_scores`` as stored.
 """
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jobs.early_warnings import Signal
+from jobs.post_loan.early_warnings import Signal
 
 HORIZON_NOTE = "12-month horizon"
 
@@ -164,7 +164,7 @@ def candidates() -> list[Signal]:
 
 
 def _settings(root: str):
-    from riskpipe.config import load_settings
+    from riskpipe.core.config import load_settings
 
     base = Path(root)
     lakehouse = base / "lakehouse" if (base / "lakehouse").is_dir() else base
@@ -174,7 +174,7 @@ def _settings(root: str):
 def _last_snapshot(spark, settings) -> dt.date:
     from pyspark.sql import functions as F
 
-    from riskpipe import io
+    from riskpipe.core import io
 
     return io.read(spark, "enterprise_features", settings=settings).agg(F.max("snapshot_date")).first()[0]
 
@@ -184,7 +184,7 @@ def screen(root: str, out: str, *, extra: Sequence[Signal] = ()) -> Path:
     ``screen.csv``, ``counted.parquet``, ``outcomes.parquet`` and ``meta.json`` under ``out``."""
     from pyspark.sql import functions as F
 
-    from jobs.warning_evaluation import (
+    from jobs.post_loan.warning_evaluation import (
         HORIZON_MONTHS,
         catalogue_frame,
         classifier_table,
@@ -193,8 +193,8 @@ def screen(root: str, out: str, *, extra: Sequence[Signal] = ()) -> Path:
         replay,
         window_ending,
     )
-    from riskpipe import io
-    from riskpipe.spark import get_spark
+    from riskpipe.core import io
+    from riskpipe.core.spark import get_spark
 
     settings = _settings(root)
     spark = get_spark(settings, app_name="riskpipe-warning-study")
@@ -337,9 +337,9 @@ def _portfolio_meta(root: str) -> dict[str, Any]:
 
 
 def measure(portfolios: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    """``jobs.warning_evaluation.run`` of the catalogue in conf/ on each (name, root) portfolio."""
-    from jobs.warning_evaluation import run
-    from riskpipe.spark import get_spark
+    """``jobs.post_loan.warning_evaluation.run`` of the catalogue in conf/ on each (name, root) portfolio."""
+    from jobs.post_loan.warning_evaluation import run
+    from riskpipe.core.spark import get_spark
 
     results = []
     for name, root in portfolios:
@@ -443,8 +443,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--write", help="replace the measured section of this Markdown file (docs/early_warnings.md)")
     args = parser.parse_args(argv)
     if args.command == "screen":
-        from jobs.early_warnings import load_catalogue
-        from riskpipe.config import resolve_path
+        from jobs.post_loan.early_warnings import load_catalogue
+        from riskpipe.core.config import resolve_path
 
         extra = [s for path in [resolve_path("conf/early_warnings.yaml"), *args.extra] for s in load_catalogue(path)]
         print(screen(args.lakehouse, args.out, extra=extra))

@@ -1,7 +1,7 @@
 """Gold tables of the feature store: point-in-time enterprise features and default labels.
 
 ``enterprise_features`` holds one row per enterprise and month-end snapshot; its
-feature columns come from the catalogue (``jobs/features/catalogue.py``), the one
+feature columns come from the catalogue (``schemas/feature_catalogue.py``), the one
 place where features are declared and documented. ``default_labels`` holds the
 12-month default outcome of the same (enterprise, snapshot) pairs.
 ``transaction_months`` and ``transaction_counterparty_months`` keep the monthly
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pyspark.sql.types import BooleanType, DateType, DoubleType, IntegerType, LongType, StringType, StructType
 
-from jobs.features.catalogue import FEATURES
+from schemas.feature_catalogue import FEATURES
 from schemas.registry import TableSpec, column, register
 
 S, D, B, I, L, DBL = StringType(), DateType(), BooleanType(), IntegerType(), LongType(), DoubleType()

@@ -1,6 +1,6 @@
 """Table registry: every table's schema, keys, partitioning, layer and location, declared once.
 
-The same declaration creates the Delta table (``riskpipe.io.ensure_table``),
+The same declaration creates the Delta table (``riskpipe.core.io.ensure_table``),
 builds test data (``TableSpec.empty_row`` / ``rows_to_df``) and generates data
 quality expectations (``expectations``). Column descriptions live in the
 StructField metadata under ``comment`` and are written to the Delta table.

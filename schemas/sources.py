@@ -12,7 +12,7 @@ follows), never a date inside the record. ``known_to`` is the next version's
 ``known_from`` (null while current) and ``is_current`` marks the latest. A
 restatement therefore adds a version and closes the previous one; nothing is
 updated in place except ``known_to``/``is_current``. The chain is recomputed over
-all versions of the entities a batch touches (``jobs.history.chain_versions``), so
+all versions of the entities a batch touches (``jobs.silver.history.chain_versions``), so
 deliveries ingested in any order (an older delivery arriving after a restatement
 slots in between) give the same table, and the MERGE on ``keys + known_from`` makes
 a rerun a no-op. A delivery of a record identical to the version before it still
@@ -22,7 +22,7 @@ result depend on the arrival order.
 Readers: the version known on D is ``known_from <= D < coalesce(known_to, ∞)``. The
 daily T+1 tables (``transactions``, ``loan_balances``) count a row's *first* version
 from the day after its business date and a restated version from its ``known_from``
-(``jobs.features.pit.daily_versions_on``); current-state readers (labels, loan state,
+(``riskpipe.core.calendar.daily_versions_on``); current-state readers (labels, loan state,
 the kept transaction buckets) read ``known_to IS NULL``.
 """
 
@@ -44,6 +44,8 @@ from schemas.registry import TableSpec, column, register
 S, D, F, B, TS = StringType(), DateType(), DoubleType(), BooleanType(), TimestampType()
 # Longest plausible company name (registered names run to ~60 characters); longer is a broken feed.
 NAME_MAX_LENGTH = 200
+# the bronze column holding a raw line that could not be split into the declared fields
+CORRUPT = "_corrupt_record"
 
 COUNTIES = (
     "离石区",
@@ -80,7 +82,7 @@ def _lineage() -> list:
         column("_source_row", LongType(), "1-based row number within the file or page"),
         column("_ingested_at", TS, "when the row was appended to bronze", nullable=False),
         column("_record_hash", S, "SHA-256 of the payload columns", nullable=False),
-        column("_corrupt_record", S, "the raw line when it could not be split into the declared fields"),
+        column(CORRUPT, S, "the raw line when it could not be split into the declared fields"),
     ]
 
 

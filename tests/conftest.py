@@ -17,7 +17,7 @@ TEST_ENV = {
     # Adaptive query execution re-plans every shuffle of a query as a job of its own: on the tests'
     # frames of a few dozen rows it only adds jobs (an ingested batch ran 96 Spark jobs with it,
     # 58 without, same result). Production and the bench keep it (conf/default.yaml); results do
-    # not depend on it, and tests/riskpipe/test_config.py checks the default.
+    # not depend on it, and tests/riskpipe/core/test_config.py checks the default.
     "RISKPIPE_SPARK_CONF": "spark.sql.adaptive.enabled=false",
 }
 
@@ -47,7 +47,7 @@ HEAVY_FIRST = (
     "tests/test_production_like.py",
     "tests/test_end_to_end.py",
     "tests/dags/test_dag_runs.py",
-    "tests/jobs/test_ingest.py",
+    "tests/jobs/ingest/test_run.py",
     "tests/faults/test_airflow.py",
     "tests/faults/test_derived_checks.py",
     "tests/faults/test_hostile_input.py",
@@ -56,11 +56,11 @@ HEAVY_FIRST = (
     "tests/faults/test_atomic_write.py",
     "tests/jobs/features/test_incremental.py",
     "tests/expectations/test_validate.py",
-    "tests/jobs/test_ingest_faults.py",
-    "tests/jobs/test_backfill.py",
+    "tests/jobs/ingest/test_run_faults.py",
+    "tests/jobs/ingest/test_backfill.py",
     "tests/jobs/test_assess.py",
     "tests/jobs/test_stress.py",
-    "tests/riskpipe/test_jars.py",
+    "tests/riskpipe/core/test_jars.py",
 )
 
 
@@ -77,14 +77,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def settings():
-    from riskpipe.config import load_settings
+    from riskpipe.core.config import load_settings
 
     return load_settings()
 
 
 @pytest.fixture(scope="session")
 def spark(settings):
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     session = get_spark(settings, app_name="riskpipe-tests")
     yield session

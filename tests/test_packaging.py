@@ -9,7 +9,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from riskpipe.config import load_settings
+from riskpipe.core.config import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 

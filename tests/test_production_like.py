@@ -253,8 +253,8 @@ def _read_gold(state: Prodlike, table: str):
     """A gold table as pandas, read with delta-rs (no JVM in the test process)."""
     from deltalake import DeltaTable
 
-    from riskpipe import io
-    from riskpipe.config import load_settings
+    from riskpipe.core import io
+    from riskpipe.core.config import load_settings
 
     return DeltaTable(io.table_path(table, load_settings(state.env))).to_pandas()
 

@@ -6,7 +6,7 @@
 # 2. the admin login of Airflow's SimpleAuthManager: its password file is written from
 #    AIRFLOW_ADMIN_USER / AIRFLOW_ADMIN_PASSWORD (never generated into the logs).
 # Source-system connections need no step here: they come from AIRFLOW_CONN_* or RISKPIPE_*
-# environment variables at run time (jobs/connectors/credentials.py).
+# environment variables at run time (jobs/ingest/connectors/credentials.py).
 set -euo pipefail
 
 : "${AIRFLOW_ADMIN_USER:?AIRFLOW_ADMIN_USER is not set}"

@@ -30,9 +30,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.features.build import features_frame, silver_filters
-from jobs.features.pit import DAILY_KEYS, SNAPSHOT, T_PLUS_DAYS, daily_versions_on, month_end
-from riskpipe import io
-from riskpipe.config import Settings
+from riskpipe.core import io
+from riskpipe.core.calendar import DAILY_KEYS, SNAPSHOT, T_PLUS_DAYS, daily_versions_on, month_end
+from riskpipe.core.config import Settings
 
 DAILY_DATE = {"transactions": "txn_date", "loan_balances": "as_of_date"}
 CLOSED = "closed"

@@ -1,6 +1,6 @@
 """Entry points of the pre-loan assessment: :func:`assess` and :func:`replay`.
 
-This is a job (it reads silver and appends to a gold table through ``riskpipe.io``) that uses
+This is a job (it reads silver and appends to a gold table through ``riskpipe.core.io``) that uses
 the registered model the way monthly scoring does, so it lives in ``jobs/`` rather than in
 ``models/`` (training and the served model).
 """
@@ -20,11 +20,11 @@ from jobs.assess.applicant import ApplicantValues, read_applicant
 from jobs.assess.policy import DecisionConfig, decide
 from jobs.assess.record import REPLAYED_FIELDS, TABLE, Assessment, to_json
 from jobs.assess.scoring import ModelRef, load_model, resolve_model, score_values
-from jobs.features.catalogue import FEATURES_VERSION, names
-from jobs.features.pit import snapshot_month
-from riskpipe import io
-from riskpipe.config import Settings, load_settings
-from riskpipe.uscc import is_valid, normalise
+from riskpipe.core import io
+from riskpipe.core.calendar import snapshot_month
+from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.uscc import is_valid, normalise
+from schemas.feature_catalogue import FEATURES_VERSION, names
 from schemas.registry import get
 
 MODEL_COLUMNS = ("is_active_borrower", *names())  # what an enterprise_features row offers a model
@@ -156,7 +156,7 @@ def assess(
 
 
 def _spark(settings: Settings) -> Any:
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     return get_spark(settings, app_name="riskpipe-assess")
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.features.catalogue import names
+from schemas.feature_catalogue import names
 
 DECISIONS = ("approve", "refer", "decline")  # in increasing severity
 RULE_ACTIONS = ("refer", "decline")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.reasons import N_REASONS, reason_text
-from riskpipe.config import Settings
+from riskpipe.core.config import Settings
 
 _ALIAS_URI = re.compile(r"models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)")
 _VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)")

@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.default_definition import DefaultDefinition
 from jobs.features import consistency, court, labels, loans, profile, tax, transactions, utility
-from jobs.features.catalogue import FEATURES_VERSION, fill_values, names
-from jobs.features.pit import (
+from jobs.features.default_definition import DefaultDefinition
+from riskpipe.core.calendar import (
     DAILY_KEYS,
     SNAPSHOT,
     AsOf,
@@ -32,6 +31,7 @@ from jobs.features.pit import (
     snapshot_month,
     to_snapshots,
 )
+from schemas.feature_catalogue import FEATURES_VERSION, fill_values, names
 
 SILVER_TABLES = (
     "enterprises",
@@ -59,7 +59,7 @@ def silver_filters(as_of: AsOf) -> dict[str, Column]:
     History tables are cut at the latest snapshot's ``known_from``; monthly feeds
     at their lookback (25 months for tax); daily T+1 feeds at their 12-month lookback, on the
     partition column too so Delta prunes whole months, and to the versions not superseded
-    before the first snapshot (``pit.daily_versions_on`` then picks each snapshot's version).
+    before the first snapshot (``calendar.daily_versions_on`` then picks each snapshot's version).
     """
     days = to_snapshots(as_of)
     first, last = days[0], days[-1]
@@ -165,7 +165,7 @@ def daily_views(
     """The snapshots ``as_of`` in groups, each with the silver tables as its snapshots see them.
 
     Daily T+1 tables keep every version of a restated row; the snapshots between two
-    restatement days see the same versions (``pit.restatement_groups``). A group after the
+    restatement days see the same versions (``calendar.restatement_groups``). A group after the
     last restatement day sees the current versions (``known_to`` null), which is the only
     group without restatements in the window (the common case: one group).
 

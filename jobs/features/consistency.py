@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import AsOf, safe_ratio
+from riskpipe.core.calendar import AsOf, safe_ratio
 
 SALES_PER_UNIT = 10_000.0  # electricity is expressed per 10,000 CNY of sales
 OUTPUT = [

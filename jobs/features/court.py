@@ -18,7 +18,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import SNAPSHOT, AsOf, known_versions, snapshots_frame
+from riskpipe.core.calendar import SNAPSHOT, AsOf, known_versions, snapshots_frame
 
 DEFENDANT, PLAINTIFF = "defendant", "plaintiff"
 OUTPUT = [

@@ -25,11 +25,11 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.default_definition import DefaultDefinition
 from jobs.features import labels, tax, utility
-from jobs.features.pit import MONTH_START, SNAPSHOT, available_month, months_back, snapshots_frame
+from jobs.features.default_definition import DefaultDefinition
 from jobs.features.transactions import LOOKBACK_MONTHS as DAILY_LOOKBACK
-from jobs.frames import literal_frame
+from riskpipe.core.calendar import MONTH_START, SNAPSHOT, available_month, months_back, snapshots_frame
+from riskpipe.core.frames import literal_frame
 
 UNBOUNDED = ("enterprises", "tax_ratings", "court_events", "loans")
 MONTHLY = {"tax_filings": tax.LOOKBACK_MONTHS, "utility_reads": utility.LOOKBACK_MONTHS}

@@ -1,6 +1,6 @@
 """Default labels: did the enterprise default within 12 months after the snapshot?
 
-Default is :func:`jobs.default_definition.in_default` on a balance row (its days past due
+Default is :func:`jobs.features.default_definition.in_default` on a balance row (its days past due
 and status): the one definition the loan classification and the portfolio also use. The
 default date of a loan is the first business date its balance is in default. Labels look into
 the future on purpose; they are never inputs to features. ``censored`` marks
@@ -15,8 +15,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.default_definition import DefaultDefinition, in_default
-from jobs.features.pit import SNAPSHOT, AsOf
+from jobs.features.default_definition import DefaultDefinition, in_default
+from riskpipe.core.calendar import SNAPSHOT, AsOf
 
 HORIZON_MONTHS = 12
 OUTPUT = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import (
+from riskpipe.core.calendar import (
     SNAPSHOT,
     AsOf,
     available_month,
@@ -138,7 +138,7 @@ def transform(balances: DataFrame, *, loans: DataFrame, as_of: AsOf) -> DataFram
     Returns:
         ``uscc``, ``snapshot_date`` and every ``loans`` feature of the catalogue.
     """
-    from jobs.features.catalogue import names
+    from schemas.feature_catalogue import names
 
     joined = balance_features(balances, as_of=as_of).join(
         contract_features(loans, as_of=as_of), on=["uscc", SNAPSHOT], how="full"

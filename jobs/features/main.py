@@ -1,6 +1,6 @@
 """Thin entry points of the feature build: read silver, call the pure builders, write gold.
 
-All Delta I/O goes through ``riskpipe.io``. Silver tables are read at pinned Delta
+All Delta I/O goes through ``riskpipe.core.io``. Silver tables are read at pinned Delta
 versions (recorded in ``_built_from``), filtered to the lookback of the snapshots
 being built; gold partitions are replaced with ``replaceWhere`` on
 ``snapshot_month`` in one commit per table, so a failed build leaves gold as it was (the kept
@@ -19,7 +19,6 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.default_definition import DefaultDefinition
 from jobs.features import labels, txn_months
 from jobs.features.build import (
     SILVER_TABLES,
@@ -28,10 +27,11 @@ from jobs.features.build import (
     labels_frame,
     silver_filters,
 )
+from jobs.features.default_definition import DefaultDefinition
 from jobs.features.incremental import affected_snapshots
-from jobs.features.pit import AsOf, is_current_version, month_ends, snapshot_month, to_snapshots
-from riskpipe import io
-from riskpipe.config import Settings, load_settings
+from riskpipe.core import io
+from riskpipe.core.calendar import AsOf, is_current_version, month_ends, snapshot_month, to_snapshots
+from riskpipe.core.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
 FEATURES_TABLE, LABELS_TABLE = "enterprise_features", "default_labels"
@@ -240,7 +240,7 @@ def main(
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """CLI / Airflow entry point: one snapshot (``as_of``, always rebuilt) or a range."""
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     settings = settings or load_settings()
     spark = get_spark(settings, app_name="riskpipe-features")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import SNAPSHOT, AsOf, known_versions, snapshots_frame
+from riskpipe.core.calendar import SNAPSHOT, AsOf, known_versions, snapshots_frame
 
 OUTPUT = ["uscc", SNAPSHOT, "snapshot_month", "county", "industry", "ent_age_months", "ent_gov_recommended"]
 

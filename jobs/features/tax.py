@@ -2,7 +2,7 @@
 
 Filings are monthly, and on a month-end D of month M the latest period the bank can know
 is M-2: period M-1 is filed by the 15th of M, and the tax bureau's file of the month's
-filings arrives on the first of M+1 (``jobs.sources``). Windows therefore end at M-2
+filings arrives on the first of M+1 (``schemas.feeds``). Windows therefore end at M-2
 (:data:`LATEST_PERIOD`): a "last quarter" is three complete periods compared with the same
 three a year earlier, whatever the delivery lag. Each filing version is paired with the
 snapshots on which it is the known version and whose lookback holds its period, then
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import SNAPSHOT, AsOf, known_versions, months_back, safe_ratio, snapshots_frame
+from riskpipe.core.calendar import SNAPSHOT, AsOf, known_versions, months_back, safe_ratio, snapshots_frame
 
 # offset k of the latest period known on D (M-2); the windows below start there
 LATEST_PERIOD = 2
@@ -137,7 +137,7 @@ def transform(filings: DataFrame, *, ratings: DataFrame, as_of: AsOf) -> DataFra
     Returns:
         ``uscc``, ``snapshot_date`` and every ``tax`` feature of the catalogue.
     """
-    from jobs.features.catalogue import names
+    from schemas.feature_catalogue import names
 
     joined = filing_features(filings, as_of=as_of).join(
         rating_features(ratings, as_of=as_of), on=["uscc", SNAPSHOT], how="full"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.pit import (
+from riskpipe.core.calendar import (
     MONTH_START,
     SNAPSHOT,
     AsOf,

@@ -29,9 +29,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.features import transactions
-from jobs.features.pit import add_months, is_current_version, snapshot_month, to_snapshots
-from riskpipe import io
-from riskpipe.config import Settings
+from riskpipe.core import io
+from riskpipe.core.calendar import add_months, is_current_version, snapshot_month, to_snapshots
+from riskpipe.core.config import Settings
 
 log = logging.getLogger(__name__)
 MONTHS_TABLE, COUNTERPARTY_TABLE = "transaction_months", "transaction_counterparty_months"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.features.pit import SNAPSHOT, AsOf, known_versions, months_back, safe_ratio, snapshots_frame
+from riskpipe.core.calendar import SNAPSHOT, AsOf, known_versions, months_back, safe_ratio, snapshots_frame
 
 LOOKBACK_MONTHS = 24
 YEAR = 12

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from jobs.default_definition import DefaultDefinition
+from jobs.features.default_definition import DefaultDefinition
 
 LOSS_ORDERS = ("el_desc", "pd_desc", "loan_id")
 LGD_KEYS = ("guarantee_type", "collateral_type", "product")

@@ -1,7 +1,7 @@
 """Monthly portfolio risk of one month-end: read, compute, write three gold tables.
 
 Reads the loan ledger (silver ``loans``/``loan_balances`` through
-:func:`jobs.loan_state.loan_state`), ``risk_scores`` of D (run ``jobs.scoring`` first) and the
+:func:`jobs.post_loan.loan_state.loan_state`), ``risk_scores`` of D (run ``jobs.scoring.main`` first) and the
 borrowers' county and industry from ``enterprise_features`` of D; writes ``portfolio_risk``,
 ``portfolio_summary`` and ``portfolio_metrics`` for the snapshot's month with ``replaceWhere``,
 skipped when unchanged, so a rerun commits nothing.
@@ -15,12 +15,12 @@ from typing import Any, NamedTuple
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features.pit import snapshot_month, to_snapshots
 from jobs.portfolio.config import PortfolioConfig
 from jobs.portfolio.risk import portfolio_risk
 from jobs.portfolio.summary import breakdown, metrics
-from riskpipe import io
-from riskpipe.config import Settings, load_settings
+from riskpipe.core import io
+from riskpipe.core.calendar import snapshot_month, to_snapshots
+from riskpipe.core.config import Settings, load_settings
 from schemas.gold_portfolio import PORTFOLIO_METRICS, PORTFOLIO_RISK, PORTFOLIO_SUMMARY
 
 
@@ -54,7 +54,7 @@ def read_inputs(spark: SparkSession, day: dt.date, settings: Settings) -> tuple[
     Raises:
         ValueError: when ``risk_scores`` has no rows for ``day``.
     """
-    from jobs.post_loan import read_loan_state
+    from jobs.post_loan.main import read_loan_state
 
     on_day = (F.col("snapshot_month") == snapshot_month(day)) & (F.col("snapshot_date") == F.lit(day))
     scores = io.read(spark, "risk_scores", settings=settings).where(on_day)
@@ -100,7 +100,7 @@ def run(
         fund_balance, fund_adequacy, fund_shortfall, hhi_borrower, top_n_share) and, per table,
         whether a new version was committed.
     """
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     settings = settings or load_settings()
     spark = spark or get_spark(settings, app_name="riskpipe-portfolio")

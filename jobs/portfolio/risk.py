@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.default_definition import in_default
+from jobs.features.default_definition import in_default
 from jobs.portfolio.config import SHARED_POOL, PortfolioConfig
 from schemas.gold_portfolio import PORTFOLIO_RISK, UNKNOWN
 
@@ -51,11 +51,11 @@ def _pd_columns(config: PortfolioConfig) -> tuple[Column, Column]:
 def exposures(loans: DataFrame, scores: DataFrame, enterprises: DataFrame, *, config: PortfolioConfig) -> DataFrame:
     """PD, LGD, EAD and EL of every active loan, before the fund.
 
-    A loan in default on D (:func:`jobs.default_definition.in_default` of its days past due and
+    A loan in default on D (:func:`jobs.features.default_definition.in_default` of its days past due and
     status) has PD 1 (``pd_source = in_default``).
 
     Args:
-        loans: :func:`jobs.loan_state.loan_state` of D (uscc, loan_id, snapshot_date,
+        loans: :func:`jobs.post_loan.loan_state.loan_state` of D (uscc, loan_id, snapshot_date,
             snapshot_month, product, guarantee_type, collateral_type, fund_coverage_share,
             outstanding_principal, undrawn_amount, days_past_due, loan_status, is_active).
         scores: ``risk_scores`` of D (uscc, pd, grade, model_version).

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.aggregates import exact_sum
 from jobs.portfolio.config import PortfolioConfig
 from jobs.portfolio.risk import lookup
+from riskpipe.core.aggregates import exact_sum
 from schemas.gold_portfolio import DIMENSIONS, PORTFOLIO_METRICS, PORTFOLIO_SUMMARY, UNKNOWN
 
 ALL = "all"  # value of the total row

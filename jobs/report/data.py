@@ -15,9 +15,9 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features.pit import add_months, snapshot_month
-from riskpipe import io
-from riskpipe.config import Settings
+from riskpipe.core import io
+from riskpipe.core.calendar import add_months, snapshot_month
+from riskpipe.core.config import Settings
 
 TREND_MONTHS = 24
 TOP_WARNINGS = 25

@@ -13,11 +13,11 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features.pit import snapshot_month
 from jobs.report import plots
 from jobs.report.render import section, table
-from riskpipe import io
-from riskpipe.config import Settings
+from riskpipe.core import io
+from riskpipe.core.calendar import snapshot_month
+from riskpipe.core.config import Settings
 
 MONEY = 1e4  # figures are shown in 10,000 CNY (万元), the unit loan officers use
 # plots are drawn with matplotlib's bundled fonts, which have no CJK glyphs: the HTML says 万元
@@ -129,7 +129,7 @@ def stress_section(spark: SparkSession, day: dt.date, settings: Settings) -> lis
 
 
 def monitoring_section(spark: SparkSession, day: dt.date, settings: Settings) -> list[dict[str, Any]]:
-    from jobs.model_monitoring import summary
+    from jobs.model_monitoring.main import summary
 
     frame = summary(spark, day, settings=settings) if io.exists(spark, "model_monitoring", settings) else pd.DataFrame()
     if frame.empty:
@@ -168,12 +168,12 @@ def _target_table(checks: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def warning_backtest_section(spark: SparkSession, day: dt.date, settings: Settings) -> list[dict[str, Any]]:
-    """The warning catalogue judged like a classifier (``jobs.warning_evaluation.run``): on the 12
+    """The warning catalogue judged like a classifier (``jobs.post_loan.warning_evaluation.run``): on the 12
     month-ends ending a year before ``day``, replayed from the stored features, scores and ledger,
     with the defaults known on ``day``; left out when those tables are missing or the window holds
     no defaulter.
     """
-    from jobs.warning_evaluation import run, window_ending
+    from jobs.post_loan.warning_evaluation import run, window_ending
 
     needed = ("enterprise_features", "loans", "loan_balances", "default_labels")
     if not all(io.exists(spark, t, settings) for t in needed):

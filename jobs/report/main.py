@@ -13,11 +13,11 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs.features.pit import to_snapshots
 from jobs.report.data import ReportData, gather
 from jobs.report.extra import monitoring_section, portfolio_section, stress_section, warning_backtest_section
 from jobs.report.render import core_sections, render
-from riskpipe.config import Settings, load_settings, resolve_path
+from riskpipe.core.calendar import to_snapshots
+from riskpipe.core.config import Settings, load_settings, resolve_path
 
 
 def kpis(data: ReportData) -> list[tuple[str, str]]:
@@ -47,7 +47,7 @@ def run(
     as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None, out: str | None = None
 ) -> dict[str, Any]:
     """Gather, render and write the report of snapshot ``as_of``; returns its path and sections."""
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     settings = settings or load_settings()
     spark = spark or get_spark(settings, app_name="riskpipe-report")

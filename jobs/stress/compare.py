@@ -7,11 +7,11 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.aggregates import exact_sum
-from jobs.features.pit import snapshot_month
 from jobs.portfolio.config import PortfolioConfig
 from jobs.portfolio.summary import adequacy
 from jobs.stress.scenarios import Scenario
+from riskpipe.core.aggregates import exact_sum
+from riskpipe.core.calendar import snapshot_month
 from schemas.gold_portfolio import STRESS_MIGRATION, STRESS_RESULTS
 
 MEASURES = ("el", "bank_el", "fund_el", "fund_claim")

@@ -2,7 +2,7 @@
 
 The features are read at the Delta version recorded in ``risk_scores`` of D and rescored by the
 model version recorded there (the champion that scored D), through the same
-``mlflow.pyfunc.spark_udf`` path as :mod:`jobs.scoring`. So the baseline is exactly the
+``mlflow.pyfunc.spark_udf`` path as :mod:`jobs.scoring.main`. So the baseline is exactly the
 published ``risk_scores`` and ``portfolio_risk`` of D, and the ``zero_shock`` scenario
 reproduces it; any difference in another scenario is the shock alone, never a model change.
 Each scenario's ``stress_results`` row and ``stress_migration`` rows replace the previous ones of
@@ -18,15 +18,15 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.features.pit import snapshot_month, to_snapshots
 from jobs.portfolio.config import PortfolioConfig
 from jobs.portfolio.main import read_inputs
 from jobs.portfolio.risk import portfolio_risk
-from jobs.scoring import PREDICTION, ResolvedModel, resolve_model, score_frame
+from jobs.scoring.main import PREDICTION, ResolvedModel, resolve_model, score_frame
 from jobs.stress.compare import grade_moves, migration, results
 from jobs.stress.scenarios import Scenario, absent_features, apply_scenario, load_scenarios
-from riskpipe import io
-from riskpipe.config import Settings, load_settings, resolve_path
+from riskpipe.core import io
+from riskpipe.core.calendar import snapshot_month, to_snapshots
+from riskpipe.core.config import Settings, load_settings, resolve_path
 from schemas.gold_portfolio import STRESS_MIGRATION, STRESS_RESULTS
 
 DEFAULT_SCENARIOS = "conf/stress_scenarios.yaml"
@@ -147,7 +147,7 @@ def run(
     """
     import mlflow.pyfunc
 
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     settings = settings or load_settings()
     spark = spark or get_spark(settings, app_name="riskpipe-stress")

@@ -19,7 +19,7 @@ import yaml
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.features.catalogue import FEATURES
+from schemas.feature_catalogue import FEATURES
 
 OPERATIONS = ("scale", "add", "growth_scale", "set")
 BASELINE = "zero_shock"
@@ -72,7 +72,7 @@ def _shock(raw: Mapping[str, Any], where: str) -> Shock:
     bad = [f for f in features if _DTYPES.get(f) not in _NUMERIC]
     if bad or not features:
         raise ValueError(
-            f"{where}: features {bad or features} are not numeric catalogue features (jobs/features/catalogue.py)"
+            f"{where}: features {bad or features} are not numeric catalogue features (schemas/feature_catalogue.py)"
         )
     try:
         value = float(raw[ops[0]])

@@ -1,6 +1,6 @@
 """The ingestion batches of a benchmark run, per source: does a batch cost more as the tables grow?
 
-A first load backfills each source in batches of bounded size (``jobs.backfill``). If the silver
+A first load backfills each source in batches of bounded size (``jobs.ingest.backfill``). If the silver
 MERGE or the gap checks scanned the whole table, later batches of a source would cost more per
 row than earlier ones; the table puts the first and the last batches side by side.
 """

@@ -22,7 +22,7 @@ import pandas as pd
 
 from riskpipe.bench import duckdb_features as ref
 from riskpipe.bench.stages import progress
-from riskpipe.config import load_settings
+from riskpipe.core.config import load_settings
 
 REPEATS = 2
 KEYS = ["snapshot_date", "uscc"]
@@ -52,7 +52,7 @@ def silver_sources() -> dict[str, Any]:
     """
     from deltalake import DeltaTable
 
-    from riskpipe import io
+    from riskpipe.core import io
 
     sources: dict[str, Any] = {}
     for name in ref.SOURCE_TABLES:
@@ -81,7 +81,7 @@ def duckdb_memory(driver_memory: str) -> str:
 def _spark_frames(spark, days: list[dt.date]) -> tuple[dict[str, Callable[[], Any]], list[Any]]:
     from jobs.features import court, loans, tax, transactions, utility
     from jobs.features.build import SILVER_TABLES, features_frame, silver_filters
-    from riskpipe import io
+    from riskpipe.core import io
 
     filters = silver_filters(days)
     silver = {t: io.read(spark, t).where(filters[t]).cache() for t in SILVER_TABLES}
@@ -100,7 +100,7 @@ def _spark_frames(spark, days: list[dt.date]) -> tuple[dict[str, Callable[[], An
 
 def check(con, spark) -> dict[str, Any]:
     """Compare the DuckDB reference with the gold ``enterprise_features`` the pipeline wrote."""
-    from riskpipe import io
+    from riskpipe.core import io
 
     theirs = con.execute(ref.SQL).df()
     ours = io.read(spark, "enterprise_features").select(*KEYS, *ref.COLUMNS).toPandas()

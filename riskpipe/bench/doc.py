@@ -225,7 +225,7 @@ def _batch_section(runs: list[Mapping[str, Any]]) -> list[str]:
         "### Ingestion batches",
         "",
         "Each source is backfilled in batches of at most `ingestion.backfill_max_batch_bytes` of landed "
-        "files (`jobs.backfill`). A batch whose cost per row grew with the tables already published would "
+        "files (`jobs.ingest.backfill`). A batch whose cost per row grew with the tables already published would "
         "show here as a last batch dearer than the first.",
         "",
         *table,
@@ -336,7 +336,7 @@ def render(results: Mapping[str, Any]) -> str:
         "## Stages",
         "",
         "Input rows = rows of all simulated source files (the rows ingestion reads). `silver` is the time spent "
-        "in the silver MERGE inside ingestion (`jobs.batch._publish`, with the lazy work it triggers); `ingest` "
+        "in the silver MERGE inside ingestion (`jobs.ingest.batch._publish`, with the lazy work it triggers); `ingest` "
         "is the rest of ingestion (bronze, validation, quarantine, gap checks). `features_incremental` is the "
         "monthly run (`jobs.features.main.update`) for the last month-end after the full build; `report` is "
         "portfolio, stress, model monitoring and the HTML report. Peak memory is the RSS of the Python process "
@@ -379,7 +379,7 @@ def render(results: Mapping[str, Any]) -> str:
         "The `score` stage above scores a few hundred borrowers, so its time is the fixed cost (model "
         "resolution, Python workers starting and loading the model, one Delta commit). Here the scored "
         "month-ends' active feature rows are replicated (a broadcast cross join with a range, nothing collected) "
-        "and scored by `jobs.scoring.score_frame` through the model's `mlflow.pyfunc.spark_udf`, as the scoring "
+        "and scored by `jobs.scoring.main.score_frame` through the model's `mlflow.pyfunc.spark_udf`, as the scoring "
         "job does, into the `noop` sink (`riskpipe/bench/throughput.py`).",
         "",
         *_throughput_lines(runs),

@@ -75,7 +75,7 @@ def machine_info() -> dict[str, str]:
 
 def _spark_start() -> float:
     from riskpipe.bench.stages import progress
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     began = time.perf_counter()
     get_spark(app_name="riskpipe-bench")
@@ -100,7 +100,7 @@ def _previous(root: Path, months: int) -> list[dict[str, Any]]:
 def _compare(run: dict[str, Any]) -> None:
     from riskpipe.bench import compare
     from riskpipe.bench.stages import progress, snapshot_days
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     try:
         run["duckdb"] = compare.run(get_spark(), snapshot_days(run["months"]))

@@ -1,7 +1,7 @@
 """The timed pipeline stages of one benchmark size, reusing the demo's stage functions.
 
 Each size gets its own lakehouse, landing folder and MLflow store under ``var/bench/n<size>``
-(environment variables read by ``riskpipe.config.load_settings``), so the benchmark never
+(environment variables read by ``riskpipe.core.config.load_settings``), so the benchmark never
 touches the demo's data.
 """
 
@@ -51,8 +51,8 @@ def use_folders(root: Path, *, fresh: bool = True) -> None:
 
 @contextlib.contextmanager
 def silver_timer(totals: dict) -> Iterator[None]:
-    """Accumulate the time spent in the silver MERGE (``jobs.batch._publish``) into ``totals['silver']``."""
-    from jobs import batch
+    """Accumulate the time spent in the silver MERGE (``jobs.ingest.batch._publish``) into ``totals['silver']``."""
+    from jobs.ingest import batch
 
     original = batch._publish
 
@@ -87,12 +87,12 @@ def court_api(landing: Path) -> Iterator[None]:
 def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint) -> None:
     """Backfill every source as ``demo._ingest_history`` does, one checkpointed batch at a time.
 
-    Each batch is the ``run_source`` interval of ``jobs.backfill.backfill_intervals``; its time,
+    Each batch is the ``run_source`` interval of ``jobs.ingest.backfill.backfill_intervals``; its time,
     the silver MERGE's share of it and its peak memory are recorded, and the ``ingest`` and
     ``silver`` stages are their sums (peaks: the largest) once every batch is done.
     """
-    from jobs.backfill import backfill_intervals
-    from jobs.ingest import as_date, run_source
+    from jobs.ingest.backfill import backfill_intervals
+    from jobs.ingest.run import as_date, run_source
     from riskpipe.commands.ingest import ALL_SOURCES
 
     if "ingest" in checkpoint.stages:
@@ -135,7 +135,7 @@ def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint) -> 
 
 
 def _score(days: list[dt.date]) -> dict:
-    from jobs import scoring
+    from jobs.scoring import main as scoring
     from models.config import model_config
     from models.registry import champion_version
 
@@ -168,7 +168,7 @@ def _scoring_throughput(spark, days: list[dt.date]) -> dict:
 
 def snapshot_days(months: int) -> list[dt.date]:
     """The month-ends the full feature build covers (as ``demo._features`` builds them)."""
-    from jobs.features.pit import month_ends
+    from riskpipe.core.calendar import month_ends
 
     first = dt.date.fromisoformat(f"{BENCH_START}-01")
     args = argparse.Namespace(months=months, start=BENCH_START)
@@ -176,8 +176,8 @@ def snapshot_days(months: int) -> list[dt.date]:
 
 
 def _feature_rows() -> int:
-    from riskpipe import io
-    from riskpipe.spark import get_spark
+    from riskpipe.core import io
+    from riskpipe.core.spark import get_spark
 
     return io.read(get_spark(), "enterprise_features").count()
 
@@ -195,10 +195,10 @@ def run_size(
         deadline: ``time.monotonic()`` after which no new stage or ingestion batch starts;
             :class:`~riskpipe.bench.checkpoint.Paused` is raised then.
     """
-    from jobs import post_loan
     from jobs.features.main import update
-    from jobs.features.pit import add_months, month_ends
-    from riskpipe.spark import get_spark
+    from jobs.post_loan import main as post_loan
+    from riskpipe.core.calendar import add_months, month_ends
+    from riskpipe.core.spark import get_spark
 
     # a folder without a checkpoint (an older or interrupted run) is started again, not built upon
     use_folders(root, fresh=not (resume and (root / CHECKPOINT).exists()))

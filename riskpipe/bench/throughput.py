@@ -5,7 +5,7 @@ model, starting the Python workers, loading the model in each, one Delta commit)
 second of that stage says nothing about how fast scoring runs on a real portfolio. Here the
 scored month-ends' feature rows are replicated (a cross join with a range, no driver-side
 copy) to a few sizes (whole copies, as many distinct row counts as sizes), scored by
-``jobs.scoring.score_frame`` through the champion's ``mlflow.pyfunc.spark_udf`` exactly as the
+``jobs.scoring.main.score_frame`` through the champion's ``mlflow.pyfunc.spark_udf`` exactly as the
 scoring job does, and written to Spark's ``noop`` sink. ``time = fixed + per_row × rows`` over
 the sizes gives the marginal rate.
 """
@@ -79,11 +79,11 @@ def measure(
     """
     import mlflow.pyfunc
 
-    from jobs.features.pit import snapshot_month
-    from jobs.scoring import PREDICTION, resolve_model, score_frame
-    from riskpipe import io
+    from jobs.scoring.main import PREDICTION, resolve_model, score_frame
     from riskpipe.bench.fit import fit_line
-    from riskpipe.config import load_settings
+    from riskpipe.core import io
+    from riskpipe.core.calendar import snapshot_month
+    from riskpipe.core.config import load_settings
 
     # resolve_model reads the scoring alias from the settings when no alias is given (a champion exists)
     settings = settings or load_settings()

@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"unknown DAG {error}; known: {', '.join(sorted(bag.dags))}", file=sys.stderr)
         return 2
     finally:
-        from riskpipe.spark import stop_spark
+        from riskpipe.core.spark import stop_spark
 
         stop_spark()
     return 0

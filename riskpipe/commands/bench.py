@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from riskpipe.config import REPO_ROOT
+from riskpipe.core.config import REPO_ROOT
 
 PAUSED = 75  # EX_TEMPFAIL: not finished, not failed; `--resume` goes on
 
 
 def _bench(args: argparse.Namespace) -> int:
     from riskpipe.bench.runner import compare_only, render_only, run_all, sizes_from_env
-    from riskpipe.spark import stop_spark
+    from riskpipe.core.spark import stop_spark
 
     if args.render:
         render_only(Path(args.work), Path(args.doc))

@@ -2,7 +2,7 @@
 
 ``history`` shows which commit did what; ``restore`` brings a table back to the content of an
 earlier version after a bad run (as a new commit, so the bad versions stay inspectable), or,
-with ``--to-batch B``, every table an ingestion batch wrote back to before it (``jobs/restore.py``);
+with ``--to-batch B``, every table an ingestion batch wrote back to before it (``jobs/ingest/restore.py``);
 ``vacuum`` deletes data files no version within the retention needs, including the orphan
 files of a killed write. TABLE is a name from ``riskpipe tables``.
 """
@@ -14,18 +14,18 @@ import json
 import sys
 
 HISTORY_LIMIT = 20
-# riskpipe.io.DEFAULT_RETAIN_HOURS (Delta's 7 days), repeated so that --help stays free of Spark imports
+# riskpipe.core.io.DEFAULT_RETAIN_HOURS (Delta's 7 days), repeated so that --help stays free of Spark imports
 DEFAULT_RETAIN_HOURS = 168.0
 
 
 def _session(name: str):
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     return get_spark(app_name=f"riskpipe-{name}")
 
 
 def _history(args: argparse.Namespace) -> int:
-    from riskpipe import io
+    from riskpipe.core import io
 
     for commit in io.history(_session("history"), args.table, limit=args.limit):
         print(json.dumps(commit, default=str, sort_keys=True), flush=True)
@@ -33,7 +33,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> dict:
-    from riskpipe import io
+    from riskpipe.core import io
 
     if args.to_batch is not None:
         if args.table is not None or args.version is not None:
@@ -58,8 +58,8 @@ def _restore(args: argparse.Namespace) -> dict:
 
 
 def _restore_batch(args: argparse.Namespace) -> dict:
-    from jobs.restore import RestoreRefusedError, restore_to_batch
-    from riskpipe.config import load_settings
+    from jobs.ingest.restore import RestoreRefusedError, restore_to_batch
+    from riskpipe.core.config import load_settings
 
     try:
         result = restore_to_batch(_session("restore"), args.to_batch, settings=load_settings(), force=args.force)
@@ -76,7 +76,7 @@ def _restore_batch(args: argparse.Namespace) -> dict:
 
 
 def _vacuum(args: argparse.Namespace) -> dict:
-    from riskpipe import io
+    from riskpipe.core import io
 
     io.vacuum(_session("vacuum"), args.table, retain_hours=args.retain_hours)
     return {"table": args.table, "vacuumed": True, "retain_hours": args.retain_hours}

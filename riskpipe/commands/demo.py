@@ -54,7 +54,7 @@ def _window(args: argparse.Namespace) -> tuple[str, str, str]:
 
 def _ingest_history(args: argparse.Namespace) -> None:
     """Backfill the whole window per source, in batches of bounded size (what a first load does)."""
-    from jobs.backfill import run_backfill
+    from jobs.ingest.backfill import run_backfill
     from riskpipe.commands.ingest import ALL_SOURCES
 
     start, end, _ = _window(args)
@@ -91,7 +91,7 @@ def _ingest_with_airflow(args: argparse.Namespace) -> None:
 
 def _features(args: argparse.Namespace) -> None:
     from jobs.features.main import build_range
-    from riskpipe.spark import get_spark
+    from riskpipe.core.spark import get_spark
 
     first = dt.date.fromisoformat(f"{args.start}-01")
     # the first year is history for the 12-month lookbacks; snapshots start after it
@@ -135,9 +135,10 @@ def _last_snapshot(args: argparse.Namespace) -> dt.date:
 def _score_and_monitor(args: argparse.Namespace) -> None:
     """Backfill the scores of the last two years and the monitoring of the last year but one month,
     then the last month the way production does it: through the Airflow DAG score_monthly."""
-    from jobs import post_loan, scoring
-    from jobs.features.pit import add_months, month_ends
-    from riskpipe.spark import stop_spark
+    from jobs.post_loan import main as post_loan
+    from jobs.scoring import main as scoring
+    from riskpipe.core.calendar import add_months, month_ends
+    from riskpipe.core.spark import stop_spark
 
     last = _last_snapshot(args)
     scored = month_ends(add_months(last, -MONITORED_MONTHS * 2 + 1), last)
@@ -176,10 +177,10 @@ def _warning_backtest(last: dt.date) -> None:
     watch-list severity against the targets (``early_warnings.targets``)."""
     from pyspark.sql import functions as F
 
-    from jobs.warning_evaluation import run
-    from riskpipe import io
-    from riskpipe.config import load_settings
-    from riskpipe.spark import get_spark
+    from jobs.post_loan.warning_evaluation import run
+    from riskpipe.core import io
+    from riskpipe.core.config import load_settings
+    from riskpipe.core.spark import get_spark
 
     spark, settings = get_spark(), load_settings()
     result = run(last, settings=settings, spark=spark)
@@ -223,8 +224,8 @@ def _assess_applicants(day: dt.date) -> None:
     from pyspark.sql import functions as F
 
     from jobs.assess.main import assess
-    from riskpipe import io
-    from riskpipe.spark import get_spark
+    from riskpipe.core import io
+    from riskpipe.core.spark import get_spark
 
     features = io.read(get_spark(), "enterprise_features").where(F.col("snapshot_date") == F.lit(day))
     scores = io.read(get_spark(), "risk_scores").where(F.col("snapshot_date") == F.lit(day)).select("uscc", "pd")
@@ -245,7 +246,7 @@ def _assess_applicants(day: dt.date) -> None:
 
 def _portfolio_and_report(args: argparse.Namespace) -> None:
     """Portfolio risk under the fund, stress scenarios, model monitoring and the HTML report of the last month."""
-    from jobs import model_monitoring
+    from jobs.model_monitoring import main as model_monitoring
     from jobs.portfolio.main import run as portfolio
     from jobs.report.main import run as report
     from jobs.stress.main import run_all as stress
@@ -273,12 +274,12 @@ def _model_risk_figures(args: argparse.Namespace) -> None:
     lowest PD served in risk_scores, against the validator's targets."""
     from pyspark.sql import functions as F
 
-    from jobs.model_validation import validate_version
+    from jobs.model_monitoring.validation import validate_version
     from models.config import model_config
     from models.registry import champion_version
-    from riskpipe import io
-    from riskpipe.config import load_settings
-    from riskpipe.spark import get_spark
+    from riskpipe.core import io
+    from riskpipe.core.config import load_settings
+    from riskpipe.core.spark import get_spark
 
     settings = load_settings()
     config = model_config(settings)
@@ -327,7 +328,7 @@ def _model_risk_figures(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import os
 
-    from riskpipe.config import load_settings
+    from riskpipe.core.config import load_settings
 
     settings = load_settings()
     landing = Path(settings.landing_root)
@@ -348,7 +349,7 @@ def _demo(args: argparse.Namespace) -> int:
     finally:
         server.shutdown()
     _done(started)
-    from riskpipe.spark import stop_spark
+    from riskpipe.core.spark import stop_spark
 
     stop_spark()  # the Airflow run below is another process writing the same tables
     started = _step("3/8 the latest monthly deliveries through the Airflow ingestion DAGs")

@@ -28,7 +28,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
-    from jobs.features.catalogue import FEATURES, render_catalogue_markdown
+    from schemas.feature_catalogue import FEATURES, render_catalogue_markdown
 
     text = render_catalogue_markdown()
     if args.write:

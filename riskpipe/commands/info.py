@@ -10,8 +10,8 @@ _SECRET_KEY = re.compile(r"(?i)secret|password|token|access[.]?key")
 
 
 def _info(args: argparse.Namespace) -> int:
-    from riskpipe.config import load_settings
-    from riskpipe.spark import spark_conf
+    from riskpipe.core.config import load_settings
+    from riskpipe.core.spark import spark_conf
 
     settings = load_settings()
     for name in settings.__dataclass_fields__:
@@ -33,7 +33,7 @@ def _shown(key: str, value: str) -> str:
 
 
 def _jars(args: argparse.Namespace) -> int:
-    from riskpipe.jars import ensure_jars
+    from riskpipe.core.jars import ensure_jars
 
     ensure_jars(verbose=True)
     return 0
@@ -44,8 +44,8 @@ def _tables(args: argparse.Namespace) -> int:
 
     specs = all_tables(args.layer)
     if args.create:
-        from riskpipe.io import ensure_table, table_path
-        from riskpipe.spark import get_spark
+        from riskpipe.core.io import ensure_table, table_path
+        from riskpipe.core.spark import get_spark
 
         spark = get_spark(app_name="riskpipe-tables")
         for spec in specs:

@@ -19,7 +19,7 @@ ALL_SOURCES = (
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from jobs.backfill import run_backfill
+    from jobs.ingest.backfill import run_backfill
 
     sources = ALL_SOURCES if args.source == "all" else (args.source,)
     for source in sources:

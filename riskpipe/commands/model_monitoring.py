@@ -16,7 +16,7 @@ ALERT_EXIT_CODE = 3
 
 
 def _monitor_model(args: argparse.Namespace) -> int:
-    from jobs import model_monitoring
+    from jobs.model_monitoring import main as model_monitoring
     from riskpipe.commands.score import _days
 
     result: dict = {}

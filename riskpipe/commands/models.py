@@ -62,7 +62,7 @@ def column_lines(columns) -> list[str]:
 
 def _train(args: argparse.Namespace) -> int:
     from models.train import train
-    from riskpipe.spark import stop_spark
+    from riskpipe.core.spark import stop_spark
 
     config = _config(args, _flag_overrides(args))
     try:

@@ -15,7 +15,7 @@ from riskpipe.commands.features import _iso_date
 
 
 def _days(args: argparse.Namespace) -> list:
-    from jobs.features.pit import month_ends
+    from riskpipe.core.calendar import month_ends
 
     if args.as_of:
         return month_ends(args.as_of, args.as_of)
@@ -25,7 +25,7 @@ def _days(args: argparse.Namespace) -> list:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from jobs import scoring
+    from jobs.scoring import main as scoring
 
     # a range is scored in one distributed pass and one commit, by one model version
     summary = scoring.run(_days(args), model_name=args.name, alias=args.alias, version=args.version)
@@ -34,7 +34,7 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from jobs import post_loan
+    from jobs.post_loan import main as post_loan
 
     # a range is evaluated in one pass and one commit per table
     print(json.dumps(post_loan.run(_days(args)), default=str), flush=True)

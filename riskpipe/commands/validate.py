@@ -18,11 +18,11 @@ RED_EXIT_CODE = 2
 def _validate(args: argparse.Namespace) -> int:
     from pyspark.sql import SparkSession
 
-    from jobs.model_validation import validate_version
+    from jobs.model_monitoring.validation import validate_version
     from models.config import load_yaml_overrides, model_config
     from models.validation import format_pd
-    from riskpipe.config import load_settings
-    from riskpipe.spark import get_spark, stop_spark
+    from riskpipe.core.config import load_settings
+    from riskpipe.core.spark import get_spark, stop_spark
 
     settings = load_settings()
     owned = SparkSession.getActiveSession() is None  # stop only a session this command started

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from riskpipe import uscc as uscc_mod
+from riskpipe.core import uscc as uscc_mod
 
 ROW_TYPES = (
     "duplicate",

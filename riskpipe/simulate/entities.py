@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from riskpipe import uscc
+from riskpipe.core import uscc
 from riskpipe.simulate import params as P
 from riskpipe.simulate.params import ModelParams
 from riskpipe.simulate.timeline import Timeline

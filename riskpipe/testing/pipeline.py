@@ -1,7 +1,7 @@
 """The whole pipeline on real simulator output, once, for end-to-end tests.
 
 ``build_sim_pipeline`` simulates a small portfolio, ingests every source through the same
-runner the Airflow DAGs call (``jobs.ingest.run_source``; court events through the simulator's
+runner the Airflow DAGs call (``jobs.ingest.run.run_source``; court events through the simulator's
 REST API on a free localhost port), builds point-in-time features and default labels for every
 month-end (``jobs.features.main.build_range``), trains the scorecard and its challenger on an
 out-of-time split (``models.train.train``) and promotes the scorecard through the gate
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from riskpipe.config import Settings
+from riskpipe.core.config import Settings
 
 # Ingestion order matters: court events are matched to enterprises by name.
 SOURCES = (
@@ -135,7 +135,7 @@ def _ingestion_services(landing: Path) -> Iterator[None]:
 
 def _ingest(spark: Any, local: Settings, start: dt.date, end: dt.date, sources: tuple[str, ...]) -> None:
     """Every simulated source over the whole window in one interval (what a first load does)."""
-    from jobs.ingest import run_source
+    from jobs.ingest.run import run_source
 
     fed = {"enterprises"} | {t for s in sources for t in SIM_SOURCES[s]}
     with _ingestion_services(Path(local.landing_root)):
@@ -214,7 +214,7 @@ def build_sim_pipeline(
         RuntimeError: when the gate refuses to promote the first champion.
     """
     from jobs.features.main import build_range
-    from jobs.features.pit import month_ends
+    from riskpipe.core.calendar import month_ends
     from riskpipe.simulate import simulate
     from riskpipe.simulate.config import SimConfig
 

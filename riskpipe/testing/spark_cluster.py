@@ -39,7 +39,7 @@ class SparkStandalone:
     """
 
     def __init__(self, root: str | Path, *, cores: int = 1, memory: str = "1g") -> None:
-        from riskpipe.jars import spark_home
+        from riskpipe.core.jars import spark_home
 
         self.root = Path(root)
         self.cores, self.memory = cores, memory

@@ -61,7 +61,7 @@ def _silver_tables(dag) -> list[str]:
 
 def _digest(spark, table: str) -> tuple[int, str | None]:
     """(rows, SHA-256 of the sorted rows) of a silver table; (0, None) before it exists."""
-    from riskpipe import io
+    from riskpipe.core import io
 
     if not io.exists(spark, table):
         return 0, None
@@ -122,7 +122,7 @@ def test_backfill_of_an_earlier_interval_is_not_skipped(
 ):
     from pyspark.sql import functions as F
 
-    from riskpipe import io
+    from riskpipe.core import io
 
     dag = dagbag.dags[dag_id]
     _run(dag, later)

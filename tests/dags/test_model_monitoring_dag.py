@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from dags.model_monitoring import SKIP_TASK, TRIGGER_TASK, retraining_branch
-from jobs.model_monitoring import retraining
-from jobs.monitoring_metrics import MonitoringConfig
+from jobs.model_monitoring.main import retraining
+from jobs.model_monitoring.metrics import MonitoringConfig
 from models.evaluate import psi_status
 from schemas.gold_monitoring import ALERT_STATUSES
 

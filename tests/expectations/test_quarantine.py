@@ -7,8 +7,8 @@ import json
 
 from pyspark.sql import functions as F
 
-from jobs.quarantine import to_quarantine, write_quarantine
-from riskpipe import io
+from jobs.ingest.quarantine import to_quarantine, write_quarantine
+from riskpipe.core import io
 from schemas.registry import get
 from tests.expectations.cases import CASES, batch
 

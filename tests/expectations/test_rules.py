@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from expectations.rules import flag_column_name, rules_for, uscc_check_digit_sql
-from riskpipe.uscc import generate
+from riskpipe.core.uscc import generate
 from schemas.registry import all_tables
 from tests.expectations.cases import CASES, LOGICAL_DATE, batch, case_batch, expected_failures
 
@@ -28,7 +28,7 @@ KNOWN_VALID = [
 
 
 def reference_is_valid(code: str) -> bool:
-    """GB 32100-2015, written out independently of riskpipe.uscc."""
+    """GB 32100-2015, written out independently of riskpipe.core.uscc."""
     if len(code) != 18 or any(c not in ALPHABET for c in code):
         return False
     total = sum(ALPHABET.index(c) * pow(3, i, 31) for i, c in enumerate(code[:17]))

@@ -17,7 +17,7 @@ from expectations.validate import (
     raise_if_rejected,
     validate_batch,
 )
-from jobs.quarantine import to_quarantine
+from jobs.ingest.quarantine import to_quarantine
 from schemas.registry import all_tables, get
 from tests.expectations.cases import CASES, LOGICAL_DATE, batch, case_batch, expected_failures
 

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from riskpipe.config import load_settings
-from riskpipe.spark import get_spark
+from riskpipe.core.config import load_settings
+from riskpipe.core.spark import get_spark
 
 WRITERS = 2
 WAIT_S = 600.0
@@ -33,7 +33,7 @@ def _barrier(folder: Path, name: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from jobs.ingest import run_source
+    from jobs.ingest.run import run_source
 
     landing, lakes, trials, ready, name = Path(argv[0]), Path(argv[1]), int(argv[2]), Path(argv[3]), argv[4]
     os.environ["RISKPIPE_LANDING"] = str(landing)

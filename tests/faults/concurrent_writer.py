@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from riskpipe import io
-from riskpipe.spark import get_spark
+from riskpipe.core import io
+from riskpipe.core.spark import get_spark
 from tests.faults.data import synthetic
 
 WRITERS = 2

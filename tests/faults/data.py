@@ -10,7 +10,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from riskpipe.config import Settings
+from riskpipe.core.config import Settings
 from schemas.registry import TableSpec, get
 
 # Operational columns that differ between two otherwise identical runs.

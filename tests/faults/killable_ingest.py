@@ -1,8 +1,8 @@
 """Ingest intervals of several feeds and SIGKILL the process inside their derived checks.
 
 ``python -m tests.faults.killable_ingest SOURCE:START:END [SOURCE:START:END ...]`` runs
-``jobs.ingest.run_source`` for each data interval ``[START, END)``, one after the other, with
-``riskpipe.io.replace_where`` wrapped so that no gap register (``data_gaps``, ``continuity_gaps``)
+``jobs.ingest.run.run_source`` for each data interval ``[START, END)``, one after the other, with
+``riskpipe.core.io.replace_where`` wrapped so that no gap register (``data_gaps``, ``continuity_gaps``)
 is ever written: every feed but the last is parked at its gap register's write (its thread waits
 there for good, so the next feed runs with nothing else writing), and at the last feed's write the
 process kills itself with SIGKILL. By then each batch is whole and the manifest marks its files
@@ -26,7 +26,7 @@ GAP_TABLES = ("data_gaps", "continuity_gaps")
 
 def main(argv: list[str]) -> int:
     intervals = [arg.split(":") for arg in argv]
-    from riskpipe import io
+    from riskpipe.core import io
 
     replace_where = io.replace_where
     parked = threading.Event()
@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
         threading.Event().wait()  # for good: the process dies with this write pending
 
     io.replace_where = never_write_a_gap_register
-    from jobs.ingest import run_source
+    from jobs.ingest.run import run_source
 
     failed: list[str] = []
 

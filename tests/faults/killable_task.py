@@ -1,7 +1,7 @@
 """Run one ingestion DAG through ``dag.test()`` and SIGKILL the process in the middle of a task.
 
 ``python -m tests.faults.killable_task DAG_ID INTERVAL_START`` loads ``dags/``, wraps
-``jobs.batch._publish`` so that the first batch kills its own process right after the silver
+``jobs.ingest.batch._publish`` so that the first batch kills its own process right after the silver
 MERGE has committed (before the manifest records the files as done: the worst moment, the data
 is published but the bookkeeping says the run never finished) and runs the DAG for the data
 interval starting at ``INTERVAL_START``. The process never returns: the task instance stays
@@ -27,17 +27,17 @@ def main(argv: list[str]) -> int:
     apply_to_process()
     from airflow.dag_processing.dagbag import DagBag
 
-    import jobs.batch
+    import jobs.ingest.batch
     from dags._common import logical_date_for
 
-    publish = jobs.batch._publish
+    publish = jobs.ingest.batch._publish
 
     def publish_then_die(*args, **kwargs):
         publish(*args, **kwargs)
         print(f"killing myself: {KILLED_AFTER}", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    jobs.batch._publish = publish_then_die
+    jobs.ingest.batch._publish = publish_then_die
     dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[dag_id]
     dag.test(logical_date=logical_date_for(dag, interval_start))
     print("the DAG run finished: the kill did not happen", flush=True)

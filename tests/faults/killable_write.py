@@ -14,8 +14,8 @@ import time
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
 
-from riskpipe import io
-from riskpipe.spark import get_spark
+from riskpipe.core import io
+from riskpipe.core.spark import get_spark
 from tests.faults.data import synthetic
 
 

@@ -31,7 +31,7 @@ NOTES = """## Design notes
 
 **Exactly-once bronze and quarantine writes.** A batch's bronze rows are inserted by an insert-only MERGE on
 `(_batch_id, _source_file, _source_row)`, its quarantine rows on `(table_name, batch_id, source_file,
-source_row, _record_hash)` (`riskpipe.io.insert_new`). Two attempts of one batch running at once both read
+source_row, _record_hash)` (`riskpipe.core.io.insert_new`). Two attempts of one batch running at once both read
 the table without the rows; the first commit wins, the second fails Delta's conflict check (the winner added
 files its read depends on), is retried and inserts nothing. The check-then-append it replaces let both
 attempts see the batch absent and append it twice: a blind append never conflicts. Delta's idempotent writes

@@ -93,7 +93,7 @@ def _run(dag, env, lake: Path, interval_start: str):
 
 def _tables(spark, lake: Path) -> dict[str, str]:
     """Content hash of every Delta table under ``lake`` by its folder relative to ``lake``."""
-    from riskpipe import io  # noqa: F401  (the Delta session settings)
+    from riskpipe.core import io  # noqa: F401  (the Delta session settings)
 
     found = sorted(p.parent for p in lake.rglob("_delta_log"))
     return {
@@ -166,9 +166,14 @@ def _fail_first_call(monkeypatch, module, name: str, *, after: bool, when=lambda
 
 FAULT_POINTS = {
     # bronze and quarantine are written, silver not yet
-    "before-silver": ("jobs.batch", "_publish", False, lambda *a, **k: True),
+    "before-silver": ("jobs.ingest.batch", "_publish", False, lambda *a, **k: True),
     # silver is published, the manifest still says the files are being processed
-    "before-manifest": ("jobs.connectors.files", "record", False, lambda *a, **k: k.get("status") == "succeeded"),
+    "before-manifest": (
+        "jobs.ingest.connectors.files",
+        "record",
+        False,
+        lambda *a, **k: k.get("status") == "succeeded",
+    ),
 }
 
 
@@ -289,7 +294,7 @@ def _kill_mid_task(lake: Path) -> str:
 )
 def test_a_task_killed_mid_run_and_cleared_converges(dagbag, spark, env, clean, tmp_path):
     from dags._common import logical_date_for
-    from riskpipe import io
+    from riskpipe.core import io
 
     dag, lake = dagbag.dags[DAG_ID], tmp_path / "lake"
     logical_date = logical_date_for(dag, FIRST)

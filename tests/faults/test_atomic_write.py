@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from riskpipe import io
 from riskpipe.cli import main
+from riskpipe.core import io
 from tests.faults.data import content_hash, data_files, log_versions, synthetic
 
 TABLE = "tax_filings"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from riskpipe import io
+from riskpipe.core import io
 from schemas.registry import get
 from tests.faults.data import content_hash, synthetic
 
@@ -72,7 +72,7 @@ def test_two_threads_merging_into_one_table_converge(spark, lake, caplog):
     io.ensure_table(spark, TABLE)
     first, second = synthetic(spark, TABLE, ROWS).cache(), synthetic(spark, TABLE, ROWS, offset=SECOND_OFFSET).cache()
     for _ in range(ROUNDS):  # the second round rewrites nothing: every row is already there
-        with caplog.at_level(logging.WARNING, logger="riskpipe.io"):
+        with caplog.at_level(logging.WARNING, logger="riskpipe.core.io"):
             errors = _in_threads(lambda: io.merge_upsert(first, TABLE), lambda: io.merge_upsert(second, TABLE))
         assert errors == []
         _assert_union_once(spark)

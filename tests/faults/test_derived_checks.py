@@ -85,7 +85,7 @@ def env(tmp_path_factory):
 
 def _ingest(spark, env, lake: Path) -> dict[str, dict]:
     """Run every feed's interval into ``lake``, in order; the summaries by feed."""
-    from jobs.ingest import run_source
+    from jobs.ingest.run import run_source
 
     env.setenv("RISKPIPE_LAKEHOUSE", str(lake))
     return {
@@ -96,7 +96,7 @@ def _ingest(spark, env, lake: Path) -> dict[str, dict]:
 
 def _tables(spark, lake: Path) -> dict[str, str]:
     """Content hash of every Delta table under ``lake`` by its folder relative to ``lake``."""
-    from riskpipe import io  # noqa: F401  (the Delta session settings)
+    from riskpipe.core import io  # noqa: F401  (the Delta session settings)
 
     found = sorted(p.parent for p in lake.rglob("_delta_log"))
     return {
@@ -109,7 +109,7 @@ def _tables(spark, lake: Path) -> dict[str, str]:
 
 def _gap_rows(spark) -> dict[str, int]:
     """Rows of each feed in its gap register (0 when the register does not exist)."""
-    from riskpipe import io
+    from riskpipe.core import io
 
     return {
         source: io.read(spark, register).where(F.col("table_name") == source).count()
@@ -156,7 +156,7 @@ def _kill_in_derived_checks(lake: Path) -> str:
     "continuity_gaps included, equals one clean run",
 )
 def test_gaps_lost_to_a_kill_after_the_commit_point_are_recomputed_by_the_rerun(spark, env, tmp_path):
-    from riskpipe import io
+    from riskpipe.core import io
 
     clean_runs = _ingest(spark, env, tmp_path / "clean")
     clean, clean_gaps = _tables(spark, tmp_path / "clean"), _gap_rows(spark)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from riskpipe import io
+from riskpipe.core import io
 from tests.faults.data import content_hash
-from tests.jobs.test_ingest_faults import HEADER, _row
+from tests.jobs.ingest.test_run_faults import HEADER, _row
 
 SOURCE, START, END = "tax_filings", "2020-03-01", "2020-04-01"
 ORIGINAL, REDELIVERY = "tax_filings_202003.csv", "tax_filings_202003_redelivery.csv"
@@ -47,8 +47,8 @@ def _landing(root: Path, *names: str) -> Path:
 
 
 def _ingest(spark, landing: Path, lake: Path) -> dict:
-    from jobs.ingest import run_source
-    from riskpipe.config import load_settings
+    from jobs.ingest.run import run_source
+    from riskpipe.core.config import load_settings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RISKPIPE_LAKEHOUSE", str(lake))
@@ -60,7 +60,7 @@ def _ingest(spark, landing: Path, lake: Path) -> dict:
 
 
 def _read(spark, lake: Path, table: str):
-    from riskpipe.config import load_settings
+    from riskpipe.core.config import load_settings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RISKPIPE_LAKEHOUSE", str(lake))

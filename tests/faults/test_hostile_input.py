@@ -1,7 +1,7 @@
 """Guarantee 5: corrupt and hostile deliveries end in a clear error or in quarantine; silver unchanged.
 
-Complements ``tests/jobs/test_ingest_faults.py`` (malformed rows, rejected batch, changed file, new
-column) and ``tests/jobs/connectors/test_rest.py`` (every kind of bad page, at the client), which are not
+Complements ``tests/jobs/ingest/test_run_faults.py`` (malformed rows, rejected batch, changed file, new
+column) and ``tests/jobs/ingest/connectors/test_rest.py`` (every kind of bad page, at the client), which are not
 repeated here; the truncated file and the API failing mid-way are, through a whole ingestion run.
 """
 
@@ -15,19 +15,19 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.bronze import MalformedFileError
-from jobs.connectors.rest import (
+from jobs.ingest.bronze import MalformedFileError
+from jobs.ingest.connectors.rest import (
     MalformedPageError,
     PageCapError,
     PageOrderError,
     RetriesExhaustedError,
     TotalMismatchError,
 )
-from jobs.sources import get_source
-from riskpipe import io
+from riskpipe.core import io
+from schemas.feeds import get_source
 from tests.faults.data import content_hash, synthetic
-from tests.jobs.connectors.conftest import TOKEN, CourtApiStub, Fault, make_events
-from tests.jobs.test_ingest_faults import HEADER, _row, _uscc
+from tests.jobs.ingest.connectors.conftest import TOKEN, CourtApiStub, Fault, make_events
+from tests.jobs.ingest.test_run_faults import HEADER, _row, _uscc
 
 TABLES = (
     "tax_filings",
@@ -71,7 +71,7 @@ def _hashes(spark) -> dict[str, str]:
 
 
 def _ingest(source: str, start: str, end: str) -> dict:
-    from jobs.ingest import run_source
+    from jobs.ingest.run import run_source
 
     return run_source(source, data_interval_start=start, data_interval_end=end)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from riskpipe import io
-from tests.jobs.test_ingest_faults import HEADER, _row, _run, lake  # noqa: F401  (lake: the fixture)
+from riskpipe.core import io
+from tests.jobs.ingest.test_run_faults import HEADER, _row, _run, lake  # noqa: F401  (lake: the fixture)
 
 ORIGINAL, REDELIVERY = "tax_filings_202003.csv", "tax_filings_202003_redelivery.csv"
 
@@ -35,7 +35,7 @@ def _two_file_batch(lake) -> dict[str, dict[str, int]]:
 
 
 def _manifest_counts(spark) -> dict[str, dict[str, int]]:
-    from jobs.connectors.files import COUNT_COLUMNS
+    from jobs.ingest.connectors.files import COUNT_COLUMNS
 
     return {
         r["path"]: {c: r[c] for c in COUNT_COLUMNS}
@@ -76,7 +76,7 @@ def test_a_multi_file_batch_keeps_counts_per_file_that_reconcile_with_the_commit
 )
 @pytest.mark.parametrize("table", ["tax_filings", "bronze_tax_filings"])
 def test_a_commit_that_disagrees_with_the_counts_fails_the_batch_before_the_manifest(spark, lake, monkeypatch, table):
-    from jobs.batch import ReconciliationError
+    from jobs.ingest.batch import ReconciliationError
 
     expected = _two_file_batch(lake)
     metric = "numTargetRowsInserted" if table == "tax_filings" else "numSourceRows"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from riskpipe import io
+from riskpipe.core import io
 from tests.faults.data import content_hash
 
 SOURCE = "tax_filings"
@@ -37,7 +37,7 @@ def _settings():
     """The environment's settings, with the small-batch failure threshold."""
     import copy
 
-    from riskpipe.config import load_settings
+    from riskpipe.core.config import load_settings
 
     settings = load_settings()
     raw = copy.deepcopy(settings.raw)
@@ -47,7 +47,7 @@ def _settings():
 
 def _ingest(spark, landing, lake, order) -> tuple[dict[str, str], list[dict]]:
     """Run the intervals in ``order`` into ``lake``; content hashes of the compared tables, summaries."""
-    from jobs.ingest import run_source
+    from jobs.ingest.run import run_source
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RISKPIPE_LAKEHOUSE", str(lake))

@@ -8,8 +8,8 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from riskpipe import io
 from riskpipe.cli import main
+from riskpipe.core import io
 from tests.faults.data import content_hash, synthetic
 
 TABLE = "tax_filings"
@@ -89,13 +89,13 @@ OTHER = "utility_reads"
 
 
 def _january(n: int, sales: str = "1000.0") -> str:
-    from tests.jobs.test_ingest_faults import _row
+    from tests.jobs.ingest.test_run_faults import _row
 
     return _row(n, sales).replace(",2020-02,2020-03-10,", ",2020-01,2020-02-10,")
 
 
 def _deliver(landing, month: str, rows: list[str]) -> None:
-    from tests.jobs.test_ingest_faults import HEADER
+    from tests.jobs.ingest.test_run_faults import HEADER
 
     folder = landing / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def _deliver(landing, month: str, rows: list[str]) -> None:
 
 
 def _month_run(month_start: str, month_end: str) -> dict:
-    from jobs.ingest import run_source
+    from jobs.ingest.run import run_source
 
     return run_source(FEED, data_interval_start=month_start, data_interval_end=month_end)
 
@@ -121,8 +121,8 @@ def _hashes(spark, *, source: str | None = None) -> dict[str, str]:
 
 def _other_source_rows(spark) -> None:
     """Another feed's batch writes the shared tables (quarantine, manifest) after batch B."""
-    from jobs.connectors.files import LandedFile, record
-    from jobs.quarantine import write_quarantine
+    from jobs.ingest.connectors.files import LandedFile, record
+    from jobs.ingest.quarantine import write_quarantine
 
     batch = f"{OTHER}-2020-03-01-0000000000000000"
     with io.batch_commits(spark, batch):
@@ -133,7 +133,7 @@ def _other_source_rows(spark) -> None:
             F.array(F.lit(f"{OTHER}.row.malformed")).alias("_failed_rules"),
             F.lit("malformed").alias("_reason"),
         )
-        from jobs.quarantine import to_quarantine
+        from jobs.ingest.quarantine import to_quarantine
 
         write_quarantine(
             to_quarantine(
@@ -182,7 +182,7 @@ def feed(tmp_path):
     "refused naming the table and the later batch; no table changed",
 )
 def test_restore_to_before_a_batch_then_rerun_equals_a_clean_run(spark, feed, capsys):
-    from tests.jobs.test_ingest_faults import _row
+    from tests.jobs.ingest.test_run_faults import _row
 
     january = [_january(n) for n in range(25)]
     january[4] = _january(4).rsplit(",", 2)[0]  # malformed: quarantined in A

@@ -19,8 +19,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from riskpipe import io
-from riskpipe.uscc import check_digit
+from riskpipe.core import io
+from riskpipe.core.uscc import check_digit
 from schemas.registry import get
 
 

@@ -1,7 +1,7 @@
 """Inline test data of the portfolio and stress tests, built from the ``schemas`` declarations.
 
 Loans go through silver ``loans``/``loan_balances`` rows and the real
-:func:`jobs.loan_state.loan_state`, scores are ``risk_scores`` rows and the borrowers' county
+:func:`jobs.post_loan.loan_state.loan_state`, scores are ``risk_scores`` rows and the borrowers' county
 and industry are ``enterprise_features`` rows.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from jobs.loan_state import loan_state
+from jobs.post_loan.loan_state import loan_state
 from schemas.registry import get
 from tests.jobs.features.synthetic import uscc
 
@@ -90,7 +90,7 @@ def silver_ledger(spark, loans: list[Loan], *, day: dt.date = DAY):
 
 
 def loan_frame(spark, loans: list[Loan], *, day: dt.date = DAY):
-    """:func:`jobs.loan_state.loan_state` of ``loans`` on ``day``."""
+    """:func:`jobs.post_loan.loan_state.loan_state` of ``loans`` on ``day``."""
     contracts, balances = silver_ledger(spark, loans, day=day)
     return loan_state(contracts, balances, as_of=day)
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from riskpipe import io
+from riskpipe.core import io
 
 SCORED_MONTHS = 18
 MONITORED_MONTHS = 12
@@ -28,7 +28,8 @@ HIGH_FALSE_ALARM_BOUND = 0.30
 
 @pytest.fixture(scope="module")
 def monitored(spark, sim_pipeline):
-    from jobs import post_loan, scoring
+    from jobs.post_loan import main as post_loan
+    from jobs.scoring import main as scoring
 
     sim = sim_pipeline
     days = sim.snapshots[-SCORED_MONTHS:]
@@ -71,7 +72,8 @@ def test_every_active_borrower_is_scored_by_the_champion(spark, monitored):
 
 
 def test_rerunning_a_snapshot_leaves_every_table_unchanged(spark, monitored):
-    from jobs import post_loan, scoring
+    from jobs.post_loan import main as post_loan
+    from jobs.scoring import main as scoring
 
     m = monitored
     before = {t: io.version(spark, t, m.settings) for t in TABLES}
@@ -117,9 +119,9 @@ def test_warning_catalogue_judged_like_a_classifier_on_simulator_output(spark, m
 
     import pandas as pd
 
-    from jobs.early_warnings import load_catalogue
-    from jobs.warning_evaluation import ANY_PAST_DUE, run, severity_row
-    from riskpipe.config import resolve_path
+    from jobs.post_loan.early_warnings import load_catalogue
+    from jobs.post_loan.warning_evaluation import ANY_PAST_DUE, run, severity_row
+    from riskpipe.core.config import resolve_path
     from schemas.gold_scores import SEVERITIES
 
     m = monitored
@@ -196,7 +198,7 @@ def test_scoring_throughput_scores_replicated_rows_like_the_originals(spark, mon
     """The benchmark's replicated rows score exactly like the rows they copy (``riskpipe.bench.throughput``)."""
     import mlflow.pyfunc
 
-    from jobs.scoring import PREDICTION, resolve_model, score_frame
+    from jobs.scoring.main import PREDICTION, resolve_model, score_frame
     from riskpipe.bench import throughput
 
     m, last = monitored, monitored.days[-1]
@@ -233,17 +235,17 @@ def test_labels_classes_stages_and_portfolio_agree_on_one_definition_of_default(
     Mapping between the grains: ``default_labels`` is per enterprise (``uscc``) and month-end D;
     ``loan_classification`` and ``portfolio_risk`` are per loan (``loan_id``) and D. A loan belongs
     to the enterprise in its ``uscc`` column (the contract's borrower, carried from silver ``loans``
-    by ``jobs.loan_state.loan_state`` into both loan tables), and an enterprise is in default on D
+    by ``jobs.post_loan.loan_state.loan_state`` into both loan tables), and an enterprise is in default on D
     when any of its loans is. So the label side follows from the loan side, not conversely: a label
     keeps a default once it happened, and it sees the balance dated D itself, which the month-end
     loan tables only see from D + 1 (T+1).
     """
-    from jobs.default_definition import DefaultDefinition, in_default
-    from jobs.loan_classification import SUBSTANDARD, class_rank
+    from jobs.features.default_definition import DefaultDefinition, in_default
     from jobs.portfolio.config import PortfolioConfig
     from jobs.portfolio.main import read_inputs
     from jobs.portfolio.risk import portfolio_risk
-    from jobs.post_loan import read_loan_state
+    from jobs.post_loan.loan_classification import SUBSTANDARD, class_rank
+    from jobs.post_loan.main import read_loan_state
 
     m = monitored
     days = m.monitored

@@ -155,7 +155,7 @@ def test_audit_rows_appended_with_inputs_and_model_version(spark, env, good, lis
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    from riskpipe import io
+    from riskpipe.core import io
 
     rows = {
         r["decision_id"]: r
@@ -203,8 +203,8 @@ def cli_env(env, monkeypatch):
 def test_cli_declines_an_invalid_uscc_and_records_it(spark, cli_env, capsys):
     from pyspark.sql import functions as F
 
-    from riskpipe import io
     from riskpipe.cli import main
+    from riskpipe.core import io
 
     wrong = GOOD[:-1] + ("0" if GOOD[-1] != "0" else "1")
     assert main(["assess", "--uscc", wrong, "--amount", "200,000", "--term", "12", "--as-of", "2021-06-30"]) == 0

@@ -14,11 +14,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.batch import BatchInput, ingest_batch
-from jobs.bronze import CORRUPT
 from jobs.features import main as features_main
-from jobs.sources import get_source
-from riskpipe import io
+from jobs.ingest.batch import BatchInput, ingest_batch
+from jobs.ingest.bronze import CORRUPT
+from riskpipe.core import io
+from schemas.feeds import get_source
 from schemas.registry import get
 from tests.jobs.features import synthetic
 
@@ -266,8 +266,8 @@ def test_a_restatement_arriving_before_an_older_delivery_ends_as_in_order(spark,
 
 
 def test_a_changed_file_reprocessed_is_a_later_delivery_than_the_contents_it_follows(tmp_path):
-    from jobs.connectors.files import LandedFile, Plan
-    from jobs.ingest import delivery_dates
+    from jobs.ingest.connectors.files import LandedFile, Plan
+    from jobs.ingest.run import delivery_dates
 
     source = get_source("transactions")
     rel = "bank/transactions/transactions_20210301.parquet"

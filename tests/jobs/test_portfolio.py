@@ -9,11 +9,11 @@ import re
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.default_definition import DefaultDefinition
+from jobs.features.default_definition import DefaultDefinition
 from jobs.portfolio import PortfolioConfig, portfolio_tables
 from jobs.portfolio.config import LOSS_ORDERS, SHARED_POOL, from_mapping
 from jobs.portfolio.risk import portfolio_risk
-from riskpipe.config import load_settings
+from riskpipe.core.config import load_settings
 from schemas.gold_portfolio import DIMENSIONS
 from tests.jobs.features.synthetic import uscc
 from tests.jobs.portfolio_data import Loan, loan_frame, place_frame, score_frame

@@ -10,14 +10,15 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from jobs import portfolio, scoring, stress
+from jobs import portfolio, stress
 from jobs.portfolio import PortfolioConfig
 from jobs.portfolio.main import read_inputs
 from jobs.portfolio.risk import portfolio_risk
+from jobs.scoring import main as scoring
 from jobs.stress.main import scenarios_from_settings, scoring_model
 from jobs.stress.scenarios import BASELINE, absent_features, apply_scenario, parse_scenarios
-from riskpipe import io
-from riskpipe.config import load_settings
+from riskpipe.core import io
+from riskpipe.core.config import load_settings
 from tests.jobs.portfolio_data import DAY, Loan, feature_values, place_frame, silver_ledger, train_champion
 
 MODEL = "stress_test_pd"

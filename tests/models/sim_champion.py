@@ -123,7 +123,7 @@ def test_validation_report_of_the_champion_recovers_most_of_the_oracle_gini(spar
     The ratio may exceed 1: the latent PD is that of a payment stop (constant for every distressed
     enterprise), the label a borrower's default, and the OOT sample holds a few dozen defaults
     (seed 20190: Gini 0.748, oracle 0.685, ratio 1.09 [0.92, 1.26])."""
-    from jobs.model_validation import validate_version
+    from jobs.model_monitoring.validation import validate_version
 
     config = sim_pipeline.model_config
     result = validate_version(

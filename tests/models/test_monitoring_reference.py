@@ -7,8 +7,8 @@ import json
 import mlflow
 import numpy as np
 
-from jobs.monitoring_metrics import MonitoringConfig
-from jobs.monitoring_reference import build_reference
+from jobs.model_monitoring.metrics import MonitoringConfig
+from jobs.model_monitoring.reference import build_reference
 from models.evaluate import bin_index, quantile_edges
 
 

@@ -22,8 +22,8 @@ def standalone_cluster(tmp_path_factory):
 
 JOB = textwrap.dedent("""
     import sys
-    from riskpipe.spark import get_spark
-    from riskpipe.config import load_settings
+    from riskpipe.core.spark import get_spark
+    from riskpipe.core.config import load_settings
     settings = load_settings()
     spark = get_spark(settings, app_name="cluster-proof")
     assert spark.sparkContext.master == settings.spark_master, spark.sparkContext.master

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from riskpipe import io
 from riskpipe.cli import main as cli_main
-from riskpipe.config import REPO_ROOT, load_settings
-from riskpipe.jars import spark_home
-from riskpipe.spark import spark_conf
+from riskpipe.core import io
+from riskpipe.core.config import REPO_ROOT, load_settings
+from riskpipe.core.jars import spark_home
+from riskpipe.core.spark import spark_conf
 from schemas.registry import get
 
 PRODUCTION = str(REPO_ROOT / "conf" / "production.yaml")

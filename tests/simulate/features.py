@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskpipe import uscc as uscc_mod
+from riskpipe.core import uscc as uscc_mod
 
 FEATURES = ["sales_growth", "zero_or_missing_6m", "arrears_flag", "elec_yoy", "unpaid_bills_6m", "defendant_12m"]
 ABSURD = 1e11

@@ -101,7 +101,7 @@ def test_every_defect_type_occurs(dirty_data):
 def test_defects_look_like_their_type(dirty_data):
     root, _ = dirty_data
     entries = _manifest(root)
-    from riskpipe import uscc
+    from riskpipe.core import uscc
 
     for e in entries:
         t, key = e["defect_type"], e["key"]

@@ -13,7 +13,7 @@ import datetime as dt
 import numpy as np
 from pyspark.sql import functions as F
 
-from riskpipe import io
+from riskpipe.core import io
 
 # The simulator is built for ≈0.75–0.80 with a handful of aggregates; the portfolio of the
 # shared pipeline is small (a few dozen defaulting borrowers), so the floor leaves room for

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from riskpipe.uscc import check_digit
+from riskpipe.core.uscc import check_digit
 
 FIRST_PERIOD = dt.date(2019, 1, 1)
 LAST_DAY = dt.date(2021, 7, 15)  # everything the sources delivered up to here

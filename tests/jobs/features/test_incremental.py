@@ -8,12 +8,12 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.default_definition import DefaultDefinition
 from jobs.features import main as features_main
 from jobs.features import txn_months
 from jobs.features.build import SILVER_TABLES, features_frame
+from jobs.features.default_definition import DefaultDefinition
 from jobs.features.incremental import affected_snapshots
-from riskpipe import io
+from riskpipe.core import io
 from schemas.registry import get
 from tests.jobs.features import synthetic
 

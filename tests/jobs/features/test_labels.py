@@ -6,8 +6,8 @@ import datetime as dt
 
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.default_definition import DefaultDefinition
 from jobs.features import labels
+from jobs.features.default_definition import DefaultDefinition
 from schemas.registry import get
 
 d = dt.date

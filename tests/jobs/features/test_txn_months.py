@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from jobs.features import txn_months
-from riskpipe import io
+from riskpipe.core import io
 from schemas.registry import TableSpec
 
 d = dt.date

@@ -1,0 +1,1 @@
+"""Monthly scoring of the enterprises with the champion model (:mod:`jobs.scoring.main`)."""

@@ -1,0 +1,210 @@
+"""Runtime settings: a YAML profile plus environment-variable overrides.
+
+Resolution order (later wins):
+
+1. ``conf/default.yaml`` shipped with the repo;
+2. the profile named by ``RISKPIPE_PROFILE`` (a YAML file, deep-merged);
+3. single environment variables:
+
+   ==============================  ==========================================
+   ``RISKPIPE_SPARK_MASTER``       Spark master URL (``local[*]``, ``spark://host:7077``, ``yarn``, ``k8s://...``)
+   ``RISKPIPE_LAKEHOUSE``          lakehouse root (local folder or any Hadoop path, e.g. ``s3a://bucket/x``)
+   ``RISKPIPE_LANDING``            landing folder for source files
+   ``RISKPIPE_DRIVER_MEMORY``      ``spark.driver.memory``
+   ``RISKPIPE_EXECUTOR_MEMORY``    ``spark.executor.memory``
+   ``RISKPIPE_SHUFFLE_PARTITIONS`` ``spark.sql.shuffle.partitions``
+   ``RISKPIPE_SPARK_UI``           ``true``/``false``
+   ``RISKPIPE_SPARK_CONF``         extra Spark conf, ``key=value`` pairs separated by ``;`` or newlines
+   ``RISKPIPE_JARS_DIR``           jar cache folder
+   ``RISKPIPE_JARS_ON_EVERY_NODE`` ``true`` when every Spark node has the jar cache at the same path
+                                   (the docker/ image): executors load the jars in place (``local:``)
+   ``MLFLOW_TRACKING_URI``         MLflow tracking store
+   ``RISKPIPE_MLFLOW_ARTIFACT_ROOT`` artifact folder of a local tracking store
+   ``RISKPIPE_S3_ENDPOINT``        S3 endpoint of an ``s3a://`` lakehouse (e.g. ``http://minio:9000``)
+   ``RISKPIPE_S3_PATH_STYLE``      ``true`` for path-style bucket access (MinIO and most on-premise stores)
+   ``AWS_REGION``                  S3 region (``AWS_DEFAULT_REGION`` also read)
+   ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``  S3 credentials
+   ==============================  ==========================================
+
+The S3 variables become ``spark.hadoop.fs.s3a.*`` settings (see :func:`object_store_conf`); without
+credentials S3A falls back to its own provider chain (instance profile, web identity). The
+``hadoop-aws`` jar comes from ``jars.extra_packages`` of a profile such as ``conf/production.yaml``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.metadata
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PROFILE = REPO_ROOT / "conf" / "default.yaml"
+
+
+def _deep_merge(base: dict, override: Mapping) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _load_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"riskpipe profile not found: {path}")
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"riskpipe profile {path} must contain a YAML mapping at top level")
+    return data
+
+
+def parse_spark_conf(text: str) -> dict[str, str]:
+    """Parse ``key=value`` pairs separated by ``;`` or newlines.
+
+    Raises:
+        ValueError: naming the malformed pair.
+    """
+    conf: dict[str, str] = {}
+    for raw in text.replace("\n", ";").split(";"):
+        pair = raw.strip()
+        if not pair:
+            continue
+        if "=" not in pair:
+            raise ValueError(f"RISKPIPE_SPARK_CONF: expected key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        conf[key.strip()] = value.strip()
+    return conf
+
+
+# Environment variable -> Hadoop S3A option (spark.hadoop.* reaches the driver and every executor).
+# Credentials are read from the environment only, never from a profile file.
+S3A_ENV = {
+    "RISKPIPE_S3_ENDPOINT": "spark.hadoop.fs.s3a.endpoint",
+    "RISKPIPE_S3_PATH_STYLE": "spark.hadoop.fs.s3a.path.style.access",
+    "AWS_ACCESS_KEY_ID": "spark.hadoop.fs.s3a.access.key",
+    "AWS_SECRET_ACCESS_KEY": "spark.hadoop.fs.s3a.secret.key",
+    "AWS_SESSION_TOKEN": "spark.hadoop.fs.s3a.session.token",
+}
+S3A_TEMPORARY_CREDENTIALS = "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+
+
+def object_store_conf(env: Mapping[str, str]) -> dict[str, str]:
+    """Spark settings for ``s3a://`` paths from the S3 environment variables (pure).
+
+    Returns:
+        ``spark.hadoop.fs.s3a.*`` keys for the variables that are set and non-empty; an
+        ``http://`` endpoint also turns TLS off, a session token selects the temporary
+        credentials provider.
+    """
+    conf = {key: env[name].strip() for name, key in S3A_ENV.items() if env.get(name, "").strip()}
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    if conf.get("spark.hadoop.fs.s3a.endpoint", "").startswith("http://"):
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = "false"
+    if "spark.hadoop.fs.s3a.session.token" in conf:
+        conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = S3A_TEMPORARY_CREDENTIALS
+    return conf
+
+
+def _unique(*groups: Any) -> tuple[str, ...]:
+    """Concatenate lists of Maven coordinates, dropping repeats (first wins).
+
+    ``{delta_spark}`` in a coordinate is the version of the installed ``delta-spark`` package, so
+    the Delta jar Spark loads always matches the Python API that drives it.
+    """
+    versions = {"delta_spark": importlib.metadata.version("delta-spark")}
+    return tuple(dict.fromkeys(str(item).format(**versions) for group in groups for item in (group or [])))
+
+
+def resolve_path(value: str) -> str:
+    """Return a local path made absolute against the repo, or a URI unchanged."""
+    if "://" in value or value.startswith("file:"):
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else REPO_ROOT / path)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved runtime settings (immutable)."""
+
+    spark_master: str
+    app_name: str
+    driver_memory: str
+    executor_memory: str
+    shuffle_partitions: int
+    ui_enabled: bool
+    spark_conf: dict[str, str]
+    lakehouse_root: str
+    landing_root: str
+    jar_packages: tuple[str, ...]
+    jar_fallback_artifacts: tuple[str, ...]
+    jars_dir: str
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str
+    model_name: str
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    # spark.hadoop.fs.s3a.* from the environment; kept out of repr because it may hold credentials
+    object_store_conf: dict = field(default_factory=dict, repr=False)
+    jars_on_every_node: bool = False
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        values.update(changes)
+        return Settings(**values)
+
+
+def _env_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Load settings from the default profile, ``RISKPIPE_PROFILE`` and env vars."""
+    env = os.environ if env is None else env
+    data = _load_yaml(DEFAULT_PROFILE)
+    if env.get("RISKPIPE_PROFILE"):
+        data = _deep_merge(data, _load_yaml(Path(env["RISKPIPE_PROFILE"])))
+    spark = data.get("spark", {})
+    jars = data.get("jars", {})
+    mlflow_cfg = data.get("mlflow", {})
+    spark_conf = {str(k): str(v) for k, v in (spark.get("conf") or {}).items()}
+    explicit_conf = parse_spark_conf(env.get("RISKPIPE_SPARK_CONF", ""))
+    spark_conf.update(explicit_conf)
+    tracking = env.get("MLFLOW_TRACKING_URI") or mlflow_cfg.get("tracking_uri", "")
+    if tracking.startswith("sqlite:///") and not tracking.startswith("sqlite:////"):
+        tracking = "sqlite:///" + resolve_path(tracking[len("sqlite:///") :])
+    return Settings(
+        spark_master=env.get("RISKPIPE_SPARK_MASTER", spark.get("master", "local[*]")),
+        app_name=spark.get("app_name", "riskpipe"),
+        driver_memory=env.get("RISKPIPE_DRIVER_MEMORY", str(spark.get("driver_memory", "4g"))),
+        executor_memory=env.get("RISKPIPE_EXECUTOR_MEMORY", str(spark.get("executor_memory", "2g"))),
+        shuffle_partitions=int(env.get("RISKPIPE_SHUFFLE_PARTITIONS", spark.get("shuffle_partitions", 8))),
+        ui_enabled=_env_bool(env.get("RISKPIPE_SPARK_UI", str(spark.get("ui_enabled", True)))),
+        spark_conf=spark_conf,
+        lakehouse_root=resolve_path(env.get("RISKPIPE_LAKEHOUSE", data.get("lakehouse_root", "var/lakehouse"))),
+        landing_root=resolve_path(env.get("RISKPIPE_LANDING", data.get("landing_root", "var/landing"))),
+        # extra_* lets a profile add jars (hadoop-aws) without repeating the default list
+        jar_packages=_unique(jars.get("packages"), jars.get("extra_packages")),
+        jar_fallback_artifacts=_unique(jars.get("fallback_artifacts"), jars.get("extra_fallback_artifacts")),
+        jars_dir=resolve_path(env.get("RISKPIPE_JARS_DIR", jars.get("cache_dir", ".cache/jars"))),
+        mlflow_tracking_uri=tracking,
+        mlflow_artifact_root=resolve_path(
+            env.get("RISKPIPE_MLFLOW_ARTIFACT_ROOT", mlflow_cfg.get("artifact_root", "var/mlflow/artifacts"))
+        ),
+        model_name=env.get("RISKPIPE_MODEL_NAME", mlflow_cfg.get("model_name", "sme_pd")),
+        raw=data,
+        # the S3 variables beat the profile; a key given in RISKPIPE_SPARK_CONF beats both
+        object_store_conf={k: v for k, v in object_store_conf(env).items() if k not in explicit_conf},
+        jars_on_every_node=_env_bool(env.get("RISKPIPE_JARS_ON_EVERY_NODE", str(jars.get("on_every_node", False)))),
+    )

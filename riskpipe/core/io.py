@@ -1,0 +1,535 @@
+"""All Delta Lake I/O in one small module.
+
+Jobs stay pure (DataFrame -> DataFrame); only their thin ``main`` calls these
+functions. Every write is a single Delta commit, so a failed or killed run
+leaves the table at its previous version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote
+
+import tenacity
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from riskpipe.core.config import Settings, load_settings
+from schemas.registry import TableSpec, get
+
+log = logging.getLogger(__name__)
+
+# Optimistic-concurrency conflicts (another writer committed first) are retried this often,
+# waiting CONFLICT_BACKOFF_S * 2**attempt (plus jitter) in between.
+CONFLICT_RETRIES = 5
+CONFLICT_BACKOFF_S = 0.2
+# Delta's default retention of removed files before VACUUM may delete them (7 days).
+DEFAULT_RETAIN_HOURS = 168.0
+# Delta's MERGE shuffles its output by the partition columns (one file per partition) unless off.
+MERGE_REPARTITION_CONF = "spark.databricks.delta.merge.repartitionBeforeWrite.enabled"
+# Text Delta stores in the ``userMetadata`` of every commit made while it is set.
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+BATCH_TAG_PREFIX = "batch="
+# Errors a concurrent creation of the same table shows while its first commit is under way.
+CREATE_TRANSIENT_ERRORS = ("DELTA_TABLE_NOT_FOUND", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
+
+
+def _spec(table: str | TableSpec) -> TableSpec:
+    return table if isinstance(table, TableSpec) else get(table)
+
+
+def table_path(table: str | TableSpec, settings: Settings | None = None) -> str:
+    """Location of ``table`` under the configured lakehouse root."""
+    return _spec(table).location((settings or load_settings()).lakehouse_root)
+
+
+def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> DeltaTable:
+    """Create the Delta table from its declaration when it does not exist yet."""
+    spec = _spec(table)
+    path = table_path(spec, settings)
+    if _local_log_exists(path):
+        # the common case: skip the builder's schema checks, which cost a few Spark jobs per call
+        return DeltaTable.forPath(spark, path)
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .location(path)
+        .addColumns(spec.schema)
+        .comment(spec.description or spec.name)
+    )
+    if spec.partition_by:
+        builder = builder.partitionedBy(*spec.partition_by)
+    for key, value in spec.properties.items():
+        builder = builder.property(key, value)
+    with _create_lock(path):
+        if _local_log_exists(path):
+            return DeltaTable.forPath(spark, path)
+        # On an object store two processes can still create the same table at once: the loser's
+        # conflict is retried and createIfNotExists then finds the winner's table. Between the
+        # winner's first write to _delta_log and its commit of version 0 the loser sees a log
+        # without a table (not found, or a non-empty location): transient in the same way.
+        return retry_on_conflict(builder.execute, what=f"create {spec.name}", transient=CREATE_TRANSIENT_ERRORS)
+
+
+@contextlib.contextmanager
+def _create_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on creating the table at a local ``path``, across processes.
+
+    Delta on local disk has no atomic "create if absent" for two processes: one can find the
+    other's half-written ``_delta_log`` (not yet a table, no longer an empty location). An
+    advisory lock per table path makes creation one-at-a-time on this machine. Object-store
+    paths are not locked (other machines would not see the lock); retries cover them.
+    """
+    local = path[len("file:") :] if path.startswith("file:") else path
+    if "://" in local:
+        yield
+        return
+    lock_dir = os.path.join(tempfile.gettempdir(), "riskpipe-table-create")
+    os.makedirs(lock_dir, exist_ok=True)
+    digest = hashlib.sha1(os.path.abspath(local).encode()).hexdigest()
+    with open(os.path.join(lock_dir, f"{digest}.lock"), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _local_log_exists(path: str) -> bool:
+    local = path[len("file:") :] if path.startswith("file:") else path
+    log_dir = os.path.join(local, "_delta_log")
+    # a committed version is a <version>.json; a writer's temporary file or an empty _commits/
+    # folder before its first commit is not a table yet
+    return (
+        "://" not in local
+        and os.path.isdir(log_dir)
+        and any(name.endswith(".json") and not name.startswith(".") for name in os.listdir(log_dir))
+    )
+
+
+def exists(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> bool:
+    return DeltaTable.isDeltaTable(spark, table_path(table, settings))
+
+
+def read(
+    spark: SparkSession, table: str | TableSpec, *, version: int | None = None, settings: Settings | None = None
+) -> DataFrame:
+    """Read a table (creating it empty if needed), optionally at a Delta version."""
+    spec = _spec(table)
+    ensure_table(spark, spec, settings)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(table_path(spec, settings))
+
+
+def version(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> int:
+    """Latest committed Delta version of ``table``."""
+    spec = _spec(table)
+    history = ensure_table(spark, spec, settings).history(1).select("version").collect()
+    return int(history[0]["version"])
+
+
+def changed_partitions(
+    spark: SparkSession,
+    table: str | TableSpec,
+    *,
+    since: int,
+    until: int,
+    column: str,
+    settings: Settings | None = None,
+) -> set[str]:
+    """Values of partition ``column`` whose data files differ between Delta versions ``since`` and ``until``.
+
+    Files added or removed both count (a RESTORE to an older version removes files). Only the
+    transaction log is read (the file lists of both versions), no data. A MERGE or OPTIMIZE that
+    rewrites a partition reports it too, which errs on the safe side.
+    """
+
+    def files(at: int) -> set[str]:
+        return set(read(spark, table, version=at, settings=settings).inputFiles())
+
+    prefix = f"{column}="
+    values = set()
+    for path in files(until) ^ files(since):
+        parts = [p for p in path.split("/") if p.startswith(prefix)]
+        if not parts:
+            raise ValueError(f"{_spec(table).name}: data file {path} is not under a {column}= partition")
+        values.add(unquote(parts[-1][len(prefix) :]))
+    return values
+
+
+def _conform(df: DataFrame, spec: TableSpec, extra_columns: Sequence[str] = ()) -> DataFrame:
+    """Select exactly the declared columns (plus evolved extras), cast to the declared types."""
+    missing = [c for c in spec.columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"writing {spec.name}: missing columns {missing}")
+    return df.select(
+        [F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields] + [F.col(c) for c in extra_columns]
+    )
+
+
+def append(
+    df: DataFrame,
+    table: str | TableSpec,
+    *,
+    settings: Settings | None = None,
+    txn: tuple[str, int] | None = None,
+    extra_columns: Sequence[str] = (),
+) -> None:
+    """Append rows in one commit.
+
+    Args:
+        txn: optional Delta idempotent-write token ``(app_id, version)``; a retry
+            with the same token is skipped by Delta instead of appending twice.
+        extra_columns: undeclared columns to add to the table by schema evolution.
+    """
+    spec = _spec(table)
+    ensure_table(df.sparkSession, spec, settings)
+    writer = _conform(df, spec, extra_columns).write.format("delta").mode("append")
+    if extra_columns:
+        writer = writer.option("mergeSchema", "true")
+    if txn is not None:
+        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+    writer.save(table_path(spec, settings))
+
+
+def merge_upsert(
+    df: DataFrame,
+    table: str | TableSpec,
+    *,
+    keys: Iterable[str] | None = None,
+    settings: Settings | None = None,
+    update_when_changed: str | Sequence[str] | None = "_record_hash",
+    key_range: tuple[Any, Any] | None = None,
+    keep_source_layout: bool = False,
+    partitions: Mapping[str, Sequence[Any]] | None = None,
+    evolve_schema: bool = False,
+) -> None:
+    """MERGE rows on the business keys: insert new keys, update changed rows.
+
+    Args:
+        keys: merge keys; default the table's declared keys.
+        update_when_changed: column(s) whose difference triggers an update; rows
+            with equal values are left untouched, so a rerun writes nothing new.
+        key_range: (lowest, highest) value of the first key among ``df``'s rows, none null.
+            Delta then skips the target files whose statistics lie outside it instead of
+            scanning the whole table (transaction ids grow with time, so a month's batch
+            reads that month's files).
+        keep_source_layout: write the inserted rows in ``df``'s own partitions (one file per
+            partition and table partition) instead of Delta's one file per table partition;
+            for a ``df`` already range-partitioned on its keys, so each file holds one key range.
+        partitions: per partition column, every value ``df``'s rows hold; the MERGE then reads
+            only those table partitions (a restatement re-chains versions of a few months, not
+            of the whole table).
+        evolve_schema: add declared columns the table at its location lacks (a table created
+            before the column was declared) by Delta schema evolution.
+    """
+    spec = _spec(table)
+    keys = tuple(keys or spec.keys)
+    if not keys:
+        raise ValueError(f"table {spec.name} has no keys to merge on")
+    target = ensure_table(df.sparkSession, spec, settings)
+    condition = F.expr(" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
+    if key_range is not None:
+        condition = F.col(f"t.`{keys[0]}`").between(F.lit(key_range[0]), F.lit(key_range[1])) & condition
+    for column_name, values in (partitions or {}).items():
+        condition = F.col(f"t.`{column_name}`").isin([F.lit(v) for v in values]) & condition
+    merge = target.alias("t").merge(_conform(df, spec).alias("s"), condition)
+    if evolve_schema:
+        merge = merge.withSchemaEvolution()
+    if update_when_changed:
+        changed = [update_when_changed] if isinstance(update_when_changed, str) else list(update_when_changed)
+        merge = merge.whenMatchedUpdateAll(condition=" OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in changed))
+    else:
+        merge = merge.whenMatchedUpdateAll()
+    merge = merge.whenNotMatchedInsertAll()
+    layout = (
+        _session_conf(df.sparkSession, MERGE_REPARTITION_CONF, "false")
+        if keep_source_layout
+        else contextlib.nullcontext()
+    )
+    with layout:
+        retry_on_conflict(merge.execute, what=f"MERGE into {spec.name}")
+
+
+@contextlib.contextmanager
+def _session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set a runtime SQL conf for the block, then put back what was there."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
+
+
+def _is_conflict(error: BaseException) -> bool:
+    """True for Delta's optimistic-concurrency conflicts (ConcurrentAppendException & co)."""
+    from delta import exceptions
+
+    conflicts = tuple(getattr(exceptions, name) for name in exceptions.__all__)
+    if isinstance(error, conflicts):
+        return True
+    text = f"{type(error).__name__}: {error}"
+    return any(
+        name in text
+        for name in (
+            "ConcurrentAppendException",
+            "ConcurrentModificationException",
+            "ConcurrentDeleteReadException",
+            "ConcurrentTransactionException",
+            "DELTA_CONCURRENT_",
+        )
+    )
+
+
+def retry_on_conflict(
+    action: Callable[[], Any],
+    *,
+    what: str,
+    retries: int = CONFLICT_RETRIES,
+    backoff_s: float = CONFLICT_BACKOFF_S,
+    transient: Sequence[str] = (),
+) -> Any:
+    """Run ``action``; when another writer's commit conflicts with it, run it again.
+
+    A conflicting Delta commit writes nothing, so re-running the whole operation (which
+    re-reads the table) converges to the same content as a serial run.
+
+    Args:
+        action: the write, e.g. a MERGE builder's ``execute``.
+        what: description for the warning log.
+        retries: attempts after the first one.
+        backoff_s: first wait; doubled on every retry, plus up to 100% jitter.
+        transient: further error classes (texts in the error) that a retry resolves.
+
+    Raises:
+        The last conflict once ``retries`` are used up; any other error at once.
+    """
+
+    def retryable(error: BaseException) -> bool:
+        return _is_conflict(error) or any(marker in str(error) for marker in transient)
+
+    def warn(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "%s: concurrent commit conflict (%s), retry %d/%d in %.2fs",
+            what,
+            type(error).__name__,
+            state.attempt_number,
+            retries,
+            wait,
+        )
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(retryable),
+        stop=tenacity.stop_after_attempt(retries + 1),
+        # backoff_s * 2**attempt, plus up to 100% jitter
+        wait=lambda state: backoff_s * 2 ** (state.attempt_number - 1) * (1 + random.random()),
+        before_sleep=warn,
+        reraise=True,
+    )(action)
+
+
+def insert_new(
+    df: DataFrame,
+    table: str | TableSpec,
+    *,
+    keys: Sequence[str],
+    settings: Settings | None = None,
+    extra_columns: Sequence[str] = (),
+    target_equals: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert rows whose ``keys`` are not in the table yet; never rewrite a row.
+
+    An insert-only MERGE: exactly once even when two attempts of the same rows run at the same
+    moment, in threads or in separate processes. Both read the table without the rows; the
+    first commit wins and the second fails Delta's conflict check (the winner added files its
+    read depends on), is retried by :func:`retry_on_conflict`, finds the rows and inserts
+    nothing. A plain append would not conflict (a blind append never does) and would write the
+    rows twice.
+
+    Args:
+        keys: the row keys, compared null-safe.
+        extra_columns: undeclared columns to add to the table by schema evolution.
+        target_equals: column -> value that every row of ``df`` and every target row it can match
+            share (e.g. the batch id). Delta then reads only the files whose statistics or
+            partition admit those values instead of the whole table.
+    """
+    spec = _spec(table)
+    target = ensure_table(df.sparkSession, spec, settings)
+    condition = F.expr(" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
+    for column, value in (target_equals or {}).items():
+        condition = (F.col(f"t.`{column}`") == F.lit(value)) & condition
+    merge = target.alias("t").merge(_conform(df, spec, extra_columns).alias("s"), condition)
+    if extra_columns:
+        merge = merge.withSchemaEvolution()
+    retry_on_conflict(merge.whenNotMatchedInsertAll().execute, what=f"insert into {spec.name}")
+
+
+def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *, settings: Settings | None = None) -> None:
+    """Atomically replace the rows matching ``condition`` (a partition) with ``df``.
+
+    A commit conflict with a concurrent writer of the same rows is retried (:func:`retry_on_conflict`):
+    the callers' ``df`` is derived from the tables (gap registers, snapshots), so two attempts of the
+    same run write the same rows and the last one wins."""
+    spec = _spec(table)
+    ensure_table(df.sparkSession, spec, settings)
+    writer = _conform(df, spec).write.format("delta").mode("overwrite").option("replaceWhere", condition)
+    retry_on_conflict(lambda: writer.save(table_path(spec, settings)), what=f"replace rows of {spec.name}")
+
+
+def same_content(left: DataFrame, right: DataFrame) -> bool:
+    """True when both frames hold the same rows (as multisets; column order of ``left``)."""
+    right = right.select(*left.columns)
+    return left.count() == right.count() and left.exceptAll(right).isEmpty() and right.exceptAll(left).isEmpty()
+
+
+def replace_partition(
+    df: DataFrame, table: str | TableSpec, condition: str, *, settings: Settings | None = None
+) -> bool:
+    """``replace_where``, skipped when the rows matching ``condition`` already equal ``df``.
+
+    A rerun of a snapshot then commits nothing: the table keeps its version and its Change
+    Data Feed shows no spurious updates to downstream readers. ``df`` is evaluated twice
+    (compare, write), so cache it when it is expensive.
+
+    Returns:
+        True when a new version was committed.
+    """
+    spec = _spec(table)
+    current = read(df.sparkSession, spec, settings=settings).where(condition)
+    if same_content(_conform(df, spec), current):
+        return False
+    replace_where(df, spec, condition, settings=settings)
+    return True
+
+
+def restore(spark: SparkSession, table: str | TableSpec, to_version: int, settings: Settings | None = None) -> None:
+    """Restore ``table`` to an earlier Delta version (a new commit; history is kept)."""
+    DeltaTable.forPath(spark, table_path(table, settings)).restoreToVersion(to_version)
+
+
+HISTORY_COLUMNS = ("version", "timestamp", "operation", "operationParameters", "operationMetrics", "userMetadata")
+
+
+@contextlib.contextmanager
+def batch_commits(spark: SparkSession, batch_id: str) -> Iterator[str]:
+    """Tag every Delta commit made in the block with the batch and this attempt of it.
+
+    The tag, ``batch=<batch_id>;attempt=<random hex>``, is the commits' ``userMetadata``: it finds
+    the commit a write made (:func:`commit_metrics`, also after a conflict retry or another
+    writer's commit in between) and the first commit of a batch in any table
+    (:func:`batch_versions`, for ``riskpipe restore --to-batch``). Yields the tag.
+    """
+    tag = f"{BATCH_TAG_PREFIX}{batch_id};attempt={uuid.uuid4().hex}"
+    with _session_conf(spark, USER_METADATA_CONF, tag):
+        yield tag
+
+
+def tagged_batch(user_metadata: str | None) -> str | None:
+    """The batch id of a commit tagged by :func:`batch_commits`, else None."""
+    if not user_metadata or not user_metadata.startswith(BATCH_TAG_PREFIX):
+        return None
+    return user_metadata[len(BATCH_TAG_PREFIX) :].split(";", 1)[0]
+
+
+def commit_metrics(
+    spark: SparkSession, table: str | TableSpec, *, tag: str, after: int, settings: Settings | None = None
+) -> dict[str, int] | None:
+    """``operationMetrics`` (as integers) of the commit tagged ``tag`` after version ``after``.
+
+    Matched by the tag, not by "the latest commit": another writer may have committed since,
+    and a write retried after a conflict commits once, at a later version than first tried.
+    When another attempt of the same batch (same batch id, another attempt) committed after
+    ``after`` too, its rows inserted/updated/deleted are added to this commit's: the two attempts
+    together wrote what one would have (the later one, retried, found the earlier one's rows).
+
+    Returns:
+        The metrics, e.g. ``numSourceRows``, ``numTargetRowsInserted``, ``numTargetRowsUpdated``
+        of a MERGE; None when the write made no commit (an insert-only MERGE that found every
+        row present commits nothing).
+    """
+    batch = tagged_batch(tag)
+    frame = DeltaTable.forPath(spark, table_path(table, settings)).history()
+    rows = frame.where(F.col("version") > F.lit(after)).select("version", "userMetadata", "operationMetrics").collect()
+
+    def ints(metrics: Mapping[str, str] | None) -> dict[str, int]:
+        return {name: int(value) for name, value in (metrics or {}).items() if str(value).lstrip("-").isdigit()}
+
+    own = [ints(r["operationMetrics"]) for r in rows if r["userMetadata"] == tag]
+    if not own:
+        return None
+    metrics = own[0]
+    for row in rows:
+        if row["userMetadata"] != tag and batch is not None and tagged_batch(row["userMetadata"]) == batch:
+            other = ints(row["operationMetrics"])
+            for name in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted"):
+                metrics[name] = metrics.get(name, 0) + other.get(name, 0)
+    return metrics
+
+
+def batch_versions(
+    spark: SparkSession, table: str | TableSpec, *, settings: Settings | None = None
+) -> list[tuple[int, str, str]]:
+    """``(version, batch id, operation)`` of the commits of ``table`` tagged by :func:`batch_commits`,
+    oldest first; ``[]`` when the table does not exist."""
+    path = table_path(table, settings)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return []
+    rows = DeltaTable.forPath(spark, path).history().select("version", "userMetadata", "operation").collect()
+    tagged = [(int(r["version"]), tagged_batch(r["userMetadata"]), r["operation"]) for r in rows]
+    return sorted((v, b, op) for v, b, op in tagged if b is not None)
+
+
+def history(
+    spark: SparkSession, table: str | TableSpec, *, limit: int | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """Commits of ``table``, newest first: version, timestamp, operation, parameters, metrics.
+
+    Raises:
+        ValueError: ``table`` has no Delta table at its location yet.
+    """
+    path = table_path(table, settings)
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise ValueError(f"table {_spec(table).name}: no Delta table at {path}")
+    delta = DeltaTable.forPath(spark, path)
+    frame = delta.history(limit) if limit else delta.history()
+    return [row.asDict(recursive=True) for row in frame.select(*HISTORY_COLUMNS).collect()]
+
+
+def vacuum(
+    spark: SparkSession,
+    table: str | TableSpec,
+    *,
+    retain_hours: float = DEFAULT_RETAIN_HOURS,
+    settings: Settings | None = None,
+) -> None:
+    """Delete files no longer referenced by versions younger than ``retain_hours``.
+
+    That includes the orphan data files of a killed write. Below Delta's retention check
+    (7 days) the session must set ``spark.databricks.delta.retentionDurationCheck.enabled=false``;
+    time travel to versions older than the retention is then no longer possible.
+    """
+    DeltaTable.forPath(spark, table_path(table, settings)).vacuum(float(retain_hours))
+
+
+def table_properties(
+    spark: SparkSession, table: str | TableSpec, settings: Settings | None = None
+) -> Mapping[str, str]:
+    detail = DeltaTable.forPath(spark, table_path(table, settings)).detail().collect()[0]
+    return dict(detail["properties"] or {})
