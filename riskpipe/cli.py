@@ -41,13 +41,13 @@ KNOWN_ERRORS = (
     "builtins:ValueError",
     "builtins:FileNotFoundError",
     "expectations.validate:BatchRejectedError",
-    "jobs.batch:ReconciliationError",
-    "jobs.restore:RestoreRefusedError",
-    "jobs.ingest_jdbc:IntervalBeforeWatermarkError",
-    "jobs.connectors.files:ChangedFileError",
-    "jobs.connectors.credentials:MissingCredentialsError",
-    "jobs.connectors.rest:RestError",
-    "riskpipe.jars:JarResolutionError",
+    "jobs.ingest.batch:ReconciliationError",
+    "jobs.ingest.restore:RestoreRefusedError",
+    "jobs.ingest.core_banking:IntervalBeforeWatermarkError",
+    "jobs.ingest.connectors.files:ChangedFileError",
+    "jobs.ingest.connectors.credentials:MissingCredentialsError",
+    "jobs.ingest.connectors.rest:RestError",
+    "riskpipe.core.jars:JarResolutionError",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # libraries that log every connection or plot at INFO: warnings only, whatever --log-level says
