@@ -10,7 +10,7 @@ on free localhost ports, with their logs and the worker's application folders un
         cluster.applications()   # the master's JSON API: active and completed applications
 
 Executors run the interpreter of this process (``PYSPARK_PYTHON``), so they see the same
-packages as the drivers, as the README asks of a production cluster.
+packages as the drivers, as docs/operations.md asks of a production cluster.
 """
 
 from __future__ import annotations
