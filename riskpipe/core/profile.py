@@ -2,8 +2,8 @@
 
 Every section is a pydantic model that forbids keys it does not declare, so a misspelt key fails
 at load naming its dotted path (``ingestion.max_failure_rat: unknown setting``) and a value of the
-wrong type fails naming the key and the value. A key set to ``null`` takes the default below (what
-``null`` has always meant in a profile); a required key set to ``null`` is an error.
+wrong type fails naming the key and the value. A key set to ``null`` takes its default below; a
+required key set to ``null`` is an error.
 
 Sections whose content is open by design are maps (``spark.conf``, ``ingestion.max_failure_rate_by_table``,
 ``core_banking.jdbc_properties`` and ``tables``). Sections that their own dataclasses build and
