@@ -16,23 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.data import RUN_COLUMNS, content_hash
+from tests.faults.data import lake_hashes
 from tests.faults.kill_at_step import STEPS
 from tests.faults.test_exactly_once import END, ORIGINAL, SOURCE, START, _ingest, _landing
 
-OPERATIONAL = (*RUN_COLUMNS, "detected_at", "recorded_at")
 KILL_TIMEOUT_S = 600
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _tables(spark, lake: Path) -> dict[str, str]:
-    """Content hash of every Delta table under ``lake``, run-dependent columns aside."""
-    return {
-        table.parent.relative_to(lake).as_posix(): content_hash(
-            spark.read.format("delta").load(str(table.parent)), exclude=OPERATIONAL
-        )
-        for table in sorted(lake.rglob("_delta_log"))
-    }
 
 
 def _kill_at(step: str, landing: Path, lake: Path) -> str:
@@ -70,12 +59,12 @@ def test_a_batch_killed_at_any_step_then_rerun_equals_a_clean_run(spark, tmp_pat
     landing = _landing(tmp_path / "landing", ORIGINAL)
     clean_lake = tmp_path / "clean"
     assert _ingest(spark, landing, clean_lake)["rows_published"] > 0
-    clean = _tables(spark, clean_lake)
+    clean = lake_hashes(spark, clean_lake)
     differing = {}
     for number, step in enumerate(STEPS):
         lake = tmp_path / f"killed-{number}"
         _kill_at(step, landing, lake)
         _ingest(spark, landing, lake)
-        after = _tables(spark, lake)
+        after = lake_hashes(spark, lake)
         differing[step] = sorted(t for t in clean.keys() | after.keys() if clean.get(t) != after.get(t))
     assert differing == {step: [] for step in STEPS}
