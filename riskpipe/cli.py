@@ -81,7 +81,12 @@ def known_errors() -> tuple[type[BaseException], ...]:
 
 def setup_logging(level: str) -> None:
     """Log to stderr at ``level`` (a no-op where logging is already set up, e.g. under pytest)."""
-    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    # the handler filters too: a library that sets its own logger to INFO (Great Expectations does)
+    # would otherwise print through it whatever the root's level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 

@@ -46,6 +46,10 @@ def pytest_configure(config: pytest.Config) -> None:
 HEAVY_FIRST = (
     "tests/test_production_like.py",
     "tests/test_end_to_end.py",
+    "tests/jobs/test_bitemporal.py",
+    "tests/faults/test_exactly_once.py",
+    "tests/faults/test_kill_points.py",
+    "tests/faults/test_restore.py",
     "tests/dags/test_dag_runs.py",
     "tests/jobs/ingest/test_run.py",
     "tests/faults/test_airflow.py",

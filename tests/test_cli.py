@@ -77,7 +77,10 @@ def test_log_level_sets_the_level_and_keeps_chatty_libraries_at_warning():
     code = (
         "import logging; from riskpipe.cli import setup_logging; setup_logging('INFO'); "
         "print(logging.getLogger('jobs.batch').getEffectiveLevel(), "
-        "logging.getLogger('py4j.clientserver').getEffectiveLevel())"
+        "logging.getLogger('py4j.clientserver').getEffectiveLevel()); "
+        "chatty = logging.getLogger('great_expectations.x'); chatty.setLevel(logging.DEBUG); "
+        "chatty.debug('debug of a library at its own level'); logging.getLogger('jobs.x').info('ours')"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == [str(logging.INFO), str(logging.WARNING)]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == [str(logging.INFO), str(logging.WARNING)]
+    assert "INFO jobs.x: ours" in proc.stderr and "debug of a library" not in proc.stderr

@@ -8,7 +8,6 @@ leaves the table at its previous version.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -16,6 +15,7 @@ import random
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.locks import exclusive_lock
 from schemas.registry import TableSpec, get
 
 log = logging.getLogger(__name__)
@@ -89,28 +90,28 @@ def _create_lock(path: str) -> Iterator[None]:
     advisory lock per table path makes creation one-at-a-time on this machine. Object-store
     paths are not locked (other machines would not see the lock); retries cover them.
     """
-    local = path[len("file:") :] if path.startswith("file:") else path
-    if "://" in local:
+    local = _local_path(path)
+    if local is None:
         yield
         return
-    lock_dir = os.path.join(tempfile.gettempdir(), "riskpipe-table-create")
-    os.makedirs(lock_dir, exist_ok=True)
     digest = hashlib.sha1(os.path.abspath(local).encode()).hexdigest()
-    with open(os.path.join(lock_dir, f"{digest}.lock"), "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(Path(tempfile.gettempdir()) / "riskpipe-table-create" / f"{digest}.lock"):
+        yield
+
+
+def _local_path(path: str) -> str | None:
+    """The folder of a table ``path`` on local disk, or None for a URI of another file system."""
+    local = path[len("file:") :] if path.startswith("file:") else path
+    return None if "://" in local else local
 
 
 def _local_log_exists(path: str) -> bool:
-    local = path[len("file:") :] if path.startswith("file:") else path
-    log_dir = os.path.join(local, "_delta_log")
+    local = _local_path(path)
+    log_dir = os.path.join(local, "_delta_log") if local is not None else ""
     # a committed version is a <version>.json; a writer's temporary file or an empty _commits/
     # folder before its first commit is not a table yet
     return (
-        "://" not in local
+        local is not None
         and os.path.isdir(log_dir)
         and any(name.endswith(".json") and not name.startswith(".") for name in os.listdir(log_dir))
     )

@@ -10,18 +10,16 @@ repository, we fall back to ``mvn dependency:copy`` of each artifact listed in
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.locks import exclusive_lock
 
 
 class JarResolutionError(RuntimeError):
@@ -40,17 +38,6 @@ def spark_home() -> Path:
     from pyspark.find_spark_home import _find_spark_home
 
     return Path(_find_spark_home())
-
-
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cached_jars(settings: Settings) -> list[str] | None:
@@ -117,7 +104,7 @@ def ensure_jars(settings: Settings | None = None, *, verbose: bool = False) -> l
     jars = cached_jars(settings)
     if jars is not None:
         return jars
-    with _exclusive(Path(settings.jars_dir) / ".lock"):
+    with exclusive_lock(Path(settings.jars_dir) / ".lock"):
         jars = cached_jars(settings)
         if jars is not None:
             return jars

@@ -15,6 +15,8 @@ from schemas.registry import TableSpec, get
 
 # Operational columns that differ between two otherwise identical runs.
 RUN_COLUMNS = ("_ingested_at", "quarantined_at", "started_at", "finished_at")
+# ... and the times the ops tables record a check at
+OPERATIONAL = (*RUN_COLUMNS, "detected_at", "recorded_at")
 BASE_DATE = "2020-01-01"
 
 
@@ -76,3 +78,17 @@ def data_files(table_dir: Path) -> set[str]:
 def log_versions(table_dir: Path) -> set[int]:
     """Committed versions: the numbered JSON files of ``_delta_log``."""
     return {int(p.stem) for p in (table_dir / "_delta_log").glob("*.json") if p.stem.isdigit()}
+
+
+def lake_hashes(spark, lake: Path) -> dict[str, str]:
+    """Content hash of every Delta table under ``lake`` by its folder relative to ``lake``, without
+    the :data:`OPERATIONAL` columns."""
+    from riskpipe.core import io  # noqa: F401  (the Delta session settings)
+
+    found = sorted(p.parent for p in lake.rglob("_delta_log"))
+    return {
+        table.relative_to(lake).as_posix(): content_hash(
+            spark.read.format("delta").load(str(table)), exclude=OPERATIONAL
+        )
+        for table in found
+    }

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from tests.faults.data import RUN_COLUMNS, content_hash
+from tests.faults.data import lake_hashes
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,6 @@ DAG_ID, TASK_ID = "ingest_tax", "ingest_tax_filings"
 ENTERPRISES, MONTHS, SEED, FIRST_MONTH = 20, 4, 17, "2019-01"
 FIRST, SECOND = "2019-02-01", "2019-03-01"  # two monthly data intervals of deliveries
 # operational columns: when a gap or a validation was recorded (besides the data module's)
-OPERATIONAL = (*RUN_COLUMNS, "detected_at", "recorded_at")
 KILL_TIMEOUT_S = 600
 REPO = Path(__file__).resolve().parents[2]
 # a delivery holds ~20 rows, so one defect is 5%: quarantine it instead of rejecting the batch
@@ -91,19 +90,6 @@ def _run(dag, env, lake: Path, interval_start: str):
     return run
 
 
-def _tables(spark, lake: Path) -> dict[str, str]:
-    """Content hash of every Delta table under ``lake`` by its folder relative to ``lake``."""
-    from riskpipe.core import io  # noqa: F401  (the Delta session settings)
-
-    found = sorted(p.parent for p in lake.rglob("_delta_log"))
-    return {
-        table.relative_to(lake).as_posix(): content_hash(
-            spark.read.format("delta").load(str(table)), exclude=OPERATIONAL
-        )
-        for table in found
-    }
-
-
 def _try_numbers(run) -> dict[str, tuple[int, str]]:
     """(try number, state) of every task instance of a DAG run, from the metadata DB."""
     from airflow.models.taskinstance import TaskInstance
@@ -139,7 +125,7 @@ def clean(dagbag, spark, env, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """One clean run of the first interval: its lakehouse and its tables' content hashes."""
     lake = tmp_path_factory.mktemp("airflow_clean") / "lake"
     _run(dagbag.dags[DAG_ID], env, lake, FIRST)
-    tables = _tables(spark, lake)
+    tables = lake_hashes(spark, lake)
     assert "silver/tax_filings" in tables, sorted(tables)
     return lake, tables
 
@@ -210,7 +196,7 @@ def test_a_task_failing_on_its_first_attempt_retries_to_the_same_output(
     assert _try_numbers(run)[TASK_ID] == (2, "success")
     # the first attempt is archived (Airflow 3 keeps it as ``failed``, the retry's own state is success)
     assert [number for number, _ in _failed_tries(run)] == [1]
-    assert _tables(spark, tmp_path / "lake") == clean[1]
+    assert lake_hashes(spark, tmp_path / "lake") == clean[1]
 
 
 def _task_state(dag_id: str, task_id: str, logical_date) -> tuple[int, str | None]:
@@ -311,7 +297,7 @@ def test_a_task_killed_mid_run_and_cleared_converges(dagbag, spark, env, clean, 
     _clear(DAG_ID, logical_date)
     assert _task_state(DAG_ID, TASK_ID, logical_date)[1] is None
     _run(dag, env, lake, FIRST)
-    assert _tables(spark, lake) == clean[1]
+    assert lake_hashes(spark, lake) == clean[1]
 
 
 def _rows(spark, lake: Path, table: str) -> set[str]:
@@ -335,7 +321,7 @@ def test_two_logical_dates_touch_only_their_own_intervals(dagbag, spark, env, cl
     shutil.copytree(clean[0], lake)
     tables = ("silver/tax_filings", "bronze/bronze_tax_filings", "ops/quarantine", "ops/ingest_manifest")
     missing = [t for t in tables if not (lake / t / "_delta_log").is_dir()]
-    assert not missing, f"table folders moved: {missing} (have {sorted(_tables(spark, lake))})"
+    assert not missing, f"table folders moved: {missing} (have {sorted(lake_hashes(spark, lake))})"
     before = {table: _rows(spark, lake, table) for table in tables}
     _run(dagbag.dags[DAG_ID], env, lake, SECOND)
     after = {table: _rows(spark, lake, table) for table in tables}

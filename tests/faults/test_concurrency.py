@@ -181,20 +181,21 @@ def test_a_table_whose_first_commit_is_under_way_is_created_again_not_read(tmp_p
 def test_creating_the_same_local_table_is_one_process_at_a_time(tmp_path):
     """A second creator waits for the first one's lock (here: a thread holding it for 0.5 s)."""
     path = str(tmp_path / "lake" / "t")
-    entered = []
+    entered = {}
 
-    def second_creator():
-        with io._create_lock(path):
-            entered.append(time.monotonic())
+    def creator(table_path: str) -> None:
+        with io._create_lock(table_path):
+            entered[table_path] = time.monotonic()
 
+    other = str(tmp_path / "lake" / "u")
     with io._create_lock(path):
         started = time.monotonic()
-        thread = threading.Thread(target=second_creator)
-        thread.start()
+        same, independent = (threading.Thread(target=creator, args=(p,)) for p in (path, other))
+        same.start()
+        independent.start()
+        independent.join(timeout=10)
         time.sleep(0.5)
-        assert entered == []
-    thread.join(timeout=10)
-    assert entered and entered[0] - started >= 0.5
-    # another table's lock is independent
-    with io._create_lock(path), io._create_lock(str(tmp_path / "lake" / "u")):
-        pass
+        # another table's creator is not held up; this table's waits
+        assert list(entered) == [other]
+    same.join(timeout=10)
+    assert entered[path] - started >= 0.5

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from tests.faults.data import RUN_COLUMNS, content_hash
+from tests.faults.data import lake_hashes
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,6 @@ CASES = {
     "transactions": ("2019-02-01", "2019-03-01", "continuity_gaps"),
 }
 # when a gap or a validation was recorded, besides the run times of the data module
-OPERATIONAL = (*RUN_COLUMNS, "detected_at", "recorded_at")
 KILL_TIMEOUT_S = 600
 REPO = Path(__file__).resolve().parents[2]
 # a delivery of a dozen enterprises is small: one defect must not reject the batch
@@ -94,19 +93,6 @@ def _ingest(spark, env, lake: Path) -> dict[str, dict]:
     }
 
 
-def _tables(spark, lake: Path) -> dict[str, str]:
-    """Content hash of every Delta table under ``lake`` by its folder relative to ``lake``."""
-    from riskpipe.core import io  # noqa: F401  (the Delta session settings)
-
-    found = sorted(p.parent for p in lake.rglob("_delta_log"))
-    return {
-        table.relative_to(lake).as_posix(): content_hash(
-            spark.read.format("delta").load(str(table)), exclude=OPERATIONAL
-        )
-        for table in found
-    }
-
-
 def _gap_rows(spark) -> dict[str, int]:
     """Rows of each feed in its gap register (0 when the register does not exist)."""
     from riskpipe.core import io
@@ -159,7 +145,7 @@ def test_gaps_lost_to_a_kill_after_the_commit_point_are_recomputed_by_the_rerun(
     from riskpipe.core import io
 
     clean_runs = _ingest(spark, env, tmp_path / "clean")
-    clean, clean_gaps = _tables(spark, tmp_path / "clean"), _gap_rows(spark)
+    clean, clean_gaps = lake_hashes(spark, tmp_path / "clean"), _gap_rows(spark)
     assert all(run["rows_published"] > 0 for run in clean_runs.values())
     assert all(n > 0 for n in clean_gaps.values()), clean_gaps  # something to lose
 
@@ -177,4 +163,4 @@ def test_gaps_lost_to_a_kill_after_the_commit_point_are_recomputed_by_the_rerun(
         assert rerun["batch_id"] is None and rerun["files"] == [] and rerun["files_skipped"], rerun
     assert reruns["tax_filings"]["gaps"] == clean_gaps["tax_filings"]
     assert reruns["transactions"]["continuity_gaps"] == clean_gaps["transactions"]
-    assert _tables(spark, lake) == clean
+    assert lake_hashes(spark, lake) == clean
