@@ -9,17 +9,25 @@ data_interval_end=...)`` with the run's data interval (ISO dates, end exclusive)
 ``riskpipe_delta_writer`` pool (one lakehouse writer at a time; the ops tables ``ingest_manifest``
 and ``quarantine`` are shared by all sources) and declares the silver tables it publishes as
 outlets ``riskpipe://silver/<table>`` so downstream DAGs can be scheduled on them.
+
+A task is an entry point: it gets the settings and the Spark session from :func:`task_session`
+and passes both to the job it calls (the jobs never load settings or start Spark themselves).
 """
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, get_current_context, task
 
 from riskpipe.airflow_env import DELTA_WRITER_POOL
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from riskpipe.core.config import Settings
 
 # The simulator's default window starts in January 2019; a real deployment sets the first
 # interval it wants to (back)fill. Read from the environment only: no I/O at parse time.
@@ -42,6 +50,24 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 BASE_TAGS = ("riskpipe", "ingestion")
 INGEST_MODES = ("auto", "files", "jdbc")
+
+
+def task_settings() -> Settings:
+    """The settings of a task run (profile and environment of the worker), loaded at run time."""
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
+
+
+def task_session(app_name: str) -> tuple[Settings, SparkSession]:
+    """The settings and the Spark session (named ``app_name``) a task passes to the jobs it calls.
+
+    Run time only: Spark is imported and started here, never when the DAG file is parsed.
+    """
+    from riskpipe.core.spark import get_spark
+
+    settings = task_settings()
+    return settings, get_spark(settings, app_name=app_name)
 
 
 def silver_asset_uri(table: str) -> str:
@@ -113,8 +139,9 @@ def ingest_task(source: str, tables: tuple[str, ...] | None = None, *, jdbc_capa
     def _ingest() -> dict[str, Any]:
         context = get_current_context()
         start, end = interval_dates(context)
-        mode = resolve_mode(context["params"].get("mode", "files")) if jdbc_capable else "files"
-        summary = small_summary(_run(source, start, end, mode))
+        settings, spark = task_session(f"riskpipe-ingest-{source}")
+        mode = resolve_mode(context["params"].get("mode", "files"), settings=settings) if jdbc_capable else "files"
+        summary = small_summary(_run(source, start, end, mode, settings=settings, spark=spark))
         for outlet in outlets:
             # downstream asset-triggered runs (features) read the interval from the event
             context["outlet_events"][outlet].extra = {"data_interval_start": start, "data_interval_end": end}
@@ -147,14 +174,15 @@ def _non_retryable() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _run(source: str, start: str, end: str, mode: str) -> dict:
+def _run(source: str, start: str, end: str, mode: str, *, settings: Settings, spark: SparkSession) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
     from jobs.ingest.run import run_source  # heavy (Spark) import: run time only
 
-    extra = {"mode": mode} if mode != "files" else {}
     try:
-        return run_source(source, data_interval_start=start, data_interval_end=end, **extra)
+        return run_source(
+            source, data_interval_start=start, data_interval_end=end, settings=settings, spark=spark, mode=mode
+        )
     except _non_retryable() as error:
         raise AirflowFailException(f"{source} {start}..{end}: {type(error).__name__}: {error}") from error
 
@@ -175,7 +203,7 @@ def small_summary(summary: Any, *, max_chars: int = 4000) -> dict[str, Any]:
     }
 
 
-def resolve_mode(requested: str) -> str:
+def resolve_mode(requested: str, *, settings: Settings) -> str:
     """Turn the ``mode`` param into ``"files"`` or ``"jdbc"``.
 
     ``auto`` chooses ``jdbc`` when credentials for ``ingestion.core_banking.conn_id`` resolve
@@ -189,9 +217,7 @@ def resolve_mode(requested: str) -> str:
     if requested == "files":
         return "files"
     from jobs.ingest.connectors.credentials import MissingCredentialsError, get_connection
-    from riskpipe.core.config import load_settings
 
-    settings = load_settings()
     conn_id = settings.ingestion.core_banking.conn_id
     try:
         get_connection(conn_id, settings=settings)

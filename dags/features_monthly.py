@@ -25,6 +25,7 @@ from dags._common import (
     silver_asset,
     small_summary,
     snapshot_dates,
+    task_session,
 )
 from riskpipe.airflow_env import DELTA_WRITER_POOL
 
@@ -80,9 +81,9 @@ def features_monthly():
     def build_features(day: str) -> dict[str, Any]:
         """Build snapshot ``day`` and the stale earlier ones; XCom gets a small summary."""
         from jobs.features.main import update  # heavy (Spark) import: run time only
-        from riskpipe.core.spark import get_spark
 
-        summary = small_summary(update(get_spark(app_name="riskpipe-features"), day))
+        settings, spark = task_session("riskpipe-features")
+        summary = small_summary(update(spark, day, settings=settings))
         outlet_events = get_current_context()["outlet_events"]
         for asset in GOLD_OUTPUTS:
             outlet_events[asset].extra = {"snapshot_date": day}  # scoring reads which month is ready

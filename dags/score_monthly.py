@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-from dags._common import DEFAULT_ARGS, START_DATE, small_summary, snapshot_dates
+from dags._common import DEFAULT_ARGS, START_DATE, small_summary, snapshot_dates, task_session
 from riskpipe.airflow_env import DELTA_WRITER_POOL
 
 
@@ -58,7 +58,8 @@ def score_monthly():
         """Score each snapshot with the champion (the alias is resolved once per snapshot)."""
         from jobs.scoring import main as scoring  # heavy (Spark, MLflow) import: run time only
 
-        summaries = [small_summary(scoring.run(day)) for day in days]
+        settings, spark = task_session("riskpipe-scoring")
+        summaries = [small_summary(scoring.run(day, settings=settings, spark=spark)) for day in days]
         get_current_context()["outlet_events"][SCORES].extra = {"snapshot_date": days[-1]}
         return summaries
 
@@ -67,7 +68,8 @@ def score_monthly():
         """Early warnings, watch list and loan classification of each scored snapshot."""
         from jobs.post_loan import main as post_loan
 
-        summaries = [small_summary(post_loan.run(day)) for day in days]
+        settings, spark = task_session("riskpipe-post-loan")
+        summaries = [small_summary(post_loan.run(day, settings=settings, spark=spark)) for day in days]
         for asset in MONITORING:
             get_current_context()["outlet_events"][asset].extra = {"snapshot_date": days[-1]}
         return summaries

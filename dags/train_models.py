@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-from dags._common import DEFAULT_ARGS
+from dags._common import DEFAULT_ARGS, task_session, task_settings
 
 SCHEDULE_ENV = "RISKPIPE_TRAIN_SCHEDULE"
 
@@ -61,8 +61,12 @@ def train_models():
         }
         # keyed by the DAG run: a retried attempt resumes its MLflow runs instead of logging
         # and registering the same models twice
+        settings, spark = task_session("riskpipe-train")
         result = run_training(
-            model_config(None, {"data": data} if data else {}), run_key=f"train_models/{run_id}" if run_id else None
+            model_config(settings, {"data": data} if data else {}),
+            spark=spark,
+            settings=settings,
+            run_key=f"train_models/{run_id}" if run_id else None,
         )
         return {
             "source": {k: str(v) for k, v in result.source.items()},
@@ -86,7 +90,7 @@ def train_models():
 
         if not (params or {}).get("promote", True) or not summary.get("candidate_version"):
             return {"promoted": False, "reasons": ["promotion not requested"]}
-        decision = run_gate(model_config(None), summary["candidate_version"])
+        decision = run_gate(model_config(task_settings()), summary["candidate_version"])
         # A refused candidate is a normal outcome, not a task failure: the champion stays.
         return {"promoted": decision.passed, "version": summary["candidate_version"], "reasons": decision.reasons}
 

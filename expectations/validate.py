@@ -28,6 +28,7 @@ from pyspark.sql.types import ArrayType, DoubleType, FloatType, StringType, Time
 from expectations.docs import build_data_docs, quiet_context
 from expectations.rules import Rule, as_date, rules_for
 from expectations.suites import build_suite
+from riskpipe.core.config import Settings
 from riskpipe.core.frames import names_where
 
 FAILED_RULES = "_failed_rules"
@@ -106,22 +107,18 @@ class ValidationResult:
             self._cached.unpersist()
 
 
-def max_failure_rate_for(table_name: str, settings=None) -> float:
+def max_failure_rate_for(table_name: str, settings: Settings) -> float:
     """Threshold of ``table_name``: ``ingestion.max_failure_rate_by_table`` or ``ingestion.max_failure_rate``."""
-    from riskpipe.core.config import load_settings
-
-    ingestion = (settings or load_settings()).ingestion
+    ingestion = settings.ingestion
     return float(ingestion.max_failure_rate_by_table.get(table_name, ingestion.max_failure_rate))
 
 
-def ge_pandas_max_rows(settings=None) -> int:
+def ge_pandas_max_rows(settings: Settings) -> int:
     """Largest batch validated by Great Expectations on pandas: ``ingestion.ge_pandas_max_rows``."""
-    from riskpipe.core.config import load_settings
-
-    return (settings or load_settings()).ingestion.ge_pandas_max_rows
+    return settings.ingestion.ge_pandas_max_rows
 
 
-def _choose_engine(engine: str, rows: int, settings) -> str:
+def _choose_engine(engine: str, rows: int, settings: Settings) -> str:
     if engine != "auto":
         return engine
     return "pandas" if rows <= ge_pandas_max_rows(settings) else "spark"
@@ -315,7 +312,7 @@ def validate_batch(
     data_docs_dir: str | None = None,
     id_columns: Sequence[str] | None = None,
     engine: str = "auto",
-    settings=None,
+    settings: Settings,
     parse_errors: str | None = None,
 ) -> ValidationResult:
     """Validate a conformed batch of ``table_name`` and split it into valid and invalid rows.
@@ -332,7 +329,7 @@ def validate_batch(
         engine: where Great Expectations runs: ``pandas`` (a driver-side copy of the rule
             columns, fast for small batches), ``spark``, or ``auto`` (pandas up to
             ``ingestion.ge_pandas_max_rows`` rows). The result does not depend on it.
-        settings: settings read by ``auto`` (loaded when None).
+        settings: resolved settings (``auto`` reads ``ingestion.ge_pandas_max_rows``).
         parse_errors: an array<string> column of ``df`` naming the parse rules a row broke.
             Such rows are invalid with reason ``could not parse: ...`` and are not checked by
             the rules (their values are null where they failed to parse); the counts, the

@@ -19,7 +19,7 @@ import yaml
 
 from models.backtest import JeffreysConfig
 from models.calibration import DEFAULT_SERVED_PD_FLOOR
-from riskpipe.core.config import deep_merge
+from riskpipe.core.config import Settings, deep_merge
 
 MODEL_KINDS = ("scorecard", "lightgbm")
 # an override's mapping under these keys replaces the earlier one whole instead of merging into it
@@ -259,13 +259,12 @@ def load_yaml_overrides(path: str | Path) -> dict:
     return data.get("models", data)
 
 
-def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelConfig:
+def model_config(settings: Settings, *overrides: Mapping[str, Any]) -> ModelConfig:
     """Build the :class:`ModelConfig` from settings and any number of override mappings.
 
     Args:
-        settings: a :class:`riskpipe.core.config.Settings`; loaded from the environment when None.
-            Supplies ``name`` (``mlflow.model_name``), ``tracking_uri``, ``artifact_root`` and the
-            ``models:`` mapping of the profile.
+        settings: the resolved settings (the caller's). Supplies ``name`` (``mlflow.model_name``),
+            ``tracking_uri``, ``artifact_root`` and the ``models:`` mapping of the profile.
         overrides: nested mappings applied in order (later wins), e.g. a ``--config`` YAML and
             the command-line flags. A layer whose ``data.table`` differs from the table so far
             resets :data:`TABLE_BOUND_KEYS` it does not set itself (no inherited label table,
@@ -274,10 +273,6 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
     Raises:
         ValueError: naming any unknown key or invalid value.
     """
-    if settings is None:
-        from riskpipe.core.config import load_settings
-
-        settings = load_settings()
     merged: dict = {
         "name": settings.model_name,
         "tracking_uri": settings.mlflow_tracking_uri,

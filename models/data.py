@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from models.config import DataConfig
+
+if TYPE_CHECKING:
+    from riskpipe.core.config import Settings
 
 NUMERIC_TYPES = ("boolean", "tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 STRING_TYPES = ("string", "varchar", "char")
@@ -53,7 +56,7 @@ class TrainingData:
     columns: pd.DataFrame | None = None
 
 
-def resolve_location(table: str, settings: Any = None) -> str:
+def resolve_location(table: str, settings: Settings) -> str:
     """A declared table name -> its lakehouse path; a path or URI is returned unchanged."""
     if "/" in table or "://" in table:
         return table
@@ -254,7 +257,7 @@ def out_of_time_split(frame: pd.DataFrame, *, date_col: str, split_date: str) ->
 
 
 def _read_modelling_frame(
-    config: DataConfig, *, spark: Any, settings: Any = None, row_filter: Callable[[Any], Any] | None = None
+    config: DataConfig, *, spark: Any, settings: Settings, row_filter: Callable[[Any], Any] | None = None
 ) -> tuple[Any, pd.DataFrame, dict]:
     """:func:`read_modelling_frame` with the column roles instead of the feature list."""
     location = resolve_location(config.table, settings)
@@ -283,7 +286,7 @@ def _read_modelling_frame(
 
 
 def read_modelling_frame(
-    config: DataConfig, *, spark: Any, settings: Any = None, row_filter: Callable[[Any], Any] | None = None
+    config: DataConfig, *, spark: Any, settings: Settings, row_filter: Callable[[Any], Any] | None = None
 ) -> tuple[Any, list[str], dict]:
     """Read the table (and the label table) at pinned versions and select the modelling rows, in Spark.
 
@@ -300,21 +303,18 @@ def read_modelling_frame(
     return frame, features_of(roles), source
 
 
-def load_training_data(config: DataConfig, *, spark: Any = None, settings: Any = None) -> TrainingData:
+def load_training_data(config: DataConfig, *, spark: Any, settings: Settings) -> TrainingData:
     """Read, filter, collect, screen and split the training table.
 
     Args:
         config: the ``models.data`` section.
-        spark: a SparkSession; :func:`riskpipe.core.spark.get_spark` when None.
+        spark: the SparkSession that reads the table.
+        settings: resolve a declared table name to its lakehouse path.
 
     Raises:
         ValueError: for missing columns, a non-binary label, too many rows, no usable feature
             or an empty split.
     """
-    if spark is None:
-        from riskpipe.core.spark import get_spark
-
-        spark = get_spark(settings, app_name="riskpipe-train")
     frame_df, roles, source = _read_modelling_frame(config, spark=spark, settings=settings)
     rows = frame_df.count()
     if rows > config.max_rows:

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from models.pyfunc import RiskPipeModel, Scorer, categorical_features, model_sig
 from models.reasons import reason_catalogue
 from models.scorecard import fit_binning, fit_scorecard, scaling
 from models.tracking import KeyedRun, keyed_run, log_metrics_once
+
+if TYPE_CHECKING:
+    from riskpipe.core.config import Settings
 
 MODELS_DIR = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)
@@ -366,8 +369,8 @@ def _finished_model(kind: str, run_id: str) -> ModelResult:
 def train(
     config: ModelConfig,
     *,
-    spark: Any = None,
-    settings: Any = None,
+    spark: Any,
+    settings: Settings,
     data: TrainingData | None = None,
     run_key: str | None = None,
 ) -> TrainResult:
@@ -375,7 +378,8 @@ def train(
 
     Args:
         config: from :func:`models.config.model_config`.
-        spark: SparkSession used to read the table (default: :func:`riskpipe.core.spark.get_spark`).
+        spark: SparkSession used to read the table.
+        settings: resolves a declared table name to its lakehouse path.
         data: an already loaded :class:`TrainingData` (skips reading).
         run_key: identity of this training (e.g. the Airflow DAG run). A retry with the same
             key resumes the same MLflow runs: finished models are neither logged nor

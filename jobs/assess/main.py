@@ -14,7 +14,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobs.assess.applicant import ApplicantValues, read_applicant
 from jobs.assess.policy import DecisionConfig, decide
@@ -22,22 +22,23 @@ from jobs.assess.record import REPLAYED_FIELDS, TABLE, Assessment, to_json
 from jobs.assess.scoring import ModelRef, load_model, resolve_model, score_values
 from riskpipe.core import io
 from riskpipe.core.calendar import snapshot_month
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 from riskpipe.core.uscc import is_valid, normalise
 from schemas.feature_catalogue import FEATURES_VERSION, names
 from schemas.registry import get
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 MODEL_COLUMNS = ("is_active_borrower", *names())  # what an enterprise_features row offers a model
 REPLAY_TOLERANCE = 1e-12
 
 
-def decision_config(
-    settings: Settings | None = None, config: DecisionConfig | Mapping[str, Any] | None = None
-) -> DecisionConfig:
+def decision_config(settings: Settings, config: DecisionConfig | Mapping[str, Any] | None = None) -> DecisionConfig:
     """The ``decisions:`` section of the profile; keys of a ``config`` mapping replace its keys."""
     if isinstance(config, DecisionConfig):
         return config
-    base = dict((settings or load_settings()).decisions)
+    base = dict(settings.decisions)
     return DecisionConfig.from_mapping({**base, **(config or {})})
 
 
@@ -71,8 +72,8 @@ def assess(
     term_months: int,
     *,
     as_of: dt.date | str,
-    settings: Settings | None = None,
-    spark: Any = None,
+    settings: Settings,
+    spark: SparkSession,
     model_uri: str | None = None,
     config: DecisionConfig | Mapping | None = None,
     purpose: str | None = None,
@@ -121,11 +122,9 @@ def assess(
         ValueError: bad amount or term. LookupError: no champion to score with.
     """
     _check_request(amount, term_months)
-    settings = settings or load_settings()
     policy = decision_config(settings, config)
     day, code = _day(as_of), normalise(uscc)
     valid = is_valid(code)
-    spark = spark or _spark(settings)
     applicant = read_applicant(spark, code, day, settings=settings) if valid else None
     model_row = applicant.model_row if applicant else None
     ref, score = _score(model_row, model_uri=model_uri, settings=settings, alias=policy.model_alias)
@@ -153,12 +152,6 @@ def assess(
     )
     io.append(get(TABLE).rows_to_df(spark, [record.to_row()]), TABLE, settings=settings)
     return record
-
-
-def _spark(settings: Settings) -> Any:
-    from riskpipe.core.spark import get_spark
-
-    return get_spark(settings, app_name="riskpipe-assess")
 
 
 def _score(
@@ -218,7 +211,7 @@ class Replay:
         return not self.differences
 
 
-def replay(decision_id: str, *, settings: Settings | None = None, spark: Any = None) -> Replay:
+def replay(decision_id: str, *, settings: Settings, spark: SparkSession) -> Replay:
     """Re-run a recorded decision from its stored policy values, feature values, model version and config.
 
     Nothing is read from silver and nothing is written: the rules run on ``policy_values``, the
@@ -229,9 +222,6 @@ def replay(decision_id: str, *, settings: Settings | None = None, spark: Any = N
         KeyError: no such decision.
     """
     from pyspark.sql import functions as F
-
-    settings = settings or load_settings()
-    spark = spark or _spark(settings)
 
     rows = io.read(spark, TABLE, settings=settings).where(F.col("decision_id") == decision_id).collect()
     if len(rows) != 1:

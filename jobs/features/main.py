@@ -31,7 +31,7 @@ from jobs.features.default_definition import DefaultDefinition
 from jobs.features.incremental import affected_snapshots
 from riskpipe.core import io
 from riskpipe.core.calendar import AsOf, is_current_version, month_ends, snapshot_month, to_snapshots
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 
 log = logging.getLogger(__name__)
 FEATURES_TABLE, LABELS_TABLE = "enterprise_features", "default_labels"
@@ -47,7 +47,7 @@ def _months_condition(days: Sequence[dt.date]) -> str:
 
 
 def build_snapshots(
-    spark: SparkSession, as_of: AsOf, *, settings: Settings | None = None, versions: dict[str, int] | None = None
+    spark: SparkSession, as_of: AsOf, *, settings: Settings, versions: dict[str, int] | None = None
 ) -> dict[str, Any]:
     """Build features and labels of the snapshots ``as_of`` in one pass and replace their partitions.
 
@@ -56,7 +56,6 @@ def build_snapshots(
     Returns:
         Small summary: snapshot months, rows written, silver versions, observed_until.
     """
-    settings = settings or load_settings()
     days = to_snapshots(as_of)
     versions = versions or silver_versions(spark, settings)
     lineage = built_from_json(versions)
@@ -96,7 +95,7 @@ def build_snapshots(
     }
 
 
-def build_snapshot(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | None = None) -> dict[str, Any]:
+def build_snapshot(spark: SparkSession, as_of: dt.date | str, *, settings: Settings) -> dict[str, Any]:
     """Build one month-end snapshot (reads only its lookback windows; replaces its partition)."""
     return build_snapshots(spark, [as_of], settings=settings)
 
@@ -152,7 +151,7 @@ def plan_range(
     end: dt.date | str,
     *,
     full: bool = False,
-    settings: Settings | None = None,
+    settings: Settings,
     state: tuple[dict, dict] | None = None,
     versions: dict[str, int] | None = None,
 ) -> list[dt.date]:
@@ -161,7 +160,6 @@ def plan_range(
     ``state`` is ``built_state``'s result when the caller has just read it; ``versions`` the
     silver versions the build will read (default: the latest).
     """
-    settings = settings or load_settings()
     wanted = month_ends(start, end)
     if full:
         return wanted
@@ -191,10 +189,9 @@ def build_range(
     end: dt.date | str,
     *,
     full: bool = False,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Build the month-ends from ``start`` to ``end``: everything with ``full``, else incrementally."""
-    settings = settings or load_settings()
     versions = silver_versions(spark, settings)
     todo = plan_range(spark, start, end, full=full, settings=settings, versions=versions)
     if not todo:
@@ -208,14 +205,13 @@ def first_snapshot(settings: Settings) -> dt.date | None:
     return to_snapshots(value)[0] if value else None
 
 
-def update(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | None = None) -> dict[str, Any]:
+def update(spark: SparkSession, as_of: dt.date | str, *, settings: Settings) -> dict[str, Any]:
     """Monthly run: (re)build snapshot ``as_of`` plus every earlier month missing or made stale since built.
 
     "Earlier" starts at ``features.first_snapshot`` when the profile sets it (so the first run on an
     empty gold builds the whole history in one pass: a first deployment), else at the earliest
     snapshot already built (an empty gold then gets ``as_of`` only).
     """
-    settings = settings or load_settings()
     day = to_snapshots(as_of)[0]
     # one set of silver versions for planning and building: a batch landing meanwhile waits for the next run
     versions = silver_versions(spark, settings)
@@ -237,13 +233,10 @@ def main(
     start: str | None = None,
     end: str | None = None,
     full: bool = False,
-    settings: Settings | None = None,
+    settings: Settings,
+    spark: SparkSession,
 ) -> dict[str, Any]:
-    """CLI / Airflow entry point: one snapshot (``as_of``, always rebuilt) or a range."""
-    from riskpipe.core.spark import get_spark
-
-    settings = settings or load_settings()
-    spark = get_spark(settings, app_name="riskpipe-features")
+    """One snapshot (``as_of``, always rebuilt) or a range (what the CLI's ``features`` command runs)."""
     if as_of is not None:
         return build_snapshot(spark, as_of, settings=settings)
     if start is None or end is None:

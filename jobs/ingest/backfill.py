@@ -20,7 +20,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from riskpipe.core.config import Settings, load_settings
+from pyspark.sql import SparkSession
+
+from riskpipe.core.config import Settings
 from schemas.feeds import next_month
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,7 @@ def plan_intervals(
 
 
 def backfill_intervals(
-    source: str, start: dt.date, end: dt.date, *, settings: Settings | None = None
+    source: str, start: dt.date, end: dt.date, *, settings: Settings
 ) -> list[tuple[dt.date, dt.date]]:
     """Intervals to backfill ``source`` over ``[start, end)``, from the sizes of its landed files.
 
@@ -81,7 +83,6 @@ def backfill_intervals(
     from jobs.ingest.run import nominal_month, select_files
     from schemas.feeds import get_source
 
-    settings = settings or load_settings()
     src = get_source(source)
     if src.fmt == "rest" or src.file_date is None:
         return [(start, end)]
@@ -96,7 +97,8 @@ def run_backfill(
     *,
     start: str | dt.date,
     end: str | dt.date,
-    settings: Settings | None = None,
+    settings: Settings,
+    spark: SparkSession,
     on_batch: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Ingest ``source`` over ``[start, end)`` as the batches of :func:`backfill_intervals`.
@@ -112,7 +114,6 @@ def run_backfill(
     """
     from jobs.ingest.run import as_date, run_source
 
-    settings = settings or load_settings()
     intervals = backfill_intervals(source, as_date(start), as_date(end), settings=settings)
     if len(intervals) > 1:
         log.info(
@@ -125,7 +126,7 @@ def run_backfill(
         )
     summaries = []
     for first, last in intervals:
-        summary = run_source(source, data_interval_start=first, data_interval_end=last, settings=settings)
+        summary = run_source(source, data_interval_start=first, data_interval_end=last, settings=settings, spark=spark)
         summaries.append(summary)
         if on_batch is not None:
             on_batch(summary)

@@ -461,6 +461,7 @@ def _ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings,
                 status="rejected",
                 logical_date=str(batch.logical_date),
                 error=message,
+                settings=settings,
             )
         _release(bronze, candidates, invalid, result)
         raise BatchRejectedError(message)
@@ -496,6 +497,7 @@ def _ingest_batch(spark: SparkSession, batch: BatchInput, *, settings: Settings,
             status="succeeded",
             logical_date=str(batch.logical_date),
             counts={f.rel_path: per_file.get(f.rel_path, _no_rows()) for f in batch.files},
+            settings=settings,
         )
     rules = _rule_counts(invalid) if failed else {}
     _release(bronze, candidates, invalid, result)

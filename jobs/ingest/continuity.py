@@ -27,8 +27,10 @@ import datetime as dt
 import operator
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+
+from riskpipe.core.config import Settings
 
 BALANCE_RULE = "transactions.balance_discontinuity"
 SEQUENCE_RULE = "court_events.sequence_gap"
@@ -213,7 +215,7 @@ def posted_since(start: dt.date) -> Column:
     return F.col("txn_id") >= F.lit(f"{TXN_ID_PREFIX}{start:%Y%m%d}")
 
 
-def main(table_name: str, *, since: dt.date, settings=None) -> int:
+def main(table_name: str, *, since: dt.date, settings: Settings, spark: SparkSession) -> int:
     """Recompute the breaks of one feed and replace them in ``continuity_gaps``.
 
     Transactions are checked from ``RECHECK_DAYS`` before ``since`` on (reading another
@@ -224,9 +226,7 @@ def main(table_name: str, *, since: dt.date, settings=None) -> int:
         The number of gaps recorded for the feed.
     """
     from riskpipe.core import io
-    from riskpipe.core.spark import get_spark
 
-    spark = get_spark(settings)
     detected_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     received = io.read(spark, f"bronze_{table_name}", settings=settings)
     scope = f"table_name = '{table_name}'"

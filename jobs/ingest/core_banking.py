@@ -126,7 +126,7 @@ def run_jdbc(
     table_cfg = cfg.tables[source.name]
     table, column = f"{JDBC_SOURCE}.{source.name}", table_cfg.watermark_column
     incremental = table_cfg.incremental
-    stored = last_watermark(spark, JDBC_SOURCE, table)
+    stored = last_watermark(spark, JDBC_SOURCE, table, settings=settings)
     bounds = read_bounds(incremental, table=table, start=start, end=end, watermark=stored)
     creds = get_connection(cfg.conn_id, settings=settings)
     options = dict(
@@ -182,6 +182,7 @@ def run_jdbc(
         batch.batch_id,
         result["rows_read"],
         dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        settings=settings,
     )
     rows.unpersist()
-    return {**summary, **result, "watermark_to": last_watermark(spark, JDBC_SOURCE, table)}
+    return {**summary, **result, "watermark_to": last_watermark(spark, JDBC_SOURCE, table, settings=settings)}

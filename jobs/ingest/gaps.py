@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from riskpipe.core.config import Settings
 
 # silver table -> column identifying the entity that files monthly
 MONTHLY_FEEDS = {"tax_filings": "uscc", "utility_reads": "meter_id"}
@@ -46,12 +48,10 @@ def monthly_gaps(silver: DataFrame, *, table_name: str, entity_col: str, detecte
     )
 
 
-def main(table_name: str, *, settings=None) -> int:
+def main(table_name: str, *, settings: Settings, spark: SparkSession) -> int:
     """Recompute the gaps of one monthly feed and replace its partition of ``data_gaps``."""
     from riskpipe.core import io
-    from riskpipe.core.spark import get_spark
 
-    spark = get_spark(settings)
     silver = io.read(spark, table_name, settings=settings)
     gaps = monthly_gaps(
         silver,

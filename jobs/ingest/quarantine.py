@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from expectations.rules import PIPELINE_COLUMNS
+from riskpipe.core.config import Settings
 from schemas.registry import get
 
 FAILED_RULES = "_failed_rules"
@@ -79,7 +80,7 @@ def to_quarantine(
     )
 
 
-def write_quarantine(df: DataFrame, *, settings=None) -> None:
+def write_quarantine(df: DataFrame, *, settings: Settings) -> None:
     """Insert a batch's quarantine rows exactly once: a rerun, or a second attempt of the batch
     running at the same moment in another process, adds nothing.
 

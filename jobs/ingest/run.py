@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from jobs.ingest.batch import BatchInput, ingest_batch
 from jobs.ingest.bronze import MalformedFileError, precheck, read_parquet_feed, read_text_feed
 from jobs.ingest.connectors import files as landed_files
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 from schemas.feeds import SourceDef, get_source
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def run_files(
     cfg = settings.ingestion
     files = select_files(source, settings.landing_root, start, end)
     log.info("%s %s..%s: %d files landed", source.name, start, end, len(files))
-    plan = landed_files.plan(spark, source.name, files, on_changed=cfg.on_changed_file)
+    plan = landed_files.plan(spark, source.name, files, on_changed=cfg.on_changed_file, settings=settings)
     summary: dict[str, Any] = {
         "source": source.name,
         "interval": [str(start), str(end)],
@@ -179,10 +179,10 @@ def derived_checks(spark: SparkSession, source: str, *, since: dt.date, settings
     from riskpipe.core import io
 
     if source in gaps.MONTHLY_FEEDS and io.exists(spark, source, settings):
-        return {"gaps": gaps.main(source, settings=settings)}
+        return {"gaps": gaps.main(source, settings=settings, spark=spark)}
     # Daily and event feeds have no expected periods to enumerate; their chains show missing rows.
     if source in continuity.CHECKED_FEEDS and io.exists(spark, f"bronze_{source}", settings):
-        return {"continuity_gaps": continuity.main(source, since=since, settings=settings)}
+        return {"continuity_gaps": continuity.main(source, since=since, settings=settings, spark=spark)}
     return {}
 
 
@@ -191,8 +191,8 @@ def run_source(
     *,
     data_interval_start: str | dt.date,
     data_interval_end: str | dt.date,
-    settings: Settings | None = None,
-    spark: SparkSession | None = None,
+    settings: Settings,
+    spark: SparkSession,
     mode: str = "files",
 ) -> dict[str, Any]:
     """Ingest one source for the data interval ``[start, end)``.
@@ -216,10 +216,6 @@ def run_source(
         MalformedFileError: a file cannot be read; nothing was written.
         BatchRejectedError: too many rows failed validation; silver unchanged.
     """
-    from riskpipe.core.spark import get_spark
-
-    settings = settings or load_settings()
-    spark = spark or get_spark(settings, app_name=f"riskpipe-ingest-{source}")
     src = get_source(source)
     start, end = as_date(data_interval_start), as_date(data_interval_end)
     if end <= start:

@@ -41,7 +41,7 @@ from jobs.model_monitoring.reference import load_reference
 from models.evaluate import psi_from_counts, psi_status
 from riskpipe.core import io
 from riskpipe.core.calendar import add_months, snapshot_month, to_snapshots
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 from schemas.gold_features import DEFAULT_LABELS, ENTERPRISE_FEATURES
 from schemas.gold_monitoring import ALERT_STATUSES, MODEL_MONITORING
 from schemas.gold_scores import RISK_SCORES
@@ -242,17 +242,13 @@ def retraining(alerts: list[dict[str, Any]], day: dt.date, config: MonitoringCon
     return {"retrain": bool(reasons), "retrain_reasons": reasons, "retrain_split_date": split.isoformat()}
 
 
-def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None) -> dict[str, Any]:
+def run(as_of: dt.date | str, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
     """Monitor the model that scored month-end ``as_of``; write ``model_monitoring`` for its month.
 
     Returns:
         Summary: snapshot_date, model_name, model_version, rows, committed, alerts (metric,
         subject, value, status of every act/red row), retrain, retrain_reasons, retrain_split_date.
     """
-    from riskpipe.core.spark import get_spark
-
-    settings = settings or load_settings()
-    spark = spark or get_spark(settings, app_name="riskpipe-model-monitoring")
     (day,) = to_snapshots(as_of)
     config = MonitoringConfig.from_settings(settings.sections("monitoring"))
     scores = io.read(spark, RISK_SCORES, settings=settings)
@@ -290,9 +286,7 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
     }
 
 
-def summary(
-    spark: SparkSession, as_of: dt.date | str | None = None, *, settings: Settings | None = None
-) -> pd.DataFrame:
+def summary(spark: SparkSession, as_of: dt.date | str | None = None, *, settings: Settings) -> pd.DataFrame:
     """The latest monitoring results on or before ``as_of`` (default: the latest month), for reports.
 
     Returns:
@@ -318,7 +312,7 @@ def history(
     metric: str = "psi",
     subject: str = "score",
     as_of: dt.date | str | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> pd.DataFrame:
     """One metric of one subject over every monitored month-end (e.g. the PSI of the score, for a plot).
 

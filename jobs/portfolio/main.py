@@ -20,7 +20,7 @@ from jobs.portfolio.risk import portfolio_risk
 from jobs.portfolio.summary import breakdown, metrics
 from riskpipe.core import io
 from riskpipe.core.calendar import snapshot_month, to_snapshots
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 from schemas.gold_portfolio import PORTFOLIO_METRICS, PORTFOLIO_RISK, PORTFOLIO_SUMMARY
 
 
@@ -85,8 +85,8 @@ def _totals(row: Any) -> dict[str, Any]:
 def run(
     as_of: dt.date | str,
     *,
-    settings: Settings | None = None,
-    spark: SparkSession | None = None,
+    settings: Settings,
+    spark: SparkSession,
     fund_balance: float | None = None,
 ) -> dict[str, Any]:
     """Portfolio risk of snapshot ``as_of`` (a month-end) into the three portfolio tables.
@@ -100,10 +100,6 @@ def run(
         fund_balance, fund_adequacy, fund_shortfall, hhi_borrower, top_n_share) and, per table,
         whether a new version was committed.
     """
-    from riskpipe.core.spark import get_spark
-
-    settings = settings or load_settings()
-    spark = spark or get_spark(settings, app_name="riskpipe-portfolio")
     (day,) = to_snapshots(as_of)
     overrides = {} if fund_balance is None else {"fund_balance": float(fund_balance)}
     config = PortfolioConfig.from_settings(settings.sections("portfolio", "default_definition"), **overrides)

@@ -21,7 +21,7 @@ from jobs.post_loan.loan_state import STALE_BALANCE_DAYS, loan_state
 from jobs.post_loan.watch_list import watch_list
 from riskpipe.core import io
 from riskpipe.core.calendar import AsOf, is_current_version, snapshot_month, to_snapshots
-from riskpipe.core.config import Settings, load_settings, resolve_path
+from riskpipe.core.config import Settings, resolve_path
 from schemas.gold_scores import EARLY_WARNINGS, LOAN_CLASSIFICATION, WATCH_LIST
 
 
@@ -77,17 +77,13 @@ def _summary(days, signals, warnings, watch, classes, committed) -> dict[str, An
     }
 
 
-def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | None = None) -> dict[str, Any]:
+def run(as_of: AsOf, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
     """Warnings, watch list and classification of the snapshot(s) ``as_of`` (month-ends), one pass.
 
     Returns:
         Summary of the last snapshot: warnings, loans warned, watch list by status, loans by
         suggested class and stage; and which tables committed a new version.
     """
-    from riskpipe.core.spark import get_spark
-
-    settings = settings or load_settings()
-    spark = spark or get_spark(settings, app_name="riskpipe-post-loan")
     days = to_snapshots(as_of)
     start = history_start(days[0])
     features = io.read(spark, "enterprise_features", settings=settings).where(_between(start, days[-1]))

@@ -17,7 +17,7 @@ from jobs.report.data import ReportData, gather
 from jobs.report.extra import monitoring_section, portfolio_section, stress_section, warning_backtest_section
 from jobs.report.render import core_sections, render
 from riskpipe.core.calendar import to_snapshots
-from riskpipe.core.config import Settings, load_settings, resolve_path
+from riskpipe.core.config import Settings, resolve_path
 
 
 def kpis(data: ReportData) -> list[tuple[str, str]]:
@@ -43,14 +43,8 @@ def output_path(as_of: dt.date, settings: Settings, out: str | None = None) -> P
     return folder / f"risk_report_{as_of.isoformat()}.html"
 
 
-def run(
-    as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None, out: str | None = None
-) -> dict[str, Any]:
+def run(as_of: dt.date | str, *, settings: Settings, spark: SparkSession, out: str | None = None) -> dict[str, Any]:
     """Gather, render and write the report of snapshot ``as_of``; returns its path and sections."""
-    from riskpipe.core.spark import get_spark
-
-    settings = settings or load_settings()
-    spark = spark or get_spark(settings, app_name="riskpipe-report")
     (day,) = to_snapshots(as_of)
     data = gather(spark, day, settings)
     money_kpis, portfolio = portfolio_section(spark, day, settings)

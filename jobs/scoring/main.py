@@ -19,7 +19,7 @@ from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
 from riskpipe.core import io
 from riskpipe.core.calendar import AsOf, snapshot_month, to_snapshots
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 from schemas.gold_scores import RISK_SCORES
 
 # numpy's vectorised arithmetic can differ in the last bit with the size of the batch the UDF
@@ -128,8 +128,8 @@ def _selection(days: list[dt.date], active_only: bool) -> Column:
 def run(
     as_of: AsOf,
     *,
-    settings: Settings | None = None,
-    spark: SparkSession | None = None,
+    settings: Settings,
+    spark: SparkSession,
     model_name: str | None = None,
     alias: str | None = None,
     version: str | None = None,
@@ -143,10 +143,6 @@ def run(
     """
     import mlflow.pyfunc
 
-    from riskpipe.core.spark import get_spark
-
-    settings = settings or load_settings()
-    spark = spark or get_spark(settings, app_name="riskpipe-scoring")
     days = to_snapshots(as_of)
     model = resolve_model(settings=settings, name=model_name, alias=alias, version=version)
     features_version = io.version(spark, "enterprise_features", settings)

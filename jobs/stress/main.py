@@ -26,7 +26,7 @@ from jobs.stress.compare import grade_moves, migration, results
 from jobs.stress.scenarios import Scenario, absent_features, apply_scenario, load_scenarios
 from riskpipe.core import io
 from riskpipe.core.calendar import snapshot_month, to_snapshots
-from riskpipe.core.config import Settings, load_settings, resolve_path
+from riskpipe.core.config import Settings, resolve_path
 from schemas.gold_portfolio import STRESS_MIGRATION, STRESS_RESULTS
 
 
@@ -127,8 +127,8 @@ def run(
     as_of: dt.date | str,
     *,
     scenarios: Iterable[str] | None = None,
-    settings: Settings | None = None,
-    spark: SparkSession | None = None,
+    settings: Settings,
+    spark: SparkSession,
     fund_balance: float | None = None,
 ) -> dict[str, Any]:
     """Stress snapshot ``as_of`` (a month-end, scored first) under the named scenarios (default: all).
@@ -145,10 +145,6 @@ def run(
     """
     import mlflow.pyfunc
 
-    from riskpipe.core.spark import get_spark
-
-    settings = settings or load_settings()
-    spark = spark or get_spark(settings, app_name="riskpipe-stress")
     (day,) = to_snapshots(as_of)
     chosen = scenarios_from_settings(settings, scenarios)
     overrides = {} if fund_balance is None else {"fund_balance": float(fund_balance)}
@@ -192,8 +188,6 @@ def run(
     }
 
 
-def run_all(
-    as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkSession | None = None
-) -> dict[str, Any]:
+def run_all(as_of: dt.date | str, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
     """Every configured scenario of snapshot ``as_of`` (what the demo and the monthly DAG call)."""
     return run(as_of, settings=settings, spark=spark)

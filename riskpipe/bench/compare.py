@@ -22,7 +22,7 @@ import pandas as pd
 
 from riskpipe.bench import duckdb_features as ref
 from riskpipe.bench.stages import progress
-from riskpipe.core.config import load_settings
+from riskpipe.core.config import Settings
 
 REPEATS = 2
 KEYS = ["snapshot_date", "uscc"]
@@ -38,7 +38,7 @@ def _best(func: Callable[[], Any], repeats: int = REPEATS) -> float:
     return min(times)
 
 
-def silver_sources() -> dict[str, Any]:
+def silver_sources(settings: Settings) -> dict[str, Any]:
     """Per reference table, what DuckDB loads: the Delta table's current Parquet files, or an Arrow table.
 
     DuckDB reads the files itself (into its own storage, within its memory limit) unless it cannot
@@ -56,7 +56,7 @@ def silver_sources() -> dict[str, Any]:
 
     sources: dict[str, Any] = {}
     for name in ref.SOURCE_TABLES:
-        table, columns = DeltaTable(io.table_path(name)), list(ref.READ_COLUMNS[name])
+        table, columns = DeltaTable(io.table_path(name, settings)), list(ref.READ_COLUMNS[name])
         readers = table.protocol().reader_features or []
         files = [uri.removeprefix("file://") for uri in table.file_uris()]
         direct = (
@@ -78,13 +78,13 @@ def duckdb_memory(driver_memory: str) -> str:
     raise ValueError(f"cannot read the Spark driver memory {driver_memory!r} (expected e.g. 6g)")
 
 
-def _spark_frames(spark, days: list[dt.date]) -> tuple[dict[str, Callable[[], Any]], list[Any]]:
+def _spark_frames(spark, days: list[dt.date], settings: Settings) -> tuple[dict[str, Callable[[], Any]], list[Any]]:
     from jobs.features import court, loans, tax, transactions, utility
     from jobs.features.build import SILVER_TABLES, features_frame, silver_filters
     from riskpipe.core import io
 
     filters = silver_filters(days)
-    silver = {t: io.read(spark, t).where(filters[t]).cache() for t in SILVER_TABLES}
+    silver = {t: io.read(spark, t, settings=settings).where(filters[t]).cache() for t in SILVER_TABLES}
     for frame in silver.values():
         frame.count()
     builders = {
@@ -98,12 +98,12 @@ def _spark_frames(spark, days: list[dt.date]) -> tuple[dict[str, Callable[[], An
     return builders, list(silver.values())
 
 
-def check(con, spark) -> dict[str, Any]:
+def check(con, spark, settings: Settings) -> dict[str, Any]:
     """Compare the DuckDB reference with the gold ``enterprise_features`` the pipeline wrote."""
     from riskpipe.core import io
 
     theirs = con.execute(ref.SQL).df()
-    ours = io.read(spark, "enterprise_features").select(*KEYS, *ref.COLUMNS).toPandas()
+    ours = io.read(spark, "enterprise_features", settings=settings).select(*KEYS, *ref.COLUMNS).toPandas()
     for frame in (theirs, ours):
         frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"])
     both = ours.merge(theirs, on=KEYS, how="inner", suffixes=("_spark", "_duckdb"))
@@ -121,7 +121,7 @@ def check(con, spark) -> dict[str, Any]:
     }
 
 
-def run(spark, days: list[dt.date]) -> dict[str, Any]:
+def run(spark, days: list[dt.date], *, settings: Settings) -> dict[str, Any]:
     """Check the outputs match, then time every family (best of ``REPEATS``) in both engines.
 
     Returns:
@@ -131,10 +131,10 @@ def run(spark, days: list[dt.date]) -> dict[str, Any]:
     """
     threads = os.cpu_count() or 1  # the cores local[*] Spark runs its tasks on
     snaps = pd.DataFrame({"snapshot_date": pd.to_datetime(days)})
-    memory = duckdb_memory(load_settings().driver_memory)
+    memory = duckdb_memory(settings.driver_memory)
     with tempfile.TemporaryDirectory(prefix="riskpipe-duckdb-") as spill:
         began = time.perf_counter()
-        sources = silver_sources()
+        sources = silver_sources(settings)
         frames = {t: v for t, v in sources.items() if not isinstance(v, list)}
         # a database file in the spill folder: DuckDB's buffer manager keeps what fits in
         # memory_limit, as Spark's cache spills to local disk
@@ -155,7 +155,7 @@ def run(spark, days: list[dt.date]) -> dict[str, Any]:
             f"DuckDB loaded the silver tables in {load:.1f} s "
             f"({', '.join(t for t, v in sources.items() if isinstance(v, list))} from their Parquet files)"
         )
-        result = _timed(con, spark, days)
+        result = _timed(con, spark, days, settings)
         con.close()
     return {
         "threads": threads,
@@ -166,11 +166,14 @@ def run(spark, days: list[dt.date]) -> dict[str, Any]:
     }
 
 
-def _timed(con, spark, days: list[dt.date]) -> dict[str, Any]:
+def _timed(con, spark, days: list[dt.date], settings: Settings) -> dict[str, Any]:
     """The check, then every family in both engines (Spark's cached silver released after)."""
-    result: dict[str, Any] = {"spark_parallelism": spark.sparkContext.defaultParallelism, "check": check(con, spark)}
+    result: dict[str, Any] = {
+        "spark_parallelism": spark.sparkContext.defaultParallelism,
+        "check": check(con, spark, settings),
+    }
     progress(f"duckdb vs spark check: {result['check']}")
-    builders, cached = _spark_frames(spark, days)
+    builders, cached = _spark_frames(spark, days, settings)
     families: dict[str, dict[str, float]] = {}
     for family in (*SPARK_FAMILIES, "all"):
         columns = ref.COLUMNS if family == "all" else ref.family_columns(family)

@@ -75,10 +75,12 @@ def machine_info() -> dict[str, str]:
 
 def _spark_start() -> float:
     from riskpipe.bench.stages import progress
+    from riskpipe.core.config import load_settings
     from riskpipe.core.spark import get_spark
 
+    settings = load_settings()
     began = time.perf_counter()
-    get_spark(app_name="riskpipe-bench")
+    get_spark(settings, app_name="riskpipe-bench")
     seconds = time.perf_counter() - began
     progress(f"Spark session started in {seconds:.1f} s")
     return seconds
@@ -100,10 +102,14 @@ def _previous(root: Path, months: int) -> list[dict[str, Any]]:
 def _compare(run: dict[str, Any]) -> None:
     from riskpipe.bench import compare
     from riskpipe.bench.stages import progress, snapshot_days
+    from riskpipe.core.config import load_settings
     from riskpipe.core.spark import get_spark
 
     try:
-        run["duckdb"] = compare.run(get_spark(), snapshot_days(run["months"]))
+        # the settings of the size just run (stages.use_folders pointed the environment at its folders)
+        settings = load_settings()
+        spark = get_spark(settings, app_name="riskpipe-bench")
+        run["duckdb"] = compare.run(spark, snapshot_days(run["months"]), settings=settings)
     except Exception as error:  # noqa: BLE001 - the stage timings stay reported
         progress(f"DuckDB comparison failed: {error!r}")
         run["duckdb"] = {"error": repr(error)[:500]}

@@ -2,7 +2,8 @@
 
 Each size gets its own lakehouse, landing folder and MLflow store under ``var/bench/n<size>``
 (environment variables read by ``riskpipe.core.config.load_settings``), so the benchmark never
-touches the demo's data.
+touches the demo's data. :func:`run_size` loads the settings of its size once and passes them to
+every stage.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from riskpipe.bench.checkpoint import CHECKPOINT, Checkpoint
 from riskpipe.bench.memory import measured
 from riskpipe.commands import demo
+
+if TYPE_CHECKING:
+    from riskpipe.core.config import Settings
 
 BENCH_START = "2018-01"
 SCORED_MONTHS = 12
@@ -71,20 +75,21 @@ def silver_timer(totals: dict) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def court_api(landing: Path) -> Iterator[None]:
-    """The simulator's court REST API, as the demo starts it for the ingestion of court events."""
+def court_api(landing: Path, settings: Settings) -> Iterator[Settings]:
+    """The simulator's court REST API, as the demo starts it; yields ``settings`` pointing at it."""
     from riskpipe.simulate.server import start_server
 
     os.environ.setdefault("RISKPIPE_COURT_API_TOKEN", "bench-token")
     server, _thread = start_server(str(landing), "127.0.0.1", 0, os.environ["RISKPIPE_COURT_API_TOKEN"])
-    os.environ["RISKPIPE_COURT_API_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield
+        yield settings.merged(
+            {"ingestion": {"court_api": {"base_url": f"http://127.0.0.1:{server.server_address[1]}"}}}
+        )
     finally:
         server.shutdown()
 
 
-def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint) -> None:
+def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint, settings: Settings, spark: Any) -> None:
     """Backfill every source as ``demo._ingest_history`` does, one checkpointed batch at a time.
 
     Each batch is the ``run_source`` interval of ``jobs.ingest.backfill.backfill_intervals``; its time,
@@ -99,9 +104,9 @@ def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint) -> 
         progress("stage ingest: done in an earlier part")
         return
     start, end, _ = demo._window(args)
-    with court_api(landing):
+    with court_api(landing, settings) as ingest_settings:
         for source in ALL_SOURCES:
-            for first, last in backfill_intervals(source, as_date(start), as_date(end)):
+            for first, last in backfill_intervals(source, as_date(start), as_date(end), settings=ingest_settings):
                 key = f"{source} {first}..{last}"
                 if checkpoint.batch_done(key):
                     continue
@@ -109,7 +114,13 @@ def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint) -> 
                 totals: dict[str, float] = {}
                 record: dict[str, Any] = {"key": key}
                 with silver_timer(totals), measured(record):
-                    summary = run_source(source, data_interval_start=first, data_interval_end=last)
+                    summary = run_source(
+                        source,
+                        data_interval_start=first,
+                        data_interval_end=last,
+                        settings=ingest_settings,
+                        spark=spark,
+                    )
                 record.update(
                     silver_s=totals.get("silver", 0.0),
                     rows_read=summary.get("rows_read"),
@@ -134,27 +145,27 @@ def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint) -> 
     checkpoint.save()
 
 
-def _score(days: list[dt.date]) -> dict:
+def _score(days: list[dt.date], settings: Settings, spark: Any) -> dict:
     from jobs.scoring import main as scoring
     from models.config import model_config
     from models.registry import champion_version
 
-    alias = None if champion_version(model_config(None)) else "challenger"
+    alias = None if champion_version(model_config(settings)) else "challenger"
     if alias:
         progress("no champion (the promotion gate rejected the model): scoring with @challenger")
-    return scoring.run(days, alias=alias)
+    return scoring.run(days, settings=settings, spark=spark, alias=alias)
 
 
-def _scoring_throughput(spark, days: list[dt.date]) -> dict:
+def _scoring_throughput(spark, days: list[dt.date], settings: Settings) -> dict:
     """Marginal scoring rate on replicated feature rows (``riskpipe.bench.throughput``)."""
     from models.config import model_config
     from models.registry import champion_version
     from riskpipe.bench import throughput
 
-    alias = None if champion_version(model_config(None)) else "challenger"
+    alias = None if champion_version(model_config(settings)) else "challenger"
     progress(f"scoring throughput on replicated feature rows ({', '.join(map(str, throughput.DEFAULT_ROWS))}) ...")
     try:
-        result = throughput.measure(spark, days, alias=alias)
+        result = throughput.measure(spark, days, alias=alias, settings=settings)
     except Exception as error:  # noqa: BLE001 - the other stages stay reported
         progress(f"scoring throughput failed: {error!r}")
         return {"error": repr(error)[:500]}
@@ -175,11 +186,10 @@ def snapshot_days(months: int) -> list[dt.date]:
     return month_ends(dt.date(first.year + 1, first.month, 1), demo._last_snapshot(args))
 
 
-def _feature_rows() -> int:
+def _feature_rows(settings: Settings, spark: Any) -> int:
     from riskpipe.core import io
-    from riskpipe.core.spark import get_spark
 
-    return io.read(get_spark(), "enterprise_features").count()
+    return io.read(spark, "enterprise_features", settings=settings).count()
 
 
 def run_size(
@@ -198,30 +208,35 @@ def run_size(
     from jobs.features.main import update
     from jobs.post_loan import main as post_loan
     from riskpipe.core.calendar import add_months, month_ends
+    from riskpipe.core.config import load_settings
     from riskpipe.core.spark import get_spark
 
     # a folder without a checkpoint (an older or interrupted run) is started again, not built upon
     use_folders(root, fresh=not (resume and (root / CHECKPOINT).exists()))
+    settings = load_settings()
+    spark = get_spark(settings, app_name="riskpipe-bench")
     cp = Checkpoint(root, enterprises, months, deadline=deadline)
     args = argparse.Namespace(enterprises=enterprises, months=months, start=BENCH_START, seed=demo.DEMO_SEED)
-    landing = Path(os.environ["RISKPIPE_LANDING"])
+    landing = Path(settings.landing_root)
     progress(
         f"size {enterprises} enterprises x {months} months in {root}"
         + (f" (part {len(cp.data['parts'])})" if resume else "")
     )
     cp.stage("simulate", lambda: demo._simulate(args, landing), log=progress)
     per_source = json.loads((landing / "manifest" / "summary.json").read_text()).get("rows_per_source", {})
-    _ingest(args, landing, cp)
-    cp.stage("features_full", lambda: demo._features(args), log=progress)
-    feature_rows = cp.value("feature_rows", _feature_rows)
+    _ingest(args, landing, cp, settings, spark)
+    cp.stage("features_full", lambda: demo._features(args, settings), log=progress)
+    feature_rows = cp.value("feature_rows", lambda: _feature_rows(settings, spark))
     last = demo._last_snapshot(args)
-    cp.stage("features_incremental", lambda: _summary(update(get_spark(), last)), log=progress)
-    cp.stage("train", lambda: demo._train(args), log=progress)
+    cp.stage("features_incremental", lambda: _summary(update(spark, last, settings=settings)), log=progress)
+    cp.stage("train", lambda: demo._train(args, settings), log=progress)
     scored_days = month_ends(add_months(last, -SCORED_MONTHS + 1), last)
-    scored = cp.stage("score", lambda: _summary(_score(scored_days)), log=progress)
-    throughput = cp.value("scoring_throughput", lambda: _scoring_throughput(get_spark(), scored_days))
-    warned = cp.stage("warnings", lambda: _summary(post_loan.run(scored_days)), log=progress)
-    cp.stage("report", lambda: demo._portfolio_and_report(args), log=progress)
+    scored = cp.stage("score", lambda: _summary(_score(scored_days, settings, spark)), log=progress)
+    throughput = cp.value("scoring_throughput", lambda: _scoring_throughput(spark, scored_days, settings))
+    warned = cp.stage(
+        "warnings", lambda: _summary(post_loan.run(scored_days, settings=settings, spark=spark)), log=progress
+    )
+    cp.stage("report", lambda: demo._portfolio_and_report(args, settings), log=progress)
     feature_days = snapshot_days(months)
     return {
         "enterprises": enterprises,

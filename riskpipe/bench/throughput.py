@@ -21,6 +21,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from riskpipe.core.config import Settings
+
 DEFAULT_ROWS = (50_000, 200_000, 500_000)
 
 
@@ -68,7 +70,7 @@ def measure(
     *,
     alias: str | None = None,
     sizes: Sequence[int] = DEFAULT_ROWS,
-    settings: Any = None,
+    settings: Settings,
     model_name: str | None = None,
 ) -> dict[str, Any]:
     """Score replicated feature rows of ``days`` at each size; seconds and rows per size, and the fit.
@@ -83,10 +85,8 @@ def measure(
     from riskpipe.bench.fit import fit_line
     from riskpipe.core import io
     from riskpipe.core.calendar import snapshot_month
-    from riskpipe.core.config import load_settings
 
     # resolve_model reads the scoring alias from the settings when no alias is given (a champion exists)
-    settings = settings or load_settings()
     model = resolve_model(settings=settings, name=model_name, alias=alias)
     months = [snapshot_month(d) for d in days]
     features = (

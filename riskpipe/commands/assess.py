@@ -44,9 +44,11 @@ def _assess(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from jobs.assess.main import assess, replay
+    from riskpipe.commands import session
 
     if args.replay:
-        result = replay(args.replay)
+        settings, spark = session("riskpipe-assess")
+        result = replay(args.replay, settings=settings, spark=spark)
         print(result.replayed.render())
         for name, (recorded, replayed) in result.differences.items():
             print(f"DIFFERS {name}: recorded {recorded!r}, replayed {replayed!r}")
@@ -56,11 +58,14 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit("riskpipe assess: give --uscc, --amount and --term (or --replay DECISION_ID)")
     # the command line is the one place a default date is today's: an officer assessing now
     as_of = args.as_of or dt.date.today()
+    settings, spark = session("riskpipe-assess")
     record = assess(
         args.uscc,
         args.amount,
         args.term,
         as_of=as_of,
+        settings=settings,
+        spark=spark,
         model_uri=args.model_uri,
         purpose=args.purpose,
         product=args.product,

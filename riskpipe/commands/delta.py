@@ -18,21 +18,18 @@ HISTORY_LIMIT = 20
 DEFAULT_RETAIN_HOURS = 168.0
 
 
-def _session(name: str):
-    from riskpipe.core.spark import get_spark
-
-    return get_spark(app_name=f"riskpipe-{name}")
-
-
 def _history(args: argparse.Namespace) -> int:
+    from riskpipe.commands import session
     from riskpipe.core import io
 
-    for commit in io.history(_session("history"), args.table, limit=args.limit):
+    settings, spark = session("riskpipe-history")
+    for commit in io.history(spark, args.table, limit=args.limit, settings=settings):
         print(json.dumps(commit, default=str, sort_keys=True), flush=True)
     return 0
 
 
 def _restore(args: argparse.Namespace) -> dict:
+    from riskpipe.commands import session
     from riskpipe.core import io
 
     if args.to_batch is not None:
@@ -41,28 +38,29 @@ def _restore(args: argparse.Namespace) -> dict:
         return _restore_batch(args)
     if args.table is None or args.version is None:
         raise SystemExit("restore: give TABLE --version N, or --to-batch B")
-    spark = _session("restore")
-    before = io.version(spark, args.table)
+    settings, spark = session("riskpipe-restore")
+    before = io.version(spark, args.table, settings)
     if not 0 <= args.version < before:
         raise SystemExit(
             f"restore {args.table}: version {args.version} is not an earlier version "
             f"(latest is {before}); see riskpipe history {args.table}"
         )
-    io.restore(spark, args.table, args.version)
+    io.restore(spark, args.table, args.version, settings)
     return {
         "table": args.table,
         "restored_to": args.version,
         "previous_version": before,
-        "new_version": io.version(spark, args.table),
+        "new_version": io.version(spark, args.table, settings),
     }
 
 
 def _restore_batch(args: argparse.Namespace) -> dict:
     from jobs.ingest.restore import RestoreRefusedError, restore_to_batch
-    from riskpipe.core.config import load_settings
+    from riskpipe.commands import session
 
+    settings, spark = session("riskpipe-restore")
     try:
-        result = restore_to_batch(_session("restore"), args.to_batch, settings=load_settings(), force=args.force)
+        result = restore_to_batch(spark, args.to_batch, settings=settings, force=args.force)
     except (RestoreRefusedError, ValueError) as error:
         raise SystemExit(str(error)) from error
     for table in result["tables"]:
@@ -76,9 +74,11 @@ def _restore_batch(args: argparse.Namespace) -> dict:
 
 
 def _vacuum(args: argparse.Namespace) -> dict:
+    from riskpipe.commands import session
     from riskpipe.core import io
 
-    io.vacuum(_session("vacuum"), args.table, retain_hours=args.retain_hours)
+    settings, spark = session("riskpipe-vacuum")
+    io.vacuum(spark, args.table, retain_hours=args.retain_hours, settings=settings)
     return {"table": args.table, "vacuumed": True, "retain_hours": args.retain_hours}
 
 

@@ -4,6 +4,9 @@ Steps (each prints progress): simulate the five sources, ingest them into
 bronze/silver (a backfill in batches of bounded size), run one ingestion DAG through
 Airflow's ``dag.test()``, then the later stages as they exist (features,
 training, scoring, report).
+
+The settings are loaded once and passed to every step. A step starts the Spark session it
+needs from them: the steps that hand over to an Airflow process stop the session first.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from riskpipe.core.config import Settings
 
 DEMO_ENTERPRISES = 600
 DEMO_MONTHS = 48
@@ -52,12 +59,14 @@ def _window(args: argparse.Namespace) -> tuple[str, str, str]:
     return first.isoformat(), end.isoformat(), last_delivery.isoformat()
 
 
-def _ingest_history(args: argparse.Namespace) -> None:
+def _ingest_history(args: argparse.Namespace, settings: Settings) -> None:
     """Backfill the whole window per source, in batches of bounded size (what a first load does)."""
     from jobs.ingest.backfill import run_backfill
     from riskpipe.commands.ingest import ALL_SOURCES
+    from riskpipe.core.spark import get_spark
 
     start, end, _ = _window(args)
+    spark = get_spark(settings, app_name="riskpipe-demo-ingest")
     for source in ALL_SOURCES:
         began = time.perf_counter()
 
@@ -66,7 +75,7 @@ def _ingest_history(args: argparse.Namespace) -> None:
             first, last = summary.get("interval", (start, end))
             print(f"    {source:14s} {first}..{last} {counts} {time.perf_counter() - began:.0f}s", flush=True)
 
-        run_backfill(source, start=start, end=end, on_batch=_show)
+        run_backfill(source, start=start, end=end, settings=settings, spark=spark, on_batch=_show)
 
 
 def _ingest_with_airflow(args: argparse.Namespace) -> None:
@@ -89,7 +98,7 @@ def _ingest_with_airflow(args: argparse.Namespace) -> None:
     subprocess.run(cmd, check=True)
 
 
-def _features(args: argparse.Namespace) -> None:
+def _features(args: argparse.Namespace, settings: Settings) -> None:
     from jobs.features.main import build_range
     from riskpipe.core.spark import get_spark
 
@@ -97,7 +106,8 @@ def _features(args: argparse.Namespace) -> None:
     # the first year is history for the 12-month lookbacks; snapshots start after it
     start = dt.date(first.year + 1, first.month, 1)
     last = dt.date(first.year + (first.month - 1 + args.months) // 12, (first.month - 1 + args.months) % 12 + 1, 1)
-    summary = build_range(get_spark(), start, last - dt.timedelta(days=1), full=True)
+    spark = get_spark(settings, app_name="riskpipe-features")
+    summary = build_range(spark, start, last - dt.timedelta(days=1), full=True, settings=settings)
     print(
         f"    snapshots {summary.get('snapshot_months', [])[:1]}..{summary.get('snapshot_months', [])[-1:]}"
         f" rows {summary.get('rows')}",
@@ -105,12 +115,13 @@ def _features(args: argparse.Namespace) -> None:
     )
 
 
-def _train(args: argparse.Namespace) -> bool:
+def _train(args: argparse.Namespace, settings: Settings) -> bool:
     """Train the scorecard and LightGBM candidates, then run the promotion gate. Returns whether a
     champion exists to score with."""
     from models.config import model_config
     from models.registry import champion_version, promote
     from models.train import train
+    from riskpipe.core.spark import get_spark
 
     first = dt.date.fromisoformat(f"{args.start}-01")
     months = first.year * 12 + first.month - 1 + args.months
@@ -118,8 +129,8 @@ def _train(args: argparse.Namespace) -> bool:
     # the out-of-time sample is its last six months
     split_months = months - 12 - 6
     split = dt.date(split_months // 12, split_months % 12 + 1, 1)
-    config = model_config(None, {"data": {"split_date": split.isoformat()}})
-    result = train(config)
+    config = model_config(settings, {"data": {"split_date": split.isoformat()}})
+    result = train(config, spark=get_spark(settings, app_name="riskpipe-train"), settings=settings)
     print(f"    trained {result}"[:600], flush=True)
     decision = promote(config)
     print(f"    promotion gate: passed={decision.passed} reasons={decision.reasons}", flush=True)
@@ -132,23 +143,24 @@ def _last_snapshot(args: argparse.Namespace) -> dt.date:
     return dt.date(months // 12, months % 12 + 1, 1) - dt.timedelta(days=1)
 
 
-def _score_and_monitor(args: argparse.Namespace) -> None:
+def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> None:
     """Backfill the scores of the last two years and the monitoring of the last year but one month,
     then the last month the way production does it: through the Airflow DAG score_monthly."""
     from jobs.post_loan import main as post_loan
     from jobs.scoring import main as scoring
     from riskpipe.core.calendar import add_months, month_ends
-    from riskpipe.core.spark import stop_spark
+    from riskpipe.core.spark import get_spark, stop_spark
 
     last = _last_snapshot(args)
     scored = month_ends(add_months(last, -MONITORED_MONTHS * 2 + 1), last)
-    summary = scoring.run(scored[:-1])
+    spark = get_spark(settings, app_name="riskpipe-scoring")
+    summary = scoring.run(scored[:-1], settings=settings, spark=spark)
     print(
         f"    backfilled {summary['rows']} borrower-months {scored[0]}..{scored[-2]} with "
         f"{summary['model_name']} v{summary['model_version']}",
         flush=True,
     )
-    result = post_loan.run(scored[-MONITORED_MONTHS:-1])
+    result = post_loan.run(scored[-MONITORED_MONTHS:-1], settings=settings, spark=spark)
     print(
         f"    monitored {scored[-MONITORED_MONTHS]}..{scored[-2]}: {result['warnings']} warnings on "
         f"{result['loans_warned']} loans on {scored[-2]}",
@@ -167,11 +179,11 @@ def _score_and_monitor(args: argparse.Namespace) -> None:
     ]
     print("    " + " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
-    _warning_backtest(last)
-    _assess_applicants(last)
+    _warning_backtest(last, settings)
+    _assess_applicants(last, settings)
 
 
-def _warning_backtest(last: dt.date) -> None:
+def _warning_backtest(last: dt.date, settings: Settings) -> None:
     """The warning catalogue judged like a classifier on the 12 month-ends whose 12-month horizon is
     observed by ``last`` (replayed, defaults known on ``last``): every minimum severity, then the
     watch-list severity against the targets (``early_warnings.targets``)."""
@@ -179,10 +191,9 @@ def _warning_backtest(last: dt.date) -> None:
 
     from jobs.post_loan.warning_evaluation import run
     from riskpipe.core import io
-    from riskpipe.core.config import load_settings
     from riskpipe.core.spark import get_spark
 
-    spark, settings = get_spark(), load_settings()
+    spark = get_spark(settings, app_name="riskpipe-warning-backtest")
     result = run(last, settings=settings, spark=spark)
     counts = result["borrowers"]
     print(
@@ -206,8 +217,8 @@ def _warning_backtest(last: dt.date) -> None:
                 flush=True,
             )
     on_last = F.col("snapshot_date") == F.lit(last)
-    active = io.read(spark, "loan_classification").where(on_last).count()
-    watched = io.read(spark, "watch_list").where(on_last & (F.col("status") != "cleared")).count()
+    active = io.read(spark, "loan_classification", settings=settings).where(on_last).count()
+    watched = io.read(spark, "watch_list", settings=settings).where(on_last & (F.col("status") != "cleared")).count()
     print(f"    on {last}: {watched} of {active} active loans on the watch list ({minimum} or worse)", flush=True)
     for check in result["targets"]:
         value = check["value"]
@@ -218,7 +229,7 @@ def _warning_backtest(last: dt.date) -> None:
         )
 
 
-def _assess_applicants(day: dt.date) -> None:
+def _assess_applicants(day: dt.date, settings: Settings) -> None:
     """Two pre-loan assessments as of ``day``: the best-scored government-recommended borrower, and
     one on the dishonest-debtor list (declined whatever its score). Both land in credit_decisions."""
     from pyspark.sql import functions as F
@@ -227,8 +238,10 @@ def _assess_applicants(day: dt.date) -> None:
     from riskpipe.core import io
     from riskpipe.core.spark import get_spark
 
-    features = io.read(get_spark(), "enterprise_features").where(F.col("snapshot_date") == F.lit(day))
-    scores = io.read(get_spark(), "risk_scores").where(F.col("snapshot_date") == F.lit(day)).select("uscc", "pd")
+    spark = get_spark(settings, app_name="riskpipe-assess")
+    on_day = F.col("snapshot_date") == F.lit(day)
+    features = io.read(spark, "enterprise_features", settings=settings).where(on_day)
+    scores = io.read(spark, "risk_scores", settings=settings).where(on_day).select("uscc", "pd")
     recommended = (
         features.where(F.col("ent_gov_recommended") & ~F.col("court_dishonest_listed"))
         .join(scores, on="uscc", how="inner")
@@ -240,27 +253,31 @@ def _assess_applicants(day: dt.date) -> None:
     for row in (recommended, listed):
         if row is None:
             continue
-        record = assess(row["uscc"], 500000, 12, as_of=day, purpose="working capital (demo)")
+        record = assess(
+            row["uscc"], 500000, 12, as_of=day, settings=settings, spark=spark, purpose="working capital (demo)"
+        )
         print("    " + record.render().replace("\n", "\n    "), flush=True)
 
 
-def _portfolio_and_report(args: argparse.Namespace) -> None:
+def _portfolio_and_report(args: argparse.Namespace, settings: Settings) -> None:
     """Portfolio risk under the fund, stress scenarios, model monitoring and the HTML report of the last month."""
     from jobs.model_monitoring import main as model_monitoring
     from jobs.portfolio.main import run as portfolio
     from jobs.report.main import run as report
     from jobs.stress.main import run_all as stress
+    from riskpipe.core.spark import get_spark
 
     last = _last_snapshot(args)
-    totals = portfolio(last)
+    spark = get_spark(settings, app_name="riskpipe-portfolio")
+    totals = portfolio(last, settings=settings, spark=spark)
     print(f"    portfolio {last}: {json.dumps(totals.get('metrics', totals), default=str)[:400]}", flush=True)
-    print(f"    stress: {json.dumps(stress(last), default=str)[:400]}", flush=True)
-    monitored = model_monitoring.run(last)
+    print(f"    stress: {json.dumps(stress(last, settings=settings, spark=spark), default=str)[:400]}", flush=True)
+    monitored = model_monitoring.run(last, settings=settings, spark=spark)
     print(
         f"    model monitoring: alerts {len(monitored.get('alerts', []))}, retrain {monitored.get('retrain')}",
         flush=True,
     )
-    written = report(last)
+    written = report(last, settings=settings, spark=spark)
     print(f"    report: {written['path']}", flush=True)
 
 
@@ -269,7 +286,7 @@ TARGET_GREEN_GRADES = 8
 TARGET_ORACLE_RATIO = 0.9
 
 
-def _model_risk_figures(args: argparse.Namespace) -> None:
+def _model_risk_figures(args: argparse.Namespace, settings: Settings) -> None:
     """The champion's validation report (out of time, with the simulator's latent PD as oracle) and the
     lowest PD served in risk_scores, against the validator's targets."""
     from pyspark.sql import functions as F
@@ -278,21 +295,22 @@ def _model_risk_figures(args: argparse.Namespace) -> None:
     from models.config import model_config
     from models.registry import champion_version
     from riskpipe.core import io
-    from riskpipe.core.config import load_settings
     from riskpipe.core.spark import get_spark
 
-    settings = load_settings()
     config = model_config(settings)
     version = champion_version(config)
     if version is None:
         print("    no champion: nothing to validate", flush=True)
         return
-    result = validate_version(version, config=config, settings=settings, spark=get_spark(settings))
+    spark = get_spark(settings, app_name="riskpipe-validate")
+    result = validate_version(version, config=config, settings=settings, spark=spark)
     grades = result["grades"]
     tested = sum(grades.values())
     floor = config.calibration.pd_floor
     served = (
-        io.read(get_spark(settings), "risk_scores").agg(F.min("pd").alias("min_pd"), F.count("*").alias("n")).first()
+        io.read(spark, "risk_scores", settings=settings)
+        .agg(F.min("pd").alias("min_pd"), F.count("*").alias("n"))
+        .first()
     )
     low, high = result["gini_ci"]
     print(f"    champion {config.name} v{version}: validation {result['status'].upper()}; report {result['html']}")
@@ -343,9 +361,9 @@ def _demo(args: argparse.Namespace) -> int:
     from riskpipe.simulate.server import start_server
 
     server, _thread = start_server(str(landing), "127.0.0.1", 0, os.environ["RISKPIPE_COURT_API_TOKEN"])
-    os.environ["RISKPIPE_COURT_API_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
+    court_api = {"base_url": f"http://127.0.0.1:{server.server_address[1]}"}
     try:
-        _ingest_history(args)
+        _ingest_history(args, settings.merged({"ingestion": {"court_api": court_api}}))
     finally:
         server.shutdown()
     _done(started)
@@ -356,10 +374,10 @@ def _demo(args: argparse.Namespace) -> int:
     _ingest_with_airflow(args)
     _done(started)
     started = _step("4/8 point-in-time features and default labels for every month-end (gold)")
-    _features(args)
+    _features(args, settings)
     _done(started)
     started = _step("5/8 train, evaluate and register the models in MLflow; promotion gate")
-    if not _train(args):
+    if not _train(args, settings):
         print(
             "\nThe promotion gate refused the candidate and there is no champion to score with: the demo "
             "stops here. The reasons are printed above; `riskpipe validate` writes the model's validation "
@@ -369,13 +387,13 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     _done(started)
     started = _step("6/8 scoring with the champion, early warnings, watch list, loan classes; pre-loan decisions")
-    _score_and_monitor(args)
+    _score_and_monitor(args, settings)
     _done(started)
     started = _step("7/8 portfolio risk under the fund, stress tests, model monitoring, the HTML report")
-    _portfolio_and_report(args)
+    _portfolio_and_report(args, settings)
     _done(started)
     started = _step("8/8 model risk figures: the champion's validation report against a validator's targets")
-    _model_risk_figures(args)
+    _model_risk_figures(args, settings)
     _done(started)
     print(f"\nDemo finished. Lakehouse: {settings.lakehouse_root}\nLanding files: {landing}")
     return 0

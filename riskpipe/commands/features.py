@@ -22,7 +22,10 @@ def _build(args: argparse.Namespace) -> int:
 
     if args.as_of is None and (args.start is None or args.end is None):
         raise SystemExit("riskpipe features build: give --as-of DATE, or --from DATE --to DATE")
-    summary = main(as_of=args.as_of, start=args.start, end=args.end, full=args.full)
+    from riskpipe.commands import session
+
+    settings, spark = session("riskpipe-features")
+    summary = main(as_of=args.as_of, start=args.start, end=args.end, full=args.full, settings=settings, spark=spark)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

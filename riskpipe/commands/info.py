@@ -44,13 +44,13 @@ def _tables(args: argparse.Namespace) -> int:
 
     specs = all_tables(args.layer)
     if args.create:
+        from riskpipe.commands import session
         from riskpipe.core.io import ensure_table, table_path
-        from riskpipe.core.spark import get_spark
 
-        spark = get_spark(app_name="riskpipe-tables")
+        settings, spark = session("riskpipe-tables")
         for spec in specs:
-            ensure_table(spark, spec)
-            print(f"ensured {spec.layer}.{spec.name} at {table_path(spec)}")
+            ensure_table(spark, spec, settings)
+            print(f"ensured {spec.layer}.{spec.name} at {table_path(spec, settings)}")
         return 0
     for spec in specs:
         keys = ",".join(spec.keys) or "-"

@@ -20,14 +20,18 @@ ALL_SOURCES = (
 
 def _ingest(args: argparse.Namespace) -> int:
     from jobs.ingest.backfill import run_backfill
+    from riskpipe.commands import session
 
     sources = ALL_SOURCES if args.source == "all" else (args.source,)
+    settings, spark = session(f"riskpipe-ingest-{args.source}")
     for source in sources:
         # a long window is split into batches of bounded size (ingestion.backfill_max_batch_bytes)
         run_backfill(
             source,
             start=args.start,
             end=args.end,
+            settings=settings,
+            spark=spark,
             on_batch=lambda summary: print(json.dumps(summary, default=str), flush=True),
         )
     return 0

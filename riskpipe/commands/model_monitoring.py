@@ -17,11 +17,14 @@ ALERT_EXIT_CODE = 3
 
 def _monitor_model(args: argparse.Namespace) -> int:
     from jobs.model_monitoring import main as model_monitoring
+    from riskpipe.commands import session
     from riskpipe.commands.score import _days
 
+    days = _days(args)
+    settings, spark = session("riskpipe-model-monitoring")
     result: dict = {}
-    for day in _days(args):
-        result = model_monitoring.run(day)
+    for day in days:
+        result = model_monitoring.run(day, settings=settings, spark=spark)
         print(json.dumps(result, default=str), flush=True)
     return ALERT_EXIT_CODE if args.fail_on_alert and result.get("alerts") else 0
 

@@ -34,11 +34,17 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
     return {**top, **({"data": data} if data else {})}
 
 
-def _config(args: argparse.Namespace, overrides: dict | None = None):
+def _config(args: argparse.Namespace, settings, overrides: dict | None = None):
     from models.config import load_yaml_overrides, model_config
 
     layers = [load_yaml_overrides(args.config)] if getattr(args, "config", None) else []
-    return model_config(None, *layers, overrides or {})
+    return model_config(settings, *layers, overrides or {})
+
+
+def _settings():
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
 
 
 def column_lines(columns) -> list[str]:
@@ -62,11 +68,13 @@ def column_lines(columns) -> list[str]:
 
 def _train(args: argparse.Namespace) -> int:
     from models.train import train
-    from riskpipe.core.spark import stop_spark
+    from riskpipe.core.spark import get_spark, stop_spark
 
-    config = _config(args, _flag_overrides(args))
+    settings = _settings()
+    config = _config(args, settings, _flag_overrides(args))
     try:
-        result = train(config, run_key=args.run_key)
+        spark = get_spark(settings, app_name="riskpipe-train")
+        result = train(config, spark=spark, settings=settings, run_key=args.run_key)
     finally:
         stop_spark()
     print(f"data: {result.source}")
@@ -92,7 +100,7 @@ def _train(args: argparse.Namespace) -> int:
 def _promote(args: argparse.Namespace) -> int:
     from models.registry import promote
 
-    config = _config(args, {"name": args.name} if args.name else {})
+    config = _config(args, _settings(), {"name": args.name} if args.name else {})
     decision = promote(config, args.version)
     for reason in decision.reasons:
         print(reason)
@@ -103,7 +111,7 @@ def _promote(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from models.registry import rollback
 
-    config = _config(args, {"name": args.name} if args.name else {})
+    config = _config(args, _settings(), {"name": args.name} if args.name else {})
     previous = rollback(config, args.to_version)
     print(f"{config.name}@champion: version {previous or 'none'} -> {args.to_version}")
     return 0
@@ -112,7 +120,7 @@ def _rollback(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from models.registry import list_versions
 
-    config = _config(args, {"name": args.name} if args.name else {})
+    config = _config(args, _settings(), {"name": args.name} if args.name else {})
     rows = list_versions(config)
     if not rows:
         print(f"no versions of {config.name}", file=sys.stderr)

@@ -11,22 +11,30 @@ from __future__ import annotations
 import argparse
 import json
 
+from riskpipe.commands import session
 from riskpipe.commands.score import _days, _when
 
 
 def _portfolio(args: argparse.Namespace) -> int:
     from jobs import portfolio
 
-    for day in _days(args):
-        print(json.dumps(portfolio.run(day, fund_balance=args.fund_balance), default=str), flush=True)
+    days = _days(args)
+    settings, spark = session("riskpipe-portfolio")
+    for day in days:
+        summary = portfolio.run(day, settings=settings, spark=spark, fund_balance=args.fund_balance)
+        print(json.dumps(summary, default=str), flush=True)
     return 0
 
 
 def _stress(args: argparse.Namespace) -> int:
     from jobs import stress
 
-    for day in _days(args):
-        summary = stress.run(day, scenarios=args.scenario, fund_balance=args.fund_balance)
+    days = _days(args)
+    settings, spark = session("riskpipe-stress")
+    for day in days:
+        summary = stress.run(
+            day, scenarios=args.scenario, settings=settings, spark=spark, fund_balance=args.fund_balance
+        )
         print(json.dumps(summary, default=str), flush=True)
     return 0
 

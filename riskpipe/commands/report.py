@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from riskpipe.commands import session
 from riskpipe.commands.features import _iso_date
 
 
 def _report(args: argparse.Namespace) -> int:
     from jobs.report.main import run
 
-    summary = run(args.as_of, out=args.out)
+    settings, spark = session("riskpipe-report")
+    summary = run(args.as_of, settings=settings, spark=spark, out=args.out)
     print(json.dumps(summary, default=str))
     print(f"report written to {summary['path']}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from riskpipe.commands import session
 from riskpipe.commands.features import _iso_date
 
 
@@ -27,8 +28,12 @@ def _days(args: argparse.Namespace) -> list:
 def _score(args: argparse.Namespace) -> int:
     from jobs.scoring import main as scoring
 
+    days = _days(args)
+    settings, spark = session("riskpipe-scoring")
     # a range is scored in one distributed pass and one commit, by one model version
-    summary = scoring.run(_days(args), model_name=args.name, alias=args.alias, version=args.version)
+    summary = scoring.run(
+        days, settings=settings, spark=spark, model_name=args.name, alias=args.alias, version=args.version
+    )
     print(json.dumps(summary, default=str), flush=True)
     return 0
 
@@ -36,8 +41,10 @@ def _score(args: argparse.Namespace) -> int:
 def _monitor(args: argparse.Namespace) -> int:
     from jobs.post_loan import main as post_loan
 
+    days = _days(args)
+    settings, spark = session("riskpipe-post-loan")
     # a range is evaluated in one pass and one commit per table
-    print(json.dumps(post_loan.run(_days(args)), default=str), flush=True)
+    print(json.dumps(post_loan.run(days, settings=settings, spark=spark), default=str), flush=True)
     return 0
 
 

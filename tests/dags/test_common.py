@@ -37,7 +37,7 @@ def test_small_summary_keeps_scalars_of_a_large_summary():
     assert small_summary({"batch_id": "b1", "files": ["a"]}) == {"batch_id": "b1", "files": ["a"]}
 
 
-def test_mode_files_and_auto_without_credentials(monkeypatch):
+def test_mode_files_and_auto_without_credentials(monkeypatch, settings):
     for name in (
         "RISKPIPE_CORE_BANKING_JDBC_URL",
         "RISKPIPE_CORE_BANKING_USER",
@@ -45,17 +45,17 @@ def test_mode_files_and_auto_without_credentials(monkeypatch):
         "AIRFLOW_CONN_RISKPIPE_CORE_BANKING",
     ):
         monkeypatch.delenv(name, raising=False)
-    assert resolve_mode("files") == "files"
-    assert resolve_mode("auto") == "files"
+    assert resolve_mode("files", settings=settings) == "files"
+    assert resolve_mode("auto", settings=settings) == "files"
     with pytest.raises(ValueError, match="riskpipe_core_banking"):
-        resolve_mode("jdbc")
+        resolve_mode("jdbc", settings=settings)
     with pytest.raises(ValueError, match="mode must be"):
-        resolve_mode("ftp")
+        resolve_mode("ftp", settings=settings)
 
 
-def test_mode_auto_picks_jdbc_when_env_vars_are_set(monkeypatch):
+def test_mode_auto_picks_jdbc_when_env_vars_are_set(monkeypatch, settings):
     monkeypatch.setenv("RISKPIPE_CORE_BANKING_JDBC_URL", "jdbc:postgresql://127.0.0.1:5432/core")
     monkeypatch.setenv("RISKPIPE_CORE_BANKING_USER", "riskpipe")
     monkeypatch.setenv("RISKPIPE_CORE_BANKING_PASSWORD", "secret")
-    assert resolve_mode("auto") == "jdbc"
-    assert resolve_mode("jdbc") == "jdbc"
+    assert resolve_mode("auto", settings=settings) == "jdbc"
+    assert resolve_mode("jdbc", settings=settings) == "jdbc"

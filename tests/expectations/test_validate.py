@@ -46,7 +46,7 @@ def assert_ge_agrees_with_spark(result) -> None:
 
 
 @pytest.fixture(scope="module", params=ENGINES)
-def big_result(spark, tmp_path_factory, request):
+def big_result(spark, tmp_path_factory, request, settings):
     rows = [GOOD] * N_GOOD + [{**GOOD, **FUTURE}] * N_FUTURE + [{**GOOD, **BAD_CHECK}] * N_BAD_CHECK
     df = batch(spark, "tax_filings", rows)
     docs = tmp_path_factory.mktemp("data_docs")
@@ -58,6 +58,7 @@ def big_result(spark, tmp_path_factory, request):
         max_failure_rate=0.05,
         data_docs_dir=str(docs),
         engine=request.param,
+        settings=settings,
     )
     assert result.engine == request.param
     yield result
@@ -66,7 +67,7 @@ def big_result(spark, tmp_path_factory, request):
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("table", SILVER)
-def test_ge_and_spark_flag_the_same_rows_for_every_rule(spark, table, engine):
+def test_ge_and_spark_flag_the_same_rows_for_every_rule(spark, table, engine, settings):
     result = validate_batch(
         case_batch(spark, table),
         table,
@@ -74,6 +75,7 @@ def test_ge_and_spark_flag_the_same_rows_for_every_rule(spark, table, engine):
         batch_id="cases",
         max_failure_rate=1.0,
         engine=engine,
+        settings=settings,
     )
     try:
         assert result.engine == engine
@@ -159,16 +161,30 @@ def test_uses_the_session_spark(spark, big_result):
     assert SparkSession.getActiveSession() is spark
 
 
-def test_row_id_is_required_and_unique(spark):
+def test_row_id_is_required_and_unique(spark, settings):
     df = batch(spark, "tax_ratings", [CASES["tax_ratings"][0]] * 2, ["a", "a"])
     with pytest.raises(ValueError, match="not unique"):
-        validate_batch(df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05)
+        validate_batch(
+            df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05, settings=settings
+        )
     with pytest.raises(ValueError, match="unique row id"):
         validate_batch(
-            df.drop("_row_id"), "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05
+            df.drop("_row_id"),
+            "tax_ratings",
+            logical_date=LOGICAL_DATE,
+            batch_id="b",
+            max_failure_rate=0.05,
+            settings=settings,
         )
     with pytest.raises(ValueError, match="rating"):
-        validate_batch(df.drop("rating"), "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05)
+        validate_batch(
+            df.drop("rating"),
+            "tax_ratings",
+            logical_date=LOGICAL_DATE,
+            batch_id="b",
+            max_failure_rate=0.05,
+            settings=settings,
+        )
 
 
 def test_max_failure_rate_from_config(settings):
@@ -206,10 +222,12 @@ EDGE_ROWS = {
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("table", sorted(EDGE_ROWS))
-def test_engines_agree_on_nan_null_and_boundary_values(spark, table, engine):
+def test_engines_agree_on_nan_null_and_boundary_values(spark, table, engine, settings):
     good, cases = CASES[table][0], EDGE_ROWS[table]
     df = batch(spark, table, [good] + [{**good, **c} for c, _ in cases.values()], ["good", *cases])
-    result = validate_batch(df, table, logical_date=LOGICAL_DATE, batch_id="edges", max_failure_rate=1.0, engine=engine)
+    result = validate_batch(
+        df, table, logical_date=LOGICAL_DATE, batch_id="edges", max_failure_rate=1.0, engine=engine, settings=settings
+    )
     try:
         assert_ge_agrees_with_spark(result)
         got = {r["_row_id"]: set(r["_failed_rules"]) for r in result.invalid_df.collect()}
@@ -238,16 +256,22 @@ def test_auto_engine_uses_pandas_up_to_the_configured_size(spark, settings):
         large.unpersist()
 
 
-def test_unknown_engine_is_rejected(spark):
+def test_unknown_engine_is_rejected(spark, settings):
     df = batch(spark, "tax_ratings", [CASES["tax_ratings"][0]])
     with pytest.raises(ValueError, match="engine"):
         validate_batch(
-            df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="b", max_failure_rate=0.05, engine="duckdb"
+            df,
+            "tax_ratings",
+            logical_date=LOGICAL_DATE,
+            batch_id="b",
+            max_failure_rate=0.05,
+            engine="duckdb",
+            settings=settings,
         )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_rows_that_could_not_be_parsed_fail_with_their_parse_rules_only(spark, engine):
+def test_rows_that_could_not_be_parsed_fail_with_their_parse_rules_only(spark, engine, settings):
     good = CASES["tax_ratings"][0]
     # row 1 could not be parsed (its rating_year is null because of that, which a rule would also flag);
     # row 2 parsed and breaks a rule; row 0 is good
@@ -265,6 +289,7 @@ def test_rows_that_could_not_be_parsed_fail_with_their_parse_rules_only(spark, e
         max_failure_rate=1.0,
         engine=engine,
         parse_errors="_parse_errors",
+        settings=settings,
     )
     try:
         assert "_parse_errors" not in result.valid_df.columns + result.invalid_df.columns
@@ -288,7 +313,7 @@ def assert_ge_agrees_with_spark_on_parsed_rows(result) -> None:
         }
 
 
-def test_a_missing_parse_error_column_is_named(spark):
+def test_a_missing_parse_error_column_is_named(spark, settings):
     df = batch(spark, "tax_ratings", [CASES["tax_ratings"][0]])
     with pytest.raises(ValueError, match="_parse_errors"):
         validate_batch(
@@ -298,4 +323,5 @@ def test_a_missing_parse_error_column_is_named(spark):
             batch_id="b",
             max_failure_rate=0.05,
             parse_errors="_parse_errors",
+            settings=settings,
         )

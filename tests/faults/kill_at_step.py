@@ -74,8 +74,12 @@ def main(argv: list[str]) -> int:
 
     setattr(module, name, wrapped)
     from jobs.ingest.run import run_source
+    from riskpipe.core.config import load_settings
+    from riskpipe.core.spark import get_spark
 
-    run_source(source, data_interval_start=start, data_interval_end=end)
+    settings = load_settings()
+    spark = get_spark(settings, app_name="riskpipe-kill-at-step")
+    run_source(source, data_interval_start=start, data_interval_end=end, settings=settings, spark=spark)
     print(f"finished without reaching the step: {step}", flush=True)
     return 1
 

@@ -44,12 +44,17 @@ def main(argv: list[str]) -> int:
 
     io.replace_where = never_write_a_gap_register
     from jobs.ingest.run import run_source
+    from riskpipe.core.config import load_settings
+    from riskpipe.core.spark import get_spark
+
+    settings = load_settings()
+    spark = get_spark(settings, app_name="riskpipe-killable-ingest")
 
     failed: list[str] = []
 
     def ingest(source: str, start: str, end: str) -> None:
         try:
-            run_source(source, data_interval_start=start, data_interval_end=end)
+            run_source(source, data_interval_start=start, data_interval_end=end, settings=settings, spark=spark)
         except BaseException as exc:
             failed.append(f"{source}: {type(exc).__name__}: {exc}")
         else:
@@ -64,7 +69,7 @@ def main(argv: list[str]) -> int:
             print(f"not parked in its derived checks: {failed[0]}", flush=True)
             return 4
     source, start, end = intervals[-1]
-    run_source(source, data_interval_start=start, data_interval_end=end)
+    run_source(source, data_interval_start=start, data_interval_end=end, settings=settings, spark=spark)
     print("the ingestion finished: the kill did not happen", flush=True)
     return 3
 

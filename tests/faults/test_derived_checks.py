@@ -85,10 +85,12 @@ def env(tmp_path_factory):
 def _ingest(spark, env, lake: Path) -> dict[str, dict]:
     """Run every feed's interval into ``lake``, in order; the summaries by feed."""
     from jobs.ingest.run import run_source
+    from riskpipe.core.config import load_settings
 
     env.setenv("RISKPIPE_LAKEHOUSE", str(lake))
+    settings = load_settings()
     return {
-        source: run_source(source, data_interval_start=start, data_interval_end=end, spark=spark)
+        source: run_source(source, data_interval_start=start, data_interval_end=end, settings=settings, spark=spark)
         for source, (start, end, _) in CASES.items()
     }
 

@@ -71,9 +71,15 @@ def _hashes(spark) -> dict[str, str]:
 
 
 def _ingest(source: str, start: str, end: str) -> dict:
+    """Ingest with the settings of the environment the fixtures set (lakehouse, landing, court API)."""
     from jobs.ingest.run import run_source
+    from riskpipe.core.config import load_settings
+    from riskpipe.core.spark import get_spark
 
-    return run_source(source, data_interval_start=start, data_interval_end=end)
+    settings = load_settings()
+    return run_source(
+        source, data_interval_start=start, data_interval_end=end, settings=settings, spark=get_spark(settings)
+    )
 
 
 def _rejected(spark, source: str, path: Path, start: str, end: str, message: str) -> None:

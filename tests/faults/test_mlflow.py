@@ -31,14 +31,14 @@ class Constant(mlflow.pyfunc.PythonModel):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, settings):
     """One SQLite tracking store for the module (its schema migration is the slow part)."""
     from models.config import model_config
 
     root = tmp_path_factory.mktemp("mlflow_store")
     before = mlflow.get_tracking_uri()
     yield dataclasses.replace(
-        model_config(),
+        model_config(settings),
         name=NAME,
         experiment=EXPERIMENT,
         tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
@@ -143,7 +143,7 @@ def test_a_retried_run_does_not_double_log_metrics(config):
 
 
 @pytest.fixture()
-def training_config(store, spark, tmp_path):
+def training_config(store, spark, settings, tmp_path):
     """A small two-model training on a synthetic snapshot Delta table, in the module's store."""
     from models.config import model_config
     from tests.models.synthetic import snapshot_table
@@ -151,7 +151,7 @@ def training_config(store, spark, tmp_path):
     table = str(tmp_path / "snapshots")
     spark.createDataFrame(snapshot_table(n_ids=150, months=18)).write.format("delta").save(table)
     return model_config(
-        None,
+        settings,
         {
             "name": f"{NAME}_training_retry",
             "experiment": f"{EXPERIMENT}-training-retry",
@@ -171,7 +171,7 @@ def training_config(store, spark, tmp_path):
     "one parent run and one run per model; each model registered once, every metric "
     "logged once; a third attempt adds nothing",
 )
-def test_a_retried_training_job_logs_and_registers_each_model_once(training_config, spark, monkeypatch):
+def test_a_retried_training_job_logs_and_registers_each_model_once(training_config, spark, settings, monkeypatch):
     from models import train as training
     from models.tracking import RUN_KEY_TAG
 
@@ -185,12 +185,12 @@ def test_a_retried_training_job_logs_and_registers_each_model_once(training_conf
 
     monkeypatch.setattr(training, "_write_evaluation", fail_on_challenger)
     with pytest.raises(RuntimeError, match="worker lost"):
-        training.train(training_config, spark=spark, run_key=run_key)
+        training.train(training_config, spark=spark, settings=settings, run_key=run_key)
     first_versions = [row["version"] for row in registry.list_versions(training_config)]
     assert first_versions == [1]  # the scorecard only
 
-    retried = training.train(training_config, spark=spark, run_key=run_key)
-    again = training.train(training_config, spark=spark, run_key=run_key)
+    retried = training.train(training_config, spark=spark, settings=settings, run_key=run_key)
+    again = training.train(training_config, spark=spark, settings=settings, run_key=run_key)
 
     versions = registry.list_versions(training_config)
     assert [(row["version"], row["kind"]) for row in versions] == [(1, "scorecard"), (2, "lightgbm")]

@@ -52,7 +52,7 @@ def _manifest_counts(spark) -> dict[str, dict[str, int]]:
 )
 def test_a_multi_file_batch_keeps_counts_per_file_that_reconcile_with_the_commits(spark, lake):
     expected = _two_file_batch(lake)
-    summary = _run()
+    summary = _run(spark)
     assert summary["per_file"] == expected
     assert _manifest_counts(spark) == expected
     assert (summary["rows_read"], summary["rows_inserted"], summary["rows_quarantined"], summary["rows_duplicate"]) == (
@@ -90,7 +90,7 @@ def test_a_commit_that_disagrees_with_the_counts_fails_the_batch_before_the_mani
     with monkeypatch.context() as mp:
         mp.setattr(io, "commit_metrics", one_row_less)
         with pytest.raises(ReconciliationError) as err:
-            _run()
+            _run(spark)
     assert (err.value.table, err.value.expected, err.value.committed) == (table, counted, counted - 1)
     message = str(err.value)
     assert f"table {table}" in message and f"counts {counted}, Delta committed {counted - 1}" in message
@@ -98,7 +98,7 @@ def test_a_commit_that_disagrees_with_the_counts_fails_the_batch_before_the_mani
     assert _manifest_counts(spark) == {}  # the files are not marked done: a rerun processes them
     if table != "tax_filings":
         return
-    rerun = _run()
+    rerun = _run(spark)
     assert rerun["batch_id"] == err.value.batch_id and rerun["rows_published"] == 29
     assert {path: c["rows_read"] for path, c in _manifest_counts(spark).items()} == {
         path: c["rows_read"] for path, c in expected.items()

@@ -102,10 +102,21 @@ def _deliver(landing, month: str, rows: list[str]) -> None:
     (folder / f"tax_filings_{month}.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
 
 
+def _feed_settings():
+    """The settings of the environment ``feed`` sets (the test's own lakehouse and landing area)."""
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
+
+
 def _month_run(month_start: str, month_end: str) -> dict:
     from jobs.ingest.run import run_source
+    from riskpipe.core.spark import get_spark
 
-    return run_source(FEED, data_interval_start=month_start, data_interval_end=month_end)
+    settings = _feed_settings()
+    return run_source(
+        FEED, data_interval_start=month_start, data_interval_end=month_end, settings=settings, spark=get_spark(settings)
+    )
 
 
 SHARED = {"quarantine": "table_name", "ingest_manifest": "source"}
@@ -125,6 +136,7 @@ def _other_source_rows(spark) -> None:
     from jobs.ingest.quarantine import write_quarantine
 
     batch = f"{OTHER}-2020-03-01-0000000000000000"
+    settings = _feed_settings()
     with io.batch_commits(spark, batch):
         failing = spark.createDataFrame([("m-1", 1)], "meter_id string, _source_row long").select(
             "meter_id",
@@ -138,7 +150,8 @@ def _other_source_rows(spark) -> None:
         write_quarantine(
             to_quarantine(
                 failing, table_name=OTHER, batch_id=batch, failure_rate=0.01, quarantined_at=dt.datetime(2020, 3, 12)
-            )
+            ),
+            settings=settings,
         )
         landed = LandedFile(path=None, rel_path="utility/utility_reads_202003.jsonl", size=10, checksum="c" * 64)
         record(
@@ -149,6 +162,7 @@ def _other_source_rows(spark) -> None:
             status="succeeded",
             logical_date="2020-03-31",
             counts={landed.rel_path: {"rows_read": 1, "rows_quarantined": 1}},
+            settings=settings,
         )
 
 

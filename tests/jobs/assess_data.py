@@ -248,7 +248,7 @@ def training_data(n_ids: int = 250, months: int = 12, seed: int = 11):
     )
 
 
-def train_champion(settings, artifact_root: str) -> str:
+def train_champion(spark, settings, artifact_root: str) -> str:
     """Train a scorecard on :func:`training_data`, register it and point ``@champion`` at it."""
     from models.config import model_config
     from models.registry import set_alias
@@ -258,6 +258,6 @@ def train_champion(settings, artifact_root: str) -> str:
         settings,
         {"experiment": "test-assess", "kinds": ["scorecard"], "candidate": "scorecard", "artifact_root": artifact_root},
     )
-    version = train(config, data=training_data()).models["scorecard"].version
+    version = train(config, spark=spark, settings=settings, data=training_data()).models["scorecard"].version
     set_alias(config, "champion", version)
     return version

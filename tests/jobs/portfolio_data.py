@@ -151,7 +151,7 @@ def feature_values(rng, n: int) -> dict[str, list]:
     }
 
 
-def train_champion(settings, name: str, *, seed: int = 1) -> str:
+def train_champion(spark, settings, name: str, *, seed: int = 1) -> str:
     """Train a scorecard on :data:`MODEL_FEATURES` with the real trainer, register it and alias it champion.
 
     The default relationship is known (lower sales growth and electricity, more court cases:
@@ -189,6 +189,6 @@ def train_champion(settings, name: str, *, seed: int = 1) -> str:
     config = model_config(
         settings, {"name": name, "experiment": f"test-{name}", "kinds": ["scorecard"], "candidate": "scorecard"}
     )
-    version = train(config, data=data).models["scorecard"].version
+    version = train(config, spark=spark, settings=settings, data=data).models["scorecard"].version
     set_alias(config, "champion", version)
     return version

@@ -94,7 +94,7 @@ def env(spark, settings, tmp_path_factory):
     root = tmp_path_factory.mktemp("assess")
     local = settings.replace(lakehouse_root=str(root / "lakehouse"), model_name=MODEL_NAME)
     write_silver(spark, local)
-    return local, train_champion(local, str(root / "mlartifacts"))
+    return local, train_champion(spark, local, str(root / "mlartifacts"))
 
 
 @pytest.fixture(scope="module")

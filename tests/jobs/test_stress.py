@@ -111,7 +111,7 @@ def lakehouse(spark, settings, tmp_path_factory):
     """A throwaway lakehouse with 36 borrowers' features and 45 loans on DAY, scored by a real champion;
     portfolio and stress (baseline and the 2020 shock) run on it."""
     local = settings.replace(lakehouse_root=str(tmp_path_factory.mktemp("stress_lakehouse")))
-    train_champion(local, MODEL)
+    train_champion(spark, local, MODEL)
     rng, pick = np.random.default_rng(5), random.Random(5)
     values = feature_values(rng, 36)
     features = {

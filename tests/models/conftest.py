@@ -60,16 +60,16 @@ def make_config(settings, artifact_root, delta_table, tracking_uri):
 
 
 @pytest.fixture(scope="session")
-def training_data(spark, make_config):
+def training_data(spark, make_config, settings):
     from models.data import load_training_data
 
-    return load_training_data(make_config("sme_pd_data").data, spark=spark)
+    return load_training_data(make_config("sme_pd_data").data, spark=spark, settings=settings)
 
 
 @pytest.fixture(scope="session")
-def trained(spark, make_config):
+def trained(spark, make_config, settings):
     """Both kinds trained, logged and registered under ``sme_pd_main``."""
     from models.train import train
 
     config = make_config("sme_pd_main")
-    return config, train(config, spark=spark)
+    return config, train(config, spark=spark, settings=settings)

@@ -241,7 +241,7 @@ def mixed_trained(spark, settings, tracking_uri, artifact_root, tmp_path_factory
         },
     )
     data = load_training_data(config.data, spark=spark, settings=settings)
-    return config, data, train(config, spark=spark, data=data)
+    return config, data, train(config, spark=spark, data=data, settings=settings)
 
 
 def test_loading_an_extract_reports_the_role_of_every_column(mixed_trained):

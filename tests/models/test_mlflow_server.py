@@ -15,7 +15,7 @@ def mlflow_server(tmp_path_factory):
 
 
 def test_train_register_promote_and_load_champion_through_the_server(
-    spark, mlflow_server, make_config, synthetic_frame, tracking_uri, tmp_path
+    spark, mlflow_server, make_config, synthetic_frame, tracking_uri, tmp_path, settings
 ):
     import mlflow
 
@@ -33,7 +33,7 @@ def test_train_register_promote_and_load_champion_through_the_server(
         },
     )
     try:
-        result = train(config, spark=spark)
+        result = train(config, spark=spark, settings=settings)
         assert result.source["version"] is None and result.candidate_version == "1"
         assert promote(config).passed
         assert champion_version(config) == "1"

@@ -16,12 +16,12 @@ def _tags(config, version):
     return client(config).get_model_version(config.name, str(version)).tags
 
 
-def test_promote_rollback_and_recorded_reasons(spark, make_config, gate_config, capsys):
+def test_promote_rollback_and_recorded_reasons(spark, make_config, gate_config, capsys, settings):
     from models.registry import champion_version, list_versions, promote, rollback
     from models.train import train
     from riskpipe.commands.models import _list
 
-    strong = train(gate_config, spark=spark).candidate_version
+    strong = train(gate_config, spark=spark, settings=settings).candidate_version
     first = promote(gate_config)
     assert first.passed and "auc_vs_champion" not in first.checks  # no champion yet
     assert champion_version(gate_config) == strong
@@ -30,7 +30,7 @@ def test_promote_rollback_and_recorded_reasons(spark, make_config, gate_config, 
     # a weaker candidate on the same data (only the strongest feature passes a high IV floor):
     # the champion is benchmarked on the candidate's OOT sample
     weak_config = make_config("sme_pd_gate", {"kinds": ["scorecard"], "scorecard": {"min_iv": 0.3}})
-    weak = train(weak_config, spark=spark)
+    weak = train(weak_config, spark=spark, settings=settings)
     assert "champion_oot_auc" in weak.models["scorecard"].metrics
     refused = promote(gate_config)
     assert not refused.passed and refused.checks["auc_vs_champion"] is False

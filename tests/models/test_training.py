@@ -22,18 +22,18 @@ def _core(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if not k.startswith("champion_")}
 
 
-def test_same_data_version_and_seed_give_identical_metrics(spark, make_config, trained):
+def test_same_data_version_and_seed_give_identical_metrics(spark, make_config, trained, settings):
     from models.train import train
 
     config, first = trained
-    again = train(make_config("sme_pd_repeat", {"register": False}), spark=spark)
+    again = train(make_config("sme_pd_repeat", {"register": False}), spark=spark, settings=settings)
     for kind in ("scorecard", "lightgbm"):
         assert _core(again.models[kind].metrics) == _core(first.models[kind].metrics), kind
         assert again.models[kind].version is None
     assert first.source["version"] == 0 and first.candidate_version == first.models["scorecard"].version
 
 
-def test_delta_version_is_pinned_and_split_is_out_of_time(spark, make_config, training_data, synthetic_frame):
+def test_delta_version_is_pinned_and_split_is_out_of_time(spark, make_config, training_data, synthetic_frame, settings):
     from models.data import load_training_data
 
     assert training_data.source["version"] == 0
@@ -42,7 +42,7 @@ def test_delta_version_is_pinned_and_split_is_out_of_time(spark, make_config, tr
     kept = ~(synthetic_frame["in_default_at_snapshot"] | synthetic_frame["censored"])
     assert len(training_data.train) + len(training_data.valid) == int(kept.sum())
     assert training_data.features == FEATURES
-    latest = load_training_data(make_config("x", {"data": {"version": None}}).data, spark=spark)
+    latest = load_training_data(make_config("x", {"data": {"version": None}}).data, spark=spark, settings=settings)
     assert latest.source["version"] == 1
     assert len(latest.valid) > len(training_data.valid)
     assert 0.02 < training_data.source["default_rate_train"] < 0.06

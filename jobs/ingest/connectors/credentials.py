@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ def _fill_from_uri(creds: dict[str, Any]) -> None:
 def get_connection(
     conn_id: str,
     *,
+    settings: Settings,
     env_prefix: str | None = None,
-    settings: Settings | None = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Resolve credentials for ``conn_id``.
@@ -116,7 +116,7 @@ def get_connection(
         conn_id: Airflow connection id, also the ``conn_id`` of an ``ingestion`` config section.
         env_prefix: read ``<prefix>URL``, ``<prefix>USER``, ``<prefix>PASSWORD``/``<prefix>TOKEN``
             instead of the variable names from the profile.
-        settings: resolved settings (loaded when None).
+        settings: resolved settings (the ``ingestion`` sections name the variables).
         env: environment mapping (``os.environ`` when None).
 
     Returns:
@@ -137,7 +137,7 @@ def get_connection(
         # With a prefix any subset may be set (a token alone, or URL + user + password).
         names, tried = _prefix_env_names(env_prefix, env)
     else:
-        names = _config_env_names(conn_id, settings or load_settings())
+        names = _config_env_names(conn_id, settings)
         tried = sorted(names.values())
     missing = sorted(name for name in (names.values() if names else tried) if not env.get(name))
     if not names and not tried:

@@ -7,12 +7,12 @@ re-delivering under an old name), which fails loudly or is reprocessed by config
 
 Typical use in a job's ``main``::
 
-    files = discover(landing / "tax/filings", "tax_filings_*.csv")
-    todo = plan(spark, "tax_filings", files, on_changed=cfg["on_changed_file"]).to_process
+    files = discover(landing / "tax/filings", "tax_filings_*.csv", root=landing)
+    todo = plan(spark, "tax_filings", files, on_changed=cfg["on_changed_file"], settings=settings).to_process
     batch = batch_id_for("tax_filings", logical_date, todo)
-    record(spark, "tax_filings", todo, batch_id=batch, status="started", logical_date=logical_date)
+    record(spark, "tax_filings", todo, batch_id=batch, status="started", logical_date=logical_date, settings=settings)
     ...  # read, validate, publish
-    record(spark, "tax_filings", todo, batch_id=batch, status="succeeded", ..., counts=counts)
+    record(spark, "tax_filings", todo, batch_id=batch, status="succeeded", ..., counts=counts, settings=settings)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from riskpipe.core import io
-from riskpipe.core.config import load_settings
+from riskpipe.core.config import Settings
 from schemas.ops import INGEST_MANIFEST, MANIFEST_STATUSES
 
 ON_CHANGED = ("fail", "reprocess")
@@ -88,25 +88,25 @@ def _is_hidden(rel: Path) -> bool:
     return any(part.startswith((".", "_")) for part in rel.parts)
 
 
-def discover(landing_dir: str | Path, pattern: str, *, root: str | Path | None = None) -> list[LandedFile]:
+def discover(landing_dir: str | Path, pattern: str, *, root: str | Path) -> list[LandedFile]:
     """Files under ``landing_dir`` matching the glob ``pattern``, sorted by relative path.
 
     Args:
         landing_dir: folder to search (``pattern`` may contain ``**``).
         pattern: glob relative to ``landing_dir``, e.g. ``tax_filings_*.csv``.
-        root: landing root that ``rel_path`` is relative to; default the configured
-            ``landing_root`` when ``landing_dir`` lies inside it, else ``landing_dir``.
+        root: landing root that ``rel_path`` is relative to (``settings.landing_root``, or
+            ``landing_dir`` itself); ``landing_dir`` lies inside it.
 
     Raises:
         FileNotFoundError: ``landing_dir`` does not exist.
+        ValueError: ``landing_dir`` is not inside ``root``.
     """
     landing_dir = Path(landing_dir).resolve()
     if not landing_dir.is_dir():
         raise FileNotFoundError(f"landing folder does not exist: {landing_dir}")
-    if root is None:
-        configured = Path(load_settings().landing_root).resolve()
-        root = configured if landing_dir.is_relative_to(configured) else landing_dir
     root = Path(root).resolve()
+    if not landing_dir.is_relative_to(root):
+        raise ValueError(f"landing folder {landing_dir} is not inside the landing root {root}")
     found = []
     for path in landing_dir.glob(pattern):
         if not path.is_file() or _is_hidden(path.relative_to(landing_dir)):
@@ -122,13 +122,15 @@ def discover(landing_dir: str | Path, pattern: str, *, root: str | Path | None =
     return sorted(found, key=lambda f: f.rel_path)
 
 
-def _manifest_rows(spark: SparkSession, source: str) -> list[dict]:
+def _manifest_rows(spark: SparkSession, source: str, settings: Settings) -> list[dict]:
     # The manifest holds one row per file version: small enough to collect.
-    df = io.read(spark, INGEST_MANIFEST).where(F.col("source") == F.lit(source))
+    df = io.read(spark, INGEST_MANIFEST, settings=settings).where(F.col("source") == F.lit(source))
     return [row.asDict() for row in df.collect()]
 
 
-def plan(spark: SparkSession, source: str, files: Sequence[LandedFile], *, on_changed: str = "fail") -> Plan:
+def plan(
+    spark: SparkSession, source: str, files: Sequence[LandedFile], *, on_changed: str = "fail", settings: Settings
+) -> Plan:
     """Split ``files`` into to-process / already-done / changed using the manifest.
 
     Raises:
@@ -140,7 +142,7 @@ def plan(spark: SparkSession, source: str, files: Sequence[LandedFile], *, on_ch
         raise ValueError(f"on_changed must be one of {ON_CHANGED}, got {on_changed!r}")
     succeeded: dict[str, set[str]] = {}
     ingested: dict[str, set[str]] = {}
-    for row in _manifest_rows(spark, source):
+    for row in _manifest_rows(spark, source, settings):
         if row["status"] == "succeeded":
             succeeded.setdefault(row["path"], set()).add(row["checksum"])
         if row["status"] in ("succeeded", "superseded"):
@@ -202,6 +204,7 @@ def record(
     counts: Mapping[str, Mapping[str, int]] | None = None,
     error: str | None = None,
     now: datetime | None = None,
+    settings: Settings,
 ) -> None:
     """Upsert manifest rows for ``entries`` in one Delta commit.
 
@@ -222,7 +225,7 @@ def record(
         return
     now = now or datetime.now(UTC)
     # Only a finishing status needs the earlier rows (start time, versions to supersede).
-    existing = [] if status == "started" else _manifest_rows(spark, source)
+    existing = [] if status == "started" else _manifest_rows(spark, source, settings)
     started = {(r["path"], r["checksum"]): r["started_at"] for r in existing}
     rows = []
     for landed in entries:
@@ -249,11 +252,15 @@ def record(
         rows.extend(_superseded(existing, entries, now))
     # a manifest created before a count column was declared gains it here
     io.merge_upsert(
-        INGEST_MANIFEST.rows_to_df(spark, rows), INGEST_MANIFEST, update_when_changed=None, evolve_schema=True
+        INGEST_MANIFEST.rows_to_df(spark, rows),
+        INGEST_MANIFEST,
+        settings=settings,
+        update_when_changed=None,
+        evolve_schema=True,
     )
 
 
-def manifest(spark: SparkSession, source: str | None = None):
+def manifest(spark: SparkSession, source: str | None = None, *, settings: Settings):
     """The manifest as a DataFrame (optionally one source), for reports and tests."""
-    df = io.read(spark, INGEST_MANIFEST)
+    df = io.read(spark, INGEST_MANIFEST, settings=settings)
     return df if source is None else df.where(F.col("source") == F.lit(source))

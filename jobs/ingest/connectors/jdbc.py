@@ -9,12 +9,12 @@ Two ways to read a change column such as ``updated_at``:
 - ``read_incremental``: the rows with ``lower_exclusive < column <= upper_inclusive``, for a
   source that can only be read forward from the last value read (``last_watermark``)::
 
-    lower = last_watermark(spark, "core_banking", "core_banking.loans")
+    lower = last_watermark(spark, "core_banking", "core_banking.loans", settings=settings)
     df = read_incremental(spark, url=url, table="core_banking.loans", watermark_column="updated_at",
                           lower_exclusive=lower, upper_inclusive=None, properties=props)
     ...  # validate and publish df
     advance_watermark(spark, "core_banking", "core_banking.loans", "updated_at",
-                      max_watermark(df, "updated_at"), batch_id, df.count(), now)
+                      max_watermark(df, "updated_at"), batch_id, df.count(), now, settings=settings)
 
 The filter is pushed down to the database as a subquery, so only the window crosses the
 network. The watermark only ever rises (``advance_watermark`` keeps the higher value), and is
@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, TimestampNTZType, TimestampType
 
 from riskpipe.core import io
+from riskpipe.core.config import Settings
 from schemas.ops import INGEST_WATERMARKS
 
 POSTGRES_DRIVER = "org.postgresql.Driver"
@@ -217,10 +218,10 @@ def watermark_text(value: Any) -> str:
     return str(value)
 
 
-def last_watermark(spark: SparkSession, source: str, table: str) -> str | None:
+def last_watermark(spark: SparkSession, source: str, table: str, *, settings: Settings) -> str | None:
     """The watermark recorded for ``source``/``table``, or None before the first load."""
     rows = (
-        io.read(spark, INGEST_WATERMARKS)
+        io.read(spark, INGEST_WATERMARKS, settings=settings)
         .where((F.col("source") == F.lit(source)) & (F.col("source_table") == F.lit(table)))
         .select("watermark")
         .collect()
@@ -257,6 +258,8 @@ def advance_watermark(
     batch_id: str,
     rows: int,
     updated_at: datetime,
+    *,
+    settings: Settings,
 ) -> bool:
     """Record ``value`` as the highest ingested watermark of ``source``/``table``.
 
@@ -270,7 +273,7 @@ def advance_watermark(
     if value is None:
         return False
     text = watermark_text(value)
-    stored = last_watermark(spark, source, table)
+    stored = last_watermark(spark, source, table, settings=settings)
     if stored is not None and _order_key(stored) >= _order_key(text):
         return False
     row = {
@@ -282,5 +285,7 @@ def advance_watermark(
         "rows": rows,
         "updated_at": updated_at,
     }
-    io.merge_upsert(INGEST_WATERMARKS.rows_to_df(spark, [row]), INGEST_WATERMARKS, update_when_changed=None)
+    io.merge_upsert(
+        INGEST_WATERMARKS.rows_to_df(spark, [row]), INGEST_WATERMARKS, settings=settings, update_when_changed=None
+    )
     return True

@@ -50,7 +50,7 @@ START, END = "2019-01-01", "2019-03-01"
 
 
 @pytest.fixture(scope="module")
-def two_lakehouses(tmp_path_factory):
+def two_lakehouses(tmp_path_factory, spark):
     """The same two months of transactions backfilled month by month, and in one batch."""
     from jobs.ingest.backfill import run_backfill
     from jobs.ingest.run import run_source
@@ -71,10 +71,12 @@ def two_lakehouses(tmp_path_factory):
             if name == "monthly":
                 # one byte: every month is over the limit, so each is a batch of its own
                 settings = settings.merged({"ingestion": {"backfill_max_batch_bytes": 1}})
-                out[name] = run_backfill("transactions", start=START, end=END, settings=settings)
+                out[name] = run_backfill("transactions", start=START, end=END, settings=settings, spark=spark)
             else:
                 out[name] = [
-                    run_source("transactions", data_interval_start=START, data_interval_end=END, settings=settings)
+                    run_source(
+                        "transactions", data_interval_start=START, data_interval_end=END, settings=settings, spark=spark
+                    )
                 ]
             out[f"{name}_settings"] = settings
         yield out

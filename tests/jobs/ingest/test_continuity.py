@@ -152,7 +152,7 @@ def test_the_transactions_check_reads_only_the_bronze_files_of_its_window(spark,
     )
     with moved_away([files[0][0]]):
         # checked from May 4 on, reading from 62 days earlier (March 3): January is not read
-        found = continuity.main("transactions", since=dt.date(2020, 5, 4), settings=own)
+        found = continuity.main("transactions", since=dt.date(2020, 5, 4), settings=own, spark=spark)
     gaps = io.read(spark, GAPS, settings=own).collect()
     assert found == 1
     assert [(g["key_before"], g["key_after"], g["unexplained_amount"]) for g in gaps] == [

@@ -41,6 +41,14 @@ def core_banking(tmp_path_factory, spark):
         yield server
 
 
+@pytest.fixture(scope="module")
+def bank_settings(core_banking):
+    """The settings of the module's lakehouse and core banking database (the environment ``core_banking`` sets)."""
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
+
+
 def _source_loans(pg, start: str, end: str) -> dict[str, float]:
     """``{loan_id: interest_rate}`` of the source rows whose ``updated_at`` lies in ``[start, end)``."""
     conn = pg.connect()
@@ -64,17 +72,23 @@ def _accounted(result) -> bool:
     return result["rows_read"] == result["rows_published"] + result["rows_quarantined"] + result["rows_duplicate"]
 
 
-def test_an_older_interval_after_a_newer_one_is_published_and_a_silver_restore_is_reread(spark, core_banking):
+def test_an_older_interval_after_a_newer_one_is_published_and_a_silver_restore_is_reread(
+    spark, core_banking, bank_settings
+):
     from jobs.ingest.run import run_source
 
     january, later = _source_loans(core_banking, JAN, FEB), _source_loans(core_banking, FEB, MAY)
     assert january and later  # the simulated bank changes loans in both windows
 
-    newer = run_source("loans", data_interval_start=FEB, data_interval_end=MAY, mode="jdbc")
+    newer = run_source(
+        "loans", data_interval_start=FEB, data_interval_end=MAY, mode="jdbc", settings=bank_settings, spark=spark
+    )
     assert newer["rows_read"] == len(later) and _accounted(newer)
     after_newer = io.history(spark, "loans", limit=1)[0]["version"]
 
-    older = run_source("loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc")
+    older = run_source(
+        "loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=bank_settings, spark=spark
+    )
     assert older["rows_read"] == len(january) and older["rows_published"] == len(january) and _accounted(older)
     assert set(_current_rates(spark)) == set(january) | set(later)
     # a backfill never lowers the watermark: it stays at the newest row read
@@ -82,14 +96,18 @@ def test_an_older_interval_after_a_newer_one_is_published_and_a_silver_restore_i
 
     io.restore(spark, "loans", after_newer)  # silver loses January; the watermark stays where it was
     assert not set(_current_rates(spark)) & set(january)
-    rerun = run_source("loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc")
+    rerun = run_source(
+        "loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=bank_settings, spark=spark
+    )
     assert rerun["batch_id"] == older["batch_id"]  # the same rows read: the same batch
     assert rerun["rows_published"] == len(january) and _accounted(rerun)
     assert _current_rates(spark) == pytest.approx({**january, **later})
     assert io.read(spark, "loans").where(F.col("known_from").isNull()).count() == 0
 
 
-def test_a_loan_restated_without_moving_updated_at_is_updated_by_the_next_run_of_its_interval(spark, core_banking):
+def test_a_loan_restated_without_moving_updated_at_is_updated_by_the_next_run_of_its_interval(
+    spark, core_banking, bank_settings
+):
     from jobs.ingest.run import run_source
 
     loan_id = sorted(_source_loans(core_banking, JAN, FEB))[0]
@@ -103,7 +121,9 @@ def test_a_loan_restated_without_moving_updated_at_is_updated_by_the_next_run_of
         conn.close()
     january = _source_loans(core_banking, JAN, FEB)
 
-    rerun = run_source("loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc")
+    rerun = run_source(
+        "loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=bank_settings, spark=spark
+    )
 
     assert rerun["rows_read"] == len(january)
     assert (rerun["rows_published"], rerun["rows_duplicate"]) == (1, len(january) - 1) and _accounted(rerun)
@@ -111,31 +131,31 @@ def test_a_loan_restated_without_moving_updated_at_is_updated_by_the_next_run_of
     assert io.read(spark, "loans").where(F.col("loan_id") == loan_id).count() == 1  # updated, not doubled
 
 
-def test_an_append_only_table_refuses_an_interval_at_or_before_its_watermark(spark, core_banking):
+def test_an_append_only_table_refuses_an_interval_at_or_before_its_watermark(spark, core_banking, bank_settings):
     from jobs.ingest.run import run_source
-    from riskpipe.core.config import load_settings
-
-    settings = load_settings()
 
     watermark = (
         io.read(spark, "ingest_watermarks")
         .where(F.col("source_table") == "core_banking.loans")
         .collect()[0]["watermark"]
     )
-    append_only = settings.merged({"ingestion": {"core_banking": {"tables": {"loans": {"incremental": APPEND_ONLY}}}}})
+    append_only = bank_settings.merged(
+        {"ingestion": {"core_banking": {"tables": {"loans": {"incremental": APPEND_ONLY}}}}}
+    )
     refused = rf"watermark is {watermark}.*\[2019-02-01, 2019-05-01\)"
     with pytest.raises(IntervalBeforeWatermarkError, match=refused):
-        run_source("loans", data_interval_start=FEB, data_interval_end=MAY, mode="jdbc", settings=append_only)
+        run_source(
+            "loans", data_interval_start=FEB, data_interval_end=MAY, mode="jdbc", settings=append_only, spark=spark
+        )
 
 
-def test_a_configured_sslmode_reaches_the_driver_of_a_run(spark, core_banking):
+def test_a_configured_sslmode_reaches_the_driver_of_a_run(spark, core_banking, bank_settings):
     from jobs.ingest.run import run_source
-    from riskpipe.core.config import load_settings
 
     # the test server has no TLS: a driver that honours verify-full refuses it
-    settings = load_settings().merged({"ingestion": {"core_banking": {"jdbc_properties": {"sslmode": "verify-full"}}}})
+    settings = bank_settings.merged({"ingestion": {"core_banking": {"jdbc_properties": {"sslmode": "verify-full"}}}})
     with pytest.raises(Exception, match="does not support SSL"):
-        run_source("loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=settings)
+        run_source("loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=settings, spark=spark)
 
 
 def test_read_bounds_follow_the_interval_or_the_watermark():

@@ -54,10 +54,21 @@ def landed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def first_run(spark, landed):
+def landed_settings(landed):
+    """The settings of the module's lakehouse, landing folder and court API (the environment ``landed`` sets)."""
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="module")
+def first_run(spark, landed_settings):
     from jobs.ingest.run import run_source
 
-    return {s: run_source(s, data_interval_start=START, data_interval_end=END) for s in SOURCES}
+    return {
+        s: run_source(s, data_interval_start=START, data_interval_end=END, settings=landed_settings, spark=spark)
+        for s in SOURCES
+    }
 
 
 def _content_hash(spark, table: str) -> str:
@@ -170,13 +181,13 @@ def test_restatements_keep_history(spark, first_run, landed):
         assert versions[0]["known_to"] == versions[1]["known_from"]
 
 
-def test_rerun_of_the_same_interval_changes_nothing(spark, first_run):
+def test_rerun_of_the_same_interval_changes_nothing(spark, first_run, landed_settings):
     from jobs.ingest.run import run_source
 
     tables = [*SOURCES, *(f"bronze_{s}" for s in SOURCES), "quarantine"]
     before = {t: _content_hash(spark, t) for t in tables}
     for source in SOURCES:
-        run_source(source, data_interval_start=START, data_interval_end=END)
+        run_source(source, data_interval_start=START, data_interval_end=END, settings=landed_settings, spark=spark)
     assert {t: _content_hash(spark, t) for t in tables} == before
 
 

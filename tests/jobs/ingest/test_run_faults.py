@@ -33,10 +33,16 @@ def lake(tmp_path, spark):
         yield tmp_path / "landing" / "tax" / "filings"
 
 
-def _run():
+def _run(spark):
     from jobs.ingest.run import run_source
 
-    return run_source("tax_filings", data_interval_start="2020-03-01", data_interval_end="2020-04-01")
+    return run_source(
+        "tax_filings",
+        data_interval_start="2020-03-01",
+        data_interval_end="2020-04-01",
+        settings=_settings(),
+        spark=spark,
+    )
 
 
 def _count(spark, table: str) -> int:
@@ -48,7 +54,7 @@ def test_bad_rows_below_the_threshold_are_quarantined_and_the_rest_published(spa
     rows[3] = _row(3).rsplit(",", 2)[0]  # too few fields: not padded
     rows[7] = _row(7) + ",surplus"  # too many fields: not cut
     (lake / "tax_filings_202003.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    summary = _run()
+    summary = _run(spark)
     assert summary["rows_read"] == 40 and summary["rows_quarantined"] == 2 and summary["rows_published"] == 38
     rules = {r for row in io.read(spark, "quarantine").collect() for r in row["rules"]}
     assert rules == {"tax_filings.row.malformed"}
@@ -62,7 +68,7 @@ def test_a_batch_over_the_failure_threshold_publishes_nothing(spark, lake):
     from expectations.validate import BatchRejectedError
 
     with pytest.raises(BatchRejectedError) as err:
-        _run()
+        _run(spark)
     message = str(err.value)
     assert "tax_filings" in message and "10 of 40 rows" in message
     assert "tax_filings.taxable_sales.non_negative: 10 rows" in message
@@ -78,7 +84,7 @@ def test_a_truncated_file_fails_naming_it_and_changes_no_table(spark, lake):
     from jobs.ingest.bronze import MalformedFileError
 
     with pytest.raises(MalformedFileError, match="tax_filings_202003.csv: truncated"):
-        _run()
+        _run(spark)
     for table in ("bronze_tax_filings", "tax_filings", "quarantine", "ingest_manifest"):
         assert _count(spark, table) == 0, table
 
@@ -86,21 +92,22 @@ def test_a_truncated_file_fails_naming_it_and_changes_no_table(spark, lake):
 def test_a_changed_file_under_an_old_name_is_detected(spark, lake):
     path = lake / "tax_filings_202003.csv"
     path.write_text("\n".join([HEADER, *[_row(n) for n in range(5)]]) + "\n", encoding="utf-8")
-    _run()
-    assert _run()["files_skipped"] == ["tax/filings/tax_filings_202003.csv"]  # a rerun skips it
+    _run(spark)
+    assert _run(spark)["files_skipped"] == ["tax/filings/tax_filings_202003.csv"]  # a rerun skips it
     path.write_text("\n".join([HEADER, *[_row(n, "2000.0") for n in range(5)]]) + "\n", encoding="utf-8")
     from jobs.ingest.connectors.files import ChangedFileError
 
     with pytest.raises(ChangedFileError, match="tax_filings_202003.csv"):
-        _run()
+        _run(spark)
     assert io.read(spark, "tax_filings").where(F.col("taxable_sales") == 2000.0).count() == 0
 
 
-def _settings(on_new_column: str):
-    """The environment's settings with ``ingestion.on_new_column`` set."""
+def _settings(on_new_column: str | None = None):
+    """The settings of the environment ``lake`` sets, with ``ingestion.on_new_column`` set when given."""
     from riskpipe.core.config import load_settings
 
-    return load_settings().merged({"ingestion": {"on_new_column": on_new_column}})
+    settings = load_settings()
+    return settings.merged({"ingestion": {"on_new_column": on_new_column}}) if on_new_column else settings
 
 
 def _deliver(lake, month: str, rows: list[str], *, extra_column: str | None = None) -> None:
@@ -119,6 +126,7 @@ def test_an_added_column_is_rejected_naming_the_file_and_the_column(spark, lake)
             data_interval_start="2020-03-01",
             data_interval_end="2020-04-01",
             settings=_settings("reject"),
+            spark=spark,
         )
     for table in ("bronze_tax_filings", "tax_filings", "quarantine", "ingest_manifest"):
         assert _count(spark, table) == 0, table
@@ -132,10 +140,12 @@ def test_an_added_column_is_evolved_into_bronze_and_the_rows_published(spark, la
     evolve = _settings("evolve")
     february = [_row(n).replace(",2020-02,2020-03-10,", ",2020-01,2020-02-10,") for n in range(3)]
     _deliver(lake, "202002", february)
-    run_source("tax_filings", data_interval_start="2020-02-01", data_interval_end="2020-03-01", settings=evolve)
+    run_source(
+        "tax_filings", data_interval_start="2020-02-01", data_interval_end="2020-03-01", settings=evolve, spark=spark
+    )
     _deliver(lake, "202003", [_row(n) + f",LL-{n:02d}" for n in range(5)], extra_column="branch_code")
     summary = run_source(
-        "tax_filings", data_interval_start="2020-03-01", data_interval_end="2020-04-01", settings=evolve
+        "tax_filings", data_interval_start="2020-03-01", data_interval_end="2020-04-01", settings=evolve, spark=spark
     )
 
     assert summary["rows_read"] == 5 and summary["rows_published"] == 5

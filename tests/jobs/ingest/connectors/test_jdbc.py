@@ -87,7 +87,7 @@ def test_two_increments_lose_nothing_and_read_nothing_twice(spark, loans_table, 
     monkeypatch.setenv(cfg.url_env, pg.jdbc_url)
     monkeypatch.setenv(cfg.user_env, pg.user)
     monkeypatch.setenv(cfg.password_env, pg.password)
-    creds = get_connection(cfg.conn_id)
+    creds = get_connection(cfg.conn_id, settings=settings)
     props = {"user": creds["login"], "password": creds["password"]}
     _insert(pg, [(f"L{i}", 100 + i, T0 + timedelta(minutes=i)) for i in range(5)])
     _insert(pg, [("L_null", 1, None)])  # no watermark: never ingested incrementally
@@ -98,7 +98,7 @@ def test_two_increments_lose_nothing_and_read_nothing_twice(spark, loans_table, 
             url=jdbc_url(creds),
             table=TABLE,
             watermark_column="updated_at",
-            lower_exclusive=last_watermark(spark, source, TABLE),
+            lower_exclusive=last_watermark(spark, source, TABLE, settings=settings),
             upper_inclusive=None,
             properties=props,
         )
@@ -107,7 +107,7 @@ def test_two_increments_lose_nothing_and_read_nothing_twice(spark, loans_table, 
     assert _ids(first) == ["L0", "L1", "L2", "L3", "L4"]
     wm1 = max_watermark(first, "updated_at")
     assert wm1 == "2024-03-01 09:04:00.123456"
-    advance_watermark(spark, source, TABLE, "updated_at", wm1, "b1", first.count(), T0)
+    advance_watermark(spark, source, TABLE, "updated_at", wm1, "b1", first.count(), T0, settings=settings)
 
     # New rows plus a change to an old row; one row lands exactly on the old watermark.
     _insert(
@@ -124,9 +124,9 @@ def test_two_increments_lose_nothing_and_read_nothing_twice(spark, loans_table, 
     # A run that fails before publishing does not advance: the rerun reads the same increment.
     assert _ids(increment()) == ["L1", "L5", "L6"]
     wm2 = max_watermark(second, "updated_at")
-    advance_watermark(spark, source, TABLE, "updated_at", wm2, "b2", second.count(), T0)
+    advance_watermark(spark, source, TABLE, "updated_at", wm2, "b2", second.count(), T0, settings=settings)
 
-    assert last_watermark(spark, source, TABLE) == "2024-03-01 09:07:00.123456"
+    assert last_watermark(spark, source, TABLE, settings=settings) == "2024-03-01 09:07:00.123456"
     assert increment().count() == 0
     everything = set(_ids(first)) | set(_ids(second))
     assert everything == {f"L{i}" for i in range(7)}
@@ -153,13 +153,13 @@ def test_bounded_and_partitioned_reads_match(spark, loans_table):
 
 
 @pytest.mark.postgres
-def test_airflow_connection_uri_reaches_the_server(spark, loans_table, monkeypatch):
+def test_airflow_connection_uri_reaches_the_server(spark, loans_table, monkeypatch, settings):
     pg = loans_table
     monkeypatch.setenv("AIRFLOW_CONN_RISKPIPE_PG_IT", pg.uri)
 
     _insert(pg, [("A0", 1, T0 - timedelta(days=10))])
 
-    creds = get_connection("riskpipe_pg_it")
+    creds = get_connection("riskpipe_pg_it", settings=settings)
     df = read_incremental(
         spark,
         url=jdbc_url(creds),
@@ -174,13 +174,17 @@ def test_airflow_connection_uri_reaches_the_server(spark, loans_table, monkeypat
     assert _ids(df) == ["A0"]
 
 
-def test_advance_watermark_ignores_an_empty_increment_and_never_moves_down(spark):
-    assert advance_watermark(spark, "wm_it", "s.t", "updated_at", "2024-01-01 00:00:00.000000", "b1", 3, T0)
-    assert not advance_watermark(spark, "wm_it", "s.t", "updated_at", None, "b2", 0, T0)
-    assert not advance_watermark(spark, "wm_it", "s.t", "updated_at", datetime(2023, 12, 31), "b3", 9, T0)
+def test_advance_watermark_ignores_an_empty_increment_and_never_moves_down(spark, settings):
+    assert advance_watermark(
+        spark, "wm_it", "s.t", "updated_at", "2024-01-01 00:00:00.000000", "b1", 3, T0, settings=settings
+    )
+    assert not advance_watermark(spark, "wm_it", "s.t", "updated_at", None, "b2", 0, T0, settings=settings)
+    assert not advance_watermark(
+        spark, "wm_it", "s.t", "updated_at", datetime(2023, 12, 31), "b3", 9, T0, settings=settings
+    )
 
-    assert last_watermark(spark, "wm_it", "s.t") == "2024-01-01 00:00:00.000000"
-    assert last_watermark(spark, "wm_it", "s.other") is None
+    assert last_watermark(spark, "wm_it", "s.t", settings=settings) == "2024-01-01 00:00:00.000000"
+    assert last_watermark(spark, "wm_it", "s.other", settings=settings) is None
 
 
 @pytest.mark.postgres
@@ -218,11 +222,11 @@ def test_simulated_core_banking_loans_ingest_in_two_increments(spark, postgres, 
 
 
 @pytest.mark.postgres
-def test_a_window_read_is_half_open_and_ignores_the_watermark(spark, loans_table):
+def test_a_window_read_is_half_open_and_ignores_the_watermark(spark, loans_table, settings):
     pg = loans_table
     day = T0 + timedelta(days=30)
     _insert(pg, [("W_start", 1, day), ("W_in", 2, day + timedelta(hours=5)), ("W_end", 3, day + timedelta(days=1))])
-    advance_watermark(spark, "window_it", TABLE, "updated_at", day + timedelta(days=5), "b1", 3, T0)
+    advance_watermark(spark, "window_it", TABLE, "updated_at", day + timedelta(days=5), "b1", 3, T0, settings=settings)
 
     window = read_window(
         spark,
@@ -294,7 +298,7 @@ def _tls_status(spark, url: str, properties: dict[str, str]) -> bool:
 
 @pytest.mark.postgres
 def test_verify_full_with_the_right_root_certificate_connects_over_tls(
-    spark, postgres_tls, tls_certificates, monkeypatch
+    spark, postgres_tls, tls_certificates, monkeypatch, settings
 ):
     pg = postgres_tls
     monkeypatch.setenv(
@@ -302,7 +306,7 @@ def test_verify_full_with_the_right_root_certificate_connects_over_tls(
         f"{pg.uri}?sslmode=verify-full&sslrootcert={quote(str(tls_certificates.ca_cert), safe='')}",
     )
 
-    creds = get_connection("riskpipe_pg_tls_it")
+    creds = get_connection("riskpipe_pg_tls_it", settings=settings)
     props = jdbc_properties(creds, conn_id="riskpipe_pg_tls_it")
 
     assert props["sslmode"] == "verify-full"
@@ -313,13 +317,13 @@ def test_verify_full_with_the_right_root_certificate_connects_over_tls(
 
 @pytest.mark.postgres
 def test_verify_full_fails_against_a_server_without_tls_or_with_an_unknown_root(
-    spark, postgres, postgres_tls, tls_certificates, tmp_path, monkeypatch
+    spark, postgres, postgres_tls, tls_certificates, tmp_path, monkeypatch, settings
 ):
     from riskpipe.testing.tls import make_certificates
 
     root = quote(str(tls_certificates.ca_cert), safe="")
     monkeypatch.setenv("AIRFLOW_CONN_RISKPIPE_PG_PLAIN_IT", f"{postgres.uri}?sslmode=verify-full&sslrootcert={root}")
-    creds = get_connection("riskpipe_pg_plain_it")
+    creds = get_connection("riskpipe_pg_plain_it", settings=settings)
     with pytest.raises(Exception, match="does not support SSL"):
         _tls_status(spark, jdbc_url(creds), jdbc_properties(creds, conn_id="riskpipe_pg_plain_it"))
 
