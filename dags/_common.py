@@ -192,7 +192,7 @@ def resolve_mode(requested: str) -> str:
     from riskpipe.core.config import load_settings
 
     settings = load_settings()
-    conn_id = settings.raw["ingestion"]["core_banking"]["conn_id"]
+    conn_id = settings.ingestion.core_banking.conn_id
     try:
         get_connection(conn_id, settings=settings)
     except MissingCredentialsError as error:

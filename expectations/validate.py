@@ -36,8 +36,6 @@ PARSE_REASON = "could not parse: "
 DEFAULT_ID_COLUMNS = ("_row_id",)
 FALLBACK_ID_COLUMNS = ("_source_file", "_source_row")
 ENGINES = ("auto", "pandas", "spark")
-# Above this many rows the pandas copy would strain the driver; GE then runs on Spark.
-DEFAULT_GE_PANDAS_MAX_ROWS = 1_000_000
 # How an ingestion batch's intermediate frames are kept between actions. Deserialized: a
 # partition evicted to disk is read back batch by batch, whereas the serialized
 # MEMORY_AND_DISK reads it back into one heap buffer the size of the whole partition (about
@@ -112,17 +110,15 @@ def max_failure_rate_for(table_name: str, settings=None) -> float:
     """Threshold of ``table_name``: ``ingestion.max_failure_rate_by_table`` or ``ingestion.max_failure_rate``."""
     from riskpipe.core.config import load_settings
 
-    ingestion = (settings or load_settings()).raw.get("ingestion", {})
-    by_table = ingestion.get("max_failure_rate_by_table") or {}
-    return float(by_table.get(table_name, ingestion["max_failure_rate"]))
+    ingestion = (settings or load_settings()).ingestion
+    return float(ingestion.max_failure_rate_by_table.get(table_name, ingestion.max_failure_rate))
 
 
 def ge_pandas_max_rows(settings=None) -> int:
     """Largest batch validated by Great Expectations on pandas: ``ingestion.ge_pandas_max_rows``."""
     from riskpipe.core.config import load_settings
 
-    ingestion = (settings or load_settings()).raw.get("ingestion", {})
-    return int(ingestion.get("ge_pandas_max_rows", DEFAULT_GE_PANDAS_MAX_ROWS))
+    return (settings or load_settings()).ingestion.ge_pandas_max_rows
 
 
 def _choose_engine(engine: str, rows: int, settings) -> str:

@@ -2,7 +2,7 @@
 
 Every business convention (scorecard scaling, minimum information value, master-scale PD
 bounds, promotion thresholds) lives here with a default, overridable from the ``models:``
-mapping of the riskpipe profile (``settings.raw["models"]``), from a YAML file given to
+mapping of the riskpipe profile (``settings.models``), from a YAML file given to
 ``riskpipe train --config``, and from command-line flags, in that order (later wins).
 Unknown keys are an error, so a typo in a profile never silently falls back to a default.
 """
@@ -19,8 +19,11 @@ import yaml
 
 from models.backtest import JeffreysConfig
 from models.calibration import DEFAULT_SERVED_PD_FLOOR
+from riskpipe.core.config import deep_merge
 
 MODEL_KINDS = ("scorecard", "lightgbm")
+# an override's mapping under these keys replaces the earlier one whole instead of merging into it
+REPLACED_KEYS = ("reason_texts",)
 
 # Upper PD bound of grades 1..9; grade 10 is everything above the last bound.
 DEFAULT_GRADE_BOUNDS = (0.0025, 0.005, 0.01, 0.02, 0.035, 0.06, 0.10, 0.18, 0.30)
@@ -232,16 +235,6 @@ def _validate(config: Any, where: str) -> None:
         raise ValueError(f"{where}.max_categories must be at least 2, got {config.max_categories}")
 
 
-def _deep_merge(base: Mapping, override: Mapping) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key != "reason_texts":
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _unbind_table(merged: dict, override: Mapping) -> dict:
     """``merged`` without its :data:`TABLE_BOUND_KEYS` when ``override`` names another ``data.table``.
 
@@ -290,9 +283,9 @@ def model_config(settings: Any = None, *overrides: Mapping[str, Any]) -> ModelCo
         "tracking_uri": settings.mlflow_tracking_uri,
         "artifact_root": settings.mlflow_artifact_root,
     }
-    merged = _deep_merge(merged, settings.raw.get("models") or {})
+    merged = deep_merge(merged, settings.models, replace=REPLACED_KEYS)
     for override in overrides:
-        merged = _deep_merge(_unbind_table(merged, override or {}), override or {})
+        merged = deep_merge(_unbind_table(merged, override or {}), override or {}, replace=REPLACED_KEYS)
     shared = sorted({"pd_floor", "jeffreys"} & set(merged.get("validation") or {}))
     if shared:
         raise ValueError(

@@ -37,7 +37,7 @@ def decision_config(
     """The ``decisions:`` section of the profile; keys of a ``config`` mapping replace its keys."""
     if isinstance(config, DecisionConfig):
         return config
-    base = dict((settings or load_settings()).raw.get("decisions") or {})
+    base = dict((settings or load_settings()).decisions)
     return DecisionConfig.from_mapping({**base, **(config or {})})
 
 

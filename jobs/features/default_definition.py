@@ -52,7 +52,7 @@ class DefaultDefinition:
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> DefaultDefinition:
-        """Build and validate from ``settings.raw["default_definition"]``.
+        """Build and validate from the ``default_definition`` of ``raw`` (``settings.sections("default_definition")``).
 
         Raises:
             ValueError: when the section is missing, has other keys, or a value is invalid.

@@ -67,7 +67,7 @@ def build_snapshots(
     txn_months.refresh(spark, days, version=versions["transactions"], settings=settings)
     buckets = txn_months.read_buckets(spark, days, settings=settings)
     features = features_frame(silver, as_of=days, built_from=lineage, txn_buckets=buckets)
-    definition = DefaultDefinition.from_settings(settings.raw)
+    definition = DefaultDefinition.from_settings(settings.sections("default_definition"))
     # labels look ahead at the outcome: the current versions of the balances
     label_input = {
         "enterprises": silver["enterprises"],
@@ -180,7 +180,7 @@ def plan_range(
         snapshots=present,
         observed_before=observed,
         observed_now=now,
-        definition=DefaultDefinition.from_settings(settings.raw),
+        definition=DefaultDefinition.from_settings(settings.sections("default_definition")),
     )
     return sorted(set(wanted) - set(present) | set(stale))
 
@@ -204,8 +204,8 @@ def build_range(
 
 def first_snapshot(settings: Settings) -> dt.date | None:
     """``features.first_snapshot`` of the profile: the first month-end gold must hold (None: not set)."""
-    value = (settings.raw.get("features") or {}).get("first_snapshot")
-    return to_snapshots(str(value))[0] if value else None
+    value = settings.features.first_snapshot
+    return to_snapshots(value)[0] if value else None
 
 
 def update(spark: SparkSession, as_of: dt.date | str, *, settings: Settings | None = None) -> dict[str, Any]:

@@ -25,15 +25,10 @@ from schemas.feeds import next_month
 
 log = logging.getLogger(__name__)
 
-# 512 MiB of landed Parquet is about 8M transactions: the largest batch seen to run
-# comfortably on the 6 GB local driver (3,000 enterprises × 36 months in one batch).
-DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024
-
 
 def max_batch_bytes(settings: Settings) -> int:
     """``ingestion.backfill_max_batch_bytes`` (landed bytes per backfill batch)."""
-    ingestion = settings.raw.get("ingestion", {})
-    return int(ingestion.get("backfill_max_batch_bytes", DEFAULT_MAX_BATCH_BYTES))
+    return settings.ingestion.backfill_max_batch_bytes
 
 
 def _month_start(day: dt.date) -> dt.date:

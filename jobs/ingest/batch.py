@@ -32,7 +32,6 @@ import importlib
 import logging
 import math
 import operator
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
@@ -67,8 +66,6 @@ FAILED_RULES, REASON = "_failed_rules", "_reason"
 REREAD_FORMATS = ("parquet",)
 # A bronze row is identified by its batch and its place in the delivered file.
 BRONZE_ROW_KEYS = ("_batch_id", "_source_file", "_source_row")
-# Rows per silver file of a partitioned table (1M transactions: about 70 MB of zstd Parquet).
-DEFAULT_SILVER_ROWS_PER_FILE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,8 @@ class BatchInput:
 
 
 def data_docs_dir(settings: Settings) -> str | None:
-    """Folder for Great Expectations Data Docs (``RISKPIPE_DATA_DOCS_DIR`` wins; empty disables)."""
-    value = os.environ.get("RISKPIPE_DATA_DOCS_DIR", settings.raw.get("ingestion", {}).get("data_docs_dir", ""))
+    """Folder for Great Expectations Data Docs (``ingestion.data_docs_dir``; empty disables)."""
+    value = settings.ingestion.data_docs_dir
     return resolve_path(value) if value else None
 
 
@@ -113,7 +110,7 @@ def _lead_key_range(valid: DataFrame, key: str) -> tuple[Any, Any] | None:
 
 def silver_rows_per_file(settings: Settings) -> int:
     """``ingestion.silver_rows_per_file``: rows per file of a partitioned silver table."""
-    value = int(settings.raw.get("ingestion", {}).get("silver_rows_per_file", DEFAULT_SILVER_ROWS_PER_FILE))
+    value = settings.ingestion.silver_rows_per_file
     if value <= 0:
         raise ValueError(f"ingestion.silver_rows_per_file must be positive, got {value}")
     return value

@@ -122,17 +122,17 @@ def run_jdbc(
     Raises:
         IntervalBeforeWatermarkError: an ``append_only`` table and an interval it cannot re-read.
     """
-    cfg = settings.raw["ingestion"]["core_banking"]
-    table_cfg = cfg["tables"][source.name]
-    table, column = f"{JDBC_SOURCE}.{source.name}", table_cfg["watermark_column"]
-    incremental = table_cfg.get("incremental", WINDOW)
+    cfg = settings.ingestion.core_banking
+    table_cfg = cfg.tables[source.name]
+    table, column = f"{JDBC_SOURCE}.{source.name}", table_cfg.watermark_column
+    incremental = table_cfg.incremental
     stored = last_watermark(spark, JDBC_SOURCE, table)
     bounds = read_bounds(incremental, table=table, start=start, end=end, watermark=stored)
-    creds = get_connection(cfg["conn_id"], settings=settings)
+    creds = get_connection(cfg.conn_id, settings=settings)
     options = dict(
         url=jdbc_url(creds),
         table=table,
-        properties=jdbc_properties(creds, configured=cfg.get("jdbc_properties"), conn_id=cfg["conn_id"]),
+        properties=jdbc_properties(creds, configured=cfg.jdbc_properties, conn_id=cfg.conn_id),
     )
     if bounds["lower_inclusive"]:
         rows = read_window(spark, column=column, start=bounds["lower"], end=bounds["upper"], **options)

@@ -6,11 +6,9 @@ returns garbage mid-way leaves every table unchanged.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 import json
-import os
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -57,15 +55,10 @@ def run_court_api(
     spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date, settings: Settings
 ) -> dict[str, Any]:
     """Fetch events published in ``[start, end)`` and ingest them as one batch."""
-    cfg = settings.raw.get("ingestion", {})
-    if os.environ.get("RISKPIPE_COURT_API_URL"):
-        raw = copy.deepcopy(settings.raw)
-        raw["ingestion"]["court_api"]["base_url"] = os.environ["RISKPIPE_COURT_API_URL"]
-        settings = settings.replace(raw=raw)
     last = end - dt.timedelta(days=1)
     pages = list(fetch_court_events(settings, published_from=start, published_to=last))
     label = f"{start:%Y%m%d}-{last:%Y%m%d}"
-    rows, extras = pages_to_rows(pages, source, label, on_new_column=cfg.get("on_new_column", "reject"))
+    rows, extras = pages_to_rows(pages, source, label, on_new_column=settings.ingestion.on_new_column)
     summary = {"source": source.name, "interval": [str(start), str(end)], "pages": len(pages)}
     if not rows:
         return {**summary, "batch_id": None, "rows_read": 0}

@@ -86,10 +86,6 @@ def nominal_month(source: SourceDef, rel_path: str) -> dt.date:
     return dt.date(day.year, day.month, 1)
 
 
-def _ingestion_cfg(settings: Settings) -> dict[str, Any]:
-    return dict(settings.raw.get("ingestion", {}))
-
-
 def landed_on(landed: landed_files.LandedFile) -> dt.date:
     """UTC day the file's content was written to the landing area (its modification time)."""
     return dt.datetime.fromtimestamp(landed.path.stat().st_mtime, tz=dt.UTC).date()
@@ -122,10 +118,10 @@ def run_files(
     spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date, settings: Settings
 ) -> dict[str, Any]:
     """Ingest the landed files of one interval (CSV, JSON Lines, Parquet feeds)."""
-    cfg = _ingestion_cfg(settings)
+    cfg = settings.ingestion
     files = select_files(source, settings.landing_root, start, end)
     log.info("%s %s..%s: %d files landed", source.name, start, end, len(files))
-    plan = landed_files.plan(spark, source.name, files, on_changed=cfg.get("on_changed_file", "fail"))
+    plan = landed_files.plan(spark, source.name, files, on_changed=cfg.on_changed_file)
     summary: dict[str, Any] = {
         "source": source.name,
         "interval": [str(start), str(end)],
@@ -138,7 +134,7 @@ def run_files(
         return {**summary, "files": [], "batch_id": None}
     batch_id = landed_files.batch_id_for(source.name, str(start), plan.to_process)
     try:
-        extras = precheck(source, [f.path for f in plan.to_process], on_new_column=cfg.get("on_new_column", "reject"))
+        extras = precheck(source, [f.path for f in plan.to_process], on_new_column=cfg.on_new_column)
     except MalformedFileError:
         log.error("%s: batch %s rejected before any write", source.name, batch_id)
         raise

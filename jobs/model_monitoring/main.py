@@ -254,7 +254,7 @@ def run(as_of: dt.date | str, *, settings: Settings | None = None, spark: SparkS
     settings = settings or load_settings()
     spark = spark or get_spark(settings, app_name="riskpipe-model-monitoring")
     (day,) = to_snapshots(as_of)
-    config = MonitoringConfig.from_settings(settings.raw)
+    config = MonitoringConfig.from_settings(settings.sections("monitoring"))
     scores = io.read(spark, RISK_SCORES, settings=settings)
     scored = scores.where(F.col("snapshot_month") == snapshot_month(day)).cache()
     matured = matured_predictions(

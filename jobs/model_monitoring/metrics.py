@@ -57,7 +57,7 @@ class MonitoringConfig:
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> MonitoringConfig:
-        """Build and validate from ``settings.raw["monitoring"]``.
+        """Build and validate from ``settings.sections("monitoring")``.
 
         Raises:
             ValueError: naming an unknown key, or for inconsistent thresholds.

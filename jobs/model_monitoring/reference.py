@@ -117,7 +117,7 @@ def scored_population(settings: Settings, config: MonitoringConfig) -> Callable[
     enterprise. Comparing borrowers with everyone would show "drift" that is only a difference
     of populations, so the reference keeps the borrowers too (``monitoring.psi.reference_population``).
     """
-    active_only = bool((settings.raw.get("scoring") or {}).get("active_only", True))
+    active_only = settings.scoring.active_only
     if config.reference_population == "training" or not active_only:
         return None
 

@@ -162,7 +162,7 @@ def _challenger_note(model: TrainingData, challenger: Version, config: Any) -> s
 
 
 def default_output(settings: Settings, name: str, version: str) -> Path:
-    folder = resolve_path((settings.raw.get("report") or {}).get("output_dir", "var/reports"))
+    folder = resolve_path(settings.report.output_dir)
     return Path(folder) / "validation" / f"{name}_v{version}"
 
 

@@ -77,7 +77,7 @@ class PortfolioConfig:
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any], **overrides: Any) -> PortfolioConfig:
-        """Build from ``settings.raw`` (``portfolio``, ``default_definition``); ``overrides`` replace attributes."""
+        """Build from ``settings.sections("portfolio", "default_definition")``; ``overrides`` replace attributes."""
         return from_mapping(
             raw.get("portfolio") or {}, default_definition=DefaultDefinition.from_settings(raw), **overrides
         )

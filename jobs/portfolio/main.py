@@ -106,7 +106,7 @@ def run(
     spark = spark or get_spark(settings, app_name="riskpipe-portfolio")
     (day,) = to_snapshots(as_of)
     overrides = {} if fund_balance is None else {"fund_balance": float(fund_balance)}
-    config = PortfolioConfig.from_settings(settings.raw, **overrides)
+    config = PortfolioConfig.from_settings(settings.sections("portfolio", "default_definition"), **overrides)
     loans, scores, places = read_inputs(spark, day, settings)
     risk = portfolio_risk(loans, scores, places, config=config).cache()
     summary = breakdown(risk, config=config).cache()

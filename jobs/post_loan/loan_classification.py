@@ -107,7 +107,7 @@ class ClassificationConfig:
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> ClassificationConfig:
-        """Build and validate from ``settings.raw["classification"]`` and ``settings.raw["default_definition"]``."""
+        """Build and validate from ``settings.sections("classification", "default_definition")``."""
         section = raw.get("classification") or {}
         floors = tuple(sorted((int(f["dpd"]), str(f["class"])) for f in section.get("dpd_floors", ())))
         ifrs9 = section.get("ifrs9") or {}

@@ -94,9 +94,7 @@ def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | 
     scores = _scores_until(spark, days, settings).cache()
     loans = read_loan_state(spark, days, settings).cache()
     cached = [scores, loans]
-    warning_settings = settings.raw.get("early_warnings", {})
-    path = resolve_path(warning_settings.get("catalogue", "conf/early_warnings.yaml"))
-    signals = load_catalogue(path)
+    signals = load_catalogue(resolve_path(settings.early_warnings.catalogue))
     try:
         inputs = warning_inputs(features, scores=scores.where(F.col("snapshot_date") >= F.lit(start)), loans=loans)
         warnings = evaluate(inputs, signals, version=catalogue_version(signals)).cache()
@@ -108,12 +106,15 @@ def run(as_of: AsOf, *, settings: Settings | None = None, spark: SparkSession | 
         watch = watch_list(
             warnings.unionByName(previous),
             as_of=days,
-            min_severity=warning_settings.get("watch_list_min_severity", "low"),
+            min_severity=settings.early_warnings.watch_list_min_severity,
         ).cache()
         cached.append(watch)
         committed["watch_list"] = io.replace_partition(watch, WATCH_LIST, _months(days), settings=settings)
         classes = classify(
-            loans, warnings=warnings, scores=scores, config=ClassificationConfig.from_settings(settings.raw)
+            loans,
+            warnings=warnings,
+            scores=scores,
+            config=ClassificationConfig.from_settings(settings.sections("classification", "default_definition")),
         ).cache()
         cached.append(classes)
         committed["loan_classification"] = io.replace_partition(

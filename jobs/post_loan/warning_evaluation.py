@@ -452,8 +452,8 @@ def run(
     from riskpipe.core import io
     from riskpipe.core.config import resolve_path
 
-    section = settings.raw.get("early_warnings", {})
-    signals = signals or load_catalogue(resolve_path(section.get("catalogue", "conf/early_warnings.yaml")))
+    section = settings.early_warnings
+    signals = signals or load_catalogue(resolve_path(section.catalogue))
     first, last = window or window_ending(as_of)
     warnings, loans = replay(spark, first, last, signals=signals, settings=settings)
     warnings, loans = warnings.cache(), loans.cache()
@@ -474,9 +474,9 @@ def run(
     finally:
         warnings.unpersist()
         loans.unpersist()
-    targets = section.get("targets")
+    targets = section.targets
     return {
         **result,
         "catalogue_version": catalogue_version(signals),
-        "targets": check_targets(result, targets) if targets else [],
+        "targets": check_targets(result, targets.model_dump()) if targets else [],
     }

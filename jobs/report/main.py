@@ -39,7 +39,7 @@ def kpis(data: ReportData) -> list[tuple[str, str]]:
 
 
 def output_path(as_of: dt.date, settings: Settings, out: str | None = None) -> Path:
-    folder = Path(out) if out else Path(resolve_path(settings.raw.get("report", {}).get("output_dir", "var/reports")))
+    folder = Path(out) if out else Path(resolve_path(settings.report.output_dir))
     return folder / f"risk_report_{as_of.isoformat()}.html"
 
 

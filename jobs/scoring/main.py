@@ -66,7 +66,7 @@ def resolve_model(
 
     config = model_config(settings, {"name": name} if name else {})
     client(config)  # points MLflow at the configured tracking and registry store
-    alias = None if version else (alias or settings.raw.get("scoring", {}).get("alias", "champion"))
+    alias = None if version else (alias or settings.scoring.alias)
     if version is None:
         version = alias_version(config, alias)
         if version is None:
@@ -150,7 +150,7 @@ def run(
     days = to_snapshots(as_of)
     model = resolve_model(settings=settings, name=model_name, alias=alias, version=version)
     features_version = io.version(spark, "enterprise_features", settings)
-    active_only = bool(settings.raw.get("scoring", {}).get("active_only", True))
+    active_only = settings.scoring.active_only
     features = io.read(spark, "enterprise_features", version=features_version, settings=settings).where(
         _selection(days, active_only)
     )

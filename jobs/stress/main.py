@@ -29,8 +29,6 @@ from riskpipe.core.calendar import snapshot_month, to_snapshots
 from riskpipe.core.config import Settings, load_settings, resolve_path
 from schemas.gold_portfolio import STRESS_MIGRATION, STRESS_RESULTS
 
-DEFAULT_SCENARIOS = "conf/stress_scenarios.yaml"
-
 
 def scenarios_from_settings(settings: Settings, names: Iterable[str] | None = None) -> list[Scenario]:
     """The configured scenarios (``stress.scenarios``), all or those named, in file order.
@@ -38,7 +36,7 @@ def scenarios_from_settings(settings: Settings, names: Iterable[str] | None = No
     Raises:
         ValueError: naming an unknown scenario and the known ones.
     """
-    path = resolve_path((settings.raw.get("stress") or {}).get("scenarios", DEFAULT_SCENARIOS))
+    path = resolve_path(settings.stress.scenarios)
     known = load_scenarios(path)
     names = list(names or known)
     unknown = [n for n in names if n not in known]
@@ -154,7 +152,7 @@ def run(
     (day,) = to_snapshots(as_of)
     chosen = scenarios_from_settings(settings, scenarios)
     overrides = {} if fund_balance is None else {"fund_balance": float(fund_balance)}
-    config = PortfolioConfig.from_settings(settings.raw, **overrides)
+    config = PortfolioConfig.from_settings(settings.sections("portfolio", "default_definition"), **overrides)
     loans, scores, places = read_inputs(spark, day, settings)
     scores, loans = scores.cache(), loans.cache()
     model, features_version = scoring_model(scores, settings)

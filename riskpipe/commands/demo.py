@@ -194,7 +194,7 @@ def _warning_backtest(last: dt.date) -> None:
     def pct(value: float | None) -> str:
         return f"{value:.0%}" if value is not None else "-"
 
-    minimum = settings.raw.get("early_warnings", {}).get("watch_list_min_severity", "low")
+    minimum = settings.early_warnings.watch_list_min_severity
     watch_list_load = f"{minimum}+ with past due"
     for row in result["rows"]:
         if row["block"] == "severity" or row["signal"] in ("any past due", watch_list_load):

@@ -18,6 +18,9 @@ Resolution order (later wins):
    ``RISKPIPE_JARS_DIR``           jar cache folder
    ``RISKPIPE_JARS_ON_EVERY_NODE`` ``true`` when every Spark node has the jar cache at the same path
                                    (the docker/ image): executors load the jars in place (``local:``)
+   ``RISKPIPE_MODEL_NAME``         registered model name (``mlflow.model_name``)
+   ``RISKPIPE_DATA_DOCS_DIR``      Great Expectations Data Docs folder (``ingestion.data_docs_dir``; empty: none)
+   ``RISKPIPE_COURT_API_URL``      court REST API base URL (``ingestion.court_api.base_url``)
    ``MLFLOW_TRACKING_URI``         MLflow tracking store
    ``RISKPIPE_MLFLOW_ARTIFACT_ROOT`` artifact folder of a local tracking store
    ``RISKPIPE_S3_ENDPOINT``        S3 endpoint of an ``s3a://`` lakehouse (e.g. ``http://minio:9000``)
@@ -25,6 +28,11 @@ Resolution order (later wins):
    ``AWS_REGION``                  S3 region (``AWS_DEFAULT_REGION`` also read)
    ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``  S3 credentials
    ==============================  ==========================================
+
+The profile is validated against :mod:`riskpipe.core.profile` after the merge: an unknown key or a
+value of the wrong type is an error naming its dotted path. Environment variables are read here
+only: the entry points (CLI commands, DAG tasks, test fixtures) load the settings once and pass
+them down.
 
 The S3 variables become ``spark.hadoop.fs.s3a.*`` settings (see :func:`object_store_conf`); without
 credentials S3A falls back to its own provider chain (instance profile, web identity). The
@@ -36,22 +44,38 @@ from __future__ import annotations
 import copy
 import importlib.metadata
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
+
+from riskpipe.core.profile import (
+    EarlyWarningsSection,
+    FeaturesSection,
+    IngestionSection,
+    Profile,
+    ReportSection,
+    ScoringSection,
+    StressSection,
+    parse_profile,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILE = REPO_ROOT / "conf" / "default.yaml"
 
 
-def _deep_merge(base: dict, override: Mapping) -> dict:
-    merged = copy.deepcopy(base)
+def deep_merge(base: Mapping, override: Mapping, *, replace: Collection[str] = ()) -> dict:
+    """``base`` with ``override`` merged into it, mapping into mapping (a copy; the inputs are not changed).
+
+    A key in ``replace`` takes the override's mapping as a whole instead of merging into it.
+    """
+    merged = copy.deepcopy(dict(base))
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key not in replace:
+            merged[key] = deep_merge(merged[key], value, replace=replace)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
@@ -134,9 +158,26 @@ def resolve_path(value: str) -> str:
     return str(path if path.is_absolute() else REPO_ROOT / path)
 
 
+# the profile sections a Settings carries typed (spark, jars and mlflow are resolved into the fields above them)
+SECTIONS = (
+    "ingestion",
+    "features",
+    "scoring",
+    "early_warnings",
+    "report",
+    "stress",
+    "default_definition",
+    "models",
+    "classification",
+    "decisions",
+    "monitoring",
+    "portfolio",
+)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Resolved runtime settings (immutable)."""
+    """Resolved runtime settings (immutable): Spark, storage and MLflow, then the typed profile sections."""
 
     spark_master: str
     app_name: str
@@ -153,7 +194,20 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifact_root: str
     model_name: str
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
+    ingestion: IngestionSection = field(repr=False)
+    features: FeaturesSection = field(repr=False)
+    scoring: ScoringSection = field(repr=False)
+    early_warnings: EarlyWarningsSection = field(repr=False)
+    report: ReportSection = field(repr=False)
+    stress: StressSection = field(repr=False)
+    # plain mappings that their own dataclasses build and validate (classification's and portfolio's
+    # keys are checked at load; see riskpipe.core.profile)
+    default_definition: dict[str, Any] | None = field(repr=False)
+    models: dict[str, Any] = field(repr=False)
+    classification: dict[str, Any] = field(repr=False)
+    decisions: dict[str, Any] = field(repr=False)
+    monitoring: dict[str, Any] = field(repr=False)
+    portfolio: dict[str, Any] = field(repr=False)
     # spark.hadoop.fs.s3a.* from the environment; kept out of repr because it may hold credentials
     object_store_conf: dict = field(default_factory=dict, repr=False)
     jars_on_every_node: bool = False
@@ -164,47 +218,85 @@ class Settings:
         values.update(changes)
         return Settings(**values)
 
+    def sections(self, *names: str) -> dict[str, Any]:
+        """``{name: section}`` as plain data (what the sections' own dataclasses are built from)."""
+        return {name: _plain(getattr(self, name)) for name in names}
+
+    def merged(self, changes: Mapping[str, Any]) -> Settings:
+        """Return a copy with ``changes``, a mapping shaped like the profile's sections, merged in and validated.
+
+        E.g. ``settings.merged({"ingestion": {"court_api": {"max_pages": 3}}})``.
+
+        Raises:
+            ValueError: for a key that is not a section of :data:`SECTIONS`.
+            riskpipe.core.profile.ProfileError: naming what the merged sections get wrong.
+        """
+        unknown = sorted(set(changes) - set(SECTIONS))
+        if unknown:
+            raise ValueError(f"not profile sections of Settings: {unknown}; known: {list(SECTIONS)}")
+        data = deep_merge(self.sections(*SECTIONS), changes)
+        return self.replace(**parse_profile(data).plain_sections(SECTIONS))
+
+
+def _plain(section: Any) -> Any:
+    """A section as plain data (a copy)."""
+    return section.model_dump() if isinstance(section, BaseModel) else copy.deepcopy(section)
+
 
 def _env_bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _from_environment(profile: Profile, env: Mapping[str, str]) -> IngestionSection:
+    """``ingestion`` with its environment overrides: the Data Docs folder and the court API's URL."""
+    changes: dict[str, Any] = {}
+    if "RISKPIPE_DATA_DOCS_DIR" in env:
+        changes["data_docs_dir"] = env["RISKPIPE_DATA_DOCS_DIR"]
+    if env.get("RISKPIPE_COURT_API_URL"):
+        court_api = profile.ingestion.court_api.model_copy(update={"base_url": env["RISKPIPE_COURT_API_URL"]})
+        changes["court_api"] = court_api
+    return profile.ingestion.model_copy(update=changes)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Load settings from the default profile, ``RISKPIPE_PROFILE`` and env vars."""
+    """Load settings from the default profile, ``RISKPIPE_PROFILE`` and env vars.
+
+    Raises:
+        riskpipe.core.profile.ProfileError: the merged profile has an unknown key or a wrong value.
+    """
     env = os.environ if env is None else env
     data = _load_yaml(DEFAULT_PROFILE)
+    sources: list[Path] = [DEFAULT_PROFILE]
     if env.get("RISKPIPE_PROFILE"):
-        data = _deep_merge(data, _load_yaml(Path(env["RISKPIPE_PROFILE"])))
-    spark = data.get("spark", {})
-    jars = data.get("jars", {})
-    mlflow_cfg = data.get("mlflow", {})
-    spark_conf = {str(k): str(v) for k, v in (spark.get("conf") or {}).items()}
+        sources.append(Path(env["RISKPIPE_PROFILE"]))
+        data = deep_merge(data, _load_yaml(sources[-1]))
+    profile = parse_profile(data, sources=sources)
+    spark, jars, mlflow_cfg = profile.spark, profile.jars, profile.mlflow
+    spark_conf = {str(k): str(v) for k, v in spark.conf.items()}
     explicit_conf = parse_spark_conf(env.get("RISKPIPE_SPARK_CONF", ""))
     spark_conf.update(explicit_conf)
-    tracking = env.get("MLFLOW_TRACKING_URI") or mlflow_cfg.get("tracking_uri", "")
+    tracking = env.get("MLFLOW_TRACKING_URI") or mlflow_cfg.tracking_uri
     if tracking.startswith("sqlite:///") and not tracking.startswith("sqlite:////"):
         tracking = "sqlite:///" + resolve_path(tracking[len("sqlite:///") :])
     return Settings(
-        spark_master=env.get("RISKPIPE_SPARK_MASTER", spark.get("master", "local[*]")),
-        app_name=spark.get("app_name", "riskpipe"),
-        driver_memory=env.get("RISKPIPE_DRIVER_MEMORY", str(spark.get("driver_memory", "4g"))),
-        executor_memory=env.get("RISKPIPE_EXECUTOR_MEMORY", str(spark.get("executor_memory", "2g"))),
-        shuffle_partitions=int(env.get("RISKPIPE_SHUFFLE_PARTITIONS", spark.get("shuffle_partitions", 8))),
-        ui_enabled=_env_bool(env.get("RISKPIPE_SPARK_UI", str(spark.get("ui_enabled", True)))),
+        spark_master=env.get("RISKPIPE_SPARK_MASTER", spark.master),
+        app_name=spark.app_name,
+        driver_memory=env.get("RISKPIPE_DRIVER_MEMORY", str(spark.driver_memory)),
+        executor_memory=env.get("RISKPIPE_EXECUTOR_MEMORY", str(spark.executor_memory)),
+        shuffle_partitions=int(env.get("RISKPIPE_SHUFFLE_PARTITIONS", spark.shuffle_partitions)),
+        ui_enabled=_env_bool(env.get("RISKPIPE_SPARK_UI", str(spark.ui_enabled))),
         spark_conf=spark_conf,
-        lakehouse_root=resolve_path(env.get("RISKPIPE_LAKEHOUSE", data.get("lakehouse_root", "var/lakehouse"))),
-        landing_root=resolve_path(env.get("RISKPIPE_LANDING", data.get("landing_root", "var/landing"))),
+        lakehouse_root=resolve_path(env.get("RISKPIPE_LAKEHOUSE", profile.lakehouse_root)),
+        landing_root=resolve_path(env.get("RISKPIPE_LANDING", profile.landing_root)),
         # extra_* lets a profile add jars (hadoop-aws) without repeating the default list
-        jar_packages=_unique(jars.get("packages"), jars.get("extra_packages")),
-        jar_fallback_artifacts=_unique(jars.get("fallback_artifacts"), jars.get("extra_fallback_artifacts")),
-        jars_dir=resolve_path(env.get("RISKPIPE_JARS_DIR", jars.get("cache_dir", ".cache/jars"))),
+        jar_packages=_unique(jars.packages, jars.extra_packages),
+        jar_fallback_artifacts=_unique(jars.fallback_artifacts, jars.extra_fallback_artifacts),
+        jars_dir=resolve_path(env.get("RISKPIPE_JARS_DIR", jars.cache_dir)),
         mlflow_tracking_uri=tracking,
-        mlflow_artifact_root=resolve_path(
-            env.get("RISKPIPE_MLFLOW_ARTIFACT_ROOT", mlflow_cfg.get("artifact_root", "var/mlflow/artifacts"))
-        ),
-        model_name=env.get("RISKPIPE_MODEL_NAME", mlflow_cfg.get("model_name", "sme_pd")),
-        raw=data,
+        mlflow_artifact_root=resolve_path(env.get("RISKPIPE_MLFLOW_ARTIFACT_ROOT", mlflow_cfg.artifact_root)),
+        model_name=env.get("RISKPIPE_MODEL_NAME", mlflow_cfg.model_name),
+        **{**profile.plain_sections(SECTIONS), "ingestion": _from_environment(profile, env)},
         # the S3 variables beat the profile; a key given in RISKPIPE_SPARK_CONF beats both
         object_store_conf={k: v for k, v in object_store_conf(env).items() if k not in explicit_conf},
-        jars_on_every_node=_env_bool(env.get("RISKPIPE_JARS_ON_EVERY_NODE", str(jars.get("on_every_node", False)))),
+        jars_on_every_node=_env_bool(env.get("RISKPIPE_JARS_ON_EVERY_NODE", str(jars.on_every_node))),
     )

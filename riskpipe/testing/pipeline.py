@@ -59,10 +59,6 @@ HISTORY_MONTHS = 6
 OOT_MONTHS = 6
 LABEL_HORIZON_MONTHS = 12
 COURT_TOKEN_ENV = "RISKPIPE_COURT_API_TOKEN"
-COURT_URL_ENV = "RISKPIPE_COURT_API_URL"
-# Data Docs are for people reading a deployment's validation results; rebuilding the site
-# after every batch only slows the shared test build down (an empty value disables them).
-DATA_DOCS_ENV = "RISKPIPE_DATA_DOCS_DIR"
 PIPELINE_COURT_TOKEN = "sim-pipeline-token"
 
 
@@ -118,16 +114,16 @@ def _environment(**values: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _ingestion_services(landing: Path) -> Iterator[None]:
-    """Serve the simulator's court events on a free port (the runner finds it by env var)."""
+def _ingestion_services(landing: Path) -> Iterator[str]:
+    """Serve the simulator's court events on a free port; yields its URL (the token is in the environment)."""
     from riskpipe.simulate.server import start_server
 
     token = os.environ.get(COURT_TOKEN_ENV) or PIPELINE_COURT_TOKEN
     server, _thread = start_server(str(landing), "127.0.0.1", 0, token)
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        with _environment(**{COURT_TOKEN_ENV: token, COURT_URL_ENV: url, DATA_DOCS_ENV: ""}):
-            yield
+        with _environment(**{COURT_TOKEN_ENV: token}):
+            yield url
     finally:
         server.shutdown()
         server.server_close()
@@ -138,10 +134,13 @@ def _ingest(spark: Any, local: Settings, start: dt.date, end: dt.date, sources: 
     from jobs.ingest.run import run_source
 
     fed = {"enterprises"} | {t for s in sources for t in SIM_SOURCES[s]}
-    with _ingestion_services(Path(local.landing_root)):
+    with _ingestion_services(Path(local.landing_root)) as url:
+        # Data Docs are for people reading a deployment's validation results; rebuilding the site
+        # after every batch only slows the shared test build down (empty disables them)
+        served = local.merged({"ingestion": {"court_api": {"base_url": url}, "data_docs_dir": ""}})
         for source in [s for s in SOURCES if s in fed]:
             began = time.perf_counter()
-            summary = run_source(source, data_interval_start=start, data_interval_end=end, settings=local, spark=spark)
+            summary = run_source(source, data_interval_start=start, data_interval_end=end, settings=served, spark=spark)
             _progress(
                 f"ingested {source}: read {summary.get('rows_read')}, published "
                 f"{summary.get('rows_published')}, quarantined {summary.get('rows_quarantined')}",

@@ -10,7 +10,6 @@ from pyspark.sql import functions as F
 
 from expectations.rules import rules_for
 from expectations.validate import (
-    DEFAULT_GE_PANDAS_MAX_ROWS,
     BatchRejectedError,
     ge_pandas_max_rows,
     max_failure_rate_for,
@@ -173,14 +172,10 @@ def test_row_id_is_required_and_unique(spark):
 
 
 def test_max_failure_rate_from_config(settings):
-    assert max_failure_rate_for("tax_filings", settings) == settings.raw["ingestion"]["max_failure_rate"]
-    raw = {
-        **settings.raw,
-        "ingestion": {**settings.raw["ingestion"], "max_failure_rate_by_table": {"utility_reads": 0.2}},
-    }
-    custom = settings.replace(raw=raw)
+    assert max_failure_rate_for("tax_filings", settings) == settings.ingestion.max_failure_rate
+    custom = settings.merged({"ingestion": {"max_failure_rate_by_table": {"utility_reads": 0.2}}})
     assert max_failure_rate_for("utility_reads", custom) == 0.2
-    assert max_failure_rate_for("loans", custom) == settings.raw["ingestion"]["max_failure_rate"]
+    assert max_failure_rate_for("loans", custom) == settings.ingestion.max_failure_rate
 
 
 # Values whose types differ between Spark and pandas: NaN (not null in Spark, null in pandas),
@@ -224,16 +219,12 @@ def test_engines_agree_on_nan_null_and_boundary_values(spark, table, engine):
 
 
 def test_auto_engine_uses_pandas_up_to_the_configured_size(spark, settings):
-    assert ge_pandas_max_rows(settings) == settings.raw["ingestion"].get(
-        "ge_pandas_max_rows", DEFAULT_GE_PANDAS_MAX_ROWS
-    )
+    assert ge_pandas_max_rows(settings) == settings.ingestion.ge_pandas_max_rows
     df = batch(spark, "tax_ratings", [CASES["tax_ratings"][0], {**CASES["tax_ratings"][0], "rating": "E"}])
     small = validate_batch(
         df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="auto", max_failure_rate=1.0, settings=settings
     )
-    tiny_limit = settings.replace(
-        raw={**settings.raw, "ingestion": {**settings.raw["ingestion"], "ge_pandas_max_rows": 1}}
-    )
+    tiny_limit = settings.merged({"ingestion": {"ge_pandas_max_rows": 1}})
     large = validate_batch(
         df, "tax_ratings", logical_date=LOGICAL_DATE, batch_id="auto", max_failure_rate=1.0, settings=tiny_limit
     )

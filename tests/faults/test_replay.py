@@ -35,14 +35,9 @@ def landing(tmp_path_factory):
 
 def _settings():
     """The environment's settings, with the small-batch failure threshold."""
-    import copy
-
     from riskpipe.core.config import load_settings
 
-    settings = load_settings()
-    raw = copy.deepcopy(settings.raw)
-    raw["ingestion"]["max_failure_rate"] = MAX_FAILURE_RATE
-    return settings.replace(raw=raw)
+    return load_settings().merged({"ingestion": {"max_failure_rate": MAX_FAILURE_RATE}})
 
 
 def _ingest(spark, landing, lake, order) -> tuple[dict[str, str], list[dict]]:

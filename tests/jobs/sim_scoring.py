@@ -249,7 +249,7 @@ def test_labels_classes_stages_and_portfolio_agree_on_one_definition_of_default(
 
     m = monitored
     days = m.monitored
-    definition = DefaultDefinition.from_settings(m.settings.raw)
+    definition = DefaultDefinition.from_settings(m.settings.sections("default_definition"))
     decided = in_default(F.col("days_past_due"), F.col("loan_status"), definition)
     # every loan known on each D (active or not: a written-off balance is a default too)
     state = (
@@ -320,7 +320,12 @@ def test_labels_classes_stages_and_portfolio_agree_on_one_definition_of_default(
     busiest = classes.groupby("snapshot_date")["is_default"].sum().idxmax()
     loans, scores, places = read_inputs(spark, busiest, m.settings)
     risk = (
-        portfolio_risk(loans, scores, places, config=PortfolioConfig.from_settings(m.settings.raw))
+        portfolio_risk(
+            loans,
+            scores,
+            places,
+            config=PortfolioConfig.from_settings(m.settings.sections("portfolio", "default_definition")),
+        )
         .select("loan_id", "pd_source", "pd")
         .toPandas()
     )

@@ -40,9 +40,9 @@ def _risk(spark, loans, scores, places=None, section=SECTION, definition=DEFINIT
 
 
 def test_the_default_profile_is_a_valid_portfolio_configuration():
-    config = PortfolioConfig.from_settings(load_settings().raw)
+    config = PortfolioConfig.from_settings(load_settings().sections("portfolio", "default_definition"))
     assert config.lgd_rules and config.fund_balance > 0 and config.loss_order in LOSS_ORDERS
-    assert config.default_definition == DefaultDefinition.from_settings(load_settings().raw)
+    assert config.default_definition == DefaultDefinition.from_settings(load_settings().sections("default_definition"))
 
 
 @pytest.mark.parametrize(

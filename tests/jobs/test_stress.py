@@ -170,7 +170,7 @@ def test_the_zero_shock_reproduces_the_baseline_exactly(spark, lakehouse):
     )
     # exactly the published PD, score, grade and reasons (the version is pinned, so no alias is resolved)
     assertDataFrameEqual(rescored.drop("model_alias"), scores.drop("model_alias"))
-    config = PortfolioConfig.from_settings(local.raw, fund_balance=2.0e5)
+    config = PortfolioConfig.from_settings(local.sections("portfolio", "default_definition"), fund_balance=2.0e5)
     assertDataFrameEqual(portfolio_risk(loans, rescored, places, config=config), _read(spark, "portfolio_risk", local))
     row = _read(spark, "stress_results", local).where(F.col("scenario") == BASELINE).first()
     for measure in ("pd_mean", "pd_weighted", "el", "bank_el", "fund_el", "fund_claim", "fund_adequacy"):

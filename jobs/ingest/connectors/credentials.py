@@ -72,11 +72,11 @@ def _from_airflow(conn_id: str) -> dict[str, Any] | None:
 
 
 def _config_env_names(conn_id: str, settings: Settings) -> dict[str, str]:
-    """``{field: ENV_VAR}`` from the ingestion section whose ``conn_id`` matches."""
-    ingestion: Mapping[str, Any] = settings.raw.get("ingestion") or {}
-    for section in ingestion.values():
-        if isinstance(section, Mapping) and section.get("conn_id") == conn_id:
-            return {ENV_FIELDS[key]: str(section[key]) for key in ENV_FIELDS if section.get(key)}
+    """``{field: ENV_VAR}`` from the connection of the ingestion section whose ``conn_id`` matches."""
+    for section in (settings.ingestion.court_api, settings.ingestion.core_banking):
+        if section.conn_id == conn_id:
+            names = {key: getattr(section, key, None) for key in ENV_FIELDS}
+            return {ENV_FIELDS[key]: str(name) for key, name in names.items() if name}
     return {}
 
 

@@ -336,19 +336,19 @@ def fetch_court_events(
     ``ingestion.court_api``; the token from the argument or else the ``court_api.conn_id``
     connection (password) / ``token_env``.
     """
-    cfg = settings.raw["ingestion"]["court_api"]
+    cfg = settings.ingestion.court_api
     if token is None:
-        token = get_connection(cfg["conn_id"], settings=settings)["password"]
+        token = get_connection(cfg.conn_id, settings=settings)["password"]
     return fetch_pages(
-        cfg["base_url"],
-        cfg.get("path", COURT_EVENTS_PATH),
+        cfg.base_url,
+        cfg.path or COURT_EVENTS_PATH,
         {"published_from": _iso(published_from), "published_to": _iso(published_to)},
         token=token,
-        page_size=int(cfg["page_size"]),
-        timeout=float(cfg["timeout_seconds"]),
-        max_retries=int(cfg["max_retries"]),
-        backoff=float(cfg["backoff_seconds"]),
-        max_pages=int(cfg["max_pages"]) if cfg.get("max_pages") is not None else None,
+        page_size=cfg.page_size,
+        timeout=cfg.timeout_seconds,
+        max_retries=cfg.max_retries,
+        backoff=cfg.backoff_seconds,
+        max_pages=cfg.max_pages,
         source="court_events",
         session=session,
     )

@@ -58,7 +58,7 @@ def test_the_threshold_and_the_statuses_come_from_the_definition(spark):
 
 
 def test_the_default_profile_states_the_brief_definition():
-    assert DefaultDefinition.from_settings(load_settings().raw) == BRIEF
+    assert DefaultDefinition.from_settings(load_settings().sections("default_definition")) == BRIEF
 
 
 @pytest.mark.parametrize(

@@ -191,9 +191,8 @@ def test_incremental_build_equals_full_rebuild(spark, settings, silver_rows, tmp
 
 @pytest.mark.slow
 def test_monthly_update_fills_the_history_from_the_configured_first_snapshot(spark, settings, silver_rows, tmp_path):
-    settings = settings.replace(
-        lakehouse_root=str(tmp_path / "lakehouse"),
-        raw={**settings.raw, "features": {"first_snapshot": SNAPS[1].isoformat()}},
+    settings = settings.replace(lakehouse_root=str(tmp_path / "lakehouse")).merged(
+        {"features": {"first_snapshot": SNAPS[1].isoformat()}}
     )
     _write_silver(spark, silver_rows, settings)
     # an empty gold: the first monthly run builds every month-end from first_snapshot up to its own

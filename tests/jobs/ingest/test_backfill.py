@@ -70,8 +70,7 @@ def two_lakehouses(tmp_path_factory):
             settings = load_settings()
             if name == "monthly":
                 # one byte: every month is over the limit, so each is a batch of its own
-                ingestion = {**settings.raw["ingestion"], "backfill_max_batch_bytes": 1}
-                settings = settings.replace(raw={**settings.raw, "ingestion": ingestion})
+                settings = settings.merged({"ingestion": {"backfill_max_batch_bytes": 1}})
                 out[name] = run_backfill("transactions", start=START, end=END, settings=settings)
             else:
                 out[name] = [

@@ -68,14 +68,14 @@ def _files(spark, settings) -> list[dict]:
 
 @pytest.fixture()
 def own(settings, tmp_path):
-    ingestion = {**settings.raw["ingestion"], "silver_rows_per_file": ROWS_PER_FILE}
-    return settings.replace(lakehouse_root=str(tmp_path), raw={**settings.raw, "ingestion": ingestion})
+    own = settings.merged({"ingestion": {"silver_rows_per_file": ROWS_PER_FILE}})
+    return own.replace(lakehouse_root=str(tmp_path))
 
 
 def test_rows_per_file_comes_from_the_settings_and_must_be_positive(settings, own):
     assert silver_rows_per_file(own) == ROWS_PER_FILE
     assert silver_rows_per_file(settings) == 1_000_000
-    broken = own.replace(raw={**own.raw, "ingestion": {**own.raw["ingestion"], "silver_rows_per_file": 0}})
+    broken = own.merged({"ingestion": {"silver_rows_per_file": 0}})
     with pytest.raises(ValueError, match="silver_rows_per_file"):
         silver_rows_per_file(broken)
 

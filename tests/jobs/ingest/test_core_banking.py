@@ -122,25 +122,20 @@ def test_an_append_only_table_refuses_an_interval_at_or_before_its_watermark(spa
         .where(F.col("source_table") == "core_banking.loans")
         .collect()[0]["watermark"]
     )
-    tables = settings.raw["ingestion"]["core_banking"]["tables"]
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(tables, "loans", {**tables["loans"], "incremental": APPEND_ONLY})
-        refused = rf"watermark is {watermark}.*\[2019-02-01, 2019-05-01\)"
-        with pytest.raises(IntervalBeforeWatermarkError, match=refused):
-            run_source("loans", data_interval_start=FEB, data_interval_end=MAY, mode="jdbc", settings=settings)
+    append_only = settings.merged({"ingestion": {"core_banking": {"tables": {"loans": {"incremental": APPEND_ONLY}}}}})
+    refused = rf"watermark is {watermark}.*\[2019-02-01, 2019-05-01\)"
+    with pytest.raises(IntervalBeforeWatermarkError, match=refused):
+        run_source("loans", data_interval_start=FEB, data_interval_end=MAY, mode="jdbc", settings=append_only)
 
 
 def test_a_configured_sslmode_reaches_the_driver_of_a_run(spark, core_banking):
     from jobs.ingest.run import run_source
     from riskpipe.core.config import load_settings
 
-    settings = load_settings()
-    section = settings.raw["ingestion"]["core_banking"]
-    with pytest.MonkeyPatch.context() as mp:
-        # the test server has no TLS: a driver that honours verify-full refuses it
-        mp.setitem(section, "jdbc_properties", {"sslmode": "verify-full"})
-        with pytest.raises(Exception, match="does not support SSL"):
-            run_source("loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=settings)
+    # the test server has no TLS: a driver that honours verify-full refuses it
+    settings = load_settings().merged({"ingestion": {"core_banking": {"jdbc_properties": {"sslmode": "verify-full"}}}})
+    with pytest.raises(Exception, match="does not support SSL"):
+        run_source("loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=settings)
 
 
 def test_read_bounds_follow_the_interval_or_the_watermark():

@@ -98,14 +98,9 @@ def test_a_changed_file_under_an_old_name_is_detected(spark, lake):
 
 def _settings(on_new_column: str):
     """The environment's settings with ``ingestion.on_new_column`` set."""
-    import copy
-
     from riskpipe.core.config import load_settings
 
-    settings = load_settings()
-    raw = copy.deepcopy(settings.raw)
-    raw["ingestion"]["on_new_column"] = on_new_column
-    return settings.replace(raw=raw)
+    return load_settings().merged({"ingestion": {"on_new_column": on_new_column}})
 
 
 def _deliver(lake, month: str, rows: list[str], *, extra_column: str | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 
 import pytest
@@ -37,7 +36,7 @@ DPD_BUCKETS = {
 
 @pytest.fixture(scope="module")
 def config() -> ClassificationConfig:
-    return ClassificationConfig.from_settings(load_settings().raw)
+    return ClassificationConfig.from_settings(load_settings().sections("classification", "default_definition"))
 
 
 def _loans(spark, rows):
@@ -145,7 +144,7 @@ def test_warnings_and_restructuring_raise_the_class_but_never_lower_the_floor(sp
 
 
 def test_default_stage_3_and_substandard_follow_the_default_definition(spark, config):
-    raw = copy.deepcopy(load_settings().raw)
+    raw = load_settings().sections("classification", "default_definition")
     raw["default_definition"] = {"dpd_over": 60, "statuses": ["restructured"]}
     raw["classification"]["dpd_floors"] = [
         {"dpd": 0, "class": "special_mention"},
@@ -179,7 +178,7 @@ def test_default_stage_3_and_substandard_follow_the_default_definition(spark, co
 
 def _raw(**changes):
     """The default profile with ``classification`` / ``default_definition`` keys replaced."""
-    raw = copy.deepcopy(load_settings().raw)
+    raw = load_settings().sections("classification", "default_definition")
     for path, value in changes.items():
         section, key = path.split("__")
         raw[section][key] = value
@@ -225,7 +224,7 @@ def test_configuration_that_would_break_the_one_default_definition_is_refused(ch
 
 def test_the_default_profile_raises_critical_warnings_to_special_mention_only(config):
     assert config.severity_floors == {"high": "special_mention", "critical": "special_mention"}
-    assert config.default_definition == DefaultDefinition.from_settings(load_settings().raw)
+    assert config.default_definition == DefaultDefinition.from_settings(load_settings().sections("default_definition"))
 
 
 def test_a_sharp_pd_increase_since_origination_is_stage_2(spark, config):

@@ -15,8 +15,8 @@ SECRET = "s3cr3t-pa55word"
 
 @pytest.fixture
 def clean_env(monkeypatch, settings):
-    cfg = settings.raw["ingestion"]["core_banking"]
-    for name in (cfg["url_env"], cfg["user_env"], cfg["password_env"], f"AIRFLOW_CONN_{CONN_ID.upper()}"):
+    cfg = settings.ingestion.core_banking
+    for name in (cfg.url_env, cfg.user_env, cfg.password_env, f"AIRFLOW_CONN_{CONN_ID.upper()}"):
         monkeypatch.delenv(name, raising=False)
     return cfg
 
@@ -62,9 +62,9 @@ def test_airflow_connection_from_json_with_jdbc_url_extra(clean_env, monkeypatch
 
 
 def test_env_vars_named_in_config(clean_env, monkeypatch, caplog):
-    monkeypatch.setenv(clean_env["url_env"], "jdbc:postgresql://10.0.0.5:5432/core")
-    monkeypatch.setenv(clean_env["user_env"], "loader")
-    monkeypatch.setenv(clean_env["password_env"], SECRET)
+    monkeypatch.setenv(clean_env.url_env, "jdbc:postgresql://10.0.0.5:5432/core")
+    monkeypatch.setenv(clean_env.user_env, "loader")
+    monkeypatch.setenv(clean_env.password_env, SECRET)
 
     with caplog.at_level(logging.DEBUG):
         creds = get_connection(CONN_ID)
@@ -76,11 +76,11 @@ def test_env_vars_named_in_config(clean_env, monkeypatch, caplog):
 
 
 def test_token_env_for_the_court_api(monkeypatch, settings):
-    cfg = settings.raw["ingestion"]["court_api"]
-    monkeypatch.delenv(f"AIRFLOW_CONN_{cfg['conn_id'].upper()}", raising=False)
-    monkeypatch.setenv(cfg["token_env"], SECRET)
+    cfg = settings.ingestion.court_api
+    monkeypatch.delenv(f"AIRFLOW_CONN_{cfg.conn_id.upper()}", raising=False)
+    monkeypatch.setenv(cfg.token_env, SECRET)
 
-    assert get_connection(cfg["conn_id"])["password"] == SECRET
+    assert get_connection(cfg.conn_id)["password"] == SECRET
 
 
 def test_env_prefix(monkeypatch):
@@ -93,14 +93,14 @@ def test_env_prefix(monkeypatch):
 
 
 def test_missing_credentials_name_conn_id_and_variables(clean_env, monkeypatch):
-    monkeypatch.setenv(clean_env["password_env"], SECRET)
+    monkeypatch.setenv(clean_env.password_env, SECRET)
 
     with pytest.raises(MissingCredentialsError) as err:
         get_connection(CONN_ID)
 
     message = str(err.value)
     assert CONN_ID in message and f"AIRFLOW_CONN_{CONN_ID.upper()}" in message
-    assert clean_env["url_env"] in message and clean_env["user_env"] in message
+    assert clean_env.url_env in message and clean_env.user_env in message
     assert SECRET not in message
 
 

@@ -82,12 +82,12 @@ def _ids(df):
 @pytest.mark.postgres
 def test_two_increments_lose_nothing_and_read_nothing_twice(spark, loans_table, monkeypatch, settings):
     pg, source = loans_table, "core_banking_it"
-    cfg = settings.raw["ingestion"]["core_banking"]
-    monkeypatch.delenv(f"AIRFLOW_CONN_{cfg['conn_id'].upper()}", raising=False)
-    monkeypatch.setenv(cfg["url_env"], pg.jdbc_url)
-    monkeypatch.setenv(cfg["user_env"], pg.user)
-    monkeypatch.setenv(cfg["password_env"], pg.password)
-    creds = get_connection(cfg["conn_id"])
+    cfg = settings.ingestion.core_banking
+    monkeypatch.delenv(f"AIRFLOW_CONN_{cfg.conn_id.upper()}", raising=False)
+    monkeypatch.setenv(cfg.url_env, pg.jdbc_url)
+    monkeypatch.setenv(cfg.user_env, pg.user)
+    monkeypatch.setenv(cfg.password_env, pg.password)
+    creds = get_connection(cfg.conn_id)
     props = {"user": creds["login"], "password": creds["password"]}
     _insert(pg, [(f"L{i}", 100 + i, T0 + timedelta(minutes=i)) for i in range(5)])
     _insert(pg, [("L_null", 1, None)])  # no watermark: never ingested incrementally

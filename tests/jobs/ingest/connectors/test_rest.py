@@ -220,15 +220,12 @@ def test_backoff_grows_with_jitter_and_respects_retry_after():
 
 
 def _court_settings(settings, base_url, page_size=10, **court_api):
-    raw = json.loads(json.dumps(settings.raw))
-    raw["ingestion"]["court_api"].update(
-        base_url=base_url, page_size=page_size, backoff_seconds=0.01, conn_id="riskpipe_court_api_test", **court_api
-    )
-    return settings.replace(raw=raw)
+    court_api.update(base_url=base_url, page_size=page_size, backoff_seconds=0.01, conn_id="riskpipe_court_api_test")
+    return settings.merged({"ingestion": {"court_api": court_api}})
 
 
 def test_court_events_page_cap_comes_from_the_source_config(court_api, settings):
-    assert settings.raw["ingestion"]["court_api"]["max_pages"] >= 1000  # the default is not a test's value
+    assert settings.ingestion.court_api.max_pages >= 1000  # the default is not a test's value
 
     pages = list(
         fetch_court_events(
@@ -251,7 +248,7 @@ def test_court_events_page_cap_comes_from_the_source_config(court_api, settings)
 
 
 def test_fetch_court_events_uses_config_and_token_env(court_api, settings, monkeypatch):
-    monkeypatch.setenv(settings.raw["ingestion"]["court_api"]["token_env"], TOKEN)
+    monkeypatch.setenv(settings.ingestion.court_api.token_env, TOKEN)
 
     pages = list(
         fetch_court_events(
@@ -264,7 +261,7 @@ def test_fetch_court_events_uses_config_and_token_env(court_api, settings, monke
 
 
 def test_fetch_court_events_token_from_airflow_connection(court_api, settings, monkeypatch):
-    monkeypatch.delenv(settings.raw["ingestion"]["court_api"]["token_env"], raising=False)
+    monkeypatch.delenv(settings.ingestion.court_api.token_env, raising=False)
     monkeypatch.setenv(
         "AIRFLOW_CONN_RISKPIPE_COURT_API_TEST",
         json.dumps({"conn_type": "http", "host": "127.0.0.1", "password": TOKEN}),
