@@ -8,11 +8,13 @@ JARS_STAMP := .cache/jars/.resolved
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv lock jars system-deps lint format demo test bench clean distclean
+.PHONY: help venv lock jars system-deps lint format demo test test-all bench clean distclean
 
 help:
 	@echo "make demo   - install everything, simulate data and run the pipeline end to end"
-	@echo "make test   - install everything and run the test suite"
+	@echo "make test   - install everything and run the test suite without the slow tier (what CI runs)"
+	@echo "make test-all - the whole suite: also the fault-injection loops, the simulator pipeline end to end"
+	@echo "              and the production-like run (docs/testing.md)"
 	@echo "make lint   - ruff, mypy and the layer contract (make test runs it first); make format fixes what ruff can"
 	@echo "make bench  - benchmarks (not part of make test)"
 	@echo "make clean  - remove generated data (var/), keep the venv and jar cache"
@@ -70,7 +72,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# make test leaves out the tests marked slow (tests/conftest.py, SLOW_MODULES): CI runs make test at
+# every stop, and its time is everyone's. make test-all runs them too (docs/testing.md says when).
 test: system-deps lint $(JARS_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
+
+test-all: system-deps lint $(JARS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # BENCH_ARGS: e.g. "--pause-after 110" then "--resume" for a size longer than one sitting

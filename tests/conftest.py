@@ -68,8 +68,30 @@ HEAVY_FIRST = (
 )
 
 
+# Modules whose tests are ``slow``: the long fault-injection loops (real processes killed and
+# rerun), the end-to-end simulator pipeline and the production-like run on real services. ``make
+# test`` (CI, every stop) leaves them out; ``make test-all`` runs them (docs/testing.md).
+SLOW_MODULES = (
+    "tests/test_production_like.py",
+    "tests/test_end_to_end.py",
+    "tests/jobs/test_bitemporal.py",
+    "tests/faults/test_exactly_once.py",
+    "tests/faults/test_kill_points.py",
+    "tests/faults/test_restore.py",
+    "tests/faults/test_derived_checks.py",
+    "tests/faults/test_airflow.py",
+    "tests/faults/test_replay.py",
+    "tests/faults/test_atomic_write.py",
+    "tests/faults/test_reconciliation.py",
+    "tests/dags/test_dag_runs.py",
+)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
     rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(HEAVY_FIRST)))
 
 
