@@ -4,14 +4,17 @@ Parse-time rules (the DAG processor imports these files every few seconds): no I
 ``Variable.get``, no Spark or runner import at module level. Everything heavy happens inside the
 task callables, at run time.
 
-Every ingestion task calls the runner ``jobs.ingest.run.run_source(source, data_interval_start=...,
-data_interval_end=...)`` with the run's data interval (ISO dates, end exclusive), runs in the
-``riskpipe_delta_writer`` pool (one lakehouse writer at a time; the ops tables ``ingest_manifest``
-and ``quarantine`` are shared by all sources) and declares the silver tables it publishes as
-outlets ``riskpipe://silver/<table>`` so downstream DAGs can be scheduled on them.
+Every ingestion task runs the pipeline stage ``ingest_<source>`` (the runner
+``jobs.ingest.run.run_source(source, data_interval_start=..., data_interval_end=...)``) on the
+run's data interval (ISO dates, end exclusive), runs in the ``riskpipe_delta_writer`` pool (one
+lakehouse writer at a time; the ops tables ``ingest_manifest`` and ``quarantine`` are shared by all
+sources) and declares the silver tables it publishes as outlets ``riskpipe://silver/<table>`` so
+downstream DAGs can be scheduled on them.
 
 A task is an entry point: it gets the settings and the Spark session from :func:`task_session`
-and passes both to the job it calls (the jobs never load settings or start Spark themselves).
+and runs a stage of the pipeline declared in :mod:`riskpipe.pipeline` with them
+(``pipeline.run(name, context, settings=..., spark=...)``); the DAG files only wire the stages to
+schedules, assets and each other.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, get_current_context, task
 
+from riskpipe import pipeline
 from riskpipe.airflow_env import DELTA_WRITER_POOL
 
 if TYPE_CHECKING:
@@ -177,11 +181,12 @@ def _non_retryable() -> tuple[type[BaseException], ...]:
 def _run(source: str, start: str, end: str, mode: str, *, settings: Settings, spark: SparkSession) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs.ingest.run import run_source  # heavy (Spark) import: run time only
-
     try:
-        return run_source(
-            source, data_interval_start=start, data_interval_end=end, settings=settings, spark=spark, mode=mode
+        return pipeline.run(
+            pipeline.ingest_stage_name(source),
+            pipeline.RunContext(interval=(start, end), mode=mode),
+            settings=settings,
+            spark=spark,
         )
     except _non_retryable() as error:
         raise AirflowFailException(f"{source} {start}..{end}: {type(error).__name__}: {error}") from error

@@ -27,6 +27,7 @@ from dags._common import (
     snapshot_dates,
     task_session,
 )
+from riskpipe import pipeline
 from riskpipe.airflow_env import DELTA_WRITER_POOL
 
 SILVER_INPUTS = (
@@ -80,10 +81,10 @@ def features_monthly():
     )
     def build_features(day: str) -> dict[str, Any]:
         """Build snapshot ``day`` and the stale earlier ones; XCom gets a small summary."""
-        from jobs.features.main import update  # heavy (Spark) import: run time only
-
         settings, spark = task_session("riskpipe-features")
-        summary = small_summary(update(spark, day, settings=settings))
+        summary = small_summary(
+            pipeline.run("features", pipeline.RunContext(snapshots=(day,)), settings=settings, spark=spark)
+        )
         outlet_events = get_current_context()["outlet_events"]
         for asset in GOLD_OUTPUTS:
             outlet_events[asset].extra = {"snapshot_date": day}  # scoring reads which month is ready

@@ -21,6 +21,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from dags._common import DEFAULT_ARGS, START_DATE, small_summary, snapshot_dates, task_session
+from riskpipe import pipeline
 from riskpipe.airflow_env import DELTA_WRITER_POOL
 
 SCORES = Asset(name="riskpipe://gold/risk_scores", uri="riskpipe://gold/risk_scores")
@@ -64,10 +65,13 @@ def model_monitoring():
     @task(task_id=MONITOR_TASK, pool=DELTA_WRITER_POOL, inlets=[SCORES], outlets=[MONITORING])
     def monitor(days: list[str]) -> dict[str, Any]:
         """Monitor each snapshot in order; return the latest one's summary (it decides on retraining)."""
-        from jobs.model_monitoring import main as job  # heavy (Spark, MLflow) import: run time only
-
         settings, spark = task_session("riskpipe-model-monitoring")
-        summaries = [small_summary(job.run(day, settings=settings, spark=spark)) for day in days]
+        summaries = [
+            small_summary(
+                pipeline.run("model_monitoring", pipeline.RunContext(snapshots=(day,)), settings=settings, spark=spark)
+            )
+            for day in days
+        ]
         get_current_context()["outlet_events"][MONITORING].extra = {"snapshot_date": days[-1]}
         return {**summaries[-1], "months": [s.get("snapshot_date") for s in summaries]}
 

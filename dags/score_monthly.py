@@ -15,6 +15,7 @@ from typing import Any
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from dags._common import DEFAULT_ARGS, START_DATE, small_summary, snapshot_dates, task_session
+from riskpipe import pipeline
 from riskpipe.airflow_env import DELTA_WRITER_POOL
 
 
@@ -56,20 +57,24 @@ def score_monthly():
     @task(task_id="score", pool=DELTA_WRITER_POOL, inlets=[FEATURES], outlets=[SCORES])
     def score(days: list[str]) -> list[dict[str, Any]]:
         """Score each snapshot with the champion (the alias is resolved once per snapshot)."""
-        from jobs.scoring import main as scoring  # heavy (Spark, MLflow) import: run time only
-
         settings, spark = task_session("riskpipe-scoring")
-        summaries = [small_summary(scoring.run(day, settings=settings, spark=spark)) for day in days]
+        summaries = [
+            small_summary(pipeline.run("score", pipeline.RunContext(snapshots=(day,)), settings=settings, spark=spark))
+            for day in days
+        ]
         get_current_context()["outlet_events"][SCORES].extra = {"snapshot_date": days[-1]}
         return summaries
 
     @task(task_id="monitor", pool=DELTA_WRITER_POOL, inlets=[FEATURES, SCORES], outlets=MONITORING)
     def monitor(days: list[str], scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Early warnings, watch list and loan classification of each scored snapshot."""
-        from jobs.post_loan import main as post_loan
-
         settings, spark = task_session("riskpipe-post-loan")
-        summaries = [small_summary(post_loan.run(day, settings=settings, spark=spark)) for day in days]
+        summaries = [
+            small_summary(
+                pipeline.run("post_loan", pipeline.RunContext(snapshots=(day,)), settings=settings, spark=spark)
+            )
+            for day in days
+        ]
         for asset in MONITORING:
             get_current_context()["outlet_events"][asset].extra = {"snapshot_date": days[-1]}
         return summaries

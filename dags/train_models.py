@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from dags._common import DEFAULT_ARGS, task_session, task_settings
+from riskpipe import pipeline
 
 SCHEDULE_ENV = "RISKPIPE_TRAIN_SCHEDULE"
 
@@ -46,9 +47,6 @@ SCHEDULE_ENV = "RISKPIPE_TRAIN_SCHEDULE"
 def train_models():
     @task
     def train(params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
-        from models.config import model_config
-        from models.train import train as run_training
-
         params = params or {}
         data = {
             k: v
@@ -62,12 +60,10 @@ def train_models():
         # keyed by the DAG run: a retried attempt resumes its MLflow runs instead of logging
         # and registering the same models twice
         settings, spark = task_session("riskpipe-train")
-        result = run_training(
-            model_config(settings, {"data": data} if data else {}),
-            spark=spark,
-            settings=settings,
-            run_key=f"train_models/{run_id}" if run_id else None,
+        context = pipeline.RunContext(
+            model={"data": data} if data else {}, run_key=f"train_models/{run_id}" if run_id else None
         )
+        result = pipeline.run("train", context, settings=settings, spark=spark)
         return {
             "source": {k: str(v) for k, v in result.source.items()},
             "candidate_version": result.candidate_version,
@@ -85,12 +81,11 @@ def train_models():
 
     @task
     def promote(summary: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        from models.config import model_config
-        from models.registry import promote as run_gate
-
         if not (params or {}).get("promote", True) or not summary.get("candidate_version"):
             return {"promoted": False, "reasons": ["promotion not requested"]}
-        decision = run_gate(model_config(task_settings()), summary["candidate_version"])
+        # the gate reads MLflow only: no Spark session
+        context = pipeline.RunContext(version=summary["candidate_version"])
+        decision = pipeline.run("promote", context, settings=task_settings(), spark=None)
         # A refused candidate is a normal outcome, not a task failure: the champion stays.
         return {"promoted": decision.passed, "version": summary["candidate_version"], "reasons": decision.reasons}
 

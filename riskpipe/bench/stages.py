@@ -1,4 +1,5 @@
-"""The timed pipeline stages of one benchmark size, reusing the demo's stage functions.
+"""The timed pipeline stages of one benchmark size: the stages declared in :mod:`riskpipe.pipeline`,
+run as the demo runs them (its step functions where the bench times the same step).
 
 Each size gets its own lakehouse, landing folder and MLflow store under ``var/bench/n<size>``
 (environment variables read by ``riskpipe.core.config.load_settings``), so the benchmark never
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from riskpipe import pipeline
 from riskpipe.bench.checkpoint import CHECKPOINT, Checkpoint
 from riskpipe.bench.memory import measured
 from riskpipe.commands import demo
@@ -92,20 +94,20 @@ def court_api(landing: Path, settings: Settings) -> Iterator[Settings]:
 def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint, settings: Settings, spark: Any) -> None:
     """Backfill every source as ``demo._ingest_history`` does, one checkpointed batch at a time.
 
-    Each batch is the ``run_source`` interval of ``jobs.ingest.backfill.backfill_intervals``; its time,
-    the silver MERGE's share of it and its peak memory are recorded, and the ``ingest`` and
-    ``silver`` stages are their sums (peaks: the largest) once every batch is done.
+    Each batch is the stage ``ingest_<source>`` on an interval of
+    ``jobs.ingest.backfill.backfill_intervals``; its time, the silver MERGE's share of it and its
+    peak memory are recorded, and the ``ingest`` and ``silver`` stages are their sums (peaks: the
+    largest) once every batch is done.
     """
     from jobs.ingest.backfill import backfill_intervals
-    from jobs.ingest.run import as_date, run_source
-    from riskpipe.commands.ingest import ALL_SOURCES
+    from jobs.ingest.run import as_date
 
     if "ingest" in checkpoint.stages:
         progress("stage ingest: done in an earlier part")
         return
     start, end, _ = demo._window(args)
     with court_api(landing, settings) as ingest_settings:
-        for source in ALL_SOURCES:
+        for source in pipeline.SOURCES:
             for first, last in backfill_intervals(source, as_date(start), as_date(end), settings=ingest_settings):
                 key = f"{source} {first}..{last}"
                 if checkpoint.batch_done(key):
@@ -114,10 +116,9 @@ def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint, set
                 totals: dict[str, float] = {}
                 record: dict[str, Any] = {"key": key}
                 with silver_timer(totals), measured(record):
-                    summary = run_source(
-                        source,
-                        data_interval_start=first,
-                        data_interval_end=last,
+                    summary = pipeline.run(
+                        pipeline.ingest_stage_name(source),
+                        pipeline.RunContext(interval=(first, last)),
                         settings=ingest_settings,
                         spark=spark,
                     )
@@ -146,14 +147,16 @@ def _ingest(args: argparse.Namespace, landing: Path, checkpoint: Checkpoint, set
 
 
 def _score(days: list[dt.date], settings: Settings, spark: Any) -> dict:
-    from jobs.scoring import main as scoring
+    """The stage ``score`` of ``days``, with ``@challenger`` when the gate left no champion."""
     from models.config import model_config
     from models.registry import champion_version
 
     alias = None if champion_version(model_config(settings)) else "challenger"
     if alias:
         progress("no champion (the promotion gate rejected the model): scoring with @challenger")
-    return scoring.run(days, settings=settings, spark=spark, alias=alias)
+    return pipeline.run(
+        "score", pipeline.RunContext(snapshots=tuple(days), alias=alias), settings=settings, spark=spark
+    )
 
 
 def _scoring_throughput(spark, days: list[dt.date], settings: Settings) -> dict:
@@ -179,11 +182,7 @@ def _scoring_throughput(spark, days: list[dt.date], settings: Settings) -> dict:
 
 def snapshot_days(months: int) -> list[dt.date]:
     """The month-ends the full feature build covers (as ``demo._features`` builds them)."""
-    from riskpipe.core.calendar import month_ends
-
-    first = dt.date.fromisoformat(f"{BENCH_START}-01")
-    args = argparse.Namespace(months=months, start=BENCH_START)
-    return month_ends(dt.date(first.year + 1, first.month, 1), demo._last_snapshot(args))
+    return demo.feature_snapshots(argparse.Namespace(months=months, start=BENCH_START))
 
 
 def _feature_rows(settings: Settings, spark: Any) -> int:
@@ -205,8 +204,6 @@ def run_size(
         deadline: ``time.monotonic()`` after which no new stage or ingestion batch starts;
             :class:`~riskpipe.bench.checkpoint.Paused` is raised then.
     """
-    from jobs.features.main import update
-    from jobs.post_loan import main as post_loan
     from riskpipe.core.calendar import add_months, month_ends
     from riskpipe.core.config import load_settings
     from riskpipe.core.spark import get_spark
@@ -225,18 +222,26 @@ def run_size(
     cp.stage("simulate", lambda: demo._simulate(args, landing), log=progress)
     per_source = json.loads((landing / "manifest" / "summary.json").read_text()).get("rows_per_source", {})
     _ingest(args, landing, cp, settings, spark)
-    cp.stage("features_full", lambda: demo._features(args, settings), log=progress)
+    cp.stage("features_full", lambda: demo._features(args, settings, spark), log=progress)
     feature_rows = cp.value("feature_rows", lambda: _feature_rows(settings, spark))
     last = demo._last_snapshot(args)
-    cp.stage("features_incremental", lambda: _summary(update(spark, last, settings=settings)), log=progress)
-    cp.stage("train", lambda: demo._train(args, settings), log=progress)
+    one_month = pipeline.RunContext(snapshots=(last,))
+    cp.stage(
+        "features_incremental",
+        lambda: _summary(pipeline.run("features", one_month, settings=settings, spark=spark)),
+        log=progress,
+    )
+    cp.stage("train", lambda: demo._train(args, settings, spark), log=progress)
     scored_days = month_ends(add_months(last, -SCORED_MONTHS + 1), last)
     scored = cp.stage("score", lambda: _summary(_score(scored_days, settings, spark)), log=progress)
     throughput = cp.value("scoring_throughput", lambda: _scoring_throughput(spark, scored_days, settings))
+    monitored = pipeline.RunContext(snapshots=tuple(scored_days))
     warned = cp.stage(
-        "warnings", lambda: _summary(post_loan.run(scored_days, settings=settings, spark=spark)), log=progress
+        "warnings",
+        lambda: _summary(pipeline.run("post_loan", monitored, settings=settings, spark=spark)),
+        log=progress,
     )
-    cp.stage("report", lambda: demo._portfolio_and_report(args, settings), log=progress)
+    cp.stage("report", lambda: demo._portfolio_and_report(args, settings, spark), log=progress)
     feature_days = snapshot_days(months)
     return {
         "enterprises": enterprises,

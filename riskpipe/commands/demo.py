@@ -2,11 +2,13 @@
 
 Steps (each prints progress): simulate the five sources, ingest them into
 bronze/silver (a backfill in batches of bounded size), run one ingestion DAG through
-Airflow's ``dag.test()``, then the later stages as they exist (features,
-training, scoring, report).
+Airflow's ``dag.test()``, then the later stages (features, training, scoring, report).
 
-The settings are loaded once and passed to every step. A step starts the Spark session it
-needs from them: the steps that hand over to an Airflow process stop the session first.
+Every pipeline step runs stages declared in :mod:`riskpipe.pipeline` (the ones the DAGs and the
+test fixture run), in their declared order; the demo only chooses what each works on.
+
+The settings are loaded once and passed to every step, with the Spark session started from them:
+the steps that hand over to an Airflow process stop the session first.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from riskpipe import pipeline
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from riskpipe.core.config import Settings
 
 DEMO_ENTERPRISES = 600
@@ -59,23 +65,21 @@ def _window(args: argparse.Namespace) -> tuple[str, str, str]:
     return first.isoformat(), end.isoformat(), last_delivery.isoformat()
 
 
-def _ingest_history(args: argparse.Namespace, settings: Settings) -> None:
-    """Backfill the whole window per source, in batches of bounded size (what a first load does)."""
-    from jobs.ingest.backfill import run_backfill
-    from riskpipe.commands.ingest import ALL_SOURCES
-    from riskpipe.core.spark import get_spark
+def _ingest_history(args: argparse.Namespace, settings: Settings, spark: SparkSession) -> None:
+    """Backfill the whole window per source, in batches of bounded size (what a first load does):
+    the stage ``ingest_<source>`` of each batch of ``jobs.ingest.backfill.backfill_intervals``."""
+    from jobs.ingest.backfill import backfill_intervals
+    from jobs.ingest.run import as_date
 
     start, end, _ = _window(args)
-    spark = get_spark(settings, app_name="riskpipe-demo-ingest")
-    for source in ALL_SOURCES:
+    for source in pipeline.SOURCES:
         began = time.perf_counter()
-
-        def _show(summary: dict, source: str = source, began: float = began) -> None:
+        for interval in backfill_intervals(source, as_date(start), as_date(end), settings=settings):
+            batch = pipeline.RunContext(interval=interval)
+            summary = pipeline.run(pipeline.ingest_stage_name(source), batch, settings=settings, spark=spark)
             counts = {k: summary.get(k) for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")}
             first, last = summary.get("interval", (start, end))
             print(f"    {source:14s} {first}..{last} {counts} {time.perf_counter() - began:.0f}s", flush=True)
-
-        run_backfill(source, start=start, end=end, settings=settings, spark=spark, on_batch=_show)
 
 
 def _ingest_with_airflow(args: argparse.Namespace) -> None:
@@ -98,16 +102,19 @@ def _ingest_with_airflow(args: argparse.Namespace) -> None:
     subprocess.run(cmd, check=True)
 
 
-def _features(args: argparse.Namespace, settings: Settings) -> None:
-    from jobs.features.main import build_range
-    from riskpipe.core.spark import get_spark
+def feature_snapshots(args: argparse.Namespace) -> list[dt.date]:
+    """The month-ends the full feature build covers: the first year is history for the 12-month
+    lookbacks, so the snapshots start after it and run to the window's last month."""
+    from riskpipe.core.calendar import month_ends
 
     first = dt.date.fromisoformat(f"{args.start}-01")
-    # the first year is history for the 12-month lookbacks; snapshots start after it
-    start = dt.date(first.year + 1, first.month, 1)
-    last = dt.date(first.year + (first.month - 1 + args.months) // 12, (first.month - 1 + args.months) % 12 + 1, 1)
-    spark = get_spark(settings, app_name="riskpipe-features")
-    summary = build_range(spark, start, last - dt.timedelta(days=1), full=True, settings=settings)
+    return month_ends(dt.date(first.year + 1, first.month, 1), _last_snapshot(args))
+
+
+def _features(args: argparse.Namespace, settings: Settings, spark: SparkSession) -> None:
+    """The stage ``features``: every snapshot of :func:`feature_snapshots` built in full."""
+    full = pipeline.RunContext(snapshots=tuple(feature_snapshots(args)), full=True)
+    summary = pipeline.run("features", full, settings=settings, spark=spark)
     print(
         f"    snapshots {summary.get('snapshot_months', [])[:1]}..{summary.get('snapshot_months', [])[-1:]}"
         f" rows {summary.get('rows')}",
@@ -115,26 +122,33 @@ def _features(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-def _train(args: argparse.Namespace, settings: Settings) -> bool:
-    """Train the scorecard and LightGBM candidates, then run the promotion gate. Returns whether a
-    champion exists to score with."""
-    from models.config import model_config
-    from models.registry import champion_version, promote
-    from models.train import train
-    from riskpipe.core.spark import get_spark
-
+def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The demo's model configuration: the out-of-time split of its window."""
     first = dt.date.fromisoformat(f"{args.start}-01")
     months = first.year * 12 + first.month - 1 + args.months
     # labels need 12 observed months: the last uncensored snapshot is a year before the end;
     # the out-of-time sample is its last six months
     split_months = months - 12 - 6
     split = dt.date(split_months // 12, split_months % 12 + 1, 1)
-    config = model_config(settings, {"data": {"split_date": split.isoformat()}})
-    result = train(config, spark=get_spark(settings, app_name="riskpipe-train"), settings=settings)
+    return {"data": {"split_date": split.isoformat()}}
+
+
+def _train_and_promote(args: argparse.Namespace, settings: Settings, spark: SparkSession) -> None:
+    """The stages ``train`` (the scorecard and LightGBM candidates) and ``promote`` (the gate)."""
+    training = pipeline.RunContext(model=model_overrides(args))
+    result = pipeline.run("train", training, settings=settings, spark=spark)
     print(f"    trained {result}"[:600], flush=True)
-    decision = promote(config)
+    decision = pipeline.run("promote", training, settings=settings, spark=spark)
     print(f"    promotion gate: passed={decision.passed} reasons={decision.reasons}", flush=True)
-    return champion_version(config) is not None
+
+
+def _train(args: argparse.Namespace, settings: Settings, spark: SparkSession) -> bool:
+    """Train and promote; returns whether a champion exists to score with."""
+    from models.config import model_config
+    from models.registry import champion_version
+
+    _train_and_promote(args, settings, spark)
+    return champion_version(model_config(settings, model_overrides(args))) is not None
 
 
 def _last_snapshot(args: argparse.Namespace) -> dt.date:
@@ -143,29 +157,40 @@ def _last_snapshot(args: argparse.Namespace) -> dt.date:
     return dt.date(months // 12, months % 12 + 1, 1) - dt.timedelta(days=1)
 
 
-def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> None:
-    """Backfill the scores of the last two years and the monitoring of the last year but one month,
-    then the last month the way production does it: through the Airflow DAG score_monthly."""
-    from jobs.post_loan import main as post_loan
-    from jobs.scoring import main as scoring
+def scored_snapshots(args: argparse.Namespace) -> list[dt.date]:
+    """The month-ends the demo scores: the last two years of the window."""
     from riskpipe.core.calendar import add_months, month_ends
-    from riskpipe.core.spark import get_spark, stop_spark
 
     last = _last_snapshot(args)
-    scored = month_ends(add_months(last, -MONITORED_MONTHS * 2 + 1), last)
-    spark = get_spark(settings, app_name="riskpipe-scoring")
-    summary = scoring.run(scored[:-1], settings=settings, spark=spark)
+    return month_ends(add_months(last, -MONITORED_MONTHS * 2 + 1), last)
+
+
+def _score_history(args: argparse.Namespace, settings: Settings, spark: SparkSession) -> None:
+    """The stages ``score`` of the last two years but one month and ``post_loan`` of the last year
+    but one month (what a first deployment backfills)."""
+    scored = scored_snapshots(args)
+    summary = pipeline.run("score", pipeline.RunContext(snapshots=tuple(scored[:-1])), settings=settings, spark=spark)
     print(
         f"    backfilled {summary['rows']} borrower-months {scored[0]}..{scored[-2]} with "
         f"{summary['model_name']} v{summary['model_version']}",
         flush=True,
     )
-    result = post_loan.run(scored[-MONITORED_MONTHS:-1], settings=settings, spark=spark)
+    monitored = pipeline.RunContext(snapshots=tuple(scored[-MONITORED_MONTHS:-1]))
+    result = pipeline.run("post_loan", monitored, settings=settings, spark=spark)
     print(
         f"    monitored {scored[-MONITORED_MONTHS]}..{scored[-2]}: {result['warnings']} warnings on "
         f"{result['loans_warned']} loans on {scored[-2]}",
         flush=True,
     )
+
+
+def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> None:
+    """Backfill the scores of the last two years and the monitoring of the last year but one month,
+    then the last month the way production does it: through the Airflow DAG score_monthly."""
+    from riskpipe.core.spark import get_spark, stop_spark
+
+    last = _last_snapshot(args)
+    _score_history(args, settings, get_spark(settings, app_name="riskpipe-scoring"))
     stop_spark()  # the DAG run below is another process writing the same tables
     cmd = [
         sys.executable,
@@ -179,31 +204,24 @@ def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> None:
     ]
     print("    " + " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
-    _warning_backtest(last, settings)
-    _assess_applicants(last, settings)
-
-
-def _warning_backtest(last: dt.date, settings: Settings) -> None:
-    """The warning catalogue judged like a classifier on the 12 month-ends whose 12-month horizon is
-    observed by ``last`` (replayed, defaults known on ``last``): every minimum severity, then the
-    watch-list severity against the targets (``early_warnings.targets``)."""
-    from pyspark.sql import functions as F
-
-    from jobs.post_loan.warning_evaluation import run
-    from riskpipe.core import io
-    from riskpipe.core.spark import get_spark
-
     spark = get_spark(settings, app_name="riskpipe-warning-backtest")
-    result = run(last, settings=settings, spark=spark)
+    backtest = _warning_backtest(last, settings, spark)
+    _watch_list_load(last, settings, spark)
+    _warning_targets(backtest)
+    _assess_applicants(last, settings, get_spark(settings, app_name="riskpipe-assess"))
+
+
+def _warning_backtest(last: dt.date, settings: Settings, spark: SparkSession) -> dict[str, Any]:
+    """The stage ``warning_backtest``: the warning catalogue judged like a classifier on the 12
+    month-ends whose 12-month horizon is observed by ``last`` (replayed, defaults known on
+    ``last``), printed for every minimum severity and the watch-list severity."""
+    result = pipeline.run("warning_backtest", pipeline.RunContext(snapshots=(last,)), settings=settings, spark=spark)
     counts = result["borrowers"]
     print(
         f"    warnings judged on {result['window']}: {counts['defaulter']} borrowers defaulted in the window, "
         f"{counts['performing']} performed for 12 months (past-due signals apart)",
         flush=True,
     )
-
-    def pct(value: float | None) -> str:
-        return f"{value:.0%}" if value is not None else "-"
 
     minimum = settings.early_warnings.watch_list_min_severity
     watch_list_load = f"{minimum}+ with past due"
@@ -212,33 +230,49 @@ def _warning_backtest(last: dt.date, settings: Settings) -> None:
             name = {"any past due": "past due", watch_list_load: f"{minimum}+ & DPD"}.get(row["signal"], row["signal"])
             print(
                 f"    {name:>11s}: {row['warned_defaulters']}/{row['defaulters']} defaulters warned "
-                f"({pct(row['hit_rate'])}), median lead {row['median_lead_months']} months; performing borrowers "
-                f"warned {row['warned_performing']}/{row['performing']} ({pct(row['false_alarm_rate'])})",
+                f"({_pct(row['hit_rate'])}), median lead {row['median_lead_months']} months; performing borrowers "
+                f"warned {row['warned_performing']}/{row['performing']} ({_pct(row['false_alarm_rate'])})",
                 flush=True,
             )
-    on_last = F.col("snapshot_date") == F.lit(last)
-    active = io.read(spark, "loan_classification", settings=settings).where(on_last).count()
-    watched = io.read(spark, "watch_list", settings=settings).where(on_last & (F.col("status") != "cleared")).count()
-    print(f"    on {last}: {watched} of {active} active loans on the watch list ({minimum} or worse)", flush=True)
+    return result
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.0%}" if value is not None else "-"
+
+
+def _warning_targets(result: dict[str, Any]) -> None:
+    """The backtest of :func:`_warning_backtest` against the targets (``early_warnings.targets``)."""
     for check in result["targets"]:
         value = check["value"]
-        shown = "-" if value is None else (pct(value) if check["metric"].endswith("rate") else f"{value:g}")
+        shown = "-" if value is None else (_pct(value) if check["metric"].endswith("rate") else f"{value:g}")
         print(
             f"    target {check['metric']} {check['target']}: {shown} {'met' if check['met'] else 'NOT met'}",
             flush=True,
         )
 
 
-def _assess_applicants(day: dt.date, settings: Settings) -> None:
+def _watch_list_load(last: dt.date, settings: Settings, spark: SparkSession) -> None:
+    """How many of the active loans of ``last`` are on the watch list."""
+    from pyspark.sql import functions as F
+
+    from riskpipe.core import io
+
+    minimum = settings.early_warnings.watch_list_min_severity
+    on_last = F.col("snapshot_date") == F.lit(last)
+    active = io.read(spark, "loan_classification", settings=settings).where(on_last).count()
+    watched = io.read(spark, "watch_list", settings=settings).where(on_last & (F.col("status") != "cleared")).count()
+    print(f"    on {last}: {watched} of {active} active loans on the watch list ({minimum} or worse)", flush=True)
+
+
+def _assess_applicants(day: dt.date, settings: Settings, spark: SparkSession) -> None:
     """Two pre-loan assessments as of ``day``: the best-scored government-recommended borrower, and
     one on the dishonest-debtor list (declined whatever its score). Both land in credit_decisions."""
     from pyspark.sql import functions as F
 
     from jobs.assess.main import assess
     from riskpipe.core import io
-    from riskpipe.core.spark import get_spark
 
-    spark = get_spark(settings, app_name="riskpipe-assess")
     on_day = F.col("snapshot_date") == F.lit(day)
     features = io.read(spark, "enterprise_features", settings=settings).where(on_day)
     scores = io.read(spark, "risk_scores", settings=settings).where(on_day).select("uscc", "pd")
@@ -259,25 +293,21 @@ def _assess_applicants(day: dt.date, settings: Settings) -> None:
         print("    " + record.render().replace("\n", "\n    "), flush=True)
 
 
-def _portfolio_and_report(args: argparse.Namespace, settings: Settings) -> None:
-    """Portfolio risk under the fund, stress scenarios, model monitoring and the HTML report of the last month."""
-    from jobs.model_monitoring import main as model_monitoring
-    from jobs.portfolio.main import run as portfolio
-    from jobs.report.main import run as report
-    from jobs.stress.main import run_all as stress
-    from riskpipe.core.spark import get_spark
-
+def _portfolio_and_report(args: argparse.Namespace, settings: Settings, spark: SparkSession) -> None:
+    """The stages ``portfolio`` (risk under the fund), ``stress``, ``model_monitoring`` and ``report``
+    (the HTML report) of the last month."""
     last = _last_snapshot(args)
-    spark = get_spark(settings, app_name="riskpipe-portfolio")
-    totals = portfolio(last, settings=settings, spark=spark)
+    month = pipeline.RunContext(snapshots=(last,))
+    totals = pipeline.run("portfolio", month, settings=settings, spark=spark)
     print(f"    portfolio {last}: {json.dumps(totals.get('metrics', totals), default=str)[:400]}", flush=True)
-    print(f"    stress: {json.dumps(stress(last, settings=settings, spark=spark), default=str)[:400]}", flush=True)
-    monitored = model_monitoring.run(last, settings=settings, spark=spark)
+    stressed = pipeline.run("stress", month, settings=settings, spark=spark)
+    print(f"    stress: {json.dumps(stressed, default=str)[:400]}", flush=True)
+    monitored = pipeline.run("model_monitoring", month, settings=settings, spark=spark)
     print(
         f"    model monitoring: alerts {len(monitored.get('alerts', []))}, retrain {monitored.get('retrain')}",
         flush=True,
     )
-    written = report(last, settings=settings, spark=spark)
+    written = pipeline.run("report", month, settings=settings, spark=spark)
     print(f"    report: {written['path']}", flush=True)
 
 
@@ -362,22 +392,23 @@ def _demo(args: argparse.Namespace) -> int:
 
     server, _thread = start_server(str(landing), "127.0.0.1", 0, os.environ["RISKPIPE_COURT_API_TOKEN"])
     court_api = {"base_url": f"http://127.0.0.1:{server.server_address[1]}"}
+    from riskpipe.core.spark import get_spark, stop_spark
+
     try:
-        _ingest_history(args, settings.merged({"ingestion": {"court_api": court_api}}))
+        served = settings.merged({"ingestion": {"court_api": court_api}})
+        _ingest_history(args, served, get_spark(served, app_name="riskpipe-demo-ingest"))
     finally:
         server.shutdown()
     _done(started)
-    from riskpipe.core.spark import stop_spark
-
     stop_spark()  # the Airflow run below is another process writing the same tables
     started = _step("3/8 the latest monthly deliveries through the Airflow ingestion DAGs")
     _ingest_with_airflow(args)
     _done(started)
     started = _step("4/8 point-in-time features and default labels for every month-end (gold)")
-    _features(args, settings)
+    _features(args, settings, get_spark(settings, app_name="riskpipe-features"))
     _done(started)
     started = _step("5/8 train, evaluate and register the models in MLflow; promotion gate")
-    if not _train(args, settings):
+    if not _train(args, settings, get_spark(settings, app_name="riskpipe-train")):
         print(
             "\nThe promotion gate refused the candidate and there is no champion to score with: the demo "
             "stops here. The reasons are printed above; `riskpipe validate` writes the model's validation "
@@ -390,7 +421,7 @@ def _demo(args: argparse.Namespace) -> int:
     _score_and_monitor(args, settings)
     _done(started)
     started = _step("7/8 portfolio risk under the fund, stress tests, model monitoring, the HTML report")
-    _portfolio_and_report(args, settings)
+    _portfolio_and_report(args, settings, get_spark(settings, app_name="riskpipe-portfolio"))
     _done(started)
     started = _step("8/8 model risk figures: the champion's validation report against a validator's targets")
     _model_risk_figures(args, settings)

@@ -5,17 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-# Order matters: court events are matched to enterprises by name.
-ALL_SOURCES = (
-    "enterprises",
-    "tax_filings",
-    "tax_ratings",
-    "utility_reads",
-    "court_events",
-    "transactions",
-    "loans",
-    "loan_balances",
-)
+from riskpipe import pipeline
+
+# the sources of the ingestion stages, in their declared order (court events are matched to
+# enterprises by name)
+ALL_SOURCES = pipeline.SOURCES
 
 
 def _ingest(args: argparse.Namespace) -> int:

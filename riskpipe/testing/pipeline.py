@@ -1,12 +1,12 @@
 """The whole pipeline on real simulator output, once, for end-to-end tests.
 
-``build_sim_pipeline`` simulates a small portfolio, ingests every source through the same
-runner the Airflow DAGs call (``jobs.ingest.run.run_source``; court events through the simulator's
-REST API on a free localhost port), builds point-in-time features and default labels for every
-month-end (``jobs.features.main.build_range``), trains the scorecard and its challenger on an
-out-of-time split (``models.train.train``) and promotes the scorecard through the gate
-(``models.registry.promote``), so ``models:/<model_name>@champion`` exists in the given
-tracking store. Nothing is mocked; only the size is small.
+``build_sim_pipeline`` simulates a small portfolio, then runs the stages declared in
+:mod:`riskpipe.pipeline` that the Airflow DAGs run too: it ingests every source
+(``ingest_<source>``; court events through the simulator's REST API on a free localhost port),
+builds point-in-time features and default labels for every month-end (``features``, a full
+build), trains the scorecard and its challenger on an out-of-time split (``train``) and promotes
+the scorecard through the gate (``promote``), so ``models:/<model_name>@champion`` exists in the
+given tracking store. Nothing is mocked; only the size is small.
 
 The default size (400 enterprises x 30 months from 2019-01) keeps the build around two
 minutes on two cores: bank transactions (about 1,300 rows per enterprise-year) dominate the
@@ -27,19 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from riskpipe import pipeline
 from riskpipe.core.config import Settings
 
-# Ingestion order matters: court events are matched to enterprises by name.
-SOURCES = (
-    "enterprises",
-    "tax_filings",
-    "tax_ratings",
-    "utility_reads",
-    "court_events",
-    "transactions",
-    "loans",
-    "loan_balances",
-)
 # simulator source -> the runner sources it feeds (the registry is always simulated)
 SIM_SOURCES = {
     "tax": ("tax_filings", "tax_ratings"),
@@ -130,17 +120,21 @@ def _ingestion_services(landing: Path) -> Iterator[str]:
 
 
 def _ingest(spark: Any, local: Settings, start: dt.date, end: dt.date, sources: tuple[str, ...]) -> None:
-    """Every simulated source over the whole window in one interval (what a first load does)."""
-    from jobs.ingest.run import run_source
-
+    """The ingestion stage of every simulated source over the whole window in one interval (what a
+    first load does), in the declared ingestion order."""
     fed = {"enterprises"} | {t for s in sources for t in SIM_SOURCES[s]}
     with _ingestion_services(Path(local.landing_root)) as url:
         # Data Docs are for people reading a deployment's validation results; rebuilding the site
         # after every batch only slows the shared test build down (empty disables them)
         served = local.merged({"ingestion": {"court_api": {"base_url": url}, "data_docs_dir": ""}})
-        for source in [s for s in SOURCES if s in fed]:
+        for source in pipeline.ingest_order(fed):
             began = time.perf_counter()
-            summary = run_source(source, data_interval_start=start, data_interval_end=end, settings=served, spark=spark)
+            summary = pipeline.run(
+                pipeline.ingest_stage_name(source),
+                pipeline.RunContext(interval=(start, end)),
+                settings=served,
+                spark=spark,
+            )
             _progress(
                 f"ingested {source}: read {summary.get('rows_read')}, published "
                 f"{summary.get('rows_published')}, quarantined {summary.get('rows_quarantined')}",
@@ -148,19 +142,11 @@ def _ingest(spark: Any, local: Settings, start: dt.date, end: dt.date, sources: 
             )
 
 
-def _train_and_promote(
-    spark: Any,
-    local: Settings,
-    *,
-    model_name: str,
-    split_date: str,
-    tracking_uri: str | None,
-    artifact_root: str | None,
-) -> tuple[Any, Any, str]:
-    from models.config import model_config
-    from models.registry import champion_version, promote
-    from models.train import train
-
+def model_overrides(
+    *, model_name: str, split_date: str, tracking_uri: str | None, artifact_root: str | None
+) -> dict[str, Any]:
+    """The model configuration the pipeline trains with: its own registered name and experiment,
+    the out-of-time split, the latest data, and the given MLflow store."""
     overrides: dict[str, Any] = {
         "name": model_name,
         "experiment": f"{model_name}-experiment",
@@ -170,13 +156,47 @@ def _train_and_promote(
         overrides["tracking_uri"] = tracking_uri
     if artifact_root:
         overrides["artifact_root"] = artifact_root
-    config = model_config(local, overrides)
-    result = train(config, spark=spark, settings=local)
-    decision = promote(config)
-    version = champion_version(config)
-    if version is None:
-        raise RuntimeError(f"{model_name}: the promotion gate refused the first champion: {decision.reasons}")
-    return config, result, version
+    return overrides
+
+
+@dataclass
+class StagesRun:
+    """What :func:`run_stages` ran: the snapshots built, the training's result, the gate's decision
+    and when the training started (``time.perf_counter()``)."""
+
+    snapshots: list[dt.date]
+    train_result: Any
+    decision: Any
+    training_began: float
+
+
+def run_stages(
+    spark: Any,
+    local: Settings,
+    *,
+    start: str,
+    months: int,
+    sources: tuple[str, ...],
+    model: dict[str, Any],
+) -> StagesRun:
+    """The declared stages on the simulated window, in the declared order: the ingestion of every
+    simulated source, the features and labels of every month-end after the history months, the
+    training with the configuration overrides ``model``, then the promotion gate."""
+    from riskpipe.core.calendar import month_ends
+
+    window_start, window_end = _month(start, 0), _month(start, months)
+    # monthly feeds deliver the window's last period in the month after it
+    _ingest(spark, local, window_start, _month(start, months + 1), sources)
+    began = time.perf_counter()
+    snapshots = month_ends(_month(start, HISTORY_MONTHS), window_end - dt.timedelta(days=1))
+    features = pipeline.RunContext(snapshots=tuple(snapshots), full=True)
+    pipeline.run("features", features, settings=local, spark=spark)
+    _progress(f"built features and labels of {len(snapshots)} snapshots", began)
+    began = time.perf_counter()
+    training = pipeline.RunContext(model=model)
+    result = pipeline.run("train", training, settings=local, spark=spark)
+    decision = pipeline.run("promote", training, settings=local, spark=spark)
+    return StagesRun(snapshots=snapshots, train_result=result, decision=decision, training_began=began)
 
 
 def build_sim_pipeline(
@@ -212,8 +232,8 @@ def build_sim_pipeline(
         ValueError: when the window leaves no uncensored out-of-time snapshots.
         RuntimeError: when the gate refuses to promote the first champion.
     """
-    from jobs.features.main import build_range
-    from riskpipe.core.calendar import month_ends
+    from models.config import model_config
+    from models.registry import champion_version
     from riskpipe.simulate import simulate
     from riskpipe.simulate.config import SimConfig
 
@@ -234,29 +254,21 @@ def build_sim_pipeline(
         began,
     )
 
-    window_start, window_end = _month(start, 0), _month(start, months)
-    # monthly feeds deliver the window's last period in the month after it
-    _ingest(spark, local, window_start, _month(start, months + 1), sources)
-    began = time.perf_counter()
-    snapshots = month_ends(_month(start, HISTORY_MONTHS), window_end - dt.timedelta(days=1))
-    build_range(spark, snapshots[0], snapshots[-1], full=True, settings=local)
-    _progress(f"built features and labels of {len(snapshots)} snapshots", began)
-
-    began = time.perf_counter()
     split_date = _month(start, months - LABEL_HORIZON_MONTHS - OOT_MONTHS).isoformat()
-    config, result, version = _train_and_promote(
-        spark,
-        local,
-        model_name=model_name,
-        split_date=split_date,
-        tracking_uri=tracking_uri,
-        artifact_root=artifact_root,
+    overrides = model_overrides(
+        model_name=model_name, split_date=split_date, tracking_uri=tracking_uri, artifact_root=artifact_root
     )
+    ran = run_stages(spark, local, start=start, months=months, sources=sources, model=overrides)
+    snapshots, result = ran.snapshots, ran.train_result
+    config = model_config(local, overrides)
+    version = champion_version(config)
+    if version is None:
+        raise RuntimeError(f"{model_name}: the promotion gate refused the first champion: {ran.decision.reasons}")
     metrics = result.models[result.candidate_kind].metrics
     _progress(
         f"trained {model_name} (split {split_date}): champion v{version}, OOT AUC "
         f"{metrics.get('oot_auc', float('nan')):.3f}, OOT rows {metrics.get('oot_rows', 0):.0f}",
-        began,
+        ran.training_began,
     )
     return SimPipeline(
         root=root,
