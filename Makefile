@@ -52,7 +52,7 @@ demo: $(JARS_STAMP)
 # Two pytest workers (pytest-xdist): most tests wait on Spark's JVM, Delta commits or a service, so
 # two processes keep both cores busy. --dist loadfile keeps a module's tests (and its module
 # fixtures) on one worker; the simulator-pipeline tests are one module (tests/test_end_to_end.py).
-# --no-loadscope-reorder: modules go out heaviest first (tests/conftest.py, HEAVY_FIRST).
+# --no-loadscope-reorder: modules go out heaviest first (tests/conftest.py, MODULES_BY_COST).
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

@@ -38,61 +38,47 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(key, value)
 
 
-# Modules by measured cost, heaviest first. With ``--dist loadfile --no-loadscope-reorder``
-# (the Makefile) pytest-xdist hands out modules in collection order, so the long ones start at
-# once on both workers and the many short ones fill in behind them; xdist's default order (most
-# tests first) would start the one-test production-like run last, leaving one core idle while
-# it runs alone.
-HEAVY_FIRST = (
-    "tests/test_production_like.py",
-    "tests/test_end_to_end.py",
-    "tests/jobs/test_bitemporal.py",
-    "tests/faults/test_exactly_once.py",
-    "tests/faults/test_kill_points.py",
-    "tests/faults/test_restore.py",
-    "tests/dags/test_dag_runs.py",
-    "tests/jobs/ingest/test_run.py",
-    "tests/faults/test_airflow.py",
-    "tests/faults/test_derived_checks.py",
-    "tests/faults/test_hostile_input.py",
-    "tests/faults/test_concurrency.py",
-    "tests/faults/test_replay.py",
-    "tests/faults/test_atomic_write.py",
-    "tests/jobs/features/test_incremental.py",
-    "tests/expectations/test_validate.py",
-    "tests/jobs/ingest/test_run_faults.py",
-    "tests/jobs/ingest/test_backfill.py",
-    "tests/jobs/test_assess.py",
-    "tests/jobs/test_stress.py",
-    "tests/riskpipe/core/test_jars.py",
+# Modules by measured cost, heaviest first, and whether their tests are ``slow``. With ``--dist
+# loadfile --no-loadscope-reorder`` (the Makefile) pytest-xdist hands out modules in collection
+# order, so the long ones start at once on both workers and the many short ones fill in behind
+# them; xdist's default order (most tests first) would start the one-test production-like run
+# last, leaving one core idle while it runs alone. The ``slow`` ones are the long fault-injection
+# loops (real processes killed and rerun), the end-to-end simulator pipeline and the
+# production-like run on real services: ``make test`` (CI, every stop) leaves them out, ``make
+# test-all`` runs them (docs/testing.md).
+MODULES_BY_COST = (
+    ("tests/test_production_like.py", True),
+    ("tests/test_end_to_end.py", True),
+    ("tests/jobs/test_bitemporal.py", True),
+    ("tests/faults/test_exactly_once.py", True),
+    ("tests/faults/test_kill_points.py", True),
+    ("tests/faults/test_restore.py", True),
+    ("tests/dags/test_dag_runs.py", True),
+    ("tests/jobs/ingest/test_run.py", False),
+    ("tests/faults/test_airflow.py", True),
+    ("tests/faults/test_derived_checks.py", True),
+    ("tests/faults/test_hostile_input.py", False),
+    ("tests/faults/test_concurrency.py", False),
+    ("tests/faults/test_replay.py", True),
+    ("tests/faults/test_atomic_write.py", True),
+    ("tests/jobs/features/test_incremental.py", False),
+    ("tests/expectations/test_validate.py", False),
+    ("tests/jobs/ingest/test_run_faults.py", False),
+    ("tests/jobs/ingest/test_backfill.py", False),
+    ("tests/jobs/test_assess.py", False),
+    ("tests/jobs/test_stress.py", False),
+    ("tests/riskpipe/core/test_jars.py", False),
+    ("tests/faults/test_reconciliation.py", True),
 )
-
-
-# Modules whose tests are ``slow``: the long fault-injection loops (real processes killed and
-# rerun), the end-to-end simulator pipeline and the production-like run on real services. ``make
-# test`` (CI, every stop) leaves them out; ``make test-all`` runs them (docs/testing.md).
-SLOW_MODULES = (
-    "tests/test_production_like.py",
-    "tests/test_end_to_end.py",
-    "tests/jobs/test_bitemporal.py",
-    "tests/faults/test_exactly_once.py",
-    "tests/faults/test_kill_points.py",
-    "tests/faults/test_restore.py",
-    "tests/faults/test_derived_checks.py",
-    "tests/faults/test_airflow.py",
-    "tests/faults/test_replay.py",
-    "tests/faults/test_atomic_write.py",
-    "tests/faults/test_reconciliation.py",
-    "tests/dags/test_dag_runs.py",
-)
+SLOW_MODULES = frozenset(path for path, slow in MODULES_BY_COST if slow)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    rank = {path: i for i, path in enumerate(HEAVY_FIRST)}
+    rank = {path: i for i, (path, _slow) in enumerate(MODULES_BY_COST)}
     for item in items:
         if item.nodeid.split("::", 1)[0] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(HEAVY_FIRST)))
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
