@@ -404,6 +404,16 @@ def markdown_tables(result: dict[str, Any]) -> str:
 BEGIN, END = "<!-- measured:begin -->", "<!-- measured:end -->"
 
 
+def _history_note(history: dict[str, Any] | None) -> str:
+    if not history:
+        return ""
+    state = "**leads capped**" if history["lead_censored"] else "leads not capped"
+    return (
+        f"History: a lead is measured from {history['needed_from']}; features from {history['features_from']}, "
+        f"scores from {history['scores_from']} ({state})."
+    )
+
+
 def measured_markdown(results: Sequence[dict[str, Any]]) -> str:
     """The measured section of docs/early_warnings.md: one heading and table set per portfolio."""
     parts = []
@@ -414,7 +424,7 @@ def measured_markdown(results: Sequence[dict[str, Any]]) -> str:
             f"Window {r['window']} (as of {r['as_of']}), catalogue `{r['catalogue_version']}`: "
             f"{counts['defaulter']} defaulters, {counts['performing']} performing borrowers; left out "
             f"{counts['later_default']} defaulting in the 12 months after the window and {counts['censored']} "
-            f"not observed 12 months. Source: `{r['root']}`.\n\n" + markdown_tables(r)
+            f"not observed 12 months. Source: `{r['root']}`. {_history_note(r.get('history'))}\n\n" + markdown_tables(r)
         )
     return "\n".join(parts)
 

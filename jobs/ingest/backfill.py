@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -100,13 +100,15 @@ def run_backfill(
     settings: Settings,
     spark: SparkSession,
     on_batch: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[list[tuple[dt.date, dt.date]]], Iterable[tuple[dt.date, dt.date]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Ingest ``source`` over ``[start, end)`` as the batches of :func:`backfill_intervals`.
 
     Args:
         source: a source name of ``schemas.feeds``.
         start / end: the window (``YYYY-MM-DD`` or dates; end exclusive).
-        on_batch: called with each batch's summary as soon as it is done (progress).
+        on_batch: called with each batch's summary as soon as it is done.
+        progress: wraps the list of batch intervals for iteration (a progress bar, e.g. ``tqdm``).
 
     Returns:
         The ``run_source`` summary of every batch, oldest first. A failing batch raises, and
@@ -125,7 +127,7 @@ def run_backfill(
             max_batch_bytes(settings),
         )
     summaries = []
-    for first, last in intervals:
+    for first, last in progress(intervals) if progress is not None else intervals:
         summary = run_source(source, data_interval_start=first, data_interval_end=last, settings=settings, spark=spark)
         summaries.append(summary)
         if on_batch is not None:

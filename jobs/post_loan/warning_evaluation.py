@@ -398,6 +398,36 @@ def check_targets(result: Mapping[str, Any], targets: Mapping[str, Any]) -> list
     ]
 
 
+def lead_history(features: DataFrame, scores: DataFrame, *, first: dt.date) -> dict[str, Any]:
+    """Whether the month-ends a lead is measured from have features and scores.
+
+    A defaulter early in the window counts warnings up to :data:`HORIZON_MONTHS` before ``first``; a
+    signal cannot fire on a month-end without features, and PD and grade signals not without scores,
+    so a history starting later caps the lead of the window's early defaults at its first month-end.
+
+    Args:
+        features: ``enterprise_features`` (snapshot_date); scores: ``risk_scores`` (snapshot_date).
+
+    Returns:
+        needed_from (the month-end :data:`HORIZON_MONTHS` before ``first``), features_from and
+        scores_from (the earliest month-end from ``needed_from`` on that has them; None when none),
+        lead_censored (either starts after ``needed_from``).
+    """
+    needed = month_end(add_months(first, -HORIZON_MONTHS))
+
+    def earliest(frame: DataFrame) -> dt.date | None:
+        return frame.where(F.col("snapshot_date") >= F.lit(needed)).agg(F.min("snapshot_date")).first()[0]
+
+    features_from, scores_from = earliest(features), earliest(scores)
+    censored = any(day is None or day > needed for day in (features_from, scores_from))
+    return {
+        "needed_from": needed.isoformat(),
+        "features_from": features_from.isoformat() if features_from else None,
+        "scores_from": scores_from.isoformat() if scores_from else None,
+        "lead_censored": censored,
+    }
+
+
 def replay(
     spark: SparkSession, first: dt.date, last: dt.date, *, signals: Sequence[Signal], settings: Any
 ) -> tuple[DataFrame, DataFrame]:
@@ -445,8 +475,8 @@ def run(
     ending :data:`HORIZON_MONTHS` before ``as_of`` (or ``window``), with the defaults known on ``as_of``.
 
     Returns:
-        :func:`backtest`'s result with ``catalogue_version`` and ``targets`` (:func:`check_targets`
-        against ``early_warnings.targets``, empty when not configured).
+        :func:`backtest`'s result with ``history`` (:func:`lead_history`), ``catalogue_version`` and
+        ``targets`` (:func:`check_targets` against ``early_warnings.targets``, empty when not configured).
     """
     from jobs.post_loan.early_warnings import load_catalogue
     from riskpipe.core import io
@@ -475,8 +505,15 @@ def run(
         warnings.unpersist()
         loans.unpersist()
     targets = section.targets
+    scores = (
+        io.read(spark, "risk_scores", settings=settings)
+        if io.exists(spark, "risk_scores", settings)
+        else spark.createDataFrame([], "snapshot_date date")
+    )
+    history = lead_history(io.read(spark, "enterprise_features", settings=settings), scores, first=first)
     return {
         **result,
+        "history": history,
         "catalogue_version": catalogue_version(signals),
         "targets": check_targets(result, targets.model_dump()) if targets else [],
     }

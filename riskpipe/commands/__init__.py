@@ -6,12 +6,15 @@ Spark session it needs from them, and passes both down to the jobs it calls.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from riskpipe.core.config import Settings
+
+T = TypeVar("T")
 
 
 def session(app_name: str) -> tuple[Settings, SparkSession]:
@@ -21,3 +24,21 @@ def session(app_name: str) -> tuple[Settings, SparkSession]:
 
     settings = load_settings()
     return settings, get_spark(settings, app_name=app_name)
+
+
+def progress(desc: str, unit: str) -> Callable[[Sequence[T]], Iterable[T]]:
+    """A wrapper that iterates a list behind a ``tqdm`` bar on standard error (none when it is not a
+    terminal: logs keep the printed lines only)."""
+    from tqdm import tqdm
+
+    def wrap(items: Sequence[T]) -> Iterable[T]:
+        return tqdm(items, desc=desc, unit=unit, total=len(items), disable=None, leave=False, dynamic_ncols=True)
+
+    return wrap
+
+
+def say(line: str) -> None:
+    """Print ``line`` to standard output without breaking a ``tqdm`` bar that is showing."""
+    from tqdm import tqdm
+
+    tqdm.write(line)

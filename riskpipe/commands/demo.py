@@ -70,16 +70,18 @@ def _ingest_history(args: argparse.Namespace, settings: Settings, spark: SparkSe
     the stage ``ingest_<source>`` of each batch of ``jobs.ingest.backfill.backfill_intervals``."""
     from jobs.ingest.backfill import backfill_intervals
     from jobs.ingest.run import as_date
+    from riskpipe.commands import progress, say
 
     start, end, _ = _window(args)
     for source in pipeline.SOURCES:
         began = time.perf_counter()
-        for interval in backfill_intervals(source, as_date(start), as_date(end), settings=settings):
+        intervals = backfill_intervals(source, as_date(start), as_date(end), settings=settings)
+        for interval in progress(f"ingest {source}", "batch")(intervals):
             batch = pipeline.RunContext(interval=interval)
             summary = pipeline.run(pipeline.ingest_stage_name(source), batch, settings=settings, spark=spark)
             counts = {k: summary.get(k) for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")}
             first, last = summary.get("interval", (start, end))
-            print(f"    {source:14s} {first}..{last} {counts} {time.perf_counter() - began:.0f}s", flush=True)
+            say(f"    {source:14s} {first}..{last} {counts} {time.perf_counter() - began:.0f}s")
 
 
 def _ingest_with_airflow(args: argparse.Namespace) -> None:
@@ -158,16 +160,22 @@ def _last_snapshot(args: argparse.Namespace) -> dt.date:
 
 
 def scored_snapshots(args: argparse.Namespace) -> list[dt.date]:
-    """The month-ends the demo scores: the last two years of the window."""
+    """The month-ends the demo scores: the last three years of the window.
+
+    The monitored year, the year the warning back-test judges (its 12-month outcome is observed) and
+    the year before that: a default early in the judged year counts warnings up to 12 months before
+    it, and PD and grade signals fire only on scored month-ends, so a shorter history would cap their
+    lead at the first scored month (``warning_evaluation.backtest``'s ``lead_censored``).
+    """
     from riskpipe.core.calendar import add_months, month_ends
 
     last = _last_snapshot(args)
-    return month_ends(add_months(last, -MONITORED_MONTHS * 2 + 1), last)
+    return month_ends(add_months(last, -MONITORED_MONTHS * 3 + 1), last)
 
 
 def _score_history(args: argparse.Namespace, settings: Settings, spark: SparkSession) -> None:
-    """The stages ``score`` of the last two years but one month and ``post_loan`` of the last year
-    but one month (what a first deployment backfills)."""
+    """The stages ``score`` of :func:`scored_snapshots` but the last month and ``post_loan`` of the
+    last year but one month (what a first deployment backfills)."""
     scored = scored_snapshots(args)
     summary = pipeline.run("score", pipeline.RunContext(snapshots=tuple(scored[:-1])), settings=settings, spark=spark)
     print(
@@ -185,7 +193,7 @@ def _score_history(args: argparse.Namespace, settings: Settings, spark: SparkSes
 
 
 def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> None:
-    """Backfill the scores of the last two years and the monitoring of the last year but one month,
+    """Backfill the scores of the last three years and the monitoring of the last year but one month,
     then the last month the way production does it: through the Airflow DAG score_monthly."""
     from riskpipe.core.spark import get_spark, stop_spark
 
@@ -222,6 +230,13 @@ def _warning_backtest(last: dt.date, settings: Settings, spark: SparkSession) ->
         f"{counts['performing']} performed for 12 months (past-due signals apart)",
         flush=True,
     )
+    history = result["history"]
+    if history["lead_censored"]:
+        print(
+            f"    leads are capped: a lead is measured from {history['needed_from']}, features start "
+            f"{history['features_from']}, scores {history['scores_from']}",
+            flush=True,
+        )
 
     minimum = settings.early_warnings.watch_list_min_severity
     watch_list_load = f"{minimum}+ with past due"

@@ -14,7 +14,7 @@ ALL_SOURCES = pipeline.SOURCES
 
 def _ingest(args: argparse.Namespace) -> int:
     from jobs.ingest.backfill import run_backfill
-    from riskpipe.commands import session
+    from riskpipe.commands import progress, say, session
 
     sources = ALL_SOURCES if args.source == "all" else (args.source,)
     settings, spark = session(f"riskpipe-ingest-{args.source}")
@@ -26,7 +26,8 @@ def _ingest(args: argparse.Namespace) -> int:
             end=args.end,
             settings=settings,
             spark=spark,
-            on_batch=lambda summary: print(json.dumps(summary, default=str), flush=True),
+            on_batch=lambda summary: say(json.dumps(summary, default=str)),
+            progress=progress(f"ingest {source}", "batch"),
         )
     return 0
 

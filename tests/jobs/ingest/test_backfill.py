@@ -71,7 +71,22 @@ def two_lakehouses(tmp_path_factory, spark):
             if name == "monthly":
                 # one byte: every month is over the limit, so each is a batch of its own
                 settings = settings.merged({"ingestion": {"backfill_max_batch_bytes": 1}})
-                out[name] = run_backfill("transactions", start=START, end=END, settings=settings, spark=spark)
+                seen: dict[str, list] = {"progress": [], "batches": []}
+
+                def progress(intervals, seen=seen):
+                    seen["progress"].append(list(intervals))
+                    return intervals
+
+                out[name] = run_backfill(
+                    "transactions",
+                    start=START,
+                    end=END,
+                    settings=settings,
+                    spark=spark,
+                    on_batch=lambda summary, seen=seen: seen["batches"].append(summary),
+                    progress=progress,
+                )
+                out["monthly_seen"] = seen
             else:
                 out[name] = [
                     run_source(
@@ -88,6 +103,10 @@ def test_the_backfill_runs_one_batch_per_month_and_accounts_for_every_row(two_la
     for key in ("rows_read", "rows_published", "rows_quarantined"):
         assert sum(s[key] for s in monthly) == whole[key], key
     assert whole["rows_published"] > 0 and whole["rows_quarantined"] > 0
+    # a progress bar wraps the planned batches once; each summary is reported as it is done
+    seen = two_lakehouses["monthly_seen"]
+    assert seen["progress"] == [[tuple(map(dt.date.fromisoformat, s["interval"])) for s in monthly]]
+    assert seen["batches"] == monthly
 
 
 def _read(spark, table, settings, drop):

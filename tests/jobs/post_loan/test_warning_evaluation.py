@@ -13,6 +13,7 @@ from jobs.post_loan.warning_evaluation import (
     ANY_PAST_DUE,
     backtest,
     check_targets,
+    lead_history,
     outcomes,
     severity_row,
     window_ending,
@@ -216,3 +217,23 @@ def test_targets_are_checked_on_the_configured_severity(result):
 def test_the_window_ends_a_horizon_before_the_data():
     assert window_ending(dt.date(2021, 12, 31)) == (dt.date(2020, 1, 31), dt.date(2020, 12, 31))
     assert window_ending(dt.date(2021, 6, 30), months=6) == (dt.date(2020, 1, 31), dt.date(2020, 6, 30))
+
+
+def test_a_lead_is_capped_when_scores_start_after_the_horizon_before_the_window(spark):
+    first = dt.date(2020, 1, 31)
+
+    def days(*dates):
+        return spark.createDataFrame([(d,) for d in dates], "snapshot_date date")
+
+    features = days(dt.date(2018, 12, 31), dt.date(2019, 1, 31), dt.date(2020, 1, 31))
+    scored_late = lead_history(features, days(dt.date(2020, 1, 31), dt.date(2020, 2, 29)), first=first)
+    assert scored_late == {
+        "needed_from": "2019-01-31",
+        "features_from": "2019-01-31",
+        "scores_from": "2020-01-31",
+        "lead_censored": True,
+    }
+    scored = lead_history(features, days(dt.date(2018, 12, 31), dt.date(2019, 1, 31)), first=first)
+    assert scored["scores_from"] == "2019-01-31" and not scored["lead_censored"]
+    unscored = lead_history(features, days(), first=first)
+    assert unscored["scores_from"] is None and unscored["lead_censored"]
