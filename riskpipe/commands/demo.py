@@ -192,9 +192,13 @@ def _score_history(args: argparse.Namespace, settings: Settings, spark: SparkSes
     )
 
 
-def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> None:
+def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Backfill the scores of the last three years and the monitoring of the last year but one month,
-    then the last month the way production does it: through the Airflow DAG score_monthly."""
+    then the last month the way production does it: through the Airflow DAG score_monthly.
+
+    Returns:
+        The warning back-test (:func:`_warning_backtest`).
+    """
     from riskpipe.core.spark import get_spark, stop_spark
 
     last = _last_snapshot(args)
@@ -217,6 +221,7 @@ def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> None:
     _watch_list_load(last, settings, spark)
     _warning_targets(backtest)
     _assess_applicants(last, settings, get_spark(settings, app_name="riskpipe-assess"))
+    return backtest
 
 
 def _warning_backtest(last: dt.date, settings: Settings, spark: SparkSession) -> dict[str, Any]:
@@ -259,12 +264,16 @@ def _pct(value: float | None) -> str:
 def _warning_targets(result: dict[str, Any]) -> None:
     """The backtest of :func:`_warning_backtest` against the targets (``early_warnings.targets``)."""
     for check in result["targets"]:
-        value = check["value"]
-        shown = "-" if value is None else (_pct(value) if check["metric"].endswith("rate") else f"{value:g}")
         print(
-            f"    target {check['metric']} {check['target']}: {shown} {'met' if check['met'] else 'NOT met'}",
+            f"    target {check['metric']} {check['target']}: {_shown(check)} {'met' if check['met'] else 'NOT met'}",
             flush=True,
         )
+
+
+def _shown(check: dict[str, Any]) -> str:
+    """A target check's value: a rate in percent, a lead in months."""
+    value = check["value"]
+    return "-" if value is None else (f"{value:.1%}" if check["metric"].endswith("rate") else f"{value:g}")
 
 
 def _watch_list_load(last: dt.date, settings: Settings, spark: SparkSession) -> None:
@@ -331,9 +340,10 @@ TARGET_GREEN_GRADES = 8
 TARGET_ORACLE_RATIO = 0.9
 
 
-def _model_risk_figures(args: argparse.Namespace, settings: Settings) -> None:
-    """The champion's validation report (out of time, with the simulator's latent PD as oracle) and the
-    lowest PD served in risk_scores, against the validator's targets."""
+def _model_risk_figures(args: argparse.Namespace, settings: Settings, warnings: dict[str, Any]) -> None:
+    """The champion's validation report (out of time, with the simulator's latent PD as oracle), the
+    lowest PD served in risk_scores and the warnings' back-test (``warnings``), against the validator's
+    targets."""
     from pyspark.sql import functions as F
 
     from jobs.model_monitoring.validation import validate_version
@@ -386,6 +396,19 @@ def _model_risk_figures(args: argparse.Namespace, settings: Settings) -> None:
             f"    discrimination (OOT): Gini {result['gini']:.3f} [{low:.3f}, {high:.3f}] (no simulator truth)",
             flush=True,
         )
+    targets = settings.early_warnings.targets
+    if targets:
+        _warning_summary(warnings, targets.min_severity)
+
+
+def _warning_summary(result: dict[str, Any], min_severity: str) -> None:
+    """One line: the warnings' targets on the back-test window (a portfolio the catalogue was not set on)."""
+    checks = result.get("targets") or []
+    if not checks:
+        return
+    shown = "; ".join(f"{c['metric']} {_shown(c)} ({c['target']}: {'met' if c['met'] else 'NOT met'})" for c in checks)
+    capped = ", leads capped by the score history" if result["history"]["lead_censored"] else ""
+    print(f"    early warnings {min_severity}+ on {result['window']}{capped}: {shown}", flush=True)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -433,13 +456,13 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     _done(started)
     started = _step("6/8 scoring with the champion, early warnings, watch list, loan classes; pre-loan decisions")
-    _score_and_monitor(args, settings)
+    warnings = _score_and_monitor(args, settings)
     _done(started)
     started = _step("7/8 portfolio risk under the fund, stress tests, model monitoring, the HTML report")
     _portfolio_and_report(args, settings, get_spark(settings, app_name="riskpipe-portfolio"))
     _done(started)
     started = _step("8/8 model risk figures: the champion's validation report against a validator's targets")
-    _model_risk_figures(args, settings)
+    _model_risk_figures(args, settings, warnings)
     _done(started)
     print(f"\nDemo finished. Lakehouse: {settings.lakehouse_root}\nLanding files: {landing}")
     return 0
