@@ -30,16 +30,7 @@ from dags._common import (
 from riskpipe import pipeline
 from riskpipe.airflow_env import DELTA_WRITER_POOL
 
-SILVER_INPUTS = (
-    "enterprises",
-    "tax_filings",
-    "tax_ratings",
-    "utility_reads",
-    "court_events",
-    "transactions",
-    "loans",
-    "loan_balances",
-)
+SILVER_INPUTS = pipeline.SILVER
 GOLD_OUTPUTS = [
     Asset(name=f"riskpipe://gold/{t}", uri=f"riskpipe://gold/{t}") for t in ("enterprise_features", "default_labels")
 ]

@@ -428,6 +428,16 @@ def lead_history(features: DataFrame, scores: DataFrame, *, first: dt.date) -> d
     }
 
 
+def _stored_scores(spark: SparkSession, settings: Any) -> DataFrame:
+    """``risk_scores`` as stored, or an empty frame of its columns before anything was scored."""
+    from riskpipe.core import io
+    from schemas.registry import get
+
+    if io.exists(spark, "risk_scores", settings):
+        return io.read(spark, "risk_scores", settings=settings)
+    return get("risk_scores").rows_to_df(spark, [])
+
+
 def replay(
     spark: SparkSession, first: dt.date, last: dt.date, *, signals: Sequence[Signal], settings: Any
 ) -> tuple[DataFrame, DataFrame]:
@@ -439,7 +449,6 @@ def replay(
     """
     from jobs.post_loan.main import read_loan_state
     from riskpipe.core import io
-    from schemas.registry import get
 
     features = io.read(spark, "enterprise_features", settings=settings)
     earliest = month_end(add_months(first, -HORIZON_MONTHS))
@@ -453,11 +462,7 @@ def replay(
     if not days:
         raise ValueError(f"enterprise_features has no month-end in {earliest}..{last}")
     since = F.col("snapshot_date").between(F.lit(history_start(days[0])), F.lit(days[-1]))
-    scores = (
-        io.read(spark, "risk_scores", settings=settings)
-        if io.exists(spark, "risk_scores", settings)
-        else get("risk_scores").rows_to_df(spark, [])
-    )
+    scores = _stored_scores(spark, settings)
     loans = read_loan_state(spark, days, settings)
     inputs = warning_inputs(features.where(since), scores=scores.where(since), loans=loans)
     return evaluate(inputs, signals, version=catalogue_version(signals)), loans
@@ -505,12 +510,8 @@ def run(
         warnings.unpersist()
         loans.unpersist()
     targets = section.targets
-    scores = (
-        io.read(spark, "risk_scores", settings=settings)
-        if io.exists(spark, "risk_scores", settings)
-        else spark.createDataFrame([], "snapshot_date date")
-    )
-    history = lead_history(io.read(spark, "enterprise_features", settings=settings), scores, first=first)
+    features = io.read(spark, "enterprise_features", settings=settings)
+    history = lead_history(features, _stored_scores(spark, settings), first=first)
     return {
         **result,
         "history": history,
