@@ -71,7 +71,7 @@ def task_session(app_name: str) -> tuple[Settings, SparkSession]:
     from riskpipe.core.spark import get_spark
 
     settings = task_settings()
-    return settings, get_spark(settings, app_name=app_name)
+    return settings, get_spark(settings=settings, app_name=app_name)
 
 
 def silver_asset_uri(table: str) -> str:

@@ -62,7 +62,7 @@ def resolve_location(table: str, settings: Settings) -> str:
         return table
     from riskpipe.core.io import table_path
 
-    return table_path(table, settings)
+    return table_path(table, settings=settings)
 
 
 def delta_version(spark: Any, location: str) -> int:

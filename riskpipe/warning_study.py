@@ -197,7 +197,7 @@ def screen(root: str, out: str, *, extra: Sequence[Signal] = ()) -> Path:
     from riskpipe.core.spark import get_spark
 
     settings = _settings(root)
-    spark = get_spark(settings, app_name="riskpipe-warning-study")
+    spark = get_spark(settings=settings, app_name="riskpipe-warning-study")
     last_day = _last_snapshot(spark, settings)
     first, last = window_ending(last_day)
     seen, signals = set(), []
@@ -344,7 +344,7 @@ def measure(portfolios: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     results = []
     for name, root in portfolios:
         settings = _settings(root)
-        spark = get_spark(settings, app_name="riskpipe-warning-study")
+        spark = get_spark(settings=settings, app_name="riskpipe-warning-study")
         as_of = _last_snapshot(spark, settings)
         result = run(as_of, settings=settings, spark=spark)
         results.append({"name": name, "root": root, "as_of": str(as_of), **_portfolio_meta(root), **result})

@@ -98,7 +98,7 @@ def settings():
 def spark(settings):
     from riskpipe.core.spark import get_spark
 
-    session = get_spark(settings, app_name="riskpipe-tests")
+    session = get_spark(settings=settings, app_name="riskpipe-tests")
     yield session
     session.stop()
 

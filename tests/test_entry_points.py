@@ -2,11 +2,14 @@
 
 The entry points (CLI commands, DAG tasks, the benchmark, the test fixtures) load the settings
 once with ``riskpipe.core.config.load_settings`` and start Spark with
-``riskpipe.core.spark.get_spark(settings, app_name=...)``; ``jobs/``, ``models/`` and
+``riskpipe.core.spark.get_spark(settings=settings, app_name=...)``; ``jobs/``, ``models/`` and
 ``expectations/`` receive both as parameters. A module there that loads settings, starts or looks
 up a Spark session, or reads the environment would pick up whatever the process happens to hold
 (another lakehouse, another profile) instead of what its caller chose. The scan reads the source
 with ``ast``: no module is imported.
+
+The core functions that take the settings (all of ``riskpipe.core.io``, ``get_spark``, ``ensure_jars``)
+require them as a keyword: without a default they cannot fall back to loading them themselves.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def test_library_code_takes_settings_and_spark_from_its_caller():
 BAD = {
     "settings fallback": "def run(settings=None):\n    settings = settings or load_settings()\n",
     "module-qualified load": "from riskpipe.core import config\nSETTINGS = config.load_settings()\n",
-    "own session": "def main(settings):\n    spark = get_spark(settings, app_name='x')\n",
+    "own session": "def main(settings):\n    spark = get_spark(settings=settings, app_name='x')\n",
     "active session": "from pyspark.sql import SparkSession\nspark = SparkSession.getActiveSession()\n",
     "builder": "from pyspark.sql import SparkSession\nspark = SparkSession.builder.master('local').getOrCreate()\n",
     "environ read": "import os\nroot = os.environ['RISKPIPE_LAKEHOUSE']\n",
@@ -99,3 +102,55 @@ def test_the_scan_lets_passed_in_settings_and_spark_through():
         "    return spark.read.format('delta').load(path), settings.sections('portfolio')\n"
     )
     assert violations(source) == []
+
+
+# Modules whose functions take the settings as a required keyword: every function of ``io`` that has a
+# ``settings`` parameter, and the named functions elsewhere (their private helpers take them positionally).
+SETTINGS_REQUIRED = {
+    "riskpipe/core/io.py": None,
+    "riskpipe/core/spark.py": {"get_spark"},
+    "riskpipe/core/jars.py": {"ensure_jars"},
+}
+
+
+def settings_parameters(source: str) -> dict[str, str]:
+    """How each function in ``source`` with a ``settings`` parameter takes it: ``"keyword"`` (keyword-only,
+    no default), ``"positional"`` or ``"default"`` (a default, of either kind)."""
+    found = {}
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        args = node.args
+        positional = args.posonlyargs + args.args
+        defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults) :], args.defaults))
+        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None)
+        if "settings" in defaults:
+            found[node.name] = "default"
+        elif any(a.arg == "settings" for a in positional):
+            found[node.name] = "positional"
+        elif any(a.arg == "settings" for a in args.kwonlyargs):
+            found[node.name] = "keyword"
+    return found
+
+
+def test_core_functions_require_the_settings_as_a_keyword():
+    wrong = []
+    for module, names in SETTINGS_REQUIRED.items():
+        found = settings_parameters((REPO / module).read_text(encoding="utf-8"))
+        checked = found if names is None else {name: found.get(name, "missing") for name in names}
+        assert checked, f"{module}: no function takes settings"
+        wrong += [f"{module}: {name} takes settings {how}" for name, how in checked.items() if how != "keyword"]
+    assert wrong == [], "make settings a required keyword (``*, settings: Settings``):\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("source", "how"),
+    [
+        ("def read(spark, table, settings=None): ...", "default"),
+        ("def read(spark, table, *, settings: Settings | None = None): ...", "default"),
+        ("def read(spark, table, settings): ...", "positional"),
+        ("def read(spark, table, *, version=None, settings): ...", "keyword"),
+    ],
+)
+def test_the_settings_scan_tells_how_a_function_takes_them(source, how):
+    assert settings_parameters(source) == {"read": how}

@@ -256,7 +256,7 @@ def _read_gold(state: Prodlike, table: str):
     from riskpipe.core import io
     from riskpipe.core.config import load_settings
 
-    return DeltaTable(io.table_path(table, load_settings(state.env))).to_pandas()
+    return DeltaTable(io.table_path(table, settings=load_settings(state.env))).to_pandas()
 
 
 @pytest.mark.timeout(3600)

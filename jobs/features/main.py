@@ -39,7 +39,7 @@ FEATURES_TABLE, LABELS_TABLE = "enterprise_features", "default_labels"
 
 def silver_versions(spark: SparkSession, settings: Settings) -> dict[str, int]:
     """Latest Delta version of every silver table the build reads."""
-    return {t: io.version(spark, t, settings) for t in SILVER_TABLES}
+    return {t: io.version(spark, t, settings=settings) for t in SILVER_TABLES}
 
 
 def _months_condition(days: Sequence[dt.date]) -> str:
@@ -133,7 +133,7 @@ def silver_changes(
     changes = {}
     for table in SILVER_TABLES:
         old = since.get(table, -1)
-        now = until[table] if until else io.version(spark, table, settings)
+        now = until[table] if until else io.version(spark, table, settings=settings)
         if old >= now:
             continue
         current = io.read(spark, table, version=now, settings=settings)

@@ -97,10 +97,10 @@ def _first_version(
     ]
     if tagged:
         return tagged[0]
-    if not io.exists(spark, table, settings):
+    if not io.exists(spark, table, settings=settings):
         return None
     # commits made before batches were tagged: the first version holding a batch's rows
-    for version in range(io.version(spark, table, settings) + 1):
+    for version in range(io.version(spark, table, settings=settings) + 1):
         at = io.read(spark, table, version=version, settings=settings)
         if column in at.columns and not at.where(F.col(column).isin(sorted(batches))).isEmpty():
             return version
@@ -192,31 +192,33 @@ def restore_to_batch(spark: SparkSession, batch_id: str, *, settings: Settings, 
     for table in (bronze, silver):
         if table not in points:
             continue
-        latest = io.version(spark, table, settings)
+        latest = io.version(spark, table, settings=settings)
         if points[table] < 0:
             # the batch's rows are in the table's first version (written before tables were
             # created empty): before it, the table held nothing
-            DeltaTable.forPath(spark, io.table_path(table, settings)).delete()
-            restored.append(Restored(table, "DELETE all rows", latest, None, io.version(spark, table, settings)))
+            DeltaTable.forPath(spark, io.table_path(table, settings=settings)).delete()
+            restored.append(
+                Restored(table, "DELETE all rows", latest, None, io.version(spark, table, settings=settings))
+            )
             continue
         io.restore(spark, table, points[table], settings=settings)
-        restored.append(Restored(table, "RESTORE", latest, points[table], io.version(spark, table, settings)))
-    if io.exists(spark, QUARANTINE, settings):
+        restored.append(Restored(table, "RESTORE", latest, points[table], io.version(spark, table, settings=settings)))
+    if io.exists(spark, QUARANTINE, settings=settings):
         of_source = (F.col("table_name") == F.lit(source)) & F.col("batch_id").isin(sorted(rolled_back))
         if not io.read(spark, QUARANTINE, settings=settings).where(of_source).isEmpty():
-            latest = io.version(spark, QUARANTINE, settings)
-            DeltaTable.forPath(spark, io.table_path(QUARANTINE, settings)).delete(of_source)
+            latest = io.version(spark, QUARANTINE, settings=settings)
+            DeltaTable.forPath(spark, io.table_path(QUARANTINE, settings=settings)).delete(of_source)
             restored.append(
                 Restored(
                     QUARANTINE,
                     f"DELETE rows of {source} of the rolled-back batches",
                     latest,
                     None,
-                    io.version(spark, QUARANTINE, settings),
+                    io.version(spark, QUARANTINE, settings=settings),
                 )
             )
     if MANIFEST in points:
-        latest = io.version(spark, MANIFEST, settings)
+        latest = io.version(spark, MANIFEST, settings=settings)
         if points[MANIFEST] < 0:
             rows = get(MANIFEST).rows_to_df(spark, [])
         else:
@@ -229,7 +231,7 @@ def restore_to_batch(spark: SparkSession, batch_id: str, *, settings: Settings, 
                 f"rows of {source} replaced by their version {points[MANIFEST]}",
                 latest,
                 points[MANIFEST],
-                io.version(spark, MANIFEST, settings),
+                io.version(spark, MANIFEST, settings=settings),
             )
         )
 

@@ -178,10 +178,10 @@ def derived_checks(spark: SparkSession, source: str, *, since: dt.date, settings
     from jobs.ingest import continuity, gaps
     from riskpipe.core import io
 
-    if source in gaps.MONTHLY_FEEDS and io.exists(spark, source, settings):
+    if source in gaps.MONTHLY_FEEDS and io.exists(spark, source, settings=settings):
         return {"gaps": gaps.main(source, settings=settings, spark=spark)}
     # Daily and event feeds have no expected periods to enumerate; their chains show missing rows.
-    if source in continuity.CHECKED_FEEDS and io.exists(spark, f"bronze_{source}", settings):
+    if source in continuity.CHECKED_FEEDS and io.exists(spark, f"bronze_{source}", settings=settings):
         return {"continuity_gaps": continuity.main(source, since=since, settings=settings, spark=spark)}
     return {}
 

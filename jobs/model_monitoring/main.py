@@ -294,7 +294,7 @@ def summary(spark: SparkSession, as_of: dt.date | str | None = None, *, settings
         string), sorted by metric and subject; empty when nothing was monitored yet (the table is
         not created by reading it).
     """
-    if not io.exists(spark, MODEL_MONITORING, settings):
+    if not io.exists(spark, MODEL_MONITORING, settings=settings):
         return pd.DataFrame(columns=MODEL_MONITORING.columns)
     table = io.read(spark, MODEL_MONITORING, settings=settings)
     if as_of is not None:
@@ -320,7 +320,7 @@ def history(
         ``snapshot_date``, ``model_version``, ``value``, ``status``, ``alert``, sorted by date
         (empty when nothing was monitored yet).
     """
-    if not io.exists(spark, MODEL_MONITORING, settings):
+    if not io.exists(spark, MODEL_MONITORING, settings=settings):
         return pd.DataFrame(columns=["snapshot_date", "model_version", "value", "status", "alert"])
     table = io.read(spark, MODEL_MONITORING, settings=settings).where(
         (F.col("metric") == metric) & (F.col("subject") == subject)

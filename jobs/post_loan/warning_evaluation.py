@@ -433,7 +433,7 @@ def _stored_scores(spark: SparkSession, settings: Any) -> DataFrame:
     from riskpipe.core import io
     from schemas.registry import get
 
-    if io.exists(spark, "risk_scores", settings):
+    if io.exists(spark, "risk_scores", settings=settings):
         return io.read(spark, "risk_scores", settings=settings)
     return get("risk_scores").rows_to_df(spark, [])
 

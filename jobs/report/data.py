@@ -43,7 +43,7 @@ class ReportData:
 
 
 def _exists(spark: SparkSession, table: str, settings: Settings) -> bool:
-    return io.exists(spark, table, settings)
+    return io.exists(spark, table, settings=settings)
 
 
 def _grades(scores) -> pd.DataFrame:

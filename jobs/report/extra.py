@@ -25,7 +25,7 @@ PLOT_MONEY = "10k CNY"
 
 
 def _month(spark: SparkSession, name: str, day: dt.date, settings: Settings) -> pd.DataFrame:
-    if not io.exists(spark, name, settings):
+    if not io.exists(spark, name, settings=settings):
         return pd.DataFrame()
     return io.read(spark, name, settings=settings).where(F.col("snapshot_month") == snapshot_month(day)).toPandas()
 
@@ -131,7 +131,11 @@ def stress_section(spark: SparkSession, day: dt.date, settings: Settings) -> lis
 def monitoring_section(spark: SparkSession, day: dt.date, settings: Settings) -> list[dict[str, Any]]:
     from jobs.model_monitoring.main import summary
 
-    frame = summary(spark, day, settings=settings) if io.exists(spark, "model_monitoring", settings) else pd.DataFrame()
+    frame = (
+        summary(spark, day, settings=settings)
+        if io.exists(spark, "model_monitoring", settings=settings)
+        else pd.DataFrame()
+    )
     if frame.empty:
         return []
     psi = frame[frame["metric"] == "psi"].sort_values("value", ascending=False).head(20)
@@ -176,7 +180,7 @@ def warning_backtest_section(spark: SparkSession, day: dt.date, settings: Settin
     from jobs.post_loan.warning_evaluation import run, window_ending
 
     needed = ("enterprise_features", "loans", "loan_balances", "default_labels")
-    if not all(io.exists(spark, t, settings) for t in needed):
+    if not all(io.exists(spark, t, settings=settings) for t in needed):
         return []
     first, last = window_ending(day)
     features = io.read(spark, "enterprise_features", settings=settings)

@@ -145,7 +145,7 @@ def run(
 
     days = to_snapshots(as_of)
     model = resolve_model(settings=settings, name=model_name, alias=alias, version=version)
-    features_version = io.version(spark, "enterprise_features", settings)
+    features_version = io.version(spark, "enterprise_features", settings=settings)
     active_only = settings.scoring.active_only
     features = io.read(spark, "enterprise_features", version=features_version, settings=settings).where(
         _selection(days, active_only)

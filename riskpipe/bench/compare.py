@@ -56,7 +56,7 @@ def silver_sources(settings: Settings) -> dict[str, Any]:
 
     sources: dict[str, Any] = {}
     for name in ref.SOURCE_TABLES:
-        table, columns = DeltaTable(io.table_path(name, settings)), list(ref.READ_COLUMNS[name])
+        table, columns = DeltaTable(io.table_path(name, settings=settings)), list(ref.READ_COLUMNS[name])
         readers = table.protocol().reader_features or []
         files = [uri.removeprefix("file://") for uri in table.file_uris()]
         direct = (

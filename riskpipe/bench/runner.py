@@ -80,7 +80,7 @@ def _spark_start() -> float:
 
     settings = load_settings()
     began = time.perf_counter()
-    get_spark(settings, app_name="riskpipe-bench")
+    get_spark(settings=settings, app_name="riskpipe-bench")
     seconds = time.perf_counter() - began
     progress(f"Spark session started in {seconds:.1f} s")
     return seconds
@@ -108,7 +108,7 @@ def _compare(run: dict[str, Any]) -> None:
     try:
         # the settings of the size just run (stages.use_folders pointed the environment at its folders)
         settings = load_settings()
-        spark = get_spark(settings, app_name="riskpipe-bench")
+        spark = get_spark(settings=settings, app_name="riskpipe-bench")
         run["duckdb"] = compare.run(spark, snapshot_days(run["months"]), settings=settings)
     except Exception as error:  # noqa: BLE001 - the stage timings stay reported
         progress(f"DuckDB comparison failed: {error!r}")

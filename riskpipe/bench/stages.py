@@ -211,7 +211,7 @@ def run_size(
     # a folder without a checkpoint (an older or interrupted run) is started again, not built upon
     use_folders(root, fresh=not (resume and (root / CHECKPOINT).exists()))
     settings = load_settings()
-    spark = get_spark(settings, app_name="riskpipe-bench")
+    spark = get_spark(settings=settings, app_name="riskpipe-bench")
     cp = Checkpoint(root, enterprises, months, deadline=deadline)
     args = argparse.Namespace(enterprises=enterprises, months=months, start=BENCH_START, seed=demo.DEMO_SEED)
     landing = Path(settings.landing_root)

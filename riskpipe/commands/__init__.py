@@ -23,7 +23,7 @@ def session(app_name: str) -> tuple[Settings, SparkSession]:
     from riskpipe.core.spark import get_spark
 
     settings = load_settings()
-    return settings, get_spark(settings, app_name=app_name)
+    return settings, get_spark(settings=settings, app_name=app_name)
 
 
 def progress(desc: str, unit: str) -> Callable[[Sequence[T]], Iterable[T]]:

@@ -39,18 +39,18 @@ def _restore(args: argparse.Namespace) -> dict:
     if args.table is None or args.version is None:
         raise SystemExit("restore: give TABLE --version N, or --to-batch B")
     settings, spark = session("riskpipe-restore")
-    before = io.version(spark, args.table, settings)
+    before = io.version(spark, args.table, settings=settings)
     if not 0 <= args.version < before:
         raise SystemExit(
             f"restore {args.table}: version {args.version} is not an earlier version "
             f"(latest is {before}); see riskpipe history {args.table}"
         )
-    io.restore(spark, args.table, args.version, settings)
+    io.restore(spark, args.table, args.version, settings=settings)
     return {
         "table": args.table,
         "restored_to": args.version,
         "previous_version": before,
-        "new_version": io.version(spark, args.table, settings),
+        "new_version": io.version(spark, args.table, settings=settings),
     }
 
 

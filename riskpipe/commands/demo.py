@@ -202,7 +202,7 @@ def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> dict[str
     from riskpipe.core.spark import get_spark, stop_spark
 
     last = _last_snapshot(args)
-    _score_history(args, settings, get_spark(settings, app_name="riskpipe-scoring"))
+    _score_history(args, settings, get_spark(settings=settings, app_name="riskpipe-scoring"))
     stop_spark()  # the DAG run below is another process writing the same tables
     cmd = [
         sys.executable,
@@ -216,11 +216,11 @@ def _score_and_monitor(args: argparse.Namespace, settings: Settings) -> dict[str
     ]
     print("    " + " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
-    spark = get_spark(settings, app_name="riskpipe-warning-backtest")
+    spark = get_spark(settings=settings, app_name="riskpipe-warning-backtest")
     backtest = _warning_backtest(last, settings, spark)
     _watch_list_load(last, settings, spark)
     _warning_targets(backtest)
-    _assess_applicants(last, settings, get_spark(settings, app_name="riskpipe-assess"))
+    _assess_applicants(last, settings, get_spark(settings=settings, app_name="riskpipe-assess"))
     return backtest
 
 
@@ -357,7 +357,7 @@ def _model_risk_figures(args: argparse.Namespace, settings: Settings, warnings: 
     if version is None:
         print("    no champion: nothing to validate", flush=True)
         return
-    spark = get_spark(settings, app_name="riskpipe-validate")
+    spark = get_spark(settings=settings, app_name="riskpipe-validate")
     result = validate_version(version, config=config, settings=settings, spark=spark)
     grades = result["grades"]
     tested = sum(grades.values())
@@ -434,7 +434,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     try:
         served = settings.merged({"ingestion": {"court_api": court_api}})
-        _ingest_history(args, served, get_spark(served, app_name="riskpipe-demo-ingest"))
+        _ingest_history(args, served, get_spark(settings=served, app_name="riskpipe-demo-ingest"))
     finally:
         server.shutdown()
     _done(started)
@@ -443,10 +443,10 @@ def _demo(args: argparse.Namespace) -> int:
     _ingest_with_airflow(args)
     _done(started)
     started = _step("4/8 point-in-time features and default labels for every month-end (gold)")
-    _features(args, settings, get_spark(settings, app_name="riskpipe-features"))
+    _features(args, settings, get_spark(settings=settings, app_name="riskpipe-features"))
     _done(started)
     started = _step("5/8 train, evaluate and register the models in MLflow; promotion gate")
-    if not _train(args, settings, get_spark(settings, app_name="riskpipe-train")):
+    if not _train(args, settings, get_spark(settings=settings, app_name="riskpipe-train")):
         print(
             "\nThe promotion gate refused the candidate and there is no champion to score with: the demo "
             "stops here. The reasons are printed above; `riskpipe validate` writes the model's validation "
@@ -459,7 +459,7 @@ def _demo(args: argparse.Namespace) -> int:
     warnings = _score_and_monitor(args, settings)
     _done(started)
     started = _step("7/8 portfolio risk under the fund, stress tests, model monitoring, the HTML report")
-    _portfolio_and_report(args, settings, get_spark(settings, app_name="riskpipe-portfolio"))
+    _portfolio_and_report(args, settings, get_spark(settings=settings, app_name="riskpipe-portfolio"))
     _done(started)
     started = _step("8/8 model risk figures: the champion's validation report against a validator's targets")
     _model_risk_figures(args, settings, warnings)

@@ -33,9 +33,10 @@ def _shown(key: str, value: str) -> str:
 
 
 def _jars(args: argparse.Namespace) -> int:
+    from riskpipe.core.config import load_settings
     from riskpipe.core.jars import ensure_jars
 
-    ensure_jars(verbose=True)
+    ensure_jars(settings=load_settings(), verbose=True)
     return 0
 
 
@@ -49,8 +50,8 @@ def _tables(args: argparse.Namespace) -> int:
 
         settings, spark = session("riskpipe-tables")
         for spec in specs:
-            ensure_table(spark, spec, settings)
-            print(f"ensured {spec.layer}.{spec.name} at {table_path(spec, settings)}")
+            ensure_table(spark, spec, settings=settings)
+            print(f"ensured {spec.layer}.{spec.name} at {table_path(spec, settings=settings)}")
         return 0
     for spec in specs:
         keys = ",".join(spec.keys) or "-"

@@ -73,7 +73,7 @@ def _train(args: argparse.Namespace) -> int:
     settings = _settings()
     config = _config(args, settings, _flag_overrides(args))
     try:
-        spark = get_spark(settings, app_name="riskpipe-train")
+        spark = get_spark(settings=settings, app_name="riskpipe-train")
         result = train(config, spark=spark, settings=settings, run_key=args.run_key)
     finally:
         stop_spark()

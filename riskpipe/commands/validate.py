@@ -28,7 +28,7 @@ def _validate(args: argparse.Namespace) -> int:
     owned = SparkSession.getActiveSession() is None  # stop only a session this command started
     layers = [load_yaml_overrides(args.config)] if args.config else []
     config = model_config(settings, *layers, {"name": args.name} if args.name else {})
-    spark = get_spark(settings, app_name="riskpipe-validate")
+    spark = get_spark(settings=settings, app_name="riskpipe-validate")
     try:
         result = validate_version(
             args.version,

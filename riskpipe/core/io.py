@@ -3,6 +3,9 @@
 Jobs stay pure (DataFrame -> DataFrame); only their thin ``main`` calls these
 functions. Every write is a single Delta commit, so a failed or killed run
 leaves the table at its previous version.
+
+Every function that locates a table takes the settings (its lakehouse root) as the required
+keyword ``settings``, loaded once by the entry point; none reads the environment itself.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 from riskpipe.core.locks import exclusive_lock
 from schemas.registry import TableSpec, get
 
@@ -49,15 +52,15 @@ def _spec(table: str | TableSpec) -> TableSpec:
     return table if isinstance(table, TableSpec) else get(table)
 
 
-def table_path(table: str | TableSpec, settings: Settings | None = None) -> str:
+def table_path(table: str | TableSpec, *, settings: Settings) -> str:
     """Location of ``table`` under the configured lakehouse root."""
-    return _spec(table).location((settings or load_settings()).lakehouse_root)
+    return _spec(table).location(settings.lakehouse_root)
 
 
-def ensure_table(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> DeltaTable:
+def ensure_table(spark: SparkSession, table: str | TableSpec, *, settings: Settings) -> DeltaTable:
     """Create the Delta table from its declaration when it does not exist yet."""
     spec = _spec(table)
-    path = table_path(spec, settings)
+    path = table_path(spec, settings=settings)
     if _local_log_exists(path):
         # the common case: skip the builder's schema checks, which cost a few Spark jobs per call
         return DeltaTable.forPath(spark, path)
@@ -117,26 +120,24 @@ def _local_log_exists(path: str) -> bool:
     )
 
 
-def exists(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> bool:
-    return DeltaTable.isDeltaTable(spark, table_path(table, settings))
+def exists(spark: SparkSession, table: str | TableSpec, *, settings: Settings) -> bool:
+    return DeltaTable.isDeltaTable(spark, table_path(table, settings=settings))
 
 
-def read(
-    spark: SparkSession, table: str | TableSpec, *, version: int | None = None, settings: Settings | None = None
-) -> DataFrame:
+def read(spark: SparkSession, table: str | TableSpec, *, version: int | None = None, settings: Settings) -> DataFrame:
     """Read a table (creating it empty if needed), optionally at a Delta version."""
     spec = _spec(table)
-    ensure_table(spark, spec, settings)
+    ensure_table(spark, spec, settings=settings)
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(table_path(spec, settings))
+    return reader.load(table_path(spec, settings=settings))
 
 
-def version(spark: SparkSession, table: str | TableSpec, settings: Settings | None = None) -> int:
+def version(spark: SparkSession, table: str | TableSpec, *, settings: Settings) -> int:
     """Latest committed Delta version of ``table``."""
     spec = _spec(table)
-    history = ensure_table(spark, spec, settings).history(1).select("version").collect()
+    history = ensure_table(spark, spec, settings=settings).history(1).select("version").collect()
     return int(history[0]["version"])
 
 
@@ -147,7 +148,7 @@ def changed_partitions(
     since: int,
     until: int,
     column: str,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> set[str]:
     """Values of partition ``column`` whose data files differ between Delta versions ``since`` and ``until``.
 
@@ -183,7 +184,7 @@ def append(
     df: DataFrame,
     table: str | TableSpec,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     txn: tuple[str, int] | None = None,
     extra_columns: Sequence[str] = (),
 ) -> None:
@@ -195,13 +196,13 @@ def append(
         extra_columns: undeclared columns to add to the table by schema evolution.
     """
     spec = _spec(table)
-    ensure_table(df.sparkSession, spec, settings)
+    ensure_table(df.sparkSession, spec, settings=settings)
     writer = _conform(df, spec, extra_columns).write.format("delta").mode("append")
     if extra_columns:
         writer = writer.option("mergeSchema", "true")
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
-    writer.save(table_path(spec, settings))
+    writer.save(table_path(spec, settings=settings))
 
 
 def merge_upsert(
@@ -209,7 +210,7 @@ def merge_upsert(
     table: str | TableSpec,
     *,
     keys: Iterable[str] | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
     update_when_changed: str | Sequence[str] | None = "_record_hash",
     key_range: tuple[Any, Any] | None = None,
     keep_source_layout: bool = False,
@@ -239,7 +240,7 @@ def merge_upsert(
     keys = tuple(keys or spec.keys)
     if not keys:
         raise ValueError(f"table {spec.name} has no keys to merge on")
-    target = ensure_table(df.sparkSession, spec, settings)
+    target = ensure_table(df.sparkSession, spec, settings=settings)
     condition = F.expr(" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
     if key_range is not None:
         condition = F.col(f"t.`{keys[0]}`").between(F.lit(key_range[0]), F.lit(key_range[1])) & condition
@@ -351,7 +352,7 @@ def insert_new(
     table: str | TableSpec,
     *,
     keys: Sequence[str],
-    settings: Settings | None = None,
+    settings: Settings,
     extra_columns: Sequence[str] = (),
     target_equals: Mapping[str, Any] | None = None,
 ) -> None:
@@ -372,7 +373,7 @@ def insert_new(
             partition admit those values instead of the whole table.
     """
     spec = _spec(table)
-    target = ensure_table(df.sparkSession, spec, settings)
+    target = ensure_table(df.sparkSession, spec, settings=settings)
     condition = F.expr(" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys))
     for column, value in (target_equals or {}).items():
         condition = (F.col(f"t.`{column}`") == F.lit(value)) & condition
@@ -382,16 +383,16 @@ def insert_new(
     retry_on_conflict(merge.whenNotMatchedInsertAll().execute, what=f"insert into {spec.name}")
 
 
-def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *, settings: Settings | None = None) -> None:
+def replace_where(df: DataFrame, table: str | TableSpec, condition: str, *, settings: Settings) -> None:
     """Atomically replace the rows matching ``condition`` (a partition) with ``df``.
 
     A commit conflict with a concurrent writer of the same rows is retried (:func:`retry_on_conflict`):
     the callers' ``df`` is derived from the tables (gap registers, snapshots), so two attempts of the
     same run write the same rows and the last one wins."""
     spec = _spec(table)
-    ensure_table(df.sparkSession, spec, settings)
+    ensure_table(df.sparkSession, spec, settings=settings)
     writer = _conform(df, spec).write.format("delta").mode("overwrite").option("replaceWhere", condition)
-    retry_on_conflict(lambda: writer.save(table_path(spec, settings)), what=f"replace rows of {spec.name}")
+    retry_on_conflict(lambda: writer.save(table_path(spec, settings=settings)), what=f"replace rows of {spec.name}")
 
 
 def same_content(left: DataFrame, right: DataFrame) -> bool:
@@ -400,9 +401,7 @@ def same_content(left: DataFrame, right: DataFrame) -> bool:
     return left.count() == right.count() and left.exceptAll(right).isEmpty() and right.exceptAll(left).isEmpty()
 
 
-def replace_partition(
-    df: DataFrame, table: str | TableSpec, condition: str, *, settings: Settings | None = None
-) -> bool:
+def replace_partition(df: DataFrame, table: str | TableSpec, condition: str, *, settings: Settings) -> bool:
     """``replace_where``, skipped when the rows matching ``condition`` already equal ``df``.
 
     A rerun of a snapshot then commits nothing: the table keeps its version and its Change
@@ -420,9 +419,9 @@ def replace_partition(
     return True
 
 
-def restore(spark: SparkSession, table: str | TableSpec, to_version: int, settings: Settings | None = None) -> None:
+def restore(spark: SparkSession, table: str | TableSpec, to_version: int, *, settings: Settings) -> None:
     """Restore ``table`` to an earlier Delta version (a new commit; history is kept)."""
-    DeltaTable.forPath(spark, table_path(table, settings)).restoreToVersion(to_version)
+    DeltaTable.forPath(spark, table_path(table, settings=settings)).restoreToVersion(to_version)
 
 
 HISTORY_COLUMNS = ("version", "timestamp", "operation", "operationParameters", "operationMetrics", "userMetadata")
@@ -450,7 +449,7 @@ def tagged_batch(user_metadata: str | None) -> str | None:
 
 
 def commit_metrics(
-    spark: SparkSession, table: str | TableSpec, *, tag: str, after: int, settings: Settings | None = None
+    spark: SparkSession, table: str | TableSpec, *, tag: str, after: int, settings: Settings
 ) -> dict[str, int] | None:
     """``operationMetrics`` (as integers) of the commit tagged ``tag`` after version ``after``.
 
@@ -466,7 +465,7 @@ def commit_metrics(
         row present commits nothing).
     """
     batch = tagged_batch(tag)
-    frame = DeltaTable.forPath(spark, table_path(table, settings)).history()
+    frame = DeltaTable.forPath(spark, table_path(table, settings=settings)).history()
     rows = frame.where(F.col("version") > F.lit(after)).select("version", "userMetadata", "operationMetrics").collect()
 
     def ints(metrics: Mapping[str, str] | None) -> dict[str, int]:
@@ -484,12 +483,10 @@ def commit_metrics(
     return metrics
 
 
-def batch_versions(
-    spark: SparkSession, table: str | TableSpec, *, settings: Settings | None = None
-) -> list[tuple[int, str, str]]:
+def batch_versions(spark: SparkSession, table: str | TableSpec, *, settings: Settings) -> list[tuple[int, str, str]]:
     """``(version, batch id, operation)`` of the commits of ``table`` tagged by :func:`batch_commits`,
     oldest first; ``[]`` when the table does not exist."""
-    path = table_path(table, settings)
+    path = table_path(table, settings=settings)
     if not DeltaTable.isDeltaTable(spark, path):
         return []
     rows = DeltaTable.forPath(spark, path).history().select("version", "userMetadata", "operation").collect()
@@ -498,14 +495,14 @@ def batch_versions(
 
 
 def history(
-    spark: SparkSession, table: str | TableSpec, *, limit: int | None = None, settings: Settings | None = None
+    spark: SparkSession, table: str | TableSpec, *, limit: int | None = None, settings: Settings
 ) -> list[dict[str, Any]]:
     """Commits of ``table``, newest first: version, timestamp, operation, parameters, metrics.
 
     Raises:
         ValueError: ``table`` has no Delta table at its location yet.
     """
-    path = table_path(table, settings)
+    path = table_path(table, settings=settings)
     if not DeltaTable.isDeltaTable(spark, path):
         raise ValueError(f"table {_spec(table).name}: no Delta table at {path}")
     delta = DeltaTable.forPath(spark, path)
@@ -518,7 +515,7 @@ def vacuum(
     table: str | TableSpec,
     *,
     retain_hours: float = DEFAULT_RETAIN_HOURS,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> None:
     """Delete files no longer referenced by versions younger than ``retain_hours``.
 
@@ -526,11 +523,9 @@ def vacuum(
     (7 days) the session must set ``spark.databricks.delta.retentionDurationCheck.enabled=false``;
     time travel to versions older than the retention is then no longer possible.
     """
-    DeltaTable.forPath(spark, table_path(table, settings)).vacuum(float(retain_hours))
+    DeltaTable.forPath(spark, table_path(table, settings=settings)).vacuum(float(retain_hours))
 
 
-def table_properties(
-    spark: SparkSession, table: str | TableSpec, settings: Settings | None = None
-) -> Mapping[str, str]:
-    detail = DeltaTable.forPath(spark, table_path(table, settings)).detail().collect()[0]
+def table_properties(spark: SparkSession, table: str | TableSpec, *, settings: Settings) -> Mapping[str, str]:
+    detail = DeltaTable.forPath(spark, table_path(table, settings=settings)).detail().collect()[0]
     return dict(detail["properties"] or {})

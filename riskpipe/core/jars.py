@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from riskpipe.core.config import Settings, load_settings
+from riskpipe.core.config import Settings
 from riskpipe.core.locks import exclusive_lock
 
 
@@ -93,12 +93,11 @@ def _resolve_with_maven(settings: Settings) -> list[str]:
     return sorted(str(out_dir / name) for name in names)
 
 
-def ensure_jars(settings: Settings | None = None, *, verbose: bool = False) -> list[str]:
+def ensure_jars(*, settings: Settings, verbose: bool = False) -> list[str]:
     """Return local jar paths for the configured packages, resolving them once.
 
     Safe to call from concurrent processes: resolution holds a file lock.
     """
-    settings = settings or load_settings()
     if not settings.jar_packages:
         return []
     jars = cached_jars(settings)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from riskpipe.core.config import REPO_ROOT, Settings, load_settings
+from riskpipe.core.config import REPO_ROOT, Settings
 from riskpipe.core.jars import ensure_jars
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -41,7 +41,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executorEnv.PYSPARK_PYTHON": sys.executable,
     }
-    jars = ensure_jars(settings)
+    jars = ensure_jars(settings=settings)
     if jars:
         # With the jar cache on every node (the docker/ image), executors load the jars in place
         # instead of each fetching them from the driver (the AWS SDK bundle alone is ~600 MB).
@@ -52,17 +52,16 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
-def get_spark(settings: Settings | None = None, *, app_name: str | None = None) -> SparkSession:
+def get_spark(*, settings: Settings, app_name: str | None = None) -> SparkSession:
     """Return the active session or build one from ``settings``.
 
     Args:
-        settings: resolved settings; loaded from profile and environment when None.
+        settings: resolved settings, loaded once by the entry point (CLI command, DAG task, test fixture).
         app_name: overrides ``spark.app_name`` from the profile.
 
     Returns:
         A SparkSession with Delta Lake enabled.
     """
-    settings = settings or load_settings()
     # Workers must run the same interpreter as the driver, or Python UDFs
     # (mlflow.pyfunc.spark_udf included) fail with missing modules.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

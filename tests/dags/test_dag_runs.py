@@ -55,24 +55,33 @@ def lake_env(tmp_path_factory, landing, spark, airflow_home):
         yield patch
 
 
+@pytest.fixture(scope="module")
+def lake_settings(lake_env):
+    """The settings of the environment ``lake_env`` sets, as the DAG tasks load them."""
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
+
+
 def _silver_tables(dag) -> list[str]:
     return sorted({outlet.uri.rsplit("/", 1)[1] for task in dag.tasks for outlet in task.outlets})
 
 
-def _digest(spark, table: str) -> tuple[int, str | None]:
+def _digest(spark, table: str, settings) -> tuple[int, str | None]:
     """(rows, SHA-256 of the sorted rows) of a silver table; (0, None) before it exists."""
     from riskpipe.core import io
 
-    if not io.exists(spark, table):
+    if not io.exists(spark, table, settings=settings):
         return 0, None
     rows = sorted(
-        json.dumps(row.asDict(recursive=True), sort_keys=True, default=str) for row in io.read(spark, table).collect()
+        json.dumps(row.asDict(recursive=True), sort_keys=True, default=str)
+        for row in io.read(spark, table, settings=settings).collect()
     )
     return len(rows), hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()
 
 
-def _snapshot(spark, dag) -> dict[str, tuple[int, str | None]]:
-    return {table: _digest(spark, table) for table in _silver_tables(dag)}
+def _snapshot(spark, dag, settings) -> dict[str, tuple[int, str | None]]:
+    return {table: _digest(spark, table, settings) for table in _silver_tables(dag)}
 
 
 def _run(dag, interval_start: str) -> None:
@@ -84,23 +93,23 @@ def _run(dag, interval_start: str) -> None:
 
 
 @pytest.mark.parametrize("dag_id", sorted(FILE_DAG_RUNS))
-def test_dag_run_publishes_its_silver_tables(dagbag, spark, lake_env, dag_id):
+def test_dag_run_publishes_its_silver_tables(dagbag, spark, lake_env, lake_settings, dag_id):
     interval_start, filled = FILE_DAG_RUNS[dag_id]
     dag = dagbag.dags[dag_id]
     _run(dag, interval_start)
-    after = _snapshot(spark, dag)
+    after = _snapshot(spark, dag, lake_settings)
     for table in filled:
         assert after[table][0] > 0, f"{dag_id} published no rows to silver.{table}"
 
 
 @pytest.mark.parametrize("dag_id", ["ingest_tax", "ingest_transactions", "ingest_loans"])
-def test_rerun_of_an_interval_leaves_tables_unchanged(dagbag, spark, lake_env, dag_id):
+def test_rerun_of_an_interval_leaves_tables_unchanged(dagbag, spark, lake_env, lake_settings, dag_id):
     interval_start = FILE_DAG_RUNS[dag_id][0]
     dag = dagbag.dags[dag_id]
     _run(dag, interval_start)
-    before = _snapshot(spark, dag)
+    before = _snapshot(spark, dag, lake_settings)
     _run(dag, interval_start)
-    assert _snapshot(spark, dag) == before
+    assert _snapshot(spark, dag, lake_settings) == before
 
 
 @pytest.mark.parametrize(
@@ -118,7 +127,7 @@ def test_rerun_of_an_interval_leaves_tables_unchanged(dagbag, spark, lake_env, d
     ],
 )
 def test_backfill_of_an_earlier_interval_is_not_skipped(
-    dagbag, spark, lake_env, dag_id, later, earlier, table, earlier_file
+    dagbag, spark, lake_env, lake_settings, dag_id, later, earlier, table, earlier_file
 ):
     from pyspark.sql import functions as F
 
@@ -126,12 +135,12 @@ def test_backfill_of_an_earlier_interval_is_not_skipped(
 
     dag = dagbag.dags[dag_id]
     _run(dag, later)
-    rows_before, hash_before = _digest(spark, table)
+    rows_before, hash_before = _digest(spark, table, lake_settings)
     _run(dag, earlier)
-    rows_after, hash_after = _digest(spark, table)
+    rows_after, hash_after = _digest(spark, table, lake_settings)
     assert hash_after != hash_before and rows_after > rows_before
     succeeded = (
-        io.read(spark, "ingest_manifest")
+        io.read(spark, "ingest_manifest", settings=lake_settings)
         .where((F.col("path") == earlier_file) & (F.col("status") == "succeeded"))
         .count()
     )
@@ -144,7 +153,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_court_dag_reads_the_rest_api(dagbag, spark, lake_env, landing, tmp_path):
+def test_court_dag_reads_the_rest_api(dagbag, spark, lake_env, lake_settings, landing, tmp_path):
     from riskpipe.simulate import server as server_mod
 
     first = json.loads((landing / "court" / "events.jsonl").read_text(encoding="utf-8").splitlines()[0])
@@ -157,7 +166,7 @@ def test_court_dag_reads_the_rest_api(dagbag, spark, lake_env, landing, tmp_path
     try:
         dag = dagbag.dags["ingest_court"]
         _run(dag, first["published_date"])
-        assert _snapshot(spark, dag)["court_events"][0] > 0
+        assert _snapshot(spark, dag, lake_settings)["court_events"][0] > 0
     finally:
         for stop in ("shutdown", "stop", "close"):
             if hasattr(server, stop):

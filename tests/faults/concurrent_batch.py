@@ -38,9 +38,9 @@ def main(argv: list[str]) -> int:
     landing, lakes, trials, ready, name = Path(argv[0]), Path(argv[1]), int(argv[2]), Path(argv[3]), argv[4]
     os.environ["RISKPIPE_LANDING"] = str(landing)
     os.environ["RISKPIPE_DATA_DOCS_DIR"] = ""
-    spark = get_spark(load_settings(), app_name=f"riskpipe-concurrent-batch-{name}")
+    spark = get_spark(settings=load_settings(), app_name=f"riskpipe-concurrent-batch-{name}")
     for trial in range(trials):
-        # the manifest's writes read the lakehouse from the environment
+        # each trial's settings (and so every table, the manifest's too) point at its own lakehouse
         os.environ["RISKPIPE_LAKEHOUSE"] = str(lakes / f"trial-{trial}")
         settings = load_settings()
         _barrier(ready / f"trial-{trial}", name)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from riskpipe.core import io
+from riskpipe.core.config import load_settings
 from riskpipe.core.spark import get_spark
 from tests.faults.data import synthetic
 
@@ -23,15 +24,16 @@ POLL_S = 0.05
 
 def main(argv: list[str]) -> int:
     table, offset, rows, ready_dir, name = argv[0], int(argv[1]), int(argv[2]), Path(argv[3]), argv[4]
-    spark = get_spark(app_name=f"riskpipe-concurrent-{name}")
+    settings = load_settings()
+    spark = get_spark(settings=settings, app_name=f"riskpipe-concurrent-{name}")
     frame = synthetic(spark, table, rows, offset=offset).cache()
     frame.count()
-    io.ensure_table(spark, table)
+    io.ensure_table(spark, table, settings=settings)
     (ready_dir / name).touch()
     deadline = time.monotonic() + WAIT_S
     while len(list(ready_dir.iterdir())) < WRITERS and time.monotonic() < deadline:
         time.sleep(POLL_S)
-    io.merge_upsert(frame, table)
+    io.merge_upsert(frame, table, settings=settings)
     print(f"{name} merged", flush=True)
     return 0
 

@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
     from riskpipe.core.spark import get_spark
 
     settings = load_settings()
-    spark = get_spark(settings, app_name="riskpipe-kill-at-step")
+    spark = get_spark(settings=settings, app_name="riskpipe-kill-at-step")
     run_source(source, data_interval_start=start, data_interval_end=end, settings=settings, spark=spark)
     print(f"finished without reaching the step: {step}", flush=True)
     return 1

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     from riskpipe.core.spark import get_spark
 
     settings = load_settings()
-    spark = get_spark(settings, app_name="riskpipe-killable-ingest")
+    spark = get_spark(settings=settings, app_name="riskpipe-killable-ingest")
 
     failed: list[str] = []
 

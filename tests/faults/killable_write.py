@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType
 
 from riskpipe.core import io
+from riskpipe.core.config import load_settings
 from riskpipe.core.spark import get_spark
 from tests.faults.data import synthetic
 
@@ -32,10 +33,11 @@ def _stall(last_id: int, seconds: float):
 
 def main(argv: list[str]) -> int:
     table, rows, partitions, offset, stall_s = argv[0], int(argv[1]), int(argv[2]), int(argv[3]), float(argv[4])
-    spark = get_spark(app_name="riskpipe-killable-write")
+    settings = load_settings()
+    spark = get_spark(settings=settings, app_name="riskpipe-killable-write")
     ids = spark.range(offset, offset + rows, numPartitions=partitions)
     ids = ids.select(_stall(offset + rows - 1, stall_s)(F.col("id")).alias("id"))
-    io.append(synthetic(spark, table, rows, ids=ids), table)
+    io.append(synthetic(spark, table, rows, ids=ids), table, settings=settings)
     print("committed", flush=True)
     return 0
 

@@ -281,18 +281,18 @@ def _kill_mid_task(lake: Path) -> str:
 def test_a_task_killed_mid_run_and_cleared_converges(dagbag, spark, env, clean, tmp_path):
     from dags._common import logical_date_for
     from riskpipe.core import io
+    from riskpipe.core.config import load_settings
 
     dag, lake = dagbag.dags[DAG_ID], tmp_path / "lake"
     logical_date = logical_date_for(dag, FIRST)
     env.setenv("RISKPIPE_LAKEHOUSE", str(lake))
+    settings = load_settings()  # the lakehouse the killed task and the DAG runs see
     output = _kill_mid_task(lake)
     assert "killing myself" in output
     assert _task_state(DAG_ID, TASK_ID, logical_date) == (1, "running")  # a zombie until cleared
-    assert io.read(spark, "tax_filings").count() > 0
-    statuses = {
-        r["status"]
-        for r in io.read(spark, "ingest_manifest").where(F.col("source") == "tax_filings").select("status").collect()
-    }
+    assert io.read(spark, "tax_filings", settings=settings).count() > 0
+    manifest = io.read(spark, "ingest_manifest", settings=settings).where(F.col("source") == "tax_filings")
+    statuses = {r["status"] for r in manifest.select("status").collect()}
     assert "succeeded" not in statuses, statuses  # so the rerun processes the files again
     _clear(DAG_ID, logical_date)
     assert _task_state(DAG_ID, TASK_ID, logical_date)[1] is None

@@ -65,11 +65,11 @@ def _kill_mid_write(proc: subprocess.Popen, table_dir: Path, before_files: set[s
         proc.wait()
 
 
-def _snapshot_files(spark, table_dir: Path) -> set[str]:
+def _snapshot_files(spark, table_dir: Path, settings) -> set[str]:
     prefix = table_dir.resolve().as_uri().removeprefix("file://")
     return {
         Path(uri.removeprefix("file:")).as_posix().removeprefix(prefix).lstrip("/")
-        for uri in io.read(spark, TABLE).inputFiles()
+        for uri in io.read(spark, TABLE, settings=settings).inputFiles()
     }
 
 
@@ -87,29 +87,33 @@ def _snapshot_files(spark, table_dir: Path) -> set[str]:
     "VACUUM (retention 0) deletes the orphan files, content unchanged",
 )
 def test_a_killed_write_leaves_the_table_unchanged_and_a_rerun_completes_it(spark, tmp_path, monkeypatch):
+    from riskpipe.core.config import load_settings
+
     lake = tmp_path / "lake"
     monkeypatch.setenv("RISKPIPE_LAKEHOUSE", str(lake))
-    table_dir = Path(io.table_path(TABLE))
-    io.append(synthetic(spark, TABLE, FIRST_ROWS), TABLE)
-    version, before = io.version(spark, TABLE), content_hash(io.read(spark, TABLE))
+    settings = load_settings()  # the lakehouse the writer process and the CLI see too
+    table_dir = Path(io.table_path(TABLE, settings=settings))
+    io.append(synthetic(spark, TABLE, FIRST_ROWS), TABLE, settings=settings)
+    version = io.version(spark, TABLE, settings=settings)
+    before = content_hash(io.read(spark, TABLE, settings=settings))
     before_files, before_log = data_files(table_dir), log_versions(table_dir)
 
     orphans = _kill_mid_write(_start_writer(lake), table_dir, before_files, before_log)
-    assert log_versions(table_dir) == before_log and io.version(spark, TABLE) == version
-    assert content_hash(io.read(spark, TABLE)) == before
-    assert orphans and not orphans & _snapshot_files(spark, table_dir)
+    assert log_versions(table_dir) == before_log and io.version(spark, TABLE, settings=settings) == version
+    assert content_hash(io.read(spark, TABLE, settings=settings)) == before
+    assert orphans and not orphans & _snapshot_files(spark, table_dir, settings)
 
     new_rows = synthetic(spark, TABLE, ROWS, partitions=PARTITIONS, offset=OFFSET)
-    io.append(new_rows, TABLE)
-    assert io.version(spark, TABLE) == version + 1
+    io.append(new_rows, TABLE, settings=settings)
+    assert io.version(spark, TABLE, settings=settings) == version + 1
     expected = content_hash(synthetic(spark, TABLE, FIRST_ROWS).unionByName(new_rows))
-    assert content_hash(io.read(spark, TABLE)) == expected
+    assert content_hash(io.read(spark, TABLE, settings=settings)) == expected
 
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     try:
         assert main(["vacuum", TABLE, "--retain-hours", "0"]) == 0
     finally:
         spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
-    assert data_files(table_dir) == _snapshot_files(spark, table_dir)
+    assert data_files(table_dir) == _snapshot_files(spark, table_dir, settings)
     assert not orphans & data_files(table_dir)
-    assert content_hash(io.read(spark, TABLE)) == expected
+    assert content_hash(io.read(spark, TABLE, settings=settings)) == expected

@@ -32,6 +32,14 @@ def lake(tmp_path, monkeypatch):
     return tmp_path / "lake"
 
 
+@pytest.fixture()
+def lake_settings(lake):
+    """The settings of the environment ``lake`` sets, as the writer processes load them."""
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
+
+
 def _in_threads(*actions) -> list[BaseException]:
     """Run ``actions`` at the same moment in threads; the errors they raised."""
     barrier, errors = threading.Barrier(len(actions)), []
@@ -56,8 +64,8 @@ def _expected(spark) -> str:
     return content_hash(union.dropDuplicates())
 
 
-def _assert_union_once(spark) -> None:
-    table = io.read(spark, TABLE)
+def _assert_union_once(spark, settings) -> None:
+    table = io.read(spark, TABLE, settings=settings)
     assert table.count() == 2 * ROWS - OVERLAP
     assert table.groupBy(*get(TABLE).keys).count().where(F.col("count") > 1).isEmpty()
     assert content_hash(table) == _expected(spark)
@@ -68,14 +76,17 @@ def _assert_union_once(spark) -> None:
     "two threads MERGE overlapping rows into one table",
     "both succeed (a conflict is retried); the union once, no duplicate keys",
 )
-def test_two_threads_merging_into_one_table_converge(spark, lake, caplog):
-    io.ensure_table(spark, TABLE)
+def test_two_threads_merging_into_one_table_converge(spark, lake_settings, caplog):
+    io.ensure_table(spark, TABLE, settings=lake_settings)
     first, second = synthetic(spark, TABLE, ROWS).cache(), synthetic(spark, TABLE, ROWS, offset=SECOND_OFFSET).cache()
     for _ in range(ROUNDS):  # the second round rewrites nothing: every row is already there
         with caplog.at_level(logging.WARNING, logger="riskpipe.core.io"):
-            errors = _in_threads(lambda: io.merge_upsert(first, TABLE), lambda: io.merge_upsert(second, TABLE))
+            errors = _in_threads(
+                lambda: io.merge_upsert(first, TABLE, settings=lake_settings),
+                lambda: io.merge_upsert(second, TABLE, settings=lake_settings),
+            )
         assert errors == []
-        _assert_union_once(spark)
+        _assert_union_once(spark, lake_settings)
 
 
 @pytest.mark.reliability(
@@ -83,8 +94,8 @@ def test_two_threads_merging_into_one_table_converge(spark, lake, caplog):
     "two threads replace different partitions of one table",
     "neither conflicts; each partition holds exactly its own rows",
 )
-def test_writes_to_different_partitions_do_not_conflict(spark, lake):
-    io.ensure_table(spark, PARTITIONED)
+def test_writes_to_different_partitions_do_not_conflict(spark, lake_settings):
+    io.ensure_table(spark, PARTITIONED, settings=lake_settings)
 
     def month(name: str, day: str, offset: int):
         rows = synthetic(spark, PARTITIONED, ROWS, offset=offset)
@@ -93,11 +104,11 @@ def test_writes_to_different_partitions_do_not_conflict(spark, lake):
     january, february = month("2020-01", "2020-01-31", 0).cache(), month("2020-02", "2020-02-29", ROWS).cache()
     # replace_where has no retry: any conflict between the two would surface here
     errors = _in_threads(
-        lambda: io.replace_where(january, PARTITIONED, "snapshot_month = '2020-01'"),
-        lambda: io.replace_where(february, PARTITIONED, "snapshot_month = '2020-02'"),
+        lambda: io.replace_where(january, PARTITIONED, "snapshot_month = '2020-01'", settings=lake_settings),
+        lambda: io.replace_where(february, PARTITIONED, "snapshot_month = '2020-02'", settings=lake_settings),
     )
     assert errors == []
-    table = io.read(spark, PARTITIONED)
+    table = io.read(spark, PARTITIONED, settings=lake_settings)
     for name, frame in (("2020-01", january), ("2020-02", february)):
         assert content_hash(table.where(F.col("snapshot_month") == name)) == content_hash(frame)
 
@@ -107,8 +118,8 @@ def test_writes_to_different_partitions_do_not_conflict(spark, lake):
     "two processes MERGE overlapping rows at the same moment",
     "both exit 0 (a conflict is retried); the union once, no duplicate keys",
 )
-def test_two_processes_merging_into_one_table_converge(spark, lake, tmp_path):
-    io.ensure_table(spark, TABLE)
+def test_two_processes_merging_into_one_table_converge(spark, lake_settings, tmp_path):
+    io.ensure_table(spark, TABLE, settings=lake_settings)
     ready = tmp_path / "ready"
     ready.mkdir()
     env = {**os.environ, "RISKPIPE_DRIVER_MEMORY": "1g", "RISKPIPE_SPARK_MASTER": "local[1]"}
@@ -125,8 +136,8 @@ def test_two_processes_merging_into_one_table_converge(spark, lake, tmp_path):
     ]
     outputs = [proc.communicate(timeout=PROCESS_TIMEOUT_S)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
-    _assert_union_once(spark)
-    merges = [c for c in io.history(spark, TABLE) if c["operation"] == "MERGE"]
+    _assert_union_once(spark, lake_settings)
+    merges = [c for c in io.history(spark, TABLE, settings=lake_settings) if c["operation"] == "MERGE"]
     assert len(merges) == 2
 
 

@@ -82,26 +82,31 @@ def env(tmp_path_factory):
         yield patch
 
 
-def _ingest(spark, env, lake: Path) -> dict[str, dict]:
-    """Run every feed's interval into ``lake``, in order; the summaries by feed."""
-    from jobs.ingest.run import run_source
+def _lake_settings(env, lake: Path):
+    """Point the environment at ``lake`` (for the subprocesses too); the settings it then gives."""
     from riskpipe.core.config import load_settings
 
     env.setenv("RISKPIPE_LAKEHOUSE", str(lake))
-    settings = load_settings()
+    return load_settings()
+
+
+def _ingest(spark, settings) -> dict[str, dict]:
+    """Run every feed's interval into the lakehouse of ``settings``, in order; the summaries by feed."""
+    from jobs.ingest.run import run_source
+
     return {
         source: run_source(source, data_interval_start=start, data_interval_end=end, settings=settings, spark=spark)
         for source, (start, end, _) in CASES.items()
     }
 
 
-def _gap_rows(spark) -> dict[str, int]:
+def _gap_rows(spark, settings) -> dict[str, int]:
     """Rows of each feed in its gap register (0 when the register does not exist)."""
     from riskpipe.core import io
 
     return {
-        source: io.read(spark, register).where(F.col("table_name") == source).count()
-        if io.exists(spark, register)
+        source: io.read(spark, register, settings=settings).where(F.col("table_name") == source).count()
+        if io.exists(spark, register, settings=settings)
         else 0
         for source, (_, _, register) in CASES.items()
     }
@@ -146,21 +151,26 @@ def _kill_in_derived_checks(lake: Path) -> str:
 def test_gaps_lost_to_a_kill_after_the_commit_point_are_recomputed_by_the_rerun(spark, env, tmp_path):
     from riskpipe.core import io
 
-    clean_runs = _ingest(spark, env, tmp_path / "clean")
-    clean, clean_gaps = lake_hashes(spark, tmp_path / "clean"), _gap_rows(spark)
+    clean_settings = _lake_settings(env, tmp_path / "clean")
+    clean_runs = _ingest(spark, clean_settings)
+    clean, clean_gaps = lake_hashes(spark, tmp_path / "clean"), _gap_rows(spark, clean_settings)
     assert all(run["rows_published"] > 0 for run in clean_runs.values())
     assert all(n > 0 for n in clean_gaps.values()), clean_gaps  # something to lose
 
     lake = tmp_path / "killed"
-    env.setenv("RISKPIPE_LAKEHOUSE", str(lake))
+    settings = _lake_settings(env, lake)
     output = _kill_in_derived_checks(lake)
     assert "parked: " in output and "killing myself" in output, output[-3000:]
-    manifest = io.read(spark, "ingest_manifest").groupBy("source").agg(F.collect_set("status").alias("statuses"))
+    manifest = (
+        io.read(spark, "ingest_manifest", settings=settings)
+        .groupBy("source")
+        .agg(F.collect_set("status").alias("statuses"))
+    )
     # past the commit point: a rerun skips every file
     assert {r["source"]: sorted(r["statuses"]) for r in manifest.collect()} == {s: ["succeeded"] for s in CASES}
-    assert _gap_rows(spark) == {source: 0 for source in CASES}
+    assert _gap_rows(spark, settings) == {source: 0 for source in CASES}
 
-    reruns = _ingest(spark, env, lake)
+    reruns = _ingest(spark, settings)
     for rerun in reruns.values():
         assert rerun["batch_id"] is None and rerun["files"] == [] and rerun["files_skipped"], rerun
     assert reruns["tax_filings"]["gaps"] == clean_gaps["tax_filings"]

@@ -55,6 +55,8 @@ def _month_row(n: int, month: int, name: str | None = None, uscc: str | None = N
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory, spark):
     """A lakehouse whose silver tax filings already hold a few rows, and its landing folder."""
+    from riskpipe.core.config import load_settings
+
     root = tmp_path_factory.mktemp("hostile")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RISKPIPE_LAKEHOUSE", str(root / "lake"))
@@ -62,12 +64,20 @@ def lake(tmp_path_factory, spark):
         mp.setenv("RISKPIPE_DATA_DOCS_DIR", "")
         for folder in ("tax/filings", "bank/loans"):
             (root / "landing" / folder).mkdir(parents=True)
-        io.merge_upsert(synthetic(spark, "tax_filings", SEED_ROWS), "tax_filings")
+        io.merge_upsert(synthetic(spark, "tax_filings", SEED_ROWS), "tax_filings", settings=load_settings())
         yield root / "landing"
 
 
-def _hashes(spark) -> dict[str, str]:
-    return {table: content_hash(io.read(spark, table)) for table in TABLES}
+@pytest.fixture(scope="module")
+def lake_settings(lake):
+    """The settings of the environment ``lake`` sets (its lakehouse and landing folder)."""
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
+
+
+def _hashes(spark, settings) -> dict[str, str]:
+    return {table: content_hash(io.read(spark, table, settings=settings)) for table in TABLES}
 
 
 def _ingest(source: str, start: str, end: str) -> dict:
@@ -78,20 +88,20 @@ def _ingest(source: str, start: str, end: str) -> dict:
 
     settings = load_settings()
     return run_source(
-        source, data_interval_start=start, data_interval_end=end, settings=settings, spark=get_spark(settings)
+        source, data_interval_start=start, data_interval_end=end, settings=settings, spark=get_spark(settings=settings)
     )
 
 
-def _rejected(spark, source: str, path: Path, start: str, end: str, message: str) -> None:
+def _rejected(spark, settings, source: str, path: Path, start: str, end: str, message: str) -> None:
     """Ingesting ``path`` fails with ``message`` (naming the file) and changes no table."""
-    before = _hashes(spark)
+    before = _hashes(spark, settings)
     try:
         with pytest.raises(MalformedFileError, match=message) as error:
             _ingest(source, start, end)
         assert path.name in str(error.value)
     finally:
         path.unlink()
-    assert _hashes(spark) == before
+    assert _hashes(spark, settings) == before
 
 
 @pytest.mark.reliability("5 hostile input", "empty file", "MalformedFileError naming the file; no table changed")
@@ -105,19 +115,25 @@ def _rejected(spark, source: str, path: Path, start: str, end: str, message: str
     "semicolon instead of comma delimiter",
     "MalformedFileError naming the file and the missing columns; no table changed",
 )
-def test_unreadable_text_files_fail_naming_the_file(spark, lake):
+def test_unreadable_text_files_fail_naming_the_file(spark, lake, lake_settings):
     folder = lake / "tax" / "filings"
     empty = folder / "tax_filings_202003.csv"
     empty.write_bytes(b"")
-    _rejected(spark, "tax_filings", empty, "2020-03-01", "2020-04-01", r"empty file")
+    _rejected(spark, lake_settings, "tax_filings", empty, "2020-03-01", "2020-04-01", r"empty file")
     gbk = folder / "tax_filings_202004.csv"
     gbk.write_bytes(("\n".join([HEADER, *[_month_row(n, 4) for n in range(3)]]) + "\n").encode("gbk"))
-    _rejected(spark, "tax_filings", gbk, "2020-04-01", "2020-05-01", r"not valid UTF-8 at byte \d+")
+    _rejected(spark, lake_settings, "tax_filings", gbk, "2020-04-01", "2020-05-01", r"not valid UTF-8 at byte \d+")
     semicolons = folder / "tax_filings_202005.csv"
     text = "\n".join([HEADER, *[_month_row(n, 5) for n in range(3)]]).replace(",", ";") + "\n"
     semicolons.write_text(text, encoding="utf-8")
     _rejected(
-        spark, "tax_filings", semicolons, "2020-05-01", "2020-06-01", r"header lacks columns .*\(wrong delimiter\?\)"
+        spark,
+        lake_settings,
+        "tax_filings",
+        semicolons,
+        "2020-05-01",
+        "2020-06-01",
+        r"header lacks columns .*\(wrong delimiter\?\)",
     )
 
 
@@ -126,11 +142,13 @@ def test_unreadable_text_files_fail_naming_the_file(spark, lake):
     "CSV cut off in the middle of its last row",
     "MalformedFileError naming the file; no table changed",
 )
-def test_a_truncated_file_fails_naming_it(spark, lake):
+def test_a_truncated_file_fails_naming_it(spark, lake, lake_settings):
     path = lake / "tax" / "filings" / "tax_filings_202007.csv"
     text = "\n".join([HEADER, *[_month_row(n, 7) for n in range(5)]]) + "\n"
     path.write_text(text[:-30], encoding="utf-8")
-    _rejected(spark, "tax_filings", path, "2020-07-01", "2020-08-01", r"tax_filings_202007.csv: truncated")
+    _rejected(
+        spark, lake_settings, "tax_filings", path, "2020-07-01", "2020-08-01", r"tax_filings_202007.csv: truncated"
+    )
 
 
 @pytest.fixture
@@ -159,17 +177,17 @@ def court_api(tmp_path, monkeypatch):
     "the court API fails with HTTP 500 from page 3 of 5, on every retry",
     "the run fails after its retries naming the page's URL and the error; no table changed",
 )
-def test_an_api_failing_mid_way_changes_no_table(spark, lake, court_api):
-    before = _hashes(spark)
+def test_an_api_failing_mid_way_changes_no_table(spark, lake, lake_settings, court_api):
+    before = _hashes(spark, lake_settings)
     court_api.inject(3, Fault("body", 200, body="<html><body><h1>Maintenance</h1></body></html>"))
     with pytest.raises(MalformedPageError, match=r"page 3\).*not JSON"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
     assert court_api.count(2) == 1 and court_api.count(4) == 0  # pages 1-2 fetched, nothing after the bad one
-    assert _hashes(spark) == before
+    assert _hashes(spark, lake_settings) == before
     court_api.inject(3, *[Fault("status", 500, body='{"error": "internal"}')] * 3)
     with pytest.raises(RetriesExhaustedError, match=r"page=3.*after 3 attempts.*HTTP 500"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
-    assert _hashes(spark) == before
+    assert _hashes(spark, lake_settings) == before
 
 
 def _page_body(stub: CourtApiStub, page: int, first: int, last: int, *, next_page: int | None, total: int = 23) -> str:
@@ -194,16 +212,16 @@ def _page_body(stub: CourtApiStub, page: int, first: int, last: int, *, next_pag
     "the court API offers more pages than the source's max_pages",
     "PageCapError naming the source and the cap; no table changed",
 )
-def test_api_paging_that_does_not_add_up_changes_no_table(spark, lake, court_api, tmp_path, monkeypatch):
-    before = _hashes(spark)
+def test_api_paging_that_does_not_add_up_changes_no_table(spark, lake, lake_settings, court_api, tmp_path, monkeypatch):
+    before = _hashes(spark, lake_settings)
     court_api.inject(3, Fault("body", 200, body=_page_body(court_api, 3, 10, 14, next_page=4)))
     with pytest.raises(TotalMismatchError, match=r"court_events: received 22 records .* announced total 23"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
-    assert _hashes(spark) == before
+    assert _hashes(spark, lake_settings) == before
     court_api.inject(2, Fault("body", 200, body=_page_body(court_api, 2, 5, 10, next_page=4)))
     with pytest.raises(PageOrderError, match=r"next_page 4 does not follow page 2: expected 3"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
-    assert _hashes(spark) == before
+    assert _hashes(spark, lake_settings) == before
     profile = tmp_path / "court_api_cap.yaml"
     profile.write_text(
         "ingestion:\n  court_api:\n    page_size: 5\n    max_retries: 2\n    backoff_seconds: 0.01\n    max_pages: 3\n",
@@ -212,18 +230,18 @@ def test_api_paging_that_does_not_add_up_changes_no_table(spark, lake, court_api
     monkeypatch.setenv("RISKPIPE_PROFILE", str(profile))
     with pytest.raises(PageCapError, match=r"court_events: more than max_pages=3 pages"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
-    assert _hashes(spark) == before
+    assert _hashes(spark, lake_settings) == before
 
 
 @pytest.mark.reliability(
     "5 hostile input", "Parquet extract with a broken footer", "MalformedFileError naming the file; no table changed"
 )
-def test_a_parquet_file_with_a_broken_footer_fails_naming_it(spark, lake):
+def test_a_parquet_file_with_a_broken_footer_fails_naming_it(spark, lake, lake_settings):
     columns = get_source("loans").columns
     path = lake / "bank" / "loans" / "loans_20200315.parquet"
     pq.write_table(pa.table({c: pa.array(["x"] * 3) for c in columns}), path)
     path.write_bytes(path.read_bytes()[:-12])  # cut the footer length and the magic bytes
-    _rejected(spark, "loans", path, "2020-03-15", "2020-03-16", r"unreadable Parquet file")
+    _rejected(spark, lake_settings, "loans", path, "2020-03-15", "2020-03-16", r"unreadable Parquet file")
 
 
 @pytest.mark.reliability(
@@ -236,8 +254,8 @@ def test_a_parquet_file_with_a_broken_footer_fails_naming_it(spark, lake):
     "a USCC holding an SQL injection string",
     "kept as data: verbatim in bronze, quarantined as a malformed USCC; nothing executed, tables intact",
 )
-def test_a_huge_field_and_an_injection_string_are_quarantined(spark, lake):
-    before = io.read(spark, "tax_filings").count()
+def test_a_huge_field_and_an_injection_string_are_quarantined(spark, lake, lake_settings):
+    before = io.read(spark, "tax_filings", settings=lake_settings).count()
     rows = [_month_row(n, 6) for n in range(GOOD_ROWS)]
     rows[4] = _month_row(4, 6, name="核" * (HUGE_BYTES // 3))
     rows[9] = _month_row(9, 6, uscc=f'"{INJECTION}"')
@@ -245,10 +263,10 @@ def test_a_huge_field_and_an_injection_string_are_quarantined(spark, lake):
     path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
     summary = _ingest("tax_filings", "2020-06-01", "2020-07-01")
     assert summary["rows_read"] == GOOD_ROWS and summary["rows_quarantined"] == 2
-    assert io.read(spark, "tax_filings").count() == before + GOOD_ROWS - 2
+    assert io.read(spark, "tax_filings", settings=lake_settings).count() == before + GOOD_ROWS - 2
     quarantined = {
         r["source_row"]: r
-        for r in io.read(spark, "quarantine")
+        for r in io.read(spark, "quarantine", settings=lake_settings)
         .where(F.col("source_file") == "tax/filings/tax_filings_202006.csv")
         .collect()
     }
@@ -256,10 +274,10 @@ def test_a_huge_field_and_an_injection_string_are_quarantined(spark, lake):
     assert any("company_name" in rule for rule in quarantined[6]["rules"]), quarantined[6]["rules"]
     assert any("uscc" in rule for rule in quarantined[11]["rules"]), quarantined[11]["rules"]
     # kept as data: verbatim in bronze, in its normalised form (blanks dropped, upper case) in quarantine
-    landed = io.read(spark, "bronze_tax_filings").where(
+    landed = io.read(spark, "bronze_tax_filings", settings=lake_settings).where(
         (F.col("_source_file") == "tax/filings/tax_filings_202006.csv") & (F.col("_source_row") == 11)
     )
     assert [r["uscc"] for r in landed.collect()] == [INJECTION]
     assert INJECTION.replace(" ", "").upper() in quarantined[11]["record"]
     for table in ("tax_filings", "bronze_tax_filings", "quarantine"):
-        assert io.exists(spark, table), table
+        assert io.exists(spark, table, settings=lake_settings), table

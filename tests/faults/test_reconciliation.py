@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from riskpipe.core import io
-from tests.jobs.ingest.test_run_faults import HEADER, _row, _run, lake  # noqa: F401  (lake: the fixture)
+from tests.jobs.ingest.test_run_faults import HEADER, _row, _run, _settings, lake  # noqa: F401  (lake: the fixture)
 
 ORIGINAL, REDELIVERY = "tax_filings_202003.csv", "tax_filings_202003_redelivery.csv"
 
@@ -39,7 +39,7 @@ def _manifest_counts(spark) -> dict[str, dict[str, int]]:
 
     return {
         r["path"]: {c: r[c] for c in COUNT_COLUMNS}
-        for r in io.read(spark, "ingest_manifest").where(F.col("status") == "succeeded").collect()
+        for r in io.read(spark, "ingest_manifest", settings=_settings()).where(F.col("status") == "succeeded").collect()
     }
 
 
@@ -62,7 +62,7 @@ def test_a_multi_file_batch_keeps_counts_per_file_that_reconcile_with_the_commit
         5,
     )
     # the silver MERGE committed what the counts say, read back from Delta's history
-    merge = next(c for c in io.history(spark, "tax_filings") if c["operation"] == "MERGE")
+    merge = next(c for c in io.history(spark, "tax_filings", settings=_settings()) if c["operation"] == "MERGE")
     assert io.tagged_batch(merge["userMetadata"]) == summary["batch_id"]
     assert int(merge["operationMetrics"]["numTargetRowsInserted"]) == 29
 

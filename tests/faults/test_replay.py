@@ -59,7 +59,7 @@ def _ingest(spark, landing, lake, order) -> tuple[dict[str, str], list[dict]]:
             )
             for i in order
         ]
-        hashes = {table: content_hash(io.read(spark, table)) for table in COMPARED}
+        hashes = {table: content_hash(io.read(spark, table, settings=settings)) for table in COMPARED}
     return hashes, summaries
 
 

@@ -23,11 +23,20 @@ def lake(tmp_path, monkeypatch):
     return tmp_path / "lake"
 
 
-def _bad_run(spark) -> None:
+@pytest.fixture()
+def lake_settings(lake):
+    """The settings of the environment ``lake`` sets, as the CLI loads them."""
+    from riskpipe.core.config import load_settings
+
+    return load_settings()
+
+
+def _bad_run(spark, settings) -> None:
     """A run that corrupts existing rows (negative sales) and adds rows that should not exist."""
     corrupted = synthetic(spark, TABLE, BAD_ROWS).withColumn("taxable_sales", F.lit(-1.0))
     corrupted = corrupted.withColumn("_record_hash", F.lit("bad"))
-    io.merge_upsert(corrupted.unionByName(synthetic(spark, TABLE, BAD_ROWS, offset=GOOD_ROWS)), TABLE)
+    added = synthetic(spark, TABLE, BAD_ROWS, offset=GOOD_ROWS)
+    io.merge_upsert(corrupted.unionByName(added), TABLE, settings=settings)
 
 
 @pytest.mark.reliability(
@@ -38,12 +47,13 @@ def _bad_run(spark) -> None:
     "a bad run corrupts and adds rows",
     "riskpipe history lists the commits, newest first, with their operations",
 )
-def test_restore_after_a_bad_run_reproduces_the_earlier_content(spark, lake, capsys):
-    io.merge_upsert(synthetic(spark, TABLE, GOOD_ROWS, partitions=2), TABLE)
-    good_version, good_hash = io.version(spark, TABLE), content_hash(io.read(spark, TABLE))
-    _bad_run(spark)
-    assert content_hash(io.read(spark, TABLE)) != good_hash
-    bad_version = io.version(spark, TABLE)
+def test_restore_after_a_bad_run_reproduces_the_earlier_content(spark, lake_settings, capsys):
+    io.merge_upsert(synthetic(spark, TABLE, GOOD_ROWS, partitions=2), TABLE, settings=lake_settings)
+    good_version = io.version(spark, TABLE, settings=lake_settings)
+    good_hash = content_hash(io.read(spark, TABLE, settings=lake_settings))
+    _bad_run(spark, lake_settings)
+    assert content_hash(io.read(spark, TABLE, settings=lake_settings)) != good_hash
+    bad_version = io.version(spark, TABLE, settings=lake_settings)
 
     capsys.readouterr()
     assert main(["history", TABLE]) == 0
@@ -59,10 +69,10 @@ def test_restore_after_a_bad_run_reproduces_the_earlier_content(spark, lake, cap
         "previous_version": bad_version,
         "new_version": bad_version + 1,
     }
-    assert content_hash(io.read(spark, TABLE)) == good_hash
-    assert io.history(spark, TABLE, limit=1)[0]["operation"] == "RESTORE"
+    assert content_hash(io.read(spark, TABLE, settings=lake_settings)) == good_hash
+    assert io.history(spark, TABLE, limit=1, settings=lake_settings)[0]["operation"] == "RESTORE"
     # the bad version stays inspectable by time travel
-    assert content_hash(io.read(spark, TABLE, version=bad_version)) != good_hash
+    assert content_hash(io.read(spark, TABLE, version=bad_version, settings=lake_settings)) != good_hash
 
 
 @pytest.mark.reliability(
@@ -70,12 +80,14 @@ def test_restore_after_a_bad_run_reproduces_the_earlier_content(spark, lake, cap
     "restore to a version that is not earlier",
     "refused with a message naming the latest version; table unchanged",
 )
-def test_restore_refuses_a_version_that_is_not_earlier(spark, lake):
-    io.merge_upsert(synthetic(spark, TABLE, 5), TABLE)
-    latest, before = io.version(spark, TABLE), content_hash(io.read(spark, TABLE))
+def test_restore_refuses_a_version_that_is_not_earlier(spark, lake_settings):
+    io.merge_upsert(synthetic(spark, TABLE, 5), TABLE, settings=lake_settings)
+    latest = io.version(spark, TABLE, settings=lake_settings)
+    before = content_hash(io.read(spark, TABLE, settings=lake_settings))
     with pytest.raises(SystemExit, match=f"latest is {latest}"):
         main(["restore", TABLE, "--version", str(latest + 3)])
-    assert io.version(spark, TABLE) == latest and content_hash(io.read(spark, TABLE)) == before
+    assert io.version(spark, TABLE, settings=lake_settings) == latest
+    assert content_hash(io.read(spark, TABLE, settings=lake_settings)) == before
 
 
 # --- restore --to-batch: every table a batch wrote, back to before it ---------------------------
@@ -115,19 +127,28 @@ def _month_run(month_start: str, month_end: str) -> dict:
 
     settings = _feed_settings()
     return run_source(
-        FEED, data_interval_start=month_start, data_interval_end=month_end, settings=settings, spark=get_spark(settings)
+        FEED,
+        data_interval_start=month_start,
+        data_interval_end=month_end,
+        settings=settings,
+        spark=get_spark(settings=settings),
     )
 
 
 SHARED = {"quarantine": "table_name", "ingest_manifest": "source"}
 
 
-def _hashes(spark, *, source: str | None = None) -> dict[str, str]:
+def _hashes(spark, settings, *, source: str | None = None) -> dict[str, str]:
     """Content hash per table; with ``source``, of the shared tables' rows of that source only."""
-    frames = {table: io.read(spark, table) for table in BATCH_TABLES}
+    frames = {table: io.read(spark, table, settings=settings) for table in BATCH_TABLES}
     if source is not None:
         frames.update({t: frames[t].where(F.col(c) == source) for t, c in SHARED.items()})
     return {table: content_hash(frame, exclude=RUN_TIME) for table, frame in frames.items()}
+
+
+def _other_source_counts(spark, settings) -> dict[str, int]:
+    """Rows of the other source per shared table."""
+    return {t: io.read(spark, t, settings=settings).where(F.col(c) == OTHER).count() for t, c in SHARED.items()}
 
 
 def _other_source_rows(spark) -> None:
@@ -198,11 +219,12 @@ def feed(tmp_path):
 def test_restore_to_before_a_batch_then_rerun_equals_a_clean_run(spark, feed, capsys):
     from tests.jobs.ingest.test_run_faults import _row
 
+    settings = _feed_settings()
     january = [_january(n) for n in range(25)]
     january[4] = _january(4).rsplit(",", 2)[0]  # malformed: quarantined in A
     _deliver(feed, "202002", january)
     a = _month_run("2020-02-01", "2020-03-01")
-    after_a = _hashes(spark, source=FEED)
+    after_a = _hashes(spark, settings, source=FEED)
 
     march = [_row(n) for n in range(25)] + [_january(0, sales="1500.0")]  # + a restatement of A's row
     march[7] = _row(7).rsplit(",", 2)[0]  # malformed: quarantined in B
@@ -210,14 +232,15 @@ def test_restore_to_before_a_batch_then_rerun_equals_a_clean_run(spark, feed, ca
     b = _month_run("2020-03-01", "2020-04-01")
     assert (b["rows_published"], b["rows_quarantined"]) == (25, 1)
     _other_source_rows(spark)
-    clean = _hashes(spark)
-    others = {t: io.read(spark, t).where(F.col(c) == OTHER).count() for t, c in SHARED.items()}
+    clean = _hashes(spark, settings)
+    others = _other_source_counts(spark, settings)
     assert others == {"quarantine": 1, "ingest_manifest": 1}
 
-    versions = {t: io.version(spark, t) for t in BATCH_TABLES}
+    versions = {t: io.version(spark, t, settings=settings) for t in BATCH_TABLES}
     with pytest.raises(SystemExit, match=rf"table bronze_{FEED} holds later batches .*{b['batch_id']}"):
         main(["restore", "--to-batch", a["batch_id"]])
-    assert {t: io.version(spark, t) for t in BATCH_TABLES} == versions and _hashes(spark) == clean
+    assert {t: io.version(spark, t, settings=settings) for t in BATCH_TABLES} == versions
+    assert _hashes(spark, settings) == clean
 
     capsys.readouterr()
     assert main(["restore", "--to-batch", b["batch_id"]]) == 0
@@ -227,12 +250,12 @@ def test_restore_to_before_a_batch_then_rerun_equals_a_clean_run(spark, feed, ca
     assert {t["table"] for t in summary["tables"]} == {f"bronze_{FEED}", FEED, "quarantine", "ingest_manifest"}
     assert f"restored {FEED}: RESTORE, version {versions[FEED]} -> {versions[FEED] + 1}" in out.err
     # the feed's rows as after A; the other source's rows, committed after B, kept
-    assert _hashes(spark, source=FEED) == after_a
-    assert {t: io.read(spark, t).where(F.col(c) == OTHER).count() for t, c in SHARED.items()} == others
+    assert _hashes(spark, settings, source=FEED) == after_a
+    assert _other_source_counts(spark, settings) == others
 
     rerun = _month_run("2020-03-01", "2020-04-01")
     assert rerun["batch_id"] == b["batch_id"] and rerun["files_skipped"] == []
     assert {k: rerun[k] for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")} == {
         k: b[k] for k in ("rows_read", "rows_published", "rows_quarantined", "rows_duplicate")
     }
-    assert _hashes(spark) == clean
+    assert _hashes(spark, settings) == clean

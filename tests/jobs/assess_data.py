@@ -219,7 +219,7 @@ def write_silver(spark, settings) -> None:
     """Write the silver tables to the (test) lakehouse of ``settings``, one commit per table (fast)."""
     for table, df in silver_frames(spark).items():
         spec = get(table)
-        df.write.format("delta").partitionBy(*spec.partition_by).save(io.table_path(spec, settings))
+        df.write.format("delta").partitionBy(*spec.partition_by).save(io.table_path(spec, settings=settings))
 
 
 def training_data(n_ids: int = 250, months: int = 12, seed: int = 11):

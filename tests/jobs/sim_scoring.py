@@ -33,7 +33,7 @@ def monitored(spark, sim_pipeline):
 
     sim = sim_pipeline
     days = sim.snapshots[-SCORED_MONTHS:]
-    features_version = io.version(spark, "enterprise_features", sim.settings)
+    features_version = io.version(spark, "enterprise_features", settings=sim.settings)
     scored = scoring.run(days, settings=sim.settings, spark=spark, model_name=sim.model_config.name)
     watched = post_loan.run(days[-MONITORED_MONTHS:], settings=sim.settings, spark=spark)
     return SimpleNamespace(
@@ -76,19 +76,19 @@ def test_rerunning_a_snapshot_leaves_every_table_unchanged(spark, monitored):
     from jobs.scoring import main as scoring
 
     m = monitored
-    before = {t: io.version(spark, t, m.settings) for t in TABLES}
+    before = {t: io.version(spark, t, settings=m.settings) for t in TABLES}
     content = {t: _read(spark, m, t).count() for t in TABLES}
     again = scoring.run(m.days[-1], settings=m.settings, spark=spark, model_name=m.sim.model_config.name)
     watched = post_loan.run(m.days[-1], settings=m.settings, spark=spark)
     assert not again["committed"] and not any(watched["committed"].values())
-    assert {t: io.version(spark, t, m.settings) for t in TABLES} == before
+    assert {t: io.version(spark, t, settings=m.settings) for t in TABLES} == before
     assert {t: _read(spark, m, t).count() for t in TABLES} == content
 
 
 def test_another_engine_reads_the_same_scores(spark, monitored):
     from deltalake import DeltaTable
 
-    path = io.table_path("risk_scores", monitored.settings)
+    path = io.table_path("risk_scores", settings=monitored.settings)
     theirs = DeltaTable(path).to_pandas()
     ours = _read(spark, monitored, "risk_scores").toPandas()
     key = ["uscc", "snapshot_date"]
@@ -101,12 +101,12 @@ def test_another_engine_reads_the_same_scores(spark, monitored):
 
 def test_change_data_feed_gives_downstream_the_increments(spark, monitored):
     m = monitored
-    assert io.table_properties(spark, "risk_scores", m.settings).get("delta.enableChangeDataFeed") == "true"
+    assert io.table_properties(spark, "risk_scores", settings=m.settings).get("delta.enableChangeDataFeed") == "true"
     changes = (
         spark.read.format("delta")
         .option("readChangeFeed", "true")
         .option("startingVersion", 0)
-        .load(io.table_path("risk_scores", m.settings))
+        .load(io.table_path("risk_scores", settings=m.settings))
     )
     assert changes.where(F.col("_change_type") == "insert").count() == _read(spark, m, "risk_scores").count()
 

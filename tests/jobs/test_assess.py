@@ -175,7 +175,7 @@ def test_audit_rows_appended_with_inputs_and_model_version(spark, env, good, lis
     assert set(json.loads(row["silver_versions"])) >= {"tax_filings", "court_events", "loan_balances"}
     assert rows[listed.decision_id]["rule_hits"] == ["DISHONEST_DEBTOR"]
     with pytest.raises(Exception, match="(?i)append"):  # the audit is append-only
-        DeltaTable.forPath(spark, io.table_path("credit_decisions", env[0])).delete(
+        DeltaTable.forPath(spark, io.table_path("credit_decisions", settings=env[0])).delete(
             F.col("decision_id") == good.decision_id
         )
 

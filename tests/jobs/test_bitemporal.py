@@ -140,9 +140,9 @@ def test_restatements_keep_every_version_and_earlier_snapshots_rebuild_unchanged
         assert (new["known_from"], new["known_to"], new["is_current"]) == (RESTATED_ON, None, True), table
 
     # a rerun of a delivery is a no-op: no silver commit
-    silver_version = io.version(spark, "transactions", own)
+    silver_version = io.version(spark, "transactions", settings=own)
     assert _deliver(spark, own, "transactions", [restated["transactions"]], day=RESTATED_ON)["rows_published"] == 1
-    assert io.version(spark, "transactions", own) == silver_version
+    assert io.version(spark, "transactions", settings=own) == silver_version
 
     features_main.build_snapshots(spark, SNAPS, settings=own)
     after = _features(spark, own)

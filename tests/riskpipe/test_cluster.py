@@ -25,7 +25,7 @@ JOB = textwrap.dedent("""
     from riskpipe.core.spark import get_spark
     from riskpipe.core.config import load_settings
     settings = load_settings()
-    spark = get_spark(settings, app_name="cluster-proof")
+    spark = get_spark(settings=settings, app_name="cluster-proof")
     assert spark.sparkContext.master == settings.spark_master, spark.sparkContext.master
     path = settings.lakehouse_root + "/cluster_proof"
     spark.range(0, 1000, numPartitions=4).selectExpr("id", "id * 2 AS twice") \\

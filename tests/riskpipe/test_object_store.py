@@ -123,7 +123,7 @@ def test_jars_on_every_node_are_loaded_in_place():
 def test_object_store_tables_take_the_generic_delta_path(root):
     settings = load_settings(env={"RISKPIPE_LAKEHOUSE": root})
     spec = get("tax_filings")
-    path = io.table_path(spec, settings)
+    path = io.table_path(spec, settings=settings)
     assert path == f"{root}/{spec.layer}/{spec.name}"
     # ensure_table's shortcut looks at local disk only; a URI goes through Delta's own check
     assert io._local_log_exists(path) is False

@@ -40,7 +40,7 @@ def test_changed_partitions_reads_only_the_log(spark, settings, tmp_path):
     settings = settings.replace(lakehouse_root=str(tmp_path))
     schema = "id string, txn_month string"
     parts = TableSpec("parts", "silver", spark.createDataFrame([], schema).schema, partition_by=("txn_month",))
-    path = io.table_path(parts, settings)
+    path = io.table_path(parts, settings=settings)
     spark.createDataFrame([("a", "2021-01"), ("b", "2021-02")], schema).write.format("delta").partitionBy(
         "txn_month"
     ).save(path)

@@ -63,8 +63,13 @@ def _source_loans(pg, start: str, end: str) -> dict[str, float]:
         conn.close()
 
 
-def _current_rates(spark) -> dict[str, float]:
-    rows = io.read(spark, "loans").where(F.col("is_current")).select("loan_id", "interest_rate").collect()
+def _current_rates(spark, settings) -> dict[str, float]:
+    rows = (
+        io.read(spark, "loans", settings=settings)
+        .where(F.col("is_current"))
+        .select("loan_id", "interest_rate")
+        .collect()
+    )
     return {r["loan_id"]: r["interest_rate"] for r in rows}
 
 
@@ -84,25 +89,26 @@ def test_an_older_interval_after_a_newer_one_is_published_and_a_silver_restore_i
         "loans", data_interval_start=FEB, data_interval_end=MAY, mode="jdbc", settings=bank_settings, spark=spark
     )
     assert newer["rows_read"] == len(later) and _accounted(newer)
-    after_newer = io.history(spark, "loans", limit=1)[0]["version"]
+    after_newer = io.history(spark, "loans", limit=1, settings=bank_settings)[0]["version"]
 
     older = run_source(
         "loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=bank_settings, spark=spark
     )
     assert older["rows_read"] == len(january) and older["rows_published"] == len(january) and _accounted(older)
-    assert set(_current_rates(spark)) == set(january) | set(later)
+    assert set(_current_rates(spark, bank_settings)) == set(january) | set(later)
     # a backfill never lowers the watermark: it stays at the newest row read
     assert older["watermark_from"] == older["watermark_to"] == newer["watermark_to"] >= FEB
 
-    io.restore(spark, "loans", after_newer)  # silver loses January; the watermark stays where it was
-    assert not set(_current_rates(spark)) & set(january)
+    # silver loses January; the watermark stays where it was
+    io.restore(spark, "loans", after_newer, settings=bank_settings)
+    assert not set(_current_rates(spark, bank_settings)) & set(january)
     rerun = run_source(
         "loans", data_interval_start=JAN, data_interval_end=FEB, mode="jdbc", settings=bank_settings, spark=spark
     )
     assert rerun["batch_id"] == older["batch_id"]  # the same rows read: the same batch
     assert rerun["rows_published"] == len(january) and _accounted(rerun)
-    assert _current_rates(spark) == pytest.approx({**january, **later})
-    assert io.read(spark, "loans").where(F.col("known_from").isNull()).count() == 0
+    assert _current_rates(spark, bank_settings) == pytest.approx({**january, **later})
+    assert io.read(spark, "loans", settings=bank_settings).where(F.col("known_from").isNull()).count() == 0
 
 
 def test_a_loan_restated_without_moving_updated_at_is_updated_by_the_next_run_of_its_interval(
@@ -127,15 +133,16 @@ def test_a_loan_restated_without_moving_updated_at_is_updated_by_the_next_run_of
 
     assert rerun["rows_read"] == len(january)
     assert (rerun["rows_published"], rerun["rows_duplicate"]) == (1, len(january) - 1) and _accounted(rerun)
-    assert _current_rates(spark)[loan_id] == pytest.approx(january[loan_id])
-    assert io.read(spark, "loans").where(F.col("loan_id") == loan_id).count() == 1  # updated, not doubled
+    assert _current_rates(spark, bank_settings)[loan_id] == pytest.approx(january[loan_id])
+    loan = io.read(spark, "loans", settings=bank_settings).where(F.col("loan_id") == loan_id)
+    assert loan.count() == 1  # updated, not doubled
 
 
 def test_an_append_only_table_refuses_an_interval_at_or_before_its_watermark(spark, core_banking, bank_settings):
     from jobs.ingest.run import run_source
 
     watermark = (
-        io.read(spark, "ingest_watermarks")
+        io.read(spark, "ingest_watermarks", settings=bank_settings)
         .where(F.col("source_table") == "core_banking.loans")
         .collect()[0]["watermark"]
     )

@@ -71,13 +71,13 @@ def first_run(spark, landed_settings):
     }
 
 
-def _content_hash(spark, table: str) -> str:
+def _content_hash(spark, table: str, settings) -> str:
     spec_cols = [
         c
-        for c in io.read(spark, table).columns
+        for c in io.read(spark, table, settings=settings).columns
         if c not in ("_ingested_at", "quarantined_at", "started_at", "finished_at")
     ]
-    rows = io.read(spark, table).select(*spec_cols).orderBy(*spec_cols).collect()
+    rows = io.read(spark, table, settings=settings).select(*spec_cols).orderBy(*spec_cols).collect()
     return hashlib.sha256(json.dumps([list(r) for r in rows], default=str).encode()).hexdigest()
 
 
@@ -88,16 +88,18 @@ def test_every_row_is_published_quarantined_or_a_recognised_duplicate(first_run)
         assert summary["rows_read"] == accounted, (source, summary)
 
 
-def test_bronze_keeps_every_row_as_received(spark, first_run):
+def test_bronze_keeps_every_row_as_received(spark, first_run, landed_settings):
     for source, summary in first_run.items():
         assert (
-            io.read(spark, f"bronze_{source}").where(F.col("_batch_id") == summary["batch_id"]).count()
+            io.read(spark, f"bronze_{source}", settings=landed_settings)
+            .where(F.col("_batch_id") == summary["batch_id"])
+            .count()
             == summary["rows_read"]
         )
 
 
-def test_quarantine_names_the_rules_and_the_batch(spark, first_run):
-    quarantined = io.read(spark, "quarantine").collect()
+def test_quarantine_names_the_rules_and_the_batch(spark, first_run, landed_settings):
+    quarantined = io.read(spark, "quarantine", settings=landed_settings).collect()
     assert quarantined
     for row in quarantined:
         assert row["rules"] and all("." in rule for rule in row["rules"])
@@ -113,9 +115,9 @@ def _defects(landed: Path) -> list[dict]:
 REJECTED = {"malformed_uscc", "negative_amount", "absurd_amount", "future_date"}
 
 
-def _quarantined_keys(spark) -> dict[str, set]:
+def _quarantined_keys(spark, settings) -> dict[str, set]:
     out: dict[str, set] = {}
-    for row in io.read(spark, "quarantine").select("table_name", "record").collect():
+    for row in io.read(spark, "quarantine", settings=settings).select("table_name", "record").collect():
         record = json.loads(row["record"])
         for key in ("txn_id", "event_id"):
             if record.get(key):
@@ -137,9 +139,9 @@ def _defect_key(defect: dict):
     return (key.get("period"), key.get("filing_date"))
 
 
-def test_every_rejectable_defect_is_quarantined_by_a_named_rule(spark, first_run, landed):
+def test_every_rejectable_defect_is_quarantined_by_a_named_rule(spark, first_run, landed, landed_settings):
     table_of = {"tax": "tax_filings", "utility": "utility_reads", "bank": "transactions"}
-    quarantined = _quarantined_keys(spark)
+    quarantined = _quarantined_keys(spark, landed_settings)
     missed = [
         d
         for d in _defects(landed)
@@ -150,8 +152,11 @@ def test_every_rejectable_defect_is_quarantined_by_a_named_rule(spark, first_run
     assert not missed, missed[:5]
 
 
-def test_unit_mixups_and_fullwidth_codes_are_normalised(spark, first_run, landed):
-    reads = {(r["meter_id"], str(r["period"])[:7]): r for r in io.read(spark, "utility_reads").collect()}
+def test_unit_mixups_and_fullwidth_codes_are_normalised(spark, first_run, landed, landed_settings):
+    reads = {
+        (r["meter_id"], str(r["period"])[:7]): r
+        for r in io.read(spark, "utility_reads", settings=landed_settings).collect()
+    }
     for defect in _defects(landed):
         if defect["defect_type"] == "unit_mix" and defect["source"] == "utility":
             row = reads.get((defect["key"]["meter_id"], defect["key"]["period"]))
@@ -163,13 +168,13 @@ def test_unit_mixups_and_fullwidth_codes_are_normalised(spark, first_run, landed
         for d in _defects(landed)
         if d["defect_type"] == "fullwidth" and d["source"] == "tax" and d["detail"]["column"] == "uscc"
     ]
-    known = {r["uscc"] for r in io.read(spark, "tax_filings").select("uscc").collect()}
+    known = {r["uscc"] for r in io.read(spark, "tax_filings", settings=landed_settings).select("uscc").collect()}
     assert all(d["detail"]["original"] in known for d in fullwidth)
 
 
-def test_restatements_keep_history(spark, first_run, landed):
+def test_restatements_keep_history(spark, first_run, landed, landed_settings):
     restated = [d["key"] for d in _defects(landed) if d["defect_type"] == "restatement"]
-    filings = io.read(spark, "tax_filings")
+    filings = io.read(spark, "tax_filings", settings=landed_settings)
     for key in restated:
         versions = (
             filings.where((F.col("uscc") == key["uscc"]) & (F.date_format("period", "yyyy-MM") == key["period"]))
@@ -185,25 +190,29 @@ def test_rerun_of_the_same_interval_changes_nothing(spark, first_run, landed_set
     from jobs.ingest.run import run_source
 
     tables = [*SOURCES, *(f"bronze_{s}" for s in SOURCES), "quarantine"]
-    before = {t: _content_hash(spark, t) for t in tables}
+    before = {t: _content_hash(spark, t, landed_settings) for t in tables}
     for source in SOURCES:
         run_source(source, data_interval_start=START, data_interval_end=END, settings=landed_settings, spark=spark)
-    assert {t: _content_hash(spark, t) for t in tables} == before
+    assert {t: _content_hash(spark, t, landed_settings) for t in tables} == before
 
 
-def test_court_events_are_matched_to_enterprises_by_name(spark, first_run):
-    events = io.read(spark, "court_events").where(F.col("role") == "defendant")
+def test_court_events_are_matched_to_enterprises_by_name(spark, first_run, landed_settings):
+    events = io.read(spark, "court_events", settings=landed_settings).where(F.col("role") == "defendant")
     matches = {r["uscc_match"]: r["count"] for r in events.groupBy("uscc_match").count().collect()}
     assert matches.get("name_exact", 0) + matches.get("name_normalised", 0) > 0
     assert matches.get("name_normalised", 0) > 0, matches
 
 
-def test_missing_months_are_recorded_as_gaps(spark, first_run, landed):
+def test_missing_months_are_recorded_as_gaps(spark, first_run, landed, landed_settings):
     """A row that never arrives cannot be quarantined; the completeness rule names it."""
-    gaps = {(r["table_name"], r["entity_key"], str(r["period"])[:7]) for r in io.read(spark, "data_gaps").collect()}
+    gaps = {
+        (r["table_name"], r["entity_key"], str(r["period"])[:7])
+        for r in io.read(spark, "data_gaps", settings=landed_settings).collect()
+    }
     first = {}
     for table, entity_col in (("tax_filings", "uscc"), ("utility_reads", "meter_id")):
-        for row in io.read(spark, table).groupBy(entity_col).agg(F.min("period").alias("p")).collect():
+        firsts = io.read(spark, table, settings=landed_settings).groupBy(entity_col).agg(F.min("period").alias("p"))
+        for row in firsts.collect():
             first[(table, row[entity_col])] = str(row["p"])[:7]
     checked = 0
     for defect in _defects(landed):

@@ -46,7 +46,7 @@ def _run(spark):
 
 
 def _count(spark, table: str) -> int:
-    return io.read(spark, table).count()
+    return io.read(spark, table, settings=_settings()).count()
 
 
 def test_bad_rows_below_the_threshold_are_quarantined_and_the_rest_published(spark, lake):
@@ -56,9 +56,9 @@ def test_bad_rows_below_the_threshold_are_quarantined_and_the_rest_published(spa
     (lake / "tax_filings_202003.csv").write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
     summary = _run(spark)
     assert summary["rows_read"] == 40 and summary["rows_quarantined"] == 2 and summary["rows_published"] == 38
-    rules = {r for row in io.read(spark, "quarantine").collect() for r in row["rules"]}
+    rules = {r for row in io.read(spark, "quarantine", settings=_settings()).collect() for r in row["rules"]}
     assert rules == {"tax_filings.row.malformed"}
-    lines = sorted(r["source_row"] for r in io.read(spark, "quarantine").collect())
+    lines = sorted(r["source_row"] for r in io.read(spark, "quarantine", settings=_settings()).collect())
     assert lines == [5, 9]  # the file's line numbers (header is line 1)
 
 
@@ -74,7 +74,7 @@ def test_a_batch_over_the_failure_threshold_publishes_nothing(spark, lake):
     assert "tax_filings.taxable_sales.non_negative: 10 rows" in message
     assert _count(spark, "tax_filings") == 0
     assert _count(spark, "quarantine") == 10  # nothing lost: the failing rows are kept with their rules
-    status = io.read(spark, "ingest_manifest").select("status").collect()
+    status = io.read(spark, "ingest_manifest", settings=_settings()).select("status").collect()
     assert [r["status"] for r in status] == ["rejected"]
 
 
@@ -99,7 +99,7 @@ def test_a_changed_file_under_an_old_name_is_detected(spark, lake):
 
     with pytest.raises(ChangedFileError, match="tax_filings_202003.csv"):
         _run(spark)
-    assert io.read(spark, "tax_filings").where(F.col("taxable_sales") == 2000.0).count() == 0
+    assert io.read(spark, "tax_filings", settings=_settings()).where(F.col("taxable_sales") == 2000.0).count() == 0
 
 
 def _settings(on_new_column: str | None = None):
@@ -149,12 +149,12 @@ def test_an_added_column_is_evolved_into_bronze_and_the_rows_published(spark, la
     )
 
     assert summary["rows_read"] == 5 and summary["rows_published"] == 5
-    bronze = io.read(spark, "bronze_tax_filings")
+    bronze = io.read(spark, "bronze_tax_filings", settings=evolve)
     assert "branch_code" in bronze.columns
     by_file = {(r["_source_file"], r["branch_code"]) for r in bronze.select("_source_file", "branch_code").collect()}
     assert by_file == {
         ("tax/filings/tax_filings_202002.csv", None),
         *{("tax/filings/tax_filings_202003.csv", f"LL-{n:02d}") for n in range(5)},
     }
-    silver = io.read(spark, "tax_filings")
+    silver = io.read(spark, "tax_filings", settings=evolve)
     assert "branch_code" not in silver.columns and silver.count() == 8

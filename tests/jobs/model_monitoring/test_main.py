@@ -55,7 +55,7 @@ def lakehouse(spark, settings, tmp_path_factory):
         for u, s, z in zip(uscc, rng.normal(0, 0.2, N), drifting[day])
     ]
     io.append(ENTERPRISE_FEATURES.rows_to_df(spark, features), ENTERPRISE_FEATURES, settings=own)
-    version = io.version(spark, ENTERPRISE_FEATURES, own)
+    version = io.version(spark, ENTERPRISE_FEATURES, settings=own)
     pd_ = np.where(np.arange(N) < N // 2, 0.01, 0.08)  # grades 3 and 7
     scores, labels = [], []
     for day in days:
@@ -110,9 +110,9 @@ def test_the_job_writes_every_metric_and_a_rerun_commits_nothing(spark, lakehous
     # a feature's drift is an alert; by default only the score's drift calls for retraining
     assert not result["retrain"] and result["retrain_split_date"] == "2020-07-01"
 
-    version = io.version(spark, MODEL_MONITORING, lakehouse)
+    version = io.version(spark, MODEL_MONITORING, settings=lakehouse)
     again = model_monitoring.run(D, settings=lakehouse, spark=spark)
-    assert not again["committed"] and io.version(spark, MODEL_MONITORING, lakehouse) == version
+    assert not again["committed"] and io.version(spark, MODEL_MONITORING, settings=lakehouse) == version
     assert again["alerts"] == result["alerts"]
     assert model_monitoring.history(spark, metric="psi", subject=DRIFTING, settings=lakehouse)["status"].tolist() == [
         "act"
@@ -128,4 +128,4 @@ def test_reading_results_before_any_monitoring_creates_nothing(spark, settings, 
     empty = settings.replace(lakehouse_root=str(tmp_path / "lakehouse"))
     assert model_monitoring.summary(spark, D, settings=empty).empty
     assert model_monitoring.history(spark, settings=empty).empty
-    assert not io.exists(spark, MODEL_MONITORING, empty)
+    assert not io.exists(spark, MODEL_MONITORING, settings=empty)

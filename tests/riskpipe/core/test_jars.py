@@ -14,7 +14,7 @@ from riskpipe.core.jars import _resolve_with_maven, cached_jars, ensure_jars, lo
 
 
 def test_jars_are_cached_so_later_sessions_download_nothing(settings):
-    jars = ensure_jars(settings)
+    jars = ensure_jars(settings=settings)
     assert jars == cached_jars(settings)
     assert any("delta-spark_4.1_2.13" in Path(j).name for j in jars)
     assert any("postgresql" in Path(j).name for j in jars)
@@ -27,8 +27,9 @@ def test_maven_fallback_gives_a_working_delta_session(tmp_path):
     assert jars and all(zipfile.is_zipfile(j) for j in jars)
     lock_file(settings).write_text("\n".join(jars) + "\n")
     job = textwrap.dedent(f"""
+        from riskpipe.core.config import load_settings
         from riskpipe.core.spark import get_spark
-        spark = get_spark()
+        spark = get_spark(settings=load_settings())
         assert "/jars/mvn/" in spark.sparkContext.getConf().get("spark.jars")
         spark.range(5).write.format("delta").save({str(tmp_path / "t")!r})
         print("ROWS", spark.read.format("delta").load({str(tmp_path / "t")!r}).count())

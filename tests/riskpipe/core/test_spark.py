@@ -22,15 +22,15 @@ def test_session_has_delta_and_small_machine_defaults(spark):
 
 def test_tables_are_created_from_their_declaration(spark, settings):
     spec = get("tax_filings")
-    df = io.read(spark, spec)
+    df = io.read(spark, spec, settings=settings)
     assert df.schema.fieldNames() == spec.columns
-    assert io.exists(spark, spec)
-    assert io.table_path(spec).startswith(settings.lakehouse_root)
+    assert io.exists(spark, spec, settings=settings)
+    assert io.table_path(spec, settings=settings).startswith(settings.lakehouse_root)
     # the column description travels with the table
     assert df.schema["taxable_sales"].metadata.get("comment") == "taxable sales of the period"
 
 
-def test_merge_upsert_is_idempotent(spark):
+def test_merge_upsert_is_idempotent(spark, settings):
     spec = get("tax_ratings")
     df = spec.rows_to_df(
         spark,
@@ -46,16 +46,16 @@ def test_merge_upsert_is_idempotent(spark):
             },
         ],
     )
-    io.merge_upsert(df, spec)
-    io.merge_upsert(df, spec)
-    assertDataFrameEqual(io.read(spark, spec), df)
-    last = DeltaTable.forPath(spark, io.table_path(spec)).history(1).collect()[0]
+    io.merge_upsert(df, spec, settings=settings)
+    io.merge_upsert(df, spec, settings=settings)
+    assertDataFrameEqual(io.read(spark, spec, settings=settings), df)
+    last = DeltaTable.forPath(spark, io.table_path(spec, settings=settings)).history(1).collect()[0]
     # the rerun commits but touches no row
     assert int(last["operationMetrics"]["numTargetRowsUpdated"]) == 0
     assert int(last["operationMetrics"]["numTargetRowsInserted"]) == 0
 
 
-def test_replace_where_only_touches_its_partition(spark):
+def test_replace_where_only_touches_its_partition(spark, settings):
     spec = get("loan_balances")
 
     def rows(month, day, amount):
@@ -71,9 +71,10 @@ def test_replace_where_only_touches_its_partition(spark):
             "_record_hash": str(amount),
         }
 
-    io.replace_where(spec.rows_to_df(spark, [rows(1, 31, 10.0), rows(2, 28, 20.0)]), spec, "as_of_month >= '2021-01'")
-    io.replace_where(spec.rows_to_df(spark, [rows(2, 28, 25.0)]), spec, "as_of_month = '2021-02'")
-    got = {r["as_of_month"]: r["outstanding_principal"] for r in io.read(spark, spec).collect()}
+    january_and_february = spec.rows_to_df(spark, [rows(1, 31, 10.0), rows(2, 28, 20.0)])
+    io.replace_where(january_and_february, spec, "as_of_month >= '2021-01'", settings=settings)
+    io.replace_where(spec.rows_to_df(spark, [rows(2, 28, 25.0)]), spec, "as_of_month = '2021-02'", settings=settings)
+    got = {r["as_of_month"]: r["outstanding_principal"] for r in io.read(spark, spec, settings=settings).collect()}
     assert got == {"2021-01": 10.0, "2021-02": 25.0}
 
 
@@ -107,11 +108,11 @@ def test_merge_with_a_key_range_reads_only_the_files_in_it_and_merges_as_without
         spark, [_txn("TX20210203001", dt.date(2021, 2, 3), 21.0), _txn("TX20210210001", dt.date(2021, 2, 10), 30.0)]
     )
     # January's files taken away: a MERGE that scans them fails, one that skips them does not
-    january_files = list((Path(io.table_path(spec, own)) / "txn_month=2021-01").glob("*.parquet"))
+    january_files = list((Path(io.table_path(spec, settings=own)) / "txn_month=2021-01").glob("*.parquet"))
     with moved_away(january_files):
         with pytest.raises(Exception, match="(?i)not exist|not found"):
             io.merge_upsert(batch, spec, settings=own)
         io.merge_upsert(batch, spec, settings=own, key_range=("TX20210203001", "TX20210210001"))
     assertDataFrameEqual(io.read(spark, spec, settings=own), spec.rows_to_df(spark, january).unionByName(batch))
-    metrics = DeltaTable.forPath(spark, io.table_path(spec, own)).history(1).collect()[0]["operationMetrics"]
+    metrics = DeltaTable.forPath(spark, io.table_path(spec, settings=own)).history(1).collect()[0]["operationMetrics"]
     assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsInserted"]) == ("1", "1")
