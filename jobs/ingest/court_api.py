@@ -2,6 +2,14 @@
 
 All pages are fetched before anything is written, so an API that fails or
 returns garbage mid-way leaves every table unchanged.
+
+An event is delivered on the day it was published (``SourceDef.available`` of its
+``published_date``), whatever the length of the interval fetched: the daily schedule fetches one
+day's events on that day, and a backfill of years in one request must give silver the same
+``known_from``, or point-in-time features would see none of the history before the day of the
+backfill. A page's rows are therefore grouped by publication day, each group a delivery unit of
+its own (``_source_file`` = ``court-api/<interval>/page-<n>/<YYYYMMDD>``). A row without a
+readable publication date (quarantined by validation) is delivered at the interval's end.
 """
 
 from __future__ import annotations
@@ -45,16 +53,49 @@ def pages_to_rows(pages: list, source: SourceDef, label: str, *, on_new_column: 
         raise MalformedFileError(f"court API: new fields {extras} (ingestion.on_new_column=reject)")
     rows = []
     for page in pages:
-        where = f"court-api/{label}/page-{page.number:05d}"
         for index, record in enumerate(page.records, start=1):
+            where = delivery_unit(label, page.number, published_day(record.get(PUBLISHED)))
             rows.append(tuple(_text(record.get(c)) for c in (*expected, *extras)) + (None, where, index))
     return rows, extras
+
+
+PUBLISHED = "published_date"
+
+
+def published_day(value: Any) -> dt.date | None:
+    """The publication day of a record (``YYYY-MM-DD``, a time part ignored), None when unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+def delivery_unit(label: str, page: int, published: dt.date | None) -> str:
+    """``_source_file`` of a record: its page, and its publication day when it has one."""
+    unit = f"court-api/{label}/page-{page:05d}"
+    return f"{unit}/{published:%Y%m%d}" if published is not None else unit
+
+
+def delivery_dates(rows: list[tuple], source: SourceDef, *, last: dt.date) -> dict[str, dt.date]:
+    """Delivery day of each delivery unit of ``rows``: the source's availability of the publication
+    day, never after the interval's last day (an API answering beyond ``published_to`` is held to it)."""
+    dates: dict[str, dt.date] = {}
+    for row in rows:
+        unit = row[-2]
+        if unit not in dates:
+            day = unit.rsplit("/", 1)[1]
+            published = dt.datetime.strptime(day, "%Y%m%d").date() if not day.startswith("page-") else last
+            dates[unit] = source.available(min(published, last))
+    return dates
 
 
 def run_court_api(
     spark: SparkSession, source: SourceDef, *, start: dt.date, end: dt.date, settings: Settings
 ) -> dict[str, Any]:
-    """Fetch events published in ``[start, end)`` and ingest them as one batch."""
+    """Fetch events published in ``[start, end)`` and ingest them as one batch, each event delivered on
+    its publication day (module docstring)."""
     last = end - dt.timedelta(days=1)
     pages = list(fetch_court_events(settings, published_from=start, published_to=last))
     label = f"{start:%Y%m%d}-{last:%Y%m%d}"
@@ -72,9 +113,7 @@ def run_court_api(
         ]
     )
     raw_df: DataFrame = spark.createDataFrame(rows, schema=schema)
-    # every page of the interval is delivered on the day its events became available
-    delivered = source.available(last)
-    file_dates = {f"court-api/{label}/page-{page.number:05d}": delivered for page in pages}
+    file_dates = delivery_dates(rows, source, last=last)
     batch = BatchInput(
         source=source,
         batch_id=f"{source.name}-{start}-{digest}",

@@ -67,11 +67,12 @@ def resolve_uscc(events: DataFrame, enterprises: DataFrame) -> DataFrame:
 def transform(
     bronze: DataFrame, *, enterprises: DataFrame, file_dates: Mapping[str, dt.date] | None = None
 ) -> DataFrame:
-    """Bronze API rows → silver candidates (known_from = delivery date of the page).
+    """Bronze API rows → silver candidates (known_from = delivery date of the row's delivery unit).
 
-    ``file_dates`` maps each API page (``_source_file``) to the day it was delivered
-    (the day its interval's events became available); an event restated by a later
-    fetch becomes a later version even when its ``published_date`` is unchanged.
+    ``file_dates`` maps each delivery unit (``_source_file``: an API page's events of one
+    publication day, see ``jobs.ingest.court_api``) to the day it was delivered, the day
+    its events were published; an event restated by a later delivery becomes a later
+    version even when its ``published_date`` is unchanged.
 
     Output: ``court_events`` columns incl. ``party_name_norm``, ``uscc`` and
     ``uscc_match``, plus trace columns.

@@ -196,6 +196,19 @@ def test_rerun_of_the_same_interval_changes_nothing(spark, first_run, landed_set
     assert {t: _content_hash(spark, t, landed_settings) for t in tables} == before
 
 
+def test_court_events_fetched_over_months_are_known_from_their_publication_day(spark, first_run, landed_settings):
+    """One request over the whole interval, as a backfill makes it: silver must hold what the daily
+    schedule would have delivered, or point-in-time features see no court history before the backfill."""
+    assert first_run["court_events"]["interval"] == [str(START), str(END)]
+    events = io.read(spark, "court_events", settings=landed_settings)
+    later = events.where(F.col("known_from") != F.col("published_date")).select(
+        "event_id", "published_date", "known_from"
+    )
+    assert events.count() > 0
+    assert later.limit(5).collect() == []
+    assert events.select("known_from").distinct().count() > 1
+
+
 def test_court_events_are_matched_to_enterprises_by_name(spark, first_run, landed_settings):
     events = io.read(spark, "court_events", settings=landed_settings).where(F.col("role") == "defendant")
     matches = {r["uscc_match"]: r["count"] for r in events.groupBy("uscc_match").count().collect()}
