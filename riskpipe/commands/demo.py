@@ -273,7 +273,7 @@ def _warning_targets(result: dict[str, Any]) -> None:
 def _shown(check: dict[str, Any]) -> str:
     """A target check's value: a rate in percent, a lead in months."""
     value = check["value"]
-    return "-" if value is None else (f"{value:.1%}" if check["metric"].endswith("rate") else f"{value:g}")
+    return "-" if value is None else (f"{value:.1%}" if check["metric"].endswith("rate") else f"{value:.1f} months")
 
 
 def _watch_list_load(last: dt.date, settings: Settings, spark: SparkSession) -> None:
