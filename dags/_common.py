@@ -1,4 +1,4 @@
-"""Shared pieces of the ingestion DAGs: schedules, default_args, tags, assets and the task factory.
+"""Shared pieces of the DAGs: schedules, default_args (with the failure alert), tags, assets, the task factory.
 
 Parse-time rules (the DAG processor imports these files every few seconds): no I/O, no
 ``Variable.get``, no Spark or runner import at module level. Everything heavy happens inside the
@@ -15,6 +15,11 @@ A task is an entry point: it gets the settings and the Spark session from :func:
 and runs a stage of the pipeline declared in :mod:`riskpipe.pipeline` with them
 (``pipeline.run(name, context, settings=..., spark=...)``); the DAG files only wire the stages to
 schedules, assets and each other.
+
+Every DAG (ingestion and gold) takes its ``default_args`` from :data:`DEFAULT_ARGS`, so every
+task carries the :class:`FailureAlert` notifier: one e-mail per task that failed for good, sent
+through the Airflow SMTP connection ``riskpipe_alerts_smtp`` to the recipients of the Airflow
+Variable ``riskpipe_alert_to`` (docs/operations.md, "Failure alerts").
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, get_current_context, task
+from airflow.sdk import Asset, BaseNotifier, CronDataIntervalTimetable, Param, get_current_context, task
 
 from riskpipe import pipeline
 from riskpipe.airflow_env import DELTA_WRITER_POOL
@@ -43,6 +48,79 @@ START_DATE = datetime.fromisoformat(os.environ.get(START_DATE_ENV, "2019-01-01")
 DAILY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
 MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
 
+# Failure alerts. The SMTP server, sender and security settings are the Airflow connection (host,
+# port, login, password; extra ``from_email``, ``disable_tls``, ``disable_ssl``...), the recipients an
+# Airflow Variable (comma-separated addresses): both are read when a task fails, never at parse time,
+# and neither lives in code.
+ALERT_CONN_ID = "riskpipe_alerts_smtp"
+ALERT_TO_VARIABLE = "riskpipe_alert_to"
+# Jinja templates of the provider's SmtpNotifier, rendered with the failed task's context. A run
+# without a logical date (manual, Airflow 3) has no ``ts``: the run id names it instead.
+_WHEN = "{{ ts if ts is defined else run_id }}"
+ALERT_SUBJECT = "riskpipe: {{ ti.dag_id }}.{{ ti.task_id }} failed (" + _WHEN + ")"
+ALERT_HTML = (
+    "<p>riskpipe task <b>{{ ti.dag_id }}.{{ ti.task_id }}</b> failed after its last try; "
+    "Airflow will not retry it.</p>"
+    "<table>"
+    "<tr><td>DAG</td><td>{{ ti.dag_id }}</td></tr>"
+    "<tr><td>Task</td><td>{{ ti.task_id }}"
+    "{% if ti.map_index is not none and ti.map_index >= 0 %} (map index {{ ti.map_index }}){% endif %}</td></tr>"
+    "<tr><td>Logical date</td><td>{{ ts if ts is defined else 'none (manual run)' }}</td></tr>"
+    "<tr><td>Run</td><td>{{ run_id | e }}</td></tr>"
+    "<tr><td>Try</td><td>{{ ti.try_number }} of {{ ti.max_tries + 1 }}</td></tr>"
+    "<tr><td>Host</td><td>{{ ti.hostname }}</td></tr>"
+    '<tr><td>Log</td><td><a href="{{ ti.log_url }}">{{ ti.log_url }}</a></td></tr>'
+    "{% if exception is defined and exception %}"
+    "<tr><td>Error</td><td><pre>{{ exception | string | truncate(2000) | e }}</pre></td></tr>"
+    "{% endif %}"
+    "</table>"
+)
+
+
+class FailureAlert(BaseNotifier):
+    """The ``on_failure_callback`` of every riskpipe task: one e-mail when a task has failed for good.
+
+    Airflow calls ``on_failure_callback`` only once a task instance is ``failed``, after its last
+    retry (a failed try with retries left calls ``on_retry_callback``, which riskpipe leaves empty),
+    so a retried-then-succeeded task sends nothing. The message names the DAG, task, logical date
+    (or run id), try number and the link to the task's log (``[api] base_url`` of the deployment).
+
+    Connection and recipients are looked up when a task fails, so the DAG files parse without I/O
+    and a change of either needs no redeploy. A machine with no alert connection (a developer's
+    laptop, the tests) or no recipients logs one warning and carries on: the task's failure is in
+    its state and its log either way. A connection that is set but cannot deliver (server down,
+    refused login) raises, and Airflow logs that error with the task's log.
+    """
+
+    def __init__(self, conn_id: str = ALERT_CONN_ID, to_variable: str = ALERT_TO_VARIABLE) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self.to_variable = to_variable
+
+    def notify(self, context: Any) -> None:
+        """Send the alert of the failed task of ``context`` (or warn when alerts are not configured)."""
+        from airflow.sdk import Connection, Variable
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        ti = context.get("ti")
+        failed = f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}"
+        try:
+            Connection.get(self.conn_id)
+        except AirflowNotFoundException:
+            self.log.warning("No failure alert for %s: Airflow connection %r is not configured", failed, self.conn_id)
+            return
+        recipients = str(Variable.get(self.to_variable, default="") or "").replace(";", ",").split(",")
+        to = [address.strip() for address in recipients if address.strip()]
+        if not to:
+            self.log.warning("No failure alert for %s: Airflow Variable %r has no address", failed, self.to_variable)
+            return
+        # A fresh provider notifier per alert: it renders its templates in place, once, so one shared
+        # instance would send the first failed task's subject for every later one in the same process.
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        SmtpNotifier(to=to, subject=ALERT_SUBJECT, html_content=ALERT_HTML, smtp_conn_id=self.conn_id)(context)
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "riskpipe",
     "retries": 2,
@@ -51,6 +129,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
     "depends_on_past": False,
+    # final failures only: on_retry_callback stays empty (FailureAlert's docstring)
+    "on_failure_callback": FailureAlert(),
 }
 BASE_TAGS = ("riskpipe", "ingestion")
 INGEST_MODES = ("auto", "files", "jdbc")
