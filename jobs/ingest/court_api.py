@@ -28,6 +28,8 @@ from jobs.ingest.connectors.rest import fetch_court_events
 from riskpipe.core.config import Settings
 from schemas.feeds import SourceDef
 
+PUBLISHED = "published_date"
+
 
 def _text(value: Any) -> str | None:
     if value is None:
@@ -59,9 +61,6 @@ def pages_to_rows(pages: list, source: SourceDef, label: str, *, on_new_column: 
     return rows, extras
 
 
-PUBLISHED = "published_date"
-
-
 def published_day(value: Any) -> dt.date | None:
     """The publication day of a record (``YYYY-MM-DD``, a time part ignored), None when unreadable."""
     if not isinstance(value, str):
@@ -85,8 +84,8 @@ def delivery_dates(rows: list[tuple], source: SourceDef, *, last: dt.date) -> di
     for row in rows:
         unit = row[-2]
         if unit not in dates:
-            day = unit.rsplit("/", 1)[1]
-            published = dt.datetime.strptime(day, "%Y%m%d").date() if not day.startswith("page-") else last
+            day = unit.rsplit("/", 1)[1]  # the last part of delivery_unit: the day, or the page without one
+            published = last if day.startswith("page-") else dt.datetime.strptime(day, "%Y%m%d").date()
             dates[unit] = source.available(min(published, last))
     return dates
 
