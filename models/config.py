@@ -2,9 +2,10 @@
 
 Every business convention (scorecard scaling, minimum information value, master-scale PD
 bounds, promotion thresholds) lives here with a default, overridable from the ``models:``
-mapping of the riskpipe profile (``settings.models``), from a YAML file given to
-``riskpipe train --config``, and from command-line flags, in that order (later wins).
-Unknown keys are an error, so a typo in a profile never silently falls back to a default.
+section of the riskpipe profile (``settings.models``, whose keys and types are checked when the
+settings load), from a YAML file given to ``riskpipe train --config``, and from command-line
+flags, in that order (later wins). Unknown keys are an error in every layer, so a typo never
+silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -278,7 +279,7 @@ def model_config(settings: Settings, *overrides: Mapping[str, Any]) -> ModelConf
         "tracking_uri": settings.mlflow_tracking_uri,
         "artifact_root": settings.mlflow_artifact_root,
     }
-    merged = deep_merge(merged, settings.models, replace=REPLACED_KEYS)
+    merged = deep_merge(merged, settings.sections("models")["models"], replace=REPLACED_KEYS)
     for override in overrides:
         merged = deep_merge(_unbind_table(merged, override or {}), override or {}, replace=REPLACED_KEYS)
     shared = sorted({"pd_floor", "jeffreys"} & set(merged.get("validation") or {}))

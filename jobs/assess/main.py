@@ -38,7 +38,7 @@ def decision_config(settings: Settings, config: DecisionConfig | Mapping[str, An
     """The ``decisions:`` section of the profile; keys of a ``config`` mapping replace its keys."""
     if isinstance(config, DecisionConfig):
         return config
-    base = dict(settings.decisions)
+    base = settings.sections("decisions")["decisions"]
     return DecisionConfig.from_mapping({**base, **(config or {})})
 
 

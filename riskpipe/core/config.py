@@ -53,9 +53,15 @@ import yaml
 from pydantic import BaseModel
 
 from riskpipe.core.profile import (
+    ClassificationSection,
+    DecisionsSection,
+    DefaultDefinitionSection,
     EarlyWarningsSection,
     FeaturesSection,
     IngestionSection,
+    ModelsSection,
+    MonitoringSection,
+    PortfolioSection,
     Profile,
     ReportSection,
     ScoringSection,
@@ -200,14 +206,13 @@ class Settings:
     early_warnings: EarlyWarningsSection = field(repr=False)
     report: ReportSection = field(repr=False)
     stress: StressSection = field(repr=False)
-    # plain mappings that their own dataclasses build and validate (classification's and portfolio's
-    # keys are checked at load; see riskpipe.core.profile)
-    default_definition: dict[str, Any] | None = field(repr=False)
-    models: dict[str, Any] = field(repr=False)
-    classification: dict[str, Any] = field(repr=False)
-    decisions: dict[str, Any] = field(repr=False)
-    monitoring: dict[str, Any] = field(repr=False)
-    portfolio: dict[str, Any] = field(repr=False)
+    # the jobs build these into their own dataclasses from sections(), which check what the values mean
+    default_definition: DefaultDefinitionSection = field(repr=False)
+    models: ModelsSection = field(repr=False)
+    classification: ClassificationSection = field(repr=False)
+    decisions: DecisionsSection = field(repr=False)
+    monitoring: MonitoringSection = field(repr=False)
+    portfolio: PortfolioSection = field(repr=False)
     # spark.hadoop.fs.s3a.* from the environment; kept out of repr because it may hold credentials
     object_store_conf: dict = field(default_factory=dict, repr=False)
     jars_on_every_node: bool = False
@@ -219,7 +224,11 @@ class Settings:
         return Settings(**values)
 
     def sections(self, *names: str) -> dict[str, Any]:
-        """``{name: section}`` as plain data (what the sections' own dataclasses are built from)."""
+        """``{name: section}`` as plain data (a copy): the keys the merged profile or the environment set.
+
+        What the sections' own dataclasses are built from, so their defaults apply to keys left
+        out; validating it again (:meth:`merged`) gives back the same sections.
+        """
         return {name: _plain(getattr(self, name)) for name in names}
 
     def merged(self, changes: Mapping[str, Any]) -> Settings:
@@ -235,12 +244,14 @@ class Settings:
         if unknown:
             raise ValueError(f"not profile sections of Settings: {unknown}; known: {list(SECTIONS)}")
         data = deep_merge(self.sections(*SECTIONS), changes)
-        return self.replace(**parse_profile(data).plain_sections(SECTIONS))
+        return self.replace(**parse_profile(data).sections(SECTIONS))
 
 
 def _plain(section: Any) -> Any:
-    """A section as plain data (a copy)."""
-    return section.model_dump() if isinstance(section, BaseModel) else copy.deepcopy(section)
+    """A section as plain data (a copy): a model's keys as set, under their names in the profile."""
+    if isinstance(section, BaseModel):
+        return section.model_dump(by_alias=True, exclude_unset=True)
+    return copy.deepcopy(section)
 
 
 def _env_bool(value: str) -> bool:
@@ -295,7 +306,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mlflow_tracking_uri=tracking,
         mlflow_artifact_root=resolve_path(env.get("RISKPIPE_MLFLOW_ARTIFACT_ROOT", mlflow_cfg.artifact_root)),
         model_name=env.get("RISKPIPE_MODEL_NAME", mlflow_cfg.model_name),
-        **{**profile.plain_sections(SECTIONS), "ingestion": _from_environment(profile, env)},
+        ingestion=_from_environment(profile, env),
+        features=profile.features,
+        scoring=profile.scoring,
+        early_warnings=profile.early_warnings,
+        report=profile.report,
+        stress=profile.stress,
+        default_definition=profile.default_definition,
+        models=profile.models,
+        classification=profile.classification,
+        decisions=profile.decisions,
+        monitoring=profile.monitoring,
+        portfolio=profile.portfolio,
         # the S3 variables beat the profile; a key given in RISKPIPE_SPARK_CONF beats both
         object_store_conf={k: v for k, v in object_store_conf(env).items() if k not in explicit_conf},
         jars_on_every_node=_env_bool(env.get("RISKPIPE_JARS_ON_EVERY_NODE", str(jars.on_every_node))),
