@@ -241,7 +241,7 @@ NON_RETRYABLE = (
     "jobs.ingest.bronze:MalformedFileError",
     "jobs.ingest.connectors.files:ChangedFileError",
     "jobs.ingest.connectors.rest:AuthenticationError",
-    "jobs.ingest.connectors.credentials:MissingCredentialsError",
+    "riskpipe.core.credentials:MissingCredentialsError",
 )
 
 
@@ -301,7 +301,7 @@ def resolve_mode(requested: str, *, settings: Settings) -> str:
         raise ValueError(f"mode must be one of {INGEST_MODES}, got {requested!r}")
     if requested == "files":
         return "files"
-    from jobs.ingest.connectors.credentials import MissingCredentialsError, get_connection
+    from riskpipe.core.credentials import MissingCredentialsError, get_connection
 
     conn_id = settings.ingestion.core_banking.conn_id
     try:
