@@ -118,7 +118,8 @@ def portfolio_monthly():
         return summaries
 
     days = which_snapshots()
-    # stress reads no portfolio table, but one writer at a time in a fixed order keeps reruns alike
+    # stress reads no portfolio table; run after portfolio, a month with missing inputs fails on the
+    # cheap stage before the model is loaded to rescore it
     portfolio(days) >> stress(days)
     warning_backtest(days)
 
