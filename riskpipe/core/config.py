@@ -352,11 +352,15 @@ def single_writer_reason(settings: Settings) -> str | None:
         )
         if store == S3_MULTI_WRITER_LOG_STORE:
             return None
+        how = (
+            "checks that a commit is absent and then writes it, under a lock held inside one JVM, so two "
+            "processes can both write version N and one commit is lost"
+            if store == S3_SINGLE_DRIVER_LOG_STORE
+            else "is not one riskpipe knows to make a commit a put-if-absent across processes"
+        )
         return (
-            f"the lakehouse is on S3 ({root}) and Delta's log store for {scheme}:// is {store}: it checks "
-            "that a commit is absent and then writes it, under a lock held inside one JVM, so two "
-            "processes can both write version N and one commit is lost; more writers need "
-            f"spark.delta.logStore.{scheme}.impl={S3_MULTI_WRITER_LOG_STORE} and its DynamoDB table"
+            f"the lakehouse is on S3 ({root}) and Delta's log store for {scheme}:// is {store}: it {how}; "
+            f"more writers need spark.delta.logStore.{scheme}.impl={S3_MULTI_WRITER_LOG_STORE} and its DynamoDB table"
         )
     if scheme == "file":
         return (

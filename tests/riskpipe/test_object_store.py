@@ -173,3 +173,8 @@ def test_one_writer_elsewhere(root, why):
     assert why in single_writer_reason(load_settings(env={"RISKPIPE_LAKEHOUSE": root}))
     with pytest.raises(ValueError, match="cannot have 2 slots"):
         delta_writer_slots({"RISKPIPE_LAKEHOUSE": root, **SLOTS})
+
+
+def test_another_log_store_on_s3_is_not_taken_on_trust():
+    env = {**S3_ENV, "RISKPIPE_SPARK_CONF": "spark.delta.logStore.s3a.impl=com.example.OurLogStore"}
+    assert "com.example.OurLogStore: it is not one riskpipe knows" in single_writer_reason(load_settings(env=env))
