@@ -165,6 +165,12 @@ def silver_asset(table: str) -> Asset:
     return Asset(name=uri, uri=uri)
 
 
+def gold_asset(table: str) -> Asset:
+    """The Asset of gold ``table``: ``riskpipe://gold/<table>`` as name and URI."""
+    uri = f"riskpipe://gold/{table}"
+    return Asset(name=uri, uri=uri)
+
+
 def dag_kwargs(source_tag: str, *, schedule: CronDataIntervalTimetable, doc: str) -> dict[str, Any]:
     """Keyword arguments shared by every ingestion ``@dag``."""
     return {

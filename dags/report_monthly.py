@@ -20,14 +20,8 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetAll, Param, dag, get_current_context, task
 
-from dags._common import DEFAULT_ARGS, START_DATE, small_summary, snapshot_dates, task_session
+from dags._common import DEFAULT_ARGS, START_DATE, gold_asset, small_summary, snapshot_dates, task_session
 from riskpipe import pipeline
-
-
-def gold_asset(table: str) -> Asset:
-    uri = f"riskpipe://gold/{table}"
-    return Asset(name=uri, uri=uri)
-
 
 INPUTS = [
     gold_asset(t)
