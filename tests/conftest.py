@@ -18,7 +18,20 @@ TEST_ENV = {
     # frames of a few dozen rows it only adds jobs (an ingested batch ran 96 Spark jobs with it,
     # 58 without, same result). Production and the bench keep it (conf/default.yaml); results do
     # not depend on it, and tests/riskpipe/core/test_config.py checks the default.
-    "RISKPIPE_SPARK_CONF": "spark.sql.adaptive.enabled=false",
+    #
+    # Interpreted expressions (factoryMode NO_CODEGEN, an option Spark's own test suites use): on
+    # frames of a few dozen rows, compiling each query's generated Java costs more CPU than running
+    # it. Measured alone on 2 cores: tests/jobs/test_stress.py 79 -> 64 s, tests/jobs/ingest/
+    # test_backfill.py 85 -> 70 s, test_run_faults.py 97 -> 79 s (CPU time -18 to -21%). Results do not
+    # depend on it; the demo and the bench run compiled code.
+    #
+    # One task to read a Delta log (the profile's 4 are for logs of thousands of commits): a few
+    # tenths of a second less per snapshot read.
+    "RISKPIPE_SPARK_CONF": (
+        "spark.sql.adaptive.enabled=false;"
+        "spark.sql.codegen.factoryMode=NO_CODEGEN;"
+        "spark.databricks.delta.snapshotPartitions=1"
+    ),
 }
 
 
