@@ -52,6 +52,8 @@ LOG_RETENTION = "delta.logRetentionDuration"
 DELETED_FILE_RETENTION = "delta.deletedFileRetentionDuration"
 CONSTRAINT_PREFIX = "delta.constraints."
 OPTIMIZE_MAX_FILE_SIZE_CONF = "spark.databricks.delta.optimize.maxFileSize"
+# the number of tasks VACUUM lists a table's files with
+LISTING_PARALLELISM_CONF = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 
 
 def _spec(table: str | TableSpec) -> TableSpec:
@@ -542,9 +544,14 @@ def vacuum(
     ``spark.databricks.delta.retentionDurationCheck.enabled=false``; versions whose files are
     deleted can no longer be read.
     """
-    DeltaTable.forPath(spark, table_path(table, settings=settings)).vacuum(
-        None if retain_hours is None else float(retain_hours)
-    )
+    with _listing(spark, settings=settings):
+        DeltaTable.forPath(spark, table_path(table, settings=settings)).vacuum(
+            None if retain_hours is None else float(retain_hours)
+        )
+
+
+def _listing(spark: SparkSession, *, settings: Settings) -> contextlib.AbstractContextManager[None]:
+    return _session_conf(spark, LISTING_PARALLELISM_CONF, str(settings.maintenance.listing_parallelism))
 
 
 def vacuum_dry_run(
@@ -556,7 +563,8 @@ def vacuum_dry_run(
     """
     spec = _spec(table)
     retain = "" if retain_hours is None else f" RETAIN {float(retain_hours)} HOURS"
-    rows = spark.sql(f"VACUUM {_sql_ref(spec, settings=settings)}{retain} DRY RUN").collect()
+    with _listing(spark, settings=settings):
+        rows = spark.sql(f"VACUUM {_sql_ref(spec, settings=settings)}{retain} DRY RUN").collect()
     return {_relative(row["path"], spec) for row in rows}
 
 

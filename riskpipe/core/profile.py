@@ -212,6 +212,9 @@ class MaintenanceSection(Section):
 
     retention: dict[Literal["bronze", "silver", "gold", "ops"], LayerRetention] = Field(default_factory=dict)
     optimize: OptimizeSection = Field(default_factory=OptimizeSection)
+    # tasks VACUUM lists a table's folder with (spark.sql.sources.parallelPartitionDiscovery.parallelism,
+    # Spark's default 10,000 tasks: a minute of empty tasks for a small table on 2 cores)
+    listing_parallelism: Whole = 16
 
     def layer_retention(self, layer: str) -> LayerRetention:
         """The retention of ``layer`` (Delta's defaults, 30 days of log and 7 of removed files, when unset)."""
