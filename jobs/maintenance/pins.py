@@ -98,13 +98,23 @@ def all_pins(spark: SparkSession, settings: Settings) -> list[Pin]:
     return model_pins(settings) + snapshot_pins(spark, settings)
 
 
-def files_needed(spark: SparkSession, pin: Pin, settings: Settings) -> set[str]:
+def files_needed(
+    spark: SparkSession, pin: Pin, settings: Settings, *, known: dict[tuple[str, int], set[str]] | None = None
+) -> set[str]:
     """The data files (relative to the table folder) that reading the pinned version needs.
+
+    Args:
+        known: files of the versions already listed, by ``(table, version)``; filled in (scored
+            snapshots share a few features versions).
 
     Raises:
         Exception: the version can no longer be read (its commits left the log).
     """
-    files = io.data_files(spark, pin.table, version=pin.version, settings=settings)
+    known = {} if known is None else known
+    key = (pin.table, pin.version)
+    if key not in known:
+        known[key] = io.data_files(spark, pin.table, version=pin.version, settings=settings)
+    files = known[key]
     if pin.partition is None:
         return files
     prefix = f"{pin.partition[0]}={pin.partition[1]}/"
@@ -119,9 +129,10 @@ def needed_by(spark: SparkSession, pins: Iterable[Pin], settings: Settings) -> t
     """
     files: dict[str, list[Pin]] = {}
     problems = []
+    known: dict[tuple[str, int], set[str]] = {}
     for pin in pins:
         try:
-            needed = files_needed(spark, pin, settings)
+            needed = files_needed(spark, pin, settings, known=known)
         except Exception as error:  # noqa: BLE001 - reported, the other pins still protect their files
             problems.append(f"{pin.describe()}, which can no longer be read: {str(error).splitlines()[0][:300]}")
             continue
