@@ -8,7 +8,7 @@ JARS_STAMP := .cache/jars/.resolved
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv lock jars system-deps lint format demo test test-all bench clean distclean
+.PHONY: help venv lock jars system-deps test-tools lint format demo test test-all bench clean distclean
 
 help:
 	@echo "make demo   - install everything, simulate data and run the pipeline end to end"
@@ -61,6 +61,12 @@ PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 system-deps:
 	@tests/system-deps.sh
 
+# The S3-compatible server of tests/test_s3_lakehouse.py (the slow tier), built from Go sources once
+# per clone (.cache/tools/): started in the background before lint so that its build (minutes of CPU
+# from nothing, none once cached) overlaps lint and the jars; the test waits for it through a file lock.
+test-tools:
+	@tests/s3/build-s3-server.sh --background
+
 # ruff (lint and format) on the whole tree, mypy on the core and models/, the import layers (pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -77,7 +83,7 @@ format: $(STAMP)
 test: system-deps lint $(JARS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
-test-all: system-deps lint $(JARS_STAMP)
+test-all: system-deps test-tools lint $(JARS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # BENCH_ARGS: e.g. "--pause-after 110" then "--resume" for a size longer than one sitting

@@ -167,6 +167,12 @@ def silver_asset(table: str) -> Asset:
     return Asset(name=uri, uri=uri)
 
 
+def gold_asset(table: str) -> Asset:
+    """The Asset of gold ``table``: ``riskpipe://gold/<table>`` as name and URI."""
+    uri = f"riskpipe://gold/{table}"
+    return Asset(name=uri, uri=uri)
+
+
 def dag_kwargs(source_tag: str, *, schedule: CronDataIntervalTimetable, doc: str) -> dict[str, Any]:
     """Keyword arguments shared by every ingestion ``@dag``."""
     return {
@@ -243,7 +249,7 @@ NON_RETRYABLE = (
     "jobs.ingest.bronze:MalformedFileError",
     "jobs.ingest.connectors.files:ChangedFileError",
     "jobs.ingest.connectors.rest:AuthenticationError",
-    "jobs.ingest.connectors.credentials:MissingCredentialsError",
+    "riskpipe.core.credentials:MissingCredentialsError",
     # a pin, or rows that break a declared rule, must be dealt with by a person first
     "jobs.maintenance.main:MaintenanceRefusedError",
 )
@@ -316,7 +322,7 @@ def resolve_mode(requested: str, *, settings: Settings) -> str:
         raise ValueError(f"mode must be one of {INGEST_MODES}, got {requested!r}")
     if requested == "files":
         return "files"
-    from jobs.ingest.connectors.credentials import MissingCredentialsError, get_connection
+    from riskpipe.core.credentials import MissingCredentialsError, get_connection
 
     conn_id = settings.ingestion.core_banking.conn_id
     try:

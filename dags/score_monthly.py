@@ -12,17 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-from dags._common import DEFAULT_ARGS, START_DATE, small_summary, snapshot_dates, task_session
+from dags._common import DEFAULT_ARGS, START_DATE, gold_asset, small_summary, snapshot_dates, task_session
 from riskpipe import pipeline
 from riskpipe.airflow_env import DELTA_WRITER_POOL
-
-
-def gold_asset(table: str) -> Asset:
-    uri = f"riskpipe://gold/{table}"
-    return Asset(name=uri, uri=uri)
-
 
 FEATURES = gold_asset("enterprise_features")
 SCORES = gold_asset("risk_scores")

@@ -10,10 +10,11 @@ ignored by git). A production deployment passes ``AIRFLOW__DATABASE__SQL_ALCHEMY
 and an executor of its choice; whatever the caller sets explicitly wins over the defaults here.
 
 :func:`ensure_airflow_db` migrates the metadata database once per Airflow version and creates the
-``riskpipe_delta_writer`` pool: Delta on a local disk does not protect concurrent writers in
-separate processes, so every task that writes the lakehouse runs in this pool (1 slot = one writer
-at a time). A cluster with S3 and a Delta commit coordinator may raise the size with
-``RISKPIPE_DELTA_WRITER_SLOTS``.
+``riskpipe_delta_writer`` pool: Delta on a local disk, and on S3 with Delta's default log store,
+does not protect concurrent writers in separate processes, so every task that writes the lakehouse
+runs in this pool (1 slot = one writer at a time). ``RISKPIPE_DELTA_WRITER_SLOTS`` raises the size
+only where the lakehouse allows it (HDFS, ADLS Gen2, GCS, or S3 with Delta's DynamoDB log store:
+:func:`riskpipe.core.config.single_writer_reason`); elsewhere a larger pool is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
-from riskpipe.core.config import REPO_ROOT
+from riskpipe.core.config import REPO_ROOT, load_settings, single_writer_reason
 
 DELTA_WRITER_POOL = "riskpipe_delta_writer"
 DEFAULT_DELTA_WRITER_SLOTS = 1
@@ -77,7 +78,12 @@ def airflow_env(base_env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def delta_writer_slots(env: Mapping[str, str] | None = None) -> int:
-    """Slots of the ``riskpipe_delta_writer`` pool (``RISKPIPE_DELTA_WRITER_SLOTS``, default 1)."""
+    """Slots of the ``riskpipe_delta_writer`` pool (``RISKPIPE_DELTA_WRITER_SLOTS``, default 1).
+
+    Raises:
+        ValueError: for a value that is not a positive integer, or more than one slot on a
+            lakehouse that allows one writer at a time (:func:`check_writer_slots`).
+    """
     env = os.environ if env is None else env
     value = env.get(SLOTS_ENV, str(DEFAULT_DELTA_WRITER_SLOTS))
     try:
@@ -86,6 +92,21 @@ def delta_writer_slots(env: Mapping[str, str] | None = None) -> int:
         raise ValueError(f"{SLOTS_ENV} must be a positive integer, got {value!r}") from None
     if slots < 1:
         raise ValueError(f"{SLOTS_ENV} must be a positive integer, got {value!r}")
+    return check_writer_slots(slots, env)
+
+
+def check_writer_slots(slots: int, env: Mapping[str, str]) -> int:
+    """``slots``, unless it is more than one and the lakehouse of ``env``'s settings takes one writer at a time.
+
+    Raises:
+        ValueError: naming why the lakehouse needs a single writer and what would allow more.
+    """
+    if slots > 1:
+        reason = single_writer_reason(load_settings(env))
+        if reason is not None:
+            raise ValueError(
+                f"{DELTA_WRITER_POOL} cannot have {slots} slots: {reason} (docs/operations.md, Scaling out)"
+            )
     return slots
 
 
@@ -151,7 +172,7 @@ def ensure_airflow_db(
         The Airflow environment used.
     """
     full_env = airflow_env(env)
-    slots = delta_writer_slots(full_env) if slots is None else slots
+    slots = delta_writer_slots(full_env) if slots is None else check_writer_slots(slots, full_env)
     home = Path(full_env["AIRFLOW_HOME"])
     stamp = home / _STAMP_NAME
     key = _stamp_key(full_env, slots)

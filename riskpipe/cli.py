@@ -45,7 +45,7 @@ KNOWN_ERRORS = (
     "jobs.ingest.restore:RestoreRefusedError",
     "jobs.ingest.core_banking:IntervalBeforeWatermarkError",
     "jobs.ingest.connectors.files:ChangedFileError",
-    "jobs.ingest.connectors.credentials:MissingCredentialsError",
+    "riskpipe.core.credentials:MissingCredentialsError",
     "jobs.ingest.connectors.rest:RestError",
     "jobs.maintenance.main:MaintenanceRefusedError",
     "riskpipe.core.jars:JarResolutionError",

@@ -218,10 +218,16 @@ def _post_loan(context: RunContext, *, settings: Settings, spark: SparkSession) 
 
 
 def _warning_backtest(context: RunContext, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
-    """The warning catalogue judged on the 12 month-ends observed by the snapshot (``warning_evaluation.run``)."""
-    from jobs.post_loan.warning_evaluation import run
+    """The warning catalogue judged on the 12 month-ends observed by the snapshot (``warning_evaluation.run``).
 
-    return run(context.day, settings=settings, spark=spark)  # type: ignore[arg-type]
+    A snapshot with no matured month yet (the first year of features) returns ``matured: False``
+    and nothing judged, so a monthly run early in a deployment succeeds instead of failing.
+    """
+    from jobs.post_loan.warning_evaluation import matured, run
+
+    if not matured(spark, context.day, settings=settings):
+        return {"snapshot_date": str(context.day), "matured": False, "rows": [], "targets": []}
+    return {**run(context.day, settings=settings, spark=spark), "matured": True}  # type: ignore[arg-type]
 
 
 def _portfolio(context: RunContext, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:

@@ -54,6 +54,8 @@ MODULES_BY_COST = (
     ("tests/faults/test_kill_points.py", True),
     ("tests/faults/test_restore.py", True),
     ("tests/dags/test_dag_runs.py", True),
+    ("tests/dags/test_monthly_chain_runs.py", True),
+    ("tests/test_s3_lakehouse.py", True),
     ("tests/jobs/ingest/test_run.py", False),
     ("tests/faults/test_airflow.py", True),
     ("tests/faults/test_derived_checks.py", True),

@@ -6,8 +6,9 @@
 #   fonts-noto-cjk       county names and 万元 units in the report, as on a bank officer's desktop
 # Missing ones are installed from Debian's packages when running as root with apt-get; otherwise
 # this stops at once and prints the one command that installs them.
-# Go, which builds the compose check's tool (tests/docker/build-compose-config.sh), is only checked:
-# it comes with the machine, and Debian bookworm's golang-go (1.19) is older than that tool needs.
+# Go, which builds the compose check's tool (tests/docker/build-compose-config.sh) and the S3 server
+# of tests/test_s3_lakehouse.py (tests/s3/build-s3-server.sh), is only checked: it comes with the
+# machine, and Debian bookworm's golang-go (1.19) is older than those tools need.
 set -euo pipefail
 
 "$(dirname "$0")/docker/build-compose-config.sh" --check

@@ -84,3 +84,13 @@ def test_log_level_sets_the_level_and_keeps_chatty_libraries_at_warning():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.split() == [str(logging.INFO), str(logging.WARNING)]
     assert "INFO jobs.x: ours" in proc.stderr and "debug of a library" not in proc.stderr
+
+
+def test_ingest_takes_several_sources_and_runs_them_in_the_declared_order():
+    from riskpipe import pipeline
+
+    args = build_parser().parse_args(["ingest", "loans", "enterprises", "--start", "2019-01-01", "--end", "2019-02-01"])
+    assert args.source == ["loans", "enterprises"]
+    assert pipeline.ingest_order(args.source) == ["enterprises", "loans"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ingest", "loans", "nonsense", "--start", "2019-01-01", "--end", "2019-02-01"])

@@ -27,10 +27,6 @@ ENVIRONMENT = ("environ", "environb", "getenv")
 # (module, what) that must stay, each with its reason. An entry that no longer matches fails the
 # test too, so the list cannot outlive the code it excuses.
 ALLOWED = {
-    # Secrets are looked up in the process environment when a connection is opened (after the
-    # Airflow connection of the same conn_id), never copied into the settings; the settings name
-    # the variables, and a caller can pass the mapping itself (``env=``).
-    ("jobs/ingest/connectors/credentials.py", "os.environ"),
     # Great Expectations reads this switch when it is first imported, so the package sets it
     # (setdefault: an explicit value wins) before any of its modules imports the library.
     ("expectations/__init__.py", "os.environ"),

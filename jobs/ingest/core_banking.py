@@ -40,7 +40,6 @@ from pyspark.sql import functions as F
 
 from jobs.ingest.batch import BatchInput, ingest_batch
 from jobs.ingest.bronze import CORRUPT
-from jobs.ingest.connectors.credentials import get_connection, jdbc_properties, jdbc_url
 from jobs.ingest.connectors.jdbc import (
     advance_watermark,
     content_digest,
@@ -51,6 +50,7 @@ from jobs.ingest.connectors.jdbc import (
     watermark_time,
 )
 from riskpipe.core.config import Settings
+from riskpipe.core.credentials import get_connection, jdbc_properties, jdbc_url
 from schemas.feeds import SourceDef
 
 log = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ from pyspark.sql import functions as F
 
 from jobs.features.labels import HORIZON_MONTHS
 from jobs.post_loan.early_warnings import Signal, catalogue_version, evaluate, history_start, warning_inputs
-from riskpipe.core.calendar import add_months, month_end
+from riskpipe.core.calendar import add_months, month_end, to_snapshots
 from riskpipe.core.frames import literal_frame
 from schemas.gold_scores import SEVERITIES
 
@@ -73,6 +73,20 @@ def window_ending(as_of: dt.date, months: int = HORIZON_MONTHS) -> tuple[dt.date
     month-end is :data:`HORIZON_MONTHS` months before ``as_of``'s."""
     last = month_end(add_months(as_of, -HORIZON_MONTHS))
     return month_end(add_months(last, -(months - 1))), last
+
+
+def matured(spark: SparkSession, as_of: dt.date | str, *, settings: Any) -> bool:
+    """Whether snapshot ``as_of`` has a window to judge: the last month-end of :func:`window_ending`
+    has features. In the first :data:`HORIZON_MONTHS` months of a deployment no outcome is observed
+    yet, and :func:`run` would find nothing to replay."""
+    from riskpipe.core import io
+
+    (day,) = to_snapshots(as_of)
+    if not io.exists(spark, "enterprise_features", settings=settings):
+        return False
+    _, last = window_ending(day)
+    features = io.read(spark, "enterprise_features", settings=settings)
+    return not features.where(F.col("snapshot_date") == F.lit(last)).isEmpty()
 
 
 def outcomes(loans: DataFrame, labels: DataFrame, *, first: dt.date, last: dt.date) -> DataFrame:

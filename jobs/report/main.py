@@ -2,7 +2,9 @@
 
 Output: ``<reports_dir>/risk_report_<D>.html`` (``report.output_dir`` in the profile,
 default ``var/reports``). Plots are embedded PNGs and there is no JavaScript, so the file
-can be mailed or archived as it is.
+can be mailed or archived as it is. The file is replaced only when its content changes, so a
+rerun of a snapshot (a cleared DAG run, a second trigger of the month) leaves the report that
+was mailed or archived untouched.
 """
 
 from __future__ import annotations
@@ -57,6 +59,26 @@ def run(as_of: dt.date | str, *, settings: Settings, spark: SparkSession, out: s
     )
     html = render(data, kpis=kpis(data) + money_kpis, sections=sections)
     path = output_path(day, settings, out)
+    written = write_if_changed(path, html)
+    return {
+        "path": str(path),
+        "sections": [s["id"] for s in sections],
+        "bytes": len(html.encode("utf-8")),
+        "written": written,
+    }
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` unless the file already holds it; True when the file was written.
+
+    The new content goes to a temporary file in the same folder first and replaces ``path`` in one
+    rename, so a reader (or a mailer) never sees half a report.
+    """
+    data = text.encode("utf-8")
+    if path.is_file() and path.read_bytes() == data:
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return {"path": str(path), "sections": [s["id"] for s in sections], "bytes": len(html.encode("utf-8"))}
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+    return True

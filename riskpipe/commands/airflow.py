@@ -163,8 +163,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--slots",
         type=int,
         default=None,
-        help="pool size (default RISKPIPE_DELTA_WRITER_SLOTS or 1; raise only with a "
-        "store that supports concurrent Delta writers)",
+        help="pool size (default RISKPIPE_DELTA_WRITER_SLOTS or 1; more is refused unless the "
+        "lakehouse's store supports concurrent Delta writers: HDFS, ADLS Gen2, GCS, S3 with "
+        "Delta's DynamoDB log store)",
     )
     init.add_argument("--force", action="store_true", help="migrate and set the pool even if done before")
     init.set_defaults(func=_init)

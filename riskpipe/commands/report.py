@@ -15,7 +15,7 @@ def _report(args: argparse.Namespace) -> int:
     settings, spark = session("riskpipe-report")
     summary = run(args.as_of, settings=settings, spark=spark, out=args.out)
     print(json.dumps(summary, default=str))
-    print(f"report written to {summary['path']}")
+    print(f"report {'written to' if summary['written'] else 'unchanged at'} {summary['path']}")
     return 0
 
 

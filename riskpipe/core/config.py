@@ -48,6 +48,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel
@@ -325,4 +326,52 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # the S3 variables beat the profile; a key given in RISKPIPE_SPARK_CONF beats both
         object_store_conf={k: v for k, v in object_store_conf(env).items() if k not in explicit_conf},
         jars_on_every_node=_env_bool(env.get("RISKPIPE_JARS_ON_EVERY_NODE", str(jars.on_every_node))),
+    )
+
+
+# Lakehouse schemes whose file system makes Delta's commit of version N a put-if-absent across
+# processes (an atomic rename that fails when the target exists): two writers may commit at once,
+# the loser retries on Delta's conflict check.
+ATOMIC_COMMIT_SCHEMES = frozenset({"hdfs", "viewfs", "abfs", "abfss", "gs"})
+S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
+# Delta's log store for S3 that serialises commits through a DynamoDB table (io.delta:delta-storage-s3-dynamodb)
+S3_MULTI_WRITER_LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
+S3_SINGLE_DRIVER_LOG_STORE = "io.delta.storage.S3SingleDriverLogStore"
+
+
+def single_writer_reason(settings: Settings) -> str | None:
+    """Why only one process at a time may commit to the lakehouse's Delta tables, or None when more may.
+
+    Delta commits version N by creating ``_delta_log/N.json`` only if it is absent. Whether two
+    processes can both succeed depends on the lakehouse's file system and on the log store Delta
+    uses for its scheme (``spark.delta.logStore.<scheme>.impl``).
+    """
+    root = settings.lakehouse_root
+    scheme = urlsplit(root).scheme.lower() if "://" in root else "file"
+    if scheme in ATOMIC_COMMIT_SCHEMES:
+        return None
+    if scheme in S3_SCHEMES:
+        store = settings.spark_conf.get(f"spark.delta.logStore.{scheme}.impl") or settings.spark_conf.get(
+            "spark.delta.logStore.class", S3_SINGLE_DRIVER_LOG_STORE
+        )
+        if store == S3_MULTI_WRITER_LOG_STORE:
+            return None
+        how = (
+            "checks that a commit is absent and then writes it, under a lock held inside one JVM, so two "
+            "processes can both write version N and one commit is lost"
+            if store == S3_SINGLE_DRIVER_LOG_STORE
+            else "is not one riskpipe knows to make a commit a put-if-absent across processes"
+        )
+        return (
+            f"the lakehouse is on S3 ({root}) and Delta's log store for {scheme}:// is {store}: it {how}; "
+            f"more writers need spark.delta.logStore.{scheme}.impl={S3_MULTI_WRITER_LOG_STORE} and its DynamoDB table"
+        )
+    if scheme == "file":
+        return (
+            f"the lakehouse is on a local file system ({root}): Delta commits by renaming onto "
+            "N.json, and a local rename replaces a commit another process made in the meantime"
+        )
+    return (
+        f"riskpipe does not know whether the {scheme}:// file system renames atomically without "
+        "replacing an existing file, which Delta's default log store needs for more than one writer"
     )

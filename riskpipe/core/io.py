@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -45,6 +46,8 @@ MERGE_REPARTITION_CONF = "spark.databricks.delta.merge.repartitionBeforeWrite.en
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 BATCH_TAG_PREFIX = "batch="
 # Errors a concurrent creation of the same table shows while its first commit is under way.
+# a commit file of _delta_log: the zero-padded version, e.g. 00000000000000000012.json
+COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 CREATE_TRANSIENT_ERRORS = ("DELTA_TABLE_NOT_FOUND", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
 
 
@@ -155,10 +158,18 @@ def read(spark: SparkSession, table: str | TableSpec, *, version: int | None = N
 
 
 def version(spark: SparkSession, table: str | TableSpec, *, settings: Settings) -> int:
-    """Latest committed Delta version of ``table``."""
+    """Latest committed Delta version of ``table`` (created empty when absent)."""
     spec = _spec(table)
-    history = ensure_table(spark, spec, settings=settings).history(1).select("version").collect()
-    return int(history[0]["version"])
+    delta = ensure_table(spark, spec, settings=settings)
+    local = _local_path(table_path(spec, settings=settings))
+    if local is not None:
+        # On local disk a commit is the atomic rename of its <version>.json into _delta_log, so the
+        # highest such file is the latest version: a directory listing instead of a Spark job.
+        names = os.listdir(os.path.join(local, "_delta_log"))
+        committed = [int(name[: -len(".json")]) for name in names if COMMIT_FILE.match(name)]
+        if committed:
+            return max(committed)
+    return int(delta.history(1).select("version").collect()[0]["version"])
 
 
 def changed_partitions(
@@ -485,8 +496,17 @@ def commit_metrics(
         row present commits nothing).
     """
     batch = tagged_batch(tag)
-    frame = DeltaTable.forPath(spark, table_path(table, settings=settings)).history()
-    rows = frame.where(F.col("version") > F.lit(after)).select("version", "userMetadata", "operationMetrics").collect()
+    newer = version(spark, table, settings=settings) - after
+    if newer <= 0:
+        return None
+    delta = DeltaTable.forPath(spark, table_path(table, settings=settings))
+    columns = ("version", "userMetadata", "operationMetrics")
+    # the commits after ``after`` only, not the table's whole log; when another writer committed in
+    # between, the newest ``newer`` stop short of ``after`` and the whole history is read
+    rows = delta.history(newer).select(*columns).collect()
+    if min(int(r["version"]) for r in rows) > after + 1:
+        rows = delta.history().select(*columns).collect()
+    rows = [r for r in rows if int(r["version"]) > after]
 
     def ints(metrics: Mapping[str, str] | None) -> dict[str, int]:
         return {name: int(value) for name, value in (metrics or {}).items() if str(value).lstrip("-").isdigit()}

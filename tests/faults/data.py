@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -64,9 +64,14 @@ def synthetic(
 
 
 def content_hash(df: DataFrame, exclude: tuple[str, ...] = RUN_COLUMNS) -> str:
-    """SHA-256 of the rows (as a sorted multiset), without the run-dependent ``exclude`` columns."""
+    """SHA-256 of the rows (as a sorted multiset), without the run-dependent ``exclude`` columns.
+
+    Each row is hashed by Spark (its JSON, nulls written out); only the row hashes reach Python,
+    so a table of tens of thousands of rows costs one small job rather than a collect of its rows.
+    """
     columns = sorted(c for c in df.columns if c not in exclude)
-    rows = sorted(json.dumps([row[c] for c in columns], default=str) for row in df.select(*columns).collect())
+    as_json = F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]), {"ignoreNullFields": "false"})
+    rows = sorted(r[0] for r in df.select(F.sha2(as_json, 256)).collect())
     return hashlib.sha256("\n".join([",".join(columns), *rows]).encode()).hexdigest()
 
 
@@ -78,6 +83,17 @@ def data_files(table_dir: Path) -> set[str]:
 def log_versions(table_dir: Path) -> set[int]:
     """Committed versions: the numbered JSON files of ``_delta_log``."""
     return {int(p.stem) for p in (table_dir / "_delta_log").glob("*.json") if p.stem.isdigit()}
+
+
+def table_versions(tables: Iterable[str], *, settings: Settings) -> dict[str, set[int]]:
+    """The committed versions of each declared table of a local lakehouse (no Spark job).
+
+    Equal before and after an operation means it committed nothing to any of them: stronger than
+    equal contents, and free to check.
+    """
+    from riskpipe.core import io
+
+    return {table: log_versions(Path(io.table_path(table, settings=settings))) for table in tables}
 
 
 def lake_hashes(spark, lake: Path) -> dict[str, str]:

@@ -25,7 +25,7 @@ from jobs.ingest.connectors.rest import (
 )
 from riskpipe.core import io
 from schemas.feeds import get_source
-from tests.faults.data import content_hash, synthetic
+from tests.faults.data import synthetic, table_versions
 from tests.jobs.ingest.connectors.conftest import TOKEN, CourtApiStub, Fault, make_events
 from tests.jobs.ingest.test_run_faults import HEADER, _row, _uscc
 
@@ -76,8 +76,12 @@ def lake_settings(lake):
     return load_settings()
 
 
-def _hashes(spark, settings) -> dict[str, str]:
-    return {table: content_hash(io.read(spark, table, settings=settings)) for table in TABLES}
+def _versions(spark, settings) -> dict[str, set[int]]:
+    """The committed versions of every table a run could write (each created empty if absent):
+    unchanged means the run committed nothing, which is what "no table changed" asks."""
+    for table in TABLES:
+        io.ensure_table(spark, table, settings=settings)
+    return table_versions(TABLES, settings=settings)
 
 
 def _ingest(source: str, start: str, end: str) -> dict:
@@ -93,15 +97,15 @@ def _ingest(source: str, start: str, end: str) -> dict:
 
 
 def _rejected(spark, settings, source: str, path: Path, start: str, end: str, message: str) -> None:
-    """Ingesting ``path`` fails with ``message`` (naming the file) and changes no table."""
-    before = _hashes(spark, settings)
+    """Ingesting ``path`` fails with ``message`` (naming the file) and commits to no table."""
+    before = _versions(spark, settings)
     try:
         with pytest.raises(MalformedFileError, match=message) as error:
             _ingest(source, start, end)
         assert path.name in str(error.value)
     finally:
         path.unlink()
-    assert _hashes(spark, settings) == before
+    assert _versions(spark, settings) == before
 
 
 @pytest.mark.reliability("5 hostile input", "empty file", "MalformedFileError naming the file; no table changed")
@@ -178,16 +182,16 @@ def court_api(tmp_path, monkeypatch):
     "the run fails after its retries naming the page's URL and the error; no table changed",
 )
 def test_an_api_failing_mid_way_changes_no_table(spark, lake, lake_settings, court_api):
-    before = _hashes(spark, lake_settings)
+    before = _versions(spark, lake_settings)
     court_api.inject(3, Fault("body", 200, body="<html><body><h1>Maintenance</h1></body></html>"))
     with pytest.raises(MalformedPageError, match=r"page 3\).*not JSON"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
     assert court_api.count(2) == 1 and court_api.count(4) == 0  # pages 1-2 fetched, nothing after the bad one
-    assert _hashes(spark, lake_settings) == before
+    assert _versions(spark, lake_settings) == before
     court_api.inject(3, *[Fault("status", 500, body='{"error": "internal"}')] * 3)
     with pytest.raises(RetriesExhaustedError, match=r"page=3.*after 3 attempts.*HTTP 500"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
-    assert _hashes(spark, lake_settings) == before
+    assert _versions(spark, lake_settings) == before
 
 
 def _page_body(stub: CourtApiStub, page: int, first: int, last: int, *, next_page: int | None, total: int = 23) -> str:
@@ -213,15 +217,15 @@ def _page_body(stub: CourtApiStub, page: int, first: int, last: int, *, next_pag
     "PageCapError naming the source and the cap; no table changed",
 )
 def test_api_paging_that_does_not_add_up_changes_no_table(spark, lake, lake_settings, court_api, tmp_path, monkeypatch):
-    before = _hashes(spark, lake_settings)
+    before = _versions(spark, lake_settings)
     court_api.inject(3, Fault("body", 200, body=_page_body(court_api, 3, 10, 14, next_page=4)))
     with pytest.raises(TotalMismatchError, match=r"court_events: received 22 records .* announced total 23"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
-    assert _hashes(spark, lake_settings) == before
+    assert _versions(spark, lake_settings) == before
     court_api.inject(2, Fault("body", 200, body=_page_body(court_api, 2, 5, 10, next_page=4)))
     with pytest.raises(PageOrderError, match=r"next_page 4 does not follow page 2: expected 3"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
-    assert _hashes(spark, lake_settings) == before
+    assert _versions(spark, lake_settings) == before
     profile = tmp_path / "court_api_cap.yaml"
     profile.write_text(
         "ingestion:\n  court_api:\n    page_size: 5\n    max_retries: 2\n    backoff_seconds: 0.01\n    max_pages: 3\n",
@@ -230,7 +234,7 @@ def test_api_paging_that_does_not_add_up_changes_no_table(spark, lake, lake_sett
     monkeypatch.setenv("RISKPIPE_PROFILE", str(profile))
     with pytest.raises(PageCapError, match=r"court_events: more than max_pages=3 pages"):
         _ingest("court_events", "2024-01-01", "2024-02-01")
-    assert _hashes(spark, lake_settings) == before
+    assert _versions(spark, lake_settings) == before
 
 
 @pytest.mark.reliability(

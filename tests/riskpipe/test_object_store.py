@@ -1,4 +1,7 @@
-"""A lakehouse on s3a://: S3 environment variables, the production profile and its jars (no S3 needed)."""
+"""A lakehouse on s3a://: S3 environment variables, the production profile, its jars and its one writer (no S3 needed).
+
+tests/test_s3_lakehouse.py runs the pipeline on a real S3-compatible server.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from riskpipe.airflow_env import delta_writer_slots, ensure_airflow_db
 from riskpipe.cli import main as cli_main
 from riskpipe.core import io
-from riskpipe.core.config import REPO_ROOT, load_settings
+from riskpipe.core.config import REPO_ROOT, S3_MULTI_WRITER_LOG_STORE, load_settings, single_writer_reason
 from riskpipe.core.jars import spark_home
 from riskpipe.core.spark import spark_conf
 from schemas.registry import get
@@ -127,3 +131,50 @@ def test_object_store_tables_take_the_generic_delta_path(root):
     assert path == f"{root}/{spec.layer}/{spec.name}"
     # ensure_table's shortcut looks at local disk only; a URI goes through Delta's own check
     assert io._local_log_exists(path) is False
+
+
+SLOTS = {"RISKPIPE_DELTA_WRITER_SLOTS": "2"}
+DYNAMODB_LOG_STORE = {"RISKPIPE_SPARK_CONF": f"spark.delta.logStore.s3a.impl={S3_MULTI_WRITER_LOG_STORE}"}
+
+
+def test_production_profile_keeps_one_writer_on_s3():
+    settings = load_settings(env=S3_ENV)
+    assert settings.spark_conf["spark.delta.logStore.s3a.impl"] == "io.delta.storage.S3SingleDriverLogStore"
+    assert delta_writer_slots(S3_ENV) == 1
+    with pytest.raises(ValueError, match=r"cannot have 2 slots: the lakehouse is on S3 .*S3SingleDriverLogStore"):
+        delta_writer_slots({**S3_ENV, **SLOTS})
+
+
+def test_a_larger_pool_is_refused_before_airflow_is_touched(tmp_path):
+    home = tmp_path / "airflow"
+    with pytest.raises(ValueError, match="cannot have 3 slots"):
+        ensure_airflow_db({**S3_ENV, "AIRFLOW_HOME": str(home)}, slots=3)
+    assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {**S3_ENV, **DYNAMODB_LOG_STORE},
+        {"RISKPIPE_LAKEHOUSE": "hdfs://namenode:8020/riskpipe"},
+        {"RISKPIPE_LAKEHOUSE": "abfss://lake@bank.dfs.core.windows.net/riskpipe"},
+    ],
+)
+def test_more_writers_where_a_commit_is_put_if_absent(env):
+    assert single_writer_reason(load_settings(env=env)) is None
+    assert delta_writer_slots({**env, **SLOTS}) == 2
+
+
+@pytest.mark.parametrize(
+    ("root", "why"),
+    [("/data/riskpipe", "local file system"), ("oss://bank-lake/riskpipe", "does not know whether the oss://")],
+)
+def test_one_writer_elsewhere(root, why):
+    assert why in single_writer_reason(load_settings(env={"RISKPIPE_LAKEHOUSE": root}))
+    with pytest.raises(ValueError, match="cannot have 2 slots"):
+        delta_writer_slots({"RISKPIPE_LAKEHOUSE": root, **SLOTS})
+
+
+def test_another_log_store_on_s3_is_not_taken_on_trust():
+    env = {**S3_ENV, "RISKPIPE_SPARK_CONF": "spark.delta.logStore.s3a.impl=com.example.OurLogStore"}
+    assert "com.example.OurLogStore: it is not one riskpipe knows" in single_writer_reason(load_settings(env=env))

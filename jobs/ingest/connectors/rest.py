@@ -26,8 +26,8 @@ from typing import Any
 import requests
 import tenacity
 
-from jobs.ingest.connectors.credentials import get_connection
 from riskpipe.core.config import Settings
+from riskpipe.core.credentials import get_connection
 
 log = logging.getLogger(__name__)
 

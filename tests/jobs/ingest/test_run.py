@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from riskpipe.core import io
+from tests.faults.data import content_hash
 
 SOURCES = (
     "enterprises",
@@ -72,13 +72,7 @@ def first_run(spark, landed_settings):
 
 
 def _content_hash(spark, table: str, settings) -> str:
-    spec_cols = [
-        c
-        for c in io.read(spark, table, settings=settings).columns
-        if c not in ("_ingested_at", "quarantined_at", "started_at", "finished_at")
-    ]
-    rows = io.read(spark, table, settings=settings).select(*spec_cols).orderBy(*spec_cols).collect()
-    return hashlib.sha256(json.dumps([list(r) for r in rows], default=str).encode()).hexdigest()
+    return content_hash(io.read(spark, table, settings=settings))
 
 
 def test_every_row_is_published_quarantined_or_a_recognised_duplicate(first_run):

@@ -10,7 +10,6 @@ from urllib.parse import quote
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.ingest.connectors.credentials import get_connection, jdbc_properties, jdbc_url
 from jobs.ingest.connectors.jdbc import (
     advance_watermark,
     content_digest,
@@ -22,6 +21,7 @@ from jobs.ingest.connectors.jdbc import (
     sql_literal,
     window_query,
 )
+from riskpipe.core.credentials import get_connection, jdbc_properties, jdbc_url
 
 TABLE = "src_it.loans"  # not core_banking: the simulator loader owns that schema
 T0 = datetime(2024, 3, 1, 9, 0, 0, 123456)

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from jobs.ingest.connectors.credentials import MissingCredentialsError, get_connection, jdbc_url
+from riskpipe.core.credentials import MissingCredentialsError, get_connection, jdbc_url
 
 CONN_ID = "riskpipe_core_banking"
 SECRET = "s3cr3t-pa55word"

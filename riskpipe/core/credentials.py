@@ -14,7 +14,9 @@ connection extras (``sslmode``, ``sslrootcert`` ... from the Airflow connection'
 ``jdbc_properties`` in the profile's ingestion section) become driver properties, so a
 connection configured for ``sslmode=verify-full`` is never opened in plaintext.
 
-Secrets are never logged: log lines name the conn_id, variable and property names only.
+Secrets are never logged: log lines name the conn_id, variable and property names only. They are
+looked up when a connection is opened, never copied into the settings (which only name the
+variables), so this module of the core, beside the settings, is where a job's connector gets them.
 """
 
 from __future__ import annotations
