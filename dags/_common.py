@@ -24,7 +24,9 @@ Variable ``riskpipe_alert_to`` (docs/operations.md, "Failure alerts").
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -248,6 +250,8 @@ NON_RETRYABLE = (
     "jobs.ingest.connectors.files:ChangedFileError",
     "jobs.ingest.connectors.rest:AuthenticationError",
     "riskpipe.core.credentials:MissingCredentialsError",
+    # a pin, or rows that break a declared rule, must be dealt with by a person first
+    "jobs.maintenance.main:MaintenanceRefusedError",
 )
 
 
@@ -262,6 +266,17 @@ def _non_retryable() -> tuple[type[BaseException], ...]:
         except (ImportError, AttributeError):
             continue  # an optional connector or a renamed class must not break every task
     return tuple(found)
+
+
+@contextlib.contextmanager
+def failing_for_good(what: str) -> Iterator[None]:
+    """Turn the errors of :data:`NON_RETRYABLE` raised in the block into a failure Airflow does not retry."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except _non_retryable() as error:
+        raise AirflowFailException(f"{what}: {type(error).__name__}: {error}") from error
 
 
 def _run(source: str, start: str, end: str, mode: str, *, settings: Settings, spark: SparkSession) -> dict:

@@ -328,3 +328,27 @@ def rules_for(table_name: str, *, logical_date: dt.date | dt.datetime | str) -> 
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate rule names for {table_name}: {names}")
     return rules
+
+
+# Rules that are no CHECK constraint: Delta already refuses a null in a column declared not nullable
+# (the schema's NOT NULL), and a date's bound moves with each run's logical date.
+NOT_CONSTRAINTS = ("not_null", "not_after_logical_date")
+
+
+def constraint_rules(table_name: str) -> list[Rule]:
+    """The value rules of a table's column declarations that hold for every row at any time.
+
+    The same rules as :func:`rules_for` builds for a silver table (allowed values, min, max, length,
+    USCC), for a table of any layer: the maintenance turns them into Delta CHECK constraints
+    (``jobs.maintenance.constraints``). Business rules and the rules in :data:`NOT_CONSTRAINTS` are left out.
+    """
+    spec = get(table_name)
+    today = dt.date.today()  # unused by the rules kept: only not_after_logical_date reads it
+    rules = [
+        rule
+        for f in spec.schema.fields
+        if f.name not in PIPELINE_COLUMNS
+        for rule in _value_rules(table_name, f, today)
+        if rule.name.rsplit(".", 1)[-1] not in NOT_CONSTRAINTS
+    ]
+    return rules

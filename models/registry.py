@@ -262,3 +262,45 @@ def list_versions(config: ModelConfig) -> list[dict[str, Any]]:
             }
         )
     return sorted(rows, key=lambda r: r["version"])
+
+
+def data_pins(config: ModelConfig) -> list[dict[str, Any]]:
+    """The data every registered version of the model was trained on: one dict per version and table.
+
+    Keys: ``version``, ``aliases``, ``table`` and ``table_version`` (the Delta version read). The
+    training table comes from the version's ``data.table`` tag, else its run's, else the configured
+    one (versions registered before the tag); the label table from ``data.label_table``. A version
+    without a ``data.version`` tag pins nothing. No registered model: ``[]``.
+    """
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(config)
+    by_version: dict[str, list[str]] = {}
+    try:
+        aliases = mlflow_client.get_registered_model(config.name).aliases or {}
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise  # an unreachable or broken store: pins unknown, nothing may be vacuumed
+    for alias, version in aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
+    pins = []
+    for mv in mlflow_client.search_model_versions(f"name = '{config.name}'"):
+        tags = dict(mv.tags or {})
+        if not tags.get("data.table") and mv.run_id:
+            tags = {**mlflow_client.get_run(mv.run_id).data.tags, **tags}
+        pairs = [
+            (tags.get("data.table") or config.data.table, tags.get("data.version")),
+            (tags.get("data.label_table"), tags.get("data.label_version")),
+        ]
+        for table, version in pairs:
+            if table and version not in (None, "", "None"):
+                pins.append(
+                    {
+                        "version": str(mv.version),
+                        "aliases": sorted(by_version.get(str(mv.version), [])),
+                        "table": str(table),
+                        "table_version": int(str(version)),
+                    }
+                )
+    return sorted(pins, key=lambda p: (int(p["version"]), p["table"]))

@@ -327,8 +327,7 @@ def _log_model_run(
                 mlflow.set_tags(
                     {
                         "model_kind": kind,
-                        "data.table": data.source["table"],
-                        "data.version": str(data.source["version"]),
+                        **data_tags(data.source),
                         "benchmark.champion_version": str(bench.get("champion_version", "")),
                     }
                 )
@@ -353,9 +352,22 @@ def _log_model_run(
             config,
             result.model_uri,
             run_id=result.run_id,
-            tags={"model_kind": kind, "data.version": str(data.source["version"])},
+            tags={"model_kind": kind, **data_tags(data.source)},
         )
     return result
+
+
+def data_tags(source: dict[str, Any]) -> dict[str, str]:
+    """The tags naming the data a model was trained on: the table and label table and their Delta versions.
+
+    They pin those versions: the weekly maintenance never vacuums the files a registered version's
+    data needs (``jobs.maintenance.pins``).
+    """
+    tags = {"data.table": str(source["table"]), "data.version": str(source["version"])}
+    if source.get("label_table") is not None:
+        tags["data.label_table"] = str(source["label_table"])
+        tags["data.label_version"] = str(source["label_version"])
+    return tags
 
 
 def _finished_model(kind: str, run_id: str) -> ModelResult:

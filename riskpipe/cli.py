@@ -47,6 +47,7 @@ KNOWN_ERRORS = (
     "jobs.ingest.connectors.files:ChangedFileError",
     "riskpipe.core.credentials:MissingCredentialsError",
     "jobs.ingest.connectors.rest:RestError",
+    "jobs.maintenance.main:MaintenanceRefusedError",
     "riskpipe.core.jars:JarResolutionError",
 )
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -43,6 +43,7 @@ class RunContext:
         run_key: ``train``: key of the MLflow runs, so that a retried attempt resumes them.
         version: ``promote``: the model version to put through the gate (default ``@challenger``).
         alias: ``score``: the model alias to score with (default the champion).
+        tables: ``maintenance_*``: the tables to maintain (default every declared table).
     """
 
     interval: tuple[dt.date | str, dt.date | str] | None = None
@@ -53,6 +54,7 @@ class RunContext:
     run_key: str | None = None
     version: str | None = None
     alias: str | None = None
+    tables: tuple[str, ...] = ()
 
     @property
     def day(self) -> dt.date | str:
@@ -256,6 +258,40 @@ def _report(context: RunContext, *, settings: Settings, spark: SparkSession) -> 
     return run(context.day, settings=settings, spark=spark)
 
 
+# Maintenance ----------------------------------------------------------------------------------
+
+
+def _retention(context: RunContext, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
+    """The layers' retention properties on the existing tables (``jobs.maintenance.main.apply_retention``)."""
+    from jobs.maintenance import main as maintenance
+
+    return maintenance.apply_retention(spark, settings=settings, tables=context.tables)
+
+
+def _constraints(context: RunContext, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
+    """The gold tables' CHECK constraints from their value rules (``jobs.maintenance.main.ensure_constraints``)."""
+    from jobs.maintenance import main as maintenance
+
+    return maintenance.ensure_constraints(spark, settings=settings, tables=context.tables)
+
+
+def _compaction(context: RunContext, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
+    """OPTIMIZE (Z-order or bin-packing) of what changed since the last one (``jobs.maintenance.main.compact``)."""
+    from jobs.maintenance import main as maintenance
+
+    return maintenance.compact(spark, settings=settings, tables=context.tables)
+
+
+def _vacuum(context: RunContext, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
+    """VACUUM with each table's retention, refused where a pin needs a file (``jobs.maintenance.main.vacuum``)."""
+    from jobs.maintenance import main as maintenance
+
+    return maintenance.vacuum(spark, settings=settings, tables=context.tables)
+
+
+# the maintenance stages, in the order a run takes them: retention first, so that VACUUM uses it
+MAINTENANCE = ("maintenance_retention", "maintenance_constraints", "maintenance_compaction", "maintenance_vacuum")
+
 SILVER = SOURCES
 FEATURES = ("enterprise_features", "default_labels")
 POST_LOAN = ("early_warnings", "watch_list", "loan_classification")
@@ -324,6 +360,12 @@ STAGES: tuple[Stage, ...] = (
         ),
         after=("post_loan", "portfolio", "stress", "model_monitoring"),
     ),
+    # Maintenance changes the tables' layout, properties and constraints, never their content:
+    # it reads and writes no table in the sense of the other stages, and runs on its own schedule.
+    Stage(name="maintenance_retention", run=_retention),
+    Stage(name="maintenance_constraints", run=_constraints, after=("maintenance_retention",)),
+    Stage(name="maintenance_compaction", run=_compaction, after=("maintenance_constraints",)),
+    Stage(name="maintenance_vacuum", run=_vacuum, after=("maintenance_compaction",)),
 )
 
 NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)

@@ -37,7 +37,10 @@ class TableSpec:
         keys: business key columns (MERGE condition); empty for append-only tables.
         partition_by: partition columns.
         description: what one row is.
-        properties: Delta table properties (e.g. Change Data Feed).
+        properties: Delta table properties (e.g. Change Data Feed); the layer's retention
+            properties (``maintenance.retention`` of the profile) are added at creation.
+        zorder_by: columns the weekly compaction Z-orders the files of each partition by: the
+            columns the jobs filter on besides the partition columns; empty: bin-packing only.
     """
 
     name: str
@@ -47,6 +50,7 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     description: str = ""
     properties: Mapping[str, str] = field(default_factory=dict)
+    zorder_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -57,6 +61,13 @@ class TableSpec:
             raise ValueError(f"table {self.name}: key/partition columns {missing} not in schema")
         if len(set(names)) != len(names):
             raise ValueError(f"table {self.name}: duplicate column names")
+        unknown = [c for c in self.zorder_by if c not in names]
+        if unknown:
+            raise ValueError(f"table {self.name}: Z-order columns {unknown} not in schema")
+        # Delta refuses to Z-order by a partition column: every file holds one value of it
+        partitioned = [c for c in self.zorder_by if c in self.partition_by]
+        if partitioned:
+            raise ValueError(f"table {self.name}: Z-order columns {partitioned} are partition columns")
 
     @property
     def columns(self) -> list[str]:

@@ -284,6 +284,10 @@ register(
         ),
         keys=("txn_id", "known_from"),
         partition_by=("txn_month",),
+        # the silver writer lays each month out in txn_id ranges so that a batch's MERGE (which
+        # bounds silver by the batch's txn_id range) skips the other files; compaction keeps that
+        # order. Transaction ids start with their business date, so this also clusters txn_date.
+        zorder_by=("txn_id",),
         description="one row per account transaction and known version",
     )
 )
@@ -309,6 +313,8 @@ register(
         ),
         keys=("loan_id", "as_of_date", "known_from"),
         partition_by=("as_of_month",),
+        # the silver writer's loan_id ranges (the MERGE's key range), kept by compaction
+        zorder_by=("loan_id",),
         description="one row per loan, business day and known version",
     )
 )

@@ -312,6 +312,53 @@ def _throughput_lines(runs: list[Mapping[str, Any]]) -> list[str]:
     return [*notes, "", *lines] if len(lines) > 2 else ["Not measured in this run."]
 
 
+def maintenance_lines(runs: list[Mapping[str, Any]]) -> list[str]:
+    """The section on the weekly compaction: reads of silver transactions before and after, per run."""
+    lines = [
+        "## Table maintenance: reading silver transactions before and after compaction",
+        "",
+        "The weekly maintenance (`jobs/maintenance`, DAG `delta_maintenance`) compacts each table's partitions "
+        "written since its last run, Z-ordered by the declared columns (`transactions`: `txn_id`, the range a "
+        "batch's MERGE bounds silver by) into files of at most `maintenance.optimize.max_file_bytes`. The bench "
+        "times three reads the jobs make (`riskpipe/bench/maintenance.py`; best of three each) on two layouts of "
+        "the same rows: the table as the bench's backfill wrote it, and a copy laid out as the daily DAG runs "
+        "leave it, one file per business date and month. The content (row count and the sum of every row's "
+        "hash) is checked unchanged by the compaction.",
+        "",
+    ]
+    table = [
+        "| enterprises | layout | files before → after | OPTIMIZE (s) | read | rows | before (s) | after (s) |",
+        "|---:|---|---|---:|---|---:|---:|---:|",
+    ]
+    notes = []
+    for run in runs:
+        result = run.get("maintenance")
+        if not result:
+            continue
+        if result.get("error"):
+            notes.append(f"- {run['enterprises']} enterprises: failed: {result['error']}")
+            continue
+        probe = result["probe"]
+        notes.append(
+            f"- {run['enterprises']} × {run['months']}: {result['layouts'][0]['rows']:,} rows over "
+            f"{result['business_dates']:,} business dates; Z-order by {', '.join(result['zorder_by'])}, "
+            f"files up to {result['max_file_bytes'] / 2**20:.0f} MiB; feature window from {probe['from_month']}, "
+            f"batch key range of {probe['day']}, one enterprise {probe['uscc']}; content unchanged: "
+            + ", ".join("yes" if layout["content_unchanged"] else "**no**" for layout in result["layouts"])
+            + "."
+        )
+        for layout in result["layouts"]:
+            for name, read in layout["reads"].items():
+                table.append(
+                    f"| {run['enterprises']} | {layout['layout']} | {layout['files_before']:,} → "
+                    f"{layout['files_after']:,} | {layout['optimize_s']:.1f} | {name} | {read['after']['rows']:,} | "
+                    f"{read['before']['seconds']:.2f} | {read['after']['seconds']:.2f} |"
+                )
+    if len(table) == 2 and not notes:
+        return [*lines, "Not measured in this run.", ""]
+    return [*lines, *notes, "", *(table if len(table) > 2 else []), ""]
+
+
 def render(results: Mapping[str, Any]) -> str:
     """The whole ``docs/benchmarks.md`` from a results dict (see ``riskpipe.bench.runner``)."""
     runs = sorted(results["runs"], key=lambda r: r["input_rows"])
@@ -384,6 +431,7 @@ def render(results: Mapping[str, Any]) -> str:
         "",
         *_throughput_lines(runs),
         "",
+        *maintenance_lines(runs),
         "## Tuning: before and after",
         "",
         f"Kept by hand in `riskpipe/bench/{TUNING_LOG.name}` and copied here on every run.",

@@ -206,6 +206,52 @@ def compare_only(sizes: list[int], months: int, root: Path, doc: Path) -> dict[s
     return results
 
 
+def maintenance_only(sizes: list[int], months: int, root: Path, doc: Path) -> dict[str, Any]:
+    """Run only the maintenance step on the kept lakehouses of ``sizes`` (silver transactions ingested).
+
+    A size with a run in ``results.json`` gets the step's figures there and in ``doc``; every size
+    also gets them in ``n<size>/maintenance.json`` and, rendered, ``n<size>/maintenance.md`` (a run
+    paused after ingestion has no other results).
+    """
+    from riskpipe.bench import doc as render_doc
+    from riskpipe.bench.stages import maintenance_step, progress, use_folders
+    from riskpipe.core.config import load_settings
+    from riskpipe.core.spark import get_spark
+
+    os.environ.setdefault("RISKPIPE_SPARK_UI", "false")
+    path = root / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    runs = {r["enterprises"]: r for r in results["runs"] if r.get("months") == months}
+    found: dict[str, Any] = {}
+    for size in sizes:
+        folder = root / f"n{size}"
+        if not (folder / "lakehouse" / "silver" / "transactions" / "_delta_log").is_dir():
+            raise SystemExit(f"no silver transactions under {folder}: run the bench of {size} x {months} first")
+        use_folders(folder, fresh=False)
+        settings = load_settings()
+        spark = get_spark(settings=settings, app_name="riskpipe-bench")
+        progress(f"maintenance step for {size} enterprises x {months} months")
+        result = maintenance_step(spark, settings)
+        found[str(size)] = result
+        (folder / "maintenance.json").write_text(json.dumps(result, indent=2, default=str))
+        (folder / "maintenance.md").write_text(
+            "\n".join(render_doc.maintenance_lines([{"enterprises": size, "months": months, "maintenance": result}]))
+            + "\n"
+        )
+        if size in runs:
+            runs[size]["maintenance"] = result
+            for run in results["runs"]:
+                run["input_rows"] = input_rows_of(run)
+            _finish(results, root, doc)
+    return found
+
+
+def input_rows_of(run: Mapping[str, Any]) -> int:
+    from riskpipe.bench.stages import input_rows
+
+    return input_rows(run["rows_per_source"])
+
+
 def _write(results: Mapping[str, Any], root: Path, doc: Path, render) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "results.json").write_text(json.dumps(results, indent=2, default=str))

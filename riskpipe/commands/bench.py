@@ -16,7 +16,7 @@ PAUSED = 75  # EX_TEMPFAIL: not finished, not failed; `--resume` goes on
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from riskpipe.bench.runner import compare_only, render_only, run_all, sizes_from_env
+    from riskpipe.bench.runner import compare_only, maintenance_only, render_only, run_all, sizes_from_env
     from riskpipe.core.spark import stop_spark
 
     if args.render:
@@ -31,6 +31,8 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         if args.compare_only:
             compare_only(sizes, months, Path(args.work), Path(args.doc))
+        elif args.maintenance_only:
+            maintenance_only(sizes, months, Path(args.work), Path(args.doc))
         else:
             results = run_all(
                 sizes,
@@ -77,6 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--compare-only",
         action="store_true",
         help="only redo the DuckDB comparison of the sizes' runs in results.json, on their kept work folders",
+    )
+    parser.add_argument(
+        "--maintenance-only",
+        action="store_true",
+        help="only run the maintenance step (silver transactions read before and after compaction) "
+        "on the sizes' kept work folders",
     )
     parser.add_argument(
         "--resume",

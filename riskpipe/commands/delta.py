@@ -4,7 +4,8 @@
 earlier version after a bad run (as a new commit, so the bad versions stay inspectable), or,
 with ``--to-batch B``, every table an ingestion batch wrote back to before it (``jobs/ingest/restore.py``);
 ``vacuum`` deletes data files no version within the retention needs, including the orphan
-files of a killed write. TABLE is a name from ``riskpipe tables``.
+files of a killed write, and never a file a pinned version needs; ``maintain`` runs the weekly
+maintenance (``jobs/maintenance``) by hand. TABLE is a name from ``riskpipe tables``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import json
 import sys
 
 HISTORY_LIMIT = 20
-# riskpipe.core.io.DEFAULT_RETAIN_HOURS (Delta's 7 days), repeated so that --help stays free of Spark imports
-DEFAULT_RETAIN_HOURS = 168.0
+# the stages of riskpipe.pipeline.MAINTENANCE without their prefix, in their order
+STEPS = ("retention", "constraints", "compaction", "vacuum")
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -74,12 +75,27 @@ def _restore_batch(args: argparse.Namespace) -> dict:
 
 
 def _vacuum(args: argparse.Namespace) -> dict:
+    from jobs.maintenance.main import vacuum_table
+    from jobs.maintenance.pins import all_pins
     from riskpipe.commands import session
-    from riskpipe.core import io
+    from schemas.registry import get
 
     settings, spark = session("riskpipe-vacuum")
-    io.vacuum(spark, args.table, retain_hours=args.retain_hours, settings=settings)
-    return {"table": args.table, "vacuumed": True, "retain_hours": args.retain_hours}
+    # a refusal (VacuumRefusedError, naming the pins) is one of the CLI's known errors: exit 1
+    pins = all_pins(spark, settings)
+    result = vacuum_table(spark, get(args.table), settings=settings, pins=pins, retain_hours=args.retain_hours)
+    return {**result, "retain_hours": args.retain_hours}
+
+
+def _maintain(args: argparse.Namespace) -> dict:
+    from riskpipe import pipeline
+    from riskpipe.commands import session
+
+    settings, spark = session("riskpipe-maintenance")
+    context = pipeline.RunContext(tables=tuple(args.table or ()))
+    steps = [f"maintenance_{step}" for step in (args.step or STEPS)]
+    # a refusal (MaintenanceRefusedError) is one of the CLI's known errors: exit 1 naming its tables
+    return {name: pipeline.run(name, context, settings=settings, spark=spark) for name in pipeline.in_order(steps)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -111,16 +127,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     vacuum = subparsers.add_parser(
         "vacuum",
-        help="delete data files no retained version references",
-        description="VACUUM TABLE: delete files not referenced by any version younger than "
-        "--retain-hours, e.g. the orphan files of a killed write. Time travel to older "
-        "versions is no longer possible afterwards.",
+        help="delete data files no retained version references (never a pinned version's)",
+        description="VACUUM TABLE: delete files not referenced by any version younger than the "
+        "retention, e.g. the orphan files of a killed write. Refused, naming the pin, when it would "
+        "delete a file that a registered model's training data or a scored snapshot's features "
+        "need. Versions whose files are deleted can no longer be read.",
     )
     vacuum.add_argument("table", help="declared table name (see riskpipe tables)")
     vacuum.add_argument(
         "--retain-hours",
         type=float,
-        default=DEFAULT_RETAIN_HOURS,
-        help=f"retention in hours (default {DEFAULT_RETAIN_HOURS:g}, Delta's own)",
+        default=None,
+        help="retention in hours (default: the table's delta.deletedFileRetentionDuration, "
+        "maintenance.retention of the profile)",
     )
     vacuum.set_defaults(func=_vacuum)
+
+    maintain = subparsers.add_parser(
+        "maintain",
+        help="the weekly Delta maintenance: retention, CHECK constraints, compaction, VACUUM",
+        description="Run the steps of the DAG delta_maintenance by hand, in its order: the layers' "
+        "retention properties, the gold tables' CHECK constraints from their declared value rules, "
+        "OPTIMIZE (Z-order) of what changed since the last one, VACUUM that never deletes a pinned "
+        "version's files. Prints what each step did as JSON; a refusal exits 1 naming the tables and why.",
+    )
+    maintain.add_argument("--step", action="append", choices=STEPS, help="run only this step (repeatable)")
+    maintain.add_argument(
+        "--table", action="append", help="maintain only this declared table (repeatable; default: all)"
+    )
+    maintain.set_defaults(func=_maintain)

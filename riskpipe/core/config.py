@@ -60,6 +60,7 @@ from riskpipe.core.profile import (
     EarlyWarningsSection,
     FeaturesSection,
     IngestionSection,
+    MaintenanceSection,
     ModelsSection,
     MonitoringSection,
     PortfolioSection,
@@ -179,6 +180,7 @@ SECTIONS = (
     "decisions",
     "monitoring",
     "portfolio",
+    "maintenance",
 )
 
 
@@ -214,6 +216,7 @@ class Settings:
     decisions: DecisionsSection = field(repr=False)
     monitoring: MonitoringSection = field(repr=False)
     portfolio: PortfolioSection = field(repr=False)
+    maintenance: MaintenanceSection = field(repr=False)
     # spark.hadoop.fs.s3a.* from the environment; kept out of repr because it may hold credentials
     object_store_conf: dict = field(default_factory=dict, repr=False)
     jars_on_every_node: bool = False
@@ -319,6 +322,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         decisions=profile.decisions,
         monitoring=profile.monitoring,
         portfolio=profile.portfolio,
+        maintenance=profile.maintenance,
         # the S3 variables beat the profile; a key given in RISKPIPE_SPARK_CONF beats both
         object_store_conf={k: v for k, v in object_store_conf(env).items() if k not in explicit_conf},
         jars_on_every_node=_env_bool(env.get("RISKPIPE_JARS_ON_EVERY_NODE", str(jars.on_every_node))),

@@ -51,6 +51,14 @@ COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 CREATE_TRANSIENT_ERRORS = ("DELTA_TABLE_NOT_FOUND", "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION")
 
 
+LOG_RETENTION = "delta.logRetentionDuration"
+DELETED_FILE_RETENTION = "delta.deletedFileRetentionDuration"
+CONSTRAINT_PREFIX = "delta.constraints."
+OPTIMIZE_MAX_FILE_SIZE_CONF = "spark.databricks.delta.optimize.maxFileSize"
+# the number of tasks VACUUM lists a table's files with
+LISTING_PARALLELISM_CONF = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+
+
 def _spec(table: str | TableSpec) -> TableSpec:
     return table if isinstance(table, TableSpec) else get(table)
 
@@ -75,7 +83,7 @@ def ensure_table(spark: SparkSession, table: str | TableSpec, *, settings: Setti
     )
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
-    for key, value in spec.properties.items():
+    for key, value in declared_properties(spec, settings=settings).items():
         builder = builder.property(key, value)
     with _create_lock(path):
         if _local_log_exists(path):
@@ -103,6 +111,18 @@ def _create_lock(path: str) -> Iterator[None]:
     digest = hashlib.sha1(os.path.abspath(local).encode()).hexdigest()
     with exclusive_lock(Path(tempfile.gettempdir()) / "riskpipe-table-create" / f"{digest}.lock"):
         yield
+
+
+def retention_properties(layer: str, *, settings: Settings) -> dict[str, str]:
+    """The retention table properties of ``layer``'s tables (``maintenance.retention`` of the profile)."""
+    retention = settings.maintenance.layer_retention(layer)
+    return {LOG_RETENTION: retention.log, DELETED_FILE_RETENTION: retention.deleted_files}
+
+
+def declared_properties(table: str | TableSpec, *, settings: Settings) -> dict[str, str]:
+    """The table properties a table is created with: its layer's retention, then its own declaration."""
+    spec = _spec(table)
+    return {**retention_properties(spec.layer, settings=settings), **spec.properties}
 
 
 def _local_path(path: str) -> str | None:
@@ -534,18 +554,152 @@ def vacuum(
     spark: SparkSession,
     table: str | TableSpec,
     *,
-    retain_hours: float = DEFAULT_RETAIN_HOURS,
+    retain_hours: float | None = DEFAULT_RETAIN_HOURS,
     settings: Settings,
 ) -> None:
     """Delete files no longer referenced by versions younger than ``retain_hours``.
 
-    That includes the orphan data files of a killed write. Below Delta's retention check
-    (7 days) the session must set ``spark.databricks.delta.retentionDurationCheck.enabled=false``;
-    time travel to versions older than the retention is then no longer possible.
+    That includes the orphan data files of a killed write. ``retain_hours=None`` keeps the table's
+    own ``delta.deletedFileRetentionDuration``. Below that retention the session must set
+    ``spark.databricks.delta.retentionDurationCheck.enabled=false``; versions whose files are
+    deleted can no longer be read.
     """
-    DeltaTable.forPath(spark, table_path(table, settings=settings)).vacuum(float(retain_hours))
+    with _listing(spark, settings=settings):
+        DeltaTable.forPath(spark, table_path(table, settings=settings)).vacuum(
+            None if retain_hours is None else float(retain_hours)
+        )
+
+
+def _listing(spark: SparkSession, *, settings: Settings) -> contextlib.AbstractContextManager[None]:
+    return _session_conf(spark, LISTING_PARALLELISM_CONF, str(settings.maintenance.listing_parallelism))
+
+
+def vacuum_dry_run(
+    spark: SparkSession, table: str | TableSpec, *, retain_hours: float | None = None, settings: Settings
+) -> set[str]:
+    """The data files :func:`vacuum` with the same retention would delete now, relative to the table folder.
+
+    Delta's own ``VACUUM ... DRY RUN``: the same listing and the same rules as the deletion.
+    """
+    spec = _spec(table)
+    retain = "" if retain_hours is None else f" RETAIN {float(retain_hours)} HOURS"
+    with _listing(spark, settings=settings):
+        rows = spark.sql(f"VACUUM {_sql_ref(spec, settings=settings)}{retain} DRY RUN").collect()
+    return {_relative(row["path"], spec) for row in rows}
+
+
+def data_files(
+    spark: SparkSession, table: str | TableSpec, *, version: int | None = None, settings: Settings
+) -> set[str]:
+    """The data files of ``table`` (at ``version``), relative to the table folder; read from the log only."""
+    spec = _spec(table)
+    return {_relative(path, spec) for path in read(spark, spec, version=version, settings=settings).inputFiles()}
+
+
+def _relative(path: str, spec: TableSpec) -> str:
+    # a file is under <root>/<layer>/<name>/; the root's own form (file:, s3a://, encoding) differs
+    # between Delta's listings, the part below the table folder does not
+    return unquote(path).rsplit(f"/{spec.layer}/{spec.name}/", 1)[-1]
+
+
+def _sql_ref(spec: TableSpec, *, settings: Settings) -> str:
+    """``delta.`<path>``` of the table, for the SQL commands the Python API lacks."""
+    return "delta.`" + table_path(spec, settings=settings).replace("`", "``") + "`"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def last_version_of(spark: SparkSession, table: str | TableSpec, operation: str, *, settings: Settings) -> int | None:
+    """The latest version of ``table`` committed by ``operation`` (e.g. ``OPTIMIZE``), or None."""
+    history = DeltaTable.forPath(spark, table_path(table, settings=settings)).history()
+    row = history.where(F.col("operation") == F.lit(operation)).agg(F.max("version").alias("v")).first()
+    return None if row is None or row["v"] is None else int(row["v"])
+
+
+def optimize(
+    spark: SparkSession,
+    table: str | TableSpec,
+    *,
+    where: str | None = None,
+    zorder_by: Sequence[str] = (),
+    max_file_bytes: int | None = None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """OPTIMIZE ``table``: Z-order by ``zorder_by``, else compact small files (bin-packing); one commit.
+
+    Args:
+        where: partition predicate limiting the rewrite to some partitions. Delta's Z-order is not
+            incremental: it rewrites every file of the partitions it is given, changed or not.
+        max_file_bytes: largest file to write (``spark.databricks.delta.optimize.maxFileSize``).
+
+    Returns:
+        Delta's metrics of the command (``numFilesAdded``, ``numFilesRemoved``, ``partitionsOptimized``...).
+    """
+    spec = _spec(table)
+
+    def run() -> Any:
+        builder = DeltaTable.forPath(spark, table_path(spec, settings=settings)).optimize()
+        if where:
+            builder = builder.where(where)
+        return builder.executeZOrderBy(*zorder_by) if zorder_by else builder.executeCompaction()
+
+    size = (
+        _session_conf(spark, OPTIMIZE_MAX_FILE_SIZE_CONF, str(int(max_file_bytes)))
+        if max_file_bytes
+        else contextlib.nullcontext()
+    )
+    with size:
+        frame = retry_on_conflict(run, what=f"OPTIMIZE {spec.name}")
+    metrics = frame.select("metrics").first()["metrics"].asDict(recursive=True)
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
 
 
 def table_properties(spark: SparkSession, table: str | TableSpec, *, settings: Settings) -> Mapping[str, str]:
     detail = DeltaTable.forPath(spark, table_path(table, settings=settings)).detail().collect()[0]
     return dict(detail["properties"] or {})
+
+
+def set_properties(
+    spark: SparkSession, table: str | TableSpec, properties: Mapping[str, str], *, settings: Settings
+) -> dict[str, str]:
+    """Set the table ``properties`` whose value differs (one commit, none when all are equal).
+
+    Returns:
+        The properties that were changed, with their new values.
+    """
+    spec = _spec(table)
+    current = table_properties(spark, spec, settings=settings)
+    changed = {key: value for key, value in properties.items() if current.get(key) != value}
+    if changed:
+        pairs = ", ".join(f"{_sql_string(key)} = {_sql_string(value)}" for key, value in changed.items())
+        statement = f"ALTER TABLE {_sql_ref(spec, settings=settings)} SET TBLPROPERTIES ({pairs})"
+        retry_on_conflict(lambda: spark.sql(statement), what=f"set properties of {spec.name}")
+    return changed
+
+
+def check_constraints(spark: SparkSession, table: str | TableSpec, *, settings: Settings) -> dict[str, str]:
+    """The table's CHECK constraints: name -> expression as Delta stores it."""
+    properties = table_properties(spark, table, settings=settings)
+    return {k[len(CONSTRAINT_PREFIX) :]: v for k, v in properties.items() if k.startswith(CONSTRAINT_PREFIX)}
+
+
+def add_check_constraint(
+    spark: SparkSession, table: str | TableSpec, name: str, expression: str, *, settings: Settings
+) -> None:
+    """Add the CHECK constraint ``name``; Delta first checks every existing row against it.
+
+    Raises:
+        pyspark.errors.AnalysisException: rows violate it (Delta's message counts them), or a
+            constraint of that name exists.
+    """
+    spec = _spec(table)
+    statement = f"ALTER TABLE {_sql_ref(spec, settings=settings)} ADD CONSTRAINT `{name}` CHECK ({expression})"
+    retry_on_conflict(lambda: spark.sql(statement), what=f"add constraint {name} to {spec.name}")
+
+
+def drop_check_constraint(spark: SparkSession, table: str | TableSpec, name: str, *, settings: Settings) -> None:
+    spec = _spec(table)
+    statement = f"ALTER TABLE {_sql_ref(spec, settings=settings)} DROP CONSTRAINT IF EXISTS `{name}`"
+    retry_on_conflict(lambda: spark.sql(statement), what=f"drop constraint {name} of {spec.name}")

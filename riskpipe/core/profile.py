@@ -21,6 +21,7 @@ out; the defaults below are the same values, for code that reads a section's att
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -155,6 +156,69 @@ class IngestionSection(Section):
     silver_rows_per_file: int = 1_000_000
     court_api: CourtApiSection
     core_banking: CoreBankingSection
+
+
+_INTERVAL = re.compile(r"^interval (\d+) (hours?|days?|weeks?)$")
+_HOURS = {"hour": 1, "day": 24, "week": 168}
+
+
+def interval_hours(text: str) -> float:
+    """Hours of a Delta interval property value such as ``interval 30 days``.
+
+    Raises:
+        ValueError: for any other form (Delta's own parser takes more; the profile keeps to these).
+    """
+    match = _INTERVAL.match(text.strip().lower())
+    if match is None:
+        raise ValueError(f"expected 'interval N hours|days|weeks', got {text!r}")
+    return float(match.group(1)) * _HOURS[match.group(2).rstrip("s")]
+
+
+def _interval(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a Delta interval such as 'interval 30 days'")
+    interval_hours(value)
+    return value.strip().lower()
+
+
+Interval = Annotated[str, PlainValidator(_interval)]
+
+
+class LayerRetention(Section):
+    """The retention table properties of one layer's tables (Delta's names, Delta's interval form)."""
+
+    # delta.logRetentionDuration: how long commits stay in _delta_log, so how far back time travel,
+    # history and restore can reach
+    log: Interval = "interval 30 days"
+    # delta.deletedFileRetentionDuration: how long VACUUM keeps a data file after a commit removed it
+    deleted_files: Interval = "interval 7 days"
+
+    @model_validator(mode="after")
+    def _log_outlives_files(self) -> LayerRetention:
+        # a version whose files are kept is readable only while its commit is in the log too
+        if interval_hours(self.log) < interval_hours(self.deleted_files):
+            raise ValueError(f"log retention {self.log!r} is shorter than deleted_files {self.deleted_files!r}")
+        return self
+
+
+class OptimizeSection(Section):
+    # files OPTIMIZE writes stay below this (spark.databricks.delta.optimize.maxFileSize; Delta's
+    # default is 1 GiB, which would merge a month of transactions into one file the MERGE cannot skip)
+    max_file_bytes: Whole = 128 * 1024 * 1024
+
+
+class MaintenanceSection(Section):
+    """``maintenance``: the weekly Delta maintenance (``jobs.maintenance``, DAG ``delta_maintenance``)."""
+
+    retention: dict[Literal["bronze", "silver", "gold", "ops"], LayerRetention] = Field(default_factory=dict)
+    optimize: OptimizeSection = Field(default_factory=OptimizeSection)
+    # tasks VACUUM lists a table's folder with (spark.sql.sources.parallelPartitionDiscovery.parallelism,
+    # Spark's default 10,000 tasks: a minute of empty tasks for a small table on 2 cores)
+    listing_parallelism: Whole = 16
+
+    def layer_retention(self, layer: str) -> LayerRetention:
+        """The retention of ``layer`` (Delta's defaults, 30 days of log and 7 of removed files, when unset)."""
+        return self.retention.get(layer) or LayerRetention()  # type: ignore[call-overload]
 
 
 class FeaturesSection(Section):
@@ -482,6 +546,7 @@ class Profile(Section):
     decisions: DecisionsSection = Field(default_factory=DecisionsSection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     portfolio: PortfolioSection = Field(default_factory=PortfolioSection)
+    maintenance: MaintenanceSection = Field(default_factory=MaintenanceSection)
 
     def sections(self, names: Sequence[str]) -> dict[str, Any]:
         """``{name: section}`` for the top-level sections ``names`` (the models themselves)."""

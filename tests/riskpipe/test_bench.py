@@ -292,3 +292,27 @@ def test_batch_table_compares_the_first_and_last_batch_of_each_source():
     assert batch_table([_run(300, 10_000, 1.0)]) == []
     results = {"date": "d", "machine": {}, "spark_start_s": 5.0, "runs": [run], "fits": fit.fit_stages([run])}
     assert "### Ingestion batches" in doc.render(results)
+
+
+def test_doc_renders_the_reads_before_and_after_compaction():
+    read = {"before": {"seconds": 2.0, "rows": 5}, "after": {"seconds": 0.5, "rows": 5}}
+    layout = {
+        "layout": "as daily runs write it",
+        "rows": 1000,
+        "files_before": 1096,
+        "files_after": 36,
+        "optimize_s": 42.0,
+        "content_unchanged": True,
+        "reads": {"one enterprise": read},
+    }
+    result = {
+        "zorder_by": ["txn_id"],
+        "max_file_bytes": 128 * 2**20,
+        "business_dates": 1096,
+        "probe": {"from_month": "2020-01", "day": "2020-12-28", "uscc": "U1"},
+        "layouts": [layout],
+    }
+    lines = doc.maintenance_lines([{"enterprises": 3000, "months": 36, "maintenance": result}])
+    assert "| 3000 | as daily runs write it | 1,096 → 36 | 42.0 | one enterprise | 5 | 2.00 | 0.50 |" in lines
+    assert any("Z-order by txn_id, files up to 128 MiB" in line and "content unchanged: yes" in line for line in lines)
+    assert doc.maintenance_lines([{"enterprises": 3000, "months": 36}])[-2] == "Not measured in this run."
