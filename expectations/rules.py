@@ -28,6 +28,7 @@ from pyspark.sql.types import DateType, StructField, TimestampType
 from riskpipe.core.uscc import ALPHABET as USCC_ALPHABET
 from riskpipe.core.uscc import WEIGHTS as USCC_WEIGHTS
 from schemas.registry import get
+from schemas.sources import FUND_RECONCILE_CENTS
 
 # Columns stamped by the publishing step (history, lineage), not delivered by the source.
 PIPELINE_COLUMNS = frozenset({"known_from", "known_to", "is_current", "_batch_id", "_record_hash"})
@@ -274,6 +275,40 @@ def _utility_rules() -> list[Rule]:
     ]
 
 
+def _flag_rule(name: str, description: str, columns: tuple[str, ...], condition: str) -> Rule:
+    """A rule no built-in expectation expresses: Great Expectations checks its materialised flag."""
+    return Rule(
+        name,
+        description,
+        columns,
+        condition,
+        "ExpectColumnValuesToBeInSet",
+        {"column": flag_column_name(name), "value_set": [True]},
+        flag_column=flag_column_name(name),
+    )
+
+
+def _fund_statement_rules() -> list[Rule]:
+    amounts = ("opening_balance", "contributions", "payouts", "closing_balance")
+    missing = " OR ".join(f"{c} IS NULL" for c in amounts)
+    return [
+        _flag_rule(
+            "fund_statements.closing_balance.reconciles",
+            f"closing_balance = opening_balance + contributions - payouts, to {FUND_RECONCILE_CENTS} cent",
+            amounts,
+            # compared in whole cents: a double difference of exactly one cent is not exactly 0.01
+            f"{missing} OR abs(round(closing_balance * 100) "
+            f"- round((opening_balance + contributions - payouts) * 100)) <= {int(FUND_RECONCILE_CENTS)}",
+        ),
+        _flag_rule(
+            "fund_statements.statement_date.month_end",
+            "statement_date is the last day of its month",
+            ("statement_date",),
+            "statement_date IS NULL OR statement_date = last_day(statement_date)",
+        ),
+    ]
+
+
 def _business_rules(table: str) -> list[Rule]:
     """Per-table rules that span columns or tighten a declared range."""
     if table == "utility_reads":
@@ -305,6 +340,8 @@ def _business_rules(table: str) -> list[Rule]:
                 table, "vat_paid.not_above_taxable_sales", "taxable_sales", "vat_paid", "vat_paid <= taxable_sales"
             )
         ]
+    if table == "fund_statements":
+        return _fund_statement_rules()
     return []
 
 

@@ -117,8 +117,9 @@ class Stage:
 
 # Ingestion ------------------------------------------------------------------------------------
 
-# Ingestion order: court events are matched to enterprises by name, and balances refer to loans.
-SOURCES = (
+# The sources the features are built from, in ingestion order: court events are matched to
+# enterprises by name, and balances refer to loans.
+FEATURE_SOURCES = (
     "enterprises",
     "tax_filings",
     "tax_ratings",
@@ -128,6 +129,9 @@ SOURCES = (
     "loans",
     "loan_balances",
 )
+# Every source: the features' and the risk compensation fund's monthly statements (the fund's
+# balance of the portfolio stages).
+SOURCES = (*FEATURE_SOURCES, "fund_statements")
 # the operational tables every ingestion batch writes
 INGEST_OPS = ("ingest_manifest", "quarantine")
 # the gap check each feed gets after its batch (jobs.ingest.gaps / jobs.ingest.continuity), and the
@@ -231,7 +235,7 @@ def _warning_backtest(context: RunContext, *, settings: Settings, spark: SparkSe
 
 
 def _portfolio(context: RunContext, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:
-    """Portfolio risk of the snapshot under the fund (``jobs.portfolio.main.run``)."""
+    """Portfolio risk of the snapshot under the fund balance known on it (``jobs.portfolio.main.run``)."""
     from jobs.portfolio.main import run
 
     return run(context.day, settings=settings, spark=spark)
@@ -292,8 +296,11 @@ def _vacuum(context: RunContext, *, settings: Settings, spark: SparkSession) -> 
 # the maintenance stages, in the order a run takes them: retention first, so that VACUUM uses it
 MAINTENANCE = ("maintenance_retention", "maintenance_constraints", "maintenance_compaction", "maintenance_vacuum")
 
-SILVER = SOURCES
+SILVER = FEATURE_SOURCES
 FEATURES = ("enterprise_features", "default_labels")
+# what the portfolio and the stress stages read: the loan ledger, the scores and the fund's balance
+PORTFOLIO_READS = ("loans", "loan_balances", "enterprise_features", "risk_scores", "fund_statements")
+PORTFOLIO_AFTER = ("score", ingest_stage_name("fund_statements"))
 POST_LOAN = ("early_warnings", "watch_list", "loan_classification")
 
 STAGES: tuple[Stage, ...] = (
@@ -303,7 +310,7 @@ STAGES: tuple[Stage, ...] = (
         run=_features,
         reads=SILVER,
         writes=(*FEATURES, "transaction_months", "transaction_counterparty_months"),
-        after=tuple(ingest_stage_name(source) for source in SOURCES),
+        after=tuple(ingest_stage_name(source) for source in SILVER),
     ),
     # training reads the features and labels and writes MLflow runs and registered versions, no table
     Stage(name="train", run=_train, reads=FEATURES, after=("features",)),
@@ -322,19 +329,21 @@ STAGES: tuple[Stage, ...] = (
         reads=("loans", "loan_balances", "enterprise_features", "default_labels", "risk_scores"),
         after=("score",),
     ),
+    # the fund's balance on D comes from fund_statements; a snapshot with no statement known falls
+    # back to the profile's constant (jobs.portfolio.fund), so the stage also runs before any is ingested
     Stage(
         name="portfolio",
         run=_portfolio,
-        reads=("loans", "loan_balances", "enterprise_features", "risk_scores"),
+        reads=PORTFOLIO_READS,
         writes=("portfolio_risk", "portfolio_summary", "portfolio_metrics"),
-        after=("score",),
+        after=PORTFOLIO_AFTER,
     ),
     Stage(
         name="stress",
         run=_stress,
-        reads=("loans", "loan_balances", "enterprise_features", "risk_scores"),
+        reads=PORTFOLIO_READS,
         writes=("stress_results", "stress_migration"),
-        after=("score",),
+        after=PORTFOLIO_AFTER,
     ),
     Stage(
         name="model_monitoring",

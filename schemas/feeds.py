@@ -5,7 +5,14 @@ A run for the Airflow data interval ``[start, end)`` ingests the files whose
 record became available to the bank) is derived from the delivery date, so a
 rebuild from the same files is reproducible and point-in-time queries respect
 each feed's lag (tax filed by the 15th of the next month; utility reads about
-10 days after the period; T+1 extracts the day after the business date).
+10 days after the period; T+1 extracts the day after the business date; the risk
+compensation fund's statement of a month on the 5th of the next month).
+
+A file is ingested by the interval holding its nominal date, except the feeds whose
+files are named by the period they cover and reach the bank in a later month
+(``by_delivery``: yearly tax ratings, the fund's monthly statements): those are
+ingested by the interval holding their delivery date, so a monthly run never looks
+for a file that has not been delivered yet.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from dateutil.relativedelta import relativedelta
 UTILITY_FILE_AVAILABLE_DAY = 11  # meter reads arrive ~10 days after period end
 T_PLUS = 1  # daily extracts arrive the day after the business date
 RATINGS_FILE_MONTH = 5  # yearly rating files (named by publication year) land after spring publication
+# The fund administrator's statement of month M (named by M) reaches the bank on this day of M+1:
+# the balance of M's month-end is not known on that month-end.
+FUND_STATEMENT_DAY = 5
 
 
 def _month(text: str) -> dt.date:
@@ -44,6 +54,8 @@ class SourceDef:
         file_date: parses group 1 into the *nominal* date of the file.
         available: delivery date of a file given its nominal date (the known_from of its rows).
         columns: payload columns expected in the file, in order.
+        by_delivery: the interval holding a file's delivery date ingests it (files named by the
+            period they cover, delivered later); otherwise the interval holding its nominal date.
     """
 
     name: str
@@ -52,6 +64,7 @@ class SourceDef:
     file_date: Callable[[str], dt.date] | None
     available: Callable[[dt.date], dt.date]
     columns: tuple[str, ...]
+    by_delivery: bool = False
 
     @property
     def bronze_table(self) -> str:
@@ -83,6 +96,11 @@ def _same_day(day: dt.date) -> dt.date:
     return day
 
 
+def fund_statement_delivery(month: dt.date) -> dt.date:
+    """Day the statement of ``month`` (any day of it) reaches the bank: the ``FUND_STATEMENT_DAY`` of the next month."""
+    return next_month(month).replace(day=FUND_STATEMENT_DAY)
+
+
 SOURCES: dict[str, SourceDef] = {
     s.name: s
     for s in (
@@ -104,6 +122,7 @@ SOURCES: dict[str, SourceDef] = {
             lambda y: dt.date(int(y), RATINGS_FILE_MONTH, 1),
             _same_day,
             _payload("tax_ratings"),
+            by_delivery=True,
         ),
         SourceDef(
             "utility_reads",
@@ -137,6 +156,15 @@ SOURCES: dict[str, SourceDef] = {
             _day,
             lambda d: d + dt.timedelta(days=T_PLUS),
             _payload("loan_balances"),
+        ),
+        SourceDef(
+            "fund_statements",
+            "csv",
+            r"fund/statements/fund_statement_(\d{6})\.csv",
+            _month,
+            fund_statement_delivery,
+            _payload("fund_statements"),
+            by_delivery=True,
         ),
     )
 }

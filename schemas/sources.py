@@ -1,4 +1,4 @@
-"""Bronze (as received) and silver (typed, conformed) tables of the five sources.
+"""Bronze (as received) and silver (typed, conformed) tables of the sources.
 
 Bronze keeps text feeds (CSV, JSON Lines, REST) as strings so that nothing is
 lost to typing; Parquet extracts keep their delivered types.
@@ -72,6 +72,13 @@ UTILITY_TYPES = ("electricity", "water")
 TXN_DIRECTIONS = ("C", "D")
 TXN_CHANNELS = ("transfer", "cash", "pos", "online")
 LOAN_STATUSES = ("active", "closed", "written_off", "restructured")
+# The risk compensation fund's pool that every product without a pool of its own draws on (a product
+# with its own pool is named by the product; conf/default.yaml, portfolio.fund).
+SHARED_FUND_POOL = "shared"
+# Largest plausible fund figure: the city's whole fund is tens of millions of CNY.
+FUND_MAX = 1e10
+# A fund statement reconciles (closing = opening + contributions - payouts) to this many cents.
+FUND_RECONCILE_CENTS = 1
 
 
 def _lineage() -> list:
@@ -196,6 +203,26 @@ LOAN_BALANCE_FIELDS = [
     column("repaid_amount", F, "amount repaid that day", unit="CNY", min=0, max=1e9),
     column("status", S, "loan status", allowed=LOAN_STATUSES),
 ]
+FUND_STATEMENT_FIELDS = [
+    column("pool", S, f"fund pool: {SHARED_FUND_POOL}, or the product that has a pool of its own", nullable=False),
+    column(
+        "statement_date", D, "last day of the month the statement closes", nullable=False, rule="not_after_logical_date"
+    ),
+    column("opening_balance", F, "balance at the start of the month", nullable=False, unit="CNY", min=0, max=FUND_MAX),
+    column(
+        "contributions", F, "government contributions in the month", nullable=False, unit="CNY", min=0, max=FUND_MAX
+    ),
+    column("payouts", F, "compensation paid to the bank in the month", nullable=False, unit="CNY", min=0, max=FUND_MAX),
+    column(
+        "closing_balance",
+        F,
+        "balance on statement_date: opening + contributions - payouts",
+        nullable=False,
+        unit="CNY",
+        min=0,
+        max=FUND_MAX,
+    ),
+]
 
 # ---- bronze: as received -------------------------------------------------
 _bronze("enterprises", ENTERPRISE_FIELDS, "registration and recommendation list rows as delivered (CSV)")
@@ -210,6 +237,7 @@ _bronze("court_events", COURT_FIELDS, "court events as returned by the REST API"
 _bronze("transactions", TXN_FIELDS, "account transactions from T+1 extracts (Parquet)", text=False)
 _bronze("loans", LOAN_FIELDS, "loan contracts from T+1 extracts", text=False)
 _bronze("loan_balances", LOAN_BALANCE_FIELDS, "daily loan balances from T+1 extracts", text=False)
+_bronze("fund_statements", FUND_STATEMENT_FIELDS, "the fund administrator's monthly statements as delivered (CSV)")
 
 # ---- silver: typed, conformed, deduplicated, with restatement history -----
 register(
@@ -316,5 +344,15 @@ register(
         # the silver writer's loan_id ranges (the MERGE's key range), kept by compaction
         zorder_by=("loan_id",),
         description="one row per loan, business day and known version",
+    )
+)
+register(
+    TableSpec(
+        "fund_statements",
+        "silver",
+        StructType(FUND_STATEMENT_FIELDS + _history()),
+        keys=("pool", "statement_date", "known_from"),
+        description="one row per fund pool, month-end statement and known version (the fund's balance on "
+        "statement_date, known from the statement's delivery; jobs.portfolio.fund reads it)",
     )
 )

@@ -82,6 +82,7 @@ MODULES_BY_COST = (
     ("tests/jobs/ingest/test_backfill.py", False),
     ("tests/jobs/test_assess.py", False),
     ("tests/jobs/test_stress.py", False),
+    ("tests/jobs/test_fund.py", False),
     ("tests/riskpipe/core/test_jars.py", False),
     ("tests/faults/test_reconciliation.py", True),
 )

@@ -38,11 +38,17 @@ def as_date(value: str | dt.date | dt.datetime) -> dt.date:
 
 
 def _interval_globs(source: SourceDef, start: dt.date, end: dt.date) -> list[str]:
-    """Glob patterns of the files whose nominal date falls in ``[start, end)``."""
+    """Glob patterns of the files whose nominal date falls in ``[start, end)``.
+
+    A ``by_delivery`` feed is globbed whole (a file per month or year): which of its files were
+    delivered in the interval is decided from each name by :func:`select_files`.
+    """
     folder, name = source.pattern.rsplit("/", 1)
     stem = name.split("_(")[0].split("(")[0]
     if source.file_date is None:
         return [f"{folder}/*"]
+    if source.by_delivery:
+        return [f"{folder}/{stem}_*"]
     if r"(\d{8})" in source.pattern:
         days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
         return [f"{folder}/{stem}_{d:%Y%m%d}*" for d in days]
@@ -73,8 +79,9 @@ def select_files(source: SourceDef, landing_root: str, start: dt.date, end: dt.d
 
 
 def _nominal_in(source: SourceDef, nominal: dt.date) -> dt.date:
-    # Yearly files (ratings) belong to the interval containing their delivery date.
-    return source.available(nominal) if r"(\d{4})" in source.pattern else nominal
+    # Files named by the period they cover (yearly ratings, monthly fund statements) belong to the
+    # interval containing their delivery date.
+    return source.available(nominal) if source.by_delivery else nominal
 
 
 def nominal_month(source: SourceDef, rel_path: str) -> dt.date:
@@ -199,7 +206,7 @@ def run_source(
 
     Args:
         source: enterprises, tax_filings, tax_ratings, utility_reads, court_events,
-            transactions, loans or loan_balances.
+            transactions, loans, loan_balances or fund_statements.
         data_interval_start: Airflow ``data_interval_start`` (inclusive).
         data_interval_end: Airflow ``data_interval_end`` (exclusive).
         mode: ``files`` (landed drops, the API for court events) or ``jdbc``

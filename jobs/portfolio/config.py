@@ -1,7 +1,9 @@
 """The ``portfolio:`` section of the profile: LGD table, CCF, fund balance and loss order.
 
 Every figure here is a business convention, so it lives in configuration (conf/default.yaml)
-and is validated once, with errors naming the key, before any Spark work.
+and is validated once, with errors naming the key, before any Spark work. The fund balances of
+the profile are the fallback of a snapshot with no fund statement known:
+:func:`jobs.portfolio.fund.config_on` replaces them by the statements' balances on D.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from jobs.features.default_definition import DefaultDefinition
+from schemas.sources import SHARED_FUND_POOL
 
 LOSS_ORDERS = ("el_desc", "pd_desc", "loan_id")
 LGD_KEYS = ("guarantee_type", "collateral_type", "product")
-SHARED_POOL = "shared"
+SHARED_POOL = SHARED_FUND_POOL
 # the one definition of default decides this; a profile setting it is refused
 REMOVED_KEYS = {"default_dpd": "a loan in default (PD 1) is decided by default_definition"}
 

@@ -1,8 +1,9 @@
 """Monthly portfolio risk of one month-end: read, compute, write three gold tables.
 
 Reads the loan ledger (silver ``loans``/``loan_balances`` through
-:func:`jobs.post_loan.loan_state.loan_state`), ``risk_scores`` of D (run ``jobs.scoring.main`` first) and the
-borrowers' county and industry from ``enterprise_features`` of D; writes ``portfolio_risk``,
+:func:`jobs.post_loan.loan_state.loan_state`), ``risk_scores`` of D (run ``jobs.scoring.main`` first), the
+borrowers' county and industry from ``enterprise_features`` of D and the fund's balance known on D
+(silver ``fund_statements`` through :func:`jobs.portfolio.fund.config_on`); writes ``portfolio_risk``,
 ``portfolio_summary`` and ``portfolio_metrics`` for the snapshot's month with ``replaceWhere``,
 skipped when unchanged, so a rerun commits nothing.
 """
@@ -15,6 +16,7 @@ from typing import Any, NamedTuple
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.portfolio import fund
 from jobs.portfolio.config import PortfolioConfig
 from jobs.portfolio.risk import portfolio_risk
 from jobs.portfolio.summary import breakdown, metrics
@@ -93,17 +95,18 @@ def run(
 
     Args:
         as_of: the month-end D (date or ISO string).
-        fund_balance: overrides ``portfolio.fund.balance`` (the shared pool) for this run.
+        fund_balance: the shared pool's balance for this run, instead of the latest fund statement
+            known on D (or, with none, ``portfolio.fund.balance``).
 
     Returns:
         Summary: snapshot date, the metrics row (n_loans, ead, el, bank_el, fund_el, fund_claim,
-        fund_balance, fund_adequacy, fund_shortfall, hhi_borrower, top_n_share) and, per table,
-        whether a new version was committed.
+        fund_balance, fund_adequacy, fund_shortfall, hhi_borrower, top_n_share), per fund pool
+        its balance and where it came from (``fund_balances``: ``fund_statements`` with the
+        statement's date, ``profile`` or ``override``) and, per table, whether a new version was committed.
     """
     (day,) = to_snapshots(as_of)
-    overrides = {} if fund_balance is None else {"fund_balance": float(fund_balance)}
-    config = PortfolioConfig.from_settings(settings.sections("portfolio", "default_definition"), **overrides)
     loans, scores, places = read_inputs(spark, day, settings)
+    config, balances = fund.config_on(spark, day, settings, fund_balance=fund_balance)
     risk = portfolio_risk(loans, scores, places, config=config).cache()
     summary = breakdown(risk, config=config).cache()
     # each frame is compared with the table, then written: computed once
@@ -117,4 +120,10 @@ def run(
     finally:
         for frame in tables:
             frame.unpersist()
-    return {"snapshot_date": day.isoformat(), "config_hash": config.version(), **_totals(row), "committed": committed}
+    return {
+        "snapshot_date": day.isoformat(),
+        "config_hash": config.version(),
+        **_totals(row),
+        "fund_balances": fund.describe(balances),
+        "committed": committed,
+    }

@@ -18,6 +18,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.portfolio import fund
 from jobs.portfolio.config import PortfolioConfig
 from jobs.portfolio.main import read_inputs
 from jobs.portfolio.risk import portfolio_risk
@@ -136,10 +137,12 @@ def run(
     Args:
         as_of: the month-end D.
         scenarios: scenario names from ``stress.scenarios`` (conf/stress_scenarios.yaml); all when None.
-        fund_balance: overrides ``portfolio.fund.balance`` for this run (as :func:`jobs.portfolio.run`).
+        fund_balance: the shared pool's balance for this run (as :func:`jobs.portfolio.run`); by
+            default the fund balances known on D (:func:`jobs.portfolio.fund.config_on`).
 
     Returns:
-        Summary: snapshot, model and features versions, and per scenario the baseline and stressed
+        Summary: snapshot, model and features versions, the fund balances and their source
+        (``fund_balances``, as :func:`jobs.portfolio.run`), and per scenario the baseline and stressed
         EL, mean PD and fund adequacy, downgrades, upgrades, the shocked features absent from the
         snapshot (``not_shocked``) and whether each table committed.
     """
@@ -147,9 +150,8 @@ def run(
 
     (day,) = to_snapshots(as_of)
     chosen = scenarios_from_settings(settings, scenarios)
-    overrides = {} if fund_balance is None else {"fund_balance": float(fund_balance)}
-    config = PortfolioConfig.from_settings(settings.sections("portfolio", "default_definition"), **overrides)
     loans, scores, places = read_inputs(spark, day, settings)
+    config, balances = fund.config_on(spark, day, settings, fund_balance=fund_balance)
     scores, loans = scores.cache(), loans.cache()
     model, features_version = scoring_model(scores, settings)
     features = (
@@ -184,6 +186,7 @@ def run(
         "model_name": model.name,
         "model_version": model.version,
         "features_version": features_version,
+        "fund_balances": fund.describe(balances),
         "scenarios": outcomes,
     }
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 BENCH_START = "2018-01"
 SCORED_MONTHS = 12
-NOT_INGESTED = ("truth", "fund")  # the simulator's ground truth and the fund balance: no ingestion reads them
+NOT_INGESTED = ("truth",)  # the simulator's ground truth: no ingestion reads it
 
 
 def input_rows(rows_per_source: dict[str, int]) -> int:

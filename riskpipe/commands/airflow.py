@@ -29,6 +29,7 @@ INGESTION_DAGS = (
     "ingest_court",
     "ingest_transactions",
     "ingest_loans",
+    "ingest_fund",
 )
 
 

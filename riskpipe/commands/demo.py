@@ -95,6 +95,7 @@ def _ingest_with_airflow(args: argparse.Namespace) -> None:
         "run",
         "ingest_tax",
         "ingest_utility",
+        "ingest_fund",
         "--start",
         end,
         "--end",

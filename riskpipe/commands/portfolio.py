@@ -44,7 +44,8 @@ def _fund_balance(parser: argparse.ArgumentParser) -> None:
         "--fund-balance",
         type=float,
         metavar="CNY",
-        help="risk compensation fund balance for this run (default: portfolio.fund.balance)",
+        help="the shared fund pool's balance for this run (default: the latest fund statement known on the "
+        "snapshot date, else portfolio.fund.balance)",
     )
 
 

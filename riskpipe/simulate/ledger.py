@@ -1,7 +1,8 @@
-"""Core-banking loan ledger extracts: daily loan changes, daily balances and the fund.
+"""Core-banking loan ledger extracts: daily loan changes, daily balances and the fund's statements.
 
 Writes ``bank/loans/loans_YYYYMMDD.parquet``, ``bank/loan_balances/loan_balances_YYYYMMDD.parquet``
-(one file per business day of the window) and ``fund/fund_balance.csv``.
+(one file per business day of the window) and the risk compensation fund administrator's monthly
+statements ``fund/statements/fund_statement_YYYYMM.csv`` (one per month of the window).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from riskpipe.simulate.context import Context
 from riskpipe.simulate.loans import FAR_FUTURE
 from riskpipe.simulate.timeline import repay_days, yyyymmdd
 from riskpipe.simulate.writers import BackgroundWriter, write_csv, write_parquet
+from schemas.sources import SHARED_FUND_POOL
 
 LOAN_SCHEMA = pa.schema(
     [
@@ -183,13 +185,13 @@ def write_ledger(ctx: Context, loans: pd.DataFrame) -> None:
     write_fund(ctx, book)
 
 
-def write_fund(ctx: Context, book: _Book) -> None:
-    """``fund/fund_balance.csv``: month-end balance, contributions and payouts.
+def fund_months(ctx: Context, book: _Book) -> pd.DataFrame:
+    """The fund's months: ``date`` (month-end), ``balance`` at it, ``contributions`` and ``payouts`` in it.
 
     The government contributes ``fund_initial_ratio`` of the Y-model principal outstanding at
     the window start, then ``fund_annual_topup_ratio`` of it every January. On each write-off
     of a Y-model loan the fund pays ``fund_coverage_share`` x written-off principal, capped by
-    its balance.
+    its balance. Amounts are rounded to the cent.
     """
     mp, tl = ctx.cfg.model, ctx.timeline
     loans = book.loans
@@ -217,6 +219,30 @@ def write_fund(ctx: Context, book: _Book) -> None:
                 "payouts": round(payout, 2),
             }
         )
-    path = ctx.out / "fund" / "fund_balance.csv"
-    write_csv(pd.DataFrame(rows), path)
-    ctx.rows.add("fund", ctx.rel(path), len(rows))
+    return pd.DataFrame(rows)
+
+
+def write_fund(ctx: Context, book: _Book) -> None:
+    """``fund/statements/fund_statement_YYYYMM.csv``: the administrator's statement of each month of the window.
+
+    One row per statement (the simulated fund has one pool, the shared one): ``pool``,
+    ``statement_date`` (month-end), ``opening_balance`` (the previous statement's closing balance, 0
+    before the first), ``contributions``, ``payouts`` and ``closing_balance`` of :func:`fund_months`.
+    The bank receives the statement of month M on the 5th of M+1 (``schemas.feeds.FUND_STATEMENT_DAY``).
+    """
+    months = fund_months(ctx, book)
+    opening = months["balance"].shift(1, fill_value=0.0)
+    for i, row in months.iterrows():
+        statement = pd.DataFrame(
+            {
+                "pool": [SHARED_FUND_POOL],
+                "statement_date": [row["date"]],
+                "opening_balance": [opening[i]],
+                "contributions": [row["contributions"]],
+                "payouts": [row["payouts"]],
+                "closing_balance": [row["balance"]],
+            }
+        )
+        path = ctx.out / "fund" / "statements" / f"fund_statement_{row['date'][:4]}{row['date'][5:7]}.csv"
+        write_csv(statement, path)
+        ctx.rows.add("fund", ctx.rel(path), 1)

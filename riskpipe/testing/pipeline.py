@@ -36,7 +36,7 @@ SIM_SOURCES = {
     "utility": ("utility_reads",),
     "court": ("court_events",),
     "bank": ("transactions",),
-    "loans": ("loans", "loan_balances"),
+    "loans": ("loans", "loan_balances", "fund_statements"),  # the ledger writer also writes the fund's statements
 }
 DEFAULT_ENTERPRISES = 400
 DEFAULT_MONTHS = 30

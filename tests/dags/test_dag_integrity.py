@@ -20,6 +20,7 @@ EXPECTED = {
     "ingest_court": ("court", DAILY, {"ingest_court_events": ["court_events"]}),
     "ingest_transactions": ("transactions", DAILY, {"ingest_transactions": ["transactions"]}),
     "ingest_loans": ("loans", DAILY, {"ingest_loans": ["loans"], "ingest_loan_balances": ["loan_balances"]}),
+    "ingest_fund": ("fund", MONTHLY, {"ingest_fund_statements": ["fund_statements"]}),
 }
 
 
@@ -99,5 +100,5 @@ def test_dag_files_parse_fast_without_heavy_imports(airflow_home):
     env = airflow_env({**airflow_env(), "RISKPIPE_INGEST_START_DATE": "2020-06-01"})
     result = subprocess.run([sys.executable, "-c", probe], env=env, text=True, capture_output=True, check=True)
     line = result.stdout.strip().splitlines()[-1]
-    assert line.startswith("6 {'2020-06-01T00:00:00+00:00'} [] "), result.stdout
+    assert line.startswith(f"{len(EXPECTED)} {{'2020-06-01T00:00:00+00:00'}} [] "), result.stdout
     assert float(line.rsplit(" ", 1)[1]) < 20

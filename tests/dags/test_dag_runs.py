@@ -33,6 +33,8 @@ FILE_DAG_RUNS = {
     "ingest_utility": ("2019-02-01", ("utility_reads",)),
     "ingest_transactions": ("2019-02-11", ("transactions",)),
     "ingest_loans": ("2019-01-01", ("loans", "loan_balances")),
+    # the statement of January, delivered on 5 February
+    "ingest_fund": ("2019-02-01", ("fund_statements",)),
 }
 
 

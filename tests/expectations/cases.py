@@ -247,6 +247,46 @@ CASES: dict[str, tuple[dict, dict]] = {
             "loan_balances.as_of_month.not_null": {"as_of_month": None},
         },
     ),
+    "fund_statements": (
+        {
+            "pool": "shared",
+            "statement_date": dt.date(2024, 5, 31),
+            "opening_balance": 1e7,
+            "contributions": 2e5,
+            "payouts": 5e4,
+            "closing_balance": 1.015e7,
+        },
+        {
+            "fund_statements.pool.not_null": {"pool": None},
+            "fund_statements.statement_date.not_null": {"statement_date": None},
+            "fund_statements.statement_date.not_after_logical_date": {"statement_date": dt.date(2024, 7, 31)},
+            "fund_statements.statement_date.month_end": {"statement_date": dt.date(2024, 5, 30)},
+            **{
+                f"fund_statements.{column}.{check}": (
+                    {column: value},
+                    {"fund_statements.closing_balance.reconciles"},
+                )
+                for column in ("opening_balance", "contributions", "payouts")
+                for check, value in (("non_negative", -1.0), ("at_most_max", 2e10))
+            },
+            **{
+                f"fund_statements.{column}.not_null": {column: None}
+                for column in ("opening_balance", "contributions", "payouts", "closing_balance")
+            },
+            # a negative balance that the month's figures reconcile: only the balance rule fails
+            "fund_statements.closing_balance.non_negative": {
+                "opening_balance": 0.0,
+                "contributions": 0.0,
+                "payouts": 5e4,
+                "closing_balance": -5e4,
+            },
+            "fund_statements.closing_balance.at_most_max": (
+                {"closing_balance": 2e10},
+                {"fund_statements.closing_balance.reconciles"},
+            ),
+            "fund_statements.closing_balance.reconciles": {"closing_balance": 1.015e7 + 0.02},
+        },
+    ),
 }
 
 

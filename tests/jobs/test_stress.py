@@ -193,3 +193,42 @@ def test_the_2020_shock_raises_pd_and_moves_grades_down_the_scale(spark, lakehou
     assert all(int(c["to_grade"]) >= int(c["from_grade"]) for c in cells)
     assert sum(c["n_borrowers"] for c in cells if int(c["to_grade"]) > int(c["from_grade"])) == row["n_downgraded"]
     assert row["model_name"] == MODEL and row["stressed_fund_el"] <= row["fund_balance"] * (1 + 1e-12)
+
+
+def test_portfolio_uses_the_fund_balance_ingested_from_the_statements(spark, lakehouse, tmp_path):
+    """The fund administrator's statement of May, delivered on 5 June, ingested as the source
+    ``fund_statements``: the portfolio of 30 June draws on its closing balance, and says so."""
+    from jobs.ingest.run import run_source
+
+    local, _, _ = lakehouse
+    landed = tmp_path / "landing" / "fund" / "statements" / "fund_statement_202105.csv"
+    landed.parent.mkdir(parents=True)
+    landed.write_text(
+        "pool,statement_date,opening_balance,contributions,payouts,closing_balance\n"
+        "shared,2021-05-31,200000.00,0.00,50000.00,150000.00\n",
+        encoding="utf-8",
+    )
+    fed = local.replace(landing_root=str(tmp_path / "landing"))
+    ingested = run_source(
+        "fund_statements", data_interval_start="2021-06-01", data_interval_end="2021-07-01", settings=fed, spark=spark
+    )
+    assert ingested["rows_published"] == 1
+    try:
+        summary = portfolio.run(DAY, settings=local, spark=spark)
+        assert summary["fund_balance"] == 1.5e5 and summary["committed"]["portfolio_metrics"]
+        assert summary["fund_balances"] == {
+            "shared": {
+                "balance": 1.5e5,
+                "source": "fund_statements",
+                "statement_date": "2021-05-31",
+                "known_from": "2021-06-05",
+            }
+        }
+        metrics = _read(spark, "portfolio_metrics", local).first()
+        assert metrics["fund_balance"] == 1.5e5 and metrics["fund_el"] <= 1.5e5 * (1 + 1e-12)
+        # the run's explicit balance still wins over the statement
+        overridden = portfolio.run(DAY, settings=local, spark=spark, fund_balance=2.0e5)
+        assert overridden["fund_balances"]["shared"] == {"balance": 2.0e5, "source": "override"}
+    finally:
+        # the other tests of the module read the portfolio of the fixture's balance
+        portfolio.run(DAY, settings=local, spark=spark, fund_balance=2.0e5)

@@ -20,6 +20,7 @@ SOURCES = (
     "transactions",
     "loans",
     "loan_balances",
+    "fund_statements",
 )
 START, END = "2019-01-01", "2019-11-01"
 TOKEN = "test-court-token"
