@@ -30,18 +30,6 @@ WEEKLY = CronTriggerTimetable("0 3 * * 0", timezone="UTC")
 TAGS = ["riskpipe", "maintenance"]
 
 
-def _stage_task(stage: str, what: str) -> Any:
-    """A task running the pipeline stage ``stage`` in the Delta writer pool; a refusal fails it for good."""
-
-    @task(task_id=stage, pool=DELTA_WRITER_POOL)
-    def run_stage() -> dict[str, Any]:
-        settings, spark = task_session("riskpipe-maintenance")
-        with failing_for_good(what):
-            return small_summary(pipeline.run(stage, pipeline.RunContext(), settings=settings, spark=spark))
-
-    return run_stage()
-
-
 @dag(
     dag_id="delta_maintenance",
     schedule=WEEKLY,
@@ -53,11 +41,39 @@ def _stage_task(stage: str, what: str) -> Any:
     doc_md=__doc__,
 )
 def delta_maintenance():
-    retention = _stage_task("maintenance_retention", "retention")
-    constraints = _stage_task("maintenance_constraints", "CHECK constraints")
-    compaction = _stage_task("maintenance_compaction", "compaction")
-    vacuum = _stage_task("maintenance_vacuum", "VACUUM")
-    retention >> constraints >> compaction >> vacuum
+    @task(task_id="maintenance_retention", pool=DELTA_WRITER_POOL)
+    def retention() -> dict[str, Any]:
+        settings, spark = task_session("riskpipe-maintenance")
+        with failing_for_good("retention"):
+            return small_summary(
+                pipeline.run("maintenance_retention", pipeline.RunContext(), settings=settings, spark=spark)
+            )
+
+    @task(task_id="maintenance_constraints", pool=DELTA_WRITER_POOL)
+    def constraints() -> dict[str, Any]:
+        settings, spark = task_session("riskpipe-maintenance")
+        with failing_for_good("CHECK constraints"):
+            return small_summary(
+                pipeline.run("maintenance_constraints", pipeline.RunContext(), settings=settings, spark=spark)
+            )
+
+    @task(task_id="maintenance_compaction", pool=DELTA_WRITER_POOL)
+    def compaction() -> dict[str, Any]:
+        settings, spark = task_session("riskpipe-maintenance")
+        with failing_for_good("compaction"):
+            return small_summary(
+                pipeline.run("maintenance_compaction", pipeline.RunContext(), settings=settings, spark=spark)
+            )
+
+    @task(task_id="maintenance_vacuum", pool=DELTA_WRITER_POOL)
+    def vacuum() -> dict[str, Any]:
+        settings, spark = task_session("riskpipe-maintenance")
+        with failing_for_good("VACUUM"):
+            return small_summary(
+                pipeline.run("maintenance_vacuum", pipeline.RunContext(), settings=settings, spark=spark)
+            )
+
+    retention() >> constraints() >> compaction() >> vacuum()
 
 
 dag = delta_maintenance()
