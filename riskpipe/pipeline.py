@@ -231,7 +231,7 @@ def _warning_backtest(context: RunContext, *, settings: Settings, spark: SparkSe
 
     if not matured(spark, context.day, settings=settings):
         return {"snapshot_date": str(context.day), "matured": False, "rows": [], "targets": []}
-    return {**run(context.day, settings=settings, spark=spark), "matured": True}  # type: ignore[arg-type]
+    return {**run(context.day, settings=settings, spark=spark), "matured": True}
 
 
 def _portfolio(context: RunContext, *, settings: Settings, spark: SparkSession) -> dict[str, Any]:

@@ -483,7 +483,7 @@ def replay(
 
 
 def run(
-    as_of: dt.date,
+    as_of: dt.date | str,
     *,
     settings: Any,
     spark: SparkSession,
@@ -501,6 +501,8 @@ def run(
     from riskpipe.core import io
     from riskpipe.core.config import resolve_path
 
+    # a DAG passes the snapshot date of its asset event as text, the CLI and the demo as a date
+    (as_of,) = to_snapshots(as_of)
     section = settings.early_warnings
     signals = signals or load_catalogue(resolve_path(section.catalogue))
     first, last = window or window_ending(as_of)
