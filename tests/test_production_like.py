@@ -303,7 +303,7 @@ def _read_gold(state: Prodlike, table: str):
     return DeltaTable(io.table_path(table, settings=load_settings(state.env))).to_pandas()
 
 
-@pytest.mark.timeout(3600)
+@pytest.mark.timeout(5400)
 def test_dags_run_on_real_services_through_the_rest_api(prodlike):
     try:
         _check(prodlike)
